@@ -1,0 +1,6 @@
+//! cpm-harness: a conformance and interoperability test harness for OMA CPM large-message
+//! group delivery over a hop-by-hop MSRP media path.
+//!
+//! # Layout
+//! - [`codec`]: sans-IO codecs (SIP, SDP, MSRP, CPIM).
+pub mod codec;
