@@ -4,3 +4,8 @@
 //! # Layout
 //! - [`codec`]: sans-IO codecs (SIP, SDP, MSRP, CPIM).
 pub mod codec;
+pub mod config;
+pub mod entity;
+pub mod topology;
+pub mod driver;
+pub mod chain;

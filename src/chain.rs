@@ -1,0 +1,251 @@
+//! Runs a set of entity instances in this process over real sockets and waits for a session
+//! to be delivered and torn down: the in-process reference chain, and the engine behind the
+//! `sut` command (which runs the subset of roles it is given).
+
+use crate::config::Variant;
+use crate::driver::record::Recorder;
+use crate::driver::{spawn_node, NodeHandle};
+use crate::entity::{Input, NodeConfig, NodeEvent, SipTimers};
+use crate::topology::{Role, Topology};
+use anyhow::{anyhow, bail};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+/// What one member received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub bytes: u64,
+    /// SHA-256 of the content in offset order (hex).
+    pub sha256: String,
+    pub complete: bool,
+}
+
+/// The outcome of a chain run.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub received: BTreeMap<String, Received>,
+    /// Per instance: sessions that ended cleanly / not.
+    pub ended_ok: BTreeMap<String, usize>,
+    pub ended_bad: BTreeMap<String, usize>,
+    pub warnings: Vec<String>,
+}
+
+/// Settings of a chain run.
+#[derive(Clone)]
+pub struct ChainOptions {
+    pub topology: Arc<Topology>,
+    pub variant: Variant,
+    pub roles: Vec<Role>,
+    pub timers: SipTimers,
+    pub recorder: Option<Recorder>,
+    /// client-b writes each member's content here when set.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Deterministic test content: a repeating pattern that makes misplaced bytes visible.
+pub fn pattern(len: usize) -> Bytes {
+    let mut v = Vec::with_capacity(len);
+    let mut x: u32 = 0x1234_5678;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    Bytes::from(v)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The instances of `roles` in the topology.
+pub fn instances_for(topology: &Topology, roles: &[Role]) -> Vec<String> {
+    topology.instances().into_iter().filter(|i| roles.contains(&i.role)).map(|i| i.name).collect()
+}
+
+/// Running nodes of one process.
+pub struct Chain {
+    pub nodes: Vec<NodeHandle>,
+    opts: ChainOptions,
+}
+
+impl Chain {
+    pub async fn start(opts: ChainOptions) -> anyhow::Result<Chain> {
+        opts.variant.validate().map_err(|e| anyhow!(e))?;
+        let mut nodes = Vec::new();
+        for name in instances_for(&opts.topology, &opts.roles) {
+            let mut cfg = NodeConfig::new(opts.topology.clone(), &name, opts.variant.clone())
+                .ok_or_else(|| anyhow!("instance {name} not in topology"))?;
+            cfg.timers = opts.timers;
+            nodes.push(spawn_node(cfg, opts.recorder.clone()).await?);
+        }
+        Ok(Chain { nodes, opts })
+    }
+
+    /// Makes client-a (which must be in this chain) send `content`.
+    pub fn send(&self, content: Bytes) -> anyhow::Result<()> {
+        let a = self
+            .nodes
+            .iter()
+            .find(|n| n.name == "client-a")
+            .ok_or_else(|| anyhow!("client-a is not played by this process"))?;
+        a.inputs.send(Input::Send { content }).map_err(|_| anyhow!("client-a stopped"))
+    }
+
+    /// Waits until every node has ended `sessions(name)` sessions (or `timeout`), collecting
+    /// deliveries. Returns the outcome even on timeout, with an error naming who is missing.
+    pub async fn wait(
+        &mut self,
+        sessions: impl Fn(&str) -> usize,
+        timeout: Duration,
+    ) -> (Outcome, anyhow::Result<()>) {
+        let mut outcome = Outcome::default();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut hashers: BTreeMap<String, (Sha256, u64, bool)> = BTreeMap::new();
+        let mut files: BTreeMap<String, tokio::fs::File> = BTreeMap::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, NodeEvent)>();
+        // Fan the nodes' event channels into one.
+        let mut pumps = Vec::new();
+        for n in self.nodes.iter_mut() {
+            let name = n.name.clone();
+            let tx = tx.clone();
+            let mut ev = std::mem::replace(&mut n.events, tokio::sync::mpsc::unbounded_channel().1);
+            pumps.push(tokio::spawn(async move {
+                while let Some(e) = ev.recv().await {
+                    if tx.send((name.clone(), e)).is_err() {
+                        break;
+                    }
+                }
+                ev
+            }));
+        }
+        drop(tx);
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        let done = |o: &Outcome| {
+            names.iter().all(|n| {
+                o.ended_ok.get(n).copied().unwrap_or(0) + o.ended_bad.get(n).copied().unwrap_or(0) >= sessions(n)
+            })
+        };
+        let mut result = Ok(());
+        while !done(&outcome) {
+            let ev = tokio::time::timeout_at(deadline, rx.recv()).await;
+            let (name, ev) = match ev {
+                Ok(Some(x)) => x,
+                Ok(None) => {
+                    result = Err(anyhow!("all nodes stopped"));
+                    break;
+                }
+                Err(_) => {
+                    let missing: Vec<String> = names
+                        .iter()
+                        .filter(|n| {
+                            outcome.ended_ok.get(*n).copied().unwrap_or(0) + outcome.ended_bad.get(*n).copied().unwrap_or(0)
+                                < sessions(n)
+                        })
+                        .cloned()
+                        .collect();
+                    result = Err(anyhow!("timed out after {timeout:?}; sessions not ended at: {}", missing.join(", ")));
+                    break;
+                }
+            };
+            match ev {
+                NodeEvent::Data { member, offset, data, .. } => {
+                    let h = hashers.entry(member.clone()).or_insert_with(|| (Sha256::new(), 0, true));
+                    if offset != h.1 {
+                        h.2 = false; // Out of order: the digest is only valid in order.
+                    }
+                    h.0.update(&data);
+                    h.1 = h.1.max(offset + data.len() as u64);
+                    if let Some(dir) = &self.opts.out_dir {
+                        if !files.contains_key(&member) {
+                            let path = dir.join(sanitize(&member));
+                            match tokio::fs::File::create(&path).await {
+                                Ok(f) => {
+                                    files.insert(member.clone(), f);
+                                }
+                                Err(e) => outcome.warnings.push(format!("{}: {e}", path.display())),
+                            }
+                        }
+                        if let Some(f) = files.get_mut(&member) {
+                            let ok = f.seek(std::io::SeekFrom::Start(offset)).await.is_ok() && f.write_all(&data).await.is_ok();
+                            if !ok {
+                                outcome.warnings.push(format!("writing {member}'s content failed"));
+                            }
+                        }
+                    }
+                }
+                NodeEvent::Delivered { member, bytes, .. } => {
+                    let (hasher, _, in_order) = hashers.remove(&member).unwrap_or((Sha256::new(), 0, true));
+                    let sha = if in_order { hex::encode(hasher.finalize()) } else { String::new() };
+                    outcome.received.insert(member, Received { bytes, sha256: sha, complete: true });
+                }
+                NodeEvent::SessionEnded { ok, detail, .. } => {
+                    if ok {
+                        *outcome.ended_ok.entry(name).or_default() += 1;
+                    } else {
+                        outcome.warnings.push(format!("{name}: {detail}"));
+                        *outcome.ended_bad.entry(name).or_default() += 1;
+                    }
+                }
+                NodeEvent::Warning(w) => outcome.warnings.push(w),
+            }
+        }
+        for (_, mut f) in files {
+            let _ = f.flush().await;
+        }
+        for (member, (_, bytes, _)) in hashers {
+            outcome.received.entry(member).or_insert(Received { bytes, sha256: String::new(), complete: false });
+        }
+        for (n, p) in self.nodes.iter_mut().zip(pumps) {
+            p.abort();
+            let _ = n;
+        }
+        (outcome, result)
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        for n in self.nodes {
+            n.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// How many sessions each instance sees for one group message with all members answering.
+pub fn sessions_per_instance(topology: &Topology, name: &str) -> usize {
+    match topology.instance(name).map(|i| i.role) {
+        Some(Role::PfB) => topology.pf_b.iter().find(|p| p.name == name).map(|p| p.serves.len()).unwrap_or(0),
+        Some(_) => 1,
+        None => 0,
+    }
+}
+
+/// A file name for a member: only `[A-Za-z0-9._-]`, never a path.
+pub fn sanitize(name: &str) -> String {
+    let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// Runs the whole chain in this process for one message; checks delivery and teardown.
+pub async fn run_once(opts: ChainOptions, content: Bytes, timeout: Duration) -> anyhow::Result<Outcome> {
+    let topo = opts.topology.clone();
+    let mut chain = Chain::start(opts).await?;
+    chain.send(content)?;
+    let (outcome, r) = chain.wait(|n| sessions_per_instance(&topo, n), timeout).await;
+    chain.stop().await?;
+    if let Err(e) = r {
+        bail!("{e}\nwarnings: {:#?}\nreceived: {:#?}", outcome.warnings, outcome.received);
+    }
+    Ok(outcome)
+}

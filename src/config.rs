@@ -1,0 +1,372 @@
+//! The variant knobs: one point of the option space a case runs (figure, triggers, reuse,
+//! setup mode, group kind, transport, chunking). Plain data, deserialised from YAML with unknown
+//! keys rejected, validated once when loaded; the entity state machines read it, never copy it.
+
+use crate::codec::sip::Transport;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+/// The patent's seven figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Figure(u8);
+
+impl TryFrom<u8> for Figure {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Self, String> {
+        if (1..=7).contains(&n) {
+            Ok(Figure(n))
+        } else {
+            Err(format!("figure must be 1..7, got {n}"))
+        }
+    }
+}
+
+impl From<Figure> for u8 {
+    fn from(f: Figure) -> u8 {
+        f.0
+    }
+}
+
+impl fmt::Display for Figure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The three solutions of the patent: who opens each MSRP link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Solution {
+    /// The INVITE sender opens every link, with the peer's parameters from the 200 OK (FIG 1, 2).
+    SenderOpens,
+    /// The INVITE receiver opens every link, with the parameters from the INVITE (FIG 3, 4).
+    ReceiverOpens,
+    /// The clients open L1/L4; L2/L3 by the participating functions or by x (FIG 5, 6, 7).
+    ClientsOpen,
+}
+
+/// When x sends 200-2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum XAnswer {
+    /// On INVITE2, before any member answered (FIG 1, 3, 7).
+    AtOnce,
+    /// Only after the first 200-3 (FIG 2, 4, 5, 6).
+    AfterFirstMember,
+}
+
+/// When a middle entity sends its downstream ACK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AckTiming {
+    /// At once on the downstream 200 (FIG 5).
+    On200,
+    /// Only after the upstream ACK arrived (FIG 6; the main text of FIG 1–4).
+    AfterUpstreamAck,
+}
+
+impl Figure {
+    pub fn n(self) -> u8 {
+        self.0
+    }
+    pub fn all() -> impl Iterator<Item = Figure> {
+        (1..=7).map(Figure)
+    }
+    pub fn solution(self) -> Solution {
+        match self.0 {
+            1 | 2 => Solution::SenderOpens,
+            3 | 4 => Solution::ReceiverOpens,
+            _ => Solution::ClientsOpen,
+        }
+    }
+    pub fn x_answer(self) -> XAnswer {
+        match self.0 {
+            1 | 3 | 7 => XAnswer::AtOnce,
+            _ => XAnswer::AfterFirstMember,
+        }
+    }
+    /// The ACK timing the figure draws (FIG 5: on the 200; otherwise after the upstream ACK,
+    /// which the text allows to change in every figure).
+    pub fn default_ack(self) -> AckTiming {
+        if self.0 == 5 {
+            AckTiming::On200
+        } else {
+            AckTiming::AfterUpstreamAck
+        }
+    }
+}
+
+/// What makes a middle entity open a link it opens as the INVITE sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Trigger {
+    /// The 200 OK from downstream.
+    #[serde(rename = "on-200")]
+    On200,
+    /// The ACK from upstream.
+    #[serde(rename = "on-ack")]
+    OnAck,
+    /// The first MSRP SEND from upstream.
+    #[serde(rename = "on-send")]
+    OnSend,
+}
+
+impl Trigger {
+    pub fn parse(s: &str) -> Option<Trigger> {
+        match s {
+            "on-200" => Some(Trigger::On200),
+            "on-ack" => Some(Trigger::OnAck),
+            "on-send" => Some(Trigger::OnSend),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::On200 => "on-200",
+            Trigger::OnAck => "on-ack",
+            Trigger::OnSend => "on-send",
+        }
+    }
+}
+
+/// In solution 3, who opens L2 and L3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MiddleOpener {
+    /// pf-a opens L2 (as INVITE sender), pf-b opens L3 (as INVITE receiver).
+    Pf,
+    /// x opens L2 (as INVITE receiver) and L3 (as INVITE sender).
+    X,
+}
+
+/// How the link opener is agreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SetupMode {
+    /// RFC 6135 `a=setup` negotiated in SDP: offers say `actpass`, answers `passive` or `active`.
+    Sdp,
+    /// No `a=setup`; both sides know the opener from configuration.
+    Preset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupKind {
+    /// The group URI is the Request-URI; x expands its membership (OMA CPM).
+    Predefined,
+    /// A conference-factory URI with an RFC 5366 resource list.
+    Adhoc,
+}
+
+/// One point of the option space.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Variant {
+    pub figure: Figure,
+    /// Trigger of the participating functions' links (pf-a and pf-b use the same one).
+    #[serde(default = "default_trigger")]
+    pub trigger: Trigger,
+    /// Trigger of x's links; x may use another than the participating functions.
+    #[serde(default)]
+    pub x_trigger: Option<Trigger>,
+    #[serde(default = "default_middle")]
+    pub l23_opener: MiddleOpener,
+    /// Overrides the figure's ACK timing.
+    #[serde(default)]
+    pub ack: Option<AckTiming>,
+    #[serde(default)]
+    pub reuse: bool,
+    #[serde(default = "default_setup")]
+    pub setup: SetupMode,
+    #[serde(default = "default_group")]
+    pub group: GroupKind,
+    #[serde(default = "default_transport")]
+    pub transport: Transport,
+    /// MSRP chunk size in bytes.
+    #[serde(default = "default_chunk")]
+    pub chunk_size: u64,
+}
+
+fn default_trigger() -> Trigger {
+    Trigger::OnAck
+}
+fn default_middle() -> MiddleOpener {
+    MiddleOpener::Pf
+}
+fn default_setup() -> SetupMode {
+    SetupMode::Sdp
+}
+fn default_group() -> GroupKind {
+    GroupKind::Predefined
+}
+fn default_transport() -> Transport {
+    Transport::Udp
+}
+fn default_chunk() -> u64 {
+    2048
+}
+
+/// A link of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Link {
+    L1,
+    L2,
+    L3,
+    L4,
+}
+
+/// Which side of a leg's INVITE opens the leg's link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// The INVITE sender (SDP offerer), with the answer's parameters.
+    Offerer,
+    /// The INVITE receiver (SDP answerer), with the offer's parameters.
+    Answerer,
+}
+
+impl Variant {
+    pub fn new(figure: u8) -> Variant {
+        Variant {
+            figure: Figure::try_from(figure).expect("figure 1..7"),
+            trigger: default_trigger(),
+            x_trigger: None,
+            l23_opener: default_middle(),
+            ack: None,
+            reuse: false,
+            setup: default_setup(),
+            group: default_group(),
+            transport: default_transport(),
+            chunk_size: default_chunk(),
+        }
+    }
+
+    pub fn x_trigger(&self) -> Trigger {
+        self.x_trigger.unwrap_or(self.trigger)
+    }
+
+    pub fn ack_timing(&self) -> AckTiming {
+        self.ack.unwrap_or_else(|| self.figure.default_ack())
+    }
+
+    /// Who opens `link` in this variant.
+    pub fn opener(&self, link: Link) -> Opener {
+        match (self.figure.solution(), link) {
+            (Solution::SenderOpens, _) => Opener::Offerer,
+            (Solution::ReceiverOpens, _) => Opener::Answerer,
+            (Solution::ClientsOpen, Link::L1) => Opener::Offerer,
+            (Solution::ClientsOpen, Link::L4) => Opener::Answerer,
+            (Solution::ClientsOpen, Link::L2) => match self.l23_opener {
+                MiddleOpener::Pf => Opener::Offerer,
+                MiddleOpener::X => Opener::Answerer,
+            },
+            (Solution::ClientsOpen, Link::L3) => match self.l23_opener {
+                MiddleOpener::Pf => Opener::Answerer,
+                MiddleOpener::X => Opener::Offerer,
+            },
+        }
+    }
+
+    /// Checks combinations the knobs cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.chunk_size == 0 {
+            return Err("chunk-size must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// A compact id fragment, e.g. `F2/on-ack/udp/reuse/sdp/predefined`.
+    pub fn id(&self) -> String {
+        let mut s = format!("F{}/{}", self.figure, self.trigger.as_str());
+        if let Some(x) = self.x_trigger {
+            s.push_str(&format!("/x-{}", x.as_str()));
+        }
+        if self.figure.solution() == Solution::ClientsOpen && self.l23_opener == MiddleOpener::X {
+            s.push_str("/l23-x");
+        }
+        if let Some(a) = self.ack {
+            s.push_str(match a {
+                AckTiming::On200 => "/ack-on-200",
+                AckTiming::AfterUpstreamAck => "/ack-after-ack",
+            });
+        }
+        s.push_str(match self.transport {
+            Transport::Udp => "/udp",
+            Transport::Tcp => "/tcp",
+        });
+        s.push_str(if self.reuse { "/reuse" } else { "/new" });
+        s.push_str(match self.setup {
+            SetupMode::Sdp => "/sdp",
+            SetupMode::Preset => "/preset",
+        });
+        s.push_str(match self.group {
+            GroupKind::Predefined => "/predefined",
+            GroupKind::Adhoc => "/adhoc",
+        });
+        s
+    }
+}
+
+/// Loads YAML from `path`, naming `file:line:col` and what was expected on error.
+pub fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    parse_yaml(&text, &path.display().to_string())
+}
+
+/// Parses YAML text; `origin` names it in errors.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> anyhow::Result<T> {
+    serde_norway::from_str(text).map_err(|e| match e.location() {
+        Some(l) => anyhow::anyhow!("{origin}:{}:{}: {e}", l.line(), l.column()),
+        None => anyhow::anyhow!("{origin}: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openers_follow_the_figures() {
+        let v1 = Variant::new(1);
+        assert!(Link::all().iter().all(|l| v1.opener(*l) == Opener::Offerer));
+        let v3 = Variant::new(3);
+        assert!(Link::all().iter().all(|l| v3.opener(*l) == Opener::Answerer));
+        let mut v5 = Variant::new(5);
+        assert_eq!(v5.opener(Link::L1), Opener::Offerer);
+        assert_eq!(v5.opener(Link::L2), Opener::Offerer);
+        assert_eq!(v5.opener(Link::L3), Opener::Answerer);
+        assert_eq!(v5.opener(Link::L4), Opener::Answerer);
+        v5.l23_opener = MiddleOpener::X;
+        assert_eq!(v5.opener(Link::L2), Opener::Answerer);
+        assert_eq!(v5.opener(Link::L3), Opener::Offerer);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_a_location() {
+        let err = parse_yaml::<Variant>("figure: 2\ntriger: on-ack\n", "v.yaml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("v.yaml:2:1"), "{msg}");
+        assert!(msg.contains("triger"), "{msg}");
+    }
+
+    #[test]
+    fn figure_out_of_range_is_rejected() {
+        let err = parse_yaml::<Variant>("figure: 9\n", "v.yaml").unwrap_err();
+        assert!(err.to_string().contains("figure must be 1..7"), "{err}");
+    }
+
+    #[test]
+    fn figure_timings() {
+        assert_eq!(Figure::try_from(1).unwrap().x_answer(), XAnswer::AtOnce);
+        assert_eq!(Figure::try_from(2).unwrap().x_answer(), XAnswer::AfterFirstMember);
+        assert_eq!(Figure::try_from(7).unwrap().x_answer(), XAnswer::AtOnce);
+        assert_eq!(Figure::try_from(5).unwrap().default_ack(), AckTiming::On200);
+        assert_eq!(Figure::try_from(6).unwrap().default_ack(), AckTiming::AfterUpstreamAck);
+    }
+}
+
+impl Link {
+    pub fn all() -> [Link; 4] {
+        [Link::L1, Link::L2, Link::L3, Link::L4]
+    }
+}

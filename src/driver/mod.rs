@@ -1,0 +1,426 @@
+//! The thin tokio driver: real sockets and real time around one sans-IO [`Node`].
+//!
+//! It binds the node's SIP (UDP and TCP) and MSRP (TCP) addresses, feeds what arrives to the
+//! node as [`Input`]s, carries out the node's [`Output`]s, and sleeps until the node's next
+//! timer. Every socket read and write runs in its own small task that talks to the node's loop
+//! over channels, so the node itself is driven from one task and never blocks.
+//!
+//! Backpressure: the node counts bytes handed to a connection's writer until the writer reports
+//! them flushed ([`Input::MsrpFlushed`]) and pauses reading upstream links when a downstream
+//! queue is over its high-water mark; a paused reader task simply stops calling `read`, so TCP
+//! flow control pushes back to the sender.
+
+pub mod record;
+
+use crate::codec::sip::{Limits as SipLimits, SipFramer, SipMessage, Transport};
+use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output};
+use anyhow::Context;
+use bytes::{Bytes, BytesMut};
+use record::{Recorder, WireEvent};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+/// What the I/O tasks report to the node's loop.
+enum Ev {
+    Sip { transport: Transport, from: SocketAddr, msg: SipMessage },
+    SipBad { from: SocketAddr, err: String },
+    SipConn { peer: SocketAddr, tx: mpsc::UnboundedSender<Bytes> },
+    SipConnGone { peer: SocketAddr },
+    MsrpAccepted { stream: TcpStream, peer: SocketAddr },
+    Connected { conn: ConnId, result: Result<TcpStream, String> },
+    MsrpData { conn: ConnId, data: Bytes },
+    Flushed { conn: ConnId, bytes: usize },
+    Closed { conn: ConnId, reason: String },
+}
+
+enum WriteCmd {
+    Data(Bytes),
+    Close,
+}
+
+struct MsrpConn {
+    tx: mpsc::UnboundedSender<WriteCmd>,
+    pause: watch::Sender<bool>,
+}
+
+/// A running node: send it inputs (e.g. [`Input::Send`]), read its events, stop it.
+pub struct NodeHandle {
+    pub name: String,
+    pub inputs: mpsc::UnboundedSender<Input>,
+    pub events: mpsc::UnboundedReceiver<NodeEvent>,
+    stop: watch::Sender<bool>,
+    join: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl NodeHandle {
+    /// Asks the loop to stop and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.join.await.context("node task panicked")?
+    }
+}
+
+/// Binds the node's addresses (errors name the address) and starts its loop.
+pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::Result<NodeHandle> {
+    let name = cfg.name.clone();
+    let udp = UdpSocket::bind(cfg.sip)
+        .await
+        .with_context(|| format!("{name}: cannot bind SIP/UDP {}", cfg.sip))?;
+    let sip_tcp = TcpListener::bind(cfg.sip)
+        .await
+        .with_context(|| format!("{name}: cannot bind SIP/TCP {}", cfg.sip))?;
+    let msrp = TcpListener::bind(cfg.msrp)
+        .await
+        .with_context(|| format!("{name}: cannot bind MSRP {}", cfg.msrp))?;
+    let (in_tx, in_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let node = Node::new(cfg, Instant::now());
+    let join = tokio::spawn(run(node, udp, sip_tcp, msrp, in_rx, ev_tx, stop_rx, recorder));
+    Ok(NodeHandle { name, inputs: in_tx, events: ev_rx, stop: stop_tx, join })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    mut node: Node,
+    udp: UdpSocket,
+    sip_tcp: TcpListener,
+    msrp: TcpListener,
+    mut inputs: mpsc::UnboundedReceiver<Input>,
+    events: mpsc::UnboundedSender<NodeEvent>,
+    mut stop: watch::Receiver<bool>,
+    rec: Option<Recorder>,
+) -> anyhow::Result<()> {
+    let udp = std::sync::Arc::new(udp);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Ev>();
+    let sip_ip = node.config().sip.ip();
+    let local_sip = node.config().sip;
+    let local_msrp = node.config().msrp;
+    let mut sip_conns: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>> = HashMap::new();
+    let mut conns: HashMap<ConnId, MsrpConn> = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    // Accept loops run as tasks so the select below stays simple.
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match sip_tcp.accept().await {
+                    Ok((s, peer)) => {
+                        let (wtx, wrx) = mpsc::unbounded_channel();
+                        if tx.send(Ev::SipConn { peer, tx: wtx }).is_err() {
+                            return;
+                        }
+                        tokio::spawn(sip_tcp_conn(s, peer, wrx, tx.clone()));
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                }
+            }
+        });
+    }
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match msrp.accept().await {
+                    Ok((stream, peer)) => {
+                        if tx.send(Ev::MsrpAccepted { stream, peer }).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                }
+            }
+        });
+    }
+    loop {
+        // Drain outputs (the drain rule), then wait for the next thing to happen.
+        while let Some(out) = node.poll_output() {
+            match out {
+                Output::Sip { transport, to, msg } => {
+                    if let Some(r) = &rec {
+                        r.record(WireEvent::sip(transport, local_sip, to, &msg));
+                    }
+                    match transport {
+                        Transport::Udp => {
+                            if let Err(e) = udp.send_to(&msg.raw, to).await {
+                                let _ = events.send(NodeEvent::Warning(format!("SIP/UDP send to {to} failed: {e}")));
+                            }
+                        }
+                        Transport::Tcp => {
+                            let w = sip_conns.entry(to).or_insert_with(|| {
+                                let (wtx, wrx) = mpsc::unbounded_channel();
+                                tokio::spawn(sip_tcp_connect(sip_ip, to, wrx, tx.clone()));
+                                wtx
+                            });
+                            if w.send(msg.raw.clone()).is_err() {
+                                sip_conns.remove(&to);
+                            }
+                        }
+                    }
+                }
+                Output::Connect { conn, local_ip, to } => {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let r = connect_from(local_ip, to).await.map_err(|e| e.to_string());
+                        let _ = tx.send(Ev::Connected { conn, result: r });
+                    });
+                }
+                Output::MsrpWrite { conn, data } => {
+                    if let Some(c) = conns.get(&conn) {
+                        let _ = c.tx.send(WriteCmd::Data(data));
+                    }
+                }
+                Output::PauseRead { conn } => {
+                    if let Some(c) = conns.get(&conn) {
+                        let _ = c.pause.send(true);
+                    }
+                }
+                Output::ResumeRead { conn } => {
+                    if let Some(c) = conns.get(&conn) {
+                        let _ = c.pause.send(false);
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some(c) = conns.remove(&conn) {
+                        let _ = c.tx.send(WriteCmd::Close);
+                    }
+                }
+                Output::Event(e) => {
+                    let _ = events.send(e);
+                }
+            }
+        }
+        let deadline = node.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => {
+                for (_, c) in conns.drain() {
+                    let _ = c.tx.send(WriteCmd::Close);
+                }
+                return Ok(());
+            }
+            _ = sleep => node.handle_timeout(Instant::now()),
+            Some(input) = inputs.recv() => node.handle_input(Instant::now(), input),
+            r = udp.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    match SipMessage::parse(&buf[..n]) {
+                        Ok(msg) => {
+                            if let Some(r) = &rec { r.record(WireEvent::sip(Transport::Udp, from, local_sip, &msg)); }
+                            node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg });
+                        }
+                        Err(e) => {
+                            let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/UDP datagram from {from}: {e}")));
+                        }
+                    }
+                }
+            }
+            Some(ev) = rx.recv() => match ev {
+                Ev::Sip { transport, from, msg } => {
+                    if let Some(r) = &rec { r.record(WireEvent::sip(transport, from, local_sip, &msg)); }
+                    node.handle_input(Instant::now(), Input::Sip { transport, from, msg });
+                }
+                Ev::SipBad { from, err } => {
+                    let _ = events.send(NodeEvent::Warning(format!("bad SIP/TCP from {from}: {err}")));
+                }
+                Ev::SipConn { peer, tx } => { sip_conns.insert(peer, tx); }
+                Ev::SipConnGone { peer } => { sip_conns.remove(&peer); }
+                Ev::MsrpAccepted { stream, peer } => {
+                    let conn = node.new_conn_id();
+                    if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer }); }
+                    conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone()));
+                    node.handle_input(Instant::now(), Input::Accepted { conn, peer });
+                }
+                Ev::Connected { conn, result } => match result {
+                    Ok(stream) => {
+                        let local = stream.local_addr().unwrap_or(local_msrp);
+                        let peer = stream.peer_addr().unwrap_or(local_msrp);
+                        if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (local, peer), opener: local }); }
+                        conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone()));
+                        node.handle_input(Instant::now(), Input::Connected { conn, local });
+                    }
+                    Err(reason) => node.handle_input(Instant::now(), Input::ConnectFailed { conn, reason }),
+                },
+                Ev::MsrpData { conn, data } => node.handle_input(Instant::now(), Input::MsrpData { conn, data }),
+                Ev::Flushed { conn, bytes } => node.handle_input(Instant::now(), Input::MsrpFlushed { conn, bytes }),
+                Ev::Closed { conn, reason } => {
+                    conns.remove(&conn);
+                    node.handle_input(Instant::now(), Input::Closed { conn, reason });
+                }
+            },
+        }
+    }
+}
+
+/// Opens a TCP connection from the node's own IP (so captures and peers see the entity's
+/// address, and nothing leaves the configured loopback addresses).
+async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = if local_ip.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    sock.bind(SocketAddr::new(local_ip, 0))?;
+    match tokio::time::timeout(std::time::Duration::from_secs(5), sock.connect(to)).await {
+        Ok(r) => {
+            let s = r?;
+            s.set_nodelay(true)?;
+            Ok(s)
+        }
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {to} timed out"))),
+    }
+}
+
+fn start_msrp_conn(
+    conn: ConnId,
+    stream: TcpStream,
+    a: SocketAddr,
+    b: SocketAddr,
+    tx: mpsc::UnboundedSender<Ev>,
+    rec: Option<Recorder>,
+) -> MsrpConn {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(a);
+    let peer = stream.peer_addr().unwrap_or(b);
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<WriteCmd>();
+    let (ptx, mut prx) = watch::channel(false);
+    let rtx = tx.clone();
+    let rrec = rec.clone();
+    tokio::spawn(async move {
+        let mut buf = BytesMut::with_capacity(256 * 1024);
+        loop {
+            while *prx.borrow() {
+                if prx.changed().await.is_err() {
+                    return;
+                }
+            }
+            if buf.capacity() < 64 * 1024 {
+                buf.reserve(256 * 1024);
+            }
+            tokio::select! {
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(0) => {
+                        if let Some(r) = &rrec { r.record(WireEvent::TcpClose { from: peer, to: local }); }
+                        let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
+                        return;
+                    }
+                    Ok(_) => {
+                        let data = buf.split().freeze();
+                        if let Some(r) = &rrec { r.record(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
+                        if rtx.send(Ev::MsrpData { conn, data }).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
+                        return;
+                    }
+                },
+                _ = prx.changed() => {}
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut flushed = 0usize;
+        loop {
+            let cmd = match wrx.try_recv() {
+                Ok(c) => c,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if flushed > 0 {
+                        let _ = tx.send(Ev::Flushed { conn, bytes: flushed });
+                        flushed = 0;
+                    }
+                    match wrx.recv().await {
+                        Some(c) => c,
+                        None => return,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => return,
+            };
+            match cmd {
+                WriteCmd::Data(d) => {
+                    if let Some(r) = &rec {
+                        r.record(WireEvent::TcpData { from: local, to: peer, data: d.clone() });
+                    }
+                    if let Err(e) = wr.write_all(&d).await {
+                        let _ = tx.send(Ev::Closed { conn, reason: format!("write failed: {e}") });
+                        return;
+                    }
+                    flushed += d.len();
+                }
+                WriteCmd::Close => {
+                    if let Some(r) = &rec {
+                        r.record(WireEvent::TcpClose { from: local, to: peer });
+                    }
+                    let _ = wr.shutdown().await;
+                    return;
+                }
+            }
+        }
+    });
+    MsrpConn { tx: wtx, pause: ptx }
+}
+
+async fn sip_tcp_connect(
+    local_ip: std::net::IpAddr,
+    to: SocketAddr,
+    wrx: mpsc::UnboundedReceiver<Bytes>,
+    tx: mpsc::UnboundedSender<Ev>,
+) {
+    match connect_from(local_ip, to).await {
+        Ok(s) => sip_tcp_conn(s, to, wrx, tx).await,
+        Err(e) => {
+            let _ = tx.send(Ev::SipBad { from: to, err: format!("cannot connect: {e}") });
+            let _ = tx.send(Ev::SipConnGone { peer: to });
+        }
+    }
+}
+
+/// Reads SIP messages framed by Content-Length and writes queued ones, on one TCP connection.
+async fn sip_tcp_conn(
+    s: TcpStream,
+    peer: SocketAddr,
+    mut wrx: mpsc::UnboundedReceiver<Bytes>,
+    tx: mpsc::UnboundedSender<Ev>,
+) {
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut framer = SipFramer::new(SipLimits::default());
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next() {
+                Ok(Some(msg)) => {
+                    if tx.send(Ev::Sip { transport: Transport::Tcp, from: peer, msg }).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Ev::SipBad { from: peer, err: e.to_string() });
+                    let _ = tx.send(Ev::SipConnGone { peer });
+                    writer.abort();
+                    return;
+                }
+            }
+        }
+    }
+    let _ = tx.send(Ev::SipConnGone { peer });
+    writer.abort();
+}

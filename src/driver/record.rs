@@ -1,0 +1,52 @@
+//! The wire-level event stream: what the driver's sockets sent and received, stamped with
+//! the time since the run started. The checker, the reports and the captures read only this.
+
+use crate::codec::sip::{SipMessage, Transport};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One thing that crossed a socket.
+#[derive(Debug, Clone)]
+pub enum WireEvent {
+    /// A SIP message, with its raw bytes.
+    Sip { transport: Transport, from: SocketAddr, to: SocketAddr, raw: Bytes },
+    /// A TCP connection was established; `opener` sent the SYN.
+    TcpOpen { conn: (SocketAddr, SocketAddr), opener: SocketAddr },
+    /// Bytes on a TCP connection (MSRP).
+    TcpData { from: SocketAddr, to: SocketAddr, data: Bytes },
+    /// `from` closed its side of the connection.
+    TcpClose { from: SocketAddr, to: SocketAddr },
+}
+
+impl WireEvent {
+    pub fn sip(transport: Transport, from: SocketAddr, to: SocketAddr, msg: &SipMessage) -> WireEvent {
+        WireEvent::Sip { transport, from, to, raw: msg.raw.clone() }
+    }
+}
+
+/// A shared, append-only log of [`WireEvent`]s.
+#[derive(Clone)]
+pub struct Recorder {
+    start: Instant,
+    log: Arc<Mutex<Vec<(Duration, WireEvent)>>>,
+}
+
+impl Recorder {
+    pub fn new(start: Instant) -> Recorder {
+        Recorder { start, log: Arc::new(Mutex::new(Vec::new())) }
+    }
+
+    pub fn record(&self, ev: WireEvent) {
+        let t = self.start.elapsed();
+        if let Ok(mut l) = self.log.lock() {
+            l.push((t, ev));
+        }
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn snapshot(&self) -> Vec<(Duration, WireEvent)> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}

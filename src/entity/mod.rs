@@ -1,0 +1,77 @@
+//! Sans-IO entity state machines for the five roles.
+//!
+//! A [`Node`] is one entity instance (client-a, pf-a, x, a pf-b, a client-b). It opens no
+//! socket and reads no clock: the driver (live, simulated, or a test) feeds it [`Input`]s with
+//! the current time and carries out the [`Output`]s it returns.
+//!
+//! # The drain rule
+//! After every call to [`Node::handle_input`] or [`Node::handle_timeout`], call
+//! [`Node::poll_output`] until it returns `None`, carry out each output in order, then ask
+//! [`Node::poll_timeout`] when to call `handle_timeout` next. Outputs are only ever produced by
+//! those two calls, so a driver that follows the rule never misses one.
+//!
+//! The variant knobs (figure, triggers, ACK timing, reuse, setup mode, group kind, transport)
+//! are data in [`NodeConfig`]; every role and every figure runs through the same code.
+
+mod node;
+
+pub use node::{Node, NodeConfig, SipTimers};
+
+use crate::codec::sip::{SipMessage, Transport};
+use bytes::Bytes;
+use std::net::{IpAddr, SocketAddr};
+
+/// A TCP connection carrying MSRP, named by the node that uses it.
+pub type ConnId = u64;
+
+/// What the outside world tells a node.
+#[derive(Debug)]
+pub enum Input {
+    /// A SIP message arrived at the node's SIP address from `from`.
+    Sip { transport: Transport, from: SocketAddr, msg: SipMessage },
+    /// A connection the node asked for with [`Output::Connect`] is up.
+    Connected { conn: ConnId, local: SocketAddr },
+    /// A connection the node asked for could not be opened.
+    ConnectFailed { conn: ConnId, reason: String },
+    /// The node's MSRP listener accepted a connection; `conn` comes from [`Node::new_conn_id`].
+    Accepted { conn: ConnId, peer: SocketAddr },
+    /// Bytes read from an MSRP connection.
+    MsrpData { conn: ConnId, data: Bytes },
+    /// `bytes` of earlier [`Output::MsrpWrite`]s reached the socket (backpressure).
+    MsrpFlushed { conn: ConnId, bytes: usize },
+    /// The peer closed the connection or it failed.
+    Closed { conn: ConnId, reason: String },
+    /// client-a: send `content` to the group (a new session).
+    Send { content: Bytes },
+}
+
+/// What a node asks the outside world to do.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Send a SIP message to `to` over `transport` from the node's SIP address.
+    Sip { transport: Transport, to: SocketAddr, msg: SipMessage },
+    /// Open a TCP connection from `local_ip` to `to` for MSRP.
+    Connect { conn: ConnId, local_ip: IpAddr, to: SocketAddr },
+    /// Write bytes on an MSRP connection, in order.
+    MsrpWrite { conn: ConnId, data: Bytes },
+    /// Stop reading from a connection until [`Output::ResumeRead`] (backpressure).
+    PauseRead { conn: ConnId },
+    ResumeRead { conn: ConnId },
+    /// Close a connection once the writes already given are flushed.
+    Close { conn: ConnId },
+    /// Something happened that the application cares about.
+    Event(NodeEvent),
+}
+
+/// Application-level happenings, for the SUT command, tests and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// client-b: a piece of the delivered content (CPIM unwrapped) at 0-based `offset`.
+    Data { member: String, session: u64, offset: u64, data: Bytes },
+    /// client-b: the whole content arrived.
+    Delivered { member: String, session: u64, bytes: u64 },
+    /// A session at this node ended: `ok` after a clean BYE teardown.
+    SessionEnded { session: u64, ok: bool, detail: String },
+    /// Something a peer did wrong, or a local failure worth a line in the log.
+    Warning(String),
+}

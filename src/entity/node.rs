@@ -1,0 +1,1766 @@
+//! One entity instance as a sans-IO state machine: SIP transactions and dialogs (B2BUA legs),
+//! SDP offer/answer with the node's own MSRP parameters per leg, MSRP links (open, bind,
+//! reuse), streaming relay with fan-out and backpressure, delivery and BYE teardown.
+//!
+//! Vocabulary: a *call* is one group session at this node; it has at most one *up* leg (the
+//! dialog whose INVITE this node received) and any number of *down* legs (dialogs this node
+//! started). client-a has only a down leg, client-b only an up leg, x one down leg per member.
+
+use super::{ConnId, Input, NodeEvent, Output};
+use crate::codec::cpim::Cpim;
+use crate::codec::msrp::{
+    chunk_ranges, encode_end, encode_response, new_ident, send_head, ByteRange, Flag, MsrpEvent,
+    MsrpHead, MsrpParser, MsrpUri, RangeTracker, Scheme, StartLine,
+};
+use crate::codec::sdp::{MsrpSdp, Setup};
+use crate::codec::sip::{
+    build_request, build_response, new_branch, new_call_id, new_tag, Body, Method, RequestSpec,
+    SipMessage, Transport,
+};
+use crate::config::{AckTiming, GroupKind, Link, Opener, SetupMode, Trigger, Variant, XAnswer};
+use crate::topology::{strip_uri, Role, Topology};
+use bytes::{Bytes, BytesMut};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// RFC 3261 timer base values.
+#[derive(Debug, Clone, Copy)]
+pub struct SipTimers {
+    pub t1: Duration,
+    pub t2: Duration,
+}
+
+impl Default for SipTimers {
+    fn default() -> Self {
+        SipTimers { t1: Duration::from_millis(500), t2: Duration::from_secs(4) }
+    }
+}
+
+/// Everything a node needs to know, fixed for its lifetime.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub role: Role,
+    /// Instance name from the topology.
+    pub name: String,
+    pub sip: SocketAddr,
+    pub msrp: SocketAddr,
+    pub topology: Arc<Topology>,
+    pub variant: Variant,
+    pub timers: SipTimers,
+    /// Bytes queued towards one leg above which the node stops reading the upstream link.
+    pub high_water: usize,
+}
+
+impl NodeConfig {
+    pub fn new(topology: Arc<Topology>, name: &str, variant: Variant) -> Option<NodeConfig> {
+        let inst = topology.instance(name)?;
+        Some(NodeConfig {
+            role: inst.role,
+            name: inst.name,
+            sip: inst.sip,
+            msrp: inst.msrp,
+            topology,
+            variant,
+            timers: SipTimers::default(),
+            high_water: 4 * 1024 * 1024,
+        })
+    }
+}
+
+type LegIdx = usize;
+type CallIdx = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// We received this leg's INVITE (UAS, SDP answerer).
+    Up,
+    /// We sent this leg's INVITE (UAC, SDP offerer).
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DialogState {
+    /// UAC: INVITE sent, no final response. UAS: INVITE received, no final response sent.
+    Inviting,
+    /// 2xx sent or received; ACK outstanding.
+    Answered,
+    /// ACK sent or received.
+    Confirmed,
+    /// BYE sent, awaiting its response.
+    Closing,
+    Terminated,
+    Failed,
+}
+
+struct Leg {
+    call: CallIdx,
+    side: Side,
+    link: Link,
+    // --- SIP dialog ---
+    call_id: String,
+    local_tag: String,
+    remote_tag: Option<String>,
+    /// From-URI for our requests in this dialog, To-URI likewise.
+    local_uri: String,
+    remote_uri: String,
+    /// Where the peer receives requests (Contact / topology).
+    remote_target: SocketAddr,
+    /// Where responses go (the request's source).
+    peer: SocketAddr,
+    cseq: u32,
+    state: DialogState,
+    invite: Option<SipMessage>,
+    /// UAS: the last response to the INVITE, re-sent on INVITE retransmissions.
+    last_response: Option<SipMessage>,
+    /// UAC: the ACK for the 2xx, re-sent when the 2xx is retransmitted.
+    ack: Option<SipMessage>,
+    ack_pending: bool,
+    bye: Option<SipMessage>,
+    /// UAS: the response to the peer's BYE, re-sent on BYE retransmissions.
+    bye_response: Option<SipMessage>,
+    // --- MSRP session ---
+    local_sdp: MsrpSdp,
+    local_path: MsrpUri,
+    remote_sdp: Option<MsrpSdp>,
+    /// Whether this node opens the link; `None` until the SDP exchange says.
+    we_open: Option<bool>,
+    open_requested: bool,
+    conn: Option<ConnId>,
+    /// The link is bound and may carry requests from us.
+    ready: bool,
+    /// Relay data waiting for the link (heads are built once the peer's path is known).
+    pending: VecDeque<Pending>,
+    /// Relayed SEND transactions written before the link had a connection.
+    pending_tx: Vec<(String, bool)>,
+    /// The peer's Contact URI, the Request-URI of in-dialog requests.
+    remote_contact: Option<String>,
+    pending_bytes: usize,
+    /// SEND transactions awaiting a response.
+    outstanding: usize,
+    /// The final (`$`) chunk of the content was written on this leg.
+    content_done: bool,
+    media_failed: bool,
+    session_closed: bool,
+}
+
+/// One item of relay data for a leg.
+enum Pending {
+    /// A SEND head whose To-Path is filled in when the leg's peer is known.
+    Head { tid: String, message_id: String, range: ByteRange, content_type: String },
+    Data(Bytes),
+    /// The end-line of a relayed chunk: the connection is free for other messages after it.
+    End(Bytes),
+}
+
+struct Call {
+    id: u64,
+    message_id: String,
+    up: Option<LegIdx>,
+    downs: Vec<LegIdx>,
+    answered_up: bool,
+    upstream_ack: bool,
+    got_send: bool,
+    bye_from_up: bool,
+    ended: bool,
+    /// client-a: the CPIM object and the next chunk to write.
+    content: Option<Bytes>,
+    chunks: Vec<(ByteRange, Flag, u64, u64)>,
+    next_chunk: usize,
+    /// client-b: delivery state.
+    member: Option<String>,
+    delivery: Option<Delivery>,
+    /// Members (x) this call fans out to.
+    members: Vec<String>,
+}
+
+#[derive(Default)]
+struct Delivery {
+    head: Vec<u8>,
+    head_len: Option<u64>,
+    early: Vec<(u64, Bytes)>,
+    tracker: RangeTracker,
+    delivered: bool,
+}
+
+/// The message currently being read on a connection.
+struct InMsg {
+    /// The leg it belongs to (request: by To-Path; response: by transaction).
+    leg: Option<LegIdx>,
+    is_request: bool,
+    method: String,
+    code: u16,
+    from_path: Option<MsrpUri>,
+    to_path: Option<MsrpUri>,
+    range: Option<ByteRange>,
+    /// Bytes of body seen so far in this chunk.
+    seen: u64,
+    has_body: bool,
+    /// Relay: (down leg, new tid) per downstream copy.
+    relays: Vec<(LegIdx, String)>,
+    reject: Option<(u16, &'static str)>,
+}
+
+struct Conn {
+    /// For links this node opened: the target, for reuse.
+    target: Option<SocketAddr>,
+    connected: bool,
+    parser: MsrpParser,
+    cur: Option<InMsg>,
+    legs: Vec<LegIdx>,
+    unflushed: usize,
+    paused: bool,
+    closed: bool,
+    /// Our SEND transactions on this connection: tid → (leg, is the final chunk).
+    tx: HashMap<String, (LegIdx, bool)>,
+    /// A relayed message is being written for this leg: nothing else may go on the wire
+    /// until its end-line (MSRP messages never interleave on a connection).
+    busy: Option<LegIdx>,
+    /// Responses and binding SENDs waiting for `busy` to clear.
+    deferred: VecDeque<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    InviteRetx,
+    InviteTimeout,
+    OkRetx,
+    OkTimeout,
+    ByeRetx,
+    ByeTimeout,
+}
+
+/// The state machine of one entity instance. See the module docs of [`crate::entity`] for
+/// the order in which to call its methods.
+pub struct Node {
+    cfg: NodeConfig,
+    legs: Vec<Leg>,
+    calls: Vec<Call>,
+    /// (Call-ID, local tag) → leg, for in-dialog requests and responses.
+    dialogs: HashMap<(String, String), LegIdx>,
+    /// (Call-ID, From tag) of INVITEs received → leg, to absorb retransmissions.
+    invites_in: HashMap<(String, String), LegIdx>,
+    /// Local MSRP session-id → leg.
+    sessions: HashMap<String, LegIdx>,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: ConnId,
+    next_session: u64,
+    timers: BinaryHeap<Reverse<(Instant, u64, LegIdx, TimerKind, Duration)>>,
+    timer_seq: u64,
+    out: VecDeque<Output>,
+    now: Instant,
+}
+
+impl Node {
+    pub fn new(cfg: NodeConfig, now: Instant) -> Node {
+        Node {
+            cfg,
+            legs: Vec::new(),
+            calls: Vec::new(),
+            dialogs: HashMap::new(),
+            invites_in: HashMap::new(),
+            sessions: HashMap::new(),
+            conns: HashMap::new(),
+            next_conn: 1,
+            next_session: 1,
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            out: VecDeque::new(),
+            now,
+        }
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// A fresh id for a connection the driver accepted.
+    pub fn new_conn_id(&mut self) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        id
+    }
+
+    /// Sessions that have not ended yet.
+    pub fn active_sessions(&self) -> usize {
+        self.calls.iter().filter(|c| !c.ended).count()
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, ..))| *t)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some(Reverse((t, _, leg, kind, iv))) = self.timers.peek().cloned() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            self.on_timer(leg, kind, iv);
+        }
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.now = now;
+        match input {
+            Input::Sip { transport, from, msg } => self.on_sip(transport, from, msg),
+            Input::Connected { conn, .. } => self.on_connected(conn),
+            Input::ConnectFailed { conn, reason } => self.on_conn_lost(conn, &format!("connect failed: {reason}")),
+            Input::Accepted { conn, .. } => {
+                self.conns.insert(conn, Conn::new(None, true));
+            }
+            Input::MsrpData { conn, data } => self.on_msrp_data(conn, data),
+            Input::MsrpFlushed { conn, bytes } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.unflushed = c.unflushed.saturating_sub(bytes);
+                }
+                self.pump_all();
+                self.update_backpressure();
+            }
+            Input::Closed { conn, reason } => self.on_conn_lost(conn, &reason),
+            Input::Send { content } => self.start_send(content),
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    fn warn(&mut self, s: String) {
+        self.out.push_back(Output::Event(NodeEvent::Warning(format!("{}: {s}", self.cfg.name))));
+    }
+
+    fn transport(&self) -> Transport {
+        self.cfg.variant.transport
+    }
+
+    fn contact(&self) -> String {
+        let t = match self.transport() {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        format!("sip:{}@{};transport={t}", self.cfg.name, self.cfg.sip)
+    }
+
+    fn arm(&mut self, leg: LegIdx, kind: TimerKind, after: Duration) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse((self.now + after, self.timer_seq, leg, kind, after)));
+    }
+
+    fn send_sip(&mut self, to: SocketAddr, msg: SipMessage) {
+        self.out.push_back(Output::Sip { transport: self.transport(), to, msg });
+    }
+
+    /// Which link this node's leg is on.
+    fn link_for(&self, side: Side) -> Link {
+        match (self.cfg.role, side) {
+            (Role::ClientA, _) | (Role::PfA, Side::Up) => Link::L1,
+            (Role::PfA, Side::Down) | (Role::X, Side::Up) => Link::L2,
+            (Role::X, Side::Down) | (Role::PfB, Side::Up) => Link::L3,
+            (Role::PfB, Side::Down) | (Role::ClientB, _) => Link::L4,
+        }
+    }
+
+    /// Whether the configuration makes this node the opener of a leg's link.
+    fn configured_to_open(&self, side: Side, link: Link) -> bool {
+        match self.cfg.variant.opener(link) {
+            Opener::Offerer => side == Side::Down,
+            Opener::Answerer => side == Side::Up,
+        }
+    }
+
+    fn new_local_session(&mut self) -> (MsrpSdp, MsrpUri) {
+        let sid = format!("{}{}", new_ident(), new_ident());
+        let path = MsrpUri {
+            scheme: Scheme::Msrp,
+            userinfo: None,
+            host: self.cfg.msrp.ip().to_string(),
+            port: self.cfg.msrp.port(),
+            session_id: Some(sid),
+            transport: "tcp".into(),
+            params: vec![],
+        };
+        let sdp = MsrpSdp {
+            origin_user: self.cfg.name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+            session_id: rand::random::<u32>() as u64,
+            session_version: 1,
+            c_addr: self.cfg.msrp.ip(),
+            port: self.cfg.msrp.port(),
+            proto: "TCP/MSRP".into(),
+            path: vec![path.clone()],
+            accept_types: vec!["message/cpim".into()],
+            accept_wrapped_types: vec!["text/plain".into(), "application/octet-stream".into()],
+            setup: None,
+            max_size: None,
+            direction: None,
+        };
+        (sdp, path)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_leg(
+        &mut self,
+        call: CallIdx,
+        side: Side,
+        call_id: String,
+        local_tag: String,
+        remote_tag: Option<String>,
+        local_uri: String,
+        remote_uri: String,
+        remote_target: SocketAddr,
+    ) -> LegIdx {
+        let link = self.link_for(side);
+        let (sdp, path) = self.new_local_session();
+        let idx = self.legs.len();
+        self.sessions.insert(path.session_id.clone().unwrap_or_default(), idx);
+        self.dialogs.insert((call_id.clone(), local_tag.clone()), idx);
+        self.legs.push(Leg {
+            call,
+            side,
+            link,
+            call_id,
+            local_tag,
+            remote_tag,
+            local_uri,
+            remote_uri,
+            remote_target,
+            peer: remote_target,
+            cseq: 1,
+            state: DialogState::Inviting,
+            invite: None,
+            last_response: None,
+            ack: None,
+            ack_pending: false,
+            bye: None,
+            bye_response: None,
+            local_sdp: sdp,
+            local_path: path,
+            remote_sdp: None,
+            we_open: None,
+            open_requested: false,
+            conn: None,
+            ready: false,
+            pending: VecDeque::new(),
+            pending_tx: Vec::new(),
+            remote_contact: None,
+            pending_bytes: 0,
+            outstanding: 0,
+            content_done: false,
+            media_failed: false,
+            session_closed: false,
+        });
+        idx
+    }
+
+    fn new_call(&mut self) -> CallIdx {
+        let id = self.next_session;
+        self.next_session += 1;
+        self.calls.push(Call {
+            id,
+            message_id: new_ident(),
+            up: None,
+            downs: vec![],
+            answered_up: false,
+            upstream_ack: false,
+            got_send: false,
+            bye_from_up: false,
+            ended: false,
+            content: None,
+            chunks: vec![],
+            next_chunk: 0,
+            member: None,
+            delivery: None,
+            members: vec![],
+        });
+        self.calls.len() - 1
+    }
+
+    // ------------------------------------------------------------------ SIP: sending
+
+    /// Sends an INVITE on a fresh down leg.
+    fn invite_down(&mut self, call: CallIdx, request_uri: String, to_uri: String, target: SocketAddr, members: Option<Vec<String>>) {
+        let from_uri = match self.cfg.role {
+            Role::ClientA => self.cfg.topology.sender.clone(),
+            _ => format!("sip:{}@{}", self.cfg.name, self.cfg.sip.ip()),
+        };
+        let call_id = new_call_id(&self.cfg.sip.ip().to_string());
+        let leg = self.new_leg(call, Side::Down, call_id, new_tag(), None, from_uri, to_uri, target);
+        self.calls[call].downs.push(leg);
+        if self.cfg.variant.setup == SetupMode::Sdp {
+            self.legs[leg].local_sdp.setup = Some(Setup::Actpass);
+        }
+        self.legs[leg].local_sdp.direction = Some("sendonly".into());
+        let sdp = self.legs[leg].local_sdp.encode();
+        let mut extra = vec![
+            ("Accept-Contact".to_string(), "*;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg\"".to_string()),
+            ("P-Preferred-Service".to_string(), "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.largemsg".to_string()),
+        ];
+        let body = match members {
+            Some(m) => {
+                extra.push(("Require".into(), "recipient-list-invite".into()));
+                Body::sdp_with_resource_list(sdp.as_bytes(), &m)
+            }
+            None => Body::sdp(sdp.into_bytes()),
+        };
+        let l = &self.legs[leg];
+        let spec = RequestSpec {
+            method: Method::Invite,
+            request_uri,
+            transport: self.transport(),
+            sent_by: self.cfg.sip.to_string(),
+            branch: new_branch(),
+            from_uri: l.local_uri.clone(),
+            from_tag: l.local_tag.clone(),
+            to_uri: l.remote_uri.clone(),
+            to_tag: None,
+            call_id: l.call_id.clone(),
+            cseq: l.cseq,
+            contact: Some(self.contact()),
+            extra,
+            body: Some(body),
+        };
+        let msg = build_request(&spec);
+        self.legs[leg].invite = Some(msg.clone());
+        self.send_sip(target, msg);
+        let t1 = self.cfg.timers.t1;
+        if self.transport() == Transport::Udp {
+            self.arm(leg, TimerKind::InviteRetx, t1);
+        }
+        self.arm(leg, TimerKind::InviteTimeout, t1 * 64);
+    }
+
+    /// In-dialog request (ACK or BYE) on a down leg.
+    fn dialog_request(&mut self, leg: LegIdx, method: Method) -> SipMessage {
+        let l = &mut self.legs[leg];
+        let cseq = match method {
+            Method::Ack => l.cseq,
+            _ => {
+                l.cseq += 1;
+                l.cseq
+            }
+        };
+        let request_uri = l.remote_contact.clone().unwrap_or_else(|| format!("sip:{}", l.remote_target));
+        let spec = RequestSpec {
+            method,
+            request_uri,
+            transport: self.cfg.variant.transport,
+            sent_by: self.cfg.sip.to_string(),
+            branch: new_branch(),
+            from_uri: l.local_uri.clone(),
+            from_tag: l.local_tag.clone(),
+            to_uri: l.remote_uri.clone(),
+            to_tag: l.remote_tag.clone(),
+            call_id: l.call_id.clone(),
+            cseq,
+            contact: None,
+            extra: vec![],
+            body: None,
+        };
+        build_request(&spec)
+    }
+
+    fn send_ack(&mut self, leg: LegIdx) {
+        if self.legs[leg].ack.is_some() {
+            return;
+        }
+        let ack = self.dialog_request(leg, Method::Ack);
+        let l = &mut self.legs[leg];
+        l.ack = Some(ack.clone());
+        l.ack_pending = false;
+        if l.state == DialogState::Answered {
+            l.state = DialogState::Confirmed;
+        }
+        let to = l.remote_target;
+        self.send_sip(to, ack);
+        self.maybe_bye(leg);
+    }
+
+    fn send_bye(&mut self, leg: LegIdx) {
+        let bye = self.dialog_request(leg, Method::Bye);
+        let l = &mut self.legs[leg];
+        l.state = DialogState::Closing;
+        l.bye = Some(bye.clone());
+        let to = l.remote_target;
+        self.send_sip(to, bye);
+        let t1 = self.cfg.timers.t1;
+        if self.transport() == Transport::Udp {
+            self.arm(leg, TimerKind::ByeRetx, t1);
+        }
+        self.arm(leg, TimerKind::ByeTimeout, t1 * 64);
+    }
+
+    /// Answers the up leg's INVITE with 200 and this node's SDP.
+    fn answer_up(&mut self, leg: LegIdx) {
+        let call = self.legs[leg].call;
+        if self.calls[call].answered_up {
+            return;
+        }
+        self.calls[call].answered_up = true;
+        let link = self.legs[leg].link;
+        let configured = self.configured_to_open(Side::Up, link);
+        let offer_setup = self.legs[leg].remote_sdp.as_ref().and_then(|s| s.setup);
+        let (answer_setup, we_open) = match self.cfg.variant.setup {
+            SetupMode::Preset => (None, configured),
+            SetupMode::Sdp => match offer_setup {
+                Some(Setup::Actpass) => {
+                    if configured {
+                        (Some(Setup::Active), true)
+                    } else {
+                        (Some(Setup::Passive), false)
+                    }
+                }
+                Some(Setup::Passive) => (Some(Setup::Active), true),
+                // An offerer that is active (explicitly or by default) opens.
+                _ => (Some(Setup::Passive), false),
+            },
+        };
+        let l = &mut self.legs[leg];
+        l.we_open = Some(we_open);
+        l.local_sdp.setup = answer_setup;
+        l.local_sdp.direction = Some("recvonly".into());
+        let sdp = l.local_sdp.encode();
+        let invite = l.invite.clone().expect("up leg has its INVITE");
+        let ok = build_response(&invite, 200, "OK", Some(&l.local_tag.clone()), Some(&self.contact()), Some(Body::sdp(sdp.into_bytes())));
+        let l = &mut self.legs[leg];
+        l.last_response = Some(ok.clone());
+        l.state = DialogState::Answered;
+        let peer = l.peer;
+        self.send_sip(peer, ok);
+        let t1 = self.cfg.timers.t1;
+        self.arm(leg, TimerKind::OkRetx, t1);
+        self.arm(leg, TimerKind::OkTimeout, t1 * 64);
+    }
+
+    fn reject_up(&mut self, leg: LegIdx, code: u16, reason: &str) {
+        let l = &mut self.legs[leg];
+        if l.state != DialogState::Inviting {
+            return;
+        }
+        l.state = DialogState::Failed;
+        let invite = l.invite.clone().expect("up leg has its INVITE");
+        let resp = build_response(&invite, code, reason, Some(&l.local_tag.clone()), None, None);
+        l.last_response = Some(resp.clone());
+        let peer = l.peer;
+        self.send_sip(peer, resp);
+        let call = self.legs[leg].call;
+        self.end_call_if_done(call);
+    }
+
+    // ------------------------------------------------------------------ SIP: receiving
+
+    fn on_sip(&mut self, _transport: Transport, from: SocketAddr, msg: SipMessage) {
+        if msg.is_request() {
+            self.on_request(from, msg);
+        } else {
+            self.on_response(msg);
+        }
+    }
+
+    fn respond_plain(&mut self, to: SocketAddr, req: &SipMessage, code: u16, reason: &str) {
+        let tag = if req.to_tag().is_none() { Some(new_tag()) } else { None };
+        let resp = build_response(req, code, reason, tag.as_deref(), None, None);
+        self.send_sip(to, resp);
+    }
+
+    fn on_request(&mut self, from: SocketAddr, msg: SipMessage) {
+        let Some(method) = msg.method().cloned() else { return };
+        let call_id = msg.call_id().unwrap_or_default().to_string();
+        if let Some(to_tag) = msg.to_tag() {
+            let Some(&leg) = self.dialogs.get(&(call_id.clone(), to_tag.clone())) else {
+                if method != Method::Ack {
+                    self.respond_plain(from, &msg, 481, "Call/Transaction Does Not Exist");
+                }
+                self.warn(format!("{} for unknown dialog from {from}", msg.summary()));
+                return;
+            };
+            match method {
+                Method::Ack => self.on_ack(leg),
+                Method::Bye => self.on_bye(leg, from, msg),
+                Method::Invite => {
+                    // Re-INVITE: not part of this flow.
+                    self.respond_plain(from, &msg, 488, "Not Acceptable Here");
+                }
+                _ => self.respond_plain(from, &msg, 405, "Method Not Allowed"),
+            }
+            return;
+        }
+        match method {
+            Method::Invite => self.on_invite(from, msg),
+            Method::Ack => {} // ACK for a non-2xx: absorbed.
+            _ => self.respond_plain(from, &msg, 481, "Call/Transaction Does Not Exist"),
+        }
+    }
+
+    fn on_invite(&mut self, from: SocketAddr, msg: SipMessage) {
+        let call_id = msg.call_id().unwrap_or_default().to_string();
+        let from_tag = msg.from_tag().unwrap_or_default();
+        if let Some(&leg) = self.invites_in.get(&(call_id.clone(), from_tag.clone())) {
+            // Retransmission: repeat the last response.
+            if let Some(r) = self.legs[leg].last_response.clone() {
+                let peer = self.legs[leg].peer;
+                self.send_sip(peer, r);
+            }
+            return;
+        }
+        if self.cfg.role == Role::ClientA {
+            self.respond_plain(from, &msg, 403, "Forbidden");
+            return;
+        }
+        let offer = msg.sdp_body().map(|b| MsrpSdp::parse(&b));
+        let offer = match offer {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                self.warn(format!("bad SDP offer in {} from {from}: {e}", msg.summary()));
+                self.respond_plain(from, &msg, 488, "Not Acceptable Here");
+                return;
+            }
+            None => {
+                self.respond_plain(from, &msg, 488, "Not Acceptable Here");
+                return;
+            }
+        };
+        // Whom the session is for.
+        let ruri = msg.request_uri().unwrap_or_default().to_string();
+        let topo = self.cfg.topology.clone();
+        let mut members: Vec<String> = Vec::new();
+        match self.cfg.role {
+            Role::X => {
+                let r = strip_uri(&ruri);
+                if r == strip_uri(&topo.group) {
+                    members = topo.members.iter().map(|m| m.name.clone()).collect();
+                } else if r == strip_uri(&topo.factory) {
+                    match msg.resource_list() {
+                        Ok(Some(list)) => {
+                            for u in list {
+                                match topo.member_by_uri(&u) {
+                                    Some(m) => members.push(m.name.clone()),
+                                    None => self.warn(format!("ad-hoc list entry {u} is not in the topology; skipped")),
+                                }
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            self.respond_plain(from, &msg, 400, "Bad Request: no resource list");
+                            return;
+                        }
+                    }
+                } else {
+                    self.respond_plain(from, &msg, 404, "Not Found");
+                    return;
+                }
+                if members.is_empty() {
+                    self.respond_plain(from, &msg, 480, "Temporarily Unavailable");
+                    return;
+                }
+            }
+            Role::PfB => {
+                let Some(m) = topo.member_by_uri(&ruri) else {
+                    self.respond_plain(from, &msg, 404, "Not Found");
+                    return;
+                };
+                let served = topo.pf_b_serving(&m.name).map(|p| p.name == self.cfg.name).unwrap_or(false);
+                if !served {
+                    self.respond_plain(from, &msg, 404, "Not Found");
+                    return;
+                }
+                members.push(m.name.clone());
+            }
+            Role::ClientB => {}
+            Role::PfA | Role::ClientA => {}
+        }
+        let call = self.new_call();
+        self.calls[call].members = members.clone();
+        if self.cfg.role == Role::ClientB {
+            self.calls[call].member = Some(self.cfg.name.clone());
+            self.calls[call].delivery = Some(Delivery::default());
+        }
+        let local_tag = new_tag();
+        let local_uri = msg.to_uri().unwrap_or_default();
+        let remote_uri = msg.from_uri().unwrap_or_default();
+        let target = msg
+            .contact_uri()
+            .and_then(|c| sip_uri_addr(&c))
+            .unwrap_or(from);
+        let leg = self.new_leg(call, Side::Up, call_id.clone(), local_tag, Some(from_tag.clone()), local_uri, remote_uri, target);
+        self.invites_in.insert((call_id, from_tag), leg);
+        self.calls[call].up = Some(leg);
+        {
+            let l = &mut self.legs[leg];
+            l.peer = from;
+            l.remote_sdp = Some(offer);
+            l.invite = Some(msg.clone());
+        }
+        match self.cfg.role {
+            Role::ClientB => self.answer_up(leg),
+            _ => {
+                let trying = build_response(&msg, 100, "Trying", None, None, None);
+                self.legs[leg].last_response = Some(trying.clone());
+                self.send_sip(from, trying);
+                self.forward_invite(call, &msg, &ruri, &members);
+                if self.cfg.role == Role::X && self.cfg.variant.figure.x_answer() == XAnswer::AtOnce {
+                    self.answer_up(leg);
+                }
+            }
+        }
+    }
+
+    /// A middle entity's downstream INVITE(s).
+    fn forward_invite(&mut self, call: CallIdx, msg: &SipMessage, ruri: &str, members: &[String]) {
+        let topo = self.cfg.topology.clone();
+        match self.cfg.role {
+            Role::PfA => {
+                let list = match self.cfg.variant.group {
+                    GroupKind::Adhoc => msg.resource_list().ok().flatten(),
+                    GroupKind::Predefined => None,
+                };
+                let to = msg.to_uri().unwrap_or_else(|| ruri.to_string());
+                self.invite_down(call, ruri.to_string(), to, topo.x.sip, list);
+            }
+            Role::X => {
+                for name in members {
+                    let Some(m) = topo.members.iter().find(|m| &m.name == name) else { continue };
+                    let Some(pfb) = topo.pf_b_serving(name) else {
+                        self.warn(format!("no pf-b serves member {name}"));
+                        continue;
+                    };
+                    self.invite_down(call, m.uri.clone(), m.uri.clone(), pfb.sip, None);
+                }
+            }
+            Role::PfB => {
+                if let Some(m) = members.first().and_then(|n| topo.members.iter().find(|m| &m.name == n)) {
+                    self.invite_down(call, m.uri.clone(), m.uri.clone(), m.sip, None);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_response(&mut self, msg: SipMessage) {
+        let Some(code) = msg.code() else { return };
+        let call_id = msg.call_id().unwrap_or_default().to_string();
+        let from_tag = msg.from_tag().unwrap_or_default();
+        let Some(&leg) = self.dialogs.get(&(call_id, from_tag)) else {
+            self.warn(format!("response {} to an unknown transaction", msg.summary()));
+            return;
+        };
+        if self.legs[leg].side != Side::Down {
+            return;
+        }
+        let method = msg.cseq().map(|(_, m)| m);
+        match method {
+            Some(Method::Invite) => self.on_invite_response(leg, code, msg),
+            Some(Method::Bye) => {
+                if code >= 200 && self.legs[leg].state == DialogState::Closing {
+                    self.legs[leg].state = DialogState::Terminated;
+                    self.close_session(leg);
+                    let call = self.legs[leg].call;
+                    self.end_call_if_done(call);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_invite_response(&mut self, leg: LegIdx, code: u16, msg: SipMessage) {
+        if code < 200 {
+            return; // Provisional: stops Timer A (checked through the state at fire time).
+        }
+        let state = self.legs[leg].state;
+        if code >= 300 {
+            if state == DialogState::Inviting {
+                // ACK for a non-2xx is hop-by-hop, same branch (RFC 3261 §17.1.1.3).
+                let invite = self.legs[leg].invite.clone().expect("down leg has its INVITE");
+                let ack = non2xx_ack(&invite, &msg);
+                let to = self.legs[leg].remote_target;
+                self.send_sip(to, ack);
+                self.legs[leg].state = DialogState::Failed;
+                self.warn(format!("{} answered {}", self.legs[leg].remote_uri, msg.summary()));
+                self.on_down_failed(leg, code);
+            }
+            return;
+        }
+        // 2xx.
+        if state != DialogState::Inviting {
+            // Retransmitted 2xx: repeat the ACK if we sent one (RFC 3261 §13.2.2.4).
+            if let Some(ack) = self.legs[leg].ack.clone() {
+                let to = self.legs[leg].remote_target;
+                self.send_sip(to, ack);
+            }
+            return;
+        }
+        let answer = match msg.sdp_body().map(|b| MsrpSdp::parse(&b)) {
+            Some(Ok(s)) => s,
+            other => {
+                let why = match other {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "no SDP answer".into(),
+                };
+                self.warn(format!("{} from {}: {why}", msg.summary(), self.legs[leg].remote_uri));
+                self.legs[leg].state = DialogState::Answered;
+                self.legs[leg].remote_tag = msg.to_tag();
+                self.send_ack(leg);
+                self.legs[leg].media_failed = true;
+                self.send_bye(leg);
+                self.on_down_failed(leg, 488);
+                return;
+            }
+        };
+        let link = self.legs[leg].link;
+        let configured = self.configured_to_open(Side::Down, link);
+        let we_open = match self.cfg.variant.setup {
+            SetupMode::Preset => configured,
+            SetupMode::Sdp => !matches!(answer.setup, Some(Setup::Active)),
+        };
+        {
+            let l = &mut self.legs[leg];
+            l.remote_tag = msg.to_tag();
+            l.state = DialogState::Answered;
+            l.remote_sdp = Some(answer);
+            l.we_open = Some(we_open);
+            if let Some(c) = msg.contact_uri() {
+                if let Some(t) = sip_uri_addr(&c) {
+                    l.remote_target = t;
+                }
+                l.remote_contact = Some(c);
+            }
+        }
+        let call = self.legs[leg].call;
+        // ACK now, or after the upstream ACK.
+        let ack_now = match self.cfg.role {
+            Role::ClientA => true,
+            _ => self.cfg.variant.ack_timing() == AckTiming::On200 || self.calls[call].upstream_ack,
+        };
+        if ack_now {
+            self.send_ack(leg);
+        } else {
+            self.legs[leg].ack_pending = true;
+        }
+        // Answer upstream on the (first) downstream 200.
+        if let Some(up) = self.calls[call].up {
+            if !self.calls[call].answered_up {
+                self.answer_up(up);
+            }
+        }
+        self.maybe_open(leg);
+        self.flush_leg(leg);
+    }
+
+    fn on_down_failed(&mut self, leg: LegIdx, code: u16) {
+        let call = self.legs[leg].call;
+        let all_failed = self.calls[call]
+            .downs
+            .iter()
+            .all(|&d| matches!(self.legs[d].state, DialogState::Failed | DialogState::Terminated));
+        if all_failed {
+            if let Some(up) = self.calls[call].up {
+                if !self.calls[call].answered_up {
+                    self.calls[call].answered_up = true;
+                    let code = if (300..700).contains(&code) { code } else { 480 };
+                    self.reject_up(up, code, "Downstream Failed");
+                }
+            }
+        }
+        self.update_backpressure();
+        self.end_call_if_done(call);
+    }
+
+    fn on_ack(&mut self, leg: LegIdx) {
+        if self.legs[leg].side != Side::Up {
+            return;
+        }
+        if self.legs[leg].state != DialogState::Answered {
+            return; // Duplicate ACK.
+        }
+        self.legs[leg].state = DialogState::Confirmed;
+        let call = self.legs[leg].call;
+        self.calls[call].upstream_ack = true;
+        let downs = self.calls[call].downs.clone();
+        for d in downs {
+            if self.legs[d].ack_pending {
+                self.send_ack(d);
+            }
+        }
+        self.maybe_open(leg);
+        for d in self.calls[call].downs.clone() {
+            self.maybe_open(d);
+        }
+    }
+
+    fn on_bye(&mut self, leg: LegIdx, from: SocketAddr, msg: SipMessage) {
+        if let Some(r) = self.legs[leg].bye_response.clone() {
+            self.send_sip(from, r);
+            return;
+        }
+        let ok = build_response(&msg, 200, "OK", None, None, None);
+        self.legs[leg].bye_response = Some(ok.clone());
+        self.send_sip(from, ok);
+        let call = self.legs[leg].call;
+        if self.legs[leg].side == Side::Up {
+            self.calls[call].bye_from_up = true;
+        }
+        self.legs[leg].state = DialogState::Terminated;
+        self.close_session(leg);
+        for d in self.calls[call].downs.clone() {
+            self.maybe_bye(d);
+        }
+        self.end_call_if_done(call);
+    }
+
+    /// A middle entity ends a down leg once the upstream BYE came and all content went down.
+    fn maybe_bye(&mut self, leg: LegIdx) {
+        let l = &self.legs[leg];
+        if l.side != Side::Down || l.state != DialogState::Confirmed {
+            return;
+        }
+        let call = l.call;
+        let done = match self.cfg.role {
+            Role::ClientA => l.content_done && l.outstanding == 0 && l.pending.is_empty(),
+            _ => {
+                self.calls[call].bye_from_up
+                    && ((l.pending.is_empty() && l.outstanding == 0) || l.media_failed)
+            }
+        };
+        if done {
+            self.send_bye(leg);
+        }
+    }
+
+    fn end_call_if_done(&mut self, call: CallIdx) {
+        if self.calls[call].ended {
+            return;
+        }
+        let c = &self.calls[call];
+        let legs: Vec<LegIdx> = c.up.into_iter().chain(c.downs.iter().copied()).collect();
+        let all_done = !legs.is_empty()
+            && legs.iter().all(|&l| matches!(self.legs[l].state, DialogState::Terminated | DialogState::Failed));
+        if !all_done {
+            return;
+        }
+        let ok = legs.iter().all(|&l| self.legs[l].state == DialogState::Terminated && !self.legs[l].media_failed)
+            && self.calls[call].delivery.as_ref().map(|d| d.delivered).unwrap_or(true);
+        for &l in &legs {
+            self.close_session(l);
+        }
+        let c = &mut self.calls[call];
+        c.ended = true;
+        c.content = None;
+        let detail = if ok { "clean teardown".to_string() } else { "session failed".to_string() };
+        let id = c.id;
+        self.out.push_back(Output::Event(NodeEvent::SessionEnded { session: id, ok, detail }));
+    }
+
+    fn on_timer(&mut self, leg: LegIdx, kind: TimerKind, iv: Duration) {
+        let t2 = self.cfg.timers.t2;
+        let state = self.legs[leg].state;
+        match kind {
+            TimerKind::InviteRetx => {
+                if state == DialogState::Inviting && self.legs[leg].last_response.is_none() {
+                    if let Some(inv) = self.legs[leg].invite.clone() {
+                        let to = self.legs[leg].remote_target;
+                        self.send_sip(to, inv);
+                        self.arm(leg, TimerKind::InviteRetx, iv * 2);
+                    }
+                }
+            }
+            TimerKind::InviteTimeout => {
+                if state == DialogState::Inviting && self.legs[leg].side == Side::Down {
+                    self.legs[leg].state = DialogState::Failed;
+                    self.warn(format!("INVITE to {} timed out (Timer B)", self.legs[leg].remote_uri));
+                    self.on_down_failed(leg, 408);
+                }
+            }
+            TimerKind::OkRetx => {
+                if state == DialogState::Answered {
+                    if let Some(ok) = self.legs[leg].last_response.clone() {
+                        let peer = self.legs[leg].peer;
+                        self.send_sip(peer, ok);
+                        self.arm(leg, TimerKind::OkRetx, (iv * 2).min(t2));
+                    }
+                }
+            }
+            TimerKind::OkTimeout => {
+                if state == DialogState::Answered {
+                    self.warn(format!("no ACK for the 200 to {} (64*T1)", self.legs[leg].remote_uri));
+                    self.legs[leg].state = DialogState::Failed;
+                    let call = self.legs[leg].call;
+                    self.calls[call].bye_from_up = true;
+                    for d in self.calls[call].downs.clone() {
+                        self.legs[d].media_failed = true;
+                        self.maybe_bye(d);
+                    }
+                    self.end_call_if_done(call);
+                }
+            }
+            TimerKind::ByeRetx => {
+                if state == DialogState::Closing {
+                    if let Some(bye) = self.legs[leg].bye.clone() {
+                        let to = self.legs[leg].remote_target;
+                        self.send_sip(to, bye);
+                        self.arm(leg, TimerKind::ByeRetx, (iv * 2).min(t2));
+                    }
+                }
+            }
+            TimerKind::ByeTimeout => {
+                if state == DialogState::Closing {
+                    self.warn(format!("BYE to {} got no answer (Timer F)", self.legs[leg].remote_uri));
+                    self.legs[leg].state = DialogState::Terminated;
+                    self.legs[leg].media_failed = true;
+                    self.close_session(leg);
+                    let call = self.legs[leg].call;
+                    self.end_call_if_done(call);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ client-a
+
+    fn start_send(&mut self, content: Bytes) {
+        if self.cfg.role != Role::ClientA {
+            self.warn("only client-a sends".into());
+            return;
+        }
+        let topo = self.cfg.topology.clone();
+        let call = self.new_call();
+        let cpim = Cpim::wrap(&topo.sender, &topo.group, &new_ident(), "application/octet-stream", content);
+        let obj = Bytes::from(cpim.encode());
+        self.calls[call].chunks = chunk_ranges(obj.len() as u64, self.cfg.variant.chunk_size);
+        self.calls[call].content = Some(obj);
+        let (ruri, members) = match self.cfg.variant.group {
+            GroupKind::Predefined => (topo.group.clone(), None),
+            GroupKind::Adhoc => (topo.factory.clone(), Some(topo.members.iter().map(|m| m.uri.clone()).collect())),
+        };
+        self.invite_down(call, ruri.clone(), ruri, topo.pf_a.sip, members);
+    }
+
+    /// client-a writes content chunks while the link has room.
+    fn pump(&mut self, call: CallIdx) {
+        let Some(&leg) = self.calls[call].downs.first() else { return };
+        if !self.legs[leg].ready || self.calls[call].content.is_none() {
+            return;
+        }
+        let Some(conn) = self.legs[leg].conn else { return };
+        let high = self.cfg.high_water;
+        while self.calls[call].next_chunk < self.calls[call].chunks.len() {
+            if self.conns.get(&conn).map(|c| c.unflushed >= high).unwrap_or(true) {
+                break;
+            }
+            let (range, flag, off, len) = self.calls[call].chunks[self.calls[call].next_chunk];
+            self.calls[call].next_chunk += 1;
+            let body = self.calls[call].content.as_ref().expect("content").slice(off as usize..(off + len) as usize);
+            let tid = new_ident();
+            let l = &self.legs[leg];
+            let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else { return };
+            let head = send_head(&tid, &to, &l.local_path, &self.calls[call].message_id, range, Some("message/cpim"));
+            let mut buf = BytesMut::new();
+            head.encode(&mut buf);
+            let mut tail = BytesMut::new();
+            encode_end(&mut tail, &tid, flag, true);
+            let last = flag == Flag::End;
+            self.legs[leg].outstanding += 1;
+            if last {
+                self.legs[leg].content_done = true;
+            }
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.tx.insert(tid, (leg, last));
+            }
+            self.write(conn, buf.freeze());
+            self.write(conn, body);
+            self.write(conn, tail.freeze());
+        }
+    }
+
+    fn pump_all(&mut self) {
+        if self.cfg.role == Role::ClientA {
+            for c in 0..self.calls.len() {
+                if !self.calls[c].ended {
+                    self.pump(c);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ MSRP links
+
+    /// Opens (or reuses) the link of `leg` when this node is its opener and the trigger fired.
+    fn maybe_open(&mut self, leg: LegIdx) {
+        let l = &self.legs[leg];
+        if l.we_open != Some(true) || l.open_requested || l.remote_sdp.is_none() || l.session_closed {
+            return;
+        }
+        let call = l.call;
+        let fired = match (l.side, self.cfg.role) {
+            (Side::Down, Role::ClientA) => matches!(l.state, DialogState::Answered | DialogState::Confirmed),
+            (Side::Down, role) => {
+                let trig = if role == Role::X { self.cfg.variant.x_trigger() } else { self.cfg.variant.trigger };
+                match trig {
+                    Trigger::On200 => true, // The 200 arrived: remote_sdp is set.
+                    Trigger::OnAck => self.calls[call].upstream_ack,
+                    Trigger::OnSend => self.calls[call].got_send,
+                }
+            }
+            // The INVITE receiver opens on the ACK of its leg.
+            (Side::Up, _) => l.state == DialogState::Confirmed,
+        };
+        if !fired {
+            return;
+        }
+        let target_uri = l.remote_sdp.as_ref().expect("checked").next_hop().clone();
+        let Some(target) = target_uri.socket_addr() else {
+            self.warn(format!("cannot connect to {target_uri}: host is not an IP address"));
+            self.legs[leg].media_failed = true;
+            return;
+        };
+        self.legs[leg].open_requested = true;
+        if self.cfg.variant.reuse {
+            let existing = self
+                .conns
+                .iter()
+                .find(|(_, c)| c.target == Some(target) && !c.closed)
+                .map(|(id, _)| *id);
+            if let Some(conn) = existing {
+                self.attach(leg, conn);
+                if self.conns[&conn].connected {
+                    self.bind(leg);
+                }
+                return;
+            }
+        }
+        let conn = self.new_conn_id();
+        self.conns.insert(conn, Conn::new(Some(target), false));
+        self.attach(leg, conn);
+        self.out.push_back(Output::Connect { conn, local_ip: self.cfg.msrp.ip(), to: target });
+    }
+
+    fn attach(&mut self, leg: LegIdx, conn: ConnId) {
+        self.legs[leg].conn = Some(conn);
+        let txs = std::mem::take(&mut self.legs[leg].pending_tx);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.legs.contains(&leg) {
+                c.legs.push(leg);
+            }
+            for (tid, last) in txs {
+                c.tx.insert(tid, (leg, last));
+            }
+        }
+    }
+
+    fn on_connected(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.connected = true;
+        for leg in c.legs.clone() {
+            self.bind(leg);
+        }
+    }
+
+    /// The active side's binding SEND (bodiless), then whatever waited for the link.
+    fn bind(&mut self, leg: LegIdx) {
+        let Some(conn) = self.legs[leg].conn else { return };
+        let Some(to) = self.legs[leg].remote_sdp.as_ref().map(|s| s.next_hop().clone()) else { return };
+        let tid = new_ident();
+        let head = send_head(&tid, &to, &self.legs[leg].local_path, &new_ident(), ByteRange { start: 1, end: Some(0), total: Some(0) }, None);
+        let mut buf = BytesMut::new();
+        head.encode(&mut buf);
+        encode_end(&mut buf, &tid, Flag::End, false);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.tx.insert(tid, (leg, false));
+        }
+        self.legs[leg].outstanding += 1;
+        self.write_ctl(conn, buf.freeze());
+        self.legs[leg].ready = true;
+        self.flush_leg(leg);
+        let call = self.legs[leg].call;
+        self.pump(call);
+    }
+
+    fn write(&mut self, conn: ConnId, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.unflushed += data.len();
+        }
+        self.out.push_back(Output::MsrpWrite { conn, data });
+    }
+
+    /// Queues relay bytes for a leg, writing at once when its link is ready.
+    fn push_leg(&mut self, leg: LegIdx, data: Bytes) {
+        self.push_pending(leg, Pending::Data(data));
+    }
+
+    fn push_pending(&mut self, leg: LegIdx, item: Pending) {
+        let l = &mut self.legs[leg];
+        if l.media_failed || l.session_closed {
+            return;
+        }
+        if let Pending::Data(d) = &item {
+            l.pending_bytes += d.len();
+        }
+        l.pending.push_back(item);
+        self.flush_leg(leg);
+    }
+
+    /// Writes a whole message (response, binding SEND) unless a relayed message is in
+    /// progress on the connection, in which case it goes right after that message's end-line.
+    fn write_ctl(&mut self, conn: ConnId, data: Bytes) {
+        match self.conns.get_mut(&conn) {
+            Some(c) if c.busy.is_some() => c.deferred.push_back(data),
+            Some(_) => self.write(conn, data),
+            None => {}
+        }
+    }
+
+    fn flush_leg(&mut self, leg: LegIdx) {
+        let Some(conn) = self.legs[leg].conn else { return };
+        self.flush_conn(conn, Some(leg));
+    }
+
+    /// Writes queued relay data of the legs on `conn`, one message at a time, starting with
+    /// `first`; deferred control messages go between messages.
+    fn flush_conn(&mut self, conn: ConnId, first: Option<LegIdx>) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let mut order: Vec<LegIdx> = first.into_iter().collect();
+        order.extend(c.legs.iter().copied().filter(|l| Some(*l) != first));
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for &leg in &order {
+                let busy = self.conns.get(&conn).and_then(|c| c.busy);
+                if busy.is_some() && busy != Some(leg) {
+                    continue;
+                }
+                let l = &mut self.legs[leg];
+                if !l.ready || l.pending.is_empty() || l.conn != Some(conn) {
+                    continue;
+                }
+                let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else { continue };
+                let from = l.local_path.clone();
+                while let Some(item) = self.legs[leg].pending.pop_front() {
+                    let (data, busy) = match item {
+                        Pending::Data(d) => {
+                            let l = &mut self.legs[leg];
+                            l.pending_bytes = l.pending_bytes.saturating_sub(d.len());
+                            (d, Some(leg))
+                        }
+                        Pending::Head { tid, message_id, range, content_type } => {
+                            let head = send_head(&tid, &to, &from, &message_id, range, Some(&content_type));
+                            let mut buf = BytesMut::new();
+                            head.encode(&mut buf);
+                            (buf.freeze(), Some(leg))
+                        }
+                        Pending::End(d) => (d, None),
+                    };
+                    self.write(conn, data);
+                    progress = true;
+                    let c = self.conns.get_mut(&conn).expect("conn");
+                    c.busy = busy;
+                    if busy.is_none() {
+                        let deferred: Vec<Bytes> = c.deferred.drain(..).collect();
+                        for d in deferred {
+                            self.write(conn, d);
+                        }
+                        // Let other legs on a shared connection take their turn.
+                        break;
+                    }
+                }
+                self.maybe_bye(leg);
+            }
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.busy.is_none() && !c.deferred.is_empty() {
+                let deferred: Vec<Bytes> = c.deferred.drain(..).collect();
+                for d in deferred {
+                    self.write(conn, d);
+                }
+            }
+        }
+    }
+
+    /// Stops reading an upstream link while any leg it feeds is over the high-water mark.
+    fn update_backpressure(&mut self) {
+        if !matches!(self.cfg.role, Role::PfA | Role::X | Role::PfB) {
+            return;
+        }
+        let high = self.cfg.high_water;
+        let mut want: HashMap<ConnId, bool> = HashMap::new();
+        for call in &self.calls {
+            let Some(up) = call.up else { continue };
+            let Some(up_conn) = self.legs[up].conn else { continue };
+            let over = call.downs.iter().any(|&d| {
+                let l = &self.legs[d];
+                if l.media_failed || matches!(l.state, DialogState::Failed | DialogState::Terminated) {
+                    return false;
+                }
+                let unflushed = l.conn.and_then(|c| self.conns.get(&c)).map(|c| c.unflushed).unwrap_or(0);
+                l.pending_bytes + unflushed > high
+            });
+            *want.entry(up_conn).or_insert(false) |= over;
+        }
+        for (conn, pause) in want {
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            if c.paused != pause && !c.closed {
+                c.paused = pause;
+                self.out.push_back(if pause { Output::PauseRead { conn } } else { Output::ResumeRead { conn } });
+            }
+        }
+    }
+
+    fn close_session(&mut self, leg: LegIdx) {
+        let l = &mut self.legs[leg];
+        if l.session_closed {
+            return;
+        }
+        l.session_closed = true;
+        l.ready = false;
+        l.pending.clear();
+        l.pending_bytes = 0;
+        if let Some(sid) = l.local_path.session_id.clone() {
+            self.sessions.remove(&sid);
+        }
+        let Some(conn) = l.conn else { return };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.legs.retain(|&x| x != leg);
+        if c.legs.is_empty() && !c.closed {
+            c.closed = true;
+            self.out.push_back(Output::Close { conn });
+        }
+    }
+
+    fn on_conn_lost(&mut self, conn: ConnId, reason: &str) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let was_closed = c.closed;
+        c.closed = true;
+        let legs = c.legs.clone();
+        let mid_message = c.cur.is_some();
+        self.conns.remove(&conn);
+        for leg in legs {
+            let l = &self.legs[leg];
+            // The peer may close as soon as it answered our BYE, before we read that answer.
+            let finished = matches!(l.state, DialogState::Closing | DialogState::Terminated)
+                && l.outstanding == 0
+                && l.pending.is_empty();
+            if l.session_closed || finished {
+                continue;
+            }
+            if !was_closed || mid_message {
+                self.warn(format!("MSRP link of {} lost: {reason}", self.legs[leg].remote_uri));
+            }
+            self.legs[leg].media_failed = true;
+            self.legs[leg].conn = None;
+            self.legs[leg].ready = false;
+            self.maybe_bye(leg);
+        }
+        self.update_backpressure();
+    }
+
+    fn on_msrp_data(&mut self, conn: ConnId, data: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.parser.push(&data);
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let ev = match c.parser.next() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(e) => {
+                    self.warn(format!("MSRP parse error on link {conn}: {e}"));
+                    self.out.push_back(Output::Close { conn });
+                    self.on_conn_lost(conn, "malformed MSRP");
+                    return;
+                }
+            };
+            match ev {
+                MsrpEvent::Head(h) => self.on_msrp_head(conn, h),
+                MsrpEvent::Body(b) => self.on_msrp_body(conn, b),
+                MsrpEvent::End { tid, flag } => self.on_msrp_end(conn, tid, flag),
+            }
+        }
+        self.update_backpressure();
+    }
+
+    fn on_msrp_head(&mut self, conn: ConnId, h: MsrpHead) {
+        let is_request = matches!(h.start, StartLine::Request { .. });
+        let mut m = InMsg {
+            leg: None,
+            is_request,
+            method: h.method().unwrap_or_default().to_string(),
+            code: h.code().unwrap_or(0),
+            from_path: h.from_path().ok().and_then(|v| v.into_iter().next()),
+            to_path: h.to_path().ok().and_then(|v| v.into_iter().next()),
+            range: h.byte_range().and_then(|r| r.ok()),
+            seen: 0,
+            has_body: h.has_body,
+            relays: vec![],
+            reject: None,
+        };
+        if !is_request {
+            let entry = self.conns.get_mut(&conn).and_then(|c| c.tx.remove(&h.tid));
+            if let Some((leg, last)) = entry {
+                m.leg = Some(leg);
+                let l = &mut self.legs[leg];
+                l.outstanding = l.outstanding.saturating_sub(1);
+                if m.code != 200 {
+                    l.media_failed = true;
+                    let uri = l.remote_uri.clone();
+                    self.warn(format!("MSRP {} for a SEND to {uri}", m.code));
+                }
+                let _ = last;
+                self.maybe_bye(leg);
+                if self.cfg.role == Role::ClientA {
+                    let call = self.legs[leg].call;
+                    self.pump(call);
+                }
+            } else {
+                self.warn(format!("MSRP response {} for unknown transaction {}", m.code, h.tid));
+            }
+            self.conns.get_mut(&conn).expect("conn").cur = Some(m);
+            return;
+        }
+        // A request: find the session by To-Path (RFC 4975 §7.3).
+        let leg = m
+            .to_path
+            .as_ref()
+            .and_then(|u| u.session_id.clone())
+            .and_then(|sid| self.sessions.get(&sid).copied())
+            .filter(|&l| m.to_path.as_ref().map(|u| u.matches(&self.legs[l].local_path)).unwrap_or(false));
+        match leg {
+            None => m.reject = Some((481, "No Such Session")),
+            Some(l) => {
+                match self.legs[l].conn {
+                    None => {
+                        // The passive side binds the session to the connection (§5.4).
+                        self.attach(l, conn);
+                        self.legs[l].ready = true;
+                        self.flush_leg(l);
+                        let call = self.legs[l].call;
+                        self.pump(call);
+                    }
+                    Some(c) if c != conn => m.reject = Some((506, "Session Already Bound")),
+                    Some(_) => {
+                        if !self.legs[l].ready {
+                            self.legs[l].ready = true;
+                            self.flush_leg(l);
+                        }
+                    }
+                }
+                if m.reject.is_none() {
+                    m.leg = Some(l);
+                }
+            }
+        }
+        if let (Some(l), "SEND") = (m.leg, m.method.as_str()) {
+            let call = self.legs[l].call;
+            let first_send = !self.calls[call].got_send;
+            if self.legs[l].side == Side::Up {
+                self.calls[call].got_send = true;
+                if first_send {
+                    for d in self.calls[call].downs.clone() {
+                        self.maybe_open(d);
+                    }
+                }
+                if h.has_body && matches!(self.cfg.role, Role::PfA | Role::X | Role::PfB) {
+                    // Relay: a new SEND on every live down leg, body streamed as it arrives.
+                    let msg_id = h.message_id().unwrap_or("").to_string();
+                    let ctype = h.content_type().unwrap_or("message/cpim").to_string();
+                    let range = m.range.unwrap_or(ByteRange { start: 1, end: None, total: None });
+                    for d in self.calls[call].downs.clone() {
+                        let dl = &self.legs[d];
+                        if dl.media_failed || matches!(dl.state, DialogState::Failed | DialogState::Terminated) {
+                            continue;
+                        }
+                        let tid = new_ident();
+                        self.legs[d].outstanding += 1;
+                        m.relays.push((d, tid.clone()));
+                        let head = Pending::Head { tid, message_id: msg_id.clone(), range, content_type: ctype.clone() };
+                        self.push_pending(d, head);
+                    }
+                }
+            }
+        }
+        self.conns.get_mut(&conn).expect("conn").cur = Some(m);
+    }
+
+    fn on_msrp_body(&mut self, conn: ConnId, b: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(m) = c.cur.as_mut() else { return };
+        let offset = m.seen;
+        m.seen += b.len() as u64;
+        let relays: Vec<LegIdx> = m.relays.iter().map(|(d, _)| *d).collect();
+        let leg = m.leg;
+        let start = m.range.map(|r| r.start).unwrap_or(1);
+        let is_send = m.is_request && m.method == "SEND" && m.reject.is_none();
+        for d in relays {
+            self.push_leg(d, b.clone());
+        }
+        if is_send && self.cfg.role == Role::ClientB {
+            if let Some(leg) = leg {
+                let call = self.legs[leg].call;
+                self.deliver(call, start - 1 + offset, b);
+            }
+        }
+    }
+
+    fn on_msrp_end(&mut self, conn: ConnId, tid: String, flag: Flag) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(m) = c.cur.take() else { return };
+        if !m.is_request {
+            return;
+        }
+        // Finish relayed copies with the same continuation flag.
+        for (d, rtid) in &m.relays {
+            let mut buf = BytesMut::new();
+            encode_end(&mut buf, rtid, flag, true);
+            let last = flag != Flag::More;
+            if let Some(dc) = self.legs[*d].conn {
+                if let Some(c) = self.conns.get_mut(&dc) {
+                    c.tx.insert(rtid.clone(), (*d, last));
+                }
+            } else {
+                // No link yet: registered on the connection when the leg attaches.
+                self.legs[*d].pending_tx.push((rtid.clone(), last));
+            }
+            if last {
+                self.legs[*d].content_done = true;
+            }
+            self.push_pending(*d, Pending::End(buf.freeze()));
+        }
+        // Answer the request on the connection it came in on (RFC 4975 §7.2).
+        if m.method == "SEND" || m.reject.is_some() {
+            let (code, comment) = m.reject.unwrap_or((200, "OK"));
+            if let (Some(to), Some(own)) = (m.from_path.clone(), m.to_path.clone()) {
+                let mut buf = BytesMut::new();
+                encode_response(&mut buf, &tid, code, comment, &to, &own);
+                self.write_ctl(conn, buf.freeze());
+            }
+        }
+        if let (Some(leg), true) = (m.leg, self.cfg.role == Role::ClientB && flag == Flag::End && m.method == "SEND" && m.has_body) {
+            let call = self.legs[leg].call;
+            if let Some(r) = m.range {
+                let total = r.start - 1 + m.seen;
+                if let Some(d) = self.calls[call].delivery.as_mut() {
+                    d.tracker.set_total(total);
+                }
+            }
+            self.check_delivered(call);
+        }
+    }
+
+
+    // ------------------------------------------------------------------ client-b
+
+    fn deliver(&mut self, call: CallIdx, abs_offset: u64, data: Bytes) {
+        let member = self.calls[call].member.clone().unwrap_or_default();
+        let session = self.calls[call].id;
+        let Some(d) = self.calls[call].delivery.as_mut() else { return };
+        d.tracker.add(abs_offset + 1, data.len() as u64);
+        let mut outs = Vec::new();
+        match d.head_len {
+            Some(_) => outs.push((abs_offset, data)),
+            None => {
+                if abs_offset as usize == d.head.len() {
+                    d.head.extend_from_slice(&data);
+                    match Cpim::parse_head(&d.head) {
+                        Ok(Some((_, len))) => {
+                            d.head_len = Some(len as u64);
+                            let rest = Bytes::copy_from_slice(&d.head[len..]);
+                            outs.push((len as u64, rest));
+                            outs.append(&mut d.early);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let msg = format!("CPIM wrapper unreadable: {e}");
+                            self.warn(msg);
+                            return;
+                        }
+                    }
+                } else {
+                    d.early.push((abs_offset, data));
+                }
+            }
+        }
+        let Some(h) = self.calls[call].delivery.as_ref().and_then(|d| d.head_len) else { return };
+        for (off, data) in outs {
+            if data.is_empty() {
+                continue;
+            }
+            let (off, data) = if off < h {
+                let skip = (h - off) as usize;
+                if skip >= data.len() {
+                    continue;
+                }
+                (h, data.slice(skip..))
+            } else {
+                (off, data)
+            };
+            self.out.push_back(Output::Event(NodeEvent::Data { member: member.clone(), session, offset: off - h, data }));
+        }
+    }
+
+    fn check_delivered(&mut self, call: CallIdx) {
+        let member = self.calls[call].member.clone().unwrap_or_default();
+        let session = self.calls[call].id;
+        let Some(d) = self.calls[call].delivery.as_mut() else { return };
+        if d.delivered || !d.tracker.is_complete() {
+            return;
+        }
+        d.delivered = true;
+        let bytes = d.tracker.total().unwrap_or(0).saturating_sub(d.head_len.unwrap_or(0));
+        self.out.push_back(Output::Event(NodeEvent::Delivered { member, session, bytes }));
+    }
+}
+
+impl Conn {
+    fn new(target: Option<SocketAddr>, connected: bool) -> Conn {
+        Conn {
+            target,
+            connected,
+            parser: MsrpParser::new(Default::default()),
+            cur: None,
+            legs: vec![],
+            unflushed: 0,
+            paused: false,
+            closed: false,
+            tx: HashMap::new(),
+            busy: None,
+            deferred: VecDeque::new(),
+        }
+    }
+}
+
+/// `sip:name@127.0.0.1:5060;transport=udp` → the socket address, when the host is an IP.
+pub fn sip_uri_addr(uri: &str) -> Option<SocketAddr> {
+    let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    let u = u.strip_prefix("sip:").or_else(|| u.strip_prefix("sips:"))?;
+    let hostport = u.rsplit_once('@').map(|(_, h)| h).unwrap_or(u);
+    let hostport = hostport.split(';').next()?;
+    if let Ok(a) = hostport.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    hostport.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 5060))
+}
+
+/// The ACK for a non-2xx final response: same branch, To from the response (§17.1.1.3).
+fn non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> SipMessage {
+    let (transport, sent_by) = invite.via_sent_by().unwrap_or((Transport::Udp, String::new()));
+    let spec = RequestSpec {
+        method: Method::Ack,
+        request_uri: invite.request_uri().unwrap_or_default().to_string(),
+        transport,
+        sent_by,
+        branch: invite.via_branch().unwrap_or_default(),
+        from_uri: invite.from_uri().unwrap_or_default(),
+        from_tag: invite.from_tag().unwrap_or_default(),
+        to_uri: resp.to_uri().unwrap_or_default(),
+        to_tag: resp.to_tag(),
+        call_id: invite.call_id().unwrap_or_default().to_string(),
+        cseq: invite.cseq().map(|(n, _)| n).unwrap_or(1),
+        contact: None,
+        extra: vec![],
+        body: None,
+    };
+    build_request(&spec)
+}
+

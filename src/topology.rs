@@ -1,0 +1,321 @@
+//! The topology: the group, its members, the pf-b instances and whom each serves, and a SIP
+//! and an MSRP address per entity instance. Loaded from YAML (unknown keys rejected) or
+//! generated on a loopback subnet so parallel tests never share an address.
+
+use crate::config::parse_yaml;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+/// The five roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    #[serde(rename = "client-a")]
+    ClientA,
+    #[serde(rename = "pf-a")]
+    PfA,
+    #[serde(rename = "x")]
+    X,
+    #[serde(rename = "pf-b")]
+    PfB,
+    #[serde(rename = "client-b")]
+    ClientB,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::ClientA, Role::PfA, Role::X, Role::PfB, Role::ClientB];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ClientA => "client-a",
+            Role::PfA => "pf-a",
+            Role::X => "x",
+            Role::PfB => "pf-b",
+            Role::ClientB => "client-b",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role {s:?}; expected one of {}", names.join(", "))
+            })
+    }
+
+    /// Parses a comma-separated role list such as `pf-a,x,pf-b`.
+    pub fn parse_list(s: &str) -> Result<Vec<Role>, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let r = Role::parse(part)?;
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+        if out.is_empty() {
+            return Err("empty role list".into());
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Addresses of one entity instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub sip: SocketAddr,
+    pub msrp: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PfB {
+    pub name: String,
+    pub sip: SocketAddr,
+    pub msrp: SocketAddr,
+    /// Member names this instance serves.
+    pub serves: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub name: String,
+    pub uri: String,
+    pub sip: SocketAddr,
+    pub msrp: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// The pre-defined group's SIP URI, hosted by x.
+    pub group: String,
+    /// x's conference-factory URI for ad-hoc groups (RFC 5366).
+    pub factory: String,
+    /// The sender's public URI.
+    pub sender: String,
+    #[serde(rename = "client-a")]
+    pub client_a: Endpoint,
+    #[serde(rename = "pf-a")]
+    pub pf_a: Endpoint,
+    pub x: Endpoint,
+    #[serde(rename = "pf-b")]
+    pub pf_b: Vec<PfB>,
+    pub members: Vec<Member>,
+}
+
+/// One entity instance of the topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub role: Role,
+    /// `client-a`, `pf-a`, `x`, a pf-b name or a member name.
+    pub name: String,
+    pub sip: SocketAddr,
+    pub msrp: SocketAddr,
+}
+
+impl Topology {
+    /// Generates a topology with `members` members spread over `pfbs` pf-b instances on the
+    /// loopback subnet `127.<net>.<sub>.0/24`-ish: client-a .11, pf-a .12, x .13, pf-b .14…,
+    /// members from .100 up (wrapping into the next /24 when needed).
+    pub fn generate(net: u8, members: usize, pfbs: usize, sip_port: u16, msrp_port: u16) -> Topology {
+        assert!(pfbs >= 1 && members >= 1, "at least one pf-b and one member");
+        let ip = |n: usize| -> IpAddr {
+            let hi = 0u8.wrapping_add((n / 250) as u8);
+            IpAddr::V4(Ipv4Addr::new(127, net, hi, (n % 250 + 1) as u8))
+        };
+        let ep = |n: usize| Endpoint {
+            sip: SocketAddr::new(ip(n), sip_port),
+            msrp: SocketAddr::new(ip(n), msrp_port),
+        };
+        let mut pf_b: Vec<PfB> = (0..pfbs)
+            .map(|i| {
+                let e = ep(13 + i);
+                PfB { name: format!("pf-b{}", i + 1), sip: e.sip, msrp: e.msrp, serves: vec![] }
+            })
+            .collect();
+        let members: Vec<Member> = (0..members)
+            .map(|i| {
+                let name = format!("b{}", i + 1);
+                let e = ep(250 + i);
+                pf_b[i * pfbs / members.max(1)].serves.push(name.clone());
+                Member { uri: format!("sip:{name}@example.com"), name, sip: e.sip, msrp: e.msrp }
+            })
+            .collect();
+        Topology {
+            group: "sip:friends@cf.example.com".into(),
+            factory: "sip:factory@cf.example.com".into(),
+            sender: "sip:alice@example.com".into(),
+            client_a: ep(10),
+            pf_a: ep(11),
+            x: ep(12),
+            pf_b,
+            members,
+        }
+    }
+
+    /// The default: 3 members on 2 pf-b at 127.0.0.x (`suites/topology.yaml`).
+    pub fn default_chain() -> Topology {
+        Topology::generate(0, 3, 2, 5060, 2855)
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Topology> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+        Topology::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Topology> {
+        let t: Topology = parse_yaml(text, origin)?;
+        t.validate().map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        Ok(t)
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_norway::to_string(self).expect("topology serialises")
+    }
+
+    /// Every member served by exactly one pf-b; names and addresses unique.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = HashSet::new();
+        for n in ["client-a", "pf-a", "x"] {
+            names.insert(n.to_string());
+        }
+        for p in &self.pf_b {
+            if !names.insert(p.name.clone()) {
+                return Err(format!("duplicate instance name {:?}", p.name));
+            }
+        }
+        for m in &self.members {
+            if !names.insert(m.name.clone()) {
+                return Err(format!("duplicate instance name {:?}", m.name));
+            }
+            let servers = self.pf_b.iter().filter(|p| p.serves.contains(&m.name)).count();
+            if servers != 1 {
+                return Err(format!("member {:?} is served by {servers} pf-b instances; expected exactly 1", m.name));
+            }
+            if !m.uri.starts_with("sip:") {
+                return Err(format!("member {:?}: uri {:?} is not a sip: URI", m.name, m.uri));
+            }
+        }
+        for p in &self.pf_b {
+            for s in &p.serves {
+                if !self.members.iter().any(|m| &m.name == s) {
+                    return Err(format!("pf-b {:?} serves unknown member {s:?}", p.name));
+                }
+            }
+        }
+        let mut addrs = HashSet::new();
+        for i in self.instances() {
+            for a in [i.sip, i.msrp] {
+                if !addrs.insert(a) {
+                    return Err(format!("address {a} used twice (at {})", i.name));
+                }
+            }
+        }
+        if self.members.is_empty() {
+            return Err("the group has no members".into());
+        }
+        Ok(())
+    }
+
+    /// All instances in chain order.
+    pub fn instances(&self) -> Vec<Instance> {
+        let mut v = vec![
+            Instance { role: Role::ClientA, name: "client-a".into(), sip: self.client_a.sip, msrp: self.client_a.msrp },
+            Instance { role: Role::PfA, name: "pf-a".into(), sip: self.pf_a.sip, msrp: self.pf_a.msrp },
+            Instance { role: Role::X, name: "x".into(), sip: self.x.sip, msrp: self.x.msrp },
+        ];
+        v.extend(self.pf_b.iter().map(|p| Instance { role: Role::PfB, name: p.name.clone(), sip: p.sip, msrp: p.msrp }));
+        v.extend(self.members.iter().map(|m| Instance { role: Role::ClientB, name: m.name.clone(), sip: m.sip, msrp: m.msrp }));
+        v
+    }
+
+    pub fn instance(&self, name: &str) -> Option<Instance> {
+        self.instances().into_iter().find(|i| i.name == name)
+    }
+
+    pub fn member_by_uri(&self, uri: &str) -> Option<&Member> {
+        let key = strip_uri(uri);
+        self.members.iter().find(|m| strip_uri(&m.uri) == key)
+    }
+
+    pub fn pf_b_serving(&self, member: &str) -> Option<&PfB> {
+        self.pf_b.iter().find(|p| p.serves.iter().any(|s| s == member))
+    }
+
+    /// Which entity instance listens at this SIP or MSRP address.
+    pub fn name_of(&self, addr: SocketAddr) -> Option<String> {
+        self.instances().into_iter().find(|i| i.sip == addr || i.msrp == addr).map(|i| i.name)
+    }
+
+    /// A placeholder value for launch-command templates: `{x.sip}`, `{pf-a.msrp}`, `{b1.sip}`.
+    pub fn placeholder(&self, key: &str) -> Option<String> {
+        let (name, what) = key.rsplit_once('.')?;
+        let i = self.instance(name)?;
+        match what {
+            "sip" => Some(i.sip.to_string()),
+            "msrp" => Some(i.msrp.to_string()),
+            "ip" => Some(i.sip.ip().to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// `sip:bob@example.com;x=y` → `sip:bob@example.com`, lower-cased scheme/host.
+pub fn strip_uri(uri: &str) -> String {
+    let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    let u = u.split(';').next().unwrap_or(u);
+    u.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_chain_is_valid_and_round_trips() {
+        let t = Topology::default_chain();
+        t.validate().unwrap();
+        assert_eq!(t.members.len(), 3);
+        assert_eq!(t.pf_b.len(), 2);
+        let back = Topology::parse(&t.to_yaml(), "t.yaml").unwrap();
+        assert_eq!(back, t);
+        assert_eq!(t.placeholder("x.sip").unwrap(), t.x.sip.to_string());
+        assert_eq!(t.pf_b_serving("b3").unwrap().name, "pf-b2");
+    }
+
+    #[test]
+    fn unknown_key_names_the_place() {
+        let t = Topology::default_chain();
+        let yaml = t.to_yaml().replace("factory:", "factroy:");
+        let err = Topology::parse(&yaml, "topo.yaml").unwrap_err().to_string();
+        assert!(err.starts_with("topo.yaml:"), "{err}");
+        assert!(err.contains("factroy"), "{err}");
+    }
+
+    #[test]
+    fn member_served_twice_is_rejected() {
+        let mut t = Topology::default_chain();
+        t.pf_b[1].serves.push("b1".into());
+        assert!(t.validate().unwrap_err().contains("served by 2"));
+    }
+
+    #[test]
+    fn roles_parse() {
+        assert_eq!(Role::parse_list("x, pf-a").unwrap(), vec![Role::PfA, Role::X]);
+        assert!(Role::parse("pfa").unwrap_err().contains("expected one of"));
+    }
+}
