@@ -45,6 +45,8 @@ pub struct ChainOptions {
     pub recorder: Option<Recorder>,
     /// client-b writes each member's content here when set.
     pub out_dir: Option<PathBuf>,
+    /// Hash delivered content (off for throughput benchmarks).
+    pub digest: bool,
 }
 
 /// Deterministic test content: a repeating pattern that makes misplaced bytes visible.
@@ -67,7 +69,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// The instances of `roles` in the topology.
 pub fn instances_for(topology: &Topology, roles: &[Role]) -> Vec<String> {
-    topology.instances().into_iter().filter(|i| roles.contains(&i.role)).map(|i| i.name).collect()
+    topology
+        .instances()
+        .into_iter()
+        .filter(|i| roles.contains(&i.role))
+        .map(|i| i.name)
+        .collect()
 }
 
 /// Running nodes of one process.
@@ -96,7 +103,9 @@ impl Chain {
             .iter()
             .find(|n| n.name == "client-a")
             .ok_or_else(|| anyhow!("client-a is not played by this process"))?;
-        a.inputs.send(Input::Send { content }).map_err(|_| anyhow!("client-a stopped"))
+        a.inputs
+            .send(Input::Send { content })
+            .map_err(|_| anyhow!("client-a stopped"))
     }
 
     /// Waits until every node has ended `sessions(name)` sessions (or `timeout`), collecting
@@ -130,7 +139,8 @@ impl Chain {
         let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
         let done = |o: &Outcome| {
             names.iter().all(|n| {
-                o.ended_ok.get(n).copied().unwrap_or(0) + o.ended_bad.get(n).copied().unwrap_or(0) >= sessions(n)
+                o.ended_ok.get(n).copied().unwrap_or(0) + o.ended_bad.get(n).copied().unwrap_or(0)
+                    >= sessions(n)
             })
         };
         let mut result = Ok(());
@@ -146,22 +156,35 @@ impl Chain {
                     let missing: Vec<String> = names
                         .iter()
                         .filter(|n| {
-                            outcome.ended_ok.get(*n).copied().unwrap_or(0) + outcome.ended_bad.get(*n).copied().unwrap_or(0)
+                            outcome.ended_ok.get(*n).copied().unwrap_or(0)
+                                + outcome.ended_bad.get(*n).copied().unwrap_or(0)
                                 < sessions(n)
                         })
                         .cloned()
                         .collect();
-                    result = Err(anyhow!("timed out after {timeout:?}; sessions not ended at: {}", missing.join(", ")));
+                    result = Err(anyhow!(
+                        "timed out after {timeout:?}; sessions not ended at: {}",
+                        missing.join(", ")
+                    ));
                     break;
                 }
             };
             match ev {
-                NodeEvent::Data { member, offset, data, .. } => {
-                    let h = hashers.entry(member.clone()).or_insert_with(|| (Sha256::new(), 0, true));
+                NodeEvent::Data {
+                    member,
+                    offset,
+                    data,
+                    ..
+                } => {
+                    let h = hashers
+                        .entry(member.clone())
+                        .or_insert_with(|| (Sha256::new(), 0, true));
                     if offset != h.1 {
                         h.2 = false; // Out of order: the digest is only valid in order.
                     }
-                    h.0.update(&data);
+                    if self.opts.digest {
+                        h.0.update(&data);
+                    }
                     h.1 = h.1.max(offset + data.len() as u64);
                     if let Some(dir) = &self.opts.out_dir {
                         if !files.contains_key(&member) {
@@ -174,17 +197,32 @@ impl Chain {
                             }
                         }
                         if let Some(f) = files.get_mut(&member) {
-                            let ok = f.seek(std::io::SeekFrom::Start(offset)).await.is_ok() && f.write_all(&data).await.is_ok();
+                            let ok = f.seek(std::io::SeekFrom::Start(offset)).await.is_ok()
+                                && f.write_all(&data).await.is_ok();
                             if !ok {
-                                outcome.warnings.push(format!("writing {member}'s content failed"));
+                                outcome
+                                    .warnings
+                                    .push(format!("writing {member}'s content failed"));
                             }
                         }
                     }
                 }
                 NodeEvent::Delivered { member, bytes, .. } => {
-                    let (hasher, _, in_order) = hashers.remove(&member).unwrap_or((Sha256::new(), 0, true));
-                    let sha = if in_order { hex::encode(hasher.finalize()) } else { String::new() };
-                    outcome.received.insert(member, Received { bytes, sha256: sha, complete: true });
+                    let (hasher, _, in_order) =
+                        hashers.remove(&member).unwrap_or((Sha256::new(), 0, true));
+                    let sha = if in_order {
+                        hex::encode(hasher.finalize())
+                    } else {
+                        String::new()
+                    };
+                    outcome.received.insert(
+                        member,
+                        Received {
+                            bytes,
+                            sha256: sha,
+                            complete: true,
+                        },
+                    );
                 }
                 NodeEvent::SessionEnded { ok, detail, .. } => {
                     if ok {
@@ -201,7 +239,11 @@ impl Chain {
             let _ = f.flush().await;
         }
         for (member, (_, bytes, _)) in hashers {
-            outcome.received.entry(member).or_insert(Received { bytes, sha256: String::new(), complete: false });
+            outcome.received.entry(member).or_insert(Received {
+                bytes,
+                sha256: String::new(),
+                complete: false,
+            });
         }
         for (n, p) in self.nodes.iter_mut().zip(pumps) {
             p.abort();
@@ -221,7 +263,12 @@ impl Chain {
 /// How many sessions each instance sees for one group message with all members answering.
 pub fn sessions_per_instance(topology: &Topology, name: &str) -> usize {
     match topology.instance(name).map(|i| i.role) {
-        Some(Role::PfB) => topology.pf_b.iter().find(|p| p.name == name).map(|p| p.serves.len()).unwrap_or(0),
+        Some(Role::PfB) => topology
+            .pf_b
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.serves.len())
+            .unwrap_or(0),
         Some(_) => 1,
         None => 0,
     }
@@ -229,7 +276,16 @@ pub fn sessions_per_instance(topology: &Topology, name: &str) -> usize {
 
 /// A file name for a member: only `[A-Za-z0-9._-]`, never a path.
 pub fn sanitize(name: &str) -> String {
-    let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if s.is_empty() || s.starts_with('.') {
         format!("_{s}")
     } else {
@@ -238,14 +294,24 @@ pub fn sanitize(name: &str) -> String {
 }
 
 /// Runs the whole chain in this process for one message; checks delivery and teardown.
-pub async fn run_once(opts: ChainOptions, content: Bytes, timeout: Duration) -> anyhow::Result<Outcome> {
+pub async fn run_once(
+    opts: ChainOptions,
+    content: Bytes,
+    timeout: Duration,
+) -> anyhow::Result<Outcome> {
     let topo = opts.topology.clone();
     let mut chain = Chain::start(opts).await?;
     chain.send(content)?;
-    let (outcome, r) = chain.wait(|n| sessions_per_instance(&topo, n), timeout).await;
+    let (outcome, r) = chain
+        .wait(|n| sessions_per_instance(&topo, n), timeout)
+        .await;
     chain.stop().await?;
     if let Err(e) = r {
-        bail!("{e}\nwarnings: {:#?}\nreceived: {:#?}", outcome.warnings, outcome.received);
+        bail!(
+            "{e}\nwarnings: {:#?}\nreceived: {:#?}",
+            outcome.warnings,
+            outcome.received
+        );
     }
     Ok(outcome)
 }

@@ -321,6 +321,12 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> a
     })
 }
 
+impl Link {
+    pub fn all() -> [Link; 4] {
+        [Link::L1, Link::L2, Link::L3, Link::L4]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,7 +336,9 @@ mod tests {
         let v1 = Variant::new(1);
         assert!(Link::all().iter().all(|l| v1.opener(*l) == Opener::Offerer));
         let v3 = Variant::new(3);
-        assert!(Link::all().iter().all(|l| v3.opener(*l) == Opener::Answerer));
+        assert!(Link::all()
+            .iter()
+            .all(|l| v3.opener(*l) == Opener::Answerer));
         let mut v5 = Variant::new(5);
         assert_eq!(v5.opener(Link::L1), Opener::Offerer);
         assert_eq!(v5.opener(Link::L2), Opener::Offerer);
@@ -358,15 +366,15 @@ mod tests {
     #[test]
     fn figure_timings() {
         assert_eq!(Figure::try_from(1).unwrap().x_answer(), XAnswer::AtOnce);
-        assert_eq!(Figure::try_from(2).unwrap().x_answer(), XAnswer::AfterFirstMember);
+        assert_eq!(
+            Figure::try_from(2).unwrap().x_answer(),
+            XAnswer::AfterFirstMember
+        );
         assert_eq!(Figure::try_from(7).unwrap().x_answer(), XAnswer::AtOnce);
         assert_eq!(Figure::try_from(5).unwrap().default_ack(), AckTiming::On200);
-        assert_eq!(Figure::try_from(6).unwrap().default_ack(), AckTiming::AfterUpstreamAck);
-    }
-}
-
-impl Link {
-    pub fn all() -> [Link; 4] {
-        [Link::L1, Link::L2, Link::L3, Link::L4]
+        assert_eq!(
+            Figure::try_from(6).unwrap().default_ack(),
+            AckTiming::AfterUpstreamAck
+        );
     }
 }

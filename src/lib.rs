@@ -3,9 +3,11 @@
 //!
 //! # Layout
 //! - [`codec`]: sans-IO codecs (SIP, SDP, MSRP, CPIM).
+pub mod bench;
+pub mod chain;
 pub mod codec;
 pub mod config;
-pub mod entity;
-pub mod topology;
 pub mod driver;
-pub mod chain;
+pub mod entity;
+pub mod run;
+pub mod topology;

@@ -130,8 +130,17 @@ impl Topology {
     /// Generates a topology with `members` members spread over `pfbs` pf-b instances on the
     /// loopback subnet `127.<net>.<sub>.0/24`-ish: client-a .11, pf-a .12, x .13, pf-b .14…,
     /// members from .100 up (wrapping into the next /24 when needed).
-    pub fn generate(net: u8, members: usize, pfbs: usize, sip_port: u16, msrp_port: u16) -> Topology {
-        assert!(pfbs >= 1 && members >= 1, "at least one pf-b and one member");
+    pub fn generate(
+        net: u8,
+        members: usize,
+        pfbs: usize,
+        sip_port: u16,
+        msrp_port: u16,
+    ) -> Topology {
+        assert!(
+            pfbs >= 1 && members >= 1,
+            "at least one pf-b and one member"
+        );
         let ip = |n: usize| -> IpAddr {
             let hi = 0u8.wrapping_add((n / 250) as u8);
             IpAddr::V4(Ipv4Addr::new(127, net, hi, (n % 250 + 1) as u8))
@@ -143,7 +152,12 @@ impl Topology {
         let mut pf_b: Vec<PfB> = (0..pfbs)
             .map(|i| {
                 let e = ep(13 + i);
-                PfB { name: format!("pf-b{}", i + 1), sip: e.sip, msrp: e.msrp, serves: vec![] }
+                PfB {
+                    name: format!("pf-b{}", i + 1),
+                    sip: e.sip,
+                    msrp: e.msrp,
+                    serves: vec![],
+                }
             })
             .collect();
         let members: Vec<Member> = (0..members)
@@ -151,7 +165,12 @@ impl Topology {
                 let name = format!("b{}", i + 1);
                 let e = ep(250 + i);
                 pf_b[i * pfbs / members.max(1)].serves.push(name.clone());
-                Member { uri: format!("sip:{name}@example.com"), name, sip: e.sip, msrp: e.msrp }
+                Member {
+                    uri: format!("sip:{name}@example.com"),
+                    name,
+                    sip: e.sip,
+                    msrp: e.msrp,
+                }
             })
             .collect();
         Topology {
@@ -202,12 +221,22 @@ impl Topology {
             if !names.insert(m.name.clone()) {
                 return Err(format!("duplicate instance name {:?}", m.name));
             }
-            let servers = self.pf_b.iter().filter(|p| p.serves.contains(&m.name)).count();
+            let servers = self
+                .pf_b
+                .iter()
+                .filter(|p| p.serves.contains(&m.name))
+                .count();
             if servers != 1 {
-                return Err(format!("member {:?} is served by {servers} pf-b instances; expected exactly 1", m.name));
+                return Err(format!(
+                    "member {:?} is served by {servers} pf-b instances; expected exactly 1",
+                    m.name
+                ));
             }
             if !m.uri.starts_with("sip:") {
-                return Err(format!("member {:?}: uri {:?} is not a sip: URI", m.name, m.uri));
+                return Err(format!(
+                    "member {:?}: uri {:?} is not a sip: URI",
+                    m.name, m.uri
+                ));
             }
         }
         for p in &self.pf_b {
@@ -234,12 +263,37 @@ impl Topology {
     /// All instances in chain order.
     pub fn instances(&self) -> Vec<Instance> {
         let mut v = vec![
-            Instance { role: Role::ClientA, name: "client-a".into(), sip: self.client_a.sip, msrp: self.client_a.msrp },
-            Instance { role: Role::PfA, name: "pf-a".into(), sip: self.pf_a.sip, msrp: self.pf_a.msrp },
-            Instance { role: Role::X, name: "x".into(), sip: self.x.sip, msrp: self.x.msrp },
+            Instance {
+                role: Role::ClientA,
+                name: "client-a".into(),
+                sip: self.client_a.sip,
+                msrp: self.client_a.msrp,
+            },
+            Instance {
+                role: Role::PfA,
+                name: "pf-a".into(),
+                sip: self.pf_a.sip,
+                msrp: self.pf_a.msrp,
+            },
+            Instance {
+                role: Role::X,
+                name: "x".into(),
+                sip: self.x.sip,
+                msrp: self.x.msrp,
+            },
         ];
-        v.extend(self.pf_b.iter().map(|p| Instance { role: Role::PfB, name: p.name.clone(), sip: p.sip, msrp: p.msrp }));
-        v.extend(self.members.iter().map(|m| Instance { role: Role::ClientB, name: m.name.clone(), sip: m.sip, msrp: m.msrp }));
+        v.extend(self.pf_b.iter().map(|p| Instance {
+            role: Role::PfB,
+            name: p.name.clone(),
+            sip: p.sip,
+            msrp: p.msrp,
+        }));
+        v.extend(self.members.iter().map(|m| Instance {
+            role: Role::ClientB,
+            name: m.name.clone(),
+            sip: m.sip,
+            msrp: m.msrp,
+        }));
         v
     }
 
@@ -253,12 +307,17 @@ impl Topology {
     }
 
     pub fn pf_b_serving(&self, member: &str) -> Option<&PfB> {
-        self.pf_b.iter().find(|p| p.serves.iter().any(|s| s == member))
+        self.pf_b
+            .iter()
+            .find(|p| p.serves.iter().any(|s| s == member))
     }
 
     /// Which entity instance listens at this SIP or MSRP address.
     pub fn name_of(&self, addr: SocketAddr) -> Option<String> {
-        self.instances().into_iter().find(|i| i.sip == addr || i.msrp == addr).map(|i| i.name)
+        self.instances()
+            .into_iter()
+            .find(|i| i.sip == addr || i.msrp == addr)
+            .map(|i| i.name)
     }
 
     /// A placeholder value for launch-command templates: `{x.sip}`, `{pf-a.msrp}`, `{b1.sip}`.
@@ -315,7 +374,10 @@ mod tests {
 
     #[test]
     fn roles_parse() {
-        assert_eq!(Role::parse_list("x, pf-a").unwrap(), vec![Role::PfA, Role::X]);
+        assert_eq!(
+            Role::parse_list("x, pf-a").unwrap(),
+            vec![Role::PfA, Role::X]
+        );
         assert!(Role::parse("pfa").unwrap_err().contains("expected one of"));
     }
 }

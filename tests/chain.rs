@@ -17,6 +17,7 @@ fn opts(net: u8, variant: Variant) -> ChainOptions {
         timers: SipTimers::default(),
         recorder: None,
         out_dir: None,
+        digest: true,
     }
 }
 
@@ -28,13 +29,25 @@ async fn deliver(net: u8, variant: Variant, size: usize) {
     let outcome = run_once(o, content, Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("{}: {e:#}", variant.id()));
-    assert_eq!(outcome.received.len(), members, "{}: {:?}", variant.id(), outcome.received);
+    assert_eq!(
+        outcome.received.len(),
+        members,
+        "{}: {:?}",
+        variant.id(),
+        outcome.received
+    );
     for (m, r) in &outcome.received {
         assert!(r.complete, "{}: {m} incomplete", variant.id());
         assert_eq!(r.bytes, size as u64, "{}: {m}", variant.id());
         assert_eq!(r.sha256, want, "{}: {m} content differs", variant.id());
     }
-    assert!(outcome.ended_bad.is_empty(), "{}: {:?} {:?}", variant.id(), outcome.ended_bad, outcome.warnings);
+    assert!(
+        outcome.ended_bad.is_empty(),
+        "{}: {:?} {:?}",
+        variant.id(),
+        outcome.ended_bad,
+        outcome.warnings
+    );
 }
 
 fn v(fig: u8, t: Transport) -> Variant {

@@ -556,7 +556,8 @@ impl Default for Limits {
 /// Where the parser is inside the current message.
 enum State {
     Head(HeadScan),
-    Body(BodyScan),
+    /// Boxed: the memmem finder is large and the head state is the common idle state.
+    Body(Box<BodyScan>),
 }
 
 /// Progress through a head. The head stays in the buffer until complete (it is bounded by
@@ -644,6 +645,9 @@ impl MsrpParser {
         }
     }
 
+    /// The next event, `Ok(None)` when more input is needed. Not an `Iterator`: the caller
+    /// must tell "need more" from end of stream and see errors.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<MsrpEvent>, MsrpError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -691,7 +695,7 @@ impl MsrpParser {
                         });
                         self.state = State::Head(HeadScan::default());
                     }
-                    None => self.state = State::Body(BodyScan::new(&done.head)),
+                    None => self.state = State::Body(Box::new(BodyScan::new(&done.head))),
                 }
                 Ok(Some(MsrpEvent::Head(done.head)))
             }

@@ -514,6 +514,14 @@ fn parse_start_line(line: &str) -> Result<StartLine, SipError> {
     if line.is_empty() {
         return Err(SipError::new("missing start line", line));
     }
+    if let Some(colon) = line.find(':') {
+        if is_token(line[..colon].trim_end_matches([' ', '\t'])) {
+            return Err(SipError::new(
+                "missing start line (message begins with a header)",
+                line,
+            ));
+        }
+    }
     if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         let mut it = line.splitn(3, ' ');
@@ -2017,7 +2025,7 @@ a=setup:passive
             ),
             (
                 b"Via: SIP/2.0/UDP h\r\nCall-ID: x\r\n\r\n",
-                "malformed request line",
+                "missing start line",
             ),
             (b"INVITE sip:a@b SIP/2.0\r\n\r\n", "no headers"),
             (

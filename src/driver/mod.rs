@@ -26,15 +26,42 @@ use tokio::sync::{mpsc, watch};
 
 /// What the I/O tasks report to the node's loop.
 enum Ev {
-    Sip { transport: Transport, from: SocketAddr, msg: SipMessage },
-    SipBad { from: SocketAddr, err: String },
-    SipConn { peer: SocketAddr, tx: mpsc::UnboundedSender<Bytes> },
-    SipConnGone { peer: SocketAddr },
-    MsrpAccepted { stream: TcpStream, peer: SocketAddr },
-    Connected { conn: ConnId, result: Result<TcpStream, String> },
-    MsrpData { conn: ConnId, data: Bytes },
-    Flushed { conn: ConnId, bytes: usize },
-    Closed { conn: ConnId, reason: String },
+    Sip {
+        transport: Transport,
+        from: SocketAddr,
+        msg: SipMessage,
+    },
+    SipBad {
+        from: SocketAddr,
+        err: String,
+    },
+    SipConn {
+        peer: SocketAddr,
+        tx: mpsc::UnboundedSender<Bytes>,
+    },
+    SipConnGone {
+        peer: SocketAddr,
+    },
+    MsrpAccepted {
+        stream: TcpStream,
+        peer: SocketAddr,
+    },
+    Connected {
+        conn: ConnId,
+        result: Result<TcpStream, String>,
+    },
+    MsrpData {
+        conn: ConnId,
+        data: Bytes,
+    },
+    Flushed {
+        conn: ConnId,
+        bytes: usize,
+    },
+    Closed {
+        conn: ConnId,
+        reason: String,
+    },
 }
 
 enum WriteCmd {
@@ -80,8 +107,16 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let node = Node::new(cfg, Instant::now());
-    let join = tokio::spawn(run(node, udp, sip_tcp, msrp, in_rx, ev_tx, stop_rx, recorder));
-    Ok(NodeHandle { name, inputs: in_tx, events: ev_rx, stop: stop_tx, join })
+    let join = tokio::spawn(run(
+        node, udp, sip_tcp, msrp, in_rx, ev_tx, stop_rx, recorder,
+    ));
+    Ok(NodeHandle {
+        name,
+        inputs: in_tx,
+        events: ev_rx,
+        stop: stop_tx,
+        join,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -147,7 +182,9 @@ async fn run(
                     match transport {
                         Transport::Udp => {
                             if let Err(e) = udp.send_to(&msg.raw, to).await {
-                                let _ = events.send(NodeEvent::Warning(format!("SIP/UDP send to {to} failed: {e}")));
+                                let _ = events.send(NodeEvent::Warning(format!(
+                                    "SIP/UDP send to {to} failed: {e}"
+                                )));
                             }
                         }
                         Transport::Tcp => {
@@ -263,7 +300,11 @@ async fn run(
 /// Opens a TCP connection from the node's own IP (so captures and peers see the entity's
 /// address, and nothing leaves the configured loopback addresses).
 async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
-    let sock = if local_ip.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let sock = if local_ip.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     sock.bind(SocketAddr::new(local_ip, 0))?;
     match tokio::time::timeout(std::time::Duration::from_secs(5), sock.connect(to)).await {
         Ok(r) => {
@@ -271,7 +312,10 @@ async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Re
             s.set_nodelay(true)?;
             Ok(s)
         }
-        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {to} timed out"))),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("connect to {to} timed out"),
+        )),
     }
 }
 
@@ -332,7 +376,10 @@ fn start_msrp_conn(
                 Ok(c) => c,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     if flushed > 0 {
-                        let _ = tx.send(Ev::Flushed { conn, bytes: flushed });
+                        let _ = tx.send(Ev::Flushed {
+                            conn,
+                            bytes: flushed,
+                        });
                         flushed = 0;
                     }
                     match wrx.recv().await {
@@ -345,17 +392,27 @@ fn start_msrp_conn(
             match cmd {
                 WriteCmd::Data(d) => {
                     if let Some(r) = &rec {
-                        r.record(WireEvent::TcpData { from: local, to: peer, data: d.clone() });
+                        r.record(WireEvent::TcpData {
+                            from: local,
+                            to: peer,
+                            data: d.clone(),
+                        });
                     }
                     if let Err(e) = wr.write_all(&d).await {
-                        let _ = tx.send(Ev::Closed { conn, reason: format!("write failed: {e}") });
+                        let _ = tx.send(Ev::Closed {
+                            conn,
+                            reason: format!("write failed: {e}"),
+                        });
                         return;
                     }
                     flushed += d.len();
                 }
                 WriteCmd::Close => {
                     if let Some(r) = &rec {
-                        r.record(WireEvent::TcpClose { from: local, to: peer });
+                        r.record(WireEvent::TcpClose {
+                            from: local,
+                            to: peer,
+                        });
                     }
                     let _ = wr.shutdown().await;
                     return;
@@ -363,7 +420,10 @@ fn start_msrp_conn(
             }
         }
     });
-    MsrpConn { tx: wtx, pause: ptx }
+    MsrpConn {
+        tx: wtx,
+        pause: ptx,
+    }
 }
 
 async fn sip_tcp_connect(
@@ -375,7 +435,10 @@ async fn sip_tcp_connect(
     match connect_from(local_ip, to).await {
         Ok(s) => sip_tcp_conn(s, to, wrx, tx).await,
         Err(e) => {
-            let _ = tx.send(Ev::SipBad { from: to, err: format!("cannot connect: {e}") });
+            let _ = tx.send(Ev::SipBad {
+                from: to,
+                err: format!("cannot connect: {e}"),
+            });
             let _ = tx.send(Ev::SipConnGone { peer: to });
         }
     }
@@ -407,13 +470,23 @@ async fn sip_tcp_conn(
         loop {
             match framer.next() {
                 Ok(Some(msg)) => {
-                    if tx.send(Ev::Sip { transport: Transport::Tcp, from: peer, msg }).is_err() {
+                    if tx
+                        .send(Ev::Sip {
+                            transport: Transport::Tcp,
+                            from: peer,
+                            msg,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.send(Ev::SipBad { from: peer, err: e.to_string() });
+                    let _ = tx.send(Ev::SipBad {
+                        from: peer,
+                        err: e.to_string(),
+                    });
                     let _ = tx.send(Ev::SipConnGone { peer });
                     writer.abort();
                     return;

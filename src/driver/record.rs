@@ -11,18 +11,40 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub enum WireEvent {
     /// A SIP message, with its raw bytes.
-    Sip { transport: Transport, from: SocketAddr, to: SocketAddr, raw: Bytes },
+    Sip {
+        transport: Transport,
+        from: SocketAddr,
+        to: SocketAddr,
+        raw: Bytes,
+    },
     /// A TCP connection was established; `opener` sent the SYN.
-    TcpOpen { conn: (SocketAddr, SocketAddr), opener: SocketAddr },
+    TcpOpen {
+        conn: (SocketAddr, SocketAddr),
+        opener: SocketAddr,
+    },
     /// Bytes on a TCP connection (MSRP).
-    TcpData { from: SocketAddr, to: SocketAddr, data: Bytes },
+    TcpData {
+        from: SocketAddr,
+        to: SocketAddr,
+        data: Bytes,
+    },
     /// `from` closed its side of the connection.
     TcpClose { from: SocketAddr, to: SocketAddr },
 }
 
 impl WireEvent {
-    pub fn sip(transport: Transport, from: SocketAddr, to: SocketAddr, msg: &SipMessage) -> WireEvent {
-        WireEvent::Sip { transport, from, to, raw: msg.raw.clone() }
+    pub fn sip(
+        transport: Transport,
+        from: SocketAddr,
+        to: SocketAddr,
+        msg: &SipMessage,
+    ) -> WireEvent {
+        WireEvent::Sip {
+            transport,
+            from,
+            to,
+            raw: msg.raw.clone(),
+        }
     }
 }
 
@@ -35,7 +57,10 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(start: Instant) -> Recorder {
-        Recorder { start, log: Arc::new(Mutex::new(Vec::new())) }
+        Recorder {
+            start,
+            log: Arc::new(Mutex::new(Vec::new())),
+        }
     }
 
     pub fn record(&self, ev: WireEvent) {

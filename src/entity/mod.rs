@@ -28,7 +28,11 @@ pub type ConnId = u64;
 #[derive(Debug)]
 pub enum Input {
     /// A SIP message arrived at the node's SIP address from `from`.
-    Sip { transport: Transport, from: SocketAddr, msg: SipMessage },
+    Sip {
+        transport: Transport,
+        from: SocketAddr,
+        msg: SipMessage,
+    },
     /// A connection the node asked for with [`Output::Connect`] is up.
     Connected { conn: ConnId, local: SocketAddr },
     /// A connection the node asked for could not be opened.
@@ -49,16 +53,33 @@ pub enum Input {
 #[derive(Debug, Clone)]
 pub enum Output {
     /// Send a SIP message to `to` over `transport` from the node's SIP address.
-    Sip { transport: Transport, to: SocketAddr, msg: SipMessage },
+    Sip {
+        transport: Transport,
+        to: SocketAddr,
+        msg: SipMessage,
+    },
     /// Open a TCP connection from `local_ip` to `to` for MSRP.
-    Connect { conn: ConnId, local_ip: IpAddr, to: SocketAddr },
+    Connect {
+        conn: ConnId,
+        local_ip: IpAddr,
+        to: SocketAddr,
+    },
     /// Write bytes on an MSRP connection, in order.
-    MsrpWrite { conn: ConnId, data: Bytes },
+    MsrpWrite {
+        conn: ConnId,
+        data: Bytes,
+    },
     /// Stop reading from a connection until [`Output::ResumeRead`] (backpressure).
-    PauseRead { conn: ConnId },
-    ResumeRead { conn: ConnId },
+    PauseRead {
+        conn: ConnId,
+    },
+    ResumeRead {
+        conn: ConnId,
+    },
     /// Close a connection once the writes already given are flushed.
-    Close { conn: ConnId },
+    Close {
+        conn: ConnId,
+    },
     /// Something happened that the application cares about.
     Event(NodeEvent),
 }
@@ -67,11 +88,24 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeEvent {
     /// client-b: a piece of the delivered content (CPIM unwrapped) at 0-based `offset`.
-    Data { member: String, session: u64, offset: u64, data: Bytes },
+    Data {
+        member: String,
+        session: u64,
+        offset: u64,
+        data: Bytes,
+    },
     /// client-b: the whole content arrived.
-    Delivered { member: String, session: u64, bytes: u64 },
+    Delivered {
+        member: String,
+        session: u64,
+        bytes: u64,
+    },
     /// A session at this node ended: `ok` after a clean BYE teardown.
-    SessionEnded { session: u64, ok: bool, detail: String },
+    SessionEnded {
+        session: u64,
+        ok: bool,
+        detail: String,
+    },
     /// Something a peer did wrong, or a local failure worth a line in the log.
     Warning(String),
 }

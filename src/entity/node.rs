@@ -35,7 +35,10 @@ pub struct SipTimers {
 
 impl Default for SipTimers {
     fn default() -> Self {
-        SipTimers { t1: Duration::from_millis(500), t2: Duration::from_secs(4) }
+        SipTimers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+        }
     }
 }
 
@@ -149,7 +152,12 @@ struct Leg {
 /// One item of relay data for a leg.
 enum Pending {
     /// A SEND head whose To-Path is filled in when the leg's peer is known.
-    Head { tid: String, message_id: String, range: ByteRange, content_type: String },
+    Head {
+        tid: String,
+        message_id: String,
+        range: ByteRange,
+        content_type: String,
+    },
     Data(Bytes),
     /// The end-line of a relayed chunk: the connection is free for other messages after it.
     End(Bytes),
@@ -222,6 +230,9 @@ struct Conn {
     deferred: VecDeque<Bytes>,
 }
 
+/// (due, sequence, leg, kind, the interval it was armed with: the next one doubles it).
+type TimerEntry = (Instant, u64, LegIdx, TimerKind, Duration);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
     InviteRetx,
@@ -247,7 +258,7 @@ pub struct Node {
     conns: HashMap<ConnId, Conn>,
     next_conn: ConnId,
     next_session: u64,
-    timers: BinaryHeap<Reverse<(Instant, u64, LegIdx, TimerKind, Duration)>>,
+    timers: BinaryHeap<Reverse<TimerEntry>>,
     timer_seq: u64,
     out: VecDeque<Output>,
     now: Instant,
@@ -310,9 +321,15 @@ impl Node {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.now = now;
         match input {
-            Input::Sip { transport, from, msg } => self.on_sip(transport, from, msg),
+            Input::Sip {
+                transport,
+                from,
+                msg,
+            } => self.on_sip(transport, from, msg),
             Input::Connected { conn, .. } => self.on_connected(conn),
-            Input::ConnectFailed { conn, reason } => self.on_conn_lost(conn, &format!("connect failed: {reason}")),
+            Input::ConnectFailed { conn, reason } => {
+                self.on_conn_lost(conn, &format!("connect failed: {reason}"))
+            }
             Input::Accepted { conn, .. } => {
                 self.conns.insert(conn, Conn::new(None, true));
             }
@@ -332,7 +349,10 @@ impl Node {
     // ------------------------------------------------------------------ helpers
 
     fn warn(&mut self, s: String) {
-        self.out.push_back(Output::Event(NodeEvent::Warning(format!("{}: {s}", self.cfg.name))));
+        self.out.push_back(Output::Event(NodeEvent::Warning(format!(
+            "{}: {s}",
+            self.cfg.name
+        ))));
     }
 
     fn transport(&self) -> Transport {
@@ -349,11 +369,21 @@ impl Node {
 
     fn arm(&mut self, leg: LegIdx, kind: TimerKind, after: Duration) {
         self.timer_seq += 1;
-        self.timers.push(Reverse((self.now + after, self.timer_seq, leg, kind, after)));
+        self.timers.push(Reverse((
+            self.now + after,
+            self.timer_seq,
+            leg,
+            kind,
+            after,
+        )));
     }
 
     fn send_sip(&mut self, to: SocketAddr, msg: SipMessage) {
-        self.out.push_back(Output::Sip { transport: self.transport(), to, msg });
+        self.out.push_back(Output::Sip {
+            transport: self.transport(),
+            to,
+            msg,
+        });
     }
 
     /// Which link this node's leg is on.
@@ -386,7 +416,10 @@ impl Node {
             params: vec![],
         };
         let sdp = MsrpSdp {
-            origin_user: self.cfg.name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+            origin_user: self
+                .cfg
+                .name
+                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
             session_id: rand::random::<u32>() as u64,
             session_version: 1,
             c_addr: self.cfg.msrp.ip(),
@@ -417,8 +450,10 @@ impl Node {
         let link = self.link_for(side);
         let (sdp, path) = self.new_local_session();
         let idx = self.legs.len();
-        self.sessions.insert(path.session_id.clone().unwrap_or_default(), idx);
-        self.dialogs.insert((call_id.clone(), local_tag.clone()), idx);
+        self.sessions
+            .insert(path.session_id.clone().unwrap_or_default(), idx);
+        self.dialogs
+            .insert((call_id.clone(), local_tag.clone()), idx);
         self.legs.push(Leg {
             call,
             side,
@@ -483,13 +518,29 @@ impl Node {
     // ------------------------------------------------------------------ SIP: sending
 
     /// Sends an INVITE on a fresh down leg.
-    fn invite_down(&mut self, call: CallIdx, request_uri: String, to_uri: String, target: SocketAddr, members: Option<Vec<String>>) {
+    fn invite_down(
+        &mut self,
+        call: CallIdx,
+        request_uri: String,
+        to_uri: String,
+        target: SocketAddr,
+        members: Option<Vec<String>>,
+    ) {
         let from_uri = match self.cfg.role {
             Role::ClientA => self.cfg.topology.sender.clone(),
             _ => format!("sip:{}@{}", self.cfg.name, self.cfg.sip.ip()),
         };
         let call_id = new_call_id(&self.cfg.sip.ip().to_string());
-        let leg = self.new_leg(call, Side::Down, call_id, new_tag(), None, from_uri, to_uri, target);
+        let leg = self.new_leg(
+            call,
+            Side::Down,
+            call_id,
+            new_tag(),
+            None,
+            from_uri,
+            to_uri,
+            target,
+        );
         self.calls[call].downs.push(leg);
         if self.cfg.variant.setup == SetupMode::Sdp {
             self.legs[leg].local_sdp.setup = Some(Setup::Actpass);
@@ -497,8 +548,15 @@ impl Node {
         self.legs[leg].local_sdp.direction = Some("sendonly".into());
         let sdp = self.legs[leg].local_sdp.encode();
         let mut extra = vec![
-            ("Accept-Contact".to_string(), "*;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg\"".to_string()),
-            ("P-Preferred-Service".to_string(), "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.largemsg".to_string()),
+            (
+                "Accept-Contact".to_string(),
+                "*;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg\""
+                    .to_string(),
+            ),
+            (
+                "P-Preferred-Service".to_string(),
+                "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.largemsg".to_string(),
+            ),
         ];
         let body = match members {
             Some(m) => {
@@ -544,7 +602,10 @@ impl Node {
                 l.cseq
             }
         };
-        let request_uri = l.remote_contact.clone().unwrap_or_else(|| format!("sip:{}", l.remote_target));
+        let request_uri = l
+            .remote_contact
+            .clone()
+            .unwrap_or_else(|| format!("sip:{}", l.remote_target));
         let spec = RequestSpec {
             method,
             request_uri,
@@ -625,7 +686,14 @@ impl Node {
         l.local_sdp.direction = Some("recvonly".into());
         let sdp = l.local_sdp.encode();
         let invite = l.invite.clone().expect("up leg has its INVITE");
-        let ok = build_response(&invite, 200, "OK", Some(&l.local_tag.clone()), Some(&self.contact()), Some(Body::sdp(sdp.into_bytes())));
+        let ok = build_response(
+            &invite,
+            200,
+            "OK",
+            Some(&l.local_tag.clone()),
+            Some(&self.contact()),
+            Some(Body::sdp(sdp.into_bytes())),
+        );
         let l = &mut self.legs[leg];
         l.last_response = Some(ok.clone());
         l.state = DialogState::Answered;
@@ -643,7 +711,14 @@ impl Node {
         }
         l.state = DialogState::Failed;
         let invite = l.invite.clone().expect("up leg has its INVITE");
-        let resp = build_response(&invite, code, reason, Some(&l.local_tag.clone()), None, None);
+        let resp = build_response(
+            &invite,
+            code,
+            reason,
+            Some(&l.local_tag.clone()),
+            None,
+            None,
+        );
         l.last_response = Some(resp.clone());
         let peer = l.peer;
         self.send_sip(peer, resp);
@@ -662,13 +737,19 @@ impl Node {
     }
 
     fn respond_plain(&mut self, to: SocketAddr, req: &SipMessage, code: u16, reason: &str) {
-        let tag = if req.to_tag().is_none() { Some(new_tag()) } else { None };
+        let tag = if req.to_tag().is_none() {
+            Some(new_tag())
+        } else {
+            None
+        };
         let resp = build_response(req, code, reason, tag.as_deref(), None, None);
         self.send_sip(to, resp);
     }
 
     fn on_request(&mut self, from: SocketAddr, msg: SipMessage) {
-        let Some(method) = msg.method().cloned() else { return };
+        let Some(method) = msg.method().cloned() else {
+            return;
+        };
         let call_id = msg.call_id().unwrap_or_default().to_string();
         if let Some(to_tag) = msg.to_tag() {
             let Some(&leg) = self.dialogs.get(&(call_id.clone(), to_tag.clone())) else {
@@ -715,7 +796,10 @@ impl Node {
         let offer = match offer {
             Some(Ok(s)) => s,
             Some(Err(e)) => {
-                self.warn(format!("bad SDP offer in {} from {from}: {e}", msg.summary()));
+                self.warn(format!(
+                    "bad SDP offer in {} from {from}: {e}",
+                    msg.summary()
+                ));
                 self.respond_plain(from, &msg, 488, "Not Acceptable Here");
                 return;
             }
@@ -739,7 +823,9 @@ impl Node {
                             for u in list {
                                 match topo.member_by_uri(&u) {
                                     Some(m) => members.push(m.name.clone()),
-                                    None => self.warn(format!("ad-hoc list entry {u} is not in the topology; skipped")),
+                                    None => self.warn(format!(
+                                        "ad-hoc list entry {u} is not in the topology; skipped"
+                                    )),
                                 }
                             }
                         }
@@ -762,7 +848,10 @@ impl Node {
                     self.respond_plain(from, &msg, 404, "Not Found");
                     return;
                 };
-                let served = topo.pf_b_serving(&m.name).map(|p| p.name == self.cfg.name).unwrap_or(false);
+                let served = topo
+                    .pf_b_serving(&m.name)
+                    .map(|p| p.name == self.cfg.name)
+                    .unwrap_or(false);
                 if !served {
                     self.respond_plain(from, &msg, 404, "Not Found");
                     return;
@@ -785,7 +874,16 @@ impl Node {
             .contact_uri()
             .and_then(|c| sip_uri_addr(&c))
             .unwrap_or(from);
-        let leg = self.new_leg(call, Side::Up, call_id.clone(), local_tag, Some(from_tag.clone()), local_uri, remote_uri, target);
+        let leg = self.new_leg(
+            call,
+            Side::Up,
+            call_id.clone(),
+            local_tag,
+            Some(from_tag.clone()),
+            local_uri,
+            remote_uri,
+            target,
+        );
         self.invites_in.insert((call_id, from_tag), leg);
         self.calls[call].up = Some(leg);
         {
@@ -801,7 +899,8 @@ impl Node {
                 self.legs[leg].last_response = Some(trying.clone());
                 self.send_sip(from, trying);
                 self.forward_invite(call, &msg, &ruri, &members);
-                if self.cfg.role == Role::X && self.cfg.variant.figure.x_answer() == XAnswer::AtOnce {
+                if self.cfg.role == Role::X && self.cfg.variant.figure.x_answer() == XAnswer::AtOnce
+                {
                     self.answer_up(leg);
                 }
             }
@@ -822,7 +921,9 @@ impl Node {
             }
             Role::X => {
                 for name in members {
-                    let Some(m) = topo.members.iter().find(|m| &m.name == name) else { continue };
+                    let Some(m) = topo.members.iter().find(|m| &m.name == name) else {
+                        continue;
+                    };
                     let Some(pfb) = topo.pf_b_serving(name) else {
                         self.warn(format!("no pf-b serves member {name}"));
                         continue;
@@ -831,7 +932,10 @@ impl Node {
                 }
             }
             Role::PfB => {
-                if let Some(m) = members.first().and_then(|n| topo.members.iter().find(|m| &m.name == n)) {
+                if let Some(m) = members
+                    .first()
+                    .and_then(|n| topo.members.iter().find(|m| &m.name == n))
+                {
                     self.invite_down(call, m.uri.clone(), m.uri.clone(), m.sip, None);
                 }
             }
@@ -844,7 +948,10 @@ impl Node {
         let call_id = msg.call_id().unwrap_or_default().to_string();
         let from_tag = msg.from_tag().unwrap_or_default();
         let Some(&leg) = self.dialogs.get(&(call_id, from_tag)) else {
-            self.warn(format!("response {} to an unknown transaction", msg.summary()));
+            self.warn(format!(
+                "response {} to an unknown transaction",
+                msg.summary()
+            ));
             return;
         };
         if self.legs[leg].side != Side::Down {
@@ -853,13 +960,11 @@ impl Node {
         let method = msg.cseq().map(|(_, m)| m);
         match method {
             Some(Method::Invite) => self.on_invite_response(leg, code, msg),
-            Some(Method::Bye) => {
-                if code >= 200 && self.legs[leg].state == DialogState::Closing {
-                    self.legs[leg].state = DialogState::Terminated;
-                    self.close_session(leg);
-                    let call = self.legs[leg].call;
-                    self.end_call_if_done(call);
-                }
+            Some(Method::Bye) if code >= 200 && self.legs[leg].state == DialogState::Closing => {
+                self.legs[leg].state = DialogState::Terminated;
+                self.close_session(leg);
+                let call = self.legs[leg].call;
+                self.end_call_if_done(call);
             }
             _ => {}
         }
@@ -873,12 +978,19 @@ impl Node {
         if code >= 300 {
             if state == DialogState::Inviting {
                 // ACK for a non-2xx is hop-by-hop, same branch (RFC 3261 §17.1.1.3).
-                let invite = self.legs[leg].invite.clone().expect("down leg has its INVITE");
+                let invite = self.legs[leg]
+                    .invite
+                    .clone()
+                    .expect("down leg has its INVITE");
                 let ack = non2xx_ack(&invite, &msg);
                 let to = self.legs[leg].remote_target;
                 self.send_sip(to, ack);
                 self.legs[leg].state = DialogState::Failed;
-                self.warn(format!("{} answered {}", self.legs[leg].remote_uri, msg.summary()));
+                self.warn(format!(
+                    "{} answered {}",
+                    self.legs[leg].remote_uri,
+                    msg.summary()
+                ));
                 self.on_down_failed(leg, code);
             }
             return;
@@ -899,7 +1011,11 @@ impl Node {
                     Some(Err(e)) => e.to_string(),
                     _ => "no SDP answer".into(),
                 };
-                self.warn(format!("{} from {}: {why}", msg.summary(), self.legs[leg].remote_uri));
+                self.warn(format!(
+                    "{} from {}: {why}",
+                    msg.summary(),
+                    self.legs[leg].remote_uri
+                ));
                 self.legs[leg].state = DialogState::Answered;
                 self.legs[leg].remote_tag = msg.to_tag();
                 self.send_ack(leg);
@@ -951,15 +1067,21 @@ impl Node {
 
     fn on_down_failed(&mut self, leg: LegIdx, code: u16) {
         let call = self.legs[leg].call;
-        let all_failed = self.calls[call]
-            .downs
-            .iter()
-            .all(|&d| matches!(self.legs[d].state, DialogState::Failed | DialogState::Terminated));
+        let all_failed = self.calls[call].downs.iter().all(|&d| {
+            matches!(
+                self.legs[d].state,
+                DialogState::Failed | DialogState::Terminated
+            )
+        });
         if all_failed {
             if let Some(up) = self.calls[call].up {
                 if !self.calls[call].answered_up {
                     self.calls[call].answered_up = true;
-                    let code = if (300..700).contains(&code) { code } else { 480 };
+                    let code = if (300..700).contains(&code) {
+                        code
+                    } else {
+                        480
+                    };
                     self.reject_up(up, code, "Downstream Failed");
                 }
             }
@@ -1036,21 +1158,40 @@ impl Node {
         let c = &self.calls[call];
         let legs: Vec<LegIdx> = c.up.into_iter().chain(c.downs.iter().copied()).collect();
         let all_done = !legs.is_empty()
-            && legs.iter().all(|&l| matches!(self.legs[l].state, DialogState::Terminated | DialogState::Failed));
+            && legs.iter().all(|&l| {
+                matches!(
+                    self.legs[l].state,
+                    DialogState::Terminated | DialogState::Failed
+                )
+            });
         if !all_done {
             return;
         }
-        let ok = legs.iter().all(|&l| self.legs[l].state == DialogState::Terminated && !self.legs[l].media_failed)
-            && self.calls[call].delivery.as_ref().map(|d| d.delivered).unwrap_or(true);
+        let ok = legs
+            .iter()
+            .all(|&l| self.legs[l].state == DialogState::Terminated && !self.legs[l].media_failed)
+            && self.calls[call]
+                .delivery
+                .as_ref()
+                .map(|d| d.delivered)
+                .unwrap_or(true);
         for &l in &legs {
             self.close_session(l);
         }
         let c = &mut self.calls[call];
         c.ended = true;
         c.content = None;
-        let detail = if ok { "clean teardown".to_string() } else { "session failed".to_string() };
+        let detail = if ok {
+            "clean teardown".to_string()
+        } else {
+            "session failed".to_string()
+        };
         let id = c.id;
-        self.out.push_back(Output::Event(NodeEvent::SessionEnded { session: id, ok, detail }));
+        self.out.push_back(Output::Event(NodeEvent::SessionEnded {
+            session: id,
+            ok,
+            detail,
+        }));
     }
 
     fn on_timer(&mut self, leg: LegIdx, kind: TimerKind, iv: Duration) {
@@ -1069,7 +1210,10 @@ impl Node {
             TimerKind::InviteTimeout => {
                 if state == DialogState::Inviting && self.legs[leg].side == Side::Down {
                     self.legs[leg].state = DialogState::Failed;
-                    self.warn(format!("INVITE to {} timed out (Timer B)", self.legs[leg].remote_uri));
+                    self.warn(format!(
+                        "INVITE to {} timed out (Timer B)",
+                        self.legs[leg].remote_uri
+                    ));
                     self.on_down_failed(leg, 408);
                 }
             }
@@ -1084,7 +1228,10 @@ impl Node {
             }
             TimerKind::OkTimeout => {
                 if state == DialogState::Answered {
-                    self.warn(format!("no ACK for the 200 to {} (64*T1)", self.legs[leg].remote_uri));
+                    self.warn(format!(
+                        "no ACK for the 200 to {} (64*T1)",
+                        self.legs[leg].remote_uri
+                    ));
                     self.legs[leg].state = DialogState::Failed;
                     let call = self.legs[leg].call;
                     self.calls[call].bye_from_up = true;
@@ -1106,7 +1253,10 @@ impl Node {
             }
             TimerKind::ByeTimeout => {
                 if state == DialogState::Closing {
-                    self.warn(format!("BYE to {} got no answer (Timer F)", self.legs[leg].remote_uri));
+                    self.warn(format!(
+                        "BYE to {} got no answer (Timer F)",
+                        self.legs[leg].remote_uri
+                    ));
                     self.legs[leg].state = DialogState::Terminated;
                     self.legs[leg].media_failed = true;
                     self.close_session(leg);
@@ -1126,36 +1276,67 @@ impl Node {
         }
         let topo = self.cfg.topology.clone();
         let call = self.new_call();
-        let cpim = Cpim::wrap(&topo.sender, &topo.group, &new_ident(), "application/octet-stream", content);
+        let cpim = Cpim::wrap(
+            &topo.sender,
+            &topo.group,
+            &new_ident(),
+            "application/octet-stream",
+            content,
+        );
         let obj = Bytes::from(cpim.encode());
         self.calls[call].chunks = chunk_ranges(obj.len() as u64, self.cfg.variant.chunk_size);
         self.calls[call].content = Some(obj);
         let (ruri, members) = match self.cfg.variant.group {
             GroupKind::Predefined => (topo.group.clone(), None),
-            GroupKind::Adhoc => (topo.factory.clone(), Some(topo.members.iter().map(|m| m.uri.clone()).collect())),
+            GroupKind::Adhoc => (
+                topo.factory.clone(),
+                Some(topo.members.iter().map(|m| m.uri.clone()).collect()),
+            ),
         };
         self.invite_down(call, ruri.clone(), ruri, topo.pf_a.sip, members);
     }
 
     /// client-a writes content chunks while the link has room.
     fn pump(&mut self, call: CallIdx) {
-        let Some(&leg) = self.calls[call].downs.first() else { return };
+        let Some(&leg) = self.calls[call].downs.first() else {
+            return;
+        };
         if !self.legs[leg].ready || self.calls[call].content.is_none() {
             return;
         }
-        let Some(conn) = self.legs[leg].conn else { return };
+        let Some(conn) = self.legs[leg].conn else {
+            return;
+        };
         let high = self.cfg.high_water;
         while self.calls[call].next_chunk < self.calls[call].chunks.len() {
-            if self.conns.get(&conn).map(|c| c.unflushed >= high).unwrap_or(true) {
+            if self
+                .conns
+                .get(&conn)
+                .map(|c| c.unflushed >= high)
+                .unwrap_or(true)
+            {
                 break;
             }
             let (range, flag, off, len) = self.calls[call].chunks[self.calls[call].next_chunk];
             self.calls[call].next_chunk += 1;
-            let body = self.calls[call].content.as_ref().expect("content").slice(off as usize..(off + len) as usize);
+            let body = self.calls[call]
+                .content
+                .as_ref()
+                .expect("content")
+                .slice(off as usize..(off + len) as usize);
             let tid = new_ident();
             let l = &self.legs[leg];
-            let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else { return };
-            let head = send_head(&tid, &to, &l.local_path, &self.calls[call].message_id, range, Some("message/cpim"));
+            let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
+                return;
+            };
+            let head = send_head(
+                &tid,
+                &to,
+                &l.local_path,
+                &self.calls[call].message_id,
+                range,
+                Some("message/cpim"),
+            );
             let mut buf = BytesMut::new();
             head.encode(&mut buf);
             let mut tail = BytesMut::new();
@@ -1189,14 +1370,21 @@ impl Node {
     /// Opens (or reuses) the link of `leg` when this node is its opener and the trigger fired.
     fn maybe_open(&mut self, leg: LegIdx) {
         let l = &self.legs[leg];
-        if l.we_open != Some(true) || l.open_requested || l.remote_sdp.is_none() || l.session_closed {
+        if l.we_open != Some(true) || l.open_requested || l.remote_sdp.is_none() || l.session_closed
+        {
             return;
         }
         let call = l.call;
         let fired = match (l.side, self.cfg.role) {
-            (Side::Down, Role::ClientA) => matches!(l.state, DialogState::Answered | DialogState::Confirmed),
+            (Side::Down, Role::ClientA) => {
+                matches!(l.state, DialogState::Answered | DialogState::Confirmed)
+            }
             (Side::Down, role) => {
-                let trig = if role == Role::X { self.cfg.variant.x_trigger() } else { self.cfg.variant.trigger };
+                let trig = if role == Role::X {
+                    self.cfg.variant.x_trigger()
+                } else {
+                    self.cfg.variant.trigger
+                };
                 match trig {
                     Trigger::On200 => true, // The 200 arrived: remote_sdp is set.
                     Trigger::OnAck => self.calls[call].upstream_ack,
@@ -1211,7 +1399,9 @@ impl Node {
         }
         let target_uri = l.remote_sdp.as_ref().expect("checked").next_hop().clone();
         let Some(target) = target_uri.socket_addr() else {
-            self.warn(format!("cannot connect to {target_uri}: host is not an IP address"));
+            self.warn(format!(
+                "cannot connect to {target_uri}: host is not an IP address"
+            ));
             self.legs[leg].media_failed = true;
             return;
         };
@@ -1233,7 +1423,11 @@ impl Node {
         let conn = self.new_conn_id();
         self.conns.insert(conn, Conn::new(Some(target), false));
         self.attach(leg, conn);
-        self.out.push_back(Output::Connect { conn, local_ip: self.cfg.msrp.ip(), to: target });
+        self.out.push_back(Output::Connect {
+            conn,
+            local_ip: self.cfg.msrp.ip(),
+            to: target,
+        });
     }
 
     fn attach(&mut self, leg: LegIdx, conn: ConnId) {
@@ -1250,7 +1444,9 @@ impl Node {
     }
 
     fn on_connected(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.connected = true;
         for leg in c.legs.clone() {
             self.bind(leg);
@@ -1259,10 +1455,29 @@ impl Node {
 
     /// The active side's binding SEND (bodiless), then whatever waited for the link.
     fn bind(&mut self, leg: LegIdx) {
-        let Some(conn) = self.legs[leg].conn else { return };
-        let Some(to) = self.legs[leg].remote_sdp.as_ref().map(|s| s.next_hop().clone()) else { return };
+        let Some(conn) = self.legs[leg].conn else {
+            return;
+        };
+        let Some(to) = self.legs[leg]
+            .remote_sdp
+            .as_ref()
+            .map(|s| s.next_hop().clone())
+        else {
+            return;
+        };
         let tid = new_ident();
-        let head = send_head(&tid, &to, &self.legs[leg].local_path, &new_ident(), ByteRange { start: 1, end: Some(0), total: Some(0) }, None);
+        let head = send_head(
+            &tid,
+            &to,
+            &self.legs[leg].local_path,
+            &new_ident(),
+            ByteRange {
+                start: 1,
+                end: Some(0),
+                total: Some(0),
+            },
+            None,
+        );
         let mut buf = BytesMut::new();
         head.encode(&mut buf);
         encode_end(&mut buf, &tid, Flag::End, false);
@@ -1315,14 +1530,18 @@ impl Node {
     }
 
     fn flush_leg(&mut self, leg: LegIdx) {
-        let Some(conn) = self.legs[leg].conn else { return };
+        let Some(conn) = self.legs[leg].conn else {
+            return;
+        };
         self.flush_conn(conn, Some(leg));
     }
 
     /// Writes queued relay data of the legs on `conn`, one message at a time, starting with
     /// `first`; deferred control messages go between messages.
     fn flush_conn(&mut self, conn: ConnId, first: Option<LegIdx>) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let mut order: Vec<LegIdx> = first.into_iter().collect();
         order.extend(c.legs.iter().copied().filter(|l| Some(*l) != first));
         let mut progress = true;
@@ -1337,7 +1556,9 @@ impl Node {
                 if !l.ready || l.pending.is_empty() || l.conn != Some(conn) {
                     continue;
                 }
-                let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else { continue };
+                let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
+                    continue;
+                };
                 let from = l.local_path.clone();
                 while let Some(item) = self.legs[leg].pending.pop_front() {
                     let (data, busy) = match item {
@@ -1346,8 +1567,20 @@ impl Node {
                             l.pending_bytes = l.pending_bytes.saturating_sub(d.len());
                             (d, Some(leg))
                         }
-                        Pending::Head { tid, message_id, range, content_type } => {
-                            let head = send_head(&tid, &to, &from, &message_id, range, Some(&content_type));
+                        Pending::Head {
+                            tid,
+                            message_id,
+                            range,
+                            content_type,
+                        } => {
+                            let head = send_head(
+                                &tid,
+                                &to,
+                                &from,
+                                &message_id,
+                                range,
+                                Some(&content_type),
+                            );
                             let mut buf = BytesMut::new();
                             head.encode(&mut buf);
                             (buf.freeze(), Some(leg))
@@ -1389,22 +1622,36 @@ impl Node {
         let mut want: HashMap<ConnId, bool> = HashMap::new();
         for call in &self.calls {
             let Some(up) = call.up else { continue };
-            let Some(up_conn) = self.legs[up].conn else { continue };
+            let Some(up_conn) = self.legs[up].conn else {
+                continue;
+            };
             let over = call.downs.iter().any(|&d| {
                 let l = &self.legs[d];
-                if l.media_failed || matches!(l.state, DialogState::Failed | DialogState::Terminated) {
+                if l.media_failed
+                    || matches!(l.state, DialogState::Failed | DialogState::Terminated)
+                {
                     return false;
                 }
-                let unflushed = l.conn.and_then(|c| self.conns.get(&c)).map(|c| c.unflushed).unwrap_or(0);
+                let unflushed = l
+                    .conn
+                    .and_then(|c| self.conns.get(&c))
+                    .map(|c| c.unflushed)
+                    .unwrap_or(0);
                 l.pending_bytes + unflushed > high
             });
             *want.entry(up_conn).or_insert(false) |= over;
         }
         for (conn, pause) in want {
-            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
             if c.paused != pause && !c.closed {
                 c.paused = pause;
-                self.out.push_back(if pause { Output::PauseRead { conn } } else { Output::ResumeRead { conn } });
+                self.out.push_back(if pause {
+                    Output::PauseRead { conn }
+                } else {
+                    Output::ResumeRead { conn }
+                });
             }
         }
     }
@@ -1422,7 +1669,9 @@ impl Node {
             self.sessions.remove(&sid);
         }
         let Some(conn) = l.conn else { return };
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.legs.retain(|&x| x != leg);
         if c.legs.is_empty() && !c.closed {
             c.closed = true;
@@ -1431,7 +1680,9 @@ impl Node {
     }
 
     fn on_conn_lost(&mut self, conn: ConnId, reason: &str) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let was_closed = c.closed;
         c.closed = true;
         let legs = c.legs.clone();
@@ -1447,7 +1698,10 @@ impl Node {
                 continue;
             }
             if !was_closed || mid_message {
-                self.warn(format!("MSRP link of {} lost: {reason}", self.legs[leg].remote_uri));
+                self.warn(format!(
+                    "MSRP link of {} lost: {reason}",
+                    self.legs[leg].remote_uri
+                ));
             }
             self.legs[leg].media_failed = true;
             self.legs[leg].conn = None;
@@ -1458,10 +1712,14 @@ impl Node {
     }
 
     fn on_msrp_data(&mut self, conn: ConnId, data: Bytes) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.parser.push(&data);
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
             let ev = match c.parser.next() {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
@@ -1514,7 +1772,10 @@ impl Node {
                     self.pump(call);
                 }
             } else {
-                self.warn(format!("MSRP response {} for unknown transaction {}", m.code, h.tid));
+                self.warn(format!(
+                    "MSRP response {} for unknown transaction {}",
+                    m.code, h.tid
+                ));
             }
             self.conns.get_mut(&conn).expect("conn").cur = Some(m);
             return;
@@ -1525,7 +1786,12 @@ impl Node {
             .as_ref()
             .and_then(|u| u.session_id.clone())
             .and_then(|sid| self.sessions.get(&sid).copied())
-            .filter(|&l| m.to_path.as_ref().map(|u| u.matches(&self.legs[l].local_path)).unwrap_or(false));
+            .filter(|&l| {
+                m.to_path
+                    .as_ref()
+                    .map(|u| u.matches(&self.legs[l].local_path))
+                    .unwrap_or(false)
+            });
         match leg {
             None => m.reject = Some((481, "No Such Session")),
             Some(l) => {
@@ -1565,16 +1831,27 @@ impl Node {
                     // Relay: a new SEND on every live down leg, body streamed as it arrives.
                     let msg_id = h.message_id().unwrap_or("").to_string();
                     let ctype = h.content_type().unwrap_or("message/cpim").to_string();
-                    let range = m.range.unwrap_or(ByteRange { start: 1, end: None, total: None });
+                    let range = m.range.unwrap_or(ByteRange {
+                        start: 1,
+                        end: None,
+                        total: None,
+                    });
                     for d in self.calls[call].downs.clone() {
                         let dl = &self.legs[d];
-                        if dl.media_failed || matches!(dl.state, DialogState::Failed | DialogState::Terminated) {
+                        if dl.media_failed
+                            || matches!(dl.state, DialogState::Failed | DialogState::Terminated)
+                        {
                             continue;
                         }
                         let tid = new_ident();
                         self.legs[d].outstanding += 1;
                         m.relays.push((d, tid.clone()));
-                        let head = Pending::Head { tid, message_id: msg_id.clone(), range, content_type: ctype.clone() };
+                        let head = Pending::Head {
+                            tid,
+                            message_id: msg_id.clone(),
+                            range,
+                            content_type: ctype.clone(),
+                        };
                         self.push_pending(d, head);
                     }
                 }
@@ -1584,7 +1861,9 @@ impl Node {
     }
 
     fn on_msrp_body(&mut self, conn: ConnId, b: Bytes) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let Some(m) = c.cur.as_mut() else { return };
         let offset = m.seen;
         m.seen += b.len() as u64;
@@ -1604,7 +1883,9 @@ impl Node {
     }
 
     fn on_msrp_end(&mut self, conn: ConnId, tid: String, flag: Flag) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let Some(m) = c.cur.take() else { return };
         if !m.is_request {
             return;
@@ -1636,7 +1917,10 @@ impl Node {
                 self.write_ctl(conn, buf.freeze());
             }
         }
-        if let (Some(leg), true) = (m.leg, self.cfg.role == Role::ClientB && flag == Flag::End && m.method == "SEND" && m.has_body) {
+        if let (Some(leg), true) = (
+            m.leg,
+            self.cfg.role == Role::ClientB && flag == Flag::End && m.method == "SEND" && m.has_body,
+        ) {
             let call = self.legs[leg].call;
             if let Some(r) = m.range {
                 let total = r.start - 1 + m.seen;
@@ -1648,13 +1932,14 @@ impl Node {
         }
     }
 
-
     // ------------------------------------------------------------------ client-b
 
     fn deliver(&mut self, call: CallIdx, abs_offset: u64, data: Bytes) {
         let member = self.calls[call].member.clone().unwrap_or_default();
         let session = self.calls[call].id;
-        let Some(d) = self.calls[call].delivery.as_mut() else { return };
+        let Some(d) = self.calls[call].delivery.as_mut() else {
+            return;
+        };
         d.tracker.add(abs_offset + 1, data.len() as u64);
         let mut outs = Vec::new();
         match d.head_len {
@@ -1681,7 +1966,9 @@ impl Node {
                 }
             }
         }
-        let Some(h) = self.calls[call].delivery.as_ref().and_then(|d| d.head_len) else { return };
+        let Some(h) = self.calls[call].delivery.as_ref().and_then(|d| d.head_len) else {
+            return;
+        };
         for (off, data) in outs {
             if data.is_empty() {
                 continue;
@@ -1695,20 +1982,35 @@ impl Node {
             } else {
                 (off, data)
             };
-            self.out.push_back(Output::Event(NodeEvent::Data { member: member.clone(), session, offset: off - h, data }));
+            self.out.push_back(Output::Event(NodeEvent::Data {
+                member: member.clone(),
+                session,
+                offset: off - h,
+                data,
+            }));
         }
     }
 
     fn check_delivered(&mut self, call: CallIdx) {
         let member = self.calls[call].member.clone().unwrap_or_default();
         let session = self.calls[call].id;
-        let Some(d) = self.calls[call].delivery.as_mut() else { return };
+        let Some(d) = self.calls[call].delivery.as_mut() else {
+            return;
+        };
         if d.delivered || !d.tracker.is_complete() {
             return;
         }
         d.delivered = true;
-        let bytes = d.tracker.total().unwrap_or(0).saturating_sub(d.head_len.unwrap_or(0));
-        self.out.push_back(Output::Event(NodeEvent::Delivered { member, session, bytes }));
+        let bytes = d
+            .tracker
+            .total()
+            .unwrap_or(0)
+            .saturating_sub(d.head_len.unwrap_or(0));
+        self.out.push_back(Output::Event(NodeEvent::Delivered {
+            member,
+            session,
+            bytes,
+        }));
     }
 }
 
@@ -1739,12 +2041,17 @@ pub fn sip_uri_addr(uri: &str) -> Option<SocketAddr> {
     if let Ok(a) = hostport.parse::<SocketAddr>() {
         return Some(a);
     }
-    hostport.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 5060))
+    hostport
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 5060))
 }
 
 /// The ACK for a non-2xx final response: same branch, To from the response (§17.1.1.3).
 fn non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> SipMessage {
-    let (transport, sent_by) = invite.via_sent_by().unwrap_or((Transport::Udp, String::new()));
+    let (transport, sent_by) = invite
+        .via_sent_by()
+        .unwrap_or((Transport::Udp, String::new()));
     let spec = RequestSpec {
         method: Method::Ack,
         request_uri: invite.request_uri().unwrap_or_default().to_string(),
@@ -1763,4 +2070,3 @@ fn non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> SipMessage {
     };
     build_request(&spec)
 }
-
