@@ -35,6 +35,8 @@ pub fn link_openings(topology: &Topology, events: &[(Duration, WireEvent)]) -> V
             .find(|i| i.msrp.ip() == a.ip())
     };
     let mut out = Vec::new();
+    // Both ends record a connection when both are in this process: count it once.
+    let mut seen = std::collections::HashSet::new();
     for (_, ev) in events {
         let WireEvent::TcpOpen {
             conn: (a, b),
@@ -44,6 +46,9 @@ pub fn link_openings(topology: &Topology, events: &[(Duration, WireEvent)]) -> V
             continue;
         };
         let target = if *opener == *a { *b } else { *a };
+        if !seen.insert((*opener, target)) {
+            continue;
+        }
         // Only MSRP links: the target is an MSRP listener.
         if !topology.instances().iter().any(|i| i.msrp == target) {
             continue;

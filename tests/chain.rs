@@ -125,3 +125,108 @@ async fn setup_preset_and_sdp() {
         }
     }
 }
+
+async fn recorded(
+    net: u8,
+    variant: Variant,
+    members: usize,
+) -> (
+    Arc<Topology>,
+    Vec<(Duration, cpm_harness::driver::record::WireEvent)>,
+) {
+    let rec = cpm_harness::driver::record::Recorder::new(std::time::Instant::now());
+    let mut o = opts(net, variant.clone());
+    o.topology = Arc::new(Topology::generate(net, members, 2, 5060, 2855));
+    o.recorder = Some(rec.clone());
+    let topo = o.topology.clone();
+    run_once(o, pattern(20_000), Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e:#}", variant.id()));
+    (topo, rec.snapshot())
+}
+
+/// Who opens each link, read from the TCP openings on the wire, is the figure's opener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_openers_follow_each_figure() {
+    use cpm_harness::run::{check_link_dir, link_openings};
+    let mut net = 50;
+    for fig in 1..=7u8 {
+        for l23 in [MiddleOpener::Pf, MiddleOpener::X] {
+            if fig < 5 && l23 == MiddleOpener::X {
+                continue;
+            }
+            let mut var = v(fig, Transport::Tcp);
+            var.l23_opener = l23;
+            let (topo, events) = recorded(net, var.clone(), 3).await;
+            net += 1;
+            let opens = link_openings(&topo, &events);
+            // One L1, one L2, an L3 per member (no reuse), an L4 per member.
+            assert_eq!(
+                opens.len(),
+                2 + 2 * topo.members.len(),
+                "{}: {opens:?}",
+                var.id()
+            );
+            let bad = check_link_dir(&topo, &var, &opens);
+            assert!(bad.is_empty(), "{}: {bad:?}", var.id());
+            // The same openings judged against another solution's figure must fail.
+            let other = Variant::new(if fig <= 2 { 3 } else { 1 });
+            assert!(
+                !check_link_dir(&topo, &other, &opens).is_empty(),
+                "{}",
+                var.id()
+            );
+        }
+    }
+}
+
+/// With reuse, x's links towards one pf-b share a connection; without, one per member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_shares_connections_towards_one_pf_b() {
+    use cpm_harness::run::link_openings;
+    for (i, reuse) in [false, true].into_iter().enumerate() {
+        let mut var = v(1, Transport::Udp);
+        var.reuse = reuse;
+        let (topo, events) = recorded(58 + i as u8, var, 4).await;
+        let l3 = link_openings(&topo, &events)
+            .into_iter()
+            .filter(|o| o.link == "L3")
+            .count();
+        assert_eq!(
+            l3,
+            if reuse {
+                topo.pf_b.len()
+            } else {
+                topo.members.len()
+            },
+            "reuse={reuse}"
+        );
+    }
+}
+
+/// RFC 3261 §18.1.1: an INVITE over 1300 bytes (a long ad-hoc list) goes over TCP even
+/// when UDP is configured; small ones stay on UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_invites_switch_to_tcp() {
+    use cpm_harness::driver::record::WireEvent;
+    let mut var = v(1, Transport::Udp);
+    var.group = GroupKind::Adhoc;
+    let (_, events) = recorded(60, var, 12).await;
+    let mut big = 0;
+    let mut small = 0;
+    for (_, e) in &events {
+        if let WireEvent::Sip { transport, raw, .. } = e {
+            if raw.starts_with(b"INVITE ") {
+                if raw.len() > 1300 {
+                    assert_eq!(*transport, Transport::Tcp, "{} bytes over UDP", raw.len());
+                    assert!(String::from_utf8_lossy(raw).contains("SIP/2.0/TCP"));
+                    big += 1;
+                } else {
+                    assert_eq!(*transport, Transport::Udp);
+                    small += 1;
+                }
+            }
+        }
+    }
+    assert!(big >= 2 && small >= 12, "big={big} small={small}");
+}

@@ -74,6 +74,9 @@ impl NodeConfig {
 }
 
 type LegIdx = usize;
+
+/// How long a SEND may wait for its response (RFC 4975 §7.1.1).
+const MSRP_TIMEOUT: Duration = Duration::from_secs(30);
 type CallIdx = usize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +105,9 @@ struct Leg {
     call: CallIdx,
     side: Side,
     link: Link,
+    /// SIP transport of this dialog: the configured one, or TCP for a request over 1300 bytes
+    /// (RFC 3261 §18.1.1); for an up leg, the one its INVITE came on.
+    transport: Transport,
     // --- SIP dialog ---
     call_id: String,
     local_tag: String,
@@ -145,6 +151,8 @@ struct Leg {
     outstanding: usize,
     /// The final (`$`) chunk of the content was written on this leg.
     content_done: bool,
+    /// Last time a SEND was answered (or the first one sent): RFC 4975 §7.1.1's 30 s rule.
+    msrp_progress: Option<Instant>,
     media_failed: bool,
     session_closed: bool,
 }
@@ -241,6 +249,8 @@ enum TimerKind {
     OkTimeout,
     ByeRetx,
     ByeTimeout,
+    /// A SEND got no response within 30 s (RFC 4975 §7.1.1, G4).
+    MsrpTimeout,
 }
 
 /// The state machine of one entity instance. See the module docs of [`crate::entity`] for
@@ -262,6 +272,8 @@ pub struct Node {
     timer_seq: u64,
     out: VecDeque<Output>,
     now: Instant,
+    /// Transport of the SIP message being handled (responses outside a dialog use it).
+    cur_transport: Transport,
 }
 
 impl Node {
@@ -280,6 +292,7 @@ impl Node {
             timer_seq: 0,
             out: VecDeque::new(),
             now,
+            cur_transport: Transport::Udp,
         }
     }
 
@@ -378,12 +391,12 @@ impl Node {
         )));
     }
 
-    fn send_sip(&mut self, to: SocketAddr, msg: SipMessage) {
-        self.out.push_back(Output::Sip {
-            transport: self.transport(),
-            to,
-            msg,
-        });
+    /// Sends on a leg's transport, or on the current message's transport outside a leg.
+    fn send_sip(&mut self, leg: Option<LegIdx>, to: SocketAddr, msg: SipMessage) {
+        let transport = leg
+            .map(|l| self.legs[l].transport)
+            .unwrap_or(self.cur_transport);
+        self.out.push_back(Output::Sip { transport, to, msg });
     }
 
     /// Which link this node's leg is on.
@@ -454,10 +467,15 @@ impl Node {
             .insert(path.session_id.clone().unwrap_or_default(), idx);
         self.dialogs
             .insert((call_id.clone(), local_tag.clone()), idx);
+        let transport = match side {
+            Side::Up => self.cur_transport,
+            Side::Down => self.cfg.variant.transport,
+        };
         self.legs.push(Leg {
             call,
             side,
             link,
+            transport,
             call_id,
             local_tag,
             remote_tag,
@@ -486,6 +504,7 @@ impl Node {
             pending_bytes: 0,
             outstanding: 0,
             content_done: false,
+            msrp_progress: None,
             media_failed: false,
             session_closed: false,
         });
@@ -582,11 +601,21 @@ impl Node {
             extra,
             body: Some(body),
         };
-        let msg = build_request(&spec);
+        let mut msg = build_request(&spec);
+        if spec.transport == Transport::Udp && msg.raw.len() > 1300 {
+            // RFC 3261 §18.1.1: a request over 1300 bytes goes over a congestion-controlled
+            // transport, with the Via rewritten.
+            let spec = RequestSpec {
+                transport: Transport::Tcp,
+                ..spec
+            };
+            msg = build_request(&spec);
+            self.legs[leg].transport = Transport::Tcp;
+        }
         self.legs[leg].invite = Some(msg.clone());
-        self.send_sip(target, msg);
+        self.send_sip(Some(leg), target, msg);
         let t1 = self.cfg.timers.t1;
-        if self.transport() == Transport::Udp {
+        if self.legs[leg].transport == Transport::Udp {
             self.arm(leg, TimerKind::InviteRetx, t1);
         }
         self.arm(leg, TimerKind::InviteTimeout, t1 * 64);
@@ -609,7 +638,7 @@ impl Node {
         let spec = RequestSpec {
             method,
             request_uri,
-            transport: self.cfg.variant.transport,
+            transport: l.transport,
             sent_by: self.cfg.sip.to_string(),
             branch: new_branch(),
             from_uri: l.local_uri.clone(),
@@ -637,7 +666,7 @@ impl Node {
             l.state = DialogState::Confirmed;
         }
         let to = l.remote_target;
-        self.send_sip(to, ack);
+        self.send_sip(Some(leg), to, ack);
         self.maybe_bye(leg);
     }
 
@@ -647,9 +676,9 @@ impl Node {
         l.state = DialogState::Closing;
         l.bye = Some(bye.clone());
         let to = l.remote_target;
-        self.send_sip(to, bye);
+        self.send_sip(Some(leg), to, bye);
         let t1 = self.cfg.timers.t1;
-        if self.transport() == Transport::Udp {
+        if self.legs[leg].transport == Transport::Udp {
             self.arm(leg, TimerKind::ByeRetx, t1);
         }
         self.arm(leg, TimerKind::ByeTimeout, t1 * 64);
@@ -698,7 +727,7 @@ impl Node {
         l.last_response = Some(ok.clone());
         l.state = DialogState::Answered;
         let peer = l.peer;
-        self.send_sip(peer, ok);
+        self.send_sip(Some(leg), peer, ok);
         let t1 = self.cfg.timers.t1;
         self.arm(leg, TimerKind::OkRetx, t1);
         self.arm(leg, TimerKind::OkTimeout, t1 * 64);
@@ -721,14 +750,15 @@ impl Node {
         );
         l.last_response = Some(resp.clone());
         let peer = l.peer;
-        self.send_sip(peer, resp);
+        self.send_sip(Some(leg), peer, resp);
         let call = self.legs[leg].call;
         self.end_call_if_done(call);
     }
 
     // ------------------------------------------------------------------ SIP: receiving
 
-    fn on_sip(&mut self, _transport: Transport, from: SocketAddr, msg: SipMessage) {
+    fn on_sip(&mut self, transport: Transport, from: SocketAddr, msg: SipMessage) {
+        self.cur_transport = transport;
         if msg.is_request() {
             self.on_request(from, msg);
         } else {
@@ -743,7 +773,7 @@ impl Node {
             None
         };
         let resp = build_response(req, code, reason, tag.as_deref(), None, None);
-        self.send_sip(to, resp);
+        self.send_sip(None, to, resp);
     }
 
     fn on_request(&mut self, from: SocketAddr, msg: SipMessage) {
@@ -784,7 +814,7 @@ impl Node {
             // Retransmission: repeat the last response.
             if let Some(r) = self.legs[leg].last_response.clone() {
                 let peer = self.legs[leg].peer;
-                self.send_sip(peer, r);
+                self.send_sip(Some(leg), peer, r);
             }
             return;
         }
@@ -897,7 +927,7 @@ impl Node {
             _ => {
                 let trying = build_response(&msg, 100, "Trying", None, None, None);
                 self.legs[leg].last_response = Some(trying.clone());
-                self.send_sip(from, trying);
+                self.send_sip(Some(leg), from, trying);
                 self.forward_invite(call, &msg, &ruri, &members);
                 if self.cfg.role == Role::X && self.cfg.variant.figure.x_answer() == XAnswer::AtOnce
                 {
@@ -984,7 +1014,7 @@ impl Node {
                     .expect("down leg has its INVITE");
                 let ack = non2xx_ack(&invite, &msg);
                 let to = self.legs[leg].remote_target;
-                self.send_sip(to, ack);
+                self.send_sip(Some(leg), to, ack);
                 self.legs[leg].state = DialogState::Failed;
                 self.warn(format!(
                     "{} answered {}",
@@ -1000,7 +1030,7 @@ impl Node {
             // Retransmitted 2xx: repeat the ACK if we sent one (RFC 3261 §13.2.2.4).
             if let Some(ack) = self.legs[leg].ack.clone() {
                 let to = self.legs[leg].remote_target;
-                self.send_sip(to, ack);
+                self.send_sip(Some(leg), to, ack);
             }
             return;
         }
@@ -1114,12 +1144,12 @@ impl Node {
 
     fn on_bye(&mut self, leg: LegIdx, from: SocketAddr, msg: SipMessage) {
         if let Some(r) = self.legs[leg].bye_response.clone() {
-            self.send_sip(from, r);
+            self.send_sip(Some(leg), from, r);
             return;
         }
         let ok = build_response(&msg, 200, "OK", None, None, None);
         self.legs[leg].bye_response = Some(ok.clone());
-        self.send_sip(from, ok);
+        self.send_sip(Some(leg), from, ok);
         let call = self.legs[leg].call;
         if self.legs[leg].side == Side::Up {
             self.calls[call].bye_from_up = true;
@@ -1140,7 +1170,9 @@ impl Node {
         }
         let call = l.call;
         let done = match self.cfg.role {
-            Role::ClientA => l.content_done && l.outstanding == 0 && l.pending.is_empty(),
+            Role::ClientA => {
+                (l.content_done && l.outstanding == 0 && l.pending.is_empty()) || l.media_failed
+            }
             _ => {
                 self.calls[call].bye_from_up
                     && ((l.pending.is_empty() && l.outstanding == 0) || l.media_failed)
@@ -1202,7 +1234,7 @@ impl Node {
                 if state == DialogState::Inviting && self.legs[leg].last_response.is_none() {
                     if let Some(inv) = self.legs[leg].invite.clone() {
                         let to = self.legs[leg].remote_target;
-                        self.send_sip(to, inv);
+                        self.send_sip(Some(leg), to, inv);
                         self.arm(leg, TimerKind::InviteRetx, iv * 2);
                     }
                 }
@@ -1221,7 +1253,7 @@ impl Node {
                 if state == DialogState::Answered {
                     if let Some(ok) = self.legs[leg].last_response.clone() {
                         let peer = self.legs[leg].peer;
-                        self.send_sip(peer, ok);
+                        self.send_sip(Some(leg), peer, ok);
                         self.arm(leg, TimerKind::OkRetx, (iv * 2).min(t2));
                     }
                 }
@@ -1246,9 +1278,43 @@ impl Node {
                 if state == DialogState::Closing {
                     if let Some(bye) = self.legs[leg].bye.clone() {
                         let to = self.legs[leg].remote_target;
-                        self.send_sip(to, bye);
+                        self.send_sip(Some(leg), to, bye);
                         self.arm(leg, TimerKind::ByeRetx, (iv * 2).min(t2));
                     }
+                }
+            }
+            TimerKind::MsrpTimeout => {
+                let l = &self.legs[leg];
+                if l.session_closed || l.media_failed {
+                    return;
+                }
+                let since = l
+                    .msrp_progress
+                    .map(|t| self.now.saturating_duration_since(t))
+                    .unwrap_or_default();
+                if l.outstanding > 0 && since >= MSRP_TIMEOUT {
+                    let uri = l.remote_uri.clone();
+                    self.warn(format!(
+                        "no MSRP response from {uri} for {}s",
+                        since.as_secs()
+                    ));
+                    self.legs[leg].media_failed = true;
+                    self.maybe_bye(leg);
+                    self.update_backpressure();
+                } else {
+                    let left = MSRP_TIMEOUT.saturating_sub(if l.outstanding > 0 {
+                        since
+                    } else {
+                        Duration::ZERO
+                    });
+                    if l.outstanding == 0 {
+                        self.legs[leg].msrp_progress = Some(self.now);
+                    }
+                    self.arm(
+                        leg,
+                        TimerKind::MsrpTimeout,
+                        left.max(Duration::from_millis(1)),
+                    );
                 }
             }
             TimerKind::ByeTimeout => {
@@ -1485,11 +1551,20 @@ impl Node {
             c.tx.insert(tid, (leg, false));
         }
         self.legs[leg].outstanding += 1;
+        self.watch_msrp(leg);
         self.write_ctl(conn, buf.freeze());
         self.legs[leg].ready = true;
         self.flush_leg(leg);
         let call = self.legs[leg].call;
         self.pump(call);
+    }
+
+    /// Starts the 30 s SEND-response watchdog of a leg once its link carries requests.
+    fn watch_msrp(&mut self, leg: LegIdx) {
+        if self.legs[leg].msrp_progress.is_none() {
+            self.legs[leg].msrp_progress = Some(self.now);
+            self.arm(leg, TimerKind::MsrpTimeout, MSRP_TIMEOUT);
+        }
     }
 
     fn write(&mut self, conn: ConnId, data: Bytes) {
@@ -1758,8 +1833,10 @@ impl Node {
             let entry = self.conns.get_mut(&conn).and_then(|c| c.tx.remove(&h.tid));
             if let Some((leg, last)) = entry {
                 m.leg = Some(leg);
+                let now = self.now;
                 let l = &mut self.legs[leg];
                 l.outstanding = l.outstanding.saturating_sub(1);
+                l.msrp_progress = Some(now);
                 if m.code != 200 {
                     l.media_failed = true;
                     let uri = l.remote_uri.clone();
@@ -1800,6 +1877,7 @@ impl Node {
                         // The passive side binds the session to the connection (§5.4).
                         self.attach(l, conn);
                         self.legs[l].ready = true;
+                        self.watch_msrp(l);
                         self.flush_leg(l);
                         let call = self.legs[l].call;
                         self.pump(call);
