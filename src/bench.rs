@@ -61,6 +61,8 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<f64> {
         recorder: None,
         out_dir: None,
         digest: false,
+        holds: Default::default(),
+        faults: Default::default(),
     })
     .await?;
     let content = pattern(bytes as usize);

@@ -5,7 +5,7 @@
 use crate::config::Variant;
 use crate::driver::record::Recorder;
 use crate::driver::{spawn_node, NodeHandle};
-use crate::entity::{Input, NodeConfig, NodeEvent, SipTimers};
+use crate::entity::{Fault, Holds, Input, NodeConfig, NodeEvent, SipTimers};
 use crate::topology::{Role, Topology};
 use anyhow::{anyhow, bail};
 use bytes::Bytes;
@@ -47,6 +47,10 @@ pub struct ChainOptions {
     pub out_dir: Option<PathBuf>,
     /// Hash delivered content (off for throughput benchmarks).
     pub digest: bool,
+    /// Ordering choices and pauses applied to every instance of this chain (the harness).
+    pub holds: Holds,
+    /// Deliberate deviations applied to every instance of this chain (the reference SUT).
+    pub faults: Vec<Fault>,
 }
 
 /// Deterministic test content: a repeating pattern that makes misplaced bytes visible.
@@ -91,6 +95,8 @@ impl Chain {
             let mut cfg = NodeConfig::new(opts.topology.clone(), &name, opts.variant.clone())
                 .ok_or_else(|| anyhow!("instance {name} not in topology"))?;
             cfg.timers = opts.timers;
+            cfg.holds = opts.holds.clone();
+            cfg.faults = opts.faults.clone();
             nodes.push(spawn_node(cfg, opts.recorder.clone()).await?);
         }
         Ok(Chain { nodes, opts })

@@ -11,3 +11,4 @@ pub mod driver;
 pub mod entity;
 pub mod run;
 pub mod topology;
+pub mod util;

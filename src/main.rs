@@ -8,7 +8,7 @@ use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{
     AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
 };
-use cpm_harness::entity::SipTimers;
+use cpm_harness::entity::{Fault, SipTimers};
 use cpm_harness::topology::{Role, Topology};
 use cpm_harness::{bench, run};
 use std::path::PathBuf;
@@ -167,6 +167,22 @@ struct SutArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Deviate deliberately (repeatable); `--fault list` prints the known faults.
+    #[arg(long = "fault", value_parser = parse_fault)]
+    faults: Vec<FaultArg>,
+}
+
+#[derive(Clone)]
+enum FaultArg {
+    List,
+    Fault(Fault),
+}
+
+fn parse_fault(s: &str) -> Result<FaultArg, String> {
+    if s == "list" {
+        return Ok(FaultArg::List);
+    }
+    Fault::parse(s).map(FaultArg::Fault)
 }
 
 #[derive(Args)]
@@ -210,6 +226,20 @@ fn main() -> ExitCode {
 }
 
 async fn sut(a: SutArgs) -> anyhow::Result<u8> {
+    if a.faults.iter().any(|f| matches!(f, FaultArg::List)) {
+        for f in Fault::ALL {
+            out!("{:<24} {:<15} {}", f.name(), f.target_check(), f.describe());
+        }
+        return Ok(0);
+    }
+    let faults: Vec<Fault> = a
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            FaultArg::Fault(f) => Some(*f),
+            FaultArg::List => None,
+        })
+        .collect();
     let topo_path = a
         .topology
         .clone()
@@ -243,6 +273,8 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         recorder: None,
         out_dir: a.out_dir.clone(),
         digest: true,
+        holds: Default::default(),
+        faults: faults.clone(),
     })
     .await?;
     // Readiness line for launchers (the profile's "stdout line" readiness).

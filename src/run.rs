@@ -243,6 +243,8 @@ pub async fn default_run(out: &Path, size: usize) -> anyhow::Result<u8> {
                 recorder: Some(rec.clone()),
                 out_dir: None,
                 digest: true,
+                holds: Default::default(),
+                faults: Default::default(),
             };
             let result = run_once(opts, content.clone(), Duration::from_secs(30)).await;
             let events = rec.snapshot();

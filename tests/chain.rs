@@ -18,6 +18,8 @@ fn opts(net: u8, variant: Variant) -> ChainOptions {
         recorder: None,
         out_dir: None,
         digest: true,
+        holds: Default::default(),
+        faults: Default::default(),
     }
 }
 

@@ -141,10 +141,18 @@ async fn run(
     // Accept loops run as tasks so the select below stays simple.
     {
         let tx = tx.clone();
+        let rec = rec.clone();
         tokio::spawn(async move {
             loop {
                 match sip_tcp.accept().await {
                     Ok((s, peer)) => {
+                        // Recorded so a peer that connects to a SIP port for MSRP is visible.
+                        if let Some(r) = &rec {
+                            r.record(WireEvent::TcpOpen {
+                                conn: (peer, local_sip),
+                                opener: peer,
+                            });
+                        }
                         let (wtx, wrx) = mpsc::unbounded_channel();
                         if tx.send(Ev::SipConn { peer, tx: wtx }).is_err() {
                             return;
@@ -190,7 +198,13 @@ async fn run(
                         Transport::Tcp => {
                             let w = sip_conns.entry(to).or_insert_with(|| {
                                 let (wtx, wrx) = mpsc::unbounded_channel();
-                                tokio::spawn(sip_tcp_connect(sip_ip, to, wrx, tx.clone()));
+                                tokio::spawn(sip_tcp_connect(
+                                    sip_ip,
+                                    to,
+                                    wrx,
+                                    tx.clone(),
+                                    rec.clone(),
+                                ));
                                 wtx
                             });
                             if w.send(msg.raw.clone()).is_err() {
@@ -431,9 +445,18 @@ async fn sip_tcp_connect(
     to: SocketAddr,
     wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
+    rec: Option<Recorder>,
 ) {
     match connect_from(local_ip, to).await {
-        Ok(s) => sip_tcp_conn(s, to, wrx, tx).await,
+        Ok(s) => {
+            if let (Some(r), Ok(local)) = (&rec, s.local_addr()) {
+                r.record(WireEvent::TcpOpen {
+                    conn: (local, to),
+                    opener: local,
+                });
+            }
+            sip_tcp_conn(s, to, wrx, tx).await
+        }
         Err(e) => {
             let _ = tx.send(Ev::SipBad {
                 from: to,

@@ -13,8 +13,12 @@
 //! The variant knobs (figure, triggers, ACK timing, reuse, setup mode, group kind, transport)
 //! are data in [`NodeConfig`]; every role and every figure runs through the same code.
 
+pub mod fault;
+pub mod holds;
 mod node;
 
+pub use fault::Fault;
+pub use holds::Holds;
 pub use node::{Node, NodeConfig, SipTimers};
 
 use crate::codec::sip::{SipMessage, Transport};

@@ -6,7 +6,7 @@
 //! dialog whose INVITE this node received) and any number of *down* legs (dialogs this node
 //! started). client-a has only a down leg, client-b only an up leg, x one down leg per member.
 
-use super::{ConnId, Input, NodeEvent, Output};
+use super::{ConnId, Fault, Holds, Input, NodeEvent, Output};
 use crate::codec::cpim::Cpim;
 use crate::codec::msrp::{
     chunk_ranges, encode_end, encode_response, new_ident, send_head, ByteRange, Flag, MsrpEvent,
@@ -55,6 +55,10 @@ pub struct NodeConfig {
     pub timers: SipTimers,
     /// Bytes queued towards one leg above which the node stops reading the upstream link.
     pub high_water: usize,
+    /// Ordering choices and pauses (the harness as impersonator); empty for the SUT.
+    pub holds: Holds,
+    /// Deliberate deviations (the reference SUT's `--fault`).
+    pub faults: Vec<Fault>,
 }
 
 impl NodeConfig {
@@ -69,6 +73,8 @@ impl NodeConfig {
             variant,
             timers: SipTimers::default(),
             high_water: 4 * 1024 * 1024,
+            holds: Holds::default(),
+            faults: Vec::new(),
         })
     }
 }
@@ -127,6 +133,12 @@ struct Leg {
     /// UAC: the ACK for the 2xx, re-sent when the 2xx is retransmitted.
     ack: Option<SipMessage>,
     ack_pending: bool,
+    /// Holds: the ACK / the 200 / the first request / the link opening is waiting on a timer.
+    ack_held: bool,
+    answer_held: bool,
+    answer_due: bool,
+    bind_held: bool,
+    open_held: bool,
     bye: Option<SipMessage>,
     /// UAS: the response to the peer's BYE, re-sent on BYE retransmissions.
     bye_response: Option<SipMessage>,
@@ -214,6 +226,8 @@ struct InMsg {
     /// Bytes of body seen so far in this chunk.
     seen: u64,
     has_body: bool,
+    /// Fault relay-truncate: the body piece not yet forwarded.
+    held: Option<Bytes>,
     /// Relay: (down leg, new tid) per downstream copy.
     relays: Vec<(LegIdx, String)>,
     reject: Option<(u16, &'static str)>,
@@ -251,6 +265,11 @@ enum TimerKind {
     ByeTimeout,
     /// A SEND got no response within 30 s (RFC 4975 §7.1.1, G4).
     MsrpTimeout,
+    /// Held actions (ordering choices, pauses, the late-trigger fault).
+    HoldAnswer,
+    HoldAck,
+    HoldBind,
+    HoldOpen,
 }
 
 /// The state machine of one entity instance. See the module docs of [`crate::entity`] for
@@ -410,22 +429,36 @@ impl Node {
     }
 
     /// Whether the configuration makes this node the opener of a leg's link.
+    fn fault(&self, f: Fault) -> bool {
+        self.cfg.faults.contains(&f)
+    }
+
     fn configured_to_open(&self, side: Side, link: Link) -> bool {
-        match self.cfg.variant.opener(link) {
+        let mine = match self.cfg.variant.opener(link) {
             Opener::Offerer => side == Side::Down,
             Opener::Answerer => side == Side::Up,
-        }
+        };
+        mine != self.fault(Fault::WrongDirection)
     }
 
     fn new_local_session(&mut self) -> (MsrpSdp, MsrpUri) {
-        let sid = format!("{}{}", new_ident(), new_ident());
+        let sid = if self.fault(Fault::SessionIdReuse) {
+            format!("s{}", self.legs.len())
+        } else {
+            format!("{}{}", new_ident(), new_ident())
+        };
         let path = MsrpUri {
             scheme: Scheme::Msrp,
             userinfo: None,
             host: self.cfg.msrp.ip().to_string(),
             port: self.cfg.msrp.port(),
             session_id: Some(sid),
-            transport: "tcp".into(),
+            transport: if self.fault(Fault::PathUdp) {
+                "udp"
+            } else {
+                "tcp"
+            }
+            .into(),
             params: vec![],
         };
         let sdp = MsrpSdp {
@@ -435,11 +468,24 @@ impl Node {
                 .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
             session_id: rand::random::<u32>() as u64,
             session_version: 1,
-            c_addr: self.cfg.msrp.ip(),
-            port: self.cfg.msrp.port(),
-            proto: "TCP/MSRP".into(),
+            c_addr: if self.fault(Fault::SdpWrongC) {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 254, 254, 254))
+            } else {
+                self.cfg.msrp.ip()
+            },
+            port: self.cfg.msrp.port() + u16::from(self.fault(Fault::SdpPortMismatch)),
+            proto: if self.fault(Fault::MlineProto) {
+                "TCP/RTP/AVP"
+            } else {
+                "TCP/MSRP"
+            }
+            .into(),
             path: vec![path.clone()],
-            accept_types: vec!["message/cpim".into()],
+            accept_types: if self.fault(Fault::MissingAcceptTypes) {
+                vec![]
+            } else {
+                vec!["message/cpim".into()]
+            },
             accept_wrapped_types: vec!["text/plain".into(), "application/octet-stream".into()],
             setup: None,
             max_size: None,
@@ -489,6 +535,11 @@ impl Node {
             last_response: None,
             ack: None,
             ack_pending: false,
+            ack_held: false,
+            answer_held: false,
+            answer_due: false,
+            bind_held: false,
+            open_held: false,
             bye: None,
             bye_response: None,
             local_sdp: sdp,
@@ -549,7 +600,12 @@ impl Node {
             Role::ClientA => self.cfg.topology.sender.clone(),
             _ => format!("sip:{}@{}", self.cfg.name, self.cfg.sip.ip()),
         };
-        let call_id = new_call_id(&self.cfg.sip.ip().to_string());
+        let upstream_call_id = self.calls[call]
+            .up
+            .map(|u| self.legs[u].call_id.clone())
+            .filter(|_| self.fault(Fault::ReuseCallId));
+        let call_id =
+            upstream_call_id.unwrap_or_else(|| new_call_id(&self.cfg.sip.ip().to_string()));
         let leg = self.new_leg(
             call,
             Side::Down,
@@ -565,6 +621,14 @@ impl Node {
             self.legs[leg].local_sdp.setup = Some(Setup::Actpass);
         }
         self.legs[leg].local_sdp.direction = Some("sendonly".into());
+        if self.fault(Fault::SdpCopyUpstreamPath) {
+            let upstream = self.calls[call]
+                .up
+                .and_then(|u| self.legs[u].remote_sdp.clone());
+            if let Some(up) = upstream {
+                self.legs[leg].local_sdp.path = up.path.clone();
+            }
+        }
         let sdp = self.legs[leg].local_sdp.encode();
         let mut extra = vec![
             (
@@ -658,6 +722,15 @@ impl Node {
         if self.legs[leg].ack.is_some() {
             return;
         }
+        if self.fault(Fault::NoAckDownstream) && self.cfg.role != Role::ClientA {
+            return;
+        }
+        let delay = self.cfg.holds.ack_delay;
+        if !delay.is_zero() && !self.legs[leg].ack_held {
+            self.legs[leg].ack_held = true;
+            self.arm(leg, TimerKind::HoldAck, delay);
+            return;
+        }
         let ack = self.dialog_request(leg, Method::Ack);
         let l = &mut self.legs[leg];
         l.ack = Some(ack.clone());
@@ -690,11 +763,27 @@ impl Node {
         if self.calls[call].answered_up {
             return;
         }
+        let member = match self.cfg.role {
+            Role::ClientB => Some(self.cfg.name.clone()),
+            _ => self.calls[call].members.first().cloned(),
+        };
+        let delay = self.cfg.holds.answer_delay_for(member.as_deref());
+        if !delay.is_zero() && !self.legs[leg].answer_held {
+            self.legs[leg].answer_held = true;
+            self.arm(leg, TimerKind::HoldAnswer, delay);
+            return;
+        }
+        if self.legs[leg].answer_held && !self.legs[leg].answer_due {
+            return; // A held answer goes out when its timer fires.
+        }
         self.calls[call].answered_up = true;
+        if self.fault(Fault::Skip200Upstream) && self.cfg.role != Role::ClientB {
+            return;
+        }
         let link = self.legs[leg].link;
         let configured = self.configured_to_open(Side::Up, link);
         let offer_setup = self.legs[leg].remote_sdp.as_ref().and_then(|s| s.setup);
-        let (answer_setup, we_open) = match self.cfg.variant.setup {
+        let (mut answer_setup, we_open) = match self.cfg.variant.setup {
             SetupMode::Preset => (None, configured),
             SetupMode::Sdp => match offer_setup {
                 Some(Setup::Actpass) => {
@@ -709,6 +798,14 @@ impl Node {
                 _ => (Some(Setup::Passive), false),
             },
         };
+        if self.fault(Fault::WrongSetup) {
+            answer_setup = match answer_setup {
+                Some(Setup::Active) => Some(Setup::Passive),
+                Some(Setup::Passive) => Some(Setup::Active),
+                other => other,
+            };
+        }
+        let no_sdp = self.fault(Fault::ParamsInWrongMessage);
         let l = &mut self.legs[leg];
         l.we_open = Some(we_open);
         l.local_sdp.setup = answer_setup;
@@ -721,7 +818,7 @@ impl Node {
             "OK",
             Some(&l.local_tag.clone()),
             Some(&self.contact()),
-            Some(Body::sdp(sdp.into_bytes())),
+            (!no_sdp).then(|| Body::sdp(sdp.into_bytes())),
         );
         let l = &mut self.legs[leg];
         l.last_response = Some(ok.clone());
@@ -731,6 +828,7 @@ impl Node {
         let t1 = self.cfg.timers.t1;
         self.arm(leg, TimerKind::OkRetx, t1);
         self.arm(leg, TimerKind::OkTimeout, t1 * 64);
+        self.maybe_open(leg);
     }
 
     fn reject_up(&mut self, leg: LegIdx, code: u16, reason: &str) {
@@ -928,13 +1026,22 @@ impl Node {
                 let trying = build_response(&msg, 100, "Trying", None, None, None);
                 self.legs[leg].last_response = Some(trying.clone());
                 self.send_sip(Some(leg), from, trying);
+                let at_once = self.cfg.role == Role::X && self.x_answers_at_once();
+                if at_once && self.cfg.holds.x_answer_before_invites {
+                    self.answer_up(leg);
+                }
                 self.forward_invite(call, &msg, &ruri, &members);
-                if self.cfg.role == Role::X && self.cfg.variant.figure.x_answer() == XAnswer::AtOnce
-                {
+                if at_once {
                     self.answer_up(leg);
                 }
             }
         }
+    }
+
+    /// Whether x sends 200-2 on INVITE2 (FIG 1, 3, 7) rather than on the first 200-3.
+    fn x_answers_at_once(&self) -> bool {
+        let at_once = self.cfg.variant.figure.x_answer() == XAnswer::AtOnce;
+        (at_once && !self.fault(Fault::CfAnswerLate)) || self.fault(Fault::CfAnswerEarly)
     }
 
     /// A middle entity's downstream INVITE(s).
@@ -950,7 +1057,12 @@ impl Node {
                 self.invite_down(call, ruri.to_string(), to, topo.x.sip, list);
             }
             Role::X => {
-                for name in members {
+                let fanout = if self.fault(Fault::FanoutFirstOnly) {
+                    1
+                } else {
+                    members.len()
+                };
+                for name in members.iter().take(fanout) {
                     let Some(m) = topo.members.iter().find(|m| &m.name == name) else {
                         continue;
                     };
@@ -1077,8 +1189,15 @@ impl Node {
         let call = self.legs[leg].call;
         // ACK now, or after the upstream ACK.
         let ack_now = match self.cfg.role {
-            Role::ClientA => true,
-            _ => self.cfg.variant.ack_timing() == AckTiming::On200 || self.calls[call].upstream_ack,
+            // Ordering choice: the first SEND may precede the ACK (only when client-a opens L1).
+            Role::ClientA => {
+                !(self.cfg.holds.ack_after_first_send && self.legs[leg].we_open == Some(true))
+            }
+            _ => {
+                self.cfg.variant.ack_timing() == AckTiming::On200
+                    || self.calls[call].upstream_ack
+                    || self.fault(Fault::AckTooEarly)
+            }
         };
         if ack_now {
             self.send_ack(leg);
@@ -1176,6 +1295,7 @@ impl Node {
             _ => {
                 self.calls[call].bye_from_up
                     && ((l.pending.is_empty() && l.outstanding == 0) || l.media_failed)
+                    && !self.fault(Fault::NoByeDownstream)
             }
         };
         if done {
@@ -1283,6 +1403,17 @@ impl Node {
                     }
                 }
             }
+            TimerKind::HoldAnswer => {
+                self.legs[leg].answer_due = true;
+                self.answer_up(leg);
+            }
+            TimerKind::HoldAck => {
+                if self.legs[leg].state == DialogState::Answered {
+                    self.send_ack(leg);
+                }
+            }
+            TimerKind::HoldBind => self.bind(leg),
+            TimerKind::HoldOpen => self.maybe_open(leg),
             TimerKind::MsrpTimeout => {
                 let l = &self.legs[leg];
                 if l.session_closed || l.media_failed {
@@ -1418,6 +1549,10 @@ impl Node {
             self.write(conn, buf.freeze());
             self.write(conn, body);
             self.write(conn, tail.freeze());
+            // Ordering choice "ACK after the first SEND": the ACK goes now.
+            if self.legs[leg].ack_pending {
+                self.send_ack(leg);
+            }
         }
     }
 
@@ -1441,7 +1576,12 @@ impl Node {
             return;
         }
         let call = l.call;
+        let early = self.fault(Fault::EarlyTrigger);
         let fired = match (l.side, self.cfg.role) {
+            (Side::Down, role) if early && role != Role::ClientA => true,
+            (Side::Up, _) if early => {
+                matches!(l.state, DialogState::Answered | DialogState::Confirmed)
+            }
             (Side::Down, Role::ClientA) => {
                 matches!(l.state, DialogState::Answered | DialogState::Confirmed)
             }
@@ -1463,8 +1603,16 @@ impl Node {
         if !fired {
             return;
         }
+        if self.fault(Fault::LateTrigger) && !l.open_held {
+            self.legs[leg].open_held = true;
+            self.arm(leg, TimerKind::HoldOpen, Duration::from_secs(3));
+            return;
+        }
         let target_uri = l.remote_sdp.as_ref().expect("checked").next_hop().clone();
-        let Some(target) = target_uri.socket_addr() else {
+        let wrong_target = self
+            .fault(Fault::ConnectWrongTarget)
+            .then_some(l.remote_target);
+        let Some(target) = wrong_target.or_else(|| target_uri.socket_addr()) else {
             self.warn(format!(
                 "cannot connect to {target_uri}: host is not an IP address"
             ));
@@ -1472,7 +1620,7 @@ impl Node {
             return;
         };
         self.legs[leg].open_requested = true;
-        if self.cfg.variant.reuse {
+        if self.cfg.variant.reuse && !self.fault(Fault::NoReuse) {
             let existing = self
                 .conns
                 .iter()
@@ -1524,6 +1672,19 @@ impl Node {
         let Some(conn) = self.legs[leg].conn else {
             return;
         };
+        let delay = self.cfg.holds.send_delay;
+        if !delay.is_zero() && !self.legs[leg].bind_held {
+            self.legs[leg].bind_held = true;
+            self.arm(leg, TimerKind::HoldBind, delay);
+            return;
+        }
+        if self.fault(Fault::NoBindSend) {
+            self.legs[leg].ready = true;
+            self.flush_leg(leg);
+            let call = self.legs[leg].call;
+            self.pump(call);
+            return;
+        }
         let Some(to) = self.legs[leg]
             .remote_sdp
             .as_ref()
@@ -1635,6 +1796,13 @@ impl Node {
                     continue;
                 };
                 let from = l.local_path.clone();
+                // Faults: the upstream To-Path copied; a Byte-Range starting at 0.
+                let up = self.calls[l.call].up;
+                let to = match up {
+                    Some(u) if self.fault(Fault::WrongToPath) => self.legs[u].local_path.clone(),
+                    _ => to,
+                };
+                let zero_range = self.fault(Fault::BadByteRange);
                 while let Some(item) = self.legs[leg].pending.pop_front() {
                     let (data, busy) = match item {
                         Pending::Data(d) => {
@@ -1648,6 +1816,11 @@ impl Node {
                             range,
                             content_type,
                         } => {
+                            let range = if zero_range {
+                                ByteRange { start: 0, ..range }
+                            } else {
+                                range
+                            };
                             let head = send_head(
                                 &tid,
                                 &to,
@@ -1827,6 +2000,7 @@ impl Node {
             seen: 0,
             has_body: h.has_body,
             relays: vec![],
+            held: None,
             reject: None,
         };
         if !is_request {
@@ -1949,8 +2123,24 @@ impl Node {
         let leg = m.leg;
         let start = m.range.map(|r| r.start).unwrap_or(1);
         let is_send = m.is_request && m.method == "SEND" && m.reject.is_none();
-        for d in relays {
-            self.push_leg(d, b.clone());
+        // Fault relay-truncate: each piece waits for the next, so the last one can be dropped.
+        let b_relay = if self.cfg.faults.contains(&Fault::RelayTruncate) && !relays.is_empty() {
+            match m.held.replace(b.clone()) {
+                Some(prev) => prev,
+                None => Bytes::new(),
+            }
+        } else {
+            b.clone()
+        };
+        let b_relay = if self.fault(Fault::CpimAltered) {
+            alter_cpim_from(b_relay)
+        } else {
+            b_relay
+        };
+        if !b_relay.is_empty() {
+            for d in relays {
+                self.push_leg(d, b_relay.clone());
+            }
         }
         if is_send && self.cfg.role == Role::ClientB {
             if let Some(leg) = leg {
@@ -1967,6 +2157,13 @@ impl Node {
         let Some(m) = c.cur.take() else { return };
         if !m.is_request {
             return;
+        }
+        if let Some(held) = m.held.clone() {
+            if flag == Flag::More {
+                for (d, _) in &m.relays {
+                    self.push_leg(*d, held.clone());
+                }
+            }
         }
         // Finish relayed copies with the same continuation flag.
         for (d, rtid) in &m.relays {
@@ -1987,7 +2184,8 @@ impl Node {
             self.push_pending(*d, Pending::End(buf.freeze()));
         }
         // Answer the request on the connection it came in on (RFC 4975 §7.2).
-        if m.method == "SEND" || m.reject.is_some() {
+        let silent = self.fault(Fault::NoMsrp200) && m.reject.is_none();
+        if (m.method == "SEND" || m.reject.is_some()) && !silent {
             let (code, comment) = m.reject.unwrap_or((200, "OK"));
             if let (Some(to), Some(own)) = (m.from_path.clone(), m.to_path.clone()) {
                 let mut buf = BytesMut::new();
@@ -2107,6 +2305,19 @@ impl Conn {
             busy: None,
             deferred: VecDeque::new(),
         }
+    }
+}
+
+/// Fault cpim-altered: upper-cases the scheme of the CPIM `From: <sip:` (same length, so the
+/// Byte-Range arithmetic stays right and only the content changes).
+fn alter_cpim_from(b: Bytes) -> Bytes {
+    match memchr::memmem::find(&b, b"From: <sip:") {
+        Some(i) => {
+            let mut v = b.to_vec();
+            v[i + 7..i + 10].copy_from_slice(b"SIP");
+            Bytes::from(v)
+        }
+        None => b,
     }
 }
 
