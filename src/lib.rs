@@ -10,5 +10,6 @@ pub mod config;
 pub mod driver;
 pub mod entity;
 pub mod run;
+pub mod sim;
 pub mod topology;
 pub mod util;

@@ -1266,6 +1266,11 @@ impl Node {
             self.send_sip(Some(leg), from, r);
             return;
         }
+        // A BYE that overtook a lost ACK confirms the dialog all the same: act on the ACK
+        // first, or down legs waiting for it would never be ACKed nor their links opened.
+        if self.legs[leg].side == Side::Up && self.legs[leg].state == DialogState::Answered {
+            self.on_ack(leg);
+        }
         let ok = build_response(&msg, 200, "OK", None, None, None);
         self.legs[leg].bye_response = Some(ok.clone());
         self.send_sip(Some(leg), from, ok);
@@ -1732,8 +1737,9 @@ impl Node {
         if data.is_empty() {
             return;
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.unflushed += data.len();
+        match self.conns.get_mut(&conn) {
+            Some(c) if !c.closed => c.unflushed += data.len(),
+            _ => return, // Closed or lost: nothing may be written any more.
         }
         self.out.push_back(Output::MsrpWrite { conn, data });
     }
@@ -1880,12 +1886,16 @@ impl Node {
                 {
                     return false;
                 }
-                let unflushed = l
-                    .conn
-                    .and_then(|c| self.conns.get(&c))
-                    .map(|c| c.unflushed)
-                    .unwrap_or(0);
-                l.pending_bytes + unflushed > high
+                let conn = l.conn.and_then(|c| self.conns.get(&c));
+                let unflushed = conn.map(|c| c.unflushed).unwrap_or(0);
+                // Bytes waiting behind another leg's message on a shared connection cannot
+                // drain until that message ends, which needs more upstream bytes: pausing
+                // for them would deadlock, so only the writable backlog counts.
+                let blocked = conn
+                    .map(|c| c.busy.is_some() && c.busy != Some(d))
+                    .unwrap_or(false);
+                let queued = if blocked { 0 } else { l.pending_bytes };
+                queued + unflushed > high
             });
             *want.entry(up_conn).or_insert(false) |= over;
         }
