@@ -62,6 +62,7 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<f64> {
         out_dir: None,
         digest: false,
         holds: Default::default(),
+        hold_roles: None,
         faults: Default::default(),
     })
     .await?;

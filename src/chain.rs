@@ -47,8 +47,10 @@ pub struct ChainOptions {
     pub out_dir: Option<PathBuf>,
     /// Hash delivered content (off for throughput benchmarks).
     pub digest: bool,
-    /// Ordering choices and pauses applied to every instance of this chain (the harness).
+    /// Ordering choices and pauses applied to the instances of this chain (the harness)
+    /// whose role is in `hold_roles` (all when `None`).
     pub holds: Holds,
+    pub hold_roles: Option<Vec<Role>>,
     /// Deliberate deviations applied to every instance of this chain (the reference SUT).
     pub faults: Vec<Fault>,
 }
@@ -95,7 +97,13 @@ impl Chain {
             let mut cfg = NodeConfig::new(opts.topology.clone(), &name, opts.variant.clone())
                 .ok_or_else(|| anyhow!("instance {name} not in topology"))?;
             cfg.timers = opts.timers;
-            cfg.holds = opts.holds.clone();
+            if opts
+                .hold_roles
+                .as_ref()
+                .is_none_or(|r| r.contains(&cfg.role))
+            {
+                cfg.holds = opts.holds.clone();
+            }
             cfg.faults = opts.faults.clone();
             nodes.push(spawn_node(cfg, opts.recorder.clone()).await?);
         }
@@ -121,8 +129,22 @@ impl Chain {
         sessions: impl Fn(&str) -> usize,
         timeout: Duration,
     ) -> (Outcome, anyhow::Result<()>) {
+        self.wait_until(sessions, timeout, std::future::pending())
+            .await
+    }
+
+    /// As [`Chain::wait`], and also ends (cleanly, after handling the events already
+    /// queued, so no delivered byte is lost) when `stop` completes.
+    pub async fn wait_until(
+        &mut self,
+        sessions: impl Fn(&str) -> usize,
+        timeout: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> (Outcome, anyhow::Result<()>) {
         let mut outcome = Outcome::default();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        let mut stopping = false;
+        tokio::pin!(stop);
         let mut hashers: BTreeMap<String, (Sha256, u64, bool)> = BTreeMap::new();
         let mut files: BTreeMap<String, tokio::fs::File> = BTreeMap::new();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, NodeEvent)>();
@@ -151,7 +173,20 @@ impl Chain {
         };
         let mut result = Ok(());
         while !done(&outcome) {
-            let ev = tokio::time::timeout_at(deadline, rx.recv()).await;
+            let ev = tokio::select! {
+                biased;
+                ev = tokio::time::timeout_at(deadline, rx.recv()) => ev,
+                _ = &mut stop, if !stopping => {
+                    // Drain what is queued, then stop: an elapsed deadline still lets a
+                    // ready event through.
+                    stopping = true;
+                    deadline = tokio::time::Instant::now();
+                    continue;
+                }
+            };
+            if stopping && ev.is_err() {
+                break;
+            }
             let (name, ev) = match ev {
                 Ok(Some(x)) => x,
                 Ok(None) => {
@@ -214,6 +249,13 @@ impl Chain {
                     }
                 }
                 NodeEvent::Delivered { member, bytes, .. } => {
+                    if let Some(f) = files.get_mut(&member) {
+                        if let Err(e) = f.flush().await {
+                            outcome
+                                .warnings
+                                .push(format!("flushing {member}'s content: {e}"));
+                        }
+                    }
                     let (hasher, _, in_order) =
                         hashers.remove(&member).unwrap_or((Sha256::new(), 0, true));
                     let sha = if in_order {

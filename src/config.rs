@@ -61,6 +61,7 @@ pub enum XAnswer {
 #[serde(rename_all = "kebab-case")]
 pub enum AckTiming {
     /// At once on the downstream 200 (FIG 5).
+    #[serde(rename = "on-200")]
     On200,
     /// Only after the upstream ACK arrived (FIG 6; the main text of FIG 1–4).
     AfterUpstreamAck,

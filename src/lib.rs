@@ -8,6 +8,7 @@ pub mod chain;
 pub mod codec;
 pub mod config;
 pub mod driver;
+pub mod engine;
 pub mod entity;
 pub mod run;
 pub mod sim;

@@ -3,14 +3,18 @@
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
+use cpm_harness::bench;
 use cpm_harness::chain::{pattern, sessions_per_instance, Chain, ChainOptions};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{
     AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
 };
+use cpm_harness::engine::case::RunSettings;
+use cpm_harness::engine::plan::{plan, DefaultSuite, Plan};
+use cpm_harness::engine::profile::Profile;
+use cpm_harness::engine::runner;
 use cpm_harness::entity::{Fault, SipTimers};
 use cpm_harness::topology::{Role, Topology};
-use cpm_harness::{bench, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -41,9 +45,13 @@ struct Cli {
 enum Cmd {
     /// Run the reference SUT: any subset of the five roles at the topology's addresses.
     Sut(Box<SutArgs>),
-    /// The default run: every figure × SIP transport through the reference chain, with
-    /// a summary and event logs under reports/<run>/.
+    /// Run the suite against the SUT of a profile (default: every case of suites/default.yaml
+    /// against the built-in reference SUT), writing reports/<run>/.
     Run(RunArgs),
+    /// Print the ids of the cases a run would execute, and the skipped ones with the reason.
+    List(PlanArgs),
+    /// Prove the checks: run each reference-SUT fault where it applies (`--mutants`).
+    Selftest(SelftestArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -185,14 +193,55 @@ fn parse_fault(s: &str) -> Result<FaultArg, String> {
     Fault::parse(s).map(FaultArg::Fault)
 }
 
+#[derive(Args, Clone)]
+struct PlanArgs {
+    /// The run matrix.
+    #[arg(long, default_value = "suites/default.yaml")]
+    suite: PathBuf,
+    /// The SUT's profile (PICS + PIXIT).
+    #[arg(long, default_value = "profiles/reference.yaml")]
+    profile: PathBuf,
+    /// Only cases whose id contains this text (repeat for OR).
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
 #[derive(Args)]
 struct RunArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
     /// Output folder for reports (a run folder is created inside).
     #[arg(long, default_value = "reports")]
     out: PathBuf,
     /// Message size in bytes.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 20_000)]
     size: usize,
+    /// How long after its trigger a SUT link may open, in ms.
+    #[arg(long, default_value_t = 1000)]
+    trigger_window_ms: u64,
+    /// Per-case timeout in seconds.
+    #[arg(long, default_value_t = 20)]
+    case_timeout: u64,
+    /// Faults to inject into the reference SUT (for trying the checks by hand).
+    #[arg(long = "fault", value_parser = |s: &str| Fault::parse(s))]
+    faults: Vec<Fault>,
+    /// Only the summary line.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SelftestArgs {
+    /// Run every fault of the reference SUT where it applies and print the table.
+    #[arg(long)]
+    mutants: bool,
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Cases per fault.
+    #[arg(long, default_value_t = 2)]
+    per_fault: usize,
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -210,19 +259,153 @@ fn main() -> ExitCode {
     let r = rt.block_on(async {
         match cli.cmd {
             Cmd::Sut(a) => sut(*a).await,
-            Cmd::Run(a) => run::default_run(&a.out, a.size).await,
+            Cmd::Run(a) => run_cmd(a).await,
+            Cmd::List(a) => list_cmd(a),
+            Cmd::Selftest(a) => selftest_cmd(a).await,
             Cmd::Bench {
                 what: BenchCmd::Relay { mib, chunk_size },
             } => bench::relay(mib << 20, chunk_size).await.map(|_| 0),
         }
     });
+    // A blocking stdin read may still be pending; do not wait for it (the runtime's drop would).
+    rt.shutdown_background();
     match r {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            // 2: bad suite/profile/topology (like clap's usage errors); 1 otherwise (a SUT
+            // session failed, or the harness could not run).
+            ExitCode::from(if e.is::<ConfigError>() { 2 } else { 1 })
         }
     }
+}
+
+/// A bad suite, profile or topology: exit code 2, like a usage error.
+#[derive(Debug)]
+struct ConfigError(anyhow::Error);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn load_plan(a: &PlanArgs) -> anyhow::Result<(Plan, Profile)> {
+    let cfg = |e: anyhow::Error| anyhow::Error::new(ConfigError(e));
+    let suite = DefaultSuite::load(&a.suite).map_err(cfg)?;
+    let profile = Profile::load(&a.profile).map_err(cfg)?;
+    let suite_dir = a.suite.parent().unwrap_or(std::path::Path::new("."));
+    let mut p = plan(suite_dir, &suite, &profile).map_err(cfg)?;
+    if !a.filter.is_empty() {
+        p.cases
+            .retain(|c| a.filter.iter().any(|f| c.id.contains(f.as_str())));
+    }
+    Ok((p, profile))
+}
+
+fn list_cmd(a: PlanArgs) -> anyhow::Result<u8> {
+    let (p, _) = load_plan(&a)?;
+    for c in &p.cases {
+        out!("{}", c.id);
+    }
+    for (id, why) in &p.skipped {
+        out!("skipped {id}: {why}");
+    }
+    Ok(if p.cases.is_empty() { 4 } else { 0 })
+}
+
+fn settings(
+    out: &std::path::Path,
+    size: usize,
+    window_ms: u64,
+    timeout_s: u64,
+    faults: Vec<Fault>,
+) -> RunSettings {
+    RunSettings {
+        size,
+        trigger_window: Duration::from_millis(window_ms),
+        case_timeout: Duration::from_secs(timeout_s),
+        exe: runner::current_exe(),
+        work_dir: out.join("work"),
+        faults,
+        timers: SipTimers::default(),
+    }
+}
+
+async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
+    let (p, profile) = load_plan(&a.plan)?;
+    let run_id = runner::new_run_id();
+    let dir = a.out.join(&run_id);
+    let s = settings(
+        &dir,
+        a.size,
+        a.trigger_window_ms,
+        a.case_timeout,
+        a.faults.clone(),
+    );
+    out!(
+        "{} cases, {} skipped; profile {} ({})",
+        p.cases.len(),
+        p.skipped.len(),
+        profile.name,
+        profile.origin
+    );
+    let outcomes =
+        runner::run_cases(&p.cases, &p.skipped, &profile, &s, &dir, &run_id, a.quiet).await?;
+    let _ = std::fs::remove_dir_all(dir.join("work"));
+    runner::print_summary(&outcomes, &p.skipped);
+    out!("reports: {}", dir.display());
+    Ok(runner::exit_code(&outcomes))
+}
+
+async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
+    if !a.mutants {
+        bail!("selftest: say what to test: --mutants");
+    }
+    let (p, profile) = load_plan(&a.plan)?;
+    let run_id = format!("selftest-{}", runner::new_run_id());
+    let dir = a.out.join(&run_id);
+    let s = settings(&dir, 20_000, 1000, 20, Vec::new());
+    out!(
+        "{:<24} {:<15} {:<6} checks that failed",
+        "fault",
+        "target check",
+        "caught"
+    );
+    let (rows, clean) = runner::mutants(&p, &profile, &s, a.per_fault, &dir).await?;
+    let caught = rows.iter().filter(|r| r.caught).count();
+    let clean_bad = clean
+        .iter()
+        .filter(|o| o.verdict != cpm_harness::engine::Verdict::Pass)
+        .count();
+    out!(
+        "score: {caught}/{} faults caught by their check ({:.0} %)",
+        rows.len(),
+        100.0 * caught as f64 / rows.len().max(1) as f64
+    );
+    out!(
+        "reference SUT on the same {} cases: {} not passing",
+        clean.len(),
+        clean_bad
+    );
+    for o in clean
+        .iter()
+        .filter(|o| o.verdict != cpm_harness::engine::Verdict::Pass)
+    {
+        out!("  {} {}", o.verdict.as_str(), o.id);
+    }
+    cpm_harness::run::write_atomic(
+        &dir.join("mutants.json"),
+        serde_json::to_string_pretty(&rows)?.as_bytes(),
+    )?;
+    let _ = std::fs::remove_dir_all(dir.join("work"));
+    Ok(if caught == rows.len() && clean_bad == 0 {
+        0
+    } else {
+        1
+    })
 }
 
 async fn sut(a: SutArgs) -> anyhow::Result<u8> {
@@ -274,6 +457,7 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         out_dir: a.out_dir.clone(),
         digest: true,
         holds: Default::default(),
+        hold_roles: None,
         faults: faults.clone(),
     })
     .await?;
@@ -284,12 +468,40 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         chain.send(c)?;
     }
     let Some(messages) = messages else {
-        // Serve until told to stop; stdin lines `send N` make client-a send.
-        let stop = wait_for_signal_or_stdin(&chain);
-        stop.await;
-        let active = chain.nodes.len();
+        // Serve until told to stop; stdin lines `send N` make client-a send. Events are
+        // handled meanwhile so members' files are written as content arrives.
+        let inputs: Vec<_> = chain
+            .nodes
+            .iter()
+            .filter(|n| n.name == "client-a")
+            .map(|n| n.inputs.clone())
+            .collect();
+        let stop = wait_for_signal_or_stdin(inputs);
+        let (outcome, r) = chain
+            .wait_until(
+                |_| usize::MAX,
+                Duration::from_secs(10 * 365 * 24 * 3600),
+                stop,
+            )
+            .await;
         chain.stop().await?;
-        eprintln!("stopped ({active} instances)");
+        for w in &outcome.warnings {
+            eprintln!("warning: {w}");
+        }
+        for (m, rcv) in &outcome.received {
+            out!(
+                "delivered member={m} bytes={} sha256={} complete={}",
+                rcv.bytes,
+                rcv.sha256,
+                rcv.complete
+            );
+        }
+        r?;
+        let bad: usize = outcome.ended_bad.values().sum();
+        if bad > 0 {
+            bail!("{bad} session(s) failed: {:?}", outcome.ended_bad);
+        }
+        eprintln!("stopped");
         return Ok(0);
     };
     let topo = topology.clone();
@@ -319,7 +531,9 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn wait_for_signal_or_stdin(chain: &Chain) {
+async fn wait_for_signal_or_stdin(
+    client_a: Vec<tokio::sync::mpsc::UnboundedSender<cpm_harness::entity::Input>>,
+) {
     use tokio::io::AsyncBufReadExt;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -332,11 +546,12 @@ async fn wait_for_signal_or_stdin(chain: &Chain) {
                 Ok(Some(line)) => {
                     let mut it = line.split_whitespace();
                     match (it.next(), it.next().map(str::parse::<usize>)) {
-                        (Some("send"), Some(Ok(n))) => {
-                            if let Err(e) = chain.send(pattern(n)) {
-                                eprintln!("stdin: {e}");
+                        (Some("send"), Some(Ok(n))) => match client_a.first() {
+                            Some(a) => {
+                                let _ = a.send(cpm_harness::entity::Input::Send { content: pattern(n) });
                             }
-                        }
+                            None => eprintln!("stdin: `send` needs client-a in --roles"),
+                        },
                         (None, _) => {}
                         _ => eprintln!("stdin: expected `send N`, got {line:?}"),
                     }

@@ -19,6 +19,7 @@ fn opts(net: u8, variant: Variant) -> ChainOptions {
         out_dir: None,
         digest: true,
         holds: Default::default(),
+        hold_roles: None,
         faults: Default::default(),
     }
 }

@@ -139,7 +139,7 @@ async fn run(
     let mut conns: HashMap<ConnId, MsrpConn> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     // Accept loops run as tasks so the select below stays simple.
-    {
+    let sip_accept = {
         let tx = tx.clone();
         let rec = rec.clone();
         tokio::spawn(async move {
@@ -162,9 +162,9 @@ async fn run(
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
                 }
             }
-        });
-    }
-    {
+        })
+    };
+    let msrp_accept = {
         let tx = tx.clone();
         tokio::spawn(async move {
             loop {
@@ -177,8 +177,10 @@ async fn run(
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
                 }
             }
-        });
-    }
+        })
+    };
+    // The UDP socket is dropped when this function returns; the listeners with their tasks.
+    let _guard = AbortOnDrop(vec![sip_accept.abort_handle(), msrp_accept.abort_handle()]);
     loop {
         // Drain outputs (the drain rule), then wait for the next thing to happen.
         while let Some(out) = node.poll_output() {
@@ -307,6 +309,18 @@ async fn run(
                     node.handle_input(Instant::now(), Input::Closed { conn, reason });
                 }
             },
+        }
+    }
+}
+
+/// Aborts the accept loops when the node's loop ends (stop, error or panic), so the
+/// listening addresses are free at once for the next case.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
         }
     }
 }

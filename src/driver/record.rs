@@ -70,6 +70,15 @@ impl Recorder {
         }
     }
 
+    /// How many events were recorded so far.
+    pub fn len(&self) -> usize {
+        self.log.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// A copy of everything recorded so far.
     pub fn snapshot(&self) -> Vec<(Duration, WireEvent)> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()

@@ -1,0 +1,312 @@
+//! Runs one case: a topology of its own, the SUT launched per the profile for the case's
+//! split, the harness's entities for the other roles (with the case's ordering choice and
+//! pauses, recording every wire event), the message sent, delivery and teardown awaited with a
+//! timeout, the SUT stopped (always), then the observation and the checks.
+
+use super::checks::run_checks;
+use super::observe::observe;
+use super::plan::Case;
+use super::profile::{case_vars, expand_line, Profile, Ready, RunVars, SendTrigger};
+use super::sutproc::{Readiness, SutProcess};
+use super::{case_verdict, CaseContext, CheckResult, Delivered, Verdict};
+use crate::chain::{pattern, sanitize, sessions_per_instance, sha256_hex, Chain, ChainOptions};
+use crate::driver::record::{Recorder, WireEvent};
+use crate::entity::{Fault, SipTimers};
+use crate::topology::{Role, Topology};
+use anyhow::{anyhow, Context};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the wire must stay silent before a case is judged (late closes, teardown).
+const QUIET: Duration = Duration::from_millis(250);
+
+/// Run-wide settings of the case runner.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Message size in bytes.
+    pub size: usize,
+    /// How long after its trigger a SUT link may open.
+    pub trigger_window: Duration,
+    /// The longest a case may take before it is judged on what happened.
+    pub case_timeout: Duration,
+    /// The harness binary, for `{exe}` in launch templates.
+    pub exe: PathBuf,
+    /// Scratch folder for topology files and the SUT's output.
+    pub work_dir: PathBuf,
+    /// Faults passed to the reference SUT (`{faults}`).
+    pub faults: Vec<Fault>,
+    pub timers: SipTimers,
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseOutcome {
+    pub id: String,
+    pub figure: u8,
+    pub split: String,
+    pub ordering: String,
+    pub verdict: Verdict,
+    pub duration_ms: u128,
+    pub checks: Vec<CheckResult>,
+    /// Harness-level problems (launch, timeout) and the SUT's last lines.
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub events: Vec<(Duration, WireEvent)>,
+}
+
+/// Runs `case` on the loopback subnet `127.<net>.x.x`.
+pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) -> CaseOutcome {
+    let started = Instant::now();
+    let rec = Recorder::new(started);
+    let mut notes = Vec::new();
+    let result = drive(case, profile, net, s, &rec, &mut notes).await;
+    let events = rec.snapshot();
+    let (checks, verdict) = match result {
+        Ok(ctx) => {
+            let obs = observe(&ctx, &events);
+            let checks = run_checks(&ctx, &obs);
+            let v = case_verdict(&checks);
+            (checks, v)
+        }
+        Err(e) => {
+            notes.push(format!("{e:#}"));
+            (
+                vec![CheckResult {
+                    id: "HARNESS".into(),
+                    reference: "harness".into(),
+                    verdict: Verdict::Error,
+                    evidence: vec![format!("{e:#}")],
+                }],
+                Verdict::Error,
+            )
+        }
+    };
+    CaseOutcome {
+        id: case.id.clone(),
+        figure: case.figure,
+        split: case.split(),
+        ordering: case.ordering.clone(),
+        verdict,
+        duration_ms: started.elapsed().as_millis(),
+        checks,
+        notes,
+        events,
+    }
+}
+
+async fn drive(
+    case: &Case,
+    profile: &Profile,
+    net: u8,
+    s: &RunSettings,
+    rec: &Recorder,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<CaseContext> {
+    let topology = match &profile.addresses {
+        Some((_, t)) if !case.sut.is_empty() => t.clone(),
+        _ => Topology::generate(net, 3, 2, 5060, 2855),
+    };
+    let topology = Arc::new(topology);
+    let dir = s.work_dir.join(sanitize(&case.id.replace('/', "_")));
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let topology_path = dir.join("topology.yaml");
+    std::fs::write(&topology_path, topology.to_yaml())
+        .with_context(|| format!("writing {}", topology_path.display()))?;
+    let content = pattern(s.size);
+    let run_vars = RunVars {
+        exe: &s.exe,
+        topology_path: &topology_path,
+        out_dir: &out_dir,
+        size: s.size as u64,
+        faults: &s.faults,
+    };
+
+    // The SUT, when it plays any role and is launched by the harness.
+    let mut sut: Option<SutProcess> = None;
+    if !case.sut.is_empty() {
+        if let (Some(argv), Some(l)) = (
+            profile
+                .launch_argv(case, &run_vars, &topology)
+                .map_err(|e| anyhow!("{}: {e}", profile.origin))?,
+            &profile.launch,
+        ) {
+            let ready = match &l.ready {
+                Ready::StdoutLine(p) => Readiness::StdoutLine(p.clone()),
+                Ready::Port(t) => {
+                    let vars = case_vars(case, &run_vars);
+                    let a = expand_line(t, &vars, &topology)
+                        .map_err(|e| anyhow!("{}: ready port: {e}", profile.origin))?;
+                    Readiness::Port(a.parse().map_err(|_| {
+                        anyhow!("{}: ready port {a:?} is not host:port", profile.origin)
+                    })?)
+                }
+            };
+            sut = Some(SutProcess::launch(&argv, &ready, l.ready_timeout).await?);
+        }
+    }
+
+    // The harness plays the complement.
+    let harness_roles: Vec<Role> = Role::ALL
+        .iter()
+        .copied()
+        .filter(|r| !case.sut.contains(r))
+        .collect();
+    let mut chain = Chain::start(ChainOptions {
+        topology: topology.clone(),
+        variant: case.variant.clone(),
+        roles: harness_roles.clone(),
+        timers: s.timers,
+        recorder: Some(rec.clone()),
+        out_dir: None,
+        digest: true,
+        holds: case.holds.clone(),
+        hold_roles: hold_roles(&case.sut),
+        faults: Vec::new(),
+    })
+    .await?;
+
+    // Make client-a send.
+    let send_result = if harness_roles.contains(&Role::ClientA) {
+        chain.send(content.clone())
+    } else {
+        match (&profile.trigger, sut.as_mut()) {
+            (Some(SendTrigger::StdinLine(t)), Some(p)) => {
+                let line = expand_line(t, &case_vars(case, &run_vars), &topology)
+                    .map_err(|e| anyhow!("{}: trigger: {e}", profile.origin))?;
+                p.send_line(&line).await
+            }
+            (Some(SendTrigger::Command(t)), _) => {
+                let argv = super::profile::expand(t, &case_vars(case, &run_vars), &topology)
+                    .map_err(|e| anyhow!("{}: trigger: {e}", profile.origin))?;
+                let st = tokio::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .status()
+                    .await;
+                match st {
+                    Ok(st) if st.success() => Ok(()),
+                    Ok(st) => Err(anyhow!("trigger command {} exited {st}", argv.join(" "))),
+                    Err(e) => Err(anyhow!("trigger command {}: {e}", argv.join(" "))),
+                }
+            }
+            _ => Err(anyhow!(
+                "{}: no way to make the SUT's client-a send",
+                profile.origin
+            )),
+        }
+    };
+    send_result?;
+
+    // Wait for the harness's instances to end their sessions.
+    let topo = topology.clone();
+    let (outcome, waited) = chain
+        .wait(move |n| sessions_per_instance(&topo, n), s.case_timeout)
+        .await;
+    if let Err(e) = waited {
+        notes.push(format!("{e:#}"));
+    }
+    notes.extend(outcome.warnings.iter().cloned());
+    // The SUT may still be busy where the harness cannot see (between two SUT roles): wait
+    // for its members' files when it plays client-b, then for the wire to go quiet.
+    let deadline = tokio::time::Instant::now() + s.case_timeout;
+    if case.sut.contains(&Role::ClientB) {
+        while tokio::time::Instant::now() < deadline {
+            let done = topology.members.iter().all(|m| {
+                std::fs::metadata(out_dir.join(sanitize(&m.name)))
+                    .map(|md| md.len() >= s.size as u64)
+                    .unwrap_or(false)
+            });
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    let mut seen = rec.len();
+    let mut quiet_since = tokio::time::Instant::now();
+    while tokio::time::Instant::now() < deadline && quiet_since.elapsed() < QUIET {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let n = rec.len();
+        if n != seen {
+            seen = n;
+            quiet_since = tokio::time::Instant::now();
+        }
+    }
+    chain.stop().await?;
+    if let Some(p) = sut.as_mut() {
+        p.stop(Duration::from_secs(2)).await;
+        let log = p.drain_log();
+        notes.extend(log.iter().rev().take(5).rev().map(|l| format!("sut: {l}")));
+    }
+
+    // What every member got: from the harness's client-b, or the SUT's output files.
+    let mut delivered = BTreeMap::new();
+    for m in &topology.members {
+        if case.sut.contains(&Role::ClientB) {
+            delivered.insert(
+                m.name.clone(),
+                read_delivered(&out_dir.join(sanitize(&m.name)), s.size as u64),
+            );
+        } else if let Some(r) = outcome.received.get(&m.name) {
+            delivered.insert(
+                m.name.clone(),
+                Delivered {
+                    bytes: r.bytes,
+                    sha256: r.sha256.clone(),
+                    complete: r.complete,
+                },
+            );
+        }
+    }
+    Ok(CaseContext {
+        topology,
+        variant: case.variant.clone(),
+        sut: case.sut.clone(),
+        holds: case.holds.clone(),
+        pause: case.pause(),
+        trigger_window: s.trigger_window,
+        content_len: s.size as u64,
+        content_sha256: sha256_hex(&content),
+        delivered,
+    })
+}
+
+/// The harness entities that apply the case's holds: the SUT's neighbours in the chain (so
+/// a pause is inserted right where the SUT must wait, and delays do not stack), or all for the
+/// self-check.
+fn hold_roles(sut: &[Role]) -> Option<Vec<Role>> {
+    if sut.is_empty() {
+        return None;
+    }
+    let chain = Role::ALL;
+    let mut out = Vec::new();
+    for (i, r) in chain.iter().enumerate() {
+        if sut.contains(r) {
+            continue;
+        }
+        let near = (i > 0 && sut.contains(&chain[i - 1]))
+            || (i + 1 < chain.len() && sut.contains(&chain[i + 1]));
+        if near {
+            out.push(*r);
+        }
+    }
+    Some(out)
+}
+
+fn read_delivered(path: &Path, expected: u64) -> Delivered {
+    match std::fs::read(path) {
+        Ok(b) => Delivered {
+            bytes: b.len() as u64,
+            sha256: sha256_hex(&b),
+            complete: b.len() as u64 == expected,
+        },
+        Err(_) => Delivered {
+            bytes: 0,
+            sha256: String::new(),
+            complete: false,
+        },
+    }
+}

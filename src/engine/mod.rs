@@ -1,0 +1,112 @@
+//! The conformance engine: suites and profiles (what to run), the observation of a case from
+//! its wire events, the checks with verdicts, and the case runner.
+//!
+//! - [`observe`]: wire events → an [`observe::Observation`] (SIP messages and SDP by entity,
+//!   MSRP messages per link, link openings), the same for a live run and a capture.
+//! - [`checks`]: the check catalogue (`shared/docs/checks.md`) over an observation.
+//! - [`suite`], [`profile`], [`plan`]: suites and profiles as data, and the cases they make.
+
+pub mod case;
+pub mod checks;
+pub mod observe;
+pub mod plan;
+pub mod profile;
+pub mod runner;
+pub mod suite;
+pub mod sutproc;
+
+use crate::config::Variant;
+use crate::entity::Holds;
+use crate::topology::{Role, Topology};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A verdict, per check and per case. Ordered from best to worst, so a case takes the max of
+/// its checks (`NotObservable` counts as neutral).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The check does not apply to this split (e.g. a link between two SUT roles).
+    NotObservable,
+    Pass,
+    /// Could not be decided: the SUT never reached the point the check needs.
+    Inconc,
+    Fail,
+    /// The harness or the environment failed.
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::NotObservable => "not observable",
+            Verdict::Pass => "pass",
+            Verdict::Inconc => "inconc",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Stable id, e.g. `LINK-DIR`.
+    pub id: String,
+    /// Figure step, claim or protocol-notes rule, e.g. `S106; D13`.
+    pub reference: String,
+    pub verdict: Verdict,
+    /// On failure: message excerpts, addresses, times (one line each).
+    pub evidence: Vec<String>,
+}
+
+/// What a member got, as the harness saw it (harness client-b) or read it (SUT output file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub bytes: u64,
+    pub sha256: String,
+    pub complete: bool,
+}
+
+/// Everything the checks need to know about a case besides its wire events.
+#[derive(Debug, Clone)]
+pub struct CaseContext {
+    pub topology: Arc<Topology>,
+    pub variant: Variant,
+    /// The roles the SUT plays; the harness played the rest.
+    pub sut: Vec<Role>,
+    /// The ordering choices and pauses the harness applied to its own entities.
+    pub holds: Holds,
+    /// The discriminating pause the harness inserted before a trigger (e.g. between 200 and
+    /// ACK): a SUT link opened within it came before its trigger.
+    pub pause: Duration,
+    /// How long after its trigger a link may open.
+    pub trigger_window: Duration,
+    /// The content client-a sent (before CPIM wrapping).
+    pub content_len: u64,
+    pub content_sha256: String,
+    /// Per member: what arrived.
+    pub delivered: BTreeMap<String, Delivered>,
+}
+
+impl CaseContext {
+    pub fn is_sut(&self, role: Role) -> bool {
+        self.sut.contains(&role)
+    }
+}
+
+/// The worst verdict of a case's checks; a case with only not-observable checks is inconc.
+pub fn case_verdict(checks: &[CheckResult]) -> Verdict {
+    let worst = checks
+        .iter()
+        .map(|c| c.verdict)
+        .max()
+        .unwrap_or(Verdict::Inconc);
+    if worst == Verdict::NotObservable {
+        Verdict::Inconc
+    } else {
+        worst
+    }
+}

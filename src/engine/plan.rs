@@ -1,0 +1,628 @@
+//! The test plan: which cases a run executes. A case is (variant, split, ordering choice) with
+//! a stable id such as `F2/x/on-ack/udp/new/sdp/predefined/in-order`. The matrix comes from
+//! `suites/default.yaml` (a [`DefaultSuite`]): sections, each a small cross product of figures ×
+//! variant patches × splits × ordering choices, so each knob value is covered per figure
+//! without the full cross product. The profile ([`Profile`]) then filters: a case whose split
+//! or (relevant) variant knobs the profile does not declare is skipped with a reason.
+//!
+//! This module owns the `default.yaml` format, splits (including the 30 proper non-empty
+//! subsets of the five roles), the ordering choices as named [`Holds`] sets, knob relevance
+//! (a knob that cannot change what the SUT roles do is reset to the base value, so equivalent
+//! cases merge into one id), and the case ids.
+//!
+//! # `default.yaml`
+//!
+//! ```yaml
+//! base: {}                      # variant knobs under every case (trigger, transport, …)
+//! orderings:                    # named ordering choices: Holds for the harness's entities
+//!   in-order: {}
+//!   pause:
+//!     holds: { ack-delay: 200, answer-delay: 200, send-delay: 200 }
+//!   ack-after-send:
+//!     holds: { ack-after-first-send: true }
+//!     when: { harness-plays: [client-a], sut-plays: [pf-a], opener: { L1: client-a } }
+//! sections:
+//!   - name: roles
+//!     figures: [1, 2, 3, 4, 5, 6, 7]   # default: every figure with a suite file
+//!     variants: [{}]                   # patches over base; default [{}]
+//!     splits: [singles, network, none] # or all-proper, a role, or roles joined by , or +
+//!     orderings: [in-order]            # default [in-order]
+//! ```
+
+use crate::codec::sip::Transport;
+use crate::config::{
+    AckTiming, Figure, GroupKind, Link, MiddleOpener, SetupMode, Trigger, Variant, XAnswer,
+};
+use crate::engine::profile::Profile;
+use crate::engine::suite::{load_figures, locate, parse_yaml_hinted, Suite};
+use crate::entity::Holds;
+use crate::topology::Role;
+use crate::util::did_you_mean;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+/// One test case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// Stable, readable, unique: `F{n}/{split}/{variant knobs}/{ordering}`.
+    pub id: String,
+    pub figure: u8,
+    pub variant: Variant,
+    /// The roles the SUT plays (chain order); empty = the self-check (harness plays all).
+    pub sut: Vec<Role>,
+    /// The ordering choice's name.
+    pub ordering: String,
+    /// What the harness's own entities do with time and order.
+    pub holds: Holds,
+}
+
+impl Case {
+    /// The split as written in ids: `none`, `x`, `pf-a+x+pf-b`.
+    pub fn split(&self) -> String {
+        split_name(&self.sut)
+    }
+
+    pub fn is_self_check(&self) -> bool {
+        self.sut.is_empty()
+    }
+
+    pub fn is_sut(&self, role: Role) -> bool {
+        self.sut.contains(&role)
+    }
+
+    /// The discriminating pause the holds insert (the longest of the ACK, answer and send
+    /// delays); zero for ordering choices without one.
+    pub fn pause(&self) -> Duration {
+        self.holds
+            .ack_delay
+            .max(self.holds.answer_delay)
+            .max(self.holds.send_delay)
+    }
+}
+
+/// The cases to run, the ones skipped with their reason, and the figure suites they use.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub cases: Vec<Case>,
+    /// (case id, reason).
+    pub skipped: Vec<(String, String)>,
+    /// The figure suites by figure number.
+    pub suites: BTreeMap<u8, Suite>,
+}
+
+impl Plan {
+    pub fn suite(&self, figure: u8) -> Option<&Suite> {
+        self.suites.get(&figure)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Splits
+
+/// The network split: the three middle entities.
+pub const NETWORK: [Role; 3] = [Role::PfA, Role::X, Role::PfB];
+
+/// A split as written in ids: `none` for the self-check, else the roles in chain order joined
+/// by `+`.
+pub fn split_name(sut: &[Role]) -> String {
+    if sut.is_empty() {
+        return "none".into();
+    }
+    let mut v = sut.to_vec();
+    v.sort();
+    v.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("+")
+}
+
+/// All 30 proper non-empty subsets of the five roles: by size, then chain order.
+pub fn proper_splits() -> Vec<Vec<Role>> {
+    let mut out: Vec<Vec<Role>> = (1u32..31)
+        .map(|mask| {
+            Role::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, r)| *r)
+                .collect()
+        })
+        .collect();
+    out.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    out
+}
+
+/// Parses one split entry of `default.yaml` or a profile: `none`, `singles`, `network`,
+/// `all-proper`, a role, or roles joined by `,` or `+`. Returns the splits it stands for.
+pub fn parse_split(s: &str) -> Result<Vec<Vec<Role>>, String> {
+    let s = s.trim();
+    match s {
+        "none" | "self" => return Ok(vec![vec![]]),
+        "singles" => return Ok(Role::ALL.iter().map(|r| vec![*r]).collect()),
+        "network" => return Ok(vec![NETWORK.to_vec()]),
+        "all-proper" => return Ok(proper_splits()),
+        _ => {}
+    }
+    let mut roles = Vec::new();
+    for part in s.split([',', '+']).map(str::trim) {
+        if part.is_empty() {
+            return Err(format!("split {s:?} has an empty role name"));
+        }
+        let r = Role::parse(part).map_err(|_| {
+            let mut known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            known.extend(["none", "singles", "network", "all-proper"]);
+            format!(
+                "split {s:?}: unknown role {part:?}{}; expected a role (client-a, pf-a, x, pf-b, \
+                 client-b), roles joined by + or ',', or none, singles, network, all-proper",
+                did_you_mean(part, &known)
+            )
+        })?;
+        if !roles.contains(&r) {
+            roles.push(r);
+        }
+    }
+    roles.sort();
+    if roles.len() == Role::ALL.len() {
+        return Err(format!(
+            "split {s:?}: the SUT cannot play all five roles (the harness must play at least one); \
+             use `none` for the self-check"
+        ));
+    }
+    Ok(vec![roles])
+}
+
+// ------------------------------------------------------------------------------------------
+// default.yaml
+
+/// Variant knobs to set (every field optional); applied over `Variant::new(figure)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VariantPatch {
+    pub trigger: Option<Trigger>,
+    pub x_trigger: Option<Trigger>,
+    pub l23_opener: Option<MiddleOpener>,
+    #[serde(default, deserialize_with = "crate::engine::suite::ack_serde::option")]
+    pub ack: Option<AckTiming>,
+    pub reuse: Option<bool>,
+    pub setup: Option<SetupMode>,
+    pub group: Option<GroupKind>,
+    pub transport: Option<Transport>,
+    pub chunk_size: Option<u64>,
+}
+
+impl VariantPatch {
+    pub fn apply(&self, v: &mut Variant) {
+        if let Some(t) = self.trigger {
+            v.trigger = t;
+        }
+        if let Some(t) = self.x_trigger {
+            v.x_trigger = Some(t);
+        }
+        if let Some(o) = self.l23_opener {
+            v.l23_opener = o;
+        }
+        if let Some(a) = self.ack {
+            v.ack = Some(a);
+        }
+        if let Some(r) = self.reuse {
+            v.reuse = r;
+        }
+        if let Some(s) = self.setup {
+            v.setup = s;
+        }
+        if let Some(g) = self.group {
+            v.group = g;
+        }
+        if let Some(t) = self.transport {
+            v.transport = t;
+        }
+        if let Some(c) = self.chunk_size {
+            v.chunk_size = c;
+        }
+    }
+}
+
+/// When an ordering choice can make a difference; a (split, variant) where it cannot gets no
+/// case with it (it would repeat `in-order`). Each list means "any of"; for the self-check
+/// split `none` the role conditions hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct When {
+    /// The harness plays at least one of these roles (it is where the holds act).
+    #[serde(default)]
+    pub harness_plays: Vec<Role>,
+    /// The SUT plays at least one of these roles (it is who the choice tests).
+    #[serde(default)]
+    pub sut_plays: Vec<Role>,
+    /// The figure's x answer timing.
+    #[serde(default)]
+    pub x_answer: Option<XAnswer>,
+    /// The figure (under the variant) gives these links to these openers.
+    #[serde(default)]
+    pub opener: BTreeMap<Link, Role>,
+}
+
+impl When {
+    pub fn applies(&self, suite: &Suite, variant: &Variant, sut: &[Role]) -> bool {
+        let self_check = sut.is_empty();
+        let harness = self_check
+            || self.harness_plays.is_empty()
+            || self.harness_plays.iter().any(|r| !sut.contains(r));
+        let tested = self_check
+            || self.sut_plays.is_empty()
+            || self.sut_plays.iter().any(|r| sut.contains(r));
+        let xa = self.x_answer.is_none_or(|x| suite.x_answer() == x);
+        let op = self
+            .opener
+            .iter()
+            .all(|(l, r)| suite.opener_for(*l, variant) == *r);
+        harness && tested && xa && op
+    }
+}
+
+/// A named ordering choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Ordering {
+    #[serde(default)]
+    pub about: Option<String>,
+    #[serde(default)]
+    pub holds: Holds,
+    #[serde(default)]
+    pub when: When,
+}
+
+/// One block of the matrix: figures × variants × splits × orderings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Section {
+    pub name: String,
+    #[serde(default)]
+    pub about: Option<String>,
+    /// Figure numbers; default every figure with a suite file.
+    #[serde(default)]
+    pub figures: Option<Vec<Figure>>,
+    /// Variant patches over `base`; default one empty patch.
+    #[serde(default = "one_empty_patch")]
+    pub variants: Vec<VariantPatch>,
+    /// Split entries (see [`parse_split`]); default `none`.
+    #[serde(default = "default_splits")]
+    pub splits: Vec<String>,
+    /// Ordering names; default `in-order`.
+    #[serde(default = "default_orderings")]
+    pub orderings: Vec<String>,
+}
+
+fn one_empty_patch() -> Vec<VariantPatch> {
+    vec![VariantPatch::default()]
+}
+fn default_splits() -> Vec<String> {
+    vec!["none".into()]
+}
+fn default_orderings() -> Vec<String> {
+    vec!["in-order".into()]
+}
+
+/// The default run's matrix (`suites/default.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DefaultSuite {
+    #[serde(default)]
+    pub about: Option<String>,
+    /// Knobs under every case.
+    #[serde(default)]
+    pub base: VariantPatch,
+    pub orderings: BTreeMap<String, Ordering>,
+    pub sections: Vec<Section>,
+}
+
+impl DefaultSuite {
+    pub fn load(path: &Path) -> anyhow::Result<DefaultSuite> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+        DefaultSuite::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates: ordering names exist, splits parse, section names unique.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<DefaultSuite> {
+        let d: DefaultSuite = parse_yaml_hinted(text, origin)?;
+        d.validate(text, origin).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(d)
+    }
+
+    fn validate(&self, text: &str, origin: &str) -> Result<(), String> {
+        let names: Vec<&str> = self.orderings.keys().map(String::as_str).collect();
+        let mut seen = HashSet::new();
+        let mut base = Variant::new(1);
+        self.base.apply(&mut base);
+        base.validate()
+            .map_err(|e| format!("{origin}: base: {e}"))?;
+        for s in &self.sections {
+            let at = locate(text, origin, "name", &s.name);
+            if !seen.insert(s.name.as_str()) {
+                return Err(format!("{at}: section {:?} is defined twice", s.name));
+            }
+            for o in &s.orderings {
+                if !self.orderings.contains_key(o) {
+                    return Err(format!(
+                        "{at}: section {}: unknown ordering {o:?}{}; defined: {}",
+                        s.name,
+                        did_you_mean(o, &names),
+                        names.join(", ")
+                    ));
+                }
+            }
+            for sp in &s.splits {
+                parse_split(sp).map_err(|e| format!("{at}: section {}: {e}", s.name))?;
+            }
+            for p in &s.variants {
+                let mut v = base.clone();
+                p.apply(&mut v);
+                v.validate()
+                    .map_err(|e| format!("{at}: section {}: {e}", s.name))?;
+            }
+            if s.variants.is_empty() || s.splits.is_empty() || s.orderings.is_empty() {
+                return Err(format!(
+                    "{at}: section {}: variants, splits and orderings must not be empty lists",
+                    s.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The base variant of a figure.
+    pub fn base_variant(&self, figure: Figure) -> Variant {
+        let mut v = Variant::new(figure.n());
+        self.base.apply(&mut v);
+        v
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Knob relevance
+
+/// Which variant knobs can change what the SUT roles of a split do in a figure. For the
+/// self-check split every knob is relevant (the harness tests itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relevance {
+    /// `trigger`: a SUT pf-a/pf-b opens a link as INVITE sender (the link allows several
+    /// triggers).
+    pub trigger: bool,
+    /// `x-trigger`: a SUT x opens such a link.
+    pub x_trigger: bool,
+    /// `l23-opener`: the figure has the solution-3 choice and the SUT plays a middle entity.
+    pub l23: bool,
+    /// `ack`: the SUT plays a middle entity.
+    pub ack: bool,
+    /// `reuse`: the SUT plays x or pf-b, the ends of L3, the link that carries one session per
+    /// member (two members share a pf-b in the default topology).
+    pub reuse: bool,
+    /// `group`: the SUT plays client-a, pf-a or x (who see the group URI or resource list).
+    pub group: bool,
+}
+
+impl Relevance {
+    pub fn of(suite: &Suite, variant: &Variant, sut: &[Role]) -> Relevance {
+        if sut.is_empty() {
+            return Relevance {
+                trigger: true,
+                x_trigger: true,
+                l23: suite.has_l23_choice(),
+                ack: true,
+                reuse: true,
+                group: true,
+            };
+        }
+        let opens_with_knob = |roles: &[Role]| {
+            Link::all().iter().any(|l| {
+                let r = suite.link_for(*l, variant);
+                roles.contains(&r.opener) && sut.contains(&r.opener) && r.triggers.len() > 1
+            })
+        };
+        let any = |roles: &[Role]| roles.iter().any(|r| sut.contains(r));
+        Relevance {
+            trigger: opens_with_knob(&[Role::PfA, Role::PfB]),
+            x_trigger: opens_with_knob(&[Role::X]),
+            l23: suite.has_l23_choice() && any(&NETWORK),
+            ack: any(&NETWORK),
+            reuse: any(&[Role::X, Role::PfB]),
+            group: any(&[Role::ClientA, Role::PfA, Role::X]),
+        }
+    }
+}
+
+/// Resets knobs that do not matter for the split to `base`, and writes knobs equal to their
+/// default as defaults (`x-trigger` equal to `trigger`, `ack` equal to the figure's), so
+/// equivalent cases get one id.
+pub fn normalize(suite: &Suite, variant: &Variant, base: &Variant, sut: &[Role]) -> Variant {
+    let mut v = variant.clone();
+    if !suite.has_l23_choice() {
+        v.l23_opener = base.l23_opener;
+    }
+    // l23 first: it decides who opens what, hence which triggers matter.
+    let rel = Relevance::of(suite, &v, sut);
+    if !rel.l23 {
+        v.l23_opener = base.l23_opener;
+    }
+    let rel = Relevance::of(suite, &v, sut);
+    if !rel.trigger {
+        v.trigger = base.trigger;
+    }
+    if !rel.x_trigger {
+        v.x_trigger = base.x_trigger;
+    }
+    if !rel.ack {
+        v.ack = base.ack;
+    }
+    if !rel.reuse {
+        v.reuse = base.reuse;
+    }
+    if !rel.group {
+        v.group = base.group;
+    }
+    if v.x_trigger == Some(v.trigger) {
+        v.x_trigger = None;
+    }
+    if v.ack == Some(suite.default_ack()) {
+        v.ack = None;
+    }
+    v
+}
+
+/// `F2/x/on-ack/udp/new/sdp/predefined/in-order` (plus `/chunk-N` when the chunk size is not
+/// the default).
+pub fn case_id(variant: &Variant, sut: &[Role], ordering: &str) -> String {
+    let vid = variant.id();
+    let fig = format!("F{}", variant.figure);
+    let rest = vid
+        .strip_prefix(&format!("{fig}/"))
+        .unwrap_or(vid.as_str())
+        .to_string();
+    let mut id = format!("{fig}/{}/{rest}", split_name(sut));
+    if variant.chunk_size != Variant::new(variant.figure.n()).chunk_size {
+        id.push_str(&format!("/chunk-{}", variant.chunk_size));
+    }
+    id.push('/');
+    id.push_str(ordering);
+    id
+}
+
+/// Whether the figure allows the variant (ACK timing and triggers).
+pub fn figure_allows(suite: &Suite, variant: &Variant) -> Result<(), String> {
+    let ack = variant.ack_timing();
+    if !suite.ack_allowed().contains(&ack) {
+        return Err(format!(
+            "figure {} does not allow ack {} ({})",
+            suite.figure(),
+            ack_name(ack),
+            suite.origin()
+        ));
+    }
+    for l in Link::all() {
+        suite.trigger_allowed(l, variant)?;
+    }
+    Ok(())
+}
+
+/// `on-200` / `after-upstream-ack` (the YAML names).
+pub fn ack_name(a: AckTiming) -> &'static str {
+    match a {
+        AckTiming::On200 => "on-200",
+        AckTiming::AfterUpstreamAck => "after-upstream-ack",
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The plan
+
+/// Builds the plan: the figure suites of `suite_dir` (`fig*.yaml`), the matrix of `default`,
+/// filtered by `profile`. Cases come in section order; a case id met again (another section,
+/// or an equivalent variant after [`normalize`]) is kept once.
+pub fn plan(suite_dir: &Path, default: &DefaultSuite, profile: &Profile) -> anyhow::Result<Plan> {
+    let suites = load_figures(suite_dir)?;
+    plan_with(suites, default, profile)
+}
+
+/// [`plan`] over suites already loaded.
+pub fn plan_with(
+    suites: BTreeMap<u8, Suite>,
+    default: &DefaultSuite,
+    profile: &Profile,
+) -> anyhow::Result<Plan> {
+    let mut cases = Vec::new();
+    let mut skipped = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for section in &default.sections {
+        let figures: Vec<u8> = match &section.figures {
+            Some(f) => f.iter().map(|f| f.n()).collect(),
+            None => suites.keys().copied().collect(),
+        };
+        let mut splits: Vec<Vec<Role>> = Vec::new();
+        for s in &section.splits {
+            for sp in
+                parse_split(s).map_err(|e| anyhow::anyhow!("section {}: {e}", section.name))?
+            {
+                if !splits.contains(&sp) {
+                    splits.push(sp);
+                }
+            }
+        }
+        for fig in figures {
+            let Some(suite) = suites.get(&fig) else {
+                anyhow::bail!(
+                    "section {}: no suite file for figure {fig} (expected a fig*.yaml with figure: {fig})",
+                    section.name
+                );
+            };
+            let base = default.base_variant(suite.figure());
+            for patch in &section.variants {
+                let mut v = base.clone();
+                patch.apply(&mut v);
+                v.validate()
+                    .map_err(|e| anyhow::anyhow!("section {}: {e}", section.name))?;
+                for sut in &splits {
+                    let v = normalize(suite, &v, &base, sut);
+                    for oname in &section.orderings {
+                        let Some(ordering) = default.orderings.get(oname) else {
+                            anyhow::bail!("section {}: unknown ordering {oname:?}", section.name);
+                        };
+                        if !ordering.when.applies(suite, &v, sut) {
+                            continue;
+                        }
+                        let id = case_id(&v, sut, oname);
+                        if !seen.insert(id.clone()) {
+                            continue;
+                        }
+                        let verdict =
+                            figure_allows(suite, &v).and_then(|_| profile.admits(suite, &v, sut));
+                        match verdict {
+                            Ok(()) => cases.push(Case {
+                                id,
+                                figure: fig,
+                                variant: v.clone(),
+                                sut: sut.clone(),
+                                ordering: oname.clone(),
+                                holds: ordering.holds.clone(),
+                            }),
+                            Err(reason) => skipped.push((id, reason)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Plan {
+        cases,
+        skipped,
+        suites,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thirty_proper_splits() {
+        let s = proper_splits();
+        assert_eq!(s.len(), 30);
+        assert!(s.iter().all(|r| !r.is_empty() && r.len() < 5));
+        let names: HashSet<String> = s.iter().map(|r| split_name(r)).collect();
+        assert_eq!(names.len(), 30);
+        assert_eq!(s[0], vec![Role::ClientA]);
+    }
+
+    #[test]
+    fn splits_parse() {
+        assert_eq!(parse_split("none").unwrap(), vec![Vec::<Role>::new()]);
+        assert_eq!(
+            parse_split("x + pf-a").unwrap(),
+            vec![vec![Role::PfA, Role::X]]
+        );
+        assert_eq!(parse_split("network").unwrap(), vec![NETWORK.to_vec()]);
+        assert_eq!(parse_split("singles").unwrap().len(), 5);
+        let e = parse_split("pfa").unwrap_err();
+        assert!(e.contains("did you mean \"pf-a\""), "{e}");
+        assert!(parse_split("client-a,pf-a,x,pf-b,client-b").is_err());
+    }
+}

@@ -1,0 +1,813 @@
+//! The SUT profile (ISO/IEC 9646 PICS + PIXIT), one YAML file per SUT (`profiles/*.yaml`).
+//!
+//! - PICS, what the SUT implements: the `roles` it can play (and optionally which `splits`),
+//!   the `figures`, `triggers` (pf-a/pf-b), `x-triggers`, `reuse`, `setup`, `transports`,
+//!   `groups`, `l23-openers` and `acks` it supports. An omitted list declares every value.
+//!   [`Profile::admits`] says why a case is not applicable, looking only at the knobs that can
+//!   change what the SUT's roles do ([`Relevance`]).
+//! - PIXIT, how to reach and drive it: either `addresses` (a topology file; the SUT already
+//!   runs there) or `launch` (a command template, a readiness condition, a timeout, per case or
+//!   per run), and `trigger`, how to make a SUT client-a send (a stdin line or a command).
+//!
+//! Templates take `{name}` placeholders ([`VARS`], filled by [`case_vars`]) and
+//! `{<instance>.sip}`, `{<instance>.msrp}`, `{<instance>.ip}` from the case's topology;
+//! [`expand`] turns a template into argv (split on whitespace after expansion; double quotes
+//! keep a word together; `{{`/`}}` are literal braces). Unknown placeholders are rejected when
+//! the profile is loaded, with a did-you-mean.
+//!
+//! ```yaml
+//! name: reference
+//! roles: [client-a, pf-a, x, pf-b, client-b]
+//! triggers: [on-200, on-ack, on-send]
+//! launch:
+//!   command: "{exe} sut --topology {topology} --roles {roles} --figure {figure} …"
+//!   ready: { stdout-line: ready }      # or { port: "{x.sip}" }
+//!   ready-timeout-ms: 5000
+//!   per: case                          # or run
+//! trigger: { stdin-line: "send {size}" }   # or { command: "<template>" }
+//! ```
+
+use crate::codec::sip::Transport;
+use crate::config::{AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
+use crate::engine::plan::{ack_name, parse_split, split_name, Case, Relevance};
+use crate::engine::suite::{locate_key, parse_yaml_hinted, Suite};
+use crate::entity::Fault;
+use crate::topology::{Role, Topology};
+use crate::util::did_you_mean;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The `{name}` placeholders [`case_vars`] fills (besides `{<instance>.sip|msrp|ip}`).
+pub const VARS: &[&str] = &[
+    "exe",
+    "topology",
+    "roles",
+    "figure",
+    "trigger",
+    "x-trigger",
+    "transport",
+    "setup",
+    "group",
+    "l23",
+    "ack",
+    "reuse",
+    "reuse-flag",
+    "chunk-size",
+    "size",
+    "out-dir",
+    "faults",
+    "case",
+];
+
+/// Placeholders that do not change from case to case (allowed with `per: run`).
+const RUN_VARS: &[&str] = &["exe", "topology", "out-dir", "faults", "size"];
+
+// ------------------------------------------------------------------------------------------
+// Raw file format
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawProfile {
+    name: String,
+    #[serde(default)]
+    about: Option<String>,
+    roles: Vec<Role>,
+    #[serde(default)]
+    splits: Option<Vec<String>>,
+    #[serde(default)]
+    figures: Option<Vec<Figure>>,
+    #[serde(default)]
+    triggers: Option<Vec<Trigger>>,
+    #[serde(default)]
+    x_triggers: Option<Vec<Trigger>>,
+    #[serde(default)]
+    reuse: Option<Vec<bool>>,
+    #[serde(default)]
+    setup: Option<Vec<SetupMode>>,
+    #[serde(default)]
+    transports: Option<Vec<Transport>>,
+    #[serde(default)]
+    groups: Option<Vec<GroupKind>>,
+    #[serde(default)]
+    l23_openers: Option<Vec<MiddleOpener>>,
+    #[serde(
+        default,
+        deserialize_with = "crate::engine::suite::ack_serde::option_list"
+    )]
+    acks: Option<Vec<AckTiming>>,
+    #[serde(default)]
+    addresses: Option<PathBuf>,
+    #[serde(default)]
+    launch: Option<RawLaunch>,
+    #[serde(default)]
+    trigger: Option<RawTrigger>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLaunch {
+    command: String,
+    ready: RawReady,
+    #[serde(default = "default_ready_timeout")]
+    ready_timeout_ms: u64,
+    #[serde(default)]
+    per: Per,
+}
+
+fn default_ready_timeout() -> u64 {
+    5000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawReady {
+    #[serde(default)]
+    stdout_line: Option<String>,
+    #[serde(default)]
+    port: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTrigger {
+    #[serde(default)]
+    stdin_line: Option<String>,
+    #[serde(default)]
+    command: Option<String>,
+}
+
+// ------------------------------------------------------------------------------------------
+// Validated profile
+
+/// How often the SUT is launched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Per {
+    /// A fresh SUT per case (the topology and the variant are the case's).
+    #[default]
+    Case,
+    /// One SUT for the whole run (its command may use only run-wide placeholders).
+    Run,
+}
+
+/// When a launched SUT is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready {
+    /// A stdout line starting with this text.
+    StdoutLine(String),
+    /// A TCP connect to this address (a template, e.g. `{x.sip}`) succeeds.
+    Port(String),
+}
+
+/// How to start the SUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Command template (see [`expand`]).
+    pub command: String,
+    pub ready: Ready,
+    pub ready_timeout: Duration,
+    pub per: Per,
+}
+
+/// How to make a SUT client-a send a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendTrigger {
+    /// Write this line (a template, e.g. `send {size}`) to the SUT's stdin.
+    StdinLine(String),
+    /// Run this command template.
+    Command(String),
+}
+
+/// A validated profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub about: Option<String>,
+    /// Where it was loaded from (or `built-in`).
+    pub origin: String,
+    /// Roles the SUT can play.
+    pub roles: Vec<Role>,
+    /// Role sets it can play together; `None` = any subset of `roles`.
+    pub splits: Option<Vec<Vec<Role>>>,
+    pub figures: Option<Vec<Figure>>,
+    pub triggers: Option<Vec<Trigger>>,
+    pub x_triggers: Option<Vec<Trigger>>,
+    pub reuse: Option<Vec<bool>>,
+    pub setup: Option<Vec<SetupMode>>,
+    pub transports: Option<Vec<Transport>>,
+    pub groups: Option<Vec<GroupKind>>,
+    pub l23_openers: Option<Vec<MiddleOpener>>,
+    pub acks: Option<Vec<AckTiming>>,
+    /// A fixed topology (path resolved against the profile's folder, and the loaded file).
+    pub addresses: Option<(PathBuf, Topology)>,
+    pub launch: Option<Launch>,
+    pub trigger: Option<SendTrigger>,
+}
+
+impl Profile {
+    pub fn load(path: &Path) -> anyhow::Result<Profile> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Profile::parse(&text, &path.display().to_string(), dir)
+    }
+
+    /// Parses and validates; `base_dir` resolves a relative `addresses` path.
+    pub fn parse(text: &str, origin: &str, base_dir: &Path) -> anyhow::Result<Profile> {
+        let raw: RawProfile = parse_yaml_hinted(text, origin)?;
+        build(raw, text, origin, base_dir).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// A profile for the self-check only: plays no role, needs no launch.
+    pub fn harness_only() -> Profile {
+        Profile {
+            name: "harness-only".into(),
+            about: Some("the harness plays every role (self-check)".into()),
+            origin: "built-in".into(),
+            roles: Vec::new(),
+            splits: None,
+            figures: None,
+            triggers: None,
+            x_triggers: None,
+            reuse: None,
+            setup: None,
+            transports: None,
+            groups: None,
+            l23_openers: None,
+            acks: None,
+            addresses: None,
+            launch: None,
+            trigger: None,
+        }
+    }
+
+    /// Whether the SUT can run this case; the reason when not. The self-check split (`sut`
+    /// empty) needs nothing of the profile.
+    pub fn admits(&self, suite: &Suite, variant: &Variant, sut: &[Role]) -> Result<(), String> {
+        if sut.is_empty() {
+            return Ok(());
+        }
+        for r in sut {
+            if !self.roles.contains(r) {
+                return Err(format!("profile does not play role {r}"));
+            }
+        }
+        if let Some(splits) = &self.splits {
+            if !splits.iter().any(|s| s.as_slice() == sut) {
+                return Err(format!(
+                    "profile does not run the split {}",
+                    split_name(sut)
+                ));
+            }
+        }
+        let fig = variant.figure;
+        if !declares(&self.figures, &fig) {
+            return Err(format!("profile does not implement figure {fig}"));
+        }
+        if !declares(&self.transports, &variant.transport) {
+            return Err(format!(
+                "profile does not implement SIP transport {}",
+                transport_name(variant.transport)
+            ));
+        }
+        if !declares(&self.setup, &variant.setup) {
+            return Err(format!(
+                "profile does not implement setup {}",
+                setup_name(variant.setup)
+            ));
+        }
+        let rel = Relevance::of(suite, variant, sut);
+        if rel.trigger && !declares(&self.triggers, &variant.trigger) {
+            return Err(format!(
+                "profile does not implement trigger {}",
+                variant.trigger.as_str()
+            ));
+        }
+        if rel.x_trigger && !declares(&self.x_triggers, &variant.x_trigger()) {
+            return Err(format!(
+                "profile does not implement x-trigger {}",
+                variant.x_trigger().as_str()
+            ));
+        }
+        if rel.l23 && !declares(&self.l23_openers, &variant.l23_opener) {
+            return Err(format!(
+                "profile does not implement l23-opener {}",
+                l23_name(variant.l23_opener)
+            ));
+        }
+        if rel.ack && !declares(&self.acks, &variant.ack_timing()) {
+            return Err(format!(
+                "profile does not implement ack {}",
+                ack_name(variant.ack_timing())
+            ));
+        }
+        if rel.reuse && !declares(&self.reuse, &variant.reuse) {
+            return Err(format!(
+                "profile does not implement reuse {}",
+                if variant.reuse { "on" } else { "off" }
+            ));
+        }
+        if rel.group && !declares(&self.groups, &variant.group) {
+            return Err(format!(
+                "profile does not implement group {}",
+                group_name(variant.group)
+            ));
+        }
+        if sut.contains(&Role::ClientA) && self.trigger.is_none() {
+            return Err("profile has no trigger to make its client-a send".into());
+        }
+        Ok(())
+    }
+
+    /// The launch argv for a case.
+    pub fn launch_argv(
+        &self,
+        case: &Case,
+        run: &RunVars<'_>,
+        topology: &Topology,
+    ) -> Result<Option<Vec<String>>, String> {
+        let Some(l) = &self.launch else {
+            return Ok(None);
+        };
+        expand(&l.command, &case_vars(case, run), topology).map(Some)
+    }
+}
+
+fn declares<T: PartialEq>(list: &Option<Vec<T>>, v: &T) -> bool {
+    list.as_ref().is_none_or(|l| l.contains(v))
+}
+
+fn transport_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+    }
+}
+fn setup_name(s: SetupMode) -> &'static str {
+    match s {
+        SetupMode::Sdp => "sdp",
+        SetupMode::Preset => "preset",
+    }
+}
+fn group_name(g: GroupKind) -> &'static str {
+    match g {
+        GroupKind::Predefined => "predefined",
+        GroupKind::Adhoc => "adhoc",
+    }
+}
+fn l23_name(o: MiddleOpener) -> &'static str {
+    match o {
+        MiddleOpener::Pf => "pf",
+        MiddleOpener::X => "x",
+    }
+}
+
+fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<Profile, String> {
+    let at = |key: &str| locate_key(text, origin, key);
+    if raw.name.trim().is_empty() {
+        return Err(format!("{}: name must not be empty", at("name")));
+    }
+    let mut roles = raw.roles.clone();
+    roles.sort();
+    roles.dedup();
+    if roles.is_empty() {
+        return Err(format!(
+            "{}: roles must list at least one role",
+            at("roles")
+        ));
+    }
+    let splits = match &raw.splits {
+        None => None,
+        Some(list) => {
+            let mut out = Vec::new();
+            for s in list {
+                for sp in parse_split(s).map_err(|e| format!("{}: splits: {e}", at("splits")))? {
+                    if let Some(r) = sp.iter().find(|r| !roles.contains(r)) {
+                        return Err(format!(
+                            "{}: splits: {} includes {r}, which is not in roles",
+                            at("splits"),
+                            split_name(&sp)
+                        ));
+                    }
+                    if !sp.is_empty() && !out.contains(&sp) {
+                        out.push(sp);
+                    }
+                }
+            }
+            Some(out)
+        }
+    };
+    let addresses = match &raw.addresses {
+        None => None,
+        Some(p) => {
+            let path = if p.is_absolute() {
+                p.clone()
+            } else {
+                base_dir.join(p)
+            };
+            let t = Topology::load(&path)
+                .map_err(|e| format!("{}: addresses: {e:#}", at("addresses")))?;
+            Some((path, t))
+        }
+    };
+    // Instance names templates may use: the fixed topology's, else the generated ones.
+    let topo_for_names = addresses
+        .as_ref()
+        .map(|(_, t)| t.clone())
+        .unwrap_or_else(Topology::default_chain);
+    let launch = match raw.launch {
+        None => None,
+        Some(l) => {
+            let ready = match (l.ready.stdout_line, l.ready.port) {
+                (Some(s), None) => Ready::StdoutLine(s),
+                (None, Some(p)) => Ready::Port(p),
+                _ => {
+                    return Err(format!(
+                        "{}: launch.ready: give exactly one of stdout-line, port",
+                        at("ready")
+                    ))
+                }
+            };
+            let allowed: &[&str] = match l.per {
+                Per::Case => VARS,
+                Per::Run => RUN_VARS,
+            };
+            check_template(&l.command, allowed, &topo_for_names)
+                .map_err(|e| format!("{}: launch.command: {e}", at("command")))?;
+            if let Ready::Port(p) = &ready {
+                check_template(p, allowed, &topo_for_names)
+                    .map_err(|e| format!("{}: launch.ready.port: {e}", at("port")))?;
+            }
+            if l.ready_timeout_ms == 0 {
+                return Err(format!(
+                    "{}: launch.ready-timeout-ms must be positive",
+                    at("ready-timeout-ms")
+                ));
+            }
+            Some(Launch {
+                command: l.command,
+                ready,
+                ready_timeout: Duration::from_millis(l.ready_timeout_ms),
+                per: l.per,
+            })
+        }
+    };
+    if launch.is_some() == addresses.is_some() {
+        return Err(format!(
+            "{origin}: give exactly one of `addresses` (a running SUT) or `launch`"
+        ));
+    }
+    let trigger = match raw.trigger {
+        None => None,
+        Some(t) => {
+            let tr = match (t.stdin_line, t.command) {
+                (Some(s), None) => SendTrigger::StdinLine(s),
+                (None, Some(c)) => SendTrigger::Command(c),
+                _ => {
+                    return Err(format!(
+                        "{}: trigger: give exactly one of stdin-line, command",
+                        at("trigger")
+                    ))
+                }
+            };
+            let (SendTrigger::StdinLine(t) | SendTrigger::Command(t)) = &tr;
+            check_template(t, VARS, &topo_for_names)
+                .map_err(|e| format!("{}: trigger: {e}", at("trigger")))?;
+            if matches!(tr, SendTrigger::StdinLine(_)) && launch.is_none() {
+                return Err(format!(
+                    "{}: trigger: stdin-line needs a launched SUT (`launch`)",
+                    at("trigger")
+                ));
+            }
+            Some(tr)
+        }
+    };
+    if roles.contains(&Role::ClientA) && trigger.is_none() {
+        return Err(format!(
+            "{origin}: roles include client-a, so `trigger` must say how to make it send"
+        ));
+    }
+    let nonempty = |name: &str, empty: bool| -> Result<(), String> {
+        if empty {
+            Err(format!(
+                "{}: {name} is an empty list (omit it to declare every value)",
+                at(name)
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    nonempty("figures", raw.figures.as_ref().is_some_and(Vec::is_empty))?;
+    nonempty("triggers", raw.triggers.as_ref().is_some_and(Vec::is_empty))?;
+    nonempty(
+        "x-triggers",
+        raw.x_triggers.as_ref().is_some_and(Vec::is_empty),
+    )?;
+    nonempty("reuse", raw.reuse.as_ref().is_some_and(Vec::is_empty))?;
+    nonempty("setup", raw.setup.as_ref().is_some_and(Vec::is_empty))?;
+    nonempty(
+        "transports",
+        raw.transports.as_ref().is_some_and(Vec::is_empty),
+    )?;
+    nonempty("groups", raw.groups.as_ref().is_some_and(Vec::is_empty))?;
+    nonempty(
+        "l23-openers",
+        raw.l23_openers.as_ref().is_some_and(Vec::is_empty),
+    )?;
+    nonempty("acks", raw.acks.as_ref().is_some_and(Vec::is_empty))?;
+    Ok(Profile {
+        name: raw.name,
+        about: raw.about,
+        origin: origin.to_string(),
+        roles,
+        splits,
+        figures: raw.figures,
+        triggers: raw.triggers,
+        x_triggers: raw.x_triggers,
+        reuse: raw.reuse,
+        setup: raw.setup,
+        transports: raw.transports,
+        groups: raw.groups,
+        l23_openers: raw.l23_openers,
+        acks: raw.acks,
+        addresses,
+        launch,
+        trigger,
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// Templates
+
+/// Run-wide values for [`case_vars`].
+#[derive(Debug, Clone)]
+pub struct RunVars<'a> {
+    /// The running harness binary (`std::env::current_exe()`), for `{exe}`.
+    pub exe: &'a Path,
+    /// The topology file written for the case, for `{topology}`.
+    pub topology_path: &'a Path,
+    /// Where the SUT writes what its client-b instances received, for `{out-dir}`.
+    pub out_dir: &'a Path,
+    /// Message size in bytes, for `{size}`.
+    pub size: u64,
+    /// Faults to inject into the reference SUT, for `{faults}` (`--fault NAME` each).
+    pub faults: &'a [Fault],
+}
+
+/// The placeholder values of a case: every name of [`VARS`].
+pub fn case_vars(case: &Case, run: &RunVars<'_>) -> BTreeMap<String, String> {
+    let v = &case.variant;
+    let mut m = BTreeMap::new();
+    let mut put = |k: &str, val: String| {
+        m.insert(k.to_string(), val);
+    };
+    put("exe", run.exe.display().to_string());
+    put("topology", run.topology_path.display().to_string());
+    put(
+        "roles",
+        case.sut
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    put("figure", v.figure.to_string());
+    put("trigger", v.trigger.as_str().into());
+    put("x-trigger", v.x_trigger().as_str().into());
+    put("transport", transport_name(v.transport).into());
+    put("setup", setup_name(v.setup).into());
+    put("group", group_name(v.group).into());
+    put("l23", l23_name(v.l23_opener).into());
+    // The `sut --ack` spelling.
+    put(
+        "ack",
+        match v.ack_timing() {
+            AckTiming::On200 => "on-200",
+            AckTiming::AfterUpstreamAck => "after-ack",
+        }
+        .into(),
+    );
+    put("reuse", v.reuse.to_string());
+    put(
+        "reuse-flag",
+        if v.reuse { "--reuse" } else { "" }.to_string(),
+    );
+    put("chunk-size", v.chunk_size.to_string());
+    put("size", run.size.to_string());
+    put("out-dir", run.out_dir.display().to_string());
+    put(
+        "faults",
+        run.faults
+            .iter()
+            .map(|f| format!("--fault {}", f.name()))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    put("case", case.id.clone());
+    m
+}
+
+/// Expands `template` and splits it into argv on whitespace (after expansion, so an empty value
+/// such as `{reuse-flag}` disappears and `{faults}` may give several words); a double-quoted
+/// stretch stays one word (quotes removed). `{{` and `}}` are literal braces. An unknown
+/// placeholder is an error naming it, with a did-you-mean; so is an empty result (argv always
+/// has a program name).
+pub fn expand(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    topology: &Topology,
+) -> Result<Vec<String>, String> {
+    let line = expand_line(template, vars, topology)?;
+    let words = split_words(&line)?;
+    if words.is_empty() {
+        return Err(format!("{template:?} expands to an empty command"));
+    }
+    Ok(words)
+}
+
+/// Expands `template` into one string (for a stdin line).
+pub fn expand_line(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    topology: &Topology,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    for piece in scan(template)? {
+        match piece {
+            Piece::Text(t) => out.push_str(&t),
+            Piece::Var(name) => {
+                if let Some(v) = vars.get(&name) {
+                    out.push_str(v);
+                } else if let Some(v) = topology.placeholder(&name) {
+                    out.push_str(&v);
+                } else {
+                    let mut known: Vec<String> = vars.keys().cloned().collect();
+                    known.extend(topology_placeholders(topology));
+                    let refs: Vec<&str> = known.iter().map(String::as_str).collect();
+                    return Err(format!(
+                        "unknown placeholder {{{name}}}{}",
+                        did_you_mean(&name, &refs)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `{instance.sip|msrp|ip}` names a topology offers.
+pub fn topology_placeholders(topology: &Topology) -> Vec<String> {
+    topology
+        .instances()
+        .iter()
+        .flat_map(|i| ["sip", "msrp", "ip"].map(|w| format!("{}.{w}", i.name)))
+        .collect()
+}
+
+/// Checks a template's placeholders against `allowed` names and the topology's instances.
+pub fn check_template(template: &str, allowed: &[&str], topology: &Topology) -> Result<(), String> {
+    let topo = topology_placeholders(topology);
+    for piece in scan(template)? {
+        let Piece::Var(name) = piece else { continue };
+        if allowed.contains(&name.as_str()) || topo.contains(&name) {
+            continue;
+        }
+        let mut known: Vec<&str> = allowed.to_vec();
+        known.extend(topo.iter().map(String::as_str));
+        let extra = if VARS.contains(&name.as_str()) {
+            " (it changes per case; not allowed with per: run)".to_string()
+        } else {
+            did_you_mean(&name, &known)
+        };
+        return Err(format!("unknown placeholder {{{name}}}{extra}"));
+    }
+    Ok(())
+}
+
+enum Piece {
+    Text(String),
+    Var(String),
+}
+
+fn scan(template: &str) -> Result<Vec<Piece>, String> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                text.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                let mut closed = false;
+                for d in chars.by_ref() {
+                    if d == '}' {
+                        closed = true;
+                        break;
+                    }
+                    name.push(d);
+                }
+                if !closed {
+                    return Err(format!("unclosed placeholder {{{name} in {template:?}"));
+                }
+                if name.trim().is_empty() {
+                    return Err(format!("empty placeholder {{}} in {template:?}"));
+                }
+                if !text.is_empty() {
+                    out.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                out.push(Piece::Var(name.trim().to_string()));
+            }
+            '}' => {
+                return Err(format!(
+                    "stray '}}' in {template:?} (write }}}} for a brace)"
+                ))
+            }
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        out.push(Piece::Text(text));
+    }
+    Ok(out)
+}
+
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quoted {
+        return Err(format!("unbalanced double quote in {line:?}"));
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_splits_after_substitution() {
+        let t = Topology::default_chain();
+        let mut vars = BTreeMap::new();
+        vars.insert("reuse-flag".to_string(), String::new());
+        vars.insert("faults".to_string(), "--fault a --fault b".to_string());
+        vars.insert("out-dir".to_string(), "/tmp/my dir".to_string());
+        let argv = expand(
+            "sut {reuse-flag} --x {x.sip} \"{out-dir}\" {faults} {{lit}}",
+            &vars,
+            &t,
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            vec![
+                "sut",
+                "--x",
+                &t.x.sip.to_string(),
+                "/tmp/my dir",
+                "--fault",
+                "a",
+                "--fault",
+                "b",
+                "{lit}"
+            ]
+        );
+        let e = expand("{x.sipp}", &vars, &t).unwrap_err();
+        assert!(e.contains("did you mean \"x.sip\""), "{e}");
+        assert!(expand("{oops", &vars, &t).is_err());
+        assert!(expand(" {reuse-flag} ", &vars, &t)
+            .unwrap_err()
+            .contains("empty command"));
+    }
+}

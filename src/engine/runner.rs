@@ -1,0 +1,347 @@
+//! The run loop behind `cpm-harness run` and `cpm-harness selftest --mutants`: plans the
+//! cases, runs them one by one on their own loopback subnets, prints a line per case, and
+//! writes `summary.json` and each case's event log as it goes (so an interrupted run keeps
+//! what it finished).
+
+use super::case::{run_case, CaseOutcome, RunSettings};
+use super::plan::{Case, Plan};
+use super::profile::Profile;
+use super::Verdict;
+use crate::driver::record::WireEvent;
+use crate::entity::Fault;
+use crate::topology::Role;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The summary file's format version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    schema_version: u32,
+    run: &'a str,
+    profile: &'a str,
+    counts: Counts,
+    cases: &'a [CaseOutcome],
+    skipped: Vec<Skipped<'a>>,
+}
+
+#[derive(Serialize)]
+struct Skipped<'a> {
+    id: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize, Default, Clone, Copy)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub inconc: usize,
+    pub error: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    fn of(cases: &[CaseOutcome], skipped: usize) -> Counts {
+        let n = |v: Verdict| cases.iter().filter(|c| c.verdict == v).count();
+        Counts {
+            passed: n(Verdict::Pass),
+            failed: n(Verdict::Fail),
+            inconc: n(Verdict::Inconc),
+            error: n(Verdict::Error),
+            skipped,
+        }
+    }
+}
+
+/// Picks the subnet of the i-th case: 127.100.x.x … 127.199.x.x, never the tests' nets.
+pub fn case_net(i: usize) -> u8 {
+    100 + (i % 100) as u8
+}
+
+/// Runs `cases` and writes reports under `dir`. Returns the outcomes.
+pub async fn run_cases(
+    cases: &[Case],
+    skipped: &[(String, String)],
+    profile: &Profile,
+    settings: &RunSettings,
+    dir: &Path,
+    run_id: &str,
+    quiet: bool,
+) -> anyhow::Result<Vec<CaseOutcome>> {
+    std::fs::create_dir_all(dir)?;
+    let mut outcomes: Vec<CaseOutcome> = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let o = run_case(case, profile, case_net(i), settings).await;
+        if !quiet {
+            println!("{:<6} {}", o.verdict.as_str(), o.id);
+            for c in o
+                .checks
+                .iter()
+                .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
+            {
+                println!(
+                    "         {} [{}] {}",
+                    c.id,
+                    c.reference,
+                    c.evidence.first().map(String::as_str).unwrap_or("")
+                );
+            }
+        }
+        write_events(dir, &o)?;
+        outcomes.push(o);
+        write_summary(dir, run_id, profile, &outcomes, skipped)?;
+    }
+    write_summary(dir, run_id, profile, &outcomes, skipped)?;
+    Ok(outcomes)
+}
+
+fn write_events(dir: &Path, o: &CaseOutcome) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for (t, e) in &o.events {
+        text.push_str(&serde_json::to_string(&event_json(*t, e))?);
+        text.push('\n');
+    }
+    let name = format!(
+        "{}.events.jsonl",
+        crate::chain::sanitize(&o.id.replace('/', "_"))
+    );
+    crate::run::write_atomic(&dir.join(name), text.as_bytes())?;
+    Ok(())
+}
+
+fn event_json(t: Duration, e: &WireEvent) -> serde_json::Value {
+    let first = |b: &[u8]| {
+        let end = b
+            .iter()
+            .position(|&c| c == b'\r' || c == b'\n')
+            .unwrap_or(b.len())
+            .min(200);
+        String::from_utf8_lossy(&b[..end]).into_owned()
+    };
+    match e {
+        WireEvent::Sip {
+            transport,
+            from,
+            to,
+            raw,
+        } => serde_json::json!({
+            "t_us": t.as_micros() as u64, "kind": "sip", "transport": transport.to_string(),
+            "from": from.to_string(), "to": to.to_string(), "len": raw.len(), "line": first(raw),
+        }),
+        WireEvent::TcpOpen { conn, opener } => serde_json::json!({
+            "t_us": t.as_micros() as u64, "kind": "tcp-open", "from": opener.to_string(),
+            "to": (if conn.0 == *opener { conn.1 } else { conn.0 }).to_string(),
+        }),
+        WireEvent::TcpData { from, to, data } => serde_json::json!({
+            "t_us": t.as_micros() as u64, "kind": "tcp-data", "from": from.to_string(),
+            "to": to.to_string(), "len": data.len(), "line": first(data),
+        }),
+        WireEvent::TcpClose { from, to } => serde_json::json!({
+            "t_us": t.as_micros() as u64, "kind": "tcp-close", "from": from.to_string(), "to": to.to_string(),
+        }),
+    }
+}
+
+fn write_summary(
+    dir: &Path,
+    run_id: &str,
+    profile: &Profile,
+    cases: &[CaseOutcome],
+    skipped: &[(String, String)],
+) -> anyhow::Result<()> {
+    let s = Summary {
+        schema_version: SCHEMA_VERSION,
+        run: run_id,
+        profile: &profile.name,
+        counts: Counts::of(cases, skipped.len()),
+        cases,
+        skipped: skipped
+            .iter()
+            .map(|(id, reason)| Skipped { id, reason })
+            .collect(),
+    };
+    crate::run::write_atomic(
+        &dir.join("summary.json"),
+        serde_json::to_string_pretty(&s)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Exit code of a run: 0 all passed, 1 a case failed (or was inconclusive), 3 a harness
+/// error, 4 no case ran.
+pub fn exit_code(outcomes: &[CaseOutcome]) -> u8 {
+    if outcomes.is_empty() {
+        4
+    } else if outcomes
+        .iter()
+        .any(|o| matches!(o.verdict, Verdict::Fail | Verdict::Inconc))
+    {
+        1
+    } else if outcomes.iter().any(|o| o.verdict == Verdict::Error) {
+        3
+    } else {
+        0
+    }
+}
+
+pub fn print_summary(outcomes: &[CaseOutcome], skipped: &[(String, String)]) {
+    let c = Counts::of(outcomes, skipped.len());
+    println!(
+        "{} passed, {} failed, {} inconc, {} error, {} skipped",
+        c.passed, c.failed, c.inconc, c.error, c.skipped
+    );
+}
+
+/// A run folder name: `run-<unix seconds>-<pid>`.
+pub fn new_run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("run-{secs}-{}", std::process::id())
+}
+
+// ------------------------------------------------------------------------------ mutants
+
+/// The roles whose behaviour a fault changes, and whether a case can show it.
+pub fn fault_applies(f: Fault, case: &Case) -> bool {
+    use crate::config::{AckTiming, SetupMode, Trigger, XAnswer};
+    let v = &case.variant;
+    let single = case.sut.len() == 1;
+    let sut = |r: Role| case.sut.contains(&r);
+    let middle = sut(Role::PfA) || sut(Role::X) || sut(Role::PfB);
+    if !single {
+        return false;
+    }
+    match f {
+        Fault::MlineProto
+        | Fault::SdpWrongC
+        | Fault::SdpPortMismatch
+        | Fault::PathUdp
+        | Fault::SessionIdReuse
+        | Fault::MissingAcceptTypes => true,
+        Fault::SdpCopyUpstreamPath
+        | Fault::ReuseCallId
+        | Fault::Skip200Upstream
+        | Fault::NoByeDownstream => middle,
+        Fault::WrongSetup => v.setup == SetupMode::Sdp && (middle || sut(Role::ClientB)),
+        Fault::ParamsInWrongMessage => middle || sut(Role::ClientB),
+        Fault::WrongDirection
+        | Fault::ConnectWrongTarget
+        | Fault::NoBindSend
+        | Fault::LateTrigger => true,
+        Fault::EarlyTrigger => {
+            middle && v.trigger != Trigger::On200 && !case.holds.ack_delay.is_zero()
+        }
+        Fault::NoReuse => v.reuse && sut(Role::X),
+        Fault::CfAnswerEarly => {
+            sut(Role::X)
+                && v.figure.x_answer() == XAnswer::AfterFirstMember
+                && !case.holds.answer_delay.is_zero()
+        }
+        Fault::CfAnswerLate => {
+            sut(Role::X)
+                && v.figure.x_answer() == XAnswer::AtOnce
+                && !case.holds.answer_delay.is_zero()
+        }
+        Fault::AckTooEarly => {
+            middle
+                && v.ack_timing() == AckTiming::AfterUpstreamAck
+                && !case.holds.ack_delay.is_zero()
+        }
+        Fault::NoAckDownstream => middle,
+        Fault::FanoutFirstOnly => sut(Role::X),
+        Fault::RelayTruncate | Fault::WrongToPath | Fault::BadByteRange | Fault::CpimAltered => {
+            middle
+        }
+        Fault::NoMsrp200 => !sut(Role::ClientA),
+    }
+}
+
+/// One row of the mutant table.
+#[derive(Debug, Clone, Serialize)]
+pub struct MutantRow {
+    pub fault: &'static str,
+    pub target: &'static str,
+    pub cases: Vec<String>,
+    /// Checks that failed in at least one case.
+    pub caught_by: Vec<String>,
+    pub caught: bool,
+}
+
+/// Runs every fault against up to `per_fault` cases where it applies. Returns the table and
+/// the outcomes of the same cases against the correct reference SUT.
+pub async fn mutants(
+    plan: &Plan,
+    profile: &Profile,
+    settings: &RunSettings,
+    per_fault: usize,
+    dir: &Path,
+) -> anyhow::Result<(Vec<MutantRow>, Vec<CaseOutcome>)> {
+    let mut rows = Vec::new();
+    let mut clean_ids = BTreeSet::new();
+    let mut net = 0usize;
+    for &f in Fault::ALL {
+        let cases: Vec<&Case> = plan
+            .cases
+            .iter()
+            .filter(|c| fault_applies(f, c))
+            .take(per_fault)
+            .collect();
+        let mut s = settings.clone();
+        s.faults = vec![f];
+        s.work_dir = settings.work_dir.join(f.name());
+        let mut caught_by = BTreeSet::new();
+        for c in &cases {
+            clean_ids.insert(c.id.clone());
+            let o = run_case(c, profile, case_net(net), &s).await;
+            net += 1;
+            for chk in o.checks.iter().filter(|x| x.verdict == Verdict::Fail) {
+                caught_by.insert(chk.id.clone());
+            }
+        }
+        let caught = caught_by.contains(f.target_check());
+        println!(
+            "{:<24} {:<15} {:<6} {}",
+            f.name(),
+            f.target_check(),
+            if caught { "yes" } else { "NO" },
+            caught_by.iter().cloned().collect::<Vec<_>>().join(" ")
+        );
+        rows.push(MutantRow {
+            fault: f.name(),
+            target: f.target_check(),
+            cases: cases.iter().map(|c| c.id.clone()).collect(),
+            caught_by: caught_by.into_iter().collect(),
+            caught,
+        });
+    }
+    // The same cases against the correct SUT: zero failures expected.
+    let mut s = settings.clone();
+    s.faults = Vec::new();
+    let clean: Vec<Case> = plan
+        .cases
+        .iter()
+        .filter(|c| clean_ids.contains(&c.id))
+        .cloned()
+        .collect();
+    let outcomes = run_cases(
+        &clean,
+        &[],
+        profile,
+        &s,
+        &dir.join("reference"),
+        "selftest-reference",
+        true,
+    )
+    .await?;
+    Ok((rows, outcomes))
+}
+
+/// The harness binary for `{exe}`.
+pub fn current_exe() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cpm-harness"))
+}

@@ -1,0 +1,192 @@
+//! A SUT launched as a separate process: started in its own process group, waited on for
+//! readiness (a stdout line or an open port) with a timeout, driven through stdin, and always
+//! stopped — the whole group, with SIGTERM then SIGKILL — when dropped, on failure and on
+//! Ctrl-C alike.
+
+use anyhow::{anyhow, bail, Context};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// How to tell the SUT is ready.
+#[derive(Debug, Clone)]
+pub enum Readiness {
+    /// A stdout line starting with this text.
+    StdoutLine(String),
+    /// A TCP port accepting connections (or, for UDP-only SUTs, just a delay).
+    Port(SocketAddr),
+    /// Nothing to wait for.
+    None,
+}
+
+/// A running SUT process (group).
+pub struct SutProcess {
+    child: Child,
+    pgid: Option<i32>,
+    stdin: Option<ChildStdin>,
+    /// Lines the SUT printed (stdout and stderr), for evidence.
+    lines: mpsc::UnboundedReceiver<String>,
+    pub log: Vec<String>,
+    argv: Vec<String>,
+}
+
+impl SutProcess {
+    /// Starts `argv` in a new process group and waits for readiness.
+    pub async fn launch(
+        argv: &[String],
+        ready: &Readiness,
+        timeout: Duration,
+    ) -> anyhow::Result<SutProcess> {
+        let (prog, args) = argv
+            .split_first()
+            .ok_or_else(|| anyhow!("empty launch command"))?;
+        let mut cmd = Command::new(prog);
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start the SUT: {}", argv.join(" ")))?;
+        let pgid = child.id().map(|p| p as i32);
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(out) = child.stdout.take() {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    let _ = tx.send(format!("stderr: {l}"));
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        let mut p = SutProcess {
+            child,
+            pgid,
+            stdin,
+            lines: rx,
+            log: Vec::new(),
+            argv: argv.to_vec(),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        match ready {
+            Readiness::None => {}
+            Readiness::StdoutLine(prefix) => loop {
+                match tokio::time::timeout_at(deadline, p.lines.recv()).await {
+                    Ok(Some(l)) => {
+                        let hit = l.starts_with(prefix.as_str());
+                        p.log.push(l);
+                        if hit {
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        let status = p.child.wait().await.ok();
+                        bail!(
+                            "the SUT exited before it was ready ({}); it printed:\n{}",
+                            status.map(|s| s.to_string()).unwrap_or_default(),
+                            p.log.join("\n")
+                        );
+                    }
+                    Err(_) => bail!(
+                        "the SUT printed no line starting with {prefix:?} within {timeout:?}; it printed:\n{}",
+                        p.log.join("\n")
+                    ),
+                }
+            },
+            Readiness::Port(addr) => loop {
+                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    bail!("the SUT did not open {addr} within {timeout:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            },
+        }
+        Ok(p)
+    }
+
+    /// Writes one line to the SUT's stdin (the reference SUT's `send N`).
+    pub async fn send_line(&mut self, line: &str) -> anyhow::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| anyhow!("the SUT's stdin is closed"))?;
+        stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        stdin.flush().await?;
+        Ok(())
+    }
+
+    /// Waits for the process to exit by itself; returns its exit code (`None` on timeout or
+    /// a signal).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(Ok(st)) => st.code(),
+            _ => None,
+        }
+    }
+
+    /// Collects what the SUT printed so far.
+    pub fn drain_log(&mut self) -> &[String] {
+        while let Ok(l) = self.lines.try_recv() {
+            self.log.push(l);
+        }
+        &self.log
+    }
+
+    pub fn command_line(&self) -> String {
+        self.argv.join(" ")
+    }
+
+    /// SIGTERM to the group, then SIGKILL after a grace period.
+    pub async fn stop(&mut self, grace: Duration) {
+        if let Some(pg) = self.pgid {
+            signal_group(pg, libc_sig::SIGTERM);
+            if tokio::time::timeout(grace, self.child.wait())
+                .await
+                .is_err()
+            {
+                signal_group(pg, libc_sig::SIGKILL);
+                let _ = self.child.wait().await;
+            }
+            self.pgid = None;
+        }
+    }
+}
+
+impl Drop for SutProcess {
+    fn drop(&mut self) {
+        if let Some(pg) = self.pgid.take() {
+            signal_group(pg, libc_sig::SIGKILL);
+        }
+    }
+}
+
+mod libc_sig {
+    pub const SIGTERM: i32 = libc::SIGTERM;
+    pub const SIGKILL: i32 = libc::SIGKILL;
+}
+
+/// Signals a whole process group (the SUT and anything it started).
+fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid only sends a signal; no memory is touched.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}

@@ -1,0 +1,1525 @@
+//! The checker over real loopback runs: the reference SUT plays some roles (no recorder),
+//! the harness the others (with a recorder and its discriminating holds), then
+//! `observe` + `run_checks` judge the wire events.
+//!
+//! - every figure × several splits (each single role, {pf-a, x, pf-b}, and the self-check):
+//!   the correct reference passes every check (or it is not observable in that split);
+//! - each deliberate fault of the reference SUT makes its target check fail;
+//! - synthetic mutations of a correct recording make each check fail, one test per check id,
+//!   independent of the faults;
+//! - hostile input never makes `observe` or the checks panic.
+//!
+//! Nets 150..=199 only; each test its own net, each case in it its own ports.
+
+use bytes::Bytes;
+use cpm_harness::chain::{pattern, sessions_per_instance, sha256_hex};
+use cpm_harness::codec::sip::Transport;
+use cpm_harness::config::{GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
+use cpm_harness::driver::record::{Recorder, WireEvent};
+use cpm_harness::driver::{spawn_node, NodeHandle};
+use cpm_harness::engine::checks::{run_checks, CHECK_IDS};
+use cpm_harness::engine::observe::observe;
+use cpm_harness::engine::{CaseContext, CheckResult, Delivered, Verdict};
+use cpm_harness::entity::{Fault, Holds, Input, NodeConfig, NodeEvent};
+use cpm_harness::topology::{Role, Topology};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The harness's discriminating pause (withheld ACKs and 200s).
+const PAUSE: Duration = Duration::from_millis(100);
+/// How long after its trigger a link may open, and a binding SEND follow.
+const WINDOW: Duration = Duration::from_millis(1000);
+const SIZE: usize = 20_000;
+
+type Events = Vec<(Duration, WireEvent)>;
+
+#[derive(Clone)]
+struct Case {
+    variant: Variant,
+    sut: Vec<Role>,
+    faults: Vec<Fault>,
+    timeout: Duration,
+}
+
+impl Case {
+    fn new(variant: Variant, sut: &[Role]) -> Case {
+        Case {
+            variant,
+            sut: sut.to_vec(),
+            faults: vec![],
+            timeout: Duration::from_secs(8),
+        }
+    }
+}
+
+struct Run {
+    ctx: CaseContext,
+    events: Events,
+    warnings: Vec<String>,
+}
+
+/// The holds of a harness entity: withhold what a SUT neighbour's timing is judged on.
+fn holds_for(role: Role, sut: &[Role]) -> Holds {
+    let mut h = Holds::default();
+    if sut.is_empty() {
+        return h;
+    }
+    let next = |r: Role| match r {
+        Role::ClientA => Some(Role::PfA),
+        Role::PfA => Some(Role::X),
+        Role::X => Some(Role::PfB),
+        Role::PfB => Some(Role::ClientB),
+        Role::ClientB => None,
+    };
+    // The upstream ACK a SUT waits for (trigger on-ack, ACK after-ack) comes late.
+    if next(role).is_some_and(|n| sut.contains(&n)) {
+        h.ack_delay = PAUSE;
+    }
+    // 200-3 comes late, so an x that must answer at once is seen doing so.
+    if role == Role::PfB && sut.contains(&Role::X) {
+        h.answer_delay = PAUSE;
+    }
+    h
+}
+
+/// Runs one case over loopback on `127.<net>.*` with ports from `slot`.
+async fn run_case(net: u8, slot: u16, case: &Case) -> Run {
+    let sip_port = 21000 + slot * 2;
+    let topo = Arc::new(Topology::generate(net, 3, 2, sip_port, sip_port + 1));
+    let rec = Recorder::new(Instant::now());
+    let mut nodes: Vec<NodeHandle> = Vec::new();
+    for inst in topo.instances() {
+        let mut cfg = NodeConfig::new(topo.clone(), &inst.name, case.variant.clone())
+            .expect("instance of the topology");
+        let recorder = if case.sut.contains(&inst.role) {
+            cfg.faults = case.faults.clone();
+            None
+        } else {
+            cfg.holds = holds_for(inst.role, &case.sut);
+            Some(rec.clone())
+        };
+        nodes.push(
+            spawn_node(cfg, recorder)
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}")),
+        );
+    }
+    let content = pattern(SIZE);
+    let client_a = nodes
+        .iter()
+        .find(|n| n.name == "client-a")
+        .expect("client-a");
+    client_a
+        .inputs
+        .send(Input::Send {
+            content: content.clone(),
+        })
+        .expect("client-a runs");
+    let (delivered, warnings) = wait_all(&mut nodes, &topo, case.timeout).await;
+    for n in nodes {
+        let _ = n.stop().await;
+    }
+    let ctx = CaseContext {
+        topology: topo,
+        variant: case.variant.clone(),
+        sut: case.sut.clone(),
+        holds: Holds {
+            ack_delay: PAUSE,
+            answer_delay: PAUSE,
+            ..Holds::default()
+        },
+        pause: PAUSE,
+        trigger_window: WINDOW,
+        content_len: SIZE as u64,
+        content_sha256: sha256_hex(&content),
+        delivered,
+    };
+    Run {
+        ctx,
+        events: rec.snapshot(),
+        warnings,
+    }
+}
+
+/// Waits until every node ended its sessions (or `timeout`); what each member received.
+async fn wait_all(
+    nodes: &mut [NodeHandle],
+    topo: &Topology,
+    timeout: Duration,
+) -> (BTreeMap<String, Delivered>, Vec<String>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, NodeEvent)>();
+    let mut pumps = Vec::new();
+    for n in nodes.iter_mut() {
+        let name = n.name.clone();
+        let tx = tx.clone();
+        let mut ev = std::mem::replace(&mut n.events, tokio::sync::mpsc::unbounded_channel().1);
+        pumps.push(tokio::spawn(async move {
+            while let Some(e) = ev.recv().await {
+                if tx.send((name.clone(), e)).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let mut ended: BTreeMap<String, usize> = BTreeMap::new();
+    let mut hashers: BTreeMap<String, (Sha256, u64, bool)> = BTreeMap::new();
+    let mut delivered = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !names
+        .iter()
+        .all(|n| ended.get(n).copied().unwrap_or(0) >= sessions_per_instance(topo, n))
+    {
+        let Ok(Some((name, ev))) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
+        match ev {
+            NodeEvent::Data {
+                member,
+                offset,
+                data,
+                ..
+            } => {
+                let h = hashers
+                    .entry(member)
+                    .or_insert_with(|| (Sha256::new(), 0, true));
+                h.2 &= offset == h.1;
+                h.0.update(&data);
+                h.1 = h.1.max(offset + data.len() as u64);
+            }
+            NodeEvent::Delivered { member, bytes, .. } => {
+                let (h, _, in_order) = hashers.remove(&member).unwrap_or((Sha256::new(), 0, true));
+                let sha = if in_order {
+                    hex::encode(h.finalize())
+                } else {
+                    String::new()
+                };
+                delivered.insert(
+                    member,
+                    Delivered {
+                        bytes,
+                        sha256: sha,
+                        complete: true,
+                    },
+                );
+            }
+            NodeEvent::SessionEnded { .. } => *ended.entry(name).or_default() += 1,
+            NodeEvent::Warning(w) => warnings.push(w),
+        }
+    }
+    for (member, (_, bytes, _)) in hashers {
+        delivered.entry(member).or_insert(Delivered {
+            bytes,
+            sha256: String::new(),
+            complete: false,
+        });
+    }
+    for p in pumps {
+        p.abort();
+    }
+    (delivered, warnings)
+}
+
+fn judge(run: &Run) -> Vec<CheckResult> {
+    let obs = observe(&run.ctx, &run.events);
+    run_checks(&run.ctx, &obs)
+}
+
+fn verdict_of<'a>(results: &'a [CheckResult], id: &str) -> &'a CheckResult {
+    results
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no result for {id}"))
+}
+
+fn show(results: &[CheckResult]) -> String {
+    let mut s = String::new();
+    for r in results {
+        s.push_str(&format!("  {:<15} {}\n", r.id, r.verdict.as_str()));
+        for e in &r.evidence {
+            s.push_str(&format!("      {e}\n"));
+        }
+    }
+    s
+}
+
+fn split_name(sut: &[Role]) -> String {
+    if sut.is_empty() {
+        "self".into()
+    } else {
+        sut.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("+")
+    }
+}
+
+const SPLITS: [&[Role]; 7] = [
+    &[Role::ClientA],
+    &[Role::PfA],
+    &[Role::X],
+    &[Role::PfB],
+    &[Role::ClientB],
+    &[Role::PfA, Role::X, Role::PfB],
+    &[],
+];
+
+/// The correct reference passes every check of every split of a figure (or the check is
+/// not observable there); in the self-check every check judges something.
+async fn figure_passes(net: u8, variant: Variant) {
+    let runs = futures_join(SPLITS.iter().enumerate().map(|(i, sut)| {
+        let case = Case::new(variant.clone(), sut);
+        async move { (case.sut.clone(), run_case(net, i as u16, &case).await) }
+    }))
+    .await;
+    let mut failures = String::new();
+    for (sut, run) in &runs {
+        let results = judge(run);
+        assert_eq!(results.len(), CHECK_IDS.len());
+        let bad: Vec<&CheckResult> = results
+            .iter()
+            .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+            .collect();
+        if !bad.is_empty() {
+            failures.push_str(&format!(
+                "{} split {}: warnings {:?}\n{}",
+                variant.id(),
+                split_name(sut),
+                run.warnings,
+                show(&results)
+            ));
+        }
+        if sut.is_empty() {
+            for r in &results {
+                let may_hide = r.id == "LINK-REUSE" && !variant.reuse;
+                assert!(
+                    r.verdict == Verdict::Pass || may_hide,
+                    "{} self-check: {} is {}\n{}",
+                    variant.id(),
+                    r.id,
+                    r.verdict.as_str(),
+                    show(&results)
+                );
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
+/// Runs futures concurrently on the current runtime and collects their outputs in order.
+async fn futures_join<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("case task"));
+    }
+    out
+}
+
+fn var(fig: u8, t: Transport) -> Variant {
+    let mut v = Variant::new(fig);
+    v.transport = t;
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure1_every_split_passes() {
+    let mut v = var(1, Transport::Udp);
+    v.trigger = Trigger::On200;
+    v.reuse = true;
+    figure_passes(150, v).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure2_every_split_passes() {
+    let mut v = var(2, Transport::Tcp);
+    v.trigger = Trigger::OnSend;
+    v.x_trigger = Some(Trigger::OnAck);
+    figure_passes(151, v).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure3_every_split_passes() {
+    let mut v = var(3, Transport::Udp);
+    v.setup = SetupMode::Preset;
+    figure_passes(152, v).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure4_every_split_passes() {
+    let mut v = var(4, Transport::Tcp);
+    v.reuse = true;
+    figure_passes(153, v).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure5_every_split_passes() {
+    let mut v = var(5, Transport::Udp);
+    v.l23_opener = MiddleOpener::X;
+    v.x_trigger = Some(Trigger::OnSend);
+    v.chunk_size = 5000;
+    figure_passes(154, v).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure6_every_split_passes() {
+    let mut v = var(6, Transport::Tcp);
+    v.group = GroupKind::Adhoc;
+    figure_passes(155, v).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure7_every_split_passes() {
+    let v = var(7, Transport::Udp);
+    figure_passes(156, v).await;
+}
+
+/// In the self-check both ends record everything: each message, opening and byte stream
+/// is kept once, and the content is the same on every hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_check_recordings_are_deduplicated() {
+    let run = run_case(157, 0, &Case::new(var(2, Transport::Tcp), &[])).await;
+    let obs = observe(&run.ctx, &run.events);
+    assert!(!obs.sip.is_empty());
+    assert!(
+        obs.sip.iter().all(|s| s.recorded == 2),
+        "{:?}",
+        obs.sip
+            .iter()
+            .filter(|s| s.recorded != 2)
+            .map(|s| &s.start_line)
+            .collect::<Vec<_>>()
+    );
+    // One L1, one L2, an L3 and an L4 per member (no reuse), besides SIP over TCP.
+    let links: Vec<_> = obs.conns.iter().filter(|c| c.is_link()).collect();
+    assert_eq!(links.len(), 2 + 2 * 3, "{links:#?}");
+    assert!(obs.conns.iter().all(|c| c.recorded_twice && c.open_seen));
+    assert!(obs
+        .conns
+        .iter()
+        .all(|c| c.is_link() != (c.to_sip_port && c.carried_sip)));
+    assert!(obs.legs.iter().all(|l| l.ok.is_some() && l.ack.is_some()));
+    let mut shas = std::collections::BTreeSet::new();
+    for c in &obs.conns {
+        for k in c.dirs.iter().flat_map(|d| d.contents.iter()) {
+            assert!(k.complete, "{k:?}");
+            shas.insert(k.sha256.clone());
+        }
+        assert!(c.dirs.iter().all(|d| d.error.is_none() && d.trailing == 0));
+    }
+    assert_eq!(shas.len(), 1, "{shas:?}");
+    // Every harness instance saw something.
+    assert_eq!(obs.views.len(), run.ctx.topology.instances().len());
+}
+
+// ------------------------------------------------------------------------------ faults
+
+struct FaultCase {
+    fault: Fault,
+    fig: u8,
+    sut: &'static [Role],
+    tweak: fn(&mut Variant),
+}
+
+fn no_tweak(_: &mut Variant) {}
+
+const FAULT_CASES: &[FaultCase] = &[
+    FaultCase {
+        fault: Fault::MlineProto,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::SdpWrongC,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::SdpPortMismatch,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::PathUdp,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::SdpCopyUpstreamPath,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::SessionIdReuse,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::MissingAcceptTypes,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::WrongSetup,
+        fig: 1,
+        sut: &[Role::ClientB],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::ParamsInWrongMessage,
+        fig: 1,
+        sut: &[Role::ClientB],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::WrongDirection,
+        fig: 1,
+        sut: &[Role::ClientB],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::ConnectWrongTarget,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::EarlyTrigger,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::LateTrigger,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::NoBindSend,
+        fig: 3,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::NoReuse,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: reuse,
+    },
+    FaultCase {
+        fault: Fault::Skip200Upstream,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::CfAnswerEarly,
+        fig: 2,
+        sut: &[Role::X],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::CfAnswerLate,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::AckTooEarly,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::NoAckDownstream,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::FanoutFirstOnly,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::ReuseCallId,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::NoByeDownstream,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::RelayTruncate,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::WrongToPath,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::BadByteRange,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::NoMsrp200,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+    },
+    FaultCase {
+        fault: Fault::CpimAltered,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+    },
+];
+
+fn reuse(v: &mut Variant) {
+    v.reuse = true;
+}
+
+/// Each fault of the reference SUT makes the check it targets fail (all run at once; a
+/// faulty session may never end, so each case stops after a few seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_fails_its_check() {
+    assert_eq!(FAULT_CASES.len(), Fault::ALL.len(), "a case per fault");
+    let runs = futures_join(FAULT_CASES.iter().enumerate().map(|(i, fc)| {
+        let mut v = var(fc.fig, Transport::Udp);
+        (fc.tweak)(&mut v);
+        let mut case = Case::new(v, fc.sut);
+        case.faults = vec![fc.fault];
+        case.timeout = Duration::from_millis(2500);
+        let fault = fc.fault;
+        async move { (fault, run_case(158, i as u16, &case).await) }
+    }))
+    .await;
+    let mut missed = String::new();
+    for (fault, run) in &runs {
+        let results = judge(run);
+        let r = verdict_of(&results, fault.target_check());
+        if r.verdict != Verdict::Fail || r.evidence.is_empty() {
+            missed.push_str(&format!(
+                "fault {} did not fail {}:\n{}",
+                fault.name(),
+                fault.target_check(),
+                show(&results)
+            ));
+        }
+    }
+    assert!(missed.is_empty(), "{missed}");
+}
+
+// ------------------------------------------------------------------------------ mutations
+
+/// A correct recording to mutate: figure 1 with reuse, x played by the SUT, so both of x's
+/// neighbours (pf-a, the pf-b instances) are the harness's and record everything x does.
+struct Recording {
+    ctx: CaseContext,
+    events: Events,
+}
+
+fn recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| {
+        // Its own thread and runtime: the sockets live only as long as that runtime.
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut v = var(1, Transport::Udp);
+                v.reuse = true;
+                // The mutations need a recording every check passes; a reference that
+                // misbehaved under load is recorded again (and said so).
+                let mut last = String::new();
+                for attempt in 0..3u16 {
+                    let run = run_case(199, attempt, &Case::new(v.clone(), &[Role::X])).await;
+                    let results = judge(&run);
+                    // LINK-REUSE's mutation needs b1 and b2 sharing x's connection to pf-b1
+                    // (a second one is legitimate once the first has closed).
+                    let obs = observe(&run.ctx, &run.events);
+                    let conns_of = |m: &str| -> Vec<usize> {
+                        obs.legs
+                            .iter()
+                            .filter(|l| l.uac.name == "x" && l.request_uri.contains(m))
+                            .flat_map(|l| l.conns.clone())
+                            .collect()
+                    };
+                    let shared = conns_of("b1@").iter().any(|c| conns_of("b2@").contains(c));
+                    if shared && results.iter().all(|r| r.verdict == Verdict::Pass) {
+                        return Recording {
+                            ctx: run.ctx,
+                            events: run.events,
+                        };
+                    }
+                    last = show(&results);
+                    eprintln!("recording attempt {attempt} not clean; again:\n{last}");
+                }
+                panic!("no clean recording in 3 attempts:\n{last}");
+            })
+        })
+        .join()
+        .expect("recording thread")
+    })
+}
+
+fn addr_of(rec: &Recording, name: &str, msrp: bool) -> SocketAddr {
+    let i = rec.ctx.topology.instance(name).expect("instance");
+    if msrp {
+        i.msrp
+    } else {
+        i.sip
+    }
+}
+
+/// Judges mutated events (and context), asserting the check passed on the original and
+/// fails on the mutation, with evidence.
+fn assert_mutation_fails(
+    id: &str,
+    mutate_ctx: impl FnOnce(&mut CaseContext),
+    mutate: impl FnOnce(&mut Events),
+) {
+    let rec = recording();
+    let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
+    let before = verdict_of(&original, id);
+    assert_eq!(
+        before.verdict,
+        Verdict::Pass,
+        "{id} must pass on the correct recording:\n{}",
+        show(&original)
+    );
+    let mut ctx = rec.ctx.clone();
+    let mut events = rec.events.clone();
+    mutate_ctx(&mut ctx);
+    mutate(&mut events);
+    let results = run_checks(&ctx, &observe(&ctx, &events));
+    let r = verdict_of(&results, id);
+    assert_eq!(
+        r.verdict,
+        Verdict::Fail,
+        "{id} must fail on the mutation:\n{}",
+        show(&results)
+    );
+    assert!(!r.evidence.is_empty());
+    assert!(
+        r.evidence.iter().any(|e| e.contains("ms")),
+        "evidence names times: {:?}",
+        r.evidence
+    );
+}
+
+/// Index of the first SIP event sent by `from` to `to` whose start line begins with
+/// `start` and whose text contains `has`.
+fn find_sip(events: &Events, from: SocketAddr, to_ip: SocketAddr, start: &str, has: &str) -> usize {
+    events
+        .iter()
+        .position(|(_, e)| match e {
+            WireEvent::Sip {
+                from: f, to, raw, ..
+            } => {
+                *f == from
+                    && to.ip() == to_ip.ip()
+                    && raw.starts_with(start.as_bytes())
+                    && String::from_utf8_lossy(raw).contains(has)
+            }
+            _ => false,
+        })
+        .unwrap_or_else(|| panic!("no `{start}` from {from} to {to_ip} containing {has:?}"))
+}
+
+/// Every index of SIP events carrying the same bytes as event `i` (retransmissions).
+fn same_sip(events: &Events, i: usize) -> Vec<usize> {
+    let WireEvent::Sip { raw, .. } = &events[i].1 else {
+        return vec![];
+    };
+    let raw = raw.clone();
+    events
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, e))| matches!(e, WireEvent::Sip { raw: r, .. } if *r == raw))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// Rewrites a SIP message's text (every retransmission of it), fixing Content-Length.
+fn rewrite_sip(events: &mut Events, i: usize, f: impl Fn(&str) -> String) {
+    for k in same_sip(events, i) {
+        if let WireEvent::Sip { raw, .. } = &mut events[k].1 {
+            let text = f(&String::from_utf8_lossy(raw));
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let head: Vec<String> = head
+                .split("\r\n")
+                .map(|l| {
+                    if l.to_ascii_lowercase().starts_with("content-length:") {
+                        format!("Content-Length: {}", body.len())
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect();
+            *raw = Bytes::from(format!("{}\r\n\r\n{body}", head.join("\r\n")));
+        }
+    }
+}
+
+fn drop_events(events: &mut Events, idx: Vec<usize>) {
+    let mut k = 0;
+    events.retain(|_| {
+        let keep = !idx.contains(&k);
+        k += 1;
+        keep
+    });
+}
+
+/// The bytes of one TCP direction `from_ip → to` (events in order), for same-length
+/// mutations that keep the recorded read boundaries.
+fn mutate_stream(
+    events: &mut Events,
+    from_ip: SocketAddr,
+    to: SocketAddr,
+    f: impl FnOnce(&mut Vec<u8>),
+) {
+    let idx: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, e))| {
+            matches!(e, WireEvent::TcpData { from, to: t, .. } if from.ip() == from_ip.ip() && *t == to)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert!(!idx.is_empty(), "no data {from_ip} → {to}");
+    let mut stream = Vec::new();
+    let mut lens = Vec::new();
+    for &k in &idx {
+        if let WireEvent::TcpData { data, .. } = &events[k].1 {
+            stream.extend_from_slice(data);
+            lens.push(data.len());
+        }
+    }
+    let n = stream.len();
+    f(&mut stream);
+    assert_eq!(stream.len(), n, "same-length mutations only");
+    let mut off = 0;
+    for (&k, len) in idx.iter().zip(lens) {
+        if let WireEvent::TcpData { data, .. } = &mut events[k].1 {
+            *data = Bytes::copy_from_slice(&stream[off..off + len]);
+        }
+        off += len;
+    }
+}
+
+/// Replaces the `nth` occurrence of `pat` in `s` with `with` (same length).
+fn replace_nth(s: &mut [u8], pat: &[u8], with: &[u8], nth: usize) {
+    assert_eq!(pat.len(), with.len());
+    let pos = s
+        .windows(pat.len())
+        .enumerate()
+        .filter(|(_, w)| *w == pat)
+        .nth(nth)
+        .map(|(p, _)| p)
+        .unwrap_or_else(|| panic!("no occurrence {nth} of {:?}", String::from_utf8_lossy(pat)));
+    s[pos..pos + pat.len()].copy_from_slice(with);
+}
+
+fn x_200_2(events: &Events, rec: &Recording) -> usize {
+    find_sip(
+        events,
+        addr_of(rec, "x", false),
+        addr_of(rec, "pf-a", false),
+        "SIP/2.0 200",
+        "INVITE",
+    )
+}
+
+fn x_invite3(events: &Events, rec: &Recording, member: &str) -> usize {
+    let pfb = rec
+        .ctx
+        .topology
+        .pf_b_serving(member)
+        .expect("pf-b")
+        .name
+        .clone();
+    find_sip(
+        events,
+        addr_of(rec, "x", false),
+        addr_of(rec, &pfb, false),
+        &format!("INVITE sip:{member}@"),
+        "",
+    )
+}
+
+fn x_ip(rec: &Recording) -> String {
+    addr_of(rec, "x", true).ip().to_string()
+}
+
+#[test]
+fn mutation_sdp_media() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SDP-MEDIA",
+        |_| {},
+        |ev| {
+            let i = x_200_2(ev, rec);
+            rewrite_sip(ev, i, |t| t.replace("TCP/MSRP *", "TCP/RTP/AVP *"));
+        },
+    );
+}
+
+#[test]
+fn mutation_sdp_c() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SDP-C",
+        |_| {},
+        |ev| {
+            let i = x_invite3(ev, rec, "b1");
+            let x = x_ip(rec);
+            rewrite_sip(ev, i, |t| {
+                t.replace(&format!("c=IN IP4 {x}"), "c=IN IP4 127.254.254.254")
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_sdp_port() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SDP-PORT",
+        |_| {},
+        |ev| {
+            let i = x_200_2(ev, rec);
+            let p = addr_of(rec, "x", true).port();
+            rewrite_sip(ev, i, |t| {
+                t.replace(&format!("m=message {p} "), &format!("m=message {} ", p + 7))
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_sdp_path() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SDP-PATH",
+        |_| {},
+        |ev| {
+            let i = x_invite3(ev, rec, "b2");
+            rewrite_sip(ev, i, |t| {
+                let (a, b) = t.split_once("a=path:").expect("a=path");
+                format!("{a}a=path:{}", b.replacen(";tcp", ";udp", 1))
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_sdp_own() {
+    let rec = recording();
+    let pfa = addr_of(rec, "pf-a", true).ip().to_string();
+    assert_mutation_fails(
+        "SDP-OWN",
+        |_| {},
+        |ev| {
+            let i = x_invite3(ev, rec, "b1");
+            let x = x_ip(rec);
+            rewrite_sip(ev, i, |t| {
+                t.replace(
+                    &format!("a=path:msrp://{x}:"),
+                    &format!("a=path:msrp://{pfa}:"),
+                )
+            });
+        },
+    );
+}
+
+/// The session-id of the first a=path in a SIP event.
+fn session_id(events: &Events, i: usize) -> String {
+    let WireEvent::Sip { raw, .. } = &events[i].1 else {
+        panic!("not SIP")
+    };
+    let t = String::from_utf8_lossy(raw).into_owned();
+    let p = t.split("a=path:").nth(1).expect("a=path");
+    let uri = p.split_whitespace().next().expect("uri");
+    let after_host = uri.split("://").nth(1).expect("authority");
+    let sid = after_host.split('/').nth(1).expect("session-id");
+    sid.split(';').next().expect("sid").to_string()
+}
+
+#[test]
+fn mutation_sdp_unique() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SDP-UNIQUE",
+        |_| {},
+        |ev| {
+            // x's INVITE3 for b2 reuses the session-id of its INVITE3 for b1.
+            let i1 = x_invite3(ev, rec, "b1");
+            let i2 = x_invite3(ev, rec, "b2");
+            let (s1, s2) = (session_id(ev, i1), session_id(ev, i2));
+            rewrite_sip(ev, i2, |t| t.replace(&s2, &s1));
+        },
+    );
+}
+
+#[test]
+fn mutation_sdp_accept() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SDP-ACCEPT",
+        |_| {},
+        |ev| {
+            let i = x_200_2(ev, rec);
+            rewrite_sip(ev, i, |t| {
+                t.replace("a=accept-types:message/cpim", "a=accept-types:text/plain")
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_sdp_setup() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SDP-SETUP",
+        |_| {},
+        |ev| {
+            // Figure 1 gives L2 to pf-a: x must answer passive.
+            let i = x_200_2(ev, rec);
+            rewrite_sip(ev, i, |t| t.replace("a=setup:passive", "a=setup:active"));
+        },
+    );
+}
+
+#[test]
+fn mutation_sdp_place() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SDP-PLACE",
+        |_| {},
+        |ev| {
+            let i = x_200_2(ev, rec);
+            rewrite_sip(ev, i, |t| {
+                let head = t.split("\r\n\r\n").next().unwrap_or("");
+                let head: Vec<&str> = head
+                    .split("\r\n")
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("content-type:"))
+                    .collect();
+                format!("{}\r\n\r\n", head.join("\r\n"))
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_link_dir() {
+    let rec = recording();
+    assert_mutation_fails(
+        "LINK-DIR",
+        |_| {},
+        |ev| {
+            // pf-a opened L2 (figure 1); make it x's opening.
+            let x = addr_of(rec, "x", true);
+            for (_, e) in ev.iter_mut() {
+                if let WireEvent::TcpOpen { conn, opener } = e {
+                    if conn.0 == x || conn.1 == x {
+                        *opener = x;
+                    }
+                }
+            }
+        },
+    );
+}
+
+#[test]
+fn mutation_link_target() {
+    let rec = recording();
+    assert_mutation_fails(
+        "LINK-TARGET",
+        |_| {},
+        |ev| {
+            // x's connection to pf-b1 lands on another port of pf-b1's host.
+            let t = addr_of(rec, "pf-b1", true);
+            let wrong = SocketAddr::new(t.ip(), t.port() + 7);
+            let fix = |a: &mut SocketAddr| {
+                if *a == t {
+                    *a = wrong
+                }
+            };
+            for (_, e) in ev.iter_mut() {
+                match e {
+                    WireEvent::TcpOpen { conn, opener } => {
+                        fix(&mut conn.0);
+                        fix(&mut conn.1);
+                        fix(opener);
+                    }
+                    WireEvent::TcpData { from, to, .. } | WireEvent::TcpClose { from, to } => {
+                        fix(from);
+                        fix(to);
+                    }
+                    WireEvent::Sip { .. } => {}
+                }
+            }
+        },
+    );
+}
+
+#[test]
+fn mutation_link_trigger() {
+    let rec = recording();
+    assert_mutation_fails(
+        "LINK-TRIGGER",
+        |_| {},
+        |ev| {
+            // x's opening towards pf-b1 moved to the very start: before any trigger.
+            let t = addr_of(rec, "pf-b1", true);
+            for (time, e) in ev.iter_mut() {
+                if let WireEvent::TcpOpen { conn, .. } = e {
+                    if conn.0 == t || conn.1 == t {
+                        *time = Duration::from_micros(1);
+                    }
+                }
+            }
+        },
+    );
+}
+
+#[test]
+fn mutation_link_bind() {
+    let rec = recording();
+    assert_mutation_fails(
+        "LINK-BIND",
+        |_| {},
+        |ev| {
+            // The binding SEND on x's link to pf-b1 names a session nobody negotiated.
+            let x = addr_of(rec, "x", true);
+            let t = addr_of(rec, "pf-b1", true);
+            let pfb = t.ip().to_string();
+            mutate_stream(ev, x, t, |s| {
+                let pat = format!("To-Path: msrp://{pfb}:{}/", t.port());
+                let at = s
+                    .windows(pat.len())
+                    .position(|w| w == pat.as_bytes())
+                    .expect("To-Path")
+                    + pat.len();
+                s[at] = if s[at] == b'Z' { b'Y' } else { b'Z' };
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_link_reuse() {
+    // Recorded with reuse: judged as declared without, x's shared connection is a fault.
+    assert_mutation_fails("LINK-REUSE", |ctx| ctx.variant.reuse = false, |_| {});
+}
+
+#[test]
+fn mutation_sig_seq() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SIG-SEQ",
+        |_| {},
+        |ev| {
+            let i = x_200_2(ev, rec);
+            let all = same_sip(ev, i);
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_cf_answer() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SIG-CF-ANSWER",
+        |_| {},
+        |ev| {
+            // Figure 1: 200-2 moved after the first 200-3.
+            let x = addr_of(rec, "x", false);
+            let first3 = ev
+            .iter()
+            .filter(|(_, e)| {
+                matches!(e, WireEvent::Sip { to, raw, .. }
+                    if to.ip() == x.ip() && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
+            })
+            .map(|(t, _)| *t)
+            .min()
+            .expect("a 200-3");
+            let i = x_200_2(ev, rec);
+            for k in same_sip(ev, i) {
+                ev[k].0 = first3 + Duration::from_millis(1);
+            }
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_ack() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SIG-ACK",
+        |_| {},
+        |ev| {
+            let pfb = rec
+                .ctx
+                .topology
+                .pf_b_serving("b1")
+                .expect("pf-b")
+                .name
+                .clone();
+            let i = find_sip(
+                ev,
+                addr_of(rec, "x", false),
+                addr_of(rec, &pfb, false),
+                "ACK ",
+                "",
+            );
+            let all = same_sip(ev, i);
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_fanout() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SIG-FANOUT",
+        |_| {},
+        |ev| {
+            let i = x_invite3(ev, rec, "b3");
+            let all = same_sip(ev, i);
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_b2bua() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SIG-B2BUA",
+        |_| {},
+        |ev| {
+            // x's INVITE3 for b1 carries the Call-ID of INVITE2.
+            let inv2 = find_sip(
+                ev,
+                addr_of(rec, "pf-a", false),
+                addr_of(rec, "x", false),
+                "INVITE ",
+                "",
+            );
+            let call_id = |e: &WireEvent| match e {
+                WireEvent::Sip { raw, .. } => String::from_utf8_lossy(raw)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Call-ID: ").map(String::from))
+                    .expect("Call-ID"),
+                _ => panic!("not SIP"),
+            };
+            let c2 = call_id(&ev[inv2].1);
+            let i = x_invite3(ev, rec, "b1");
+            let c3 = call_id(&ev[i].1);
+            rewrite_sip(ev, i, |t| t.replace(&c3, &c2));
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_teardown() {
+    let rec = recording();
+    assert_mutation_fails(
+        "SIG-TEARDOWN",
+        |_| {},
+        |ev| {
+            let pfb = rec
+                .ctx
+                .topology
+                .pf_b_serving("b3")
+                .expect("pf-b")
+                .name
+                .clone();
+            let i = find_sip(
+                ev,
+                addr_of(rec, "x", false),
+                addr_of(rec, &pfb, false),
+                "BYE ",
+                "",
+            );
+            let all = same_sip(ev, i);
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_media_delivery() {
+    assert_mutation_fails(
+        "MEDIA-DELIVERY",
+        |ctx| {
+            ctx.delivered.remove("b2");
+            if let Some(d) = ctx.delivered.get_mut("b3") {
+                d.sha256 = "00".repeat(32);
+            }
+        },
+        |_| {},
+    );
+}
+
+#[test]
+fn mutation_media_paths() {
+    let rec = recording();
+    assert_mutation_fails(
+        "MEDIA-PATHS",
+        |_| {},
+        |ev| {
+            // A content chunk (not the binding SEND) x sends to pf-b2 names another session.
+            let x = addr_of(rec, "x", true);
+            let t = addr_of(rec, "pf-b2", true);
+            let pat = format!("To-Path: msrp://{}:{}/", t.ip(), t.port());
+            mutate_stream(ev, x, t, |s| {
+                let at = s
+                    .windows(pat.len())
+                    .enumerate()
+                    .filter(|(_, w)| *w == pat.as_bytes())
+                    .nth(2)
+                    .map(|(p, _)| p)
+                    .expect("a third To-Path")
+                    + pat.len();
+                s[at] = if s[at] == b'Z' { b'Y' } else { b'Z' };
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_media_framing() {
+    let rec = recording();
+    assert_mutation_fails(
+        "MEDIA-FRAMING",
+        |_| {},
+        |ev| {
+            let x = addr_of(rec, "x", true);
+            let t = addr_of(rec, "pf-b1", true);
+            mutate_stream(ev, x, t, |s| {
+                replace_nth(s, b"Byte-Range: 2049-", b"Byte-Range: 2050-", 0)
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_media_response() {
+    let rec = recording();
+    assert_mutation_fails(
+        "MEDIA-RESPONSE",
+        |_| {},
+        |ev| {
+            // x answers pf-a's second SEND with 481 instead of 200.
+            let x = addr_of(rec, "x", true);
+            let pfa = addr_of(rec, "pf-a", true);
+            let to = ev
+                .iter()
+                .find_map(|(_, e)| match e {
+                    WireEvent::TcpData { from, to, .. } if *from == x && to.ip() == pfa.ip() => {
+                        Some(*to)
+                    }
+                    _ => None,
+                })
+                .expect("x → pf-a data");
+            mutate_stream(ev, x, to, |s| {
+                replace_nth(s, b" 200 OK\r\n", b" 481 OK\r\n", 1)
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_media_cpim() {
+    let rec = recording();
+    assert_mutation_fails(
+        "MEDIA-CPIM",
+        |_| {},
+        |ev| {
+            let x = addr_of(rec, "x", true);
+            let t = addr_of(rec, "pf-b1", true);
+            mutate_stream(ev, x, t, |s| {
+                replace_nth(s, b"From: <sip:alice", b"From: <sip:alicf", 0)
+            });
+        },
+    );
+}
+
+/// Every check id has a mutation test in this file.
+#[test]
+fn every_check_has_a_mutation() {
+    let src = include_str!("checks.rs");
+    let call = "assert_mutation_fails(";
+    let tested: Vec<&str> = src
+        .match_indices(call)
+        .filter_map(|(i, _)| {
+            let rest = &src[i + call.len()..];
+            let q = rest.find('"')?;
+            let rest = &rest[q + 1..];
+            Some(&rest[..rest.find('"')?])
+        })
+        .collect();
+    for id in CHECK_IDS {
+        assert!(tested.contains(&id), "no mutation test for {id}");
+    }
+}
+
+// ------------------------------------------------------------------------------ hostile input
+
+/// Garbage, truncation, unknown addresses and impossible orders: never a panic, always a
+/// verdict per check.
+#[test]
+fn hostile_events_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let topo = Arc::new(Topology::generate(198, 3, 2, 5060, 2855));
+    let ip = |n: &str| topo.instance(n).expect("instance");
+    let (a, p, x) = (ip("client-a"), ip("pf-a"), ip("x"));
+    let eph = SocketAddr::new(p.msrp.ip(), 40000);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 999.1.1.1\r\nt=0 0\r\nm=message 0 TCP/MSRP x\r\na=path:msrp://[::1:2855/;tcp\r\na=setup:sideways\r\n";
+    let invite = format!(
+        "INVITE sip:friends@cf.example.com SIP/2.0\r\nVia: SIP/2.0/UDP {}\r\nFrom: <sip:a@b>\r\nTo: <sip:c@d>\r\nCall-ID: 1\r\nCSeq: x INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        a.sip,
+        sdp.len()
+    );
+    let msrp = "MSRP abc SEND\r\nTo-Path: msrp://x\r\nByte-Range: 0-9/3\r\nContent-Type: a\r\n\r\nhello\r\n-------abc$\r\n\
+        MSRP abcd SEND\r\nTo-Path: msrp://1.2.3.4:9/s;tcp\r\nFrom-Path: msrp://1.2.3.4:9/t;tcp\r\nMessage-ID: m\r\n\
+        Byte-Range: 18446744073709551615-18446744073709551615/18446744073709551615\r\nContent-Type: message/cpim\r\n\r\n\
+        From: x\r\n\r\nbody\r\n-------abcd+\r\nMSRP abcdef 200 OK\r\n\r\n-------zz";
+    for round in 0..200u64 {
+        let mut events: Events = vec![
+            (
+                Duration::from_millis(5),
+                WireEvent::Sip {
+                    transport: Transport::Udp,
+                    from: a.sip,
+                    to: p.sip,
+                    raw: Bytes::from(invite.clone()),
+                },
+            ),
+            (
+                Duration::from_millis(1),
+                WireEvent::TcpData {
+                    from: eph,
+                    to: x.msrp,
+                    data: Bytes::from(msrp),
+                },
+            ),
+            (
+                Duration::from_millis(2),
+                WireEvent::TcpClose {
+                    from: x.msrp,
+                    to: eph,
+                },
+            ),
+            (
+                Duration::from_millis(3),
+                WireEvent::TcpOpen {
+                    conn: (eph, x.msrp),
+                    opener: eph,
+                },
+            ),
+            (
+                Duration::from_millis(3),
+                WireEvent::TcpOpen {
+                    conn: (eph, x.msrp),
+                    opener: eph,
+                },
+            ),
+        ];
+        for _ in 0..20 {
+            let len = rng.random_range(0..300);
+            let mut junk: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            if rng.random_bool(0.5) {
+                let base = if rng.random_bool(0.5) {
+                    invite.as_bytes()
+                } else {
+                    msrp.as_bytes()
+                };
+                let cut = rng.random_range(0..base.len());
+                junk = base[..cut].to_vec();
+                if let Some(b) = junk.get_mut(rng.random_range(0..cut.max(1))) {
+                    *b = rng.random();
+                }
+            }
+            let t = Duration::from_micros(rng.random_range(0..10_000));
+            let from = if rng.random_bool(0.5) {
+                eph
+            } else {
+                SocketAddr::from(([10, 0, 0, 1], 9))
+            };
+            let ev = match rng.random_range(0..3) {
+                0 => WireEvent::Sip {
+                    transport: Transport::Tcp,
+                    from,
+                    to: x.sip,
+                    raw: Bytes::from(junk),
+                },
+                1 => WireEvent::TcpData {
+                    from,
+                    to: x.msrp,
+                    data: Bytes::from(junk),
+                },
+                _ => WireEvent::TcpData {
+                    from: x.msrp,
+                    to: from,
+                    data: Bytes::from(junk),
+                },
+            };
+            events.push((t, ev));
+        }
+        for sut in [vec![], vec![Role::X], vec![Role::PfA, Role::X]] {
+            let ctx = CaseContext {
+                topology: topo.clone(),
+                variant: Variant::new((round % 7 + 1) as u8),
+                sut,
+                holds: Holds::default(),
+                pause: PAUSE,
+                trigger_window: WINDOW,
+                content_len: 1,
+                content_sha256: String::new(),
+                delivered: BTreeMap::new(),
+            };
+            let obs = observe(&ctx, &events);
+            let results = run_checks(&ctx, &obs);
+            assert_eq!(results.len(), CHECK_IDS.len());
+            assert_eq!(
+                results.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+                CHECK_IDS.to_vec()
+            );
+        }
+    }
+}
