@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`codec`]: sans-IO codecs (SIP, SDP, MSRP, CPIM).
 pub mod bench;
+pub mod capture;
 pub mod chain;
 pub mod codec;
 pub mod config;

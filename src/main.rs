@@ -213,6 +213,9 @@ struct RunArgs {
     /// Output folder for reports (a run folder is created inside).
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Output folder for captures (a run folder is created inside).
+    #[arg(long, default_value = "captures")]
+    captures: PathBuf,
     /// Message size in bytes.
     #[arg(long, default_value_t = 20_000)]
     size: usize,
@@ -228,6 +231,9 @@ struct RunArgs {
     /// Only the summary line.
     #[arg(short, long)]
     quiet: bool,
+    /// Cases run in parallel, each on its own loopback subnet.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
 }
 
 #[derive(Args)]
@@ -242,6 +248,12 @@ struct SelftestArgs {
     per_fault: usize,
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Cases run in parallel.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Per-case timeout in seconds (a faulty SUT often never finishes a case).
+    #[arg(long, default_value_t = 6)]
+    case_timeout: u64,
 }
 
 fn main() -> ExitCode {
@@ -322,6 +334,7 @@ fn settings(
     window_ms: u64,
     timeout_s: u64,
     faults: Vec<Fault>,
+    capture_dir: Option<PathBuf>,
 ) -> RunSettings {
     RunSettings {
         size,
@@ -331,6 +344,7 @@ fn settings(
         work_dir: out.join("work"),
         faults,
         timers: SipTimers::default(),
+        capture_dir,
     }
 }
 
@@ -338,12 +352,14 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     let (p, profile) = load_plan(&a.plan)?;
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
+    let captures = a.captures.join(&run_id);
     let s = settings(
         &dir,
         a.size,
         a.trigger_window_ms,
         a.case_timeout,
         a.faults.clone(),
+        Some(captures.clone()),
     );
     out!(
         "{} cases, {} skipped; profile {} ({})",
@@ -352,11 +368,14 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         profile.name,
         profile.origin
     );
-    let outcomes =
-        runner::run_cases(&p.cases, &p.skipped, &profile, &s, &dir, &run_id, a.quiet).await?;
+    let outcomes = runner::run_cases(
+        &p.cases, &p.skipped, &profile, &s, &dir, &run_id, a.quiet, a.jobs,
+    )
+    .await?;
     let _ = std::fs::remove_dir_all(dir.join("work"));
     runner::print_summary(&outcomes, &p.skipped);
     out!("reports: {}", dir.display());
+    out!("captures: {}", captures.display());
     Ok(runner::exit_code(&outcomes))
 }
 
@@ -367,14 +386,14 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
     let (p, profile) = load_plan(&a.plan)?;
     let run_id = format!("selftest-{}", runner::new_run_id());
     let dir = a.out.join(&run_id);
-    let s = settings(&dir, 20_000, 1000, 20, Vec::new());
+    let s = settings(&dir, 20_000, 1000, a.case_timeout, Vec::new(), None);
     out!(
         "{:<24} {:<15} {:<6} checks that failed",
         "fault",
         "target check",
         "caught"
     );
-    let (rows, clean) = runner::mutants(&p, &profile, &s, a.per_fault, &dir).await?;
+    let (rows, clean) = runner::mutants(&p, &profile, &s, a.per_fault, &dir, a.jobs).await?;
     let caught = rows.iter().filter(|r| r.caught).count();
     let clean_bad = clean
         .iter()

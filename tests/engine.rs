@@ -20,6 +20,7 @@ fn settings(work: &Path) -> RunSettings {
         work_dir: work.to_path_buf(),
         faults: vec![],
         timers: SipTimers::default(),
+        capture_dir: None,
     }
 }
 

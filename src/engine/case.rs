@@ -39,6 +39,8 @@ pub struct RunSettings {
     /// Faults passed to the reference SUT (`{faults}`).
     pub faults: Vec<Fault>,
     pub timers: SipTimers,
+    /// Where each case's capture goes (`<dir>/<case>.pcap`); none when `None`.
+    pub capture_dir: Option<PathBuf>,
 }
 
 /// The result of one case.
@@ -60,10 +62,20 @@ pub struct CaseOutcome {
 /// Runs `case` on the loopback subnet `127.<net>.x.x`.
 pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) -> CaseOutcome {
     let started = Instant::now();
+    let wall = std::time::SystemTime::now();
     let rec = Recorder::new(started);
     let mut notes = Vec::new();
     let result = drive(case, profile, net, s, &rec, &mut notes).await;
     let events = rec.snapshot();
+    if let Some(dir) = &s.capture_dir {
+        let path = dir.join(format!("{}.pcap", sanitize(&case.id.replace('/', "_"))));
+        let written = std::fs::create_dir_all(dir).and_then(|_| {
+            crate::capture::write_pcap(&path, wall, &crate::capture::canonical(&events))
+        });
+        if let Err(e) = written {
+            notes.push(format!("capture {}: {e}", path.display()));
+        }
+    }
     let (checks, verdict) = match result {
         Ok(ctx) => {
             let obs = observe(&ctx, &events);

@@ -61,7 +61,10 @@ pub fn case_net(i: usize) -> u8 {
     100 + (i % 100) as u8
 }
 
-/// Runs `cases` and writes reports under `dir`. Returns the outcomes.
+/// Runs `cases`, `jobs` at a time (each on its own subnet), and writes reports under `dir`
+/// as each case finishes (so an interrupted run keeps what it finished). Returns the outcomes
+/// in plan order.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_cases(
     cases: &[Case],
     skipped: &[(String, String)],
@@ -70,11 +73,24 @@ pub async fn run_cases(
     dir: &Path,
     run_id: &str,
     quiet: bool,
+    jobs: usize,
 ) -> anyhow::Result<Vec<CaseOutcome>> {
     std::fs::create_dir_all(dir)?;
-    let mut outcomes: Vec<CaseOutcome> = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        let o = run_case(case, profile, case_net(i), settings).await;
+    let mut outcomes: Vec<(usize, CaseOutcome)> = Vec::new();
+    let mut set = tokio::task::JoinSet::new();
+    let mut next = 0usize;
+    loop {
+        while set.len() < jobs.max(1) && next < cases.len() {
+            let (case, profile, settings) =
+                (cases[next].clone(), profile.clone(), settings.clone());
+            let i = next;
+            set.spawn(async move { (i, run_case(&case, &profile, case_net(i), &settings).await) });
+            next += 1;
+        }
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        let (i, o) = done.map_err(|e| anyhow::anyhow!("a case task failed: {e}"))?;
         if !quiet {
             println!("{:<6} {}", o.verdict.as_str(), o.id);
             for c in o
@@ -91,11 +107,14 @@ pub async fn run_cases(
             }
         }
         write_events(dir, &o)?;
-        outcomes.push(o);
-        write_summary(dir, run_id, profile, &outcomes, skipped)?;
+        outcomes.push((i, o));
+        outcomes.sort_by_key(|(i, _)| *i);
+        let view: Vec<CaseOutcome> = outcomes.iter().map(|(_, o)| o.clone()).collect();
+        write_summary(dir, run_id, profile, &view, skipped)?;
     }
-    write_summary(dir, run_id, profile, &outcomes, skipped)?;
-    Ok(outcomes)
+    let view: Vec<CaseOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    write_summary(dir, run_id, profile, &view, skipped)?;
+    Ok(view)
 }
 
 fn write_events(dir: &Path, o: &CaseOutcome) -> anyhow::Result<()> {
@@ -229,10 +248,13 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         | Fault::NoByeDownstream => middle,
         Fault::WrongSetup => v.setup == SetupMode::Sdp && (middle || sut(Role::ClientB)),
         Fault::ParamsInWrongMessage => middle || sut(Role::ClientB),
-        Fault::WrongDirection
-        | Fault::ConnectWrongTarget
-        | Fault::NoBindSend
-        | Fault::LateTrigger => true,
+        Fault::WrongDirection | Fault::ConnectWrongTarget | Fault::LateTrigger => true,
+        // Visible where the SUT opens a link with nothing queued to send on it yet: an
+        // INVITE receiver (solution 2) opening towards its upstream.
+        Fault::NoBindSend => {
+            v.figure.solution() == crate::config::Solution::ReceiverOpens
+                && (middle || sut(Role::ClientB))
+        }
         Fault::EarlyTrigger => {
             middle && v.trigger != Trigger::On200 && !case.holds.ack_delay.is_zero()
         }
@@ -280,6 +302,7 @@ pub async fn mutants(
     settings: &RunSettings,
     per_fault: usize,
     dir: &Path,
+    jobs: usize,
 ) -> anyhow::Result<(Vec<MutantRow>, Vec<CaseOutcome>)> {
     let mut rows = Vec::new();
     let mut clean_ids = BTreeSet::new();
@@ -295,10 +318,16 @@ pub async fn mutants(
         s.faults = vec![f];
         s.work_dir = settings.work_dir.join(f.name());
         let mut caught_by = BTreeSet::new();
+        let mut set = tokio::task::JoinSet::new();
         for c in &cases {
             clean_ids.insert(c.id.clone());
-            let o = run_case(c, profile, case_net(net), &s).await;
+            let (c, profile, s) = ((*c).clone(), profile.clone(), s.clone());
+            let n = case_net(net);
             net += 1;
+            set.spawn(async move { run_case(&c, &profile, n, &s).await });
+        }
+        while let Some(o) = set.join_next().await {
+            let o = o.map_err(|e| anyhow::anyhow!("a case task failed: {e}"))?;
             for chk in o.checks.iter().filter(|x| x.verdict == Verdict::Fail) {
                 caught_by.insert(chk.id.clone());
             }
@@ -336,6 +365,7 @@ pub async fn mutants(
         &dir.join("reference"),
         "selftest-reference",
         true,
+        jobs,
     )
     .await?;
     Ok((rows, outcomes))

@@ -1,0 +1,22 @@
+//! Packet captures of a run. A recorded wire-event stream is written as a classic pcap that
+//! Wireshark and tshark dissect as real SIP, SDP and MSRP traffic, and pcap/pcapng files (ours
+//! or tcpdump's) are read back into the same events, so a live run and a capture go through
+//! the same checks.
+//!
+//! - [`canon`]: recorded events → one copy of everything that crossed the wire (both ends of
+//!   an in-process connection record it), SIP over TCP placed on its connection's 4-tuple.
+//! - [`write`](mod@write): canonical events → Ethernet/IP/UDP|TCP frames (handshake from the opener,
+//!   consistent sequence numbers, ACKs, FIN/RST, valid checksums), flushed per event.
+//! - [`read`]: pcap/pcapng → wire events: link layers, IP defragmentation, TCP reassembly,
+//!   SIP framing over TCP; errors name the file and the packet.
+//!
+//! Tshark field names and pitfalls: `shared/docs/protocol-notes.md` section R.
+
+pub mod canon;
+pub mod read;
+mod tcp;
+pub mod write;
+
+pub use canon::{canonical, Canon};
+pub use read::{read_capture, read_capture_from, read_capture_full, Capture, CaptureError};
+pub use write::{write_pcap, PcapWriter, WriteStats};
