@@ -19,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 use record::{Recorder, WireEvent};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
@@ -139,9 +140,14 @@ async fn run(
     let mut conns: HashMap<ConnId, MsrpConn> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     // Accept loops run as tasks so the select below stays simple.
+    // Every writer task holds a clone: on stop the loop waits until they have written out
+    // what was queued (a 200 to a BYE must not die with the process).
+    let live = Arc::new(());
     let sip_accept = {
         let tx = tx.clone();
         let rec = rec.clone();
+        // Weak: the accept loop itself must not count as a writer still at work.
+        let live = Arc::downgrade(&live);
         tokio::spawn(async move {
             loop {
                 match sip_tcp.accept().await {
@@ -157,7 +163,8 @@ async fn run(
                         if tx.send(Ev::SipConn { peer, tx: wtx }).is_err() {
                             return;
                         }
-                        tokio::spawn(sip_tcp_conn(s, peer, wrx, tx.clone()));
+                        let Some(live) = live.upgrade() else { return };
+                        tokio::spawn(sip_tcp_conn(s, peer, wrx, tx.clone(), live));
                     }
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
                 }
@@ -206,6 +213,7 @@ async fn run(
                                     wrx,
                                     tx.clone(),
                                     rec.clone(),
+                                    live.clone(),
                                 ));
                                 wtx
                             });
@@ -259,6 +267,11 @@ async fn run(
                 for (_, c) in conns.drain() {
                     let _ = c.tx.send(WriteCmd::Close);
                 }
+                drop(sip_conns);
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+                while Arc::strong_count(&live) > 1 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
                 return Ok(());
             }
             _ = sleep => node.handle_timeout(Instant::now()),
@@ -289,7 +302,7 @@ async fn run(
                 Ev::MsrpAccepted { stream, peer } => {
                     let conn = node.new_conn_id();
                     if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer }); }
-                    conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone()));
+                    conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone()));
                     node.handle_input(Instant::now(), Input::Accepted { conn, peer });
                 }
                 Ev::Connected { conn, result } => match result {
@@ -297,7 +310,7 @@ async fn run(
                         let local = stream.local_addr().unwrap_or(local_msrp);
                         let peer = stream.peer_addr().unwrap_or(local_msrp);
                         if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (local, peer), opener: local }); }
-                        conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone()));
+                        conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone()));
                         node.handle_input(Instant::now(), Input::Connected { conn, local });
                     }
                     Err(reason) => node.handle_input(Instant::now(), Input::ConnectFailed { conn, reason }),
@@ -354,6 +367,7 @@ fn start_msrp_conn(
     b: SocketAddr,
     tx: mpsc::UnboundedSender<Ev>,
     rec: Option<Recorder>,
+    live: Arc<()>,
 ) -> MsrpConn {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(a);
@@ -398,6 +412,7 @@ fn start_msrp_conn(
         }
     });
     tokio::spawn(async move {
+        let _live = live;
         let mut flushed = 0usize;
         loop {
             let cmd = match wrx.try_recv() {
@@ -460,6 +475,7 @@ async fn sip_tcp_connect(
     wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
     rec: Option<Recorder>,
+    live: Arc<()>,
 ) {
     match connect_from(local_ip, to).await {
         Ok(s) => {
@@ -469,7 +485,7 @@ async fn sip_tcp_connect(
                     opener: local,
                 });
             }
-            sip_tcp_conn(s, to, wrx, tx).await
+            sip_tcp_conn(s, to, wrx, tx, live).await
         }
         Err(e) => {
             let _ = tx.send(Ev::SipBad {
@@ -487,9 +503,11 @@ async fn sip_tcp_conn(
     peer: SocketAddr,
     mut wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
+    live: Arc<()>,
 ) {
     let (mut rd, mut wr) = s.into_split();
     let writer = tokio::spawn(async move {
+        let _live = live;
         while let Some(b) = wrx.recv().await {
             if wr.write_all(&b).await.is_err() {
                 return;
