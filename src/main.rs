@@ -368,15 +368,44 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         profile.name,
         profile.origin
     );
-    let outcomes = runner::run_cases(
+    let run = runner::run_cases(
         &p.cases, &p.skipped, &profile, &s, &dir, &run_id, a.quiet, a.jobs,
-    )
-    .await?;
+    );
+    let outcomes = tokio::select! {
+        r = run => r?,
+        sig = interrupted() => {
+            // Dropping the run aborts the running cases; each drops its SUT process, which
+            // kills the SUT's process group. Give the runtime a moment to run those drops.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = std::fs::remove_dir_all(dir.join("work"));
+            eprintln!("interrupted by {sig}: the SUT processes were stopped; finished cases are in {}", dir.display());
+            return Ok(INTERRUPTED);
+        }
+    };
     let _ = std::fs::remove_dir_all(dir.join("work"));
     runner::print_summary(&outcomes, &p.skipped);
     out!("reports: {}", dir.display());
     out!("captures: {}", captures.display());
     Ok(runner::exit_code(&outcomes))
+}
+
+/// Exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM, naming the signal.
+async fn interrupted() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        } => "SIGTERM",
+    }
 }
 
 async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {

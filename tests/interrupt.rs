@@ -1,0 +1,94 @@
+//! A run interrupted by SIGTERM or SIGINT stops every SUT process it launched, keeps the
+//! reports of the cases that finished, and exits with its own code (130).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cpm-harness");
+
+/// Processes whose command line mentions `needle` (the run's scratch folder).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(needle) && !cmd.contains("cargo") {
+            out.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
+        }
+    }
+    out
+}
+
+fn interrupt_with(signal: i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let caps = dir.path().join("captures");
+    let mut child = Command::new(BIN)
+        .args(["run", "--filter", "/pause", "--jobs", "2", "-q"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--captures")
+        .arg(&caps)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until SUT processes of this run exist, so the signal lands mid-case.
+    let needle = out.display().to_string();
+    let start = Instant::now();
+    while processes_mentioning(&needle).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no SUT process appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not stop after the signal"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "exit status {status:?}");
+    // No SUT process of this run survives (give the group kill a moment to land).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = processes_mentioning(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SUT processes left behind: {left:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The finished cases' summary is valid JSON.
+    let runs: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 1);
+    let summary = runs[0].path().join("summary.json");
+    if summary.exists() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+        assert_eq!(v["schema_version"], 1);
+    }
+}
+
+/// One test, signals in turn: two runs at once would share the runner's subnets.
+#[test]
+fn sigterm_and_sigint_stop_the_sut_processes_and_keep_finished_reports() {
+    interrupt_with(libc::SIGTERM);
+    interrupt_with(libc::SIGINT);
+}
