@@ -186,6 +186,21 @@ pub struct Variant {
     /// MSRP chunk size in bytes.
     #[serde(default = "default_chunk")]
     pub chunk_size: u64,
+    /// The figure's rules as a suite file states them (set by the engine's plan); when absent
+    /// the built-in table of the seven figures applies. Entities and checks both read the
+    /// rules through this variant, so a suite file decides what is expected.
+    #[serde(skip)]
+    pub rules: Option<FigureRules>,
+}
+
+/// What a figure fixes: who opens each link, when x answers, the ACK timing it draws.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FigureRules {
+    pub solution: Solution,
+    /// Openers of L1..L4 under the variant's L2/L3 choice.
+    pub openers: [Opener; 4],
+    pub x_answer: XAnswer,
+    pub default_ack: AckTiming,
 }
 
 fn default_trigger() -> Trigger {
@@ -238,7 +253,24 @@ impl Variant {
             group: default_group(),
             transport: default_transport(),
             chunk_size: default_chunk(),
+            rules: None,
         }
+    }
+
+    /// The solution (from the suite's rules when set).
+    pub fn solution(&self) -> Solution {
+        self.rules
+            .as_ref()
+            .map(|r| r.solution)
+            .unwrap_or_else(|| self.figure.solution())
+    }
+
+    /// When x answers 200-2 (from the suite's rules when set).
+    pub fn x_answer(&self) -> XAnswer {
+        self.rules
+            .as_ref()
+            .map(|r| r.x_answer)
+            .unwrap_or_else(|| self.figure.x_answer())
     }
 
     pub fn x_trigger(&self) -> Trigger {
@@ -246,11 +278,19 @@ impl Variant {
     }
 
     pub fn ack_timing(&self) -> AckTiming {
-        self.ack.unwrap_or_else(|| self.figure.default_ack())
+        let default = self
+            .rules
+            .as_ref()
+            .map(|r| r.default_ack)
+            .unwrap_or_else(|| self.figure.default_ack());
+        self.ack.unwrap_or(default)
     }
 
-    /// Who opens `link` in this variant.
+    /// Who opens `link` in this variant (from the suite's rules when set).
     pub fn opener(&self, link: Link) -> Opener {
+        if let Some(r) = &self.rules {
+            return r.openers[link as usize];
+        }
         match (self.figure.solution(), link) {
             (Solution::SenderOpens, _) => Opener::Offerer,
             (Solution::ReceiverOpens, _) => Opener::Answerer,

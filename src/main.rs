@@ -143,6 +143,7 @@ impl VariantArgs {
                 Transport::Udp
             },
             chunk_size: self.chunk_size,
+            rules: None,
         };
         v.validate().map_err(|e| anyhow!(e))?;
         Ok(v)

@@ -85,3 +85,42 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<CaseOutcome>>) -> Vec
     }
     out
 }
+
+/// The figure suite file, not a table in the code, decides what is expected: a copy of the
+/// suites where FIG 1's x must wait for a member makes the reference SUT's x (which answers at
+/// once, as the real FIG 1 says) fail SIG-CF-ANSWER, and only that case's verdict changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_file_decides_what_the_checks_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir("suites").unwrap().flatten() {
+        std::fs::copy(f.path(), dir.path().join(f.file_name())).unwrap();
+    }
+    let fig1 = std::fs::read_to_string("suites/fig1.yaml").unwrap();
+    assert!(fig1.contains("x-answer: at-once"));
+    let changed = fig1
+        .replace("x-answer: at-once", "x-answer: after-first-member")
+        .replace(
+            "message: 200-2, from: x, to: pf-a, after: [S102]",
+            "message: 200-2, from: x, to: pf-a, after: [S102, S109]",
+        );
+    assert_ne!(changed, fig1);
+    std::fs::write(dir.path().join("fig1.yaml"), changed).unwrap();
+    let yaml = "about: x alone\nbase: {}\norderings:\n  pause:\n    about: withhold\n    holds: { ack-delay: 200, answer-delay: 200, send-delay: 200 }\nsections:\n  - name: x\n    about: x alone\n    figures: [1, 2]\n    splits: [x]\n    orderings: [pause]\n";
+    let d = DefaultSuite::parse(yaml, "inline").expect("suite");
+    let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
+    let work = tempfile::tempdir().unwrap();
+    let s = settings(work.path());
+    for (suite_dir, fig1_fails) in [(Path::new("suites"), false), (dir.path(), true)] {
+        let p = plan(suite_dir, &d, &profile).expect("plan");
+        assert_eq!(p.cases.len(), 2);
+        for (i, c) in p.cases.iter().enumerate() {
+            let o = run_case(c, &profile, 240 + i as u8, &s).await;
+            let cf = o.checks.iter().find(|k| k.id == "SIG-CF-ANSWER").unwrap();
+            let want_fail = fig1_fails && c.figure == 1;
+            assert_eq!(cf.verdict == Verdict::Fail, want_fail, "{}", describe(&o));
+            if !want_fail {
+                assert_eq!(o.verdict, Verdict::Pass, "{}", describe(&o));
+            }
+        }
+    }
+}

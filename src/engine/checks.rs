@@ -508,7 +508,7 @@ impl<'a> Analysis<'a> {
 
     fn figure_text(&self) -> String {
         let v = &self.ctx.variant;
-        if v.figure.solution() == Solution::ClientsOpen {
+        if v.solution() == Solution::ClientsOpen {
             format!("figure {} (l23-opener {:?})", v.figure, v.l23_opener)
         } else {
             format!("figure {}", v.figure)
@@ -1263,7 +1263,7 @@ fn sdp_setup(a: &Analysis) -> Vec<Item> {
 
 fn sdp_place(a: &Analysis) -> Vec<Item> {
     let (items, mut out) = a.sdp_items();
-    let sol = a.ctx.variant.figure.solution();
+    let sol = a.ctx.variant.solution();
     for it in items {
         let ev = a.sip_ev(it.sip);
         let has = a.sdp(it.sip).is_some_and(|d| match &d.sdp {
@@ -1915,7 +1915,7 @@ fn sig_cf_answer(a: &Analysis) -> Vec<Item> {
         Some(t2) => a.t(f).saturating_sub(t2) > race_margin(a),
         None => true,
     };
-    match (fig.x_answer(), first3) {
+    match (a.ctx.variant.x_answer(), first3) {
         (XAnswer::AtOnce, Some(f)) if a.t(f) < a.t(ok2) && discriminating(f) => {
             vec![Item::Fail(format!(
                 "figure {fig}: x must answer at once, but {} came after the first 200-3 {}",

@@ -579,7 +579,12 @@ pub fn plan_with(
                             Ok(()) => cases.push(Case {
                                 id,
                                 figure: fig,
-                                variant: v.clone(),
+                                // The suite file, not the built-in table, says what the
+                                // figure's entities do and what the checks expect.
+                                variant: Variant {
+                                    rules: Some(suite.rules(&v)),
+                                    ..v.clone()
+                                },
                                 sut: sut.clone(),
                                 ordering: oname.clone(),
                                 holds: ordering.holds.clone(),

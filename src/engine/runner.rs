@@ -252,8 +252,7 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         // Visible where the SUT opens a link with nothing queued to send on it yet: an
         // INVITE receiver (solution 2) opening towards its upstream.
         Fault::NoBindSend => {
-            v.figure.solution() == crate::config::Solution::ReceiverOpens
-                && (middle || sut(Role::ClientB))
+            v.solution() == crate::config::Solution::ReceiverOpens && (middle || sut(Role::ClientB))
         }
         Fault::EarlyTrigger => {
             middle && v.trigger != Trigger::On200 && !case.holds.ack_delay.is_zero()
@@ -261,13 +260,11 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         Fault::NoReuse => v.reuse && sut(Role::X),
         Fault::CfAnswerEarly => {
             sut(Role::X)
-                && v.figure.x_answer() == XAnswer::AfterFirstMember
+                && v.x_answer() == XAnswer::AfterFirstMember
                 && !case.holds.answer_delay.is_zero()
         }
         Fault::CfAnswerLate => {
-            sut(Role::X)
-                && v.figure.x_answer() == XAnswer::AtOnce
-                && !case.holds.answer_delay.is_zero()
+            sut(Role::X) && v.x_answer() == XAnswer::AtOnce && !case.holds.answer_delay.is_zero()
         }
         Fault::AckTooEarly => {
             middle
@@ -304,48 +301,64 @@ pub async fn mutants(
     dir: &Path,
     jobs: usize,
 ) -> anyhow::Result<(Vec<MutantRow>, Vec<CaseOutcome>)> {
-    let mut rows = Vec::new();
+    // Every (fault, case) pair goes into one pool of `jobs` workers.
     let mut clean_ids = BTreeSet::new();
-    let mut net = 0usize;
+    let mut work: Vec<(Fault, Case)> = Vec::new();
     for &f in Fault::ALL {
-        let cases: Vec<&Case> = plan
+        for c in plan
             .cases
             .iter()
             .filter(|c| fault_applies(f, c))
             .take(per_fault)
-            .collect();
-        let mut s = settings.clone();
-        s.faults = vec![f];
-        s.work_dir = settings.work_dir.join(f.name());
-        let mut caught_by = BTreeSet::new();
-        let mut set = tokio::task::JoinSet::new();
-        for c in &cases {
+        {
             clean_ids.insert(c.id.clone());
-            let (c, profile, s) = ((*c).clone(), profile.clone(), s.clone());
-            let n = case_net(net);
-            net += 1;
-            set.spawn(async move { run_case(&c, &profile, n, &s).await });
+            work.push((f, c.clone()));
         }
-        while let Some(o) = set.join_next().await {
-            let o = o.map_err(|e| anyhow::anyhow!("a case task failed: {e}"))?;
-            for chk in o.checks.iter().filter(|x| x.verdict == Verdict::Fail) {
-                caught_by.insert(chk.id.clone());
-            }
+    }
+    let mut caught: std::collections::BTreeMap<Fault, BTreeSet<String>> = Default::default();
+    let mut set = tokio::task::JoinSet::new();
+    let mut next = 0usize;
+    loop {
+        while set.len() < jobs.max(1) && next < work.len() {
+            let (f, c) = work[next].clone();
+            let mut s = settings.clone();
+            s.faults = vec![f];
+            s.work_dir = settings.work_dir.join(f.name());
+            let profile = profile.clone();
+            let n = case_net(next);
+            set.spawn(async move { (f, run_case(&c, &profile, n, &s).await) });
+            next += 1;
         }
-        let caught = caught_by.contains(f.target_check());
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        let (f, o) = done.map_err(|e| anyhow::anyhow!("a case task failed: {e}"))?;
+        let entry = caught.entry(f).or_default();
+        for chk in o.checks.iter().filter(|x| x.verdict == Verdict::Fail) {
+            entry.insert(chk.id.clone());
+        }
+    }
+    let mut rows = Vec::new();
+    for &f in Fault::ALL {
+        let caught_by = caught.remove(&f).unwrap_or_default();
+        let hit = caught_by.contains(f.target_check());
         println!(
             "{:<24} {:<15} {:<6} {}",
             f.name(),
             f.target_check(),
-            if caught { "yes" } else { "NO" },
+            if hit { "yes" } else { "NO" },
             caught_by.iter().cloned().collect::<Vec<_>>().join(" ")
         );
         rows.push(MutantRow {
             fault: f.name(),
             target: f.target_check(),
-            cases: cases.iter().map(|c| c.id.clone()).collect(),
+            cases: work
+                .iter()
+                .filter(|(g, _)| *g == f)
+                .map(|(_, c)| c.id.clone())
+                .collect(),
             caught_by: caught_by.into_iter().collect(),
-            caught,
+            caught: hit,
         });
     }
     // The same cases against the correct SUT: zero failures expected.

@@ -579,6 +579,34 @@ impl Suite {
     pub fn opener_for(&self, link: Link, variant: &Variant) -> Role {
         self.link_for(link, variant).opener
     }
+    /// The figure's rules under `variant`, for [`Variant::rules`]: what the entities do and the
+    /// checks expect then comes from this file.
+    pub fn rules(&self, variant: &Variant) -> crate::config::FigureRules {
+        use crate::config::{FigureRules, Opener, Solution};
+        let opener = |link: Link| {
+            let (offerer, _) = endpoints(link);
+            if self.opener_for(link, variant) == offerer {
+                Opener::Offerer
+            } else {
+                Opener::Answerer
+            }
+        };
+        FigureRules {
+            solution: match self.solution {
+                1 => Solution::SenderOpens,
+                2 => Solution::ReceiverOpens,
+                _ => Solution::ClientsOpen,
+            },
+            openers: [
+                opener(Link::L1),
+                opener(Link::L2),
+                opener(Link::L3),
+                opener(Link::L4),
+            ],
+            x_answer: self.x_answer(),
+            default_ack: self.default_ack(),
+        }
+    }
     /// The trigger the opener of `link` uses under `variant`: the variant's knob (`trigger`
     /// for pf-a/pf-b, `x-trigger` for x) when the link allows it, else the link's first allowed
     /// trigger (clients and INVITE receivers have a fixed one).

@@ -1040,7 +1040,7 @@ impl Node {
 
     /// Whether x sends 200-2 on INVITE2 (FIG 1, 3, 7) rather than on the first 200-3.
     fn x_answers_at_once(&self) -> bool {
-        let at_once = self.cfg.variant.figure.x_answer() == XAnswer::AtOnce;
+        let at_once = self.cfg.variant.x_answer() == XAnswer::AtOnce;
         (at_once && !self.fault(Fault::CfAnswerLate)) || self.fault(Fault::CfAnswerEarly)
     }
 
@@ -1171,7 +1171,10 @@ impl Node {
         let configured = self.configured_to_open(Side::Down, link);
         let we_open = match self.cfg.variant.setup {
             SetupMode::Preset => configured,
-            SetupMode::Sdp => !matches!(answer.setup, Some(Setup::Active)),
+            // The answer decides; the wrong-direction fault goes against it.
+            SetupMode::Sdp => {
+                !matches!(answer.setup, Some(Setup::Active)) != self.fault(Fault::WrongDirection)
+            }
         };
         {
             let l = &mut self.legs[leg];
