@@ -124,3 +124,34 @@ async fn a_suite_file_decides_what_the_checks_expect() {
         }
     }
 }
+
+/// `selftest --mutants`: every fault of the reference SUT is caught by its check (100 %), and
+/// the correct SUT passes the same cases.
+#[test]
+fn selftest_mutant_score_is_100_percent() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args([
+            "selftest",
+            "--mutants",
+            "--per-fault",
+            "1",
+            "--jobs",
+            "4",
+            "--out",
+        ])
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let n = cpm_harness::entity::Fault::ALL.len();
+    assert!(
+        stdout.contains(&format!(
+            "score: {n}/{n} faults caught by their check (100 %)"
+        )),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(": 0 not passing"), "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+}

@@ -61,6 +61,30 @@ pub fn case_net(i: usize) -> u8 {
     100 + (i % 100) as u8
 }
 
+/// Runs a case on its subnet; if an address there is taken (another run on this machine, a
+/// stray process), runs it again on another subnet rather than reporting a harness error.
+pub async fn run_case_retrying(
+    case: &Case,
+    profile: &Profile,
+    i: usize,
+    s: &RunSettings,
+) -> CaseOutcome {
+    let mut o = run_case(case, profile, case_net(i), s).await;
+    for attempt in 1..=3usize {
+        let taken = o.verdict == Verdict::Error
+            && o.notes.iter().any(|n| n.contains("Address already in use"));
+        if !taken {
+            break;
+        }
+        let net = case_net(i + attempt * 37);
+        o = run_case(case, profile, net, s).await;
+        o.notes.push(format!(
+            "ran on 127.{net}.0.0/16 after an address was in use"
+        ));
+    }
+    o
+}
+
 /// Runs `cases`, `jobs` at a time (each on its own subnet), and writes reports under `dir`
 /// as each case finishes (so an interrupted run keeps what it finished). Returns the outcomes
 /// in plan order.
@@ -84,7 +108,7 @@ pub async fn run_cases(
             let (case, profile, settings) =
                 (cases[next].clone(), profile.clone(), settings.clone());
             let i = next;
-            set.spawn(async move { (i, run_case(&case, &profile, case_net(i), &settings).await) });
+            set.spawn(async move { (i, run_case_retrying(&case, &profile, i, &settings).await) });
             next += 1;
         }
         let Some(done) = set.join_next().await else {
@@ -325,8 +349,8 @@ pub async fn mutants(
             s.faults = vec![f];
             s.work_dir = settings.work_dir.join(f.name());
             let profile = profile.clone();
-            let n = case_net(next);
-            set.spawn(async move { (f, run_case(&c, &profile, n, &s).await) });
+            let i = next;
+            set.spawn(async move { (f, run_case_retrying(&c, &profile, i, &s).await) });
             next += 1;
         }
         let Some(done) = set.join_next().await else {
