@@ -75,6 +75,17 @@ fn interrupt_with(signal: i32) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Every capture, finished or cut off by the signal, reads back.
+    let mut pcaps = 0;
+    for run in std::fs::read_dir(&caps).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(run.path()).unwrap().flatten() {
+            pcaps += 1;
+            cpm_harness::capture::read_capture(&f.path()).unwrap_or_else(|e| {
+                panic!("{} unreadable after the interrupt: {e}", f.path().display())
+            });
+        }
+    }
+    assert!(pcaps > 0, "no capture written before the signal");
     // The finished cases' summary is valid JSON.
     let runs: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().collect();
     assert_eq!(runs.len(), 1);

@@ -48,31 +48,64 @@ impl WireEvent {
     }
 }
 
+/// A stamped event, as the log and a tap carry it.
+pub type Stamped = (Duration, WireEvent);
+
+struct Log {
+    events: Vec<Stamped>,
+    /// A live copy of the stream (the capture writer), in the log's order.
+    tap: Option<std::sync::mpsc::Sender<Stamped>>,
+}
+
 /// A shared, append-only log of [`WireEvent`]s.
 #[derive(Clone)]
 pub struct Recorder {
     start: Instant,
-    log: Arc<Mutex<Vec<(Duration, WireEvent)>>>,
+    log: Arc<Mutex<Log>>,
 }
 
 impl Recorder {
     pub fn new(start: Instant) -> Recorder {
         Recorder {
             start,
-            log: Arc::new(Mutex::new(Vec::new())),
+            log: Arc::new(Mutex::new(Log {
+                events: Vec::new(),
+                tap: None,
+            })),
+        }
+    }
+
+    /// A recorder that also sends every event, as it happens, to `tap`.
+    pub fn with_tap(start: Instant, tap: std::sync::mpsc::Sender<Stamped>) -> Recorder {
+        let r = Recorder::new(start);
+        if let Ok(mut l) = r.log.lock() {
+            l.tap = Some(tap);
+        }
+        r
+    }
+
+    /// Stops feeding the tap (its receiver then sees the end of the stream).
+    pub fn close_tap(&self) {
+        if let Ok(mut l) = self.log.lock() {
+            l.tap = None;
         }
     }
 
     pub fn record(&self, ev: WireEvent) {
         let t = self.start.elapsed();
         if let Ok(mut l) = self.log.lock() {
-            l.push((t, ev));
+            if let Some(tap) = &l.tap {
+                if tap.send((t, ev.clone())).is_err() {
+                    l.tap = None;
+                }
+            }
+            l.events.push((t, ev));
         }
     }
 
     /// How many events were recorded so far.
     pub fn len(&self) -> usize {
-        self.log.lock().map(|l| l.len()).unwrap_or(0)
+        self.log.lock().map(|l| l.events.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -81,6 +114,9 @@ impl Recorder {
 
     /// A copy of everything recorded so far.
     pub fn snapshot(&self) -> Vec<(Duration, WireEvent)> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|l| l.events.clone())
+            .unwrap_or_default()
     }
 }

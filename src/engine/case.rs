@@ -63,17 +63,41 @@ pub struct CaseOutcome {
 pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) -> CaseOutcome {
     let started = Instant::now();
     let wall = std::time::SystemTime::now();
-    let rec = Recorder::new(started);
     let mut notes = Vec::new();
+    // The capture is written as the case runs (each event flushed), so an interrupted run
+    // still leaves a readable file; the writer thread drops the copies both ends recorded.
+    let (rec, writer) = match &s.capture_dir {
+        Some(dir) => {
+            let path = dir.join(format!("{}.pcap", sanitize(&case.id.replace('/', "_"))));
+            let (tx, rx) = std::sync::mpsc::channel::<crate::driver::record::Stamped>();
+            let writer = std::fs::create_dir_all(dir)
+                .and_then(|_| crate::capture::PcapWriter::create(&path, wall))
+                .map(|mut w| {
+                    std::thread::spawn(move || -> std::io::Result<()> {
+                        while let Ok((t, ev)) = rx.recv() {
+                            w.write_event(t, &ev)?;
+                        }
+                        w.finish().map(|_| ())
+                    })
+                });
+            match writer {
+                Ok(h) => (Recorder::with_tap(started, tx), Some((h, path))),
+                Err(e) => {
+                    notes.push(format!("capture {}: {e}", path.display()));
+                    (Recorder::new(started), None)
+                }
+            }
+        }
+        None => (Recorder::new(started), None),
+    };
     let result = drive(case, profile, net, s, &rec, &mut notes).await;
     let events = rec.snapshot();
-    if let Some(dir) = &s.capture_dir {
-        let path = dir.join(format!("{}.pcap", sanitize(&case.id.replace('/', "_"))));
-        let written = std::fs::create_dir_all(dir).and_then(|_| {
-            crate::capture::write_pcap(&path, wall, &crate::capture::canonical(&events))
-        });
-        if let Err(e) = written {
-            notes.push(format!("capture {}: {e}", path.display()));
+    rec.close_tap();
+    if let Some((h, path)) = writer {
+        match tokio::task::spawn_blocking(move || h.join()).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => notes.push(format!("capture {}: {e}", path.display())),
+            _ => notes.push(format!("capture {}: the writer failed", path.display())),
         }
     }
     let (checks, verdict) = match result {
