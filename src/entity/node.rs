@@ -1934,7 +1934,10 @@ impl Node {
             return;
         };
         c.legs.retain(|&x| x != leg);
-        if c.legs.is_empty() && !c.closed {
+        // Only the side that opened a connection closes it when idle: the opener may be about
+        // to reuse it for another session (RFC 4975 §5.4, K3), and the accepting side cannot
+        // know. The accepting side closes when the opener does.
+        if c.legs.is_empty() && !c.closed && c.target.is_some() {
             c.closed = true;
             self.out.push_back(Output::Close { conn });
         }
