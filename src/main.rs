@@ -52,6 +52,13 @@ enum Cmd {
     List(PlanArgs),
     /// Prove the checks: run each reference-SUT fault where it applies (`--mutants`).
     Selftest(SelftestArgs),
+    /// Judge a capture offline: map its addresses to the chain's entities (given with --map or
+    /// inferred from the SIP signalling) and run the same checks as a live case.
+    Analyze(Box<AnalyzeArgs>),
+    /// Draw a capture as a ladder diagram, normalized so that runs of one case draw alike.
+    Show(ShowArgs),
+    /// Compare two captures message by message after normalization; exit 1 when they differ.
+    Diff(DiffArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -257,6 +264,51 @@ struct SelftestArgs {
     case_timeout: u64,
 }
 
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// The capture (pcap or pcapng), e.g. captures/<run>/<case>.pcap.
+    file: PathBuf,
+    #[command(flatten)]
+    variant: VariantArgs,
+    /// The roles the SUT played in the capture (roles joined by , or +), or `none` to judge
+    /// every role.
+    #[arg(long, default_value = "none")]
+    sut: String,
+    /// Topology YAML mapping addresses to entities (as suites/topology.yaml); default: inferred
+    /// from the capture.
+    #[arg(long)]
+    map: Option<PathBuf>,
+    /// Print the case object of summary.json instead of text.
+    #[arg(long)]
+    json: bool,
+    /// How long after its trigger a link may open, in ms (as `run`).
+    #[arg(long, default_value_t = 1000)]
+    trigger_window_ms: u64,
+    /// The discriminating pause of the captured case in ms (200 for `pause` orderings).
+    #[arg(long, default_value_t = 0)]
+    pause_ms: u64,
+}
+
+#[derive(Args)]
+struct ShowArgs {
+    /// The capture (pcap or pcapng).
+    file: PathBuf,
+    /// Topology YAML mapping addresses to entities; default: inferred from the capture.
+    #[arg(long)]
+    map: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// The reference capture.
+    a: PathBuf,
+    /// The capture compared with it.
+    b: PathBuf,
+    /// Topology YAML for both captures; default: inferred from each.
+    #[arg(long)]
+    map: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -275,6 +327,9 @@ fn main() -> ExitCode {
             Cmd::Run(a) => run_cmd(a).await,
             Cmd::List(a) => list_cmd(a),
             Cmd::Selftest(a) => selftest_cmd(a).await,
+            Cmd::Analyze(a) => analyze_cmd(*a),
+            Cmd::Show(a) => show_cmd(a),
+            Cmd::Diff(a) => diff_cmd(a),
             Cmd::Bench {
                 what: BenchCmd::Relay { mib, chunk_size },
             } => bench::relay(mib << 20, chunk_size).await.map(|_| 0),
@@ -407,6 +462,53 @@ async fn interrupted() -> &'static str {
             }
         } => "SIGTERM",
     }
+}
+
+fn analyze_cmd(a: AnalyzeArgs) -> anyhow::Result<u8> {
+    use cpm_harness::capture::analyze::{
+        analyze_file, load_map_opt, parse_sut, render_text, Options,
+    };
+    // Bad flags, an unreadable capture or map: exit 2, like a usage error.
+    let cfg = |e: anyhow::Error| anyhow::Error::new(ConfigError(e));
+    let variant = a.variant.variant().map_err(cfg)?;
+    let sut = parse_sut(&a.sut).map_err(|e| cfg(anyhow!(e)))?;
+    let opts = Options {
+        variant,
+        sut,
+        map: load_map_opt(a.map.as_deref()).map_err(|e| cfg(e.into()))?,
+        trigger_window: Duration::from_millis(a.trigger_window_ms),
+        pause: Duration::from_millis(a.pause_ms),
+    };
+    let report = analyze_file(&a.file, &opts).map_err(|e| cfg(e.into()))?;
+    if a.json {
+        out!("{}", serde_json::to_string_pretty(&report.outcome)?);
+    } else {
+        out!("{}", render_text(&report).trim_end());
+    }
+    Ok(report.exit_code())
+}
+
+fn show_cmd(a: ShowArgs) -> anyhow::Result<u8> {
+    use cpm_harness::capture::analyze::load_map_opt;
+    use cpm_harness::capture::ladder::Ladder;
+    let cfg =
+        |e: cpm_harness::capture::analyze::AnalyzeError| anyhow::Error::new(ConfigError(e.into()));
+    let map = load_map_opt(a.map.as_deref()).map_err(cfg)?;
+    let ladder = Ladder::from_file(&a.file, map.as_ref()).map_err(cfg)?;
+    out!("{}", a.file.display());
+    out!("{}", ladder.render().trim_end());
+    Ok(0)
+}
+
+fn diff_cmd(a: DiffArgs) -> anyhow::Result<u8> {
+    use cpm_harness::capture::analyze::load_map_opt;
+    use cpm_harness::capture::diff::diff_files;
+    let cfg =
+        |e: cpm_harness::capture::analyze::AnalyzeError| anyhow::Error::new(ConfigError(e.into()));
+    let map = load_map_opt(a.map.as_deref()).map_err(cfg)?;
+    let d = diff_files(&a.a, &a.b, map.as_ref()).map_err(cfg)?;
+    out!("{}", d.render().trim_end());
+    Ok(if d.is_equal() { 0 } else { 1 })
 }
 
 async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {

@@ -9,10 +9,19 @@
 //!   consistent sequence numbers, ACKs, FIN/RST, valid checksums), flushed per event.
 //! - [`read`]: pcap/pcapng → wire events: link layers, IP defragmentation, TCP reassembly,
 //!   SIP framing over TCP; errors name the file and the packet.
+//! - [`analyze`]: a capture → entity map (given or inferred) → the same observation and checks
+//!   as a live case (`cpm-harness analyze`).
+//! - [`ladder`]: a capture → normalized messages in a canonical causal order, drawn as a
+//!   ladder diagram (`cpm-harness show`).
+//! - [`diff`]: two captures compared message by message after that normalization
+//!   (`cpm-harness diff`).
 //!
 //! Tshark field names and pitfalls: `shared/docs/protocol-notes.md` section R.
 
+pub mod analyze;
 pub mod canon;
+pub mod diff;
+pub mod ladder;
 pub mod read;
 mod tcp;
 pub mod write;
