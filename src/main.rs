@@ -242,6 +242,9 @@ struct RunArgs {
     /// Cases run in parallel, each on its own loopback subnet.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
+    /// Also judge each case's capture offline and require the live verdicts (CAPTURE check).
+    #[arg(long)]
+    reanalyze: bool,
 }
 
 #[derive(Args)]
@@ -401,6 +404,7 @@ fn settings(
         faults,
         timers: SipTimers::default(),
         capture_dir,
+        reanalyze: false,
     }
 }
 
@@ -409,7 +413,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
     let captures = a.captures.join(&run_id);
-    let s = settings(
+    let mut s = settings(
         &dir,
         a.size,
         a.trigger_window_ms,
@@ -417,6 +421,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         a.faults.clone(),
         Some(captures.clone()),
     );
+    s.reanalyze = a.reanalyze;
     out!(
         "{} cases, {} skipped; profile {} ({})",
         p.cases.len(),

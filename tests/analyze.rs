@@ -121,6 +121,7 @@ fn settings(faults: Vec<Fault>) -> RunSettings {
         faults,
         timers: SipTimers::default(),
         capture_dir: Some(scratch().join("captures")),
+        reanalyze: false,
     }
 }
 

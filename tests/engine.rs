@@ -21,6 +21,7 @@ fn settings(work: &Path) -> RunSettings {
         faults: vec![],
         timers: SipTimers::default(),
         capture_dir: None,
+        reanalyze: false,
     }
 }
 

@@ -20,6 +20,59 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Judges the case's capture offline, as `cpm-harness analyze` would, and compares each
+/// check's verdict with the live one.
+async fn reanalyze(
+    case: &Case,
+    ctx: &CaseContext,
+    live: &[CheckResult],
+    path: PathBuf,
+    s: &RunSettings,
+) -> CheckResult {
+    use crate::capture::analyze::{analyze_file, Options};
+    let opts = Options {
+        variant: case.variant.clone(),
+        sut: case.sut.clone(),
+        map: Some((
+            path.with_extension("topology.yaml"),
+            (*ctx.topology).clone(),
+        )),
+        trigger_window: s.trigger_window,
+        pause: case.pause(),
+    };
+    let shown = path.display().to_string();
+    let result = tokio::task::spawn_blocking(move || analyze_file(&path, &opts)).await;
+    let mut evidence = Vec::new();
+    match result {
+        Ok(Ok(report)) => {
+            for l in live {
+                match report.outcome.checks.iter().find(|c| c.id == l.id) {
+                    Some(c) if c.verdict == l.verdict => {}
+                    Some(c) => evidence.push(format!(
+                        "{}: live {}, from the capture {}",
+                        l.id,
+                        l.verdict.as_str(),
+                        c.verdict.as_str()
+                    )),
+                    None => evidence.push(format!("{}: missing from the capture's analysis", l.id)),
+                }
+            }
+        }
+        Ok(Err(e)) => evidence.push(format!("{shown}: {e}")),
+        Err(e) => evidence.push(format!("{shown}: the analysis failed: {e}")),
+    }
+    CheckResult {
+        id: "CAPTURE".into(),
+        reference: "issue 4: analyze gives the live verdicts".into(),
+        verdict: if evidence.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Error
+        },
+        evidence,
+    }
+}
+
 /// How long the wire must stay silent before a case is judged (late closes, teardown).
 const QUIET: Duration = Duration::from_millis(250);
 
@@ -41,6 +94,9 @@ pub struct RunSettings {
     pub timers: SipTimers,
     /// Where each case's capture goes (`<dir>/<case>.pcap`); none when `None`.
     pub capture_dir: Option<PathBuf>,
+    /// After each case, judge its written capture offline (`analyze`) and require the same
+    /// verdict per check as the live run (a CAPTURE check records any difference).
+    pub reanalyze: bool,
 }
 
 /// The result of one case.
@@ -93,6 +149,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
     let result = drive(case, profile, net, s, &rec, &mut notes).await;
     let events = rec.snapshot();
     rec.close_tap();
+    let capture_path = writer.as_ref().map(|(_, p)| p.clone());
     if let Some((h, path)) = writer {
         match tokio::task::spawn_blocking(move || h.join()).await {
             Ok(Ok(Ok(()))) => {}
@@ -103,7 +160,10 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
     let (checks, verdict) = match result {
         Ok(ctx) => {
             let obs = observe(&ctx, &events);
-            let checks = run_checks(&ctx, &obs);
+            let mut checks = run_checks(&ctx, &obs);
+            if let (true, Some(path)) = (s.reanalyze, capture_path) {
+                checks.push(reanalyze(case, &ctx, &checks, path, s).await);
+            }
             let v = case_verdict(&checks);
             (checks, v)
         }
