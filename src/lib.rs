@@ -3,6 +3,22 @@
 //!
 //! # Layout
 //! - [`codec`]: sans-IO codecs (SIP, SDP, MSRP, CPIM).
+//! - [`config`], [`topology`]: the variant knobs and the entities' addresses, as data.
+//! - [`entity`]: the sans-IO state machine of one entity instance (all five roles), with the
+//!   harness's holds and the reference SUT's faults.
+//! - [`driver`]: the tokio driver around a node, and the wire-event recorder.
+//! - [`sim`]: a deterministic simulated network for many nodes.
+//! - [`chain`]: run a set of instances in this process and wait for delivery and teardown.
+//! - [`engine`]: suites, profiles, plans, the case runner, the observation and the checks.
+//! - [`capture`]: pcap writing and reading, offline analysis, ladders and diffs.
+//! - [`bench`], [`run`], [`util`]: benchmarks, link-opening helpers, small shared helpers.
+//!
+//! # Data flow
+//! ```text
+//! suite + profile → plan → case → SUT process + harness nodes (drivers) → wire events
+//! wire events → observe → checks → verdicts → reports
+//! wire events → capture writer → pcap → capture reader → wire events (offline, same checks)
+//! ```
 pub mod bench;
 pub mod capture;
 pub mod chain;
