@@ -11,7 +11,7 @@
 //! - [`chain`]: run a set of instances in this process and wait for delivery and teardown.
 //! - [`engine`]: suites, profiles, plans, the case runner, the observation and the checks.
 //! - [`capture`]: pcap writing and reading, offline analysis, ladders and diffs.
-//! - [`bench`], [`run`], [`util`]: benchmarks, link-opening helpers, small shared helpers.
+//! - [`bench`](mod@bench), [`run`], [`util`]: benchmarks, link-opening helpers, small shared helpers.
 //!
 //! # Data flow
 //! ```text
