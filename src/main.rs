@@ -641,22 +641,7 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             )
             .await;
         chain.stop().await?;
-        for w in &outcome.warnings {
-            eprintln!("warning: {w}");
-        }
-        for (m, rcv) in &outcome.received {
-            out!(
-                "delivered member={m} bytes={} sha256={} complete={}",
-                rcv.bytes,
-                rcv.sha256,
-                rcv.complete
-            );
-        }
-        r?;
-        let bad: usize = outcome.ended_bad.values().sum();
-        if bad > 0 {
-            bail!("{bad} session(s) failed: {:?}", outcome.ended_bad);
-        }
+        report_outcome(&outcome, r)?;
         eprintln!("stopped");
         return Ok(0);
     };
@@ -668,6 +653,17 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         )
         .await;
     chain.stop().await?;
+    report_outcome(&outcome, r)?;
+    out!("teardown clean");
+    Ok(0)
+}
+
+/// Prints a `sut` process's warnings and deliveries; an error when the wait failed or any
+/// session ended badly (the process then exits non-zero).
+fn report_outcome(
+    outcome: &cpm_harness::chain::Outcome,
+    waited: anyhow::Result<()>,
+) -> anyhow::Result<()> {
     for w in &outcome.warnings {
         eprintln!("warning: {w}");
     }
@@ -679,12 +675,12 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             rcv.complete
         );
     }
-    r?;
-    if !outcome.ended_bad.is_empty() {
-        bail!("sessions failed at: {:?}", outcome.ended_bad);
+    waited?;
+    let bad: usize = outcome.ended_bad.values().sum();
+    if bad > 0 {
+        bail!("{bad} session(s) failed: {:?}", outcome.ended_bad);
     }
-    out!("teardown clean");
-    Ok(0)
+    Ok(())
 }
 
 async fn wait_for_signal_or_stdin(

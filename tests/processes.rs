@@ -167,3 +167,39 @@ fn bad_role_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown role \"pfa\""), "{err}");
 }
+
+/// A sut whose session cannot complete (no peers at all) exits non-zero with the reason,
+/// within its --timeout, instead of hanging or claiming success.
+#[test]
+fn a_failed_session_is_a_non_zero_exit_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = Topology::generate(76, 1, 1, 5060, 2855);
+    let path = dir.path().join("topology.yaml");
+    std::fs::write(&path, topo.to_yaml()).unwrap();
+    let start = std::time::Instant::now();
+    let out = Command::new(BIN)
+        .args([
+            "sut",
+            "--figure",
+            "1",
+            "--roles",
+            "client-a",
+            "--send-bytes",
+            "5000",
+            "--timeout",
+            "2",
+            "--topology",
+        ])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("timed out") || err.contains("failed"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+}
