@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use cpm_harness::bench;
 use cpm_harness::chain::{pattern, sessions_per_instance, Chain, ChainOptions};
 use cpm_harness::codec::sip::Transport;
+use cpm_harness::core::{CoreKind, CoreProxy};
 use cpm_harness::config::{
     AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
 };
@@ -245,6 +246,13 @@ struct RunArgs {
     /// Also judge each case's capture offline and require the live verdicts (CAPTURE check).
     #[arg(long)]
     reanalyze: bool,
+    /// The SIP/IP core between every pair of entities: `none` (direct) or `kamailio` (a
+    /// real record-routing proxy started for the run with interop/kamailio/kamailio.cfg).
+    #[arg(long, default_value = "none", value_parser = |s: &str| CoreKind::parse(s))]
+    core: CoreKind,
+    /// Another Kamailio configuration (default: the built-in interop/kamailio/kamailio.cfg).
+    #[arg(long)]
+    core_config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -405,6 +413,7 @@ fn settings(
         timers: SipTimers::default(),
         capture_dir,
         reanalyze: false,
+        core: None,
     }
 }
 
@@ -422,6 +431,25 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         Some(captures.clone()),
     );
     s.reanalyze = a.reanalyze;
+    // One proxy for the whole run, outside the cases' subnets; stopped when dropped (also on
+    // an interrupt or an error).
+    let core = match a.core {
+        CoreKind::Direct => None,
+        CoreKind::Kamailio => {
+            let candidates: Vec<std::net::SocketAddr> = (1..=20)
+                .map(|i| std::net::SocketAddr::from(([127, 250, 0, i], 5060)))
+                .collect();
+            let p = CoreProxy::start_kamailio_any(
+                &candidates,
+                a.core_config.as_deref(),
+                Duration::from_secs(10),
+            )
+            .await?;
+            out!("SIP/IP core: kamailio at {}", p.addr());
+            s.core = Some(p.addr());
+            Some(p)
+        }
+    };
     out!(
         "{} cases, {} skipped; profile {} ({})",
         p.cases.len(),
@@ -444,6 +472,9 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         }
     };
     let _ = std::fs::remove_dir_all(dir.join("work"));
+    if let Some(c) = core {
+        c.stop().await;
+    }
     runner::print_summary(&outcomes, &p.skipped);
     out!("reports: {}", dir.display());
     out!("captures: {}", captures.display());
