@@ -6,10 +6,10 @@ use clap::{Args, Parser, Subcommand};
 use cpm_harness::bench;
 use cpm_harness::chain::{pattern, sessions_per_instance, Chain, ChainOptions};
 use cpm_harness::codec::sip::Transport;
-use cpm_harness::core::{CoreKind, CoreProxy};
 use cpm_harness::config::{
     AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
 };
+use cpm_harness::core::{CoreKind, CoreProxy};
 use cpm_harness::engine::case::RunSettings;
 use cpm_harness::engine::plan::{plan, DefaultSuite, Plan};
 use cpm_harness::engine::profile::Profile;

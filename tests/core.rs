@@ -129,3 +129,121 @@ figures! {
     fig6_through_kamailio: 6, 7;
     fig7_through_kamailio: 7, 8;
 }
+
+/// The conformance engine with the core in the loop: for every figure, the reference SUT
+/// as a separate process in the middle (pf-a+x+pf-b), at each end (client-a, client-b), as x
+/// alone, and the harness alone, over SIP/UDP and SIP/TCP; every case passes, its capture
+/// re-analyzes to the same verdicts, and the capture shows the proxy hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
+    use cpm_harness::engine::case::{run_case, RunSettings};
+    use cpm_harness::engine::plan::{plan, DefaultSuite};
+    use cpm_harness::engine::profile::Profile;
+    use cpm_harness::engine::Verdict;
+    use std::path::{Path, PathBuf};
+    if !have_kamailio() {
+        return;
+    }
+    let core = CoreProxy::start_kamailio(
+        "127.251.0.1:5060".parse().unwrap(),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("kamailio starts");
+    let d = DefaultSuite::load(Path::new("suites/default.yaml")).expect("suite");
+    let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
+    let p = plan(Path::new("suites"), &d, &profile).expect("plan");
+    let splits = ["none", "client-a", "client-b", "x", "pf-a+x+pf-b"];
+    let cases: Vec<_> = p
+        .cases
+        .iter()
+        .filter(|c| {
+            c.ordering == "in-order"
+                && splits.contains(&c.split().as_str())
+                && c.id.contains("/on-ack/")
+                && c.id.contains("/new/sdp/predefined/")
+        })
+        .cloned()
+        .collect();
+    for fig in 1..=7 {
+        for t in ["/udp/", "/tcp/"] {
+            let n = cases
+                .iter()
+                .filter(|c| c.figure == fig && c.id.contains(t))
+                .count();
+            assert!(n >= 2, "F{fig}{t}: only {n} cases in the selection");
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let captures = tempfile::tempdir().unwrap();
+    let s = RunSettings {
+        size: 20_000,
+        trigger_window: Duration::from_millis(1000),
+        case_timeout: Duration::from_secs(20),
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
+        work_dir: work.path().to_path_buf(),
+        faults: vec![],
+        timers: SipTimers::default(),
+        capture_dir: Some(captures.path().to_path_buf()),
+        reanalyze: true,
+        core: Some(core.addr()),
+    };
+    let mut failures = String::new();
+    // Two cases at a time on nets 252..=255.
+    for (b, batch) in cases.chunks(2).enumerate() {
+        let runs: Vec<_> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (c, profile, s) = (c.clone(), profile.clone(), s.clone());
+                let net = 252 + ((b * 2 + i) % 4) as u8;
+                tokio::spawn(async move { run_case(&c, &profile, net, &s).await })
+            })
+            .collect();
+        for r in runs {
+            let o = r.await.expect("case task");
+            if o.verdict != Verdict::Pass {
+                failures.push_str(&format!("{} {}\n", o.verdict.as_str(), o.id));
+                for c in o.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
+                    failures.push_str(&format!(
+                        "    {} {}: {:?}\n",
+                        c.verdict.as_str(),
+                        c.id,
+                        c.evidence
+                    ));
+                }
+                for n in &o.notes {
+                    failures.push_str(&format!("    note: {n}\n"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+    // The captures show the hop: SIP to and from the proxy's address, never entity to entity.
+    let mut with_core = 0;
+    for f in std::fs::read_dir(captures.path()).unwrap().flatten() {
+        let events = cpm_harness::capture::read::read_capture(&f.path()).expect("capture reads");
+        let sip: Vec<_> = events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                WireEvent::Sip { from, to, .. } => Some((*from, *to)),
+                _ => None,
+            })
+            .collect();
+        assert!(!sip.is_empty(), "{}: no SIP", f.path().display());
+        for (from, to) in &sip {
+            assert!(
+                *from == core.addr()
+                    || *to == core.addr()
+                    || from.ip() == core.addr().ip()
+                    || to.ip() == core.addr().ip(),
+                "{}: SIP {from} -> {to} bypassed the core",
+                f.path().display()
+            );
+        }
+        with_core += 1;
+    }
+    assert_eq!(with_core, cases.len());
+    core.stop().await;
+}

@@ -609,9 +609,9 @@ fn core_parties(
             .iter()
             .rev()
             .find(|s| {
-                s.msg.as_ref().is_some_and(|m| {
-                    m.is_request() && m.call_id() == call_id && m.cseq() == cseq
-                })
+                s.msg
+                    .as_ref()
+                    .is_some_and(|m| m.is_request() && m.call_id() == call_id && m.cseq() == cseq)
             })
             .and_then(|s| s.receiver.clone())
             .or_else(|| msg.contact_uri().and_then(|c| uri_party(&c)))
@@ -625,12 +625,7 @@ fn relay_identity(raw: &Bytes) -> Option<(String, String, String, String)> {
     let m = SipMessage::parse(raw).ok()?;
     let (_, branch) = m.origin_via()?;
     let cseq = m.header("CSeq")?.to_string();
-    Some((
-        m.call_id()?.to_string(),
-        cseq,
-        first_line(raw, 200),
-        branch,
-    ))
+    Some((m.call_id()?.to_string(), cseq, first_line(raw, 200), branch))
 }
 
 #[allow(clippy::too_many_arguments)]
