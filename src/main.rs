@@ -298,6 +298,10 @@ struct AnalyzeArgs {
     /// The discriminating pause of the captured case in ms (200 for `pause` orderings).
     #[arg(long, default_value_t = 0)]
     pause_ms: u64,
+    /// Judge SIP and SDP only (LINK-* and MEDIA-* not observable): for captures whose
+    /// non-SUT peers speak no MSRP, such as SIPp.
+    #[arg(long)]
+    signalling_only: bool,
 }
 
 #[derive(Args)]
@@ -514,6 +518,7 @@ fn analyze_cmd(a: AnalyzeArgs) -> anyhow::Result<u8> {
         map: load_map_opt(a.map.as_deref()).map_err(|e| cfg(e.into()))?,
         trigger_window: Duration::from_millis(a.trigger_window_ms),
         pause: Duration::from_millis(a.pause_ms),
+        signalling_only: a.signalling_only,
     };
     let report = analyze_file(&a.file, &opts).map_err(|e| cfg(e.into()))?;
     if a.json {

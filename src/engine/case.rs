@@ -39,6 +39,7 @@ async fn reanalyze(
         )),
         trigger_window: s.trigger_window,
         pause: case.pause(),
+        signalling_only: false,
     };
     let shown = path.display().to_string();
     let result = tokio::task::spawn_blocking(move || analyze_file(&path, &opts)).await;
