@@ -273,6 +273,10 @@ struct SelftestArgs {
     /// Per-case timeout in seconds (a faulty SUT often never finishes a case).
     #[arg(long, default_value_t = 6)]
     case_timeout: u64,
+    /// The SIP/IP core (`none` or `kamailio`); the faults that only show behind a core
+    /// (ignore-route-set) are tried only with one.
+    #[arg(long, default_value = "none", value_parser = |s: &str| CoreKind::parse(s))]
+    core: CoreKind,
 }
 
 #[derive(Args)]
@@ -435,25 +439,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         Some(captures.clone()),
     );
     s.reanalyze = a.reanalyze;
-    // One proxy for the whole run, outside the cases' subnets; stopped when dropped (also on
-    // an interrupt or an error).
-    let core = match a.core {
-        CoreKind::Direct => None,
-        CoreKind::Kamailio => {
-            let candidates: Vec<std::net::SocketAddr> = (1..=20)
-                .map(|i| std::net::SocketAddr::from(([127, 250, 0, i], 5060)))
-                .collect();
-            let p = CoreProxy::start_kamailio_any(
-                &candidates,
-                a.core_config.as_deref(),
-                Duration::from_secs(10),
-            )
-            .await?;
-            out!("SIP/IP core: kamailio at {}", p.addr());
-            s.core = Some(p.addr());
-            Some(p)
-        }
-    };
+    let core = start_core(a.core, a.core_config.as_deref()).await?;
+    s.core = core.as_ref().map(|c| c.addr());
     out!(
         "{} cases, {} skipped; profile {} ({})",
         p.cases.len(),
@@ -483,6 +470,26 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     out!("reports: {}", dir.display());
     out!("captures: {}", captures.display());
     Ok(runner::exit_code(&outcomes))
+}
+
+/// One proxy for the whole run, outside the cases' subnets (127.250.0.1:5060, or the next
+/// free address up to .20); stopped when dropped, also on an interrupt or an error.
+async fn start_core(
+    kind: CoreKind,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<Option<CoreProxy>> {
+    match kind {
+        CoreKind::Direct => Ok(None),
+        CoreKind::Kamailio => {
+            let candidates: Vec<std::net::SocketAddr> = (1..=20)
+                .map(|i| std::net::SocketAddr::from(([127, 250, 0, i], 5060)))
+                .collect();
+            let p =
+                CoreProxy::start_kamailio_any(&candidates, config, Duration::from_secs(10)).await?;
+            out!("SIP/IP core: kamailio at {}", p.addr());
+            Ok(Some(p))
+        }
+    }
 }
 
 /// Exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
@@ -559,7 +566,9 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
     let (p, profile) = load_plan(&a.plan)?;
     let run_id = format!("selftest-{}", runner::new_run_id());
     let dir = a.out.join(&run_id);
-    let s = settings(&dir, 20_000, 1000, a.case_timeout, Vec::new(), None);
+    let mut s = settings(&dir, 20_000, 1000, a.case_timeout, Vec::new(), None);
+    let core = start_core(a.core, None).await?;
+    s.core = core.as_ref().map(|c| c.addr());
     out!(
         "{:<24} {:<15} {:<6} checks that failed",
         "fault",

@@ -247,3 +247,153 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
     assert_eq!(with_core, cases.len());
     core.stop().await;
 }
+
+/// SIG-ROUTE: a reference SUT with `ignore-route-set` (pf-a sends ACK2 and BYE straight to
+/// x's Contact) fails it through the core; the same case passes without the fault; and a
+/// capture whose ACK from the SUT lost its Route headers (SIG-ROUTE mutation) fails it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
+    use cpm_harness::capture::analyze::{analyze_file, Options};
+    use cpm_harness::capture::read::read_capture;
+    use cpm_harness::capture::write::write_pcap;
+    use cpm_harness::engine::case::{run_case, RunSettings};
+    use cpm_harness::engine::plan::{plan, DefaultSuite};
+    use cpm_harness::engine::profile::Profile;
+    use cpm_harness::engine::Verdict;
+    use cpm_harness::entity::Fault;
+    use std::path::{Path, PathBuf};
+    if !have_kamailio() {
+        return;
+    }
+    let core = CoreProxy::start_kamailio(
+        "127.251.0.2:5060".parse().unwrap(),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("kamailio starts");
+    let d = DefaultSuite::load(Path::new("suites/default.yaml")).expect("suite");
+    let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
+    let p = plan(Path::new("suites"), &d, &profile).expect("plan");
+    let case = p
+        .cases
+        .iter()
+        .find(|c| c.id == "F1/pf-a/on-ack/udp/new/sdp/predefined/in-order")
+        .expect("case")
+        .clone();
+    let work = tempfile::tempdir().unwrap();
+    let mut s = RunSettings {
+        size: 20_000,
+        trigger_window: Duration::from_millis(1000),
+        case_timeout: Duration::from_secs(5),
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
+        work_dir: work.path().join("work"),
+        faults: vec![],
+        timers: SipTimers::default(),
+        capture_dir: Some(work.path().join("good")),
+        reanalyze: false,
+        core: Some(core.addr()),
+    };
+    let good = run_case(&case, &profile, 9, &s).await;
+    let route = |o: &cpm_harness::engine::case::CaseOutcome| {
+        o.checks
+            .iter()
+            .find(|c| c.id == "SIG-ROUTE")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(good.verdict, Verdict::Pass, "{:?}", good.checks);
+    assert_eq!(route(&good).verdict, Verdict::Pass);
+
+    s.faults = vec![Fault::IgnoreRouteSet];
+    s.capture_dir = None;
+    let bad = run_case(&case, &profile, 10, &s).await;
+    let r = route(&bad);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.evidence);
+    assert!(
+        r.evidence
+            .iter()
+            .any(|e| e.contains("bypassing the SIP/IP core")),
+        "{:?}",
+        r.evidence
+    );
+
+    // SIG-ROUTE mutation: the SUT's ACK2 arrives at x straight from pf-a instead of from the
+    // core (what an entity that ignores the route set does).
+    let pcap = std::fs::read_dir(work.path().join("good"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .expect("capture");
+    let mut topo = Topology::generate(9, 3, 2, 5060, 2855);
+    topo.core = Some(core.addr());
+    let pfa = topo.pf_a.sip;
+    let mut events = read_capture(&pcap).expect("reads");
+    let mut stripped = 0;
+    for (_, e) in events.iter_mut() {
+        if let WireEvent::Sip { from, to, raw, .. } = e {
+            if from.ip() == core.addr().ip() && *to == topo.x.sip && raw.starts_with(b"ACK ") {
+                *from = pfa;
+                stripped += 1;
+            }
+        }
+    }
+    assert_eq!(stripped, 1, "one ACK2 from the SUT's pf-a via the core");
+    let mutated = work.path().join("mutated.pcap");
+    write_pcap(&mutated, std::time::SystemTime::now(), &events).unwrap();
+    let mut opts = Options::new(case.variant.clone());
+    opts.sut = case.sut.clone();
+    opts.map = Some((work.path().join("t.yaml"), topo));
+    let before = analyze_file(&pcap, &opts).unwrap();
+    let after = analyze_file(&mutated, &opts).unwrap();
+    let r0 = route(&before.outcome);
+    let r1 = route(&after.outcome);
+    assert_eq!(r0.verdict, Verdict::Pass, "{:?}", r0.evidence);
+    assert_eq!(r1.verdict, Verdict::Fail, "{:?}", r1.evidence);
+    assert!(
+        r1.evidence.iter().any(|e| e.contains("bypassing")),
+        "{:?}",
+        r1.evidence
+    );
+
+    // And as sent: client-a's ACK1 to the core without its Route headers, judged with every
+    // role as the subject, fails on the route set.
+    let ca = Topology::generate(9, 3, 2, 5060, 2855).client_a.sip;
+    let mut events = read_capture(&pcap).expect("reads");
+    let mut stripped = 0;
+    for (_, e) in events.iter_mut() {
+        if let WireEvent::Sip { from, to, raw, .. } = e {
+            if *from == ca && to.ip() == core.addr().ip() && raw.starts_with(b"ACK ") {
+                let text = String::from_utf8_lossy(raw).to_string();
+                let kept: Vec<&str> = text
+                    .split("\r\n")
+                    .filter(|l| !l.starts_with("Route:"))
+                    .collect();
+                *raw = bytes::Bytes::from(kept.join("\r\n"));
+                stripped += 1;
+            }
+        }
+    }
+    assert_eq!(stripped, 1, "client-a's ACK1");
+    write_pcap(&mutated, std::time::SystemTime::now(), &events).unwrap();
+    opts.sut = vec![];
+    let before = analyze_file(&pcap, &opts).unwrap();
+    let after = analyze_file(&mutated, &opts).unwrap();
+    assert_eq!(
+        route(&before.outcome).verdict,
+        Verdict::Pass,
+        "{:?}",
+        route(&before.outcome).evidence
+    );
+    let r2 = route(&after.outcome);
+    assert_eq!(r2.verdict, Verdict::Fail, "{:?}", r2.evidence);
+    assert!(
+        r2.evidence
+            .iter()
+            .any(|e| e.contains("route set is <sip:127.251.0.2")),
+        "{:?}",
+        r2.evidence
+    );
+    core.stop().await;
+}

@@ -29,7 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// Every check id, in catalogue order (the order [`run_checks`] returns them in).
-pub const CHECK_IDS: [&str; 25] = [
+pub const CHECK_IDS: [&str; 26] = [
     "SDP-MEDIA",
     "SDP-C",
     "SDP-PORT",
@@ -50,6 +50,7 @@ pub const CHECK_IDS: [&str; 25] = [
     "SIG-FANOUT",
     "SIG-B2BUA",
     "SIG-TEARDOWN",
+    "SIG-ROUTE",
     "MEDIA-DELIVERY",
     "MEDIA-PATHS",
     "MEDIA-FRAMING",
@@ -80,6 +81,7 @@ pub fn reference(id: &str) -> &'static str {
         "SIG-FANOUT" => "S103, M1–M5",
         "SIG-B2BUA" => "A1, B1–B3",
         "SIG-TEARDOWN" => "P1–P3",
+        "SIG-ROUTE" => "RFC 3261 §§12.1.1, 12.2.1.1, 16.12",
         "MEDIA-DELIVERY" => "J5–J7",
         "MEDIA-PATHS" => "A3, A4, H2, I1",
         "MEDIA-FRAMING" => "F1–F10, G3, H2",
@@ -113,6 +115,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
         finish("SIG-FANOUT", sig_fanout(&a)),
         finish("SIG-B2BUA", sig_b2bua(&a)),
         finish("SIG-TEARDOWN", sig_teardown(&a)),
+        finish("SIG-ROUTE", sig_route(&a)),
         finish("MEDIA-DELIVERY", media_delivery(&a)),
         finish("MEDIA-PATHS", media_paths(&a)),
         finish("MEDIA-FRAMING", media_framing(&a)),
@@ -2239,6 +2242,87 @@ fn sig_b2bua(a: &Analysis) -> Vec<Item> {
         out.push(a.hidden("SIP messages the SUT sends"));
     }
     out
+}
+
+/// Behind a SIP/IP core (`run --core`): every SIP message an entity sends goes to the core;
+/// its 2xx to an INVITE echoes the Record-Route the core added; its ACK and BYE carry the
+/// dialog's route set (the 2xx's Record-Route, reversed for the UAC) as Route headers.
+fn sig_route(a: &Analysis) -> Vec<Item> {
+    let Some(core) = a.topo.core else {
+        return vec![Item::NotObs(
+            "no SIP/IP core in this run (`run --core kamailio` puts one between the entities)"
+                .into(),
+        )];
+    };
+    let mut out = Vec::new();
+    let mut checked = 0usize;
+    for s in &a.obs.sip {
+        if !a.subject_opt(&s.sender) {
+            continue;
+        }
+        let Some(m) = &s.msg else { continue };
+        let ev = a.sip_ev(s.index);
+        checked += 1;
+        // Recorded where it was sent (to the core) or where it arrived (from the core).
+        let sent_to_core = s.to.ip() == core.ip();
+        if !sent_to_core && s.from.ip() != core.ip() {
+            out.push(Item::Fail(format!(
+                "{ev}: sent straight to {}, bypassing the SIP/IP core at {core}",
+                s.to
+            )));
+            continue;
+        }
+        let leg = s.leg.and_then(|l| a.obs.legs.get(l));
+        let recorded = |i: usize| -> Vec<String> {
+            a.obs.sip[i]
+                .msg
+                .as_ref()
+                .map(|m| m.uri_list("Record-Route"))
+                .unwrap_or_default()
+        };
+        if s.is_response("INVITE", 200..=299) && m.uri_list("Record-Route").is_empty() {
+            out.push(Item::Fail(format!(
+                "{ev}: the 2xx does not echo the Record-Route the core added to the INVITE \
+                 (RFC 3261 §12.1.1)"
+            )));
+            continue;
+        }
+        // The core consumes its own Route entry, so the route set shows only as sent.
+        let in_dialog =
+            sent_to_core && (s.is_request("ACK") || s.is_request("BYE")) && m.to_tag().is_some();
+        if let (true, Some(leg), Some(sender)) = (in_dialog, leg, &s.sender) {
+            let Some(ok) = leg.ok else { continue };
+            let mut want = recorded(ok);
+            if leg.uac.name == sender.name {
+                want.reverse();
+            }
+            let got = m.uri_list("Route");
+            if got != want {
+                out.push(Item::Fail(format!(
+                    "{ev}: Route {} but the dialog's route set is {} (RFC 3261 §12.2.1.1)",
+                    list_or_none(&got),
+                    list_or_none(&want)
+                )));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(Item::Pass(format!(
+            "{checked} SIP messages sent via the core at {core}; ACK and BYE on the recorded route set"
+        )));
+    }
+    out
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.iter()
+            .map(|u| format!("<{u}>"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 fn sig_teardown(a: &Analysis) -> Vec<Item> {

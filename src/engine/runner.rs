@@ -301,6 +301,8 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
             middle
         }
         Fault::NoMsrp200 => !sut(Role::ClientA),
+        // ACK and BYE: sent by client-a and the middle entities (client-b sends neither).
+        Fault::IgnoreRouteSet => !sut(Role::ClientB),
     }
 }
 
@@ -328,7 +330,12 @@ pub async fn mutants(
     // Every (fault, case) pair goes into one pool of `jobs` workers.
     let mut clean_ids = BTreeSet::new();
     let mut work: Vec<(Fault, Case)> = Vec::new();
-    for &f in Fault::ALL {
+    let faults: Vec<Fault> = Fault::ALL
+        .iter()
+        .copied()
+        .filter(|f| settings.core.is_some() || !f.needs_core())
+        .collect();
+    for &f in &faults {
         for c in plan
             .cases
             .iter()
@@ -363,7 +370,7 @@ pub async fn mutants(
         }
     }
     let mut rows = Vec::new();
-    for &f in Fault::ALL {
+    for &f in &faults {
         let caught_by = caught.remove(&f).unwrap_or_default();
         let hit = caught_by.contains(f.target_check());
         println!(

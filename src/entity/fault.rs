@@ -61,9 +61,18 @@ faults! {
     FanoutFirstOnly = "fanout-first-only", "SIG-FANOUT", "x invites only the first member";
     ReuseCallId = "reuse-call-id", "SIG-B2BUA", "a B2BUA reuses the upstream Call-ID on its downstream leg";
     NoByeDownstream = "no-bye-downstream", "SIG-TEARDOWN", "answers the upstream BYE but never sends BYE downstream";
+    IgnoreRouteSet = "ignore-route-set", "SIG-ROUTE", "sends ACK and BYE straight to the peer's Contact, without the route set the SIP/IP core recorded";
     RelayTruncate = "relay-truncate", "MEDIA-DELIVERY", "drops the last 10 bytes of every relayed message";
     WrongToPath = "wrong-to-path", "MEDIA-PATHS", "relayed SENDs carry the upstream To-Path";
     BadByteRange = "bad-byte-range", "MEDIA-FRAMING", "relayed chunks start their Byte-Range at 0";
     NoMsrp200 = "no-msrp-200", "MEDIA-RESPONSE", "never answers a SEND";
     CpimAltered = "cpim-altered", "MEDIA-CPIM", "rewrites the CPIM From header while relaying";
+}
+
+impl Fault {
+    /// Faults that only show behind a SIP/IP core (`run --core`): without one there is no
+    /// route set to ignore.
+    pub fn needs_core(self) -> bool {
+        matches!(self, Fault::IgnoreRouteSet)
+    }
 }

@@ -741,11 +741,14 @@ impl Node {
             call_id: l.call_id.clone(),
             cseq,
             contact: None,
-            extra: l
-                .route_set
-                .iter()
-                .map(|r| ("Route".to_string(), format!("<{r}>")))
-                .collect(),
+            extra: if self.cfg.faults.contains(&Fault::IgnoreRouteSet) {
+                vec![]
+            } else {
+                l.route_set
+                    .iter()
+                    .map(|r| ("Route".to_string(), format!("<{r}>")))
+                    .collect()
+            },
             body: None,
         };
         build_request(&spec)
@@ -755,6 +758,9 @@ impl Node {
     /// route set (loose routing, RFC 3261 §12.2.1.1), else the peer's Contact.
     fn in_dialog_dest(&self, leg: LegIdx) -> (SocketAddr, Transport) {
         let l = &self.legs[leg];
+        if self.fault(Fault::IgnoreRouteSet) {
+            return (l.remote_target, l.transport);
+        }
         let first = l.route_set.first().and_then(|r| {
             let addr = sip_uri_addr(r)?;
             Some((addr, uri_transport(r).unwrap_or(l.transport)))
