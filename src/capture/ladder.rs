@@ -325,9 +325,14 @@ struct Builder {
 
 impl Builder {
     fn col(&mut self, a: SocketAddr) -> usize {
-        let name = locate(&self.topo, a)
-            .map(|p| p.name)
-            .unwrap_or_else(|| a.ip().to_string());
+        let core = self.topo.core.is_some_and(|c| c.ip() == a.ip());
+        let name = locate(&self.topo, a).map(|p| p.name).unwrap_or_else(|| {
+            if core {
+                "core".to_string()
+            } else {
+                a.ip().to_string()
+            }
+        });
         if let Some(&c) = self.col_of_name.get(&name) {
             return c;
         }

@@ -163,6 +163,14 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
     }
     let (checks, verdict) = match result {
         Ok(ctx) => {
+            // The map of the capture's addresses (and the SIP/IP core, if any) beside it, for
+            // `analyze --map` and `diff --map` later.
+            if let Some(p) = &capture_path {
+                let map = p.with_extension("topology.yaml");
+                if let Err(e) = crate::run::write_atomic(&map, ctx.topology.to_yaml().as_bytes()) {
+                    notes.push(format!("{}: {e}", map.display()));
+                }
+            }
             let obs = observe(&ctx, &events);
             let mut checks = run_checks(&ctx, &obs);
             if let (true, Some(path)) = (s.reanalyze, capture_path) {
