@@ -414,3 +414,58 @@ fn merged_shards_give_the_summary_of_one_run() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("shards must be disjoint"));
 }
+
+/// On a terminal (a pty from util-linux `script`), a run that takes over a second draws the
+/// progress bar with its ETA and colours the verdicts; `-q` draws neither.
+#[test]
+fn progress_bar_and_colour_on_a_terminal_only() {
+    let _t = turn();
+    let have = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("skipped: util-linux `script` is not installed (no pty to test with)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = format!(
+        "{BIN} run --jobs 1 --out {} --captures {}",
+        dir.path().join("r").display(),
+        dir.path().join("c").display()
+    );
+    for id in &FOUR {
+        cmd.push_str(&format!(" --filter {id}"));
+    }
+    let tty = |extra: &str| -> String {
+        let o = Command::new("script")
+            .args(["-qec", &format!("{cmd} {extra}"), "/dev/null"])
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color")
+            .env("COLUMNS", "160")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let screen = tty("");
+    assert!(screen.contains("ETA"), "no progress bar: {screen:?}");
+    assert!(
+        screen.contains("running F1/"),
+        "no running case: {screen:?}"
+    );
+    assert!(screen.contains("\u{1b}[32mpass"), "no colour: {screen:?}");
+    assert!(screen.contains("4 passed, 0 failed, 0 inconc, 0 error, 0 skipped"));
+    let quiet = tty("-q");
+    assert!(
+        !quiet.contains("ETA") && !quiet.contains("pass "),
+        "{quiet:?}"
+    );
+    let no_color = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&no_color.stdout);
+    assert!(!s.contains("\u{1b}[32m"), "NO_COLOR ignored: {s:?}");
+}
