@@ -189,6 +189,35 @@ fn exit_1_when_a_case_fails_and_fail_fast_stops_scheduling() {
     );
     let s = summary(&folder.unwrap());
     assert_eq!(s["cases"].as_array().unwrap().len(), 1);
+    // The rows SDP-C cites are pf-a's SDP-bearing messages (INVITE2, 200-1), and only those:
+    // not the 100 Trying pf-a sent within the same 0.1 ms, nor the harness's messages.
+    let rows = s["cases"][0]["ladder"]["rows"].as_array().unwrap();
+    let red: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r["failed"].as_array().is_some_and(|f| !f.is_empty()))
+        .map(|r| {
+            (
+                r["label"].as_str().unwrap().to_string(),
+                r["failed"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        red,
+        vec![
+            ("INVITE".to_string(), "[\"SDP-C\"]".to_string()),
+            ("200".to_string(), "[\"SDP-C\"]".to_string())
+        ],
+        "{red:?}"
+    );
+    let failed_steps: Vec<&str> = s["cases"][0]["expected"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["status"] == "failed")
+        .map(|st| st["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed_steps, ["INVITE2", "200-1"]);
     let skipped = s["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 3);
     for (k, id) in skipped.iter().zip(&FOUR[1..]) {

@@ -40,7 +40,7 @@ svg .close .arrow{stroke:#999;stroke-dasharray:1 3}
 svg .label{text-anchor:middle;fill:#222}svg .t{fill:#888;font-size:10px}
 svg .failed .arrow{stroke:#c62828;stroke-width:2.4}svg .failed .label{fill:#c62828;font-weight:700}
 svg .missing .arrow{stroke:#999;stroke-dasharray:2 4}svg .missing .label{fill:#999}
-svg .missing.failed .arrow{stroke:#c62828;stroke-dasharray:2 4;stroke-width:1.6}
+svg .missing.failed .arrow{stroke:#c62828;stroke-dasharray:2 4;stroke-width:1.6}svg .missing.failed .label{fill:#c62828;font-weight:400}
 svg .hidden .arrow{stroke:#ccc}svg .hidden .label{fill:#aaa}
 "#;
 

@@ -329,6 +329,7 @@ fn build_ladder(
                 for c in &cited {
                     let hit = c.from == *fname
                         && c.to == *tname
+                        && r.label.split(' ').next() == Some(c.what.as_str())
                         && r.times.iter().any(|t| (ms(*t) - c.t_ms).abs() < 0.06);
                     if hit && !failed.contains(&c.check) {
                         failed.push(c.check.clone());
@@ -404,6 +405,10 @@ pub struct Cited {
     pub t_ms: f64,
     pub from: String,
     pub to: String,
+    /// What the line names: a SIP method or status code, an MSRP method or status code, or
+    /// `SYN` for a link opening (compared with the row's label, so a 100 Trying stamped in
+    /// the same 0.1 ms as the cited 200 OK stays black).
+    pub what: String,
 }
 
 /// The messages failing checks cite as their subject. A finding about a message starts with
@@ -421,7 +426,7 @@ pub fn cited_messages(checks: &[CheckResult]) -> Vec<Cited> {
         for line in c.evidence.iter().filter(|l| !l.starts_with("inconc: ")) {
             let subject =
                 line.starts_with(|ch: char| ch.is_ascii_digit()) || line.starts_with("figure ");
-            if let Some((t_ms, from, to)) =
+            if let Some((t_ms, from, to, what)) =
                 stamped_refs(line).into_iter().next().filter(|_| subject)
             {
                 out.push(Cited {
@@ -429,6 +434,7 @@ pub fn cited_messages(checks: &[CheckResult]) -> Vec<Cited> {
                     t_ms,
                     from,
                     to,
+                    what,
                 });
             }
         }
@@ -437,8 +443,8 @@ pub fn cited_messages(checks: &[CheckResult]) -> Vec<Cited> {
 }
 
 /// Every `<t>ms `<line>` <from> (<addr>) → <to> (<addr>)` or `<t>ms TCP <from> (<addr>) →
-/// <to> (<addr>)` in a line.
-fn stamped_refs(line: &str) -> Vec<(f64, String, String)> {
+/// <to> (<addr>)` in a line: (time, from, to, what the start line names).
+fn stamped_refs(line: &str) -> Vec<(f64, String, String, String)> {
     let mut out = Vec::new();
     let b = line.as_bytes();
     let mut i = 0;
@@ -457,21 +463,33 @@ fn stamped_refs(line: &str) -> Vec<(f64, String, String)> {
             continue;
         };
         let rest = &line[at + 3..];
-        let after = if let Some(r) = rest.strip_prefix('`') {
+        let (after, what) = if let Some(r) = rest.strip_prefix('`') {
             match r.find('`') {
-                Some(e) => &r[e + 1..],
+                Some(e) => (&r[e + 1..], start_word(&r[..e])),
                 None => continue,
             }
         } else if let Some(r) = rest.strip_prefix("TCP") {
-            r
+            (r, "SYN".to_string())
         } else {
             continue;
         };
         if let Some((from, to)) = parse_parties(after) {
-            out.push((t, from, to));
+            out.push((t, from, to, what));
         }
     }
     out
+}
+
+/// The word of a start line a ladder row's label begins with: `SIP/2.0 200 OK` → `200`,
+/// `INVITE sip:…` → `INVITE`, `MSRP tid SEND` → `SEND`, `MSRP tid 200 OK` → `200`.
+fn start_word(start: &str) -> String {
+    let w: Vec<&str> = start.split_whitespace().collect();
+    match w.as_slice() {
+        ["MSRP", _, x, ..] => x.to_string(),
+        [v, code, ..] if v.starts_with("SIP/") => code.to_string(),
+        [m, ..] => m.to_string(),
+        [] => String::new(),
+    }
 }
 
 /// ` pf-a (127.0.0.12:5060) → x (127.0.0.13:5060)…` → (`pf-a`, `x`).
@@ -552,18 +570,31 @@ mod tests {
         let l = "8.9ms `SIP/2.0 200 OK` x (127.100.0.13:5060) → pf-a (127.100.0.12:5060): offer a=setup:actpass";
         assert_eq!(
             stamped_refs(l),
-            vec![(8.9, "x".to_string(), "pf-a".to_string())]
+            vec![(8.9, "x".to_string(), "pf-a".to_string(), "200".to_string())]
         );
         let l = "x did not open L3 within 1000.0ms of its trigger (the upstream ACK 414.5ms `ACK sip:x@127.100.0.13:5060;transport=udp SIP/2.0` pf-a (127.100.0.12:5060) → x (127.100.0.13:5060)); watched until 20289.4ms";
         assert_eq!(
             stamped_refs(l),
-            vec![(414.5, "pf-a".to_string(), "x".to_string())]
+            vec![(
+                414.5,
+                "pf-a".to_string(),
+                "x".to_string(),
+                "ACK".to_string()
+            )]
         );
         let l = "415.0ms TCP x (127.100.0.13:43837) → pf-a (127.100.0.12:2855): x opened L2";
         assert_eq!(
             stamped_refs(l),
-            vec![(415.0, "x".to_string(), "pf-a".to_string())]
+            vec![(
+                415.0,
+                "x".to_string(),
+                "pf-a".to_string(),
+                "SYN".to_string()
+            )]
         );
+        let l =
+            "3.0ms `MSRP a1b2 SEND` pf-a (127.0.0.12:40000) → x (127.0.0.13:2855): no Byte-Range";
+        assert_eq!(stamped_refs(l)[0].3, "SEND");
         assert!(stamped_refs("member b1 received nothing (watched until 20.0ms)").is_empty());
         assert!(stamped_refs("12ms `unterminated").is_empty());
     }
