@@ -26,6 +26,7 @@ pub mod capture;
 pub mod chain;
 pub mod codec;
 pub mod config;
+pub mod core;
 pub mod driver;
 pub mod engine;
 pub mod entity;

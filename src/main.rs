@@ -9,6 +9,7 @@ use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{
     AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
 };
+use cpm_harness::core::{CoreKind, CoreProxy};
 use cpm_harness::engine::case::RunSettings;
 use cpm_harness::engine::plan::{plan, DefaultSuite, Plan};
 use cpm_harness::engine::profile::Profile;
@@ -273,6 +274,13 @@ struct RunArgs {
     /// Also judge each case's capture offline and require the live verdicts (CAPTURE check).
     #[arg(long)]
     reanalyze: bool,
+    /// The SIP/IP core between every pair of entities: `none` (direct) or `kamailio` (a
+    /// real record-routing proxy started for the run with interop/kamailio/kamailio.cfg).
+    #[arg(long, default_value = "none", value_parser = |s: &str| CoreKind::parse(s))]
+    core: CoreKind,
+    /// Another Kamailio configuration (default: the built-in interop/kamailio/kamailio.cfg).
+    #[arg(long)]
+    core_config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -318,6 +326,10 @@ struct AnalyzeArgs {
     /// The discriminating pause of the captured case in ms (200 for `pause` orderings).
     #[arg(long, default_value_t = 0)]
     pause_ms: u64,
+    /// Judge SIP and SDP only (LINK-* and MEDIA-* not observable): for captures whose
+    /// non-SUT peers speak no MSRP, such as SIPp.
+    #[arg(long)]
+    signalling_only: bool,
 }
 
 #[derive(Args)]
@@ -442,6 +454,7 @@ fn settings(
         timers: SipTimers::default(),
         capture_dir,
         reanalyze: false,
+        core: None,
     }
 }
 
@@ -459,6 +472,28 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         Some(captures.clone()),
     );
     s.reanalyze = a.reanalyze;
+    // One proxy for the whole run, outside the cases' subnets; stopped when dropped (also on
+    // an interrupt or an error).
+    let core = match a.core {
+        CoreKind::Direct => None,
+        CoreKind::Kamailio => {
+            let candidates: Vec<std::net::SocketAddr> = (1..=20)
+                .map(|i| std::net::SocketAddr::from(([127, 250, 0, i], 5060)))
+                .collect();
+            let p = CoreProxy::start_kamailio_any(
+                &candidates,
+                a.core_config.as_deref(),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|e| report::coded(EXIT_HARNESS, e))?;
+            if !a.quiet {
+                out!("SIP/IP core: kamailio at {}", p.addr());
+            }
+            s.core = Some(p.addr());
+            Some(p)
+        }
+    };
     if !a.quiet {
         out!(
             "{} cases, {} skipped; profile {} ({})",
@@ -521,6 +556,9 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         return Ok(INTERRUPTED);
     }
     let _ = std::fs::remove_dir_all(dir.join("work"));
+    if let Some(c) = core {
+        c.stop().await;
+    }
     if !a.quiet {
         out!("reports: {}", dir.display());
         out!("captures: {}", captures.display());
@@ -572,6 +610,7 @@ fn analyze_cmd(a: AnalyzeArgs) -> anyhow::Result<u8> {
         map: load_map_opt(a.map.as_deref()).map_err(|e| cfg(e.into()))?,
         trigger_window: Duration::from_millis(a.trigger_window_ms),
         pause: Duration::from_millis(a.pause_ms),
+        signalling_only: a.signalling_only,
     };
     let report = analyze_file(&a.file, &opts).map_err(|e| cfg(e.into()))?;
     if a.json {

@@ -114,6 +114,11 @@ pub struct Topology {
     #[serde(rename = "pf-b")]
     pub pf_b: Vec<PfB>,
     pub members: Vec<Member>,
+    /// The SIP/IP core: when set, every entity sends its out-of-dialog requests to this
+    /// proxy with a pre-loaded route to the next entity, and follows the route set the proxy
+    /// records for in-dialog requests (RFC 3261 §§8.1.2, 12.2.1.1, 16.12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<SocketAddr>,
 }
 
 /// One entity instance of the topology.
@@ -182,6 +187,7 @@ impl Topology {
             x: ep(12),
             pf_b,
             members,
+            core: None,
         }
     }
 

@@ -831,6 +831,7 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
             x: ep_x,
             pf_b,
             members: member_list,
+            core: None,
         },
         source: None,
         unseen,
@@ -1164,6 +1165,9 @@ pub struct Options {
     pub trigger_window: Duration,
     /// The discriminating pause the harness inserted in the captured case (0 for in-order).
     pub pause: Duration,
+    /// Judge SIP and SDP only: LINK-* and MEDIA-* checks are not observable (the capture's
+    /// non-SUT peers, e.g. SIPp, speak no MSRP).
+    pub signalling_only: bool,
 }
 
 impl Options {
@@ -1174,6 +1178,7 @@ impl Options {
             map: None,
             trigger_window: Duration::from_millis(1000),
             pause: Duration::ZERO,
+            signalling_only: false,
         }
     }
 }
@@ -1254,6 +1259,19 @@ pub fn analyze_events(
     let obs = observe(&ctx, events);
     let mut checks = run_checks(&ctx, &obs);
     annotate_delivery(&mut checks, &opts.sut, &content);
+    if opts.signalling_only {
+        for c in checks
+            .iter_mut()
+            .filter(|c| c.id.starts_with("LINK-") || c.id.starts_with("MEDIA-"))
+        {
+            c.verdict = Verdict::NotObservable;
+            c.evidence = vec![
+                "analyze --signalling-only: the peers of this capture speak no MSRP (e.g. SIPp), \
+                 so links and media are not judged"
+                    .into(),
+            ];
+        }
+    }
     let verdict = case_verdict(&checks);
     let split = split_name(&opts.sut);
     let v = opts.variant.id();

@@ -295,6 +295,29 @@ impl SipMessage {
     }
 
     /// First value of the first Via header.
+    /// The URIs of every value of a name-addr list header (Route, Record-Route), in order,
+    /// across repeated headers and comma-separated values; unreadable values are skipped.
+    pub fn uri_list(&self, name: &str) -> Vec<String> {
+        self.header_all(name)
+            .flat_map(|v| split_outside(v, b','))
+            .filter_map(name_addr)
+            .map(|(uri, _)| uri.to_string())
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+    /// Every Via value, top first (comma-separated values split).
+    pub fn vias(&self) -> Vec<&str> {
+        self.header_all("Via")
+            .flat_map(|v| split_outside(v, b','))
+            .collect()
+    }
+    /// Sent-by and branch of the bottom Via: the originating UA of a request (and of the
+    /// request a response answers), whatever proxies added on top.
+    pub fn origin_via(&self) -> Option<(String, String)> {
+        let v = parse_via(self.vias().pop()?)?;
+        let branch = find_param(v.params, "branch").unwrap_or_default();
+        Some((v.sent_by, branch))
+    }
     fn top_via(&self) -> Option<&str> {
         let v = self.header("Via")?;
         split_outside(v, b',').into_iter().next()

@@ -39,6 +39,7 @@ async fn reanalyze(
         )),
         trigger_window: s.trigger_window,
         pause: case.pause(),
+        signalling_only: false,
     };
     let shown = path.display().to_string();
     let result = tokio::task::spawn_blocking(move || analyze_file(&path, &opts)).await;
@@ -97,6 +98,9 @@ pub struct RunSettings {
     /// After each case, judge its written capture offline (`analyze`) and require the same
     /// verdict per check as the live run (a CAPTURE check records any difference).
     pub reanalyze: bool,
+    /// The SIP/IP core every entity routes through (`run --core`), written into each case's
+    /// topology so that the SUT learns it too.
+    pub core: Option<std::net::SocketAddr>,
 }
 
 /// The result of one case.
@@ -211,6 +215,10 @@ async fn drive(
         Some((_, t)) if !case.sut.is_empty() => t.clone(),
         _ => Topology::generate(net, 3, 2, 5060, 2855),
     };
+    let mut topology = topology;
+    if s.core.is_some() {
+        topology.core = s.core;
+    }
     let topology = Arc::new(topology);
     let dir = s.work_dir.join(sanitize(&case.id.replace('/', "_")));
     let out_dir = dir.join("out");

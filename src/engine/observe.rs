@@ -444,19 +444,32 @@ pub fn observe(ctx: &CaseContext, events: &[(Duration, WireEvent)]) -> Observati
                 if *transport == Transport::Tcp {
                     sip_tcp_pairs.insert((*from, *to));
                 }
-                let sender = locate(topo, *from);
-                let receiver = locate(topo, *to);
+                let via_core = topo
+                    .core
+                    .is_some_and(|c| c.ip() == from.ip() || c.ip() == to.ip());
+                let (sender, receiver) = if via_core {
+                    core_parties(topo, *from, *to, raw, &obs.sip)
+                } else {
+                    (locate(topo, *from), locate(topo, *to))
+                };
                 for (a, p) in [(from, &sender), (to, &receiver)] {
-                    if p.is_none() {
+                    let is_core = topo.core.is_some_and(|c| c.ip() == a.ip());
+                    if p.is_none() && !is_core {
                         unknown.insert(*a);
                     }
                 }
                 if is_harness(&sender) && is_harness(&receiver) {
-                    // Both ends recorded it: pair with an unpaired earlier record.
+                    // Both ends recorded it: pair with an unpaired earlier record. Through
+                    // the core the two records differ (the proxy's Via, Record-Route,
+                    // Max-Forwards): pair them by transaction identity instead of bytes.
+                    let id = via_core.then(|| relay_identity(raw)).flatten();
                     let dup = obs.sip.iter_mut().rev().find(|s| {
                         s.recorded == 1
                             && *t - s.t.min(*t) <= SIP_DUP_WINDOW
-                            && s.raw == *raw
+                            && match &id {
+                                Some(id) => relay_identity(&s.raw).as_ref() == Some(id),
+                                None => s.raw == *raw,
+                            }
                             && s.sender == sender
                             && s.receiver == receiver
                     });
@@ -537,6 +550,82 @@ pub fn observe(ctx: &CaseContext, events: &[(Duration, WireEvent)]) -> Observati
         }
     }
     obs
+}
+
+/// The entities at the two ends of a SIP message that one end sent to, or received from,
+/// the SIP/IP core: a request's originator is its bottom Via, its target the next entry of
+/// its route set (or its Request-URI in a dialog); a response goes to the bottom Via and
+/// comes from whoever received the request it answers. A 100 Trying from the core is the
+/// proxy's own (RFC 3261 §16.2): no entity sent it.
+fn core_parties(
+    topo: &Topology,
+    from: SocketAddr,
+    to: SocketAddr,
+    raw: &Bytes,
+    earlier: &[SipObs],
+) -> (Option<Party>, Option<Party>) {
+    let core_ip = topo.core.map(|c| c.ip());
+    let is_core = |a: SocketAddr| Some(a.ip()) == core_ip;
+    let Ok(msg) = SipMessage::parse(raw) else {
+        return (locate(topo, from), locate(topo, to));
+    };
+    let origin = || {
+        msg.origin_via()
+            .and_then(|(sent_by, _)| sent_by.parse::<SocketAddr>().ok())
+            .and_then(|a| locate(topo, a))
+    };
+    let uri_party = |u: &str| {
+        crate::entity::sip_uri_addr(u)
+            .filter(|a| !is_core(*a))
+            .and_then(|a| locate(topo, a))
+    };
+    if msg.is_request() {
+        let sender = if is_core(from) {
+            origin()
+        } else {
+            locate(topo, from)
+        };
+        let receiver = if is_core(to) {
+            let routed = msg.uri_list("Route").iter().find_map(|r| uri_party(r));
+            routed.or_else(|| msg.request_uri().and_then(uri_party))
+        } else {
+            locate(topo, to)
+        };
+        return (sender, receiver);
+    }
+    let receiver = if is_core(to) {
+        origin()
+    } else {
+        locate(topo, to)
+    };
+    let sender = if !is_core(from) {
+        locate(topo, from)
+    } else if msg.code() == Some(100) {
+        None
+    } else {
+        let call_id = msg.call_id();
+        let cseq = msg.cseq();
+        earlier
+            .iter()
+            .rev()
+            .find(|s| {
+                s.msg
+                    .as_ref()
+                    .is_some_and(|m| m.is_request() && m.call_id() == call_id && m.cseq() == cseq)
+            })
+            .and_then(|s| s.receiver.clone())
+            .or_else(|| msg.contact_uri().and_then(|c| uri_party(&c)))
+    };
+    (sender, receiver)
+}
+
+/// What stays the same of a SIP message across a proxy hop: Call-ID, CSeq, start line and
+/// the originator's Via branch.
+fn relay_identity(raw: &Bytes) -> Option<(String, String, String, String)> {
+    let m = SipMessage::parse(raw).ok()?;
+    let (_, branch) = m.origin_via()?;
+    let cseq = m.header("CSeq")?.to_string();
+    Some((m.call_id()?.to_string(), cseq, first_line(raw, 200), branch))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -689,7 +778,8 @@ fn build_conn(index: usize, rc: RawConn, topo: &Topology) -> ConnObs {
         _ => None,
     };
     let doubled = rc.opens >= 2;
-    let to_sip_port = topo.instances().iter().any(|i| i.sip == rc.target);
+    let to_sip_port =
+        topo.instances().iter().any(|i| i.sip == rc.target) || topo.core == Some(rc.target);
     let mut dirs = Vec::with_capacity(2);
     for d in 0..2 {
         let (from, to) = if d == 0 {

@@ -107,15 +107,23 @@ impl SutProcess {
                     ),
                 }
             },
-            Readiness::Port(addr) => loop {
-                if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                    break;
+            Readiness::Port(addr) => {
+                loop {
+                    if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                        break;
+                    }
+                    if let Ok(Some(status)) = p.child.try_wait() {
+                        // Give the output readers a moment to deliver the last lines.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let log = p.drain_log().join("\n");
+                        bail!("the process exited before it opened {addr} ({status}); it printed:\n{log}");
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        bail!("the SUT did not open {addr} within {timeout:?}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                if tokio::time::Instant::now() >= deadline {
-                    bail!("the SUT did not open {addr} within {timeout:?}");
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            },
+            }
         }
         Ok(p)
     }

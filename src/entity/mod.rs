@@ -19,7 +19,7 @@ mod node;
 
 pub use fault::Fault;
 pub use holds::Holds;
-pub use node::{Node, NodeConfig, SipTimers};
+pub use node::{sip_uri_addr, Node, NodeConfig, SipTimers};
 
 use crate::codec::sip::{SipMessage, Transport};
 use bytes::Bytes;

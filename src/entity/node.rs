@@ -158,6 +158,12 @@ struct Leg {
     pending_tx: Vec<(String, bool)>,
     /// The peer's Contact URI, the Request-URI of in-dialog requests.
     remote_contact: Option<String>,
+    /// Where the INVITE (its retransmissions, the ACK of a non-2xx) goes: the SIP/IP core
+    /// when there is one, else the peer.
+    invite_dest: SocketAddr,
+    /// The dialog's route set, URIs with their parameters (RFC 3261 §12.1): from the
+    /// INVITE's Record-Route in order (UAS), or the 2xx's reversed (UAC).
+    route_set: Vec<String>,
     pending_bytes: usize,
     /// SEND transactions awaiting a response.
     outstanding: usize,
@@ -557,6 +563,8 @@ impl Node {
             pending: VecDeque::new(),
             pending_tx: Vec::new(),
             remote_contact: None,
+            invite_dest: remote_target,
+            route_set: Vec::new(),
             pending_bytes: 0,
             outstanding: 0,
             content_done: false,
@@ -653,6 +661,19 @@ impl Node {
             }
             None => Body::sdp(sdp.into_bytes()),
         };
+        // Behind a SIP/IP core the request goes to the proxy with a pre-loaded route: the
+        // proxy, then the next entity (RFC 3261 §8.1.2); the proxy records its route.
+        let core = self.cfg.topology.core;
+        let preloaded = |tcp: bool| -> Vec<(String, String)> {
+            let Some(core) = core else { return vec![] };
+            let t = if tcp { ";transport=tcp" } else { "" };
+            vec![(
+                "Route".to_string(),
+                format!("<sip:{core}{t};lr>, <sip:{target}{t};lr>"),
+            )]
+        };
+        let tcp0 = self.transport() == Transport::Tcp;
+        extra.extend(preloaded(tcp0));
         let l = &self.legs[leg];
         let spec = RequestSpec {
             method: Method::Invite,
@@ -674,15 +695,23 @@ impl Node {
         if spec.transport == Transport::Udp && msg.raw.len() > 1300 {
             // RFC 3261 §18.1.1: a request over 1300 bytes goes over a congestion-controlled
             // transport, with the Via rewritten.
+            let mut extra = spec.extra.clone();
+            if core.is_some() {
+                extra.pop();
+                extra.extend(preloaded(true));
+            }
             let spec = RequestSpec {
                 transport: Transport::Tcp,
+                extra,
                 ..spec
             };
             msg = build_request(&spec);
             self.legs[leg].transport = Transport::Tcp;
         }
+        let dest = core.unwrap_or(target);
+        self.legs[leg].invite_dest = dest;
         self.legs[leg].invite = Some(msg.clone());
-        self.send_sip(Some(leg), target, msg);
+        self.send_sip(Some(leg), dest, msg);
         let t1 = self.cfg.timers.t1;
         if self.legs[leg].transport == Transport::Udp {
             self.arm(leg, TimerKind::InviteRetx, t1);
@@ -717,10 +746,30 @@ impl Node {
             call_id: l.call_id.clone(),
             cseq,
             contact: None,
-            extra: vec![],
+            extra: l
+                .route_set
+                .iter()
+                .map(|r| ("Route".to_string(), format!("<{r}>")))
+                .collect(),
             body: None,
         };
         build_request(&spec)
+    }
+
+    /// Where an in-dialog request goes and over which transport: the first route of the
+    /// route set (loose routing, RFC 3261 §12.2.1.1), else the peer's Contact.
+    fn in_dialog_dest(&self, leg: LegIdx) -> (SocketAddr, Transport) {
+        let l = &self.legs[leg];
+        let first = l.route_set.first().and_then(|r| {
+            let addr = sip_uri_addr(r)?;
+            Some((addr, uri_transport(r).unwrap_or(l.transport)))
+        });
+        first.unwrap_or((l.remote_target, l.transport))
+    }
+
+    fn send_in_dialog(&mut self, leg: LegIdx, msg: SipMessage) {
+        let (to, transport) = self.in_dialog_dest(leg);
+        self.out.push_back(Output::Sip { transport, to, msg });
     }
 
     fn send_ack(&mut self, leg: LegIdx) {
@@ -743,8 +792,7 @@ impl Node {
         if l.state == DialogState::Answered {
             l.state = DialogState::Confirmed;
         }
-        let to = l.remote_target;
-        self.send_sip(Some(leg), to, ack);
+        self.send_in_dialog(leg, ack);
         self.maybe_bye(leg);
     }
 
@@ -753,8 +801,7 @@ impl Node {
         let l = &mut self.legs[leg];
         l.state = DialogState::Closing;
         l.bye = Some(bye.clone());
-        let to = l.remote_target;
-        self.send_sip(Some(leg), to, bye);
+        self.send_in_dialog(leg, bye);
         let t1 = self.cfg.timers.t1;
         if self.legs[leg].transport == Transport::Udp {
             self.arm(leg, TimerKind::ByeRetx, t1);
@@ -1022,6 +1069,7 @@ impl Node {
         {
             let l = &mut self.legs[leg];
             l.peer = from;
+            l.route_set = msg.uri_list("Record-Route");
             l.remote_sdp = Some(offer);
             l.invite = Some(msg.clone());
         }
@@ -1130,7 +1178,7 @@ impl Node {
                     .clone()
                     .expect("down leg has its INVITE");
                 let ack = non2xx_ack(&invite, &msg);
-                let to = self.legs[leg].remote_target;
+                let to = self.legs[leg].invite_dest;
                 self.send_sip(Some(leg), to, ack);
                 self.legs[leg].state = DialogState::Failed;
                 self.warn(format!(
@@ -1146,8 +1194,7 @@ impl Node {
         if state != DialogState::Inviting {
             // Retransmitted 2xx: repeat the ACK if we sent one (RFC 3261 §13.2.2.4).
             if let Some(ack) = self.legs[leg].ack.clone() {
-                let to = self.legs[leg].remote_target;
-                self.send_sip(Some(leg), to, ack);
+                self.send_in_dialog(leg, ack);
             }
             return;
         }
@@ -1187,6 +1234,7 @@ impl Node {
             l.state = DialogState::Answered;
             l.remote_sdp = Some(answer);
             l.we_open = Some(we_open);
+            l.route_set = msg.uri_list("Record-Route").into_iter().rev().collect();
             if let Some(c) = msg.contact_uri() {
                 if let Some(t) = sip_uri_addr(&c) {
                     l.remote_target = t;
@@ -1366,7 +1414,7 @@ impl Node {
             TimerKind::InviteRetx => {
                 if state == DialogState::Inviting && self.legs[leg].last_response.is_none() {
                     if let Some(inv) = self.legs[leg].invite.clone() {
-                        let to = self.legs[leg].remote_target;
+                        let to = self.legs[leg].invite_dest;
                         self.send_sip(Some(leg), to, inv);
                         self.arm(leg, TimerKind::InviteRetx, iv * 2);
                     }
@@ -1410,8 +1458,7 @@ impl Node {
             TimerKind::ByeRetx => {
                 if state == DialogState::Closing {
                     if let Some(bye) = self.legs[leg].bye.clone() {
-                        let to = self.legs[leg].remote_target;
-                        self.send_sip(Some(leg), to, bye);
+                        self.send_in_dialog(leg, bye);
                         self.arm(leg, TimerKind::ByeRetx, (iv * 2).min(t2));
                     }
                 }
@@ -2355,6 +2402,22 @@ pub fn sip_uri_addr(uri: &str) -> Option<SocketAddr> {
         .parse::<std::net::IpAddr>()
         .ok()
         .map(|ip| SocketAddr::new(ip, 5060))
+}
+
+/// The `transport` parameter of a SIP URI, when it names UDP or TCP.
+fn uri_transport(uri: &str) -> Option<Transport> {
+    let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    u.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("transport") {
+            return None;
+        }
+        match v.trim().to_ascii_lowercase().as_str() {
+            "udp" => Some(Transport::Udp),
+            "tcp" => Some(Transport::Tcp),
+            _ => None,
+        }
+    })
 }
 
 /// The ACK for a non-2xx final response: same branch, To from the response (§17.1.1.3).

@@ -1,0 +1,249 @@
+//! The flow through a real SIP/IP core: Kamailio (interop/kamailio/kamailio.cfg) between
+//! every pair of entities, record-routing, so that ACK and BYE follow the route set.
+
+use cpm_harness::chain::{pattern, run_once, sha256_hex, ChainOptions};
+use cpm_harness::codec::sip::{SipMessage, Transport};
+use cpm_harness::config::Variant;
+use cpm_harness::core::{kamailio_binary, CoreProxy};
+use cpm_harness::driver::record::{Recorder, WireEvent};
+use cpm_harness::entity::SipTimers;
+use cpm_harness::topology::{Role, Topology};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Kamailio is a test dependency: CI installs it, so its absence fails there.
+fn have_kamailio() -> bool {
+    if kamailio_binary().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "kamailio is not installed (apt-get install kamailio)"
+    );
+    eprintln!("skipped: kamailio is not installed");
+    false
+}
+
+/// Starts Kamailio on the net's .0.250 and runs the figure over SIP/UDP, then SIP/TCP.
+async fn figure_through_core(net: u8, fig: u8) {
+    if !have_kamailio() {
+        return;
+    }
+    let core_addr: SocketAddr = format!("127.{net}.0.250:5060").parse().unwrap();
+    let mut core = CoreProxy::start_kamailio(core_addr, None, Duration::from_secs(10))
+        .await
+        .expect("kamailio starts");
+    for t in [Transport::Udp, Transport::Tcp] {
+        through_core(&mut core, net, fig, t).await;
+    }
+    core.stop().await;
+}
+
+async fn through_core(core: &mut CoreProxy, net: u8, fig: u8, transport: Transport) {
+    let core_addr = core.addr();
+    // Own ports per transport: the proxy keeps its TCP connections to the first run's
+    // listeners open (tcp_connection_lifetime), so those addresses stay taken.
+    let (sip, msrp) = match transport {
+        Transport::Udp => (5060, 2855),
+        Transport::Tcp => (5070, 2865),
+    };
+    let mut topo = Topology::generate(net, 3, 2, sip, msrp);
+    topo.core = Some(core.addr());
+    let mut variant = Variant::new(fig);
+    variant.transport = transport;
+    let recorder = Recorder::new(std::time::Instant::now());
+    let o = ChainOptions {
+        topology: Arc::new(topo),
+        variant: variant.clone(),
+        roles: Role::ALL.to_vec(),
+        timers: SipTimers::default(),
+        recorder: Some(recorder.clone()),
+        out_dir: None,
+        digest: true,
+        holds: Default::default(),
+        hold_roles: None,
+        faults: Default::default(),
+    };
+    let size = 64 * 1024;
+    let content = pattern(size);
+    let want = sha256_hex(&content);
+    let outcome = run_once(o, content, Duration::from_secs(30)).await;
+    let log = core.log();
+    let outcome = outcome.unwrap_or_else(|e| panic!("{}: {e:#}\nkamailio: {log:?}", variant.id()));
+    assert_eq!(outcome.received.len(), 3, "{:?}", outcome.received);
+    for (m, r) in &outcome.received {
+        assert!(r.complete && r.sha256 == want, "{m}: {r:?}");
+    }
+    assert!(
+        outcome.ended_bad.is_empty(),
+        "{:?} {:?}",
+        outcome.ended_bad,
+        outcome.warnings
+    );
+    // Every SIP message went through the proxy, and the in-dialog requests carried the
+    // route the proxy recorded.
+    let events = recorder.snapshot();
+    let mut acks = 0;
+    for (_, e) in &events {
+        if let WireEvent::Sip { from, to, raw, .. } = e {
+            assert!(
+                *from == core_addr
+                    || *to == core_addr
+                    || from.ip() == core_addr.ip()
+                    || to.ip() == core_addr.ip(),
+                "SIP {from} -> {to} bypassed the core"
+            );
+            let m = SipMessage::parse(raw).unwrap();
+            if m.method().map(|m| m.as_str() == "ACK").unwrap_or(false) && *to == core_addr {
+                acks += 1;
+                assert!(
+                    !m.uri_list("Route").is_empty(),
+                    "ACK without Route: {}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
+    }
+    assert_eq!(
+        acks, 8,
+        "ACK1, ACK2, 3 x ACK3 and 3 x ACK4 through the core"
+    );
+}
+
+macro_rules! figures {
+    ($($name:ident: $fig:expr, $net:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            figure_through_core($net, $fig).await;
+        }
+    )*};
+}
+
+figures! {
+    fig1_through_kamailio: 1, 2;
+    fig2_through_kamailio: 2, 3;
+    fig3_through_kamailio: 3, 4;
+    fig4_through_kamailio: 4, 5;
+    fig5_through_kamailio: 5, 6;
+    fig6_through_kamailio: 6, 7;
+    fig7_through_kamailio: 7, 8;
+}
+
+/// The conformance engine with the core in the loop: for every figure, the reference SUT
+/// as a separate process in the middle (pf-a+x+pf-b), at each end (client-a, client-b), as x
+/// alone, and the harness alone, over SIP/UDP and SIP/TCP; every case passes, its capture
+/// re-analyzes to the same verdicts, and the capture shows the proxy hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
+    use cpm_harness::engine::case::{run_case, RunSettings};
+    use cpm_harness::engine::plan::{plan, DefaultSuite};
+    use cpm_harness::engine::profile::Profile;
+    use cpm_harness::engine::Verdict;
+    use std::path::{Path, PathBuf};
+    if !have_kamailio() {
+        return;
+    }
+    let core = CoreProxy::start_kamailio(
+        "127.251.0.1:5060".parse().unwrap(),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("kamailio starts");
+    let d = DefaultSuite::load(Path::new("suites/default.yaml")).expect("suite");
+    let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
+    let p = plan(Path::new("suites"), &d, &profile).expect("plan");
+    let splits = ["none", "client-a", "client-b", "x", "pf-a+x+pf-b"];
+    let cases: Vec<_> = p
+        .cases
+        .iter()
+        .filter(|c| {
+            c.ordering == "in-order"
+                && splits.contains(&c.split().as_str())
+                && c.id.contains("/on-ack/")
+                && c.id.contains("/new/sdp/predefined/")
+        })
+        .cloned()
+        .collect();
+    for fig in 1..=7 {
+        for t in ["/udp/", "/tcp/"] {
+            let n = cases
+                .iter()
+                .filter(|c| c.figure == fig && c.id.contains(t))
+                .count();
+            assert!(n >= 2, "F{fig}{t}: only {n} cases in the selection");
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let captures = tempfile::tempdir().unwrap();
+    let s = RunSettings {
+        size: 20_000,
+        trigger_window: Duration::from_millis(1000),
+        case_timeout: Duration::from_secs(20),
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
+        work_dir: work.path().to_path_buf(),
+        faults: vec![],
+        timers: SipTimers::default(),
+        capture_dir: Some(captures.path().to_path_buf()),
+        reanalyze: true,
+        core: Some(core.addr()),
+    };
+    let mut failures = String::new();
+    // Two cases at a time on nets 252..=255.
+    for (b, batch) in cases.chunks(2).enumerate() {
+        let runs: Vec<_> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (c, profile, s) = (c.clone(), profile.clone(), s.clone());
+                let net = 252 + ((b * 2 + i) % 4) as u8;
+                tokio::spawn(async move { run_case(&c, &profile, net, &s).await })
+            })
+            .collect();
+        for r in runs {
+            let o = r.await.expect("case task");
+            if o.verdict != Verdict::Pass {
+                failures.push_str(&format!("{} {}\n", o.verdict.as_str(), o.id));
+                for c in o.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
+                    failures.push_str(&format!(
+                        "    {} {}: {:?}\n",
+                        c.verdict.as_str(),
+                        c.id,
+                        c.evidence
+                    ));
+                }
+                for n in &o.notes {
+                    failures.push_str(&format!("    note: {n}\n"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+    // The captures show the hop: SIP to and from the proxy's address, never entity to entity.
+    let mut with_core = 0;
+    for f in std::fs::read_dir(captures.path()).unwrap().flatten() {
+        let events = cpm_harness::capture::read::read_capture(&f.path()).expect("capture reads");
+        let sip: Vec<_> = events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                WireEvent::Sip { from, to, .. } => Some((*from, *to)),
+                _ => None,
+            })
+            .collect();
+        assert!(!sip.is_empty(), "{}: no SIP", f.path().display());
+        for (from, to) in &sip {
+            assert!(
+                *from == core.addr()
+                    || *to == core.addr()
+                    || from.ip() == core.addr().ip()
+                    || to.ip() == core.addr().ip(),
+                "{}: SIP {from} -> {to} bypassed the core",
+                f.path().display()
+            );
+        }
+        with_core += 1;
+    }
+    assert_eq!(with_core, cases.len());
+    core.stop().await;
+}
