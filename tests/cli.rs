@@ -498,3 +498,62 @@ fn progress_bar_and_colour_on_a_terminal_only() {
     let s = String::from_utf8_lossy(&no_color.stdout);
     assert!(!s.contains("\u{1b}[32m"), "NO_COLOR ignored: {s:?}");
 }
+
+/// Through a SIP/IP core (`--core kamailio`) each SIP message is two rows (entity → proxy →
+/// entity); the rows a failing check cites and the figure's steps are still found.
+#[test]
+fn failed_rows_and_steps_through_the_sip_core() {
+    let _t = turn();
+    let have = Path::new("/usr/sbin/kamailio").exists()
+        || Command::new("sh")
+            .args(["-c", "command -v kamailio"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "kamailio is missing, and CI=true requires it (.ci/run installs it)"
+        );
+        eprintln!("skipped: kamailio is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (o, folder) = run(
+        dir.path(),
+        &[
+            "--core",
+            "kamailio",
+            "--filter",
+            FOUR[0],
+            "--fault",
+            "sdp-wrong-c",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = summary(&folder.unwrap());
+    let c = &s["cases"][0];
+    let cols = c["ladder"]["columns"].as_array().unwrap();
+    assert!(cols.iter().any(|col| col["core"] == true), "no core column");
+    let red: Vec<&str> = c["ladder"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["failed"].as_array().is_some_and(|f| !f.is_empty()))
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(red, ["INVITE", "200"]);
+    let not_seen: Vec<(&str, &str)> = c["expected"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["status"] != "seen")
+        .map(|st| {
+            (
+                st["message"].as_str().unwrap(),
+                st["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(not_seen, [("INVITE2", "failed"), ("200-1", "failed")]);
+}

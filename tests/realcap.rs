@@ -78,7 +78,11 @@ async fn real_next_to_ours(case_id: &str, net: u8) {
     );
     assert_eq!(a.outcome.verdict, Verdict::Pass);
     let packets = cpm_harness::capture::read::read_capture(&real).expect("reads");
-    assert!(packets.len() > 20, "the real capture caught {} events", packets.len());
+    assert!(
+        packets.len() > 20,
+        "the real capture caught {} events",
+        packets.len()
+    );
     let diff = diff_files(&ours, &real, Some(&map)).expect("diff");
     assert!(diff.is_equal(), "{case_id}:\n{}", diff.render());
 }
