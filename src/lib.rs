@@ -11,12 +11,14 @@
 //! - [`chain`]: run a set of instances in this process and wait for delivery and teardown.
 //! - [`engine`]: suites, profiles, plans, the case runner, the observation and the checks.
 //! - [`capture`]: pcap writing and reading, offline analysis, ladders and diffs.
+//! - [`report`]: console, `summary.json`, JUnit and HTML reports from the run's event stream;
+//!   merging CI shards.
 //! - [`bench`](mod@bench), [`run`], [`util`]: benchmarks, link-opening helpers, small shared helpers.
 //!
 //! # Data flow
 //! ```text
 //! suite + profile → plan → case → SUT process + harness nodes (drivers) → wire events
-//! wire events → observe → checks → verdicts → reports
+//! wire events → observe → checks → verdicts → run events → reports (console, JSON, JUnit, HTML)
 //! wire events → capture writer → pcap → capture reader → wire events (offline, same checks)
 //! ```
 pub mod bench;
@@ -28,6 +30,7 @@ pub mod core;
 pub mod driver;
 pub mod engine;
 pub mod entity;
+pub mod report;
 pub mod run;
 pub mod sim;
 pub mod topology;

@@ -14,7 +14,10 @@ use cpm_harness::engine::case::RunSettings;
 use cpm_harness::engine::plan::{plan, DefaultSuite, Plan};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::runner;
+use cpm_harness::engine::shard::{self, Partition, Selection};
 use cpm_harness::entity::{Fault, SipTimers};
+use cpm_harness::report::console::{ColorChoice, Verbosity};
+use cpm_harness::report::{self, EXIT_HARNESS, EXIT_USAGE};
 use cpm_harness::topology::{Role, Topology};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +63,9 @@ enum Cmd {
     Show(ShowArgs),
     /// Compare two captures message by message after normalization; exit 1 when they differ.
     Diff(DiffArgs),
+    /// Join the summary.json of CI shards (`run --partition k/n`) and write every report
+    /// (summary.json, junit.xml, index.html) as if one run had executed all their cases.
+    Merge(MergeArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -213,6 +219,19 @@ struct PlanArgs {
     /// Only cases whose id contains this text (repeat for OR).
     #[arg(long)]
     filter: Vec<String>,
+    /// Only the k-th of n shards of the (filtered) plan, for CI: `--partition 2/4`.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<Partition>,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Shard reports: summary.json files, run folders, or --out folders holding run folders.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Folder for the merged reports.
+    #[arg(long, default_value = "reports/merged")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -238,8 +257,17 @@ struct RunArgs {
     #[arg(long = "fault", value_parser = |s: &str| Fault::parse(s))]
     faults: Vec<Fault>,
     /// Only the summary line.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
+    /// Every evidence line of failing checks, notes, and skipped cases.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Colour the verdicts: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Stop scheduling cases after the first one that does not pass.
+    #[arg(long)]
+    fail_fast: bool,
     /// Cases run in parallel, each on its own loopback subnet.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
@@ -349,6 +377,7 @@ fn main() -> ExitCode {
             Cmd::Analyze(a) => analyze_cmd(*a),
             Cmd::Show(a) => show_cmd(a),
             Cmd::Diff(a) => diff_cmd(a),
+            Cmd::Merge(a) => merge_cmd(a),
             Cmd::Bench {
                 what: BenchCmd::Relay { mib, chunk_size },
             } => bench::relay(mib << 20, chunk_size).await.map(|_| 0),
@@ -362,7 +391,11 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             // 2: bad suite/profile/topology (like clap's usage errors); 1 otherwise (a SUT
             // session failed, or the harness could not run).
-            ExitCode::from(if e.is::<ConfigError>() { 2 } else { 1 })
+            ExitCode::from(match report::code_of(&e) {
+                Some(code) => code,
+                None if e.is::<ConfigError>() => EXIT_USAGE,
+                None => 1,
+            })
         }
     }
 }
@@ -379,21 +412,25 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn load_plan(a: &PlanArgs) -> anyhow::Result<(Plan, Profile)> {
+/// The plan with `--filter` and `--partition` applied (and the selection's plan indices).
+fn load_plan(a: &PlanArgs) -> anyhow::Result<(Plan, Profile, Selection)> {
     let cfg = |e: anyhow::Error| anyhow::Error::new(ConfigError(e));
     let suite = DefaultSuite::load(&a.suite).map_err(cfg)?;
     let profile = Profile::load(&a.profile).map_err(cfg)?;
     let suite_dir = a.suite.parent().unwrap_or(std::path::Path::new("."));
     let mut p = plan(suite_dir, &suite, &profile).map_err(cfg)?;
-    if !a.filter.is_empty() {
-        p.cases
-            .retain(|c| a.filter.iter().any(|f| c.id.contains(f.as_str())));
-    }
-    Ok((p, profile))
+    let sel = shard::select(&p, &a.filter, a.partition);
+    p.cases = sel.cases.clone();
+    p.skipped = sel
+        .skipped
+        .iter()
+        .map(|(_, id, why)| (id.clone(), why.clone()))
+        .collect();
+    Ok((p, profile, sel))
 }
 
 fn list_cmd(a: PlanArgs) -> anyhow::Result<u8> {
-    let (p, _) = load_plan(&a)?;
+    let (p, _, _) = load_plan(&a)?;
     for c in &p.cases {
         out!("{}", c.id);
     }
@@ -426,7 +463,7 @@ fn settings(
 }
 
 async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
-    let (p, profile) = load_plan(&a.plan)?;
+    let (p, profile, sel) = load_plan(&a.plan)?;
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
     let captures = a.captures.join(&run_id);
@@ -439,37 +476,91 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         Some(captures.clone()),
     );
     s.reanalyze = a.reanalyze;
-    let core = start_core(a.core, a.core_config.as_deref()).await?;
+    let core = start_core(a.core, a.core_config.as_deref(), a.quiet)
+        .await
+        .map_err(|e| report::coded(EXIT_HARNESS, e))?;
     s.core = core.as_ref().map(|c| c.addr());
-    out!(
-        "{} cases, {} skipped; profile {} ({})",
-        p.cases.len(),
-        p.skipped.len(),
-        profile.name,
-        profile.origin
-    );
-    let run = runner::run_cases(
-        &p.cases, &p.skipped, &profile, &s, &dir, &run_id, a.quiet, a.jobs,
-    );
-    let outcomes = tokio::select! {
-        r = run => r?,
-        sig = interrupted() => {
-            // Dropping the run aborts the running cases; each drops its SUT process, which
-            // kills the SUT's process group. Give the runtime a moment to run those drops.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = std::fs::remove_dir_all(dir.join("work"));
-            eprintln!("interrupted by {sig}: the SUT processes were stopped; finished cases are in {}", dir.display());
-            return Ok(INTERRUPTED);
-        }
+    if !a.quiet {
+        out!(
+            "{} cases, {} skipped; profile {} ({})",
+            p.cases.len(),
+            p.skipped.len(),
+            profile.name,
+            profile.origin
+        );
+    }
+    let verbosity = match (a.quiet, a.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
     };
+    let color = a.color.resolve_here();
+    colored::control::set_override(color);
+    let mut reporter = report::RunReporter::new(
+        &dir,
+        &run_id,
+        &profile.name,
+        &sel.skipped,
+        report::ReportOptions {
+            console: report::console::ConsoleOptions {
+                verbosity,
+                color,
+                progress: report::console::progress_wanted(verbosity),
+            },
+            partition: a.plan.partition.map(|p| p.to_string()),
+            suites: p.suites.clone(),
+            case_index: sel.case_index.clone(),
+            out: None,
+        },
+    )?;
+    let schedule = runner::Schedule {
+        jobs: a.jobs,
+        fail_fast: a.fail_fast,
+    };
+    let run = runner::execute(&p.cases, &profile, &s, schedule, &mut reporter);
+    let stopped_by = tokio::select! {
+        r = run => {
+            r.map_err(|e| match report::code_of(&e) {
+                Some(_) => e,
+                None => report::coded(EXIT_HARNESS, e),
+            })?;
+            None
+        }
+        sig = interrupted() => Some(sig),
+    };
+    if let Some(sig) = stopped_by {
+        // Dropping the run aborted the running cases; each drops its SUT process, which
+        // kills the SUT's process group. Give the runtime a moment to run those drops.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = std::fs::remove_dir_all(dir.join("work"));
+        // The finished cases' reports (summary.json is already on disk).
+        let _ = report::write_all(&dir, reporter.summary());
+        eprintln!(
+            "interrupted by {sig}: the SUT processes were stopped; finished cases are in {}",
+            dir.display()
+        );
+        return Ok(INTERRUPTED);
+    }
     let _ = std::fs::remove_dir_all(dir.join("work"));
     if let Some(c) = core {
         c.stop().await;
     }
-    runner::print_summary(&outcomes, &p.skipped);
-    out!("reports: {}", dir.display());
-    out!("captures: {}", captures.display());
-    Ok(runner::exit_code(&outcomes))
+    if !a.quiet {
+        out!("reports: {}", dir.display());
+        out!("captures: {}", captures.display());
+    }
+    Ok(report::exit_code(reporter.summary()))
+}
+
+fn merge_cmd(a: MergeArgs) -> anyhow::Result<u8> {
+    let merged = report::merge::merge_command(&a.inputs, &a.out)?;
+    out!(
+        "merged {} summaries: {}",
+        merged.merged_from.len(),
+        merged.counts.line()
+    );
+    out!("reports: {}", a.out.display());
+    Ok(report::exit_code(&merged))
 }
 
 /// One proxy for the whole run, outside the cases' subnets (127.250.0.1:5060, or the next
@@ -477,6 +568,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
 async fn start_core(
     kind: CoreKind,
     config: Option<&std::path::Path>,
+    quiet: bool,
 ) -> anyhow::Result<Option<CoreProxy>> {
     match kind {
         CoreKind::Direct => Ok(None),
@@ -486,7 +578,9 @@ async fn start_core(
                 .collect();
             let p =
                 CoreProxy::start_kamailio_any(&candidates, config, Duration::from_secs(10)).await?;
-            out!("SIP/IP core: kamailio at {}", p.addr());
+            if !quiet {
+                out!("SIP/IP core: kamailio at {}", p.addr());
+            }
             Ok(Some(p))
         }
     }
@@ -563,11 +657,11 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
     if !a.mutants {
         bail!("selftest: say what to test: --mutants");
     }
-    let (p, profile) = load_plan(&a.plan)?;
+    let (p, profile, _) = load_plan(&a.plan)?;
     let run_id = format!("selftest-{}", runner::new_run_id());
     let dir = a.out.join(&run_id);
     let mut s = settings(&dir, 20_000, 1000, a.case_timeout, Vec::new(), None);
-    let core = start_core(a.core, None).await?;
+    let core = start_core(a.core, None, false).await?;
     s.core = core.as_ref().map(|c| c.addr());
     out!(
         "{:<24} {:<15} {:<6} checks that failed",
@@ -611,7 +705,7 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
 
 async fn sut(a: SutArgs) -> anyhow::Result<u8> {
     if a.faults.iter().any(|f| matches!(f, FaultArg::List)) {
-        for f in Fault::ALL {
+        for f in Fault::EVERY {
             out!("{:<24} {:<15} {}", f.name(), f.target_check(), f.describe());
         }
         return Ok(0);

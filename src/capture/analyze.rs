@@ -1288,6 +1288,7 @@ pub fn analyze_events(
         checks,
         notes,
         events: Vec::new(),
+        topology: Some(ctx.topology.clone()),
     };
     Ok(Report {
         capture: path.to_owned(),

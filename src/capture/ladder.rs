@@ -100,6 +100,9 @@ pub struct Row {
     pub fields: Vec<(String, String)>,
     /// Causal depth (see the module docs).
     pub depth: u32,
+    /// When each message of the row was captured (one for SIP and link rows, one per chunk
+    /// or response of an MSRP group): reports find the rows a check's evidence cites by them.
+    pub times: Vec<Duration>,
 }
 
 /// A capture drawn as a ladder.
@@ -1254,6 +1257,10 @@ fn describe(
         },
         fields,
         depth: 0,
+        times: match &it.kind {
+            Kind::Msrp { msgs, .. } => msgs.iter().map(|m| m.t).collect(),
+            _ => vec![it.t],
+        },
     }
 }
 

@@ -117,6 +117,10 @@ pub struct CaseOutcome {
     pub notes: Vec<String>,
     #[serde(skip)]
     pub events: Vec<(Duration, WireEvent)>,
+    /// The case's entities and addresses (reports name the ladder's columns from it); none
+    /// when the case failed before it had one.
+    #[serde(skip)]
+    pub topology: Option<Arc<Topology>>,
 }
 
 /// Runs `case` on the loopback subnet `127.<net>.x.x`.
@@ -161,6 +165,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
             _ => notes.push(format!("capture {}: the writer failed", path.display())),
         }
     }
+    let topology = result.as_ref().ok().map(|ctx| ctx.topology.clone());
     let (checks, verdict) = match result {
         Ok(ctx) => {
             // The map of the capture's addresses (and the SIP/IP core, if any) beside it, for
@@ -202,6 +207,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         checks,
         notes,
         events,
+        topology,
     }
 }
 

@@ -5,6 +5,7 @@
 //!   MSRP messages per link, link openings), the same for a live run and a capture.
 //! - [`checks`]: the check catalogue (`shared/docs/checks.md`) over an observation.
 //! - [`suite`], [`profile`], [`plan`]: suites and profiles as data, and the cases they make.
+//! - [`shard`]: `--filter` and `--partition k/n`, the cases a run executes.
 
 pub mod case;
 pub mod checks;
@@ -12,6 +13,7 @@ pub mod observe;
 pub mod plan;
 pub mod profile;
 pub mod runner;
+pub mod shard;
 pub mod suite;
 pub mod sutproc;
 

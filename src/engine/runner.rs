@@ -15,23 +15,50 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The summary file's format version.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The summary file's format version (see `docs/summary-schema.md`); owned by
+/// [`crate::report::model`].
+pub const SCHEMA_VERSION: u32 = crate::report::model::SCHEMA_VERSION;
 
-#[derive(Serialize)]
-struct Summary<'a> {
-    schema_version: u32,
-    run: &'a str,
-    profile: &'a str,
-    counts: Counts,
-    cases: &'a [CaseOutcome],
-    skipped: Vec<Skipped<'a>>,
+/// What happens during a run, in order: the one stream every reporter reads (console,
+/// `summary.json`, event logs, JUnit, HTML; see [`crate::report`]).
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    /// The run starts with `cases` to run.
+    Started { cases: &'a [Case] },
+    /// Case `index` (its position in `cases`) was scheduled.
+    CaseStarted { index: usize, case: &'a Case },
+    /// Case `index` finished.
+    CaseFinished {
+        index: usize,
+        case: &'a Case,
+        outcome: &'a CaseOutcome,
+    },
+    /// Case `index` was not run (`--fail-fast` stopped the scheduling), with the reason.
+    NotRun {
+        index: usize,
+        case: &'a Case,
+        reason: &'a str,
+    },
+    /// Every scheduled case finished.
+    Finished,
 }
 
-#[derive(Serialize)]
-struct Skipped<'a> {
-    id: &'a str,
-    reason: &'a str,
+/// A consumer of [`RunEvent`]s. An error aborts the run (a harness error: the reports
+/// cannot be written).
+pub trait RunSink {
+    fn event(&mut self, e: &RunEvent<'_>) -> anyhow::Result<()>;
+    /// Called about four times a second while cases run (progress display).
+    fn tick(&mut self) {}
+}
+
+/// How cases are scheduled.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Cases run in parallel, each on its own loopback subnet.
+    pub jobs: usize,
+    /// Stop scheduling after the first case that does not pass; the rest are reported as not
+    /// run.
+    pub fail_fast: bool,
 }
 
 #[derive(Serialize, Default, Clone, Copy)]
@@ -85,9 +112,76 @@ pub async fn run_case_retrying(
     o
 }
 
-/// Runs `cases`, `jobs` at a time (each on its own subnet), and writes reports under `dir`
-/// as each case finishes (so an interrupted run keeps what it finished). Returns the outcomes
-/// in plan order.
+/// Runs `cases`, `schedule.jobs` at a time (each on its own subnet), feeding `sink` the run's
+/// events as they happen. Returns the outcomes of the cases that ran, in plan order.
+pub async fn execute(
+    cases: &[Case],
+    profile: &Profile,
+    settings: &RunSettings,
+    schedule: Schedule,
+    sink: &mut dyn RunSink,
+) -> anyhow::Result<Vec<CaseOutcome>> {
+    sink.event(&RunEvent::Started { cases })?;
+    let mut outcomes: Vec<(usize, CaseOutcome)> = Vec::new();
+    let mut set = tokio::task::JoinSet::new();
+    let mut next = 0usize;
+    let mut stop: Option<String> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        while stop.is_none() && set.len() < schedule.jobs.max(1) && next < cases.len() {
+            let (case, profile, settings) =
+                (cases[next].clone(), profile.clone(), settings.clone());
+            let i = next;
+            sink.event(&RunEvent::CaseStarted {
+                index: i,
+                case: &cases[i],
+            })?;
+            set.spawn(async move { (i, run_case_retrying(&case, &profile, i, &settings).await) });
+            next += 1;
+        }
+        let done = tokio::select! {
+            d = set.join_next() => d,
+            _ = tick.tick() => {
+                sink.tick();
+                continue;
+            }
+        };
+        let Some(done) = done else {
+            break;
+        };
+        let (i, o) = done.map_err(|e| anyhow::anyhow!("a case task failed: {e}"))?;
+        if schedule.fail_fast && stop.is_none() && o.verdict != Verdict::Pass {
+            stop = Some(format!(
+                "not run: --fail-fast stopped the run after {} ({})",
+                o.id,
+                o.verdict.as_str()
+            ));
+        }
+        sink.event(&RunEvent::CaseFinished {
+            index: i,
+            case: &cases[i],
+            outcome: &o,
+        })?;
+        outcomes.push((i, o));
+    }
+    if let Some(reason) = &stop {
+        for (i, case) in cases.iter().enumerate().skip(next) {
+            sink.event(&RunEvent::NotRun {
+                index: i,
+                case,
+                reason,
+            })?;
+        }
+    }
+    sink.event(&RunEvent::Finished)?;
+    outcomes.sort_by_key(|(i, _)| *i);
+    Ok(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// Runs `cases`, `jobs` at a time, and writes the reports (`summary.json`, event logs,
+/// JUnit, HTML) under `dir` as each case finishes (so an interrupted run keeps what it
+/// finished); prints a line per case unless `quiet`. Returns the outcomes in plan order.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_cases(
     cases: &[Case],
@@ -99,49 +193,43 @@ pub async fn run_cases(
     quiet: bool,
     jobs: usize,
 ) -> anyhow::Result<Vec<CaseOutcome>> {
-    std::fs::create_dir_all(dir)?;
-    let mut outcomes: Vec<(usize, CaseOutcome)> = Vec::new();
-    let mut set = tokio::task::JoinSet::new();
-    let mut next = 0usize;
-    loop {
-        while set.len() < jobs.max(1) && next < cases.len() {
-            let (case, profile, settings) =
-                (cases[next].clone(), profile.clone(), settings.clone());
-            let i = next;
-            set.spawn(async move { (i, run_case_retrying(&case, &profile, i, &settings).await) });
-            next += 1;
-        }
-        let Some(done) = set.join_next().await else {
-            break;
-        };
-        let (i, o) = done.map_err(|e| anyhow::anyhow!("a case task failed: {e}"))?;
-        if !quiet {
-            println!("{:<6} {}", o.verdict.as_str(), o.id);
-            for c in o
-                .checks
-                .iter()
-                .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
-            {
-                println!(
-                    "         {} [{}] {}",
-                    c.id,
-                    c.reference,
-                    c.evidence.first().map(String::as_str).unwrap_or("")
-                );
-            }
-        }
-        write_events(dir, &o)?;
-        outcomes.push((i, o));
-        outcomes.sort_by_key(|(i, _)| *i);
-        let view: Vec<CaseOutcome> = outcomes.iter().map(|(_, o)| o.clone()).collect();
-        write_summary(dir, run_id, profile, &view, skipped)?;
-    }
-    let view: Vec<CaseOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
-    write_summary(dir, run_id, profile, &view, skipped)?;
-    Ok(view)
+    let skipped: Vec<(usize, String, String)> = skipped
+        .iter()
+        .enumerate()
+        .map(|(i, (id, why))| (i, id.clone(), why.clone()))
+        .collect();
+    let mut reporter = crate::report::RunReporter::new(
+        dir,
+        run_id,
+        &profile.name,
+        &skipped,
+        crate::report::ReportOptions {
+            console: crate::report::console::ConsoleOptions {
+                verbosity: if quiet {
+                    crate::report::console::Verbosity::Quiet
+                } else {
+                    crate::report::console::Verbosity::Normal
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )?;
+    execute(
+        cases,
+        profile,
+        settings,
+        Schedule {
+            jobs,
+            fail_fast: false,
+        },
+        &mut reporter,
+    )
+    .await
 }
 
-fn write_events(dir: &Path, o: &CaseOutcome) -> anyhow::Result<()> {
+/// Writes a case's wire events as JSON lines (`<dir>/<case>.events.jsonl`).
+pub fn write_events(dir: &Path, o: &CaseOutcome) -> anyhow::Result<()> {
     let mut text = String::new();
     for (t, e) in &o.events {
         text.push_str(&serde_json::to_string(&event_json(*t, e))?);
@@ -186,31 +274,6 @@ fn event_json(t: Duration, e: &WireEvent) -> serde_json::Value {
             "t_us": t.as_micros() as u64, "kind": "tcp-close", "from": from.to_string(), "to": to.to_string(),
         }),
     }
-}
-
-fn write_summary(
-    dir: &Path,
-    run_id: &str,
-    profile: &Profile,
-    cases: &[CaseOutcome],
-    skipped: &[(String, String)],
-) -> anyhow::Result<()> {
-    let s = Summary {
-        schema_version: SCHEMA_VERSION,
-        run: run_id,
-        profile: &profile.name,
-        counts: Counts::of(cases, skipped.len()),
-        cases,
-        skipped: skipped
-            .iter()
-            .map(|(id, reason)| Skipped { id, reason })
-            .collect(),
-    };
-    crate::run::write_atomic(
-        &dir.join("summary.json"),
-        serde_json::to_string_pretty(&s)?.as_bytes(),
-    )?;
-    Ok(())
 }
 
 /// Exit code of a run: 0 all passed, 1 a case failed (or was inconclusive), 3 a harness
@@ -303,6 +366,8 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         Fault::NoMsrp200 => !sut(Role::ClientA),
         // ACK and BYE: sent by client-a and the middle entities (client-b sends neither).
         Fault::IgnoreRouteSet => !sut(Role::ClientB),
+        // Breaks no rule: not a mutant.
+        Fault::ScriptInjection => false,
     }
 }
 

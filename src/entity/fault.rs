@@ -4,30 +4,37 @@
 use serde::{Deserialize, Serialize};
 
 macro_rules! faults {
-    ($($variant:ident = $name:literal, $check:literal, $what:literal;)*) => {
+    ($($variant:ident = $name:literal, $check:literal, $what:literal;)*
+     @cosmetic $($cvariant:ident = $cname:literal, $cwhat:literal;)*) => {
         /// A single deliberate deviation.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
         pub enum Fault {
             $(#[serde(rename = $name)] #[doc = $what] $variant,)*
+            $(#[serde(rename = $cname)] #[doc = $cwhat] $cvariant,)*
         }
 
         impl Fault {
+            /// The faults that break a rule: each must fail its target check (the mutant score).
             pub const ALL: &'static [Fault] = &[$(Fault::$variant,)*];
+            /// Every fault: [`Fault::ALL`] and the cosmetic ones, which break no rule (target
+            /// check `none`) and serve the reports' tests.
+            pub const EVERY: &'static [Fault] = &[$(Fault::$variant,)* $(Fault::$cvariant,)*];
             pub fn name(self) -> &'static str {
-                match self { $(Fault::$variant => $name,)* }
+                match self { $(Fault::$variant => $name,)* $(Fault::$cvariant => $cname,)* }
             }
             /// The check this fault is meant to trip.
             pub fn target_check(self) -> &'static str {
-                match self { $(Fault::$variant => $check,)* }
+                match self { $(Fault::$variant => $check,)* $(Fault::$cvariant => "none",)* }
             }
             pub fn describe(self) -> &'static str {
-                match self { $(Fault::$variant => $what,)* }
+                match self { $(Fault::$variant => $what,)* $(Fault::$cvariant => $cwhat,)* }
             }
             pub fn parse(s: &str) -> Result<Fault, String> {
                 match s {
                     $($name => Ok(Fault::$variant),)*
+                    $($cname => Ok(Fault::$cvariant),)*
                     _ => {
-                        let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+                        let names: Vec<&str> = Fault::EVERY.iter().map(|f| f.name()).collect();
                         let hint = crate::util::did_you_mean(s, &names);
                         Err(format!("unknown fault {s:?}{hint}; known: {}", names.join(", ")))
                     }
@@ -67,6 +74,44 @@ faults! {
     BadByteRange = "bad-byte-range", "MEDIA-FRAMING", "relayed chunks start their Byte-Range at 0";
     NoMsrp200 = "no-msrp-200", "MEDIA-RESPONSE", "never answers a SEND";
     CpimAltered = "cpim-altered", "MEDIA-CPIM", "rewrites the CPIM From header while relaying";
+    @cosmetic
+    ScriptInjection = "script-injection", "puts <script> markup in an X-Note SIP header and an a=x-note SDP line, otherwise correct";
+}
+
+/// The markup [`Fault::ScriptInjection`] sends: reports must show it as text, never run it.
+pub const INJECTED_MARKUP: &str =
+    "<script>document.title='injected'</script><img src=x onerror=\"alert(1)\">";
+
+/// [`Fault::ScriptInjection`]: the message with an `X-Note` header and, when its body is SDP,
+/// an `a=x-note` line holding [`INJECTED_MARKUP`]; re-framed (Content-Length) and re-parsed.
+/// The message is returned unchanged should the result not parse.
+pub fn inject_script(msg: crate::codec::sip::SipMessage) -> crate::codec::sip::SipMessage {
+    let raw = &msg.raw[..];
+    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return msg;
+    };
+    let sdp = msg
+        .content_type()
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/sdp"));
+    let mut body = msg.body.to_vec();
+    if sdp {
+        body.extend_from_slice(format!("a=x-note:{INJECTED_MARKUP}\r\n").as_bytes());
+    }
+    let mut out = Vec::with_capacity(raw.len() + 200);
+    for line in raw[..head_end].split(|&b| b == b'\n') {
+        let l = line.strip_suffix(b"\r").unwrap_or(line);
+        let name = l.split(|&b| b == b':').next().unwrap_or(b"");
+        let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+        if name == "content-length" || name == "l" {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        } else {
+            out.extend_from_slice(l);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(format!("X-Note: {INJECTED_MARKUP}\r\n\r\n").as_bytes());
+    out.extend_from_slice(&body);
+    crate::codec::sip::SipMessage::parse(&out).unwrap_or(msg)
 }
 
 impl Fault {

@@ -418,6 +418,11 @@ impl Node {
 
     /// Sends on a leg's transport, or on the current message's transport outside a leg.
     fn send_sip(&mut self, leg: Option<LegIdx>, to: SocketAddr, msg: SipMessage) {
+        let msg = if self.fault(Fault::ScriptInjection) {
+            super::fault::inject_script(msg)
+        } else {
+            msg
+        };
         let transport = leg
             .map(|l| self.legs[l].transport)
             .unwrap_or(self.cur_transport);

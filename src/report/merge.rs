@@ -1,0 +1,142 @@
+//! `cpm-harness merge`: joins the `summary.json` of CI shards (`run --partition k/n`) into
+//! one summary and renders every report from it, as if one run had executed them all.
+//!
+//! Cases are ordered by their plan index (the same in every shard of one plan), skipped
+//! cases likewise; a case present in two inputs, inputs of another schema version or of
+//! different profiles are errors (exit 2).
+
+use super::model::{Counts, Summary, SCHEMA_VERSION};
+use super::{coded, EXIT_USAGE};
+use anyhow::anyhow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The summary files an input names: the file itself, `<dir>/summary.json`, or the
+/// `summary.json` of every run folder directly inside `<dir>` (a shard's `--out`).
+pub fn summary_files(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if input.is_file() {
+        return Ok(vec![input.to_path_buf()]);
+    }
+    if !input.is_dir() {
+        return Err(anyhow!("{}: no such file or folder", input.display()));
+    }
+    let direct = input.join("summary.json");
+    if direct.is_file() {
+        return Ok(vec![direct]);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+        .map_err(|e| anyhow!("{}: {e}", input.display()))?
+        .flatten()
+        .map(|e| e.path().join("summary.json"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(anyhow!(
+            "{}: no summary.json in it or in a run folder inside it",
+            input.display()
+        ));
+    }
+    Ok(found)
+}
+
+/// Reads one summary, checking its schema version.
+pub fn read_summary(path: &Path) -> anyhow::Result<Summary> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
+    match v.get("schema_version").and_then(|x| x.as_u64()) {
+        Some(n) if n == SCHEMA_VERSION as u64 => {}
+        Some(n) => {
+            return Err(anyhow!(
+                "{}: schema_version {n}; this harness reads version {SCHEMA_VERSION} (rerun the shard with this version)",
+                path.display()
+            ))
+        }
+        None => return Err(anyhow!("{}: no schema_version: not a cpm-harness summary", path.display())),
+    }
+    serde_json::from_value(v).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// Joins summaries into one (`run` = `run_name`).
+pub fn merge(inputs: &[(PathBuf, Summary)], run_name: &str) -> anyhow::Result<Summary> {
+    let Some((_, first)) = inputs.first() else {
+        return Err(anyhow!("merge: no summary given"));
+    };
+    let mut cases = BTreeMap::new();
+    let mut skipped = BTreeMap::new();
+    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+    for (path, s) in inputs {
+        if s.profile != first.profile {
+            return Err(anyhow!(
+                "{}: profile {:?}, but {} has {:?}: shards of one run use one profile",
+                path.display(),
+                s.profile,
+                inputs[0].0.display(),
+                first.profile
+            ));
+        }
+        for c in &s.cases {
+            if let Some(other) = seen.insert(c.id.clone(), path) {
+                return Err(anyhow!(
+                    "case {} is in both {} and {}: shards must be disjoint",
+                    c.id,
+                    other.display(),
+                    path.display()
+                ));
+            }
+            cases.insert((c.index, c.id.clone()), c.clone());
+        }
+        for k in &s.skipped {
+            // Profile-skipped cases are the same in every shard of one plan only when the
+            // shards did not split them; keep one of each.
+            skipped
+                .entry((k.not_run, k.index, k.id.clone()))
+                .or_insert_with(|| k.clone());
+        }
+    }
+    // A case that ran in one shard is not also "not run" in another.
+    let skipped: Vec<_> = skipped
+        .into_values()
+        .filter(|k| !seen.contains_key(&k.id))
+        .collect();
+    let cases: Vec<_> = cases.into_values().collect();
+    Ok(Summary {
+        schema_version: SCHEMA_VERSION,
+        run: run_name.to_string(),
+        profile: first.profile.clone(),
+        partition: None,
+        merged_from: inputs.iter().map(|(_, s)| s.run.clone()).collect(),
+        counts: Counts::of(&cases, &skipped),
+        cases,
+        skipped,
+    })
+}
+
+/// `cpm-harness merge`: reads the inputs, writes the merged reports to `out`, returns the
+/// merged summary. Unreadable or inconsistent inputs are usage errors (exit 2).
+pub fn merge_command(inputs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
+    let mut read = Vec::new();
+    for i in inputs {
+        for f in summary_files(i).map_err(|e| coded(EXIT_USAGE, e))? {
+            let s = read_summary(&f).map_err(|e| coded(EXIT_USAGE, e))?;
+            read.push((f, s));
+        }
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "merged".into());
+    let merged = merge(&read, &name).map_err(|e| coded(EXIT_USAGE, e))?;
+    super::write_all(out, &merged).map_err(|e| {
+        coded(
+            super::EXIT_HARNESS,
+            anyhow!(
+                "cannot write the merged reports to {}: {e:#}",
+                out.display()
+            ),
+        )
+    })?;
+    Ok(merged)
+}
