@@ -223,6 +223,10 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
     // The captures show the hop: SIP to and from the proxy's address, never entity to entity.
     let mut with_core = 0;
     for f in std::fs::read_dir(captures.path()).unwrap().flatten() {
+        // Beside each pcap: its topology file (the map for analyze).
+        if f.path().extension().is_none_or(|e| e != "pcap") {
+            continue;
+        }
         let events = cpm_harness::capture::read::read_capture(&f.path()).expect("capture reads");
         let sip: Vec<_> = events
             .iter()

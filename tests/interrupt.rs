@@ -79,6 +79,10 @@ fn interrupt_with(signal: i32) {
     let mut pcaps = 0;
     for run in std::fs::read_dir(&caps).into_iter().flatten().flatten() {
         for f in std::fs::read_dir(run.path()).unwrap().flatten() {
+            // Beside each finished case's pcap: its topology file.
+            if f.path().extension().is_none_or(|e| e != "pcap") {
+                continue;
+            }
             pcaps += 1;
             cpm_harness::capture::read_capture(&f.path()).unwrap_or_else(|e| {
                 panic!("{} unreadable after the interrupt: {e}", f.path().display())

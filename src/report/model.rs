@@ -310,8 +310,8 @@ fn build_ladder(
     let events = crate::capture::canon::canonical(events);
     let ladder = Ladder::from_events(path, &events, Some(&map)).map_err(|e| e.to_string())?;
     let role_of = |name: &str| topo.instance(name).map(|i| i.role);
-    let core_name = topo.core.map(|a| a.ip().to_string());
-    let is_core = |name: &str| core_name.as_deref() == Some(name);
+    // The ladder names the SIP/IP core's column `core`.
+    let is_core = |name: &str| topo.core.is_some() && name == "core";
     let columns: Vec<Column> = ladder
         .columns
         .iter()
