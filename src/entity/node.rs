@@ -139,6 +139,8 @@ struct Leg {
     answer_due: bool,
     bind_held: bool,
     open_held: bool,
+    /// The held opening's timer fired: open now.
+    open_due: bool,
     bye: Option<SipMessage>,
     /// UAS: the response to the peer's BYE, re-sent on BYE retransmissions.
     bye_response: Option<SipMessage>,
@@ -551,6 +553,7 @@ impl Node {
             answer_due: false,
             bind_held: false,
             open_held: false,
+            open_due: false,
             bye: None,
             bye_response: None,
             local_sdp: sdp,
@@ -1479,7 +1482,10 @@ impl Node {
                 }
             }
             TimerKind::HoldBind => self.bind(leg),
-            TimerKind::HoldOpen => self.maybe_open(leg),
+            TimerKind::HoldOpen => {
+                self.legs[leg].open_due = true;
+                self.maybe_open(leg);
+            }
             TimerKind::MsrpTimeout => {
                 let l = &self.legs[leg];
                 if l.session_closed || l.media_failed {
@@ -1669,9 +1675,12 @@ impl Node {
         if !fired {
             return;
         }
-        if self.fault(Fault::LateTrigger) && !l.open_held {
-            self.legs[leg].open_held = true;
-            self.arm(leg, TimerKind::HoldOpen, Duration::from_secs(3));
+        if self.fault(Fault::LateTrigger) && !l.open_due {
+            // Any other event until the timer fires must not open it early either.
+            if !l.open_held {
+                self.legs[leg].open_held = true;
+                self.arm(leg, TimerKind::HoldOpen, Duration::from_secs(3));
+            }
             return;
         }
         let target_uri = l.remote_sdp.as_ref().expect("checked").next_hop().clone();
