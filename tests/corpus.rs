@@ -101,9 +101,9 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 fn decode_line(line: &str, out: &mut Vec<u8>) -> bool {
     let mut rest = line;
     while let Some(i) = rest.find('{') {
-        out.extend_from_slice(rest[..i].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..i]);
         let Some(j) = rest[i..].find('}') else {
-            out.extend_from_slice(rest[i..].as_bytes());
+            out.extend_from_slice(&rest.as_bytes()[i..]);
             return false;
         };
         let tok = &rest[i + 1..i + j];
@@ -125,7 +125,7 @@ fn decode_line(line: &str, out: &mut Vec<u8>) -> bool {
             }
             // Not an escape (a brace in the text).
             _ => {
-                out.extend_from_slice(rest[i..i + j + 1].as_bytes());
+                out.extend_from_slice(&rest.as_bytes()[i..i + j + 1]);
             }
         }
         rest = &rest[i + j + 1..];
