@@ -11,6 +11,7 @@
 //! - [`chain`]: run a set of instances in this process and wait for delivery and teardown.
 //! - [`engine`]: suites, profiles, plans, the case runner, the observation and the checks.
 //! - [`capture`]: pcap writing and reading, offline analysis, ladders and diffs.
+//! - [`limits`]: what a peer may make the harness buffer or hold open (sizes, counts).
 //! - [`bench`](mod@bench), [`run`], [`util`]: benchmarks, link-opening helpers, small shared helpers.
 //!
 //! # Data flow
@@ -27,6 +28,7 @@ pub mod config;
 pub mod driver;
 pub mod engine;
 pub mod entity;
+pub mod limits;
 pub mod run;
 pub mod sim;
 pub mod topology;

@@ -186,6 +186,9 @@ struct SutArgs {
     /// Deviate deliberately (repeatable); `--fault list` prints the known faults.
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<FaultArg>,
+    /// A receive limit, NAME=VALUE (repeatable; see `run --help`).
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    limits: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -245,6 +248,11 @@ struct RunArgs {
     /// Also judge each case's capture offline and require the live verdicts (CAPTURE check).
     #[arg(long)]
     reanalyze: bool,
+    /// What the SUT may make the harness buffer or hold open, NAME=VALUE (repeatable):
+    /// max-sip-message (262144), max-sip-headers (128), max-msrp-head (16384),
+    /// max-msrp-headers (64), max-msrp-chunk (16M), max-conns-per-peer (16); k/M/G suffixes.
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    limits: Vec<String>,
 }
 
 #[derive(Args)]
@@ -405,6 +413,7 @@ fn settings(
         timers: SipTimers::default(),
         capture_dir,
         reanalyze: false,
+        limits: Default::default(),
     }
 }
 
@@ -422,6 +431,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         Some(captures.clone()),
     );
     s.reanalyze = a.reanalyze;
+    s.limits = cpm_harness::limits::Limits::from_args(&a.limits)
+        .map_err(|e| anyhow::Error::new(ConfigError(anyhow!(e))))?;
     out!(
         "{} cases, {} skipped; profile {} ({})",
         p.cases.len(),
@@ -566,7 +577,7 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
 
 async fn sut(a: SutArgs) -> anyhow::Result<u8> {
     if a.faults.iter().any(|f| matches!(f, FaultArg::List)) {
-        for f in Fault::ALL {
+        for f in Fault::ALL.iter().chain(Fault::HOSTILE) {
             out!("{:<24} {:<15} {}", f.name(), f.target_check(), f.describe());
         }
         return Ok(0);
@@ -615,6 +626,7 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         holds: Default::default(),
         hold_roles: None,
         faults: faults.clone(),
+        limits: cpm_harness::limits::Limits::from_args(&a.limits).map_err(|e| anyhow!(e))?,
     })
     .await?;
     // Readiness line for launchers (the profile's "stdout line" readiness).

@@ -122,6 +122,7 @@ fn settings(faults: Vec<Fault>) -> RunSettings {
         timers: SipTimers::default(),
         capture_dir: Some(scratch().join("captures")),
         reanalyze: false,
+        limits: Default::default(),
     }
 }
 

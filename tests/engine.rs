@@ -22,6 +22,7 @@ fn settings(work: &Path) -> RunSettings {
         timers: SipTimers::default(),
         capture_dir: None,
         reanalyze: false,
+        limits: Default::default(),
     }
 }
 
