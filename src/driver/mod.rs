@@ -87,6 +87,32 @@ enum WriteCmd {
     Drip(Bytes),
 }
 
+/// Counts repeated warnings of one kind from one peer, so a flood of garbage datagrams or
+/// connections makes a few lines (the first three, then the 10th, 100th, …), not one each.
+#[derive(Default)]
+struct Noisy(HashMap<(&'static str, IpAddr), u64>);
+
+impl Noisy {
+    /// `Some(suffix)` when this occurrence is to be reported; the suffix tells how many so far.
+    fn admit(&mut self, kind: &'static str, ip: IpAddr) -> Option<String> {
+        let n = self.0.entry((kind, ip)).or_default();
+        *n += 1;
+        let n = *n;
+        if n <= 3 {
+            Some(String::new())
+        } else if is_power_of_ten(n) {
+            Some(format!(" (the {n}th time)"))
+        } else {
+            None
+        }
+    }
+}
+
+fn is_power_of_ten(n: u64) -> bool {
+    let s = n.to_string();
+    s.len() > 1 && s.starts_with('1') && s[1..].bytes().all(|b| b == b'0')
+}
+
 /// Open accepted connections per peer IP, shared by a node's listeners.
 #[derive(Clone)]
 struct PeerSlots {
@@ -221,6 +247,7 @@ async fn run(
     let limits: Limits = node.config().limits;
     let mut hostile = Hostile::new(&node.config().faults);
     let slots = PeerSlots::new(limits.conns_per_peer);
+    let mut noisy = Noisy::default();
     // Accept loops run as tasks so the select below stays simple.
     // Every writer task holds a clone: on stop the loop waits until they have written out
     // what was queued (a 200 to a BYE must not die with the process).
@@ -457,7 +484,9 @@ async fn run(
                             node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg });
                         }
                         Err(e) => {
-                            let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/UDP datagram from {from}: {e}")));
+                            if let Some(n) = noisy.admit("udp", from.ip()) {
+                                let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/UDP datagram from {from}{n}: {e}")));
+                            }
                         }
                     }
                 }
@@ -468,13 +497,17 @@ async fn run(
                     node.handle_input(Instant::now(), Input::Sip { transport, from, msg });
                 }
                 Ev::SipBad { from, err } => {
-                    let _ = events.send(NodeEvent::Warning(format!("bad SIP/TCP from {from}: {err}")));
+                    if let Some(n) = noisy.admit("tcp", from.ip()) {
+                        let _ = events.send(NodeEvent::Warning(format!("bad SIP/TCP from {from}{n}: {err}")));
+                    }
                 }
                 Ev::Refused { peer, what, open } => {
-                    let _ = events.send(NodeEvent::Warning(format!(
-                        "{}: refused a {what} connection from {peer}: {open} already open from {} (max-conns-per-peer {})",
-                        node.config().name, peer.ip(), limits.conns_per_peer
-                    )));
+                    if let Some(n) = noisy.admit(what, peer.ip()) {
+                        let _ = events.send(NodeEvent::Warning(format!(
+                            "{}: refused a {what} connection from {peer}{n}: {open} already open from {} (max-conns-per-peer {})",
+                            node.config().name, peer.ip(), limits.conns_per_peer
+                        )));
+                    }
                 }
                 Ev::SipConn { peer, tx } => { sip_conns.insert(peer, tx); }
                 Ev::SipConnGone { peer } => { sip_conns.remove(&peer); }
@@ -788,4 +821,28 @@ async fn sip_tcp_conn(
     }
     let _ = tx.send(Ev::SipConnGone { peer });
     writer.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_warnings_are_thinned_and_slots_are_given_back() {
+        let mut n = Noisy::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let shown: Vec<u64> = (1..=1000)
+            .filter(|_| n.admit("udp", ip).is_some())
+            .collect::<Vec<_>>();
+        assert_eq!(shown.len(), 6); // 1, 2, 3, 10, 100, 1000
+        assert!(n.admit("tcp", ip).is_some(), "kinds are counted apart");
+
+        let slots = PeerSlots::new(2);
+        let a = slots.take(ip).unwrap();
+        let _b = slots.take(ip).unwrap();
+        assert_eq!(slots.take(ip).err(), Some(2));
+        assert!(slots.take("127.0.0.2".parse().unwrap()).is_ok());
+        drop(a);
+        assert!(slots.take(ip).is_ok());
+    }
 }
