@@ -171,6 +171,14 @@ struct MsrpConn {
     budget: Arc<tokio::sync::Semaphore>,
 }
 
+impl Drop for MsrpConn {
+    /// A reader waiting for budget when the node lets go of the connection must not wait for
+    /// ever: it goes on to the drain after a close.
+    fn drop(&mut self) {
+        self.budget.close();
+    }
+}
+
 /// How far a connection's reader may run ahead of the node (and of the limits it checks).
 const READ_AHEAD: usize = 1024 * 1024;
 
@@ -646,7 +654,10 @@ fn start_msrp_conn(
                             // Wait until the node has caught up (it alone checks the limits).
                             None => match rbudget.acquire_many(n.min(READ_AHEAD) as u32).await {
                                 Ok(p) => p.forget(),
-                                Err(_) => return,
+                                // The node let go of the connection: drain, then end.
+                                Err(_) => {
+                                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, n));
+                                }
                             },
                         }
                         let data = buf.split().freeze();

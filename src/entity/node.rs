@@ -1995,12 +1995,14 @@ impl Node {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            let peer = c.peer.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+            // Formatted only on the error paths (this loop is the relay's hot path).
+            let peer = c.peer;
+            let peer = move || peer.map_or_else(|| "?".to_string(), |p| p.to_string());
             let ev = match c.parser.next() {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
                 Err(e) => {
-                    self.warn(format!("MSRP from {peer} (link {conn}): {e}"));
+                    self.warn(format!("MSRP from {} (link {conn}): {e}", peer()));
                     self.out.push_back(Output::Close { conn });
                     self.on_conn_lost(conn, "malformed MSRP");
                     return;
@@ -2027,8 +2029,9 @@ impl Node {
                             .unwrap_or_default();
                         let near = String::from_utf8_lossy(&b[..b.len().min(32)]).into_owned();
                         self.warn(format!(
-                            "MSRP from {peer} (link {conn}): chunk ({what}) longer than \
-                             max-msrp-chunk ({max} bytes) (near {near:?})"
+                            "MSRP from {} (link {conn}): chunk ({what}) longer than \
+                             max-msrp-chunk ({max} bytes) (near {near:?})",
+                            peer()
                         ));
                         self.out.push_back(Output::Close { conn });
                         self.on_conn_lost(conn, "MSRP chunk over the limit");
