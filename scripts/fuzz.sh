@@ -40,7 +40,7 @@ for t in "${targets[@]}"; do
   fi
   [ -d "fuzz/seeds/$t" ] && cp -n fuzz/seeds/"$t"/* "$dir/" 2>/dev/null
   max_len=16384
-  [ "$t" = pcap ] && max_len=262144
+  [ "$t" = pcap ] && max_len=65536
   echo "== fuzzing $t for ${secs}s"
   # -rss_limit_mb: a parser that buffers without bound is a crash too; -timeout: a hang.
   cargo +nightly fuzz run "$t" "$dir" -- \
