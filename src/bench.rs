@@ -64,6 +64,7 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<f64> {
         holds: Default::default(),
         hold_roles: None,
         faults: Default::default(),
+        limits: Default::default(),
     })
     .await?;
     let content = pattern(bytes as usize);

@@ -6,6 +6,7 @@ use crate::config::Variant;
 use crate::driver::record::Recorder;
 use crate::driver::{spawn_node, NodeHandle};
 use crate::entity::{Fault, Holds, Input, NodeConfig, NodeEvent, SipTimers};
+use crate::limits::Limits;
 use crate::topology::{Role, Topology};
 use anyhow::{anyhow, bail};
 use bytes::Bytes;
@@ -53,6 +54,8 @@ pub struct ChainOptions {
     pub hold_roles: Option<Vec<Role>>,
     /// Deliberate deviations applied to every instance of this chain (the reference SUT).
     pub faults: Vec<Fault>,
+    /// What a peer may make these instances buffer or hold open.
+    pub limits: Limits,
 }
 
 /// Deterministic test content: a repeating pattern that makes misplaced bytes visible.
@@ -105,6 +108,7 @@ impl Chain {
                 cfg.holds = opts.holds.clone();
             }
             cfg.faults = opts.faults.clone();
+            cfg.limits = opts.limits;
             nodes.push(spawn_node(cfg, opts.recorder.clone()).await?);
         }
         Ok(Chain { nodes, opts })

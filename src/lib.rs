@@ -13,6 +13,7 @@
 //! - [`capture`]: pcap writing and reading, offline analysis, ladders and diffs.
 //! - [`report`]: console, `summary.json`, JUnit and HTML reports from the run's event stream;
 //!   merging CI shards.
+//! - [`limits`]: what a peer may make the harness buffer or hold open (sizes, counts).
 //! - [`bench`](mod@bench), [`run`], [`util`]: benchmarks, link-opening helpers, small shared helpers.
 //!
 //! # Data flow
@@ -30,6 +31,7 @@ pub mod core;
 pub mod driver;
 pub mod engine;
 pub mod entity;
+pub mod limits;
 pub mod report;
 pub mod run;
 pub mod sim;

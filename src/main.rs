@@ -193,6 +193,9 @@ struct SutArgs {
     /// Deviate deliberately (repeatable); `--fault list` prints the known faults.
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<FaultArg>,
+    /// A receive limit, NAME=VALUE (repeatable; see `run --help`).
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    limits: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -281,6 +284,11 @@ struct RunArgs {
     /// Another Kamailio configuration (default: the built-in interop/kamailio/kamailio.cfg).
     #[arg(long)]
     core_config: Option<PathBuf>,
+    /// What the SUT may make the harness buffer or hold open, NAME=VALUE (repeatable):
+    /// max-sip-message (262144), max-sip-headers (128), max-msrp-head (16384),
+    /// max-msrp-headers (64), max-msrp-chunk (16M), max-conns-per-peer (16); k/M/G suffixes.
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    limits: Vec<String>,
 }
 
 #[derive(Args)]
@@ -459,6 +467,7 @@ fn settings(
         capture_dir,
         reanalyze: false,
         core: None,
+        limits: Default::default(),
     }
 }
 
@@ -476,6 +485,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         Some(captures.clone()),
     );
     s.reanalyze = a.reanalyze;
+    s.limits = cpm_harness::limits::Limits::from_args(&a.limits)
+        .map_err(|e| anyhow::Error::new(ConfigError(anyhow!(e))))?;
     let core = start_core(a.core, a.core_config.as_deref(), a.quiet)
         .await
         .map_err(|e| report::coded(EXIT_HARNESS, e))?;
@@ -754,6 +765,7 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         holds: Default::default(),
         hold_roles: None,
         faults: faults.clone(),
+        limits: cpm_harness::limits::Limits::from_args(&a.limits).map_err(|e| anyhow!(e))?,
     })
     .await?;
     // Readiness line for launchers (the profile's "stdout line" readiness).

@@ -43,7 +43,11 @@ impl Role {
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                format!("unknown role {s:?}; expected one of {}", names.join(", "))
+                format!(
+                    "unknown role {s:?}{}; expected one of {}",
+                    crate::util::did_you_mean(s, &names),
+                    names.join(", ")
+                )
             })
     }
 

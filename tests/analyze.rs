@@ -123,6 +123,7 @@ fn settings(faults: Vec<Fault>) -> RunSettings {
         capture_dir: Some(scratch().join("captures")),
         reanalyze: false,
         core: None,
+        limits: Default::default(),
     }
 }
 

@@ -86,6 +86,7 @@ fn chain_run(net: u8, transport: Transport) -> (Events, SystemTime) {
         holds: Default::default(),
         hold_roles: None,
         faults: vec![],
+        limits: Default::default(),
     };
     rt.block_on(run_once(
         opts,

@@ -21,6 +21,7 @@ fn opts(net: u8, variant: Variant) -> ChainOptions {
         holds: Default::default(),
         hold_roles: None,
         faults: Default::default(),
+        limits: Default::default(),
     }
 }
 

@@ -64,6 +64,7 @@ async fn through_core(core: &mut CoreProxy, net: u8, fig: u8, transport: Transpo
         holds: Default::default(),
         hold_roles: None,
         faults: Default::default(),
+        limits: Default::default(),
     };
     let size = 64 * 1024;
     let content = pattern(size);
@@ -188,6 +189,7 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
         capture_dir: Some(captures.path().to_path_buf()),
         reanalyze: true,
         core: Some(core.addr()),
+        limits: Default::default(),
     };
     let mut failures = String::new();
     // Two cases at a time on nets 252..=255.
@@ -297,6 +299,7 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
         capture_dir: Some(work.path().join("good")),
         reanalyze: false,
         core: Some(core.addr()),
+        limits: Default::default(),
     };
     let good = run_case(&case, &profile, 9, &s).await;
     let route = |o: &cpm_harness::engine::case::CaseOutcome| {

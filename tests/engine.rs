@@ -23,6 +23,7 @@ fn settings(work: &Path) -> RunSettings {
         capture_dir: None,
         reanalyze: false,
         core: None,
+        limits: Default::default(),
     }
 }
 

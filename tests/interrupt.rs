@@ -1,5 +1,6 @@
 //! A run interrupted by SIGTERM or SIGINT stops every SUT process it launched, keeps the
-//! reports of the cases that finished, and exits with its own code (130).
+//! reports of the cases that finished (summary and event logs), leaves captures that read
+//! back and that tshark reads without error, and exits with its own code (130).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,7 +46,28 @@ fn interrupt_with(signal: i32) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(700));
+    // And until at least one case finished (its report must survive), then signal while
+    // later cases run.
+    let finished = |out: &std::path::Path| -> usize {
+        std::fs::read_dir(out)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|r| std::fs::read(r.path().join("summary.json")).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map(|v| v["cases"].as_array().map_or(0, |a| a.len()))
+            .max()
+            .unwrap_or(0)
+    };
+    while finished(&out) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no case finished within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = finished(&out);
+    std::thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on our own child.
     unsafe {
         libc::kill(child.id() as i32, signal);
@@ -90,14 +112,41 @@ fn interrupt_with(signal: i32) {
         }
     }
     assert!(pcaps > 0, "no capture written before the signal");
+    // tshark (when installed) reads every one of them without an error.
+    if Command::new("tshark").arg("-v").output().is_ok() {
+        for run in std::fs::read_dir(&caps).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(run.path()).unwrap().flatten() {
+                let o = Command::new("tshark")
+                    .arg("-r")
+                    .arg(f.path())
+                    .output()
+                    .unwrap();
+                assert!(
+                    o.status.success(),
+                    "tshark on {}: {}",
+                    f.path().display(),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+    }
     // The finished cases' summary is valid JSON.
     let runs: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().collect();
     assert_eq!(runs.len(), 1);
     let summary = runs[0].path().join("summary.json");
-    if summary.exists() {
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
-        assert_eq!(v["schema_version"], 1);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let cases = v["cases"].as_array().unwrap();
+    assert!(
+        cases.len() >= before,
+        "{} cases in the summary, {before} had finished before the signal",
+        cases.len()
+    );
+    // Each finished case keeps its event log.
+    for c in cases {
+        let id = c["id"].as_str().unwrap().replace('/', "_");
+        let log = runs[0].path().join(format!("{id}.events.jsonl"));
+        assert!(log.exists(), "{} missing", log.display());
     }
 }
 

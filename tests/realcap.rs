@@ -43,6 +43,7 @@ async fn real_next_to_ours(case_id: &str, net: u8) {
         capture_dir: Some(dir.path().join("ours")),
         reanalyze: false,
         core: None,
+        limits: Default::default(),
     };
     let live = run_case(&case, &profile, net, &s).await;
     cap.stop().await;

@@ -92,7 +92,7 @@ pub struct SipMessage {
 }
 
 /// Limits against hostile peers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_message: usize,
     pub max_headers: usize,

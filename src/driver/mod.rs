@@ -9,17 +9,24 @@
 //! them flushed ([`Input::MsrpFlushed`]) and pauses reading upstream links when a downstream
 //! queue is over its high-water mark; a paused reader task simply stops calling `read`, so TCP
 //! flow control pushes back to the sender.
+//!
+//! Limits ([`Limits`]): SIP over TCP is framed with the configured sizes, MSRP is parsed by the
+//! node with its own, and each listener accepts at most `conns_per_peer` open connections from
+//! one peer IP address (more are closed at once, with a warning naming the peer).
 
+pub mod hostile;
 pub mod record;
 
 use crate::codec::sip::{Limits as SipLimits, SipFramer, SipMessage, Transport};
 use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output};
+use crate::limits::Limits;
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
+use hostile::{Hostile, MsrpPlan, SipPlan};
 use record::{Recorder, WireEvent};
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
@@ -46,6 +53,13 @@ enum Ev {
     MsrpAccepted {
         stream: TcpStream,
         peer: SocketAddr,
+        slot: Slot,
+    },
+    /// A connection refused by the per-peer limit.
+    Refused {
+        peer: SocketAddr,
+        what: &'static str,
+        open: usize,
     },
     Connected {
         conn: ConnId,
@@ -68,12 +82,111 @@ enum Ev {
 enum WriteCmd {
     Data(Bytes),
     Close,
+    /// Hostile faults: filler bytes until the peer gives up; data one byte per second.
+    Endless,
+    Drip(Bytes),
+}
+
+/// Counts repeated warnings of one kind from one peer, so a flood of garbage datagrams or
+/// connections makes a few lines (the first three, then the 10th, 100th, …), not one each.
+#[derive(Default)]
+struct Noisy(HashMap<(&'static str, IpAddr), u64>);
+
+impl Noisy {
+    /// `Some(suffix)` when this occurrence is to be reported; the suffix tells how many so far.
+    fn admit(&mut self, kind: &'static str, ip: IpAddr) -> Option<String> {
+        let n = self.0.entry((kind, ip)).or_default();
+        *n += 1;
+        let n = *n;
+        if n <= 3 {
+            Some(String::new())
+        } else if is_power_of_ten(n) {
+            Some(format!(" (the {n}th time)"))
+        } else {
+            None
+        }
+    }
+}
+
+fn is_power_of_ten(n: u64) -> bool {
+    let s = n.to_string();
+    s.len() > 1 && s.starts_with('1') && s[1..].bytes().all(|b| b == b'0')
+}
+
+/// Open accepted connections per peer IP, shared by a node's listeners.
+#[derive(Clone)]
+struct PeerSlots {
+    max: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One accepted connection's place in [`PeerSlots`], given back when dropped (when the
+/// connection's reader ends).
+struct Slot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PeerSlots {
+    fn new(max: usize) -> PeerSlots {
+        PeerSlots {
+            max,
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A slot for a new connection from `ip`, or `Err(open)` when `max` are open.
+    fn take(&self, ip: IpAddr) -> Result<Slot, usize> {
+        let Ok(mut m) = self.open.lock() else {
+            return Err(0);
+        };
+        let n = m.entry(ip).or_default();
+        if *n >= self.max {
+            return Err(*n);
+        }
+        *n += 1;
+        Ok(Slot {
+            ip,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.open.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
 }
 
 struct MsrpConn {
     tx: mpsc::UnboundedSender<WriteCmd>,
+    /// `true` pauses the reader (backpressure); dropping it (the connection is closed) lets
+    /// the reader drain what the peer still sends for a moment, then end.
     pause: watch::Sender<bool>,
+    /// Bytes the reader may have handed to the node's loop and not yet seen processed.
+    budget: Arc<tokio::sync::Semaphore>,
 }
+
+impl Drop for MsrpConn {
+    /// A reader waiting for budget when the node lets go of the connection must not wait for
+    /// ever: it goes on to the drain after a close.
+    fn drop(&mut self) {
+        self.budget.close();
+    }
+}
+
+/// How far a connection's reader may run ahead of the node (and of the limits it checks).
+const READ_AHEAD: usize = 1024 * 1024;
+
+/// After the node closed a connection, its reader still takes what the peer sends (a late
+/// response is evidence) for this long and up to this many bytes, then drops the socket: a
+/// peer that never stops sending cannot keep it reading.
+const CLOSE_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+const CLOSE_DRAIN_BYTES: usize = 256 * 1024;
 
 /// A running node: send it inputs (e.g. [`Input::Send`]), read its events, stop it.
 pub struct NodeHandle {
@@ -139,6 +252,10 @@ async fn run(
     let mut sip_conns: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>> = HashMap::new();
     let mut conns: HashMap<ConnId, MsrpConn> = HashMap::new();
     let mut buf = vec![0u8; 65536];
+    let limits: Limits = node.config().limits;
+    let mut hostile = Hostile::new(&node.config().faults);
+    let slots = PeerSlots::new(limits.conns_per_peer);
+    let mut noisy = Noisy::default();
     // Accept loops run as tasks so the select below stays simple.
     // Every writer task holds a clone: on stop the loop waits until they have written out
     // what was queued (a 200 to a BYE must not die with the process).
@@ -146,6 +263,7 @@ async fn run(
     let sip_accept = {
         let tx = tx.clone();
         let rec = rec.clone();
+        let slots = slots.clone();
         // Weak: the accept loop itself must not count as a writer still at work.
         let live = Arc::downgrade(&live);
         tokio::spawn(async move {
@@ -159,12 +277,38 @@ async fn run(
                                 opener: peer,
                             });
                         }
+                        let slot = match slots.take(peer.ip()) {
+                            Ok(slot) => slot,
+                            Err(open) => {
+                                if let Some(r) = &rec {
+                                    r.record(WireEvent::TcpClose {
+                                        from: local_sip,
+                                        to: peer,
+                                    });
+                                }
+                                drop(s);
+                                let what = "SIP/TCP";
+                                if tx.send(Ev::Refused { peer, what, open }).is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                        };
                         let (wtx, wrx) = mpsc::unbounded_channel();
                         if tx.send(Ev::SipConn { peer, tx: wtx }).is_err() {
                             return;
                         }
                         let Some(live) = live.upgrade() else { return };
-                        tokio::spawn(sip_tcp_conn(s, peer, wrx, tx.clone(), live));
+                        let sip_limits = limits.sip();
+                        tokio::spawn(sip_tcp_conn(
+                            s,
+                            peer,
+                            wrx,
+                            tx.clone(),
+                            live,
+                            sip_limits,
+                            Some(slot),
+                        ));
                     }
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
                 }
@@ -173,11 +317,35 @@ async fn run(
     };
     let msrp_accept = {
         let tx = tx.clone();
+        let rec = rec.clone();
+        let slots = slots.clone();
         tokio::spawn(async move {
             loop {
                 match msrp.accept().await {
                     Ok((stream, peer)) => {
-                        if tx.send(Ev::MsrpAccepted { stream, peer }).is_err() {
+                        let ev = match slots.take(peer.ip()) {
+                            Ok(slot) => Ev::MsrpAccepted { stream, peer, slot },
+                            Err(open) => {
+                                // Recorded, so the refused connection is evidence in the capture.
+                                if let Some(r) = &rec {
+                                    r.record(WireEvent::TcpOpen {
+                                        conn: (peer, local_msrp),
+                                        opener: peer,
+                                    });
+                                    r.record(WireEvent::TcpClose {
+                                        from: local_msrp,
+                                        to: peer,
+                                    });
+                                }
+                                drop(stream);
+                                Ev::Refused {
+                                    peer,
+                                    what: "MSRP",
+                                    open,
+                                }
+                            }
+                        };
+                        if tx.send(ev).is_err() {
                             return;
                         }
                     }
@@ -196,43 +364,83 @@ async fn run(
                     if let Some(r) = &rec {
                         r.record(WireEvent::sip(transport, local_sip, to, &msg));
                     }
-                    match transport {
-                        Transport::Udp => {
-                            if let Err(e) = udp.send_to(&msg.raw, to).await {
-                                let _ = events.send(NodeEvent::Warning(format!(
-                                    "SIP/UDP send to {to} failed: {e}"
-                                )));
-                            }
+                    let raws = match hostile.sip(transport, &msg.raw) {
+                        SipPlan::Send(_, raws) => raws,
+                        SipPlan::Drop => continue,
+                        SipPlan::Special(how, raw) => {
+                            tokio::spawn(hostile::special_tcp(sip_ip, to, how, raw));
+                            continue;
                         }
-                        Transport::Tcp => {
-                            let w = sip_conns.entry(to).or_insert_with(|| {
-                                let (wtx, wrx) = mpsc::unbounded_channel();
-                                tokio::spawn(sip_tcp_connect(
-                                    sip_ip,
-                                    to,
-                                    wrx,
-                                    tx.clone(),
-                                    rec.clone(),
-                                    live.clone(),
-                                ));
-                                wtx
-                            });
-                            if w.send(msg.raw.clone()).is_err() {
-                                sip_conns.remove(&to);
+                    };
+                    if let Some((after, raw)) = hostile.late_copy(&msg.raw) {
+                        let udp = udp.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(after).await;
+                            let _ = udp.send_to(&raw, to).await;
+                        });
+                    }
+                    for raw in raws {
+                        match transport {
+                            Transport::Udp => {
+                                if let Err(e) = udp.send_to(&raw, to).await {
+                                    let _ = events.send(NodeEvent::Warning(format!(
+                                        "SIP/UDP send to {to} failed: {e}"
+                                    )));
+                                }
+                            }
+                            Transport::Tcp => {
+                                let w = sip_conns.entry(to).or_insert_with(|| {
+                                    let (wtx, wrx) = mpsc::unbounded_channel();
+                                    tokio::spawn(sip_tcp_connect(
+                                        sip_ip,
+                                        to,
+                                        wrx,
+                                        tx.clone(),
+                                        rec.clone(),
+                                        live.clone(),
+                                        limits.sip(),
+                                    ));
+                                    wtx
+                                });
+                                if w.send(raw).is_err() {
+                                    sip_conns.remove(&to);
+                                }
                             }
                         }
                     }
                 }
                 Output::Connect { conn, local_ip, to } => {
+                    let Some((to, flood)) = hostile.connect(to) else {
+                        continue;
+                    };
                     let tx = tx.clone();
                     tokio::spawn(async move {
+                        let held = hostile::flood(local_ip, to, flood).await;
                         let r = connect_from(local_ip, to).await.map_err(|e| e.to_string());
                         let _ = tx.send(Ev::Connected { conn, result: r });
+                        if !held.is_empty() {
+                            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        }
                     });
                 }
                 Output::MsrpWrite { conn, data } => {
                     if let Some(c) = conns.get(&conn) {
-                        let _ = c.tx.send(WriteCmd::Data(data));
+                        if !hostile.is_active() {
+                            let _ = c.tx.send(WriteCmd::Data(data));
+                            continue;
+                        }
+                        let cmds = match hostile.msrp(conn, data) {
+                            MsrpPlan::Write(v) => v.into_iter().map(WriteCmd::Data).collect(),
+                            MsrpPlan::Endless(head) => {
+                                vec![WriteCmd::Data(head), WriteCmd::Endless]
+                            }
+                            MsrpPlan::Drip(d) => vec![WriteCmd::Drip(d)],
+                            MsrpPlan::WriteClose(d) => vec![WriteCmd::Data(d), WriteCmd::Close],
+                            MsrpPlan::Drop => vec![],
+                        };
+                        for cmd in cmds {
+                            let _ = c.tx.send(cmd);
+                        }
                     }
                 }
                 Output::PauseRead { conn } => {
@@ -284,7 +492,9 @@ async fn run(
                             node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg });
                         }
                         Err(e) => {
-                            let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/UDP datagram from {from}: {e}")));
+                            if let Some(n) = noisy.admit("udp", from.ip()) {
+                                let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/UDP datagram from {from}{n}: {e}")));
+                            }
                         }
                     }
                 }
@@ -295,14 +505,24 @@ async fn run(
                     node.handle_input(Instant::now(), Input::Sip { transport, from, msg });
                 }
                 Ev::SipBad { from, err } => {
-                    let _ = events.send(NodeEvent::Warning(format!("bad SIP/TCP from {from}: {err}")));
+                    if let Some(n) = noisy.admit("tcp", from.ip()) {
+                        let _ = events.send(NodeEvent::Warning(format!("bad SIP/TCP from {from}{n}: {err}")));
+                    }
+                }
+                Ev::Refused { peer, what, open } => {
+                    if let Some(n) = noisy.admit(what, peer.ip()) {
+                        let _ = events.send(NodeEvent::Warning(format!(
+                            "{}: refused a {what} connection from {peer}{n}: {open} already open from {} (max-conns-per-peer {})",
+                            node.config().name, peer.ip(), limits.conns_per_peer
+                        )));
+                    }
                 }
                 Ev::SipConn { peer, tx } => { sip_conns.insert(peer, tx); }
                 Ev::SipConnGone { peer } => { sip_conns.remove(&peer); }
-                Ev::MsrpAccepted { stream, peer } => {
+                Ev::MsrpAccepted { stream, peer, slot } => {
                     let conn = node.new_conn_id();
                     if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer }); }
-                    conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone()));
+                    conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone(), Some(slot)));
                     node.handle_input(Instant::now(), Input::Accepted { conn, peer });
                 }
                 Ev::Connected { conn, result } => match result {
@@ -310,12 +530,18 @@ async fn run(
                         let local = stream.local_addr().unwrap_or(local_msrp);
                         let peer = stream.peer_addr().unwrap_or(local_msrp);
                         if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (local, peer), opener: local }); }
-                        conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone()));
+                        conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone(), None));
                         node.handle_input(Instant::now(), Input::Connected { conn, local });
                     }
                     Err(reason) => node.handle_input(Instant::now(), Input::ConnectFailed { conn, reason }),
                 },
-                Ev::MsrpData { conn, data } => node.handle_input(Instant::now(), Input::MsrpData { conn, data }),
+                Ev::MsrpData { conn, data } => {
+                    let n = data.len();
+                    node.handle_input(Instant::now(), Input::MsrpData { conn, data });
+                    if let Some(c) = conns.get(&conn) {
+                        c.budget.add_permits(n);
+                    }
+                }
                 Ev::Flushed { conn, bytes } => node.handle_input(Instant::now(), Input::MsrpFlushed { conn, bytes }),
                 Ev::Closed { conn, reason } => {
                     conns.remove(&conn);
@@ -360,6 +586,7 @@ async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Re
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start_msrp_conn(
     conn: ConnId,
     stream: TcpStream,
@@ -368,6 +595,7 @@ fn start_msrp_conn(
     tx: mpsc::UnboundedSender<Ev>,
     rec: Option<Recorder>,
     live: Arc<()>,
+    slot: Option<Slot>,
 ) -> MsrpConn {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(a);
@@ -375,27 +603,63 @@ fn start_msrp_conn(
     let (mut rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<WriteCmd>();
     let (ptx, mut prx) = watch::channel(false);
+    let budget = Arc::new(tokio::sync::Semaphore::new(READ_AHEAD));
+    let rbudget = budget.clone();
     let rtx = tx.clone();
     let rrec = rec.clone();
     tokio::spawn(async move {
+        // The per-peer slot is given back when the reader ends.
+        let _slot = slot;
         let mut buf = BytesMut::with_capacity(256 * 1024);
+        // Set once the node let go of the connection (the pause sender is gone).
+        let mut closing: Option<(tokio::time::Instant, usize)> = None;
         loop {
-            while *prx.borrow() {
-                if prx.changed().await.is_err() {
+            if let Some((until, drained)) = closing {
+                if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
                     return;
                 }
+            } else if *prx.borrow() {
+                if prx.changed().await.is_err() {
+                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                }
+                continue;
             }
             if buf.capacity() < 64 * 1024 {
                 buf.reserve(256 * 1024);
             }
+            let ctl = async {
+                match closing {
+                    Some((until, _)) => {
+                        tokio::time::sleep_until(until).await;
+                        true
+                    }
+                    None => prx.changed().await.is_err(),
+                }
+            };
             tokio::select! {
+                gone = ctl => {
+                    if gone && closing.is_none() {
+                        closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                    }
+                }
                 r = rd.read_buf(&mut buf) => match r {
                     Ok(0) => {
                         if let Some(r) = &rrec { r.record(WireEvent::TcpClose { from: peer, to: local }); }
                         let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
                         return;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
+                        match closing.as_mut() {
+                            Some((_, drained)) => *drained += n,
+                            // Wait until the node has caught up (it alone checks the limits).
+                            None => match rbudget.acquire_many(n.min(READ_AHEAD) as u32).await {
+                                Ok(p) => p.forget(),
+                                // The node let go of the connection: drain, then end.
+                                Err(_) => {
+                                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, n));
+                                }
+                            },
+                        }
                         let data = buf.split().freeze();
                         if let Some(r) = &rrec { r.record(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
                         if rtx.send(Ev::MsrpData { conn, data }).is_err() {
@@ -407,7 +671,6 @@ fn start_msrp_conn(
                         return;
                     }
                 },
-                _ = prx.changed() => {}
             }
         }
     });
@@ -450,6 +713,20 @@ fn start_msrp_conn(
                     }
                     flushed += d.len();
                 }
+                WriteCmd::Endless => {
+                    let filler = Bytes::from(vec![b'x'; 64 * 1024]);
+                    while wr.write_all(&filler).await.is_ok() {}
+                    return;
+                }
+                WriteCmd::Drip(d) => {
+                    for b in d.iter() {
+                        if wr.write_all(&[*b]).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                    flushed += d.len();
+                }
                 WriteCmd::Close => {
                     if let Some(r) = &rec {
                         r.record(WireEvent::TcpClose {
@@ -466,6 +743,7 @@ fn start_msrp_conn(
     MsrpConn {
         tx: wtx,
         pause: ptx,
+        budget,
     }
 }
 
@@ -476,6 +754,7 @@ async fn sip_tcp_connect(
     tx: mpsc::UnboundedSender<Ev>,
     rec: Option<Recorder>,
     live: Arc<()>,
+    limits: SipLimits,
 ) {
     match connect_from(local_ip, to).await {
         Ok(s) => {
@@ -485,7 +764,7 @@ async fn sip_tcp_connect(
                     opener: local,
                 });
             }
-            sip_tcp_conn(s, to, wrx, tx, live).await
+            sip_tcp_conn(s, to, wrx, tx, live, limits, None).await
         }
         Err(e) => {
             let _ = tx.send(Ev::SipBad {
@@ -504,6 +783,8 @@ async fn sip_tcp_conn(
     mut wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
     live: Arc<()>,
+    limits: SipLimits,
+    _slot: Option<Slot>,
 ) {
     let (mut rd, mut wr) = s.into_split();
     let writer = tokio::spawn(async move {
@@ -514,7 +795,7 @@ async fn sip_tcp_conn(
             }
         }
     });
-    let mut framer = SipFramer::new(SipLimits::default());
+    let mut framer = SipFramer::new(limits);
     let mut buf = vec![0u8; 65536];
     loop {
         let n = match rd.read(&mut buf).await {
@@ -551,4 +832,28 @@ async fn sip_tcp_conn(
     }
     let _ = tx.send(Ev::SipConnGone { peer });
     writer.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_warnings_are_thinned_and_slots_are_given_back() {
+        let mut n = Noisy::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let shown: Vec<u64> = (1..=1000)
+            .filter(|_| n.admit("udp", ip).is_some())
+            .collect::<Vec<_>>();
+        assert_eq!(shown.len(), 6); // 1, 2, 3, 10, 100, 1000
+        assert!(n.admit("tcp", ip).is_some(), "kinds are counted apart");
+
+        let slots = PeerSlots::new(2);
+        let a = slots.take(ip).unwrap();
+        let _b = slots.take(ip).unwrap();
+        assert_eq!(slots.take(ip).err(), Some(2));
+        assert!(slots.take("127.0.0.2".parse().unwrap()).is_ok());
+        drop(a);
+        assert!(slots.take(ip).is_ok());
+    }
 }

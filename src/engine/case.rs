@@ -95,6 +95,8 @@ pub struct RunSettings {
     pub timers: SipTimers,
     /// Where each case's capture goes (`<dir>/<case>.pcap`); none when `None`.
     pub capture_dir: Option<PathBuf>,
+    /// What the SUT may make the harness buffer or hold open (`run --limit`).
+    pub limits: crate::limits::Limits,
     /// After each case, judge its written capture offline (`analyze`) and require the same
     /// verdict per check as the live run (a CAPTURE check records any difference).
     pub reanalyze: bool,
@@ -284,6 +286,7 @@ async fn drive(
         holds: case.holds.clone(),
         hold_roles: hold_roles(&case.sut),
         faults: Vec::new(),
+        limits: s.limits,
     })
     .await?;
 

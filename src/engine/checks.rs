@@ -2628,6 +2628,8 @@ fn media_framing(a: &Analysis) -> Vec<Item> {
                 .filter(|r| r.is_request())
                 .map(|r| r.head.tid.as_str())
                 .collect();
+            // Request transaction ids already used in this direction (F3: never reused).
+            let mut tids: BTreeSet<&str> = BTreeSet::new();
             for m in &dir.msgs {
                 let ev = a.msrp_ev(c, d, m);
                 let h = &m.head;
@@ -2650,6 +2652,12 @@ fn media_framing(a: &Analysis) -> Vec<Item> {
                     bad.push("Content-Type without a body (F6)".into());
                 }
                 if m.is_request() {
+                    if !tids.insert(h.tid.as_str()) {
+                        bad.push(format!(
+                            "transaction id `{}` reused on this connection (F3)",
+                            h.tid
+                        ));
+                    }
                     if h.tid.len() < 11 {
                         bad.push(format!(
                             "transaction id `{}` is too short for 64 random bits (F3)",

@@ -4,34 +4,58 @@
 use serde::{Deserialize, Serialize};
 
 macro_rules! faults {
-    ($($variant:ident = $name:literal, $check:literal, $what:literal;)*
-     @cosmetic $($cvariant:ident = $cname:literal, $cwhat:literal;)*) => {
+    (
+        conformance { $($variant:ident = $name:literal, $check:literal, $what:literal;)* }
+        hostile { $($hvariant:ident = $hname:literal, $hwhat:literal;)* }
+        cosmetic { $($cvariant:ident = $cname:literal, $cwhat:literal;)* }
+    ) => {
         /// A single deliberate deviation.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
         pub enum Fault {
             $(#[serde(rename = $name)] #[doc = $what] $variant,)*
+            $(#[serde(rename = $hname)] #[doc = $hwhat] $hvariant,)*
             $(#[serde(rename = $cname)] #[doc = $cwhat] $cvariant,)*
         }
 
         impl Fault {
-            /// The faults that break a rule: each must fail its target check (the mutant score).
+            /// The conformance faults: each trips one check (`selftest --mutants`).
             pub const ALL: &'static [Fault] = &[$(Fault::$variant,)*];
-            /// Every fault: [`Fault::ALL`] and the cosmetic ones, which break no rule (target
-            /// check `none`) and serve the reports' tests.
-            pub const EVERY: &'static [Fault] = &[$(Fault::$variant,)* $(Fault::$cvariant,)*];
+            /// The hostile-SUT faults (issue 8): broken or hostile wire behaviour the harness
+            /// must survive with a fail or inconc verdict in bounded time and memory.
+            pub const HOSTILE: &'static [Fault] = &[$(Fault::$hvariant,)*];
+            /// Every fault: [`Fault::ALL`], [`Fault::HOSTILE`] and the cosmetic ones, which
+            /// break no rule (target check `none`) and serve the reports' tests.
+            pub const EVERY: &'static [Fault] =
+                &[$(Fault::$variant,)* $(Fault::$hvariant,)* $(Fault::$cvariant,)*];
             pub fn name(self) -> &'static str {
-                match self { $(Fault::$variant => $name,)* $(Fault::$cvariant => $cname,)* }
+                match self {
+                    $(Fault::$variant => $name,)*
+                    $(Fault::$hvariant => $hname,)*
+                    $(Fault::$cvariant => $cname,)*
+                }
             }
-            /// The check this fault is meant to trip.
+            /// The check this fault is meant to trip (`any` for a hostile fault).
             pub fn target_check(self) -> &'static str {
-                match self { $(Fault::$variant => $check,)* $(Fault::$cvariant => "none",)* }
+                match self {
+                    $(Fault::$variant => $check,)*
+                    $(Fault::$hvariant => "any",)*
+                    $(Fault::$cvariant => "none",)*
+                }
             }
             pub fn describe(self) -> &'static str {
-                match self { $(Fault::$variant => $what,)* $(Fault::$cvariant => $cwhat,)* }
+                match self {
+                    $(Fault::$variant => $what,)*
+                    $(Fault::$hvariant => $hwhat,)*
+                    $(Fault::$cvariant => $cwhat,)*
+                }
+            }
+            pub fn is_hostile(self) -> bool {
+                Fault::HOSTILE.contains(&self)
             }
             pub fn parse(s: &str) -> Result<Fault, String> {
                 match s {
                     $($name => Ok(Fault::$variant),)*
+                    $($hname => Ok(Fault::$hvariant),)*
                     $($cname => Ok(Fault::$cvariant),)*
                     _ => {
                         let names: Vec<&str> = Fault::EVERY.iter().map(|f| f.name()).collect();
@@ -45,6 +69,7 @@ macro_rules! faults {
 }
 
 faults! {
+    conformance {
     MlineProto = "m-line-proto", "SDP-MEDIA", "the m= line says TCP/RTP/AVP instead of TCP/MSRP";
     SdpWrongC = "sdp-wrong-c", "SDP-C", "c= carries an address the entity does not listen on";
     SdpPortMismatch = "sdp-port-mismatch", "SDP-PORT", "m= port differs from the a=path port";
@@ -74,8 +99,28 @@ faults! {
     BadByteRange = "bad-byte-range", "MEDIA-FRAMING", "relayed chunks start their Byte-Range at 0";
     NoMsrp200 = "no-msrp-200", "MEDIA-RESPONSE", "never answers a SEND";
     CpimAltered = "cpim-altered", "MEDIA-CPIM", "rewrites the CPIM From header while relaying";
-    @cosmetic
+    }
+    hostile {
+    Silent = "silent", "never sends anything: no SIP, no connection, no MSRP";
+    CloseMidChunk = "close-mid-chunk", "closes an MSRP connection in the middle of its first chunk with a body";
+    GarbageSip = "garbage-sip", "sends binary garbage instead of each SIP message";
+    GarbageMsrp = "garbage-msrp", "sends binary garbage instead of each MSRP write";
+    HugeSipHeader = "huge-sip-header", "sends each SIP message over TCP with a 100 MB header";
+    EndlessChunk = "endless-chunk", "its first MSRP chunk with a body never ends (filler bytes until the peer closes)";
+    SlowDrip = "slow-drip", "sends SIP (over TCP) and MSRP one byte per second";
+    ContentLengthShort = "content-length-short", "SIP Content-Length 10 smaller than the body";
+    ContentLengthLong = "content-length-long", "SIP Content-Length 100 larger than the body";
+    InvalidUtf8 = "invalid-utf8", "a SIP header with invalid UTF-8 in every message";
+    DupRetransmit = "dup-retransmit", "sends every SIP message and every complete MSRP message twice at once";
+    LateRetransmit = "late-retransmit", "sends every SIP message again 200 ms later, after its transaction ended";
+    UnknownTransaction = "unknown-transaction", "answers with responses whose Via branch and Call-ID match no transaction";
+    UnknownSessionSend = "unknown-session-send", "its MSRP requests carry a To-Path session-id the peer never offered";
+    WrongPort = "wrong-port", "connects its MSRP links to the peer's port + 1000";
+    ConnectionFlood = "connection-flood", "opens 200 extra TCP connections to each MSRP peer before its link, and holds them";
+    }
+    cosmetic {
     ScriptInjection = "script-injection", "puts <script> markup in an X-Note SIP header and an a=x-note SDP line, otherwise correct";
+    }
 }
 
 /// The markup [`Fault::ScriptInjection`] sends: reports must show it as text, never run it.

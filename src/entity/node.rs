@@ -18,6 +18,7 @@ use crate::codec::sip::{
     SipMessage, Transport,
 };
 use crate::config::{AckTiming, GroupKind, Link, Opener, SetupMode, Trigger, Variant, XAnswer};
+use crate::limits::Limits;
 use crate::topology::{strip_uri, Role, Topology};
 use bytes::{Bytes, BytesMut};
 use std::cmp::Reverse;
@@ -59,6 +60,8 @@ pub struct NodeConfig {
     pub holds: Holds,
     /// Deliberate deviations (the reference SUT's `--fault`).
     pub faults: Vec<Fault>,
+    /// What a peer may make this node buffer (MSRP head and chunk sizes).
+    pub limits: Limits,
 }
 
 impl NodeConfig {
@@ -75,6 +78,7 @@ impl NodeConfig {
             high_water: 4 * 1024 * 1024,
             holds: Holds::default(),
             faults: Vec::new(),
+            limits: Limits::default(),
         })
     }
 }
@@ -244,6 +248,10 @@ struct InMsg {
 struct Conn {
     /// For links this node opened: the target, for reuse.
     target: Option<SocketAddr>,
+    /// The peer's address (accepted) or the target (opened), for warnings.
+    peer: Option<SocketAddr>,
+    /// Body bytes of the chunk being read, against `Limits::msrp_chunk`.
+    chunk_bytes: u64,
     connected: bool,
     parser: MsrpParser,
     cur: Option<InMsg>,
@@ -370,8 +378,10 @@ impl Node {
             Input::ConnectFailed { conn, reason } => {
                 self.on_conn_lost(conn, &format!("connect failed: {reason}"))
             }
-            Input::Accepted { conn, .. } => {
-                self.conns.insert(conn, Conn::new(None, true));
+            Input::Accepted { conn, peer } => {
+                let mut c = Conn::new(None, true, &self.cfg.limits);
+                c.peer = Some(peer);
+                self.conns.insert(conn, c);
             }
             Input::MsrpData { conn, data } => self.on_msrp_data(conn, data),
             Input::MsrpFlushed { conn, bytes } => {
@@ -1710,7 +1720,8 @@ impl Node {
             }
         }
         let conn = self.new_conn_id();
-        self.conns.insert(conn, Conn::new(Some(target), false));
+        self.conns
+            .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
         self.attach(leg, conn);
         self.out.push_back(Output::Connect {
             conn,
@@ -2051,16 +2062,50 @@ impl Node {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
+            // Formatted only on the error paths (this loop is the relay's hot path).
+            let peer = c.peer;
+            let peer = move || peer.map_or_else(|| "?".to_string(), |p| p.to_string());
             let ev = match c.parser.next() {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
                 Err(e) => {
-                    self.warn(format!("MSRP parse error on link {conn}: {e}"));
+                    self.warn(format!("MSRP from {} (link {conn}): {e}", peer()));
                     self.out.push_back(Output::Close { conn });
                     self.on_conn_lost(conn, "malformed MSRP");
                     return;
                 }
             };
+            // A chunk that never ends is cut at the limit (the relay streams it, but the
+            // recorder and the peer's queues would grow with it).
+            match &ev {
+                MsrpEvent::Head(_) | MsrpEvent::End { .. } => c.chunk_bytes = 0,
+                MsrpEvent::Body(b) => {
+                    c.chunk_bytes += b.len() as u64;
+                    let max = self.cfg.limits.msrp_chunk;
+                    if c.chunk_bytes > max {
+                        let what = c
+                            .cur
+                            .as_ref()
+                            .map(|m| {
+                                format!(
+                                    "{} {}",
+                                    m.method,
+                                    m.range.map(|r| r.to_string()).unwrap_or_default()
+                                )
+                            })
+                            .unwrap_or_default();
+                        let near = String::from_utf8_lossy(&b[..b.len().min(32)]).into_owned();
+                        self.warn(format!(
+                            "MSRP from {} (link {conn}): chunk ({what}) longer than \
+                             max-msrp-chunk ({max} bytes) (near {near:?})",
+                            peer()
+                        ));
+                        self.out.push_back(Output::Close { conn });
+                        self.on_conn_lost(conn, "MSRP chunk over the limit");
+                        return;
+                    }
+                }
+            }
             match ev {
                 MsrpEvent::Head(h) => self.on_msrp_head(conn, h),
                 MsrpEvent::Body(b) => self.on_msrp_body(conn, b),
@@ -2374,11 +2419,13 @@ impl Node {
 }
 
 impl Conn {
-    fn new(target: Option<SocketAddr>, connected: bool) -> Conn {
+    fn new(target: Option<SocketAddr>, connected: bool, limits: &Limits) -> Conn {
         Conn {
             target,
+            peer: target,
+            chunk_bytes: 0,
             connected,
-            parser: MsrpParser::new(Default::default()),
+            parser: MsrpParser::new(limits.msrp()),
             cur: None,
             legs: vec![],
             unflushed: 0,
