@@ -116,6 +116,9 @@ fn interrupt_with(signal: i32) {
     if Command::new("tshark").arg("-v").output().is_ok() {
         for run in std::fs::read_dir(&caps).into_iter().flatten().flatten() {
             for f in std::fs::read_dir(run.path()).unwrap().flatten() {
+                if f.path().extension().is_none_or(|e| e != "pcap") {
+                    continue;
+                }
                 let o = Command::new("tshark")
                     .arg("-r")
                     .arg(f.path())
