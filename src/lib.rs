@@ -11,7 +11,8 @@
 //! - [`chain`]: run a set of instances in this process and wait for delivery and teardown.
 //! - [`engine`]: suites, profiles, plans, the case runner, the observation and the checks.
 //! - [`capture`]: pcap writing and reading, offline analysis, ladders and diffs.
-//! - [`bench`](mod@bench), [`run`], [`util`]: benchmarks, link-opening helpers, small shared helpers.
+//! - [`bench`](mod@bench), [`load`]: the bench table and the load mode against a SUT.
+//! - [`run`], [`util`]: link-opening helpers, small shared helpers.
 //!
 //! # Data flow
 //! ```text
@@ -27,6 +28,7 @@ pub mod config;
 pub mod driver;
 pub mod engine;
 pub mod entity;
+pub mod load;
 pub mod run;
 pub mod sim;
 pub mod topology;

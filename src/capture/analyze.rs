@@ -831,6 +831,7 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
             x: ep_x,
             pf_b,
             members: member_list,
+            index: Default::default(),
         },
         source: None,
         unseen,

@@ -24,7 +24,7 @@ struct Summary<'a> {
     run: &'a str,
     profile: &'a str,
     counts: Counts,
-    cases: &'a [CaseOutcome],
+    cases: Vec<&'a CaseOutcome>,
     skipped: Vec<Skipped<'a>>,
 }
 
@@ -44,8 +44,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn of(cases: &[CaseOutcome], skipped: usize) -> Counts {
-        let n = |v: Verdict| cases.iter().filter(|c| c.verdict == v).count();
+    fn of<'a>(cases: impl Iterator<Item = &'a CaseOutcome> + Clone, skipped: usize) -> Counts {
+        let n = |v: Verdict| cases.clone().filter(|c| c.verdict == v).count();
         Counts {
             passed: n(Verdict::Pass),
             failed: n(Verdict::Fail),
@@ -103,12 +103,19 @@ pub async fn run_cases(
     let mut outcomes: Vec<(usize, CaseOutcome)> = Vec::new();
     let mut set = tokio::task::JoinSet::new();
     let mut next = 0usize;
+    // Longest first (cases with a discriminating pause take about three times as long), so
+    // the run does not end waiting on a few slow cases started last. Reports stay in plan
+    // order; the subnet follows the start order so cases running together never share one.
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cases[i].pause()));
     loop {
         while set.len() < jobs.max(1) && next < cases.len() {
-            let (case, profile, settings) =
-                (cases[next].clone(), profile.clone(), settings.clone());
-            let i = next;
-            set.spawn(async move { (i, run_case_retrying(&case, &profile, i, &settings).await) });
+            let i = order[next];
+            let (case, profile, settings) = (cases[i].clone(), profile.clone(), settings.clone());
+            let slot = next;
+            set.spawn(
+                async move { (i, run_case_retrying(&case, &profile, slot, &settings).await) },
+            );
             next += 1;
         }
         let Some(done) = set.join_next().await else {
@@ -133,11 +140,19 @@ pub async fn run_cases(
         write_events(dir, &o)?;
         outcomes.push((i, o));
         outcomes.sort_by_key(|(i, _)| *i);
-        let view: Vec<CaseOutcome> = outcomes.iter().map(|(_, o)| o.clone()).collect();
+        // References, not clones: a clone would copy every case's event list, on every
+        // rewrite of the summary.
+        let view: Vec<&CaseOutcome> = outcomes.iter().map(|(_, o)| o).collect();
         write_summary(dir, run_id, profile, &view, skipped)?;
     }
     let view: Vec<CaseOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
-    write_summary(dir, run_id, profile, &view, skipped)?;
+    write_summary(
+        dir,
+        run_id,
+        profile,
+        &view.iter().collect::<Vec<_>>(),
+        skipped,
+    )?;
     Ok(view)
 }
 
@@ -192,15 +207,15 @@ fn write_summary(
     dir: &Path,
     run_id: &str,
     profile: &Profile,
-    cases: &[CaseOutcome],
+    cases: &[&CaseOutcome],
     skipped: &[(String, String)],
 ) -> anyhow::Result<()> {
     let s = Summary {
         schema_version: SCHEMA_VERSION,
         run: run_id,
         profile: &profile.name,
-        counts: Counts::of(cases, skipped.len()),
-        cases,
+        counts: Counts::of(cases.iter().copied(), skipped.len()),
+        cases: cases.to_vec(),
         skipped: skipped
             .iter()
             .map(|(id, reason)| Skipped { id, reason })
@@ -231,7 +246,7 @@ pub fn exit_code(outcomes: &[CaseOutcome]) -> u8 {
 }
 
 pub fn print_summary(outcomes: &[CaseOutcome], skipped: &[(String, String)]) {
-    let c = Counts::of(outcomes, skipped.len());
+    let c = Counts::of(outcomes.iter(), skipped.len());
     println!(
         "{} passed, {} failed, {} inconc, {} error, {} skipped",
         c.passed, c.failed, c.inconc, c.error, c.skipped
