@@ -492,4 +492,32 @@ mod tests {
         );
         assert!(Role::parse("pfa").unwrap_err().contains("expected one of"));
     }
+
+    /// Look-ups go through an index built on first use, and stay right when the fields are
+    /// edited afterwards.
+    #[test]
+    fn lookups_survive_edits_after_the_index_was_built() {
+        let mut t = Topology::generate(3, 1000, 10, 5060, 2855);
+        assert_eq!(t.instance("b999").unwrap().role, Role::ClientB);
+        assert_eq!(t.pf_b_serving("b1000").unwrap().name, "pf-b10");
+        assert_eq!(t.member_by_uri("<SIP:b7@example.com>").unwrap().name, "b7");
+        assert_eq!(t.instance("pf-b3").unwrap().role, Role::PfB);
+        assert!(t.instance("nobody").is_none());
+        // Edit after the index exists: a rename, a moved member, a reordered list.
+        t.members[6].name = "seven".into();
+        t.members[6].uri = "sip:seven@example.com".into();
+        t.pf_b[0].serves.retain(|m| m != "b1");
+        t.pf_b[1].serves.push("b1".into());
+        t.members.swap(0, 999);
+        assert!(t.instance("b7").is_none());
+        assert_eq!(t.instance("seven").unwrap().name, "seven");
+        assert!(t.member_by_uri("sip:b7@example.com").is_none());
+        assert_eq!(
+            t.member_by_uri("sip:seven@example.com").unwrap().name,
+            "seven"
+        );
+        assert_eq!(t.pf_b_serving("b1").unwrap().name, "pf-b2");
+        assert_eq!(t.instance("b1").unwrap().sip, t.members[999].sip);
+        assert_eq!(t.instance("b1000").unwrap().sip, t.members[0].sip);
+    }
 }

@@ -323,11 +323,21 @@ async fn all(a: &BenchArgs) -> anyhow::Result<u8> {
             .args(["bench", "row", &spec, "--chunk-size"])
             .arg(a.chunk_size.to_string())
             .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
             .output()
             .await
             .with_context(|| format!("starting bench row {spec}"))?;
         let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        for l in err
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            eprintln!("bench: row {spec}: {l}");
+        }
         let mut got = 0;
         for l in text.lines().filter(|l| l.starts_with('{')) {
             let row: Row = serde_json::from_str(l)
@@ -398,4 +408,35 @@ pub fn render_table(rows: &[Row]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ratio_row_carries_both_measured_values_in_json_and_in_the_table() {
+        let r = Row::new("c.relay", "(c) relay vs raw", 42.5, "%")
+            .target(">= 40 %", true)
+            .of(("relay", 850.0, "MiB/s"), ("raw", 2000.0, "MiB/s"));
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["name"], "(c) relay vs raw");
+        assert_eq!(v["value"], 42.5);
+        assert_eq!(v["unit"], "%");
+        assert_eq!(v["of"][0]["value"], 850.0);
+        assert_eq!(v["of"][1]["unit"], "MiB/s");
+        let back: Row = serde_json::from_value(v).unwrap();
+        let t = render_table(&[back, Row::new("d", "(d) sessions", 390.2, "sessions/s")]);
+        assert!(t.contains("42.5 %"), "{t}");
+        assert!(t.contains(">= 40 % met"), "{t}");
+        assert!(t.contains("relay 850.0 MiB/s; raw 2000.0 MiB/s"), "{t}");
+        assert!(t.contains("390 sessions/s"), "{t}");
+    }
+
+    #[test]
+    fn own_process_figures_are_read() {
+        assert!(peak_rss_kib() > 0);
+        assert!(fd_count() >= 3);
+        assert!(cpu_seconds() >= 0.0);
+    }
 }

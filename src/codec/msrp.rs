@@ -2433,4 +2433,44 @@ mod tests {
             .add(ByteRange::parse("1-*/*").unwrap(), b"abc", Flag::End)
             .is_err());
     }
+
+    /// A read handed over whole is not copied: the body events are slices of it. A
+    /// leftover (an end-line look-alike at the end of a read) is joined with the next read
+    /// and the body still comes out whole.
+    #[test]
+    fn push_bytes_hands_out_slices_of_the_read() {
+        let msg = Bytes::from(t3());
+        let mut p = MsrpParser::new(Limits::default());
+        p.push_bytes(msg.clone());
+        let range = msg.as_ptr() as usize..msg.as_ptr() as usize + msg.len();
+        let mut body = Vec::new();
+        while let Some(ev) = p.next().unwrap() {
+            if let MsrpEvent::Body(b) = ev {
+                assert!(range.contains(&(b.as_ptr() as usize)), "body was copied");
+                body.extend_from_slice(&b);
+            }
+        }
+        assert_eq!(body, t3_body());
+        assert!(p.is_idle());
+        // Split right after a CR inside the closing CRLF: the tail is held back and joined.
+        let cut = msg.len() - "\r\n-------u7Yq2Lk9FaW3$\r\n".len() + 1;
+        let mut p = MsrpParser::new(Limits::default());
+        p.push_bytes(msg.slice(..cut));
+        let mut body = Vec::new();
+        let mut ended = false;
+        for part in [None, Some(msg.slice(cut..))] {
+            if let Some(b) = part {
+                p.push_bytes(b);
+            }
+            while let Some(ev) = p.next().unwrap() {
+                match ev {
+                    MsrpEvent::Body(b) => body.extend_from_slice(&b),
+                    MsrpEvent::End { flag, .. } => ended = flag == Flag::End,
+                    MsrpEvent::Head(_) => {}
+                }
+            }
+        }
+        assert!(ended);
+        assert_eq!(body, t3_body());
+    }
 }

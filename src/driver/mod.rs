@@ -73,6 +73,36 @@ enum WriteCmd {
 struct MsrpConn {
     tx: mpsc::UnboundedSender<WriteCmd>,
     pause: watch::Sender<bool>,
+    credit: Arc<ReadCredit>,
+}
+
+/// Bytes a connection's reader has handed to the node's loop that the node has not handled
+/// yet. The reader stops at [`READ_AHEAD`]: the node's own high-water mark only counts what it
+/// has handled, so without this a reader faster than its node would queue without bound.
+#[derive(Default)]
+struct ReadCredit {
+    used: std::sync::atomic::AtomicUsize,
+    freed: tokio::sync::Notify,
+}
+
+const READ_AHEAD: usize = 512 * 1024;
+
+impl ReadCredit {
+    async fn wait(&self) {
+        use std::sync::atomic::Ordering;
+        while self.used.load(Ordering::Acquire) >= READ_AHEAD {
+            self.freed.notified().await;
+        }
+    }
+
+    fn take(&self, n: usize) {
+        self.used.fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn give(&self, n: usize) {
+        self.used.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+        self.freed.notify_one();
+    }
 }
 
 /// A running node: send it inputs (e.g. [`Input::Send`]), read its events, stop it.
@@ -334,7 +364,11 @@ async fn run(
                     }
                     Err(reason) => node.handle_input(Instant::now(), Input::ConnectFailed { conn, reason }),
                 },
-                Ev::MsrpData { conn, data } => node.handle_input(Instant::now(), Input::MsrpData { conn, data }),
+                Ev::MsrpData { conn, data } => {
+                    let n = data.len();
+                    node.handle_input(Instant::now(), Input::MsrpData { conn, data });
+                    if let Some(c) = conns.get(&conn) { c.credit.give(n); }
+                }
                 Ev::Flushed { conn, bytes } => node.handle_input(Instant::now(), Input::MsrpFlushed { conn, bytes }),
                 Ev::Closed { conn, reason } => {
                     conns.remove(&conn);
@@ -396,6 +430,8 @@ fn start_msrp_conn(
     let (ptx, mut prx) = watch::channel(false);
     let rtx = tx.clone();
     let rrec = rec.clone();
+    let credit = Arc::new(ReadCredit::default());
+    let rcredit = credit.clone();
     tokio::spawn(async move {
         loop {
             while *prx.borrow() {
@@ -403,6 +439,7 @@ fn start_msrp_conn(
                     return;
                 }
             }
+            rcredit.wait().await;
             tokio::select! {
                 r = rd.readable() => {
                     let r = match r {
@@ -418,6 +455,7 @@ fn start_msrp_conn(
                         }
                         Ok(Some(data)) => {
                             if let Some(r) = &rrec { r.record(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
+                            rcredit.take(data.len());
                             if rtx.send(Ev::MsrpData { conn, data }).is_err() {
                                 return;
                             }
@@ -504,6 +542,7 @@ fn start_msrp_conn(
     MsrpConn {
         tx: wtx,
         pause: ptx,
+        credit,
     }
 }
 

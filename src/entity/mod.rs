@@ -163,3 +163,29 @@ pub enum NodeEvent {
     /// Something a peer did wrong, or a local failure worth a line in the log.
     Warning(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeat_source_reads_across_block_ends_and_stops_at_its_length() {
+        let r = Repeat {
+            block: Bytes::from_static(b"abcde"),
+            len: 12,
+        };
+        let mut got = Vec::new();
+        let mut off = 0;
+        while off < r.len() {
+            let piece = r.read(off, 4);
+            assert!(!piece.is_empty() && piece.len() <= 4);
+            off += piece.len() as u64;
+            got.extend_from_slice(&piece);
+        }
+        assert_eq!(got, b"abcdeabcdeab");
+        assert!(r.read(12, 4).is_empty());
+        let b = Bytes::from_static(b"hello");
+        assert_eq!(ContentSource::read(&b, 3, 10), Bytes::from_static(b"lo"));
+        assert!(ContentSource::read(&b, 9, 10).is_empty());
+    }
+}
