@@ -94,10 +94,17 @@ pub struct Chain {
 
 impl Chain {
     pub async fn start(opts: ChainOptions) -> anyhow::Result<Chain> {
+        let names = instances_for(&opts.topology, &opts.roles);
+        Chain::start_instances(opts, &names).await
+    }
+
+    /// Starts the named instances only (`opts.roles` is not consulted): a chain split over
+    /// several processes, as the fan-out benchmark does past the file-descriptor limit.
+    pub async fn start_instances(opts: ChainOptions, names: &[String]) -> anyhow::Result<Chain> {
         opts.variant.validate().map_err(|e| anyhow!(e))?;
         let mut nodes = Vec::new();
-        for name in instances_for(&opts.topology, &opts.roles) {
-            let mut cfg = NodeConfig::new(opts.topology.clone(), &name, opts.variant.clone())
+        for name in names {
+            let mut cfg = NodeConfig::new(opts.topology.clone(), name, opts.variant.clone())
                 .ok_or_else(|| anyhow!("instance {name} not in topology"))?;
             cfg.timers = opts.timers;
             if opts

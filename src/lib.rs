@@ -14,7 +14,8 @@
 //! - [`report`]: console, `summary.json`, JUnit and HTML reports from the run's event stream;
 //!   merging CI shards.
 //! - [`limits`]: what a peer may make the harness buffer or hold open (sizes, counts).
-//! - [`bench`](mod@bench), [`run`], [`util`]: benchmarks, link-opening helpers, small shared helpers.
+//! - [`bench`](mod@bench), [`load`]: the bench table and the load mode against a SUT.
+//! - [`run`], [`util`]: link-opening helpers, small shared helpers.
 //!
 //! # Data flow
 //! ```text
@@ -32,6 +33,7 @@ pub mod driver;
 pub mod engine;
 pub mod entity;
 pub mod limits;
+pub mod load;
 pub mod report;
 pub mod run;
 pub mod sim;

@@ -51,6 +51,18 @@ pub const NAMES: &[&str] = &[
 ];
 
 impl Limits {
+    /// For a server of many sessions (the load and bench commands, the reference SUT): as
+    /// [`Limits::default`], but any number of connections from one peer address — a group
+    /// server sees one per session, or per member, from the same neighbour.
+    pub fn many_sessions() -> Limits {
+        Limits {
+            conns_per_peer: usize::MAX,
+            ..Limits::default()
+        }
+    }
+}
+
+impl Limits {
     pub fn sip(&self) -> sip::Limits {
         sip::Limits {
             max_message: self.sip_message,

@@ -66,24 +66,11 @@ enum Cmd {
     /// Join the summary.json of CI shards (`run --partition k/n`) and write every report
     /// (summary.json, junit.xml, index.html) as if one run had executed all their cases.
     Merge(MergeArgs),
-    /// Benchmarks.
-    Bench {
-        #[command(subcommand)]
-        what: BenchCmd,
-    },
-}
-
-#[derive(Subcommand)]
-enum BenchCmd {
-    /// Four-hop streaming relay of one message to one member vs raw loopback TCP.
-    Relay {
-        /// Message size in MiB.
-        #[arg(long, default_value_t = 256)]
-        mib: u64,
-        /// MSRP chunk size in bytes.
-        #[arg(long, default_value_t = 65536)]
-        chunk_size: u64,
-    },
+    /// Benchmarks: the bench table (every row), or `bench relay` alone.
+    Bench(bench::BenchArgs),
+    /// Load a SUT: concurrent group sessions at a target rate for a duration; reports
+    /// attempted/succeeded/failed (by reason), setup and delivery latency percentiles.
+    Load(Box<cpm_harness::load::LoadArgs>),
 }
 
 #[derive(Args, Clone)]
@@ -271,8 +258,9 @@ struct RunArgs {
     /// Stop scheduling cases after the first one that does not pass.
     #[arg(long)]
     fail_fast: bool,
-    /// Cases run in parallel, each on its own loopback subnet.
-    #[arg(long, default_value_t = 2)]
+    /// Cases run in parallel, each on its own loopback subnet (a case mostly waits: on its
+    /// SUT process, its pauses and the quiet wire, so many fit on two cores).
+    #[arg(long, default_value_t = 16)]
     jobs: usize,
     /// Also judge each case's capture offline and require the live verdicts (CAPTURE check).
     #[arg(long)]
@@ -386,9 +374,8 @@ fn main() -> ExitCode {
             Cmd::Show(a) => show_cmd(a),
             Cmd::Diff(a) => diff_cmd(a),
             Cmd::Merge(a) => merge_cmd(a),
-            Cmd::Bench {
-                what: BenchCmd::Relay { mib, chunk_size },
-            } => bench::relay(mib << 20, chunk_size).await.map(|_| 0),
+            Cmd::Bench(a) => bench::main(a).await,
+            Cmd::Load(a) => cpm_harness::load::main(*a).await,
         }
     });
     // A blocking stdin read may still be pending; do not wait for it (the runtime's drop would).
@@ -765,7 +752,15 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         holds: Default::default(),
         hold_roles: None,
         faults: faults.clone(),
-        limits: cpm_harness::limits::Limits::from_args(&a.limits).map_err(|e| anyhow!(e))?,
+        // The reference SUT serves many sessions: no per-peer connection cap unless given.
+        limits: {
+            let mut l =
+                cpm_harness::limits::Limits::from_args(&a.limits).map_err(|e| anyhow!(e))?;
+            if !a.limits.iter().any(|x| x.starts_with("max-conns-per-peer")) {
+                l.conns_per_peer = cpm_harness::limits::Limits::many_sessions().conns_per_peer;
+            }
+            l
+        },
     })
     .await?;
     // Readiness line for launchers (the profile's "stdout line" readiness).

@@ -123,6 +123,38 @@ pub struct Topology {
     /// records for in-dialog requests (RFC 3261 §§8.1.2, 12.2.1.1, 16.12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub core: Option<SocketAddr>,
+    /// Name and URI look-ups for large groups, built on first use. Every hit is checked
+    /// against the fields (and a miss falls back to a scan), so editing the fields after a
+    /// look-up never gives a wrong answer, only a slower one.
+    #[serde(skip)]
+    pub index: TopologyIndex,
+}
+
+/// Lazily built maps from names and URIs to positions in a [`Topology`].
+#[derive(Default, Clone)]
+pub struct TopologyIndex(std::sync::OnceLock<Index>);
+
+#[derive(Default, Clone)]
+pub struct Index {
+    pf_b: std::collections::HashMap<String, usize>,
+    members: std::collections::HashMap<String, usize>,
+    member_uris: std::collections::HashMap<String, usize>,
+    /// Member name → the pf-b that serves it.
+    serving: std::collections::HashMap<String, usize>,
+}
+
+impl PartialEq for TopologyIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true // A cache: never part of a topology's value.
+    }
+}
+
+impl Eq for TopologyIndex {}
+
+impl std::fmt::Debug for TopologyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TopologyIndex")
+    }
 }
 
 /// One entity instance of the topology.
@@ -192,7 +224,25 @@ impl Topology {
             pf_b,
             members,
             core: None,
+            index: TopologyIndex::default(),
         }
+    }
+
+    fn index(&self) -> &Index {
+        self.index.0.get_or_init(|| {
+            let mut ix = Index::default();
+            for (i, p) in self.pf_b.iter().enumerate() {
+                ix.pf_b.insert(p.name.clone(), i);
+                for m in &p.serves {
+                    ix.serving.entry(m.clone()).or_insert(i);
+                }
+            }
+            for (i, m) in self.members.iter().enumerate() {
+                ix.members.insert(m.name.clone(), i);
+                ix.member_uris.entry(strip_uri(&m.uri)).or_insert(i);
+            }
+            ix
+        })
     }
 
     /// The default: 3 members on 2 pf-b at 127.0.0.x (`suites/topology.yaml`).
@@ -227,15 +277,21 @@ impl Topology {
                 return Err(format!("duplicate instance name {:?}", p.name));
             }
         }
+        // Linear in the group size (a group may have 10,000 members).
+        let mut served: std::collections::HashMap<&str, usize> = Default::default();
+        for p in &self.pf_b {
+            let mut own = HashSet::new();
+            for s in &p.serves {
+                if own.insert(s.as_str()) {
+                    *served.entry(s.as_str()).or_default() += 1;
+                }
+            }
+        }
         for m in &self.members {
             if !names.insert(m.name.clone()) {
                 return Err(format!("duplicate instance name {:?}", m.name));
             }
-            let servers = self
-                .pf_b
-                .iter()
-                .filter(|p| p.serves.contains(&m.name))
-                .count();
+            let servers = served.get(m.name.as_str()).copied().unwrap_or(0);
             if servers != 1 {
                 return Err(format!(
                     "member {:?} is served by {servers} pf-b instances; expected exactly 1",
@@ -249,9 +305,10 @@ impl Topology {
                 ));
             }
         }
+        let member_names: HashSet<&str> = self.members.iter().map(|m| m.name.as_str()).collect();
         for p in &self.pf_b {
             for s in &p.serves {
-                if !self.members.iter().any(|m| &m.name == s) {
+                if !member_names.contains(s.as_str()) {
                     return Err(format!("pf-b {:?} serves unknown member {s:?}", p.name));
                 }
             }
@@ -308,15 +365,70 @@ impl Topology {
     }
 
     pub fn instance(&self, name: &str) -> Option<Instance> {
+        let ix = self.index();
+        let fixed = |role, e: &Endpoint| Instance {
+            role,
+            name: name.to_string(),
+            sip: e.sip,
+            msrp: e.msrp,
+        };
+        match name {
+            "client-a" => return Some(fixed(Role::ClientA, &self.client_a)),
+            "pf-a" => return Some(fixed(Role::PfA, &self.pf_a)),
+            "x" => return Some(fixed(Role::X, &self.x)),
+            _ => {}
+        }
+        let pf_b = |p: &PfB| Instance {
+            role: Role::PfB,
+            name: p.name.clone(),
+            sip: p.sip,
+            msrp: p.msrp,
+        };
+        let member = |m: &Member| Instance {
+            role: Role::ClientB,
+            name: m.name.clone(),
+            sip: m.sip,
+            msrp: m.msrp,
+        };
+        if let Some(p) = ix.pf_b.get(name).and_then(|&i| self.pf_b.get(i)) {
+            if p.name == name {
+                return Some(pf_b(p));
+            }
+        }
+        if let Some(m) = ix.members.get(name).and_then(|&i| self.members.get(i)) {
+            if m.name == name {
+                return Some(member(m));
+            }
+        }
         self.instances().into_iter().find(|i| i.name == name)
     }
 
     pub fn member_by_uri(&self, uri: &str) -> Option<&Member> {
         let key = strip_uri(uri);
+        if let Some(m) = self
+            .index()
+            .member_uris
+            .get(&key)
+            .and_then(|&i| self.members.get(i))
+        {
+            if strip_uri(&m.uri) == key {
+                return Some(m);
+            }
+        }
         self.members.iter().find(|m| strip_uri(&m.uri) == key)
     }
 
     pub fn pf_b_serving(&self, member: &str) -> Option<&PfB> {
+        if let Some(p) = self
+            .index()
+            .serving
+            .get(member)
+            .and_then(|&i| self.pf_b.get(i))
+        {
+            if p.serves.iter().any(|s| s == member) {
+                return Some(p);
+            }
+        }
         self.pf_b
             .iter()
             .find(|p| p.serves.iter().any(|s| s == member))
@@ -389,5 +501,33 @@ mod tests {
             vec![Role::PfA, Role::X]
         );
         assert!(Role::parse("pfa").unwrap_err().contains("expected one of"));
+    }
+
+    /// Look-ups go through an index built on first use, and stay right when the fields are
+    /// edited afterwards.
+    #[test]
+    fn lookups_survive_edits_after_the_index_was_built() {
+        let mut t = Topology::generate(3, 1000, 10, 5060, 2855);
+        assert_eq!(t.instance("b999").unwrap().role, Role::ClientB);
+        assert_eq!(t.pf_b_serving("b1000").unwrap().name, "pf-b10");
+        assert_eq!(t.member_by_uri("<SIP:b7@example.com>").unwrap().name, "b7");
+        assert_eq!(t.instance("pf-b3").unwrap().role, Role::PfB);
+        assert!(t.instance("nobody").is_none());
+        // Edit after the index exists: a rename, a moved member, a reordered list.
+        t.members[6].name = "seven".into();
+        t.members[6].uri = "sip:seven@example.com".into();
+        t.pf_b[0].serves.retain(|m| m != "b1");
+        t.pf_b[1].serves.push("b1".into());
+        t.members.swap(0, 999);
+        assert!(t.instance("b7").is_none());
+        assert_eq!(t.instance("seven").unwrap().name, "seven");
+        assert!(t.member_by_uri("sip:b7@example.com").is_none());
+        assert_eq!(
+            t.member_by_uri("sip:seven@example.com").unwrap().name,
+            "seven"
+        );
+        assert_eq!(t.pf_b_serving("b1").unwrap().name, "pf-b2");
+        assert_eq!(t.instance("b1").unwrap().sip, t.members[999].sip);
+        assert_eq!(t.instance("b1000").unwrap().sip, t.members[0].sip);
     }
 }

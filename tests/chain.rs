@@ -234,3 +234,74 @@ async fn large_invites_switch_to_tcp() {
     }
     assert!(big >= 2 && small >= 12, "big={big} small={small}");
 }
+
+/// client-a streams its content from a source read piece by piece (the 4 GiB benchmark's
+/// way of sending): delivered byte-exact, with the CPIM head and the content cut into chunks
+/// at every boundary, including chunks that straddle the head and the source's block ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_source_is_delivered_byte_exact() {
+    use cpm_harness::chain::{sessions_per_instance, Chain};
+    use cpm_harness::entity::{Input, Repeat};
+    for (i, chunk) in [2048u64, 65536].into_iter().enumerate() {
+        let block = pattern(1000);
+        let len = 300_001u64;
+        let whole: Vec<u8> = block.iter().copied().cycle().take(len as usize).collect();
+        let mut variant = v(1, Transport::Tcp);
+        variant.chunk_size = chunk;
+        let o = opts(87 + i as u8, variant);
+        let topo = o.topology.clone();
+        let mut chain = Chain::start(o).await.unwrap();
+        let a = chain.nodes.iter().find(|n| n.name == "client-a").unwrap();
+        a.inputs
+            .send(Input::SendSource {
+                source: Arc::new(Repeat { block, len }),
+            })
+            .unwrap();
+        let (outcome, r) = chain
+            .wait(|n| sessions_per_instance(&topo, n), Duration::from_secs(30))
+            .await;
+        chain.stop().await.unwrap();
+        r.unwrap_or_else(|e| panic!("chunk {chunk}: {e:#} {:?}", outcome.warnings));
+        assert_eq!(outcome.received.len(), 3);
+        for (m, r) in &outcome.received {
+            assert_eq!(r.bytes, len, "chunk {chunk}: {m}");
+            assert_eq!(r.sha256, sha256_hex(&whole), "chunk {chunk}: {m} differs");
+        }
+        assert!(outcome.ended_bad.is_empty(), "{:?}", outcome.warnings);
+    }
+}
+
+/// A chain split over two sets of instances (as the fan-out benchmark splits it over
+/// processes past the file-descriptor limit) delivers like one chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_split_into_instance_sets_delivers() {
+    use cpm_harness::chain::{sessions_per_instance, Chain};
+    let o = opts(89, v(1, Transport::Udp));
+    let topo = o.topology.clone();
+    let front: Vec<String> = ["client-a", "pf-a", "x"].map(String::from).to_vec();
+    let back: Vec<String> = topo
+        .instances()
+        .into_iter()
+        .map(|i| i.name)
+        .filter(|n| !front.contains(n))
+        .collect();
+    let mut b = Chain::start_instances(o.clone(), &back).await.unwrap();
+    let mut a = Chain::start_instances(o, &front).await.unwrap();
+    let content = pattern(100_000);
+    a.send(content.clone()).unwrap();
+    let t = topo.clone();
+    let (ob, rb) = b
+        .wait(|n| sessions_per_instance(&t, n), Duration::from_secs(30))
+        .await;
+    let (_, ra) = a
+        .wait(|n| sessions_per_instance(&topo, n), Duration::from_secs(30))
+        .await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    rb.unwrap();
+    ra.unwrap();
+    assert_eq!(ob.received.len(), 3);
+    for r in ob.received.values() {
+        assert_eq!(r.sha256, sha256_hex(&content));
+    }
+}

@@ -832,6 +832,7 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
             pf_b,
             members: member_list,
             core: None,
+            index: Default::default(),
         },
         source: None,
         unseen,

@@ -616,7 +616,9 @@ enum BodyStep {
 /// until it returns `Ok(None)`. After an `Err` the stream is unusable.
 pub struct MsrpParser {
     limits: Limits,
-    buf: BytesMut,
+    /// Unconsumed input. A `Bytes` so that a read handed over whole ([`MsrpParser::push_bytes`])
+    /// is adopted without a copy and body events are slices of it.
+    buf: Bytes,
     /// Stream offset of `buf[0]`.
     offset: u64,
     state: State,
@@ -629,7 +631,7 @@ impl MsrpParser {
     pub fn new(limits: Limits) -> MsrpParser {
         MsrpParser {
             limits,
-            buf: BytesMut::new(),
+            buf: Bytes::new(),
             offset: 0,
             state: State::Head(HeadScan::default()),
             pending: None,
@@ -640,8 +642,24 @@ impl MsrpParser {
     /// Appends stream bytes. Ignored once the parser has failed, so a broken peer cannot make
     /// it buffer without bound.
     pub fn push(&mut self, data: &[u8]) {
-        if self.error.is_none() {
-            self.buf.extend_from_slice(data);
+        self.push_bytes(Bytes::copy_from_slice(data));
+    }
+
+    /// Appends stream bytes without copying them when nothing is buffered (the common case
+    /// while streaming a body: every read is then handed out as slices of itself). Otherwise
+    /// only the leftover — a partial head or an end-line look-alike at most `len(tid) + 11`
+    /// bytes long — is copied in front of the new bytes.
+    pub fn push_bytes(&mut self, data: Bytes) {
+        if self.error.is_some() || data.is_empty() {
+            return;
+        }
+        if self.buf.is_empty() {
+            self.buf = data;
+        } else {
+            let mut joined = BytesMut::with_capacity(self.buf.len() + data.len());
+            joined.extend_from_slice(&self.buf);
+            joined.extend_from_slice(&data);
+            self.buf = joined.freeze();
         }
     }
 
@@ -658,7 +676,7 @@ impl MsrpParser {
         let res = self.step();
         if let Err(e) = &res {
             self.error = Some(e.clone());
-            self.buf = BytesMut::new();
+            self.buf = Bytes::new();
         }
         res
     }
@@ -703,7 +721,7 @@ impl MsrpParser {
                 BodyStep::NeedMore => Ok(None),
                 BodyStep::Body(n) => {
                     self.offset += n as u64;
-                    Ok(Some(MsrpEvent::Body(self.buf.split_to(n).freeze())))
+                    Ok(Some(MsrpEvent::Body(self.buf.split_to(n))))
                 }
                 BodyStep::End(flag, n) => {
                     let tid = std::mem::take(&mut bs.tid);
@@ -2414,5 +2432,45 @@ mod tests {
         assert!(r
             .add(ByteRange::parse("1-*/*").unwrap(), b"abc", Flag::End)
             .is_err());
+    }
+
+    /// A read handed over whole is not copied: the body events are slices of it. A
+    /// leftover (an end-line look-alike at the end of a read) is joined with the next read
+    /// and the body still comes out whole.
+    #[test]
+    fn push_bytes_hands_out_slices_of_the_read() {
+        let msg = Bytes::from(t3());
+        let mut p = MsrpParser::new(Limits::default());
+        p.push_bytes(msg.clone());
+        let range = msg.as_ptr() as usize..msg.as_ptr() as usize + msg.len();
+        let mut body = Vec::new();
+        while let Some(ev) = p.next().unwrap() {
+            if let MsrpEvent::Body(b) = ev {
+                assert!(range.contains(&(b.as_ptr() as usize)), "body was copied");
+                body.extend_from_slice(&b);
+            }
+        }
+        assert_eq!(body, t3_body());
+        assert!(p.is_idle());
+        // Split right after a CR inside the closing CRLF: the tail is held back and joined.
+        let cut = msg.len() - "\r\n-------u7Yq2Lk9FaW3$\r\n".len() + 1;
+        let mut p = MsrpParser::new(Limits::default());
+        p.push_bytes(msg.slice(..cut));
+        let mut body = Vec::new();
+        let mut ended = false;
+        for part in [None, Some(msg.slice(cut..))] {
+            if let Some(b) = part {
+                p.push_bytes(b);
+            }
+            while let Some(ev) = p.next().unwrap() {
+                match ev {
+                    MsrpEvent::Body(b) => body.extend_from_slice(&b),
+                    MsrpEvent::End { flag, .. } => ended = flag == Flag::End,
+                    MsrpEvent::Head(_) => {}
+                }
+            }
+        }
+        assert!(ended);
+        assert_eq!(body, t3_body());
     }
 }

@@ -179,8 +179,10 @@ impl Drop for MsrpConn {
     }
 }
 
-/// How far a connection's reader may run ahead of the node (and of the limits it checks).
-const READ_AHEAD: usize = 1024 * 1024;
+/// How far a connection's reader may run ahead of the node (and of the limits it checks):
+/// the node's own high-water mark only counts what it has handled, so without this a reader
+/// faster than its node would queue without bound (the 4 GiB relay peaked at 2.8 GiB).
+const READ_AHEAD: usize = 512 * 1024;
 
 /// After the node closed a connection, its reader still takes what the peer sends (a late
 /// response is evidence) for this long and up to this many bytes, then drops the socket: a
@@ -211,6 +213,7 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
     let udp = UdpSocket::bind(cfg.sip)
         .await
         .with_context(|| format!("{name}: cannot bind SIP/UDP {}", cfg.sip))?;
+    grow_udp_receive_buffer(&udp);
     let sip_tcp = TcpListener::bind(cfg.sip)
         .await
         .with_context(|| format!("{name}: cannot bind SIP/TCP {}", cfg.sip))?;
@@ -231,6 +234,24 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
         stop: stop_tx,
         join,
     })
+}
+
+/// Asks for a 4 MiB receive buffer (the kernel caps it at `net.core.rmem_max`): x fans an
+/// INVITE out to every member at once, and a pf-b serving hundreds of members would
+/// otherwise drop most of that burst and wait for retransmissions (T1 = 500 ms, doubling).
+fn grow_udp_receive_buffer(udp: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 4 << 20;
+    // SAFETY: setsockopt reads `size` for the given length; the fd is open for the call.
+    unsafe {
+        libc::setsockopt(
+            udp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -600,7 +621,7 @@ fn start_msrp_conn(
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(a);
     let peer = stream.peer_addr().unwrap_or(b);
-    let (mut rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<WriteCmd>();
     let (ptx, mut prx) = watch::channel(false);
     let budget = Arc::new(tokio::sync::Semaphore::new(READ_AHEAD));
@@ -610,7 +631,6 @@ fn start_msrp_conn(
     tokio::spawn(async move {
         // The per-peer slot is given back when the reader ends.
         let _slot = slot;
-        let mut buf = BytesMut::with_capacity(256 * 1024);
         // Set once the node let go of the connection (the pause sender is gone).
         let mut closing: Option<(tokio::time::Instant, usize)> = None;
         loop {
@@ -623,9 +643,6 @@ fn start_msrp_conn(
                     closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
                 }
                 continue;
-            }
-            if buf.capacity() < 64 * 1024 {
-                buf.reserve(256 * 1024);
             }
             let ctl = async {
                 match closing {
@@ -642,41 +659,49 @@ fn start_msrp_conn(
                         closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
                     }
                 }
-                r = rd.read_buf(&mut buf) => match r {
-                    Ok(0) => {
-                        if let Some(r) = &rrec { r.record(WireEvent::TcpClose { from: peer, to: local }); }
-                        let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
-                        return;
-                    }
-                    Ok(n) => {
-                        match closing.as_mut() {
-                            Some((_, drained)) => *drained += n,
-                            // Wait until the node has caught up (it alone checks the limits).
-                            None => match rbudget.acquire_many(n.min(READ_AHEAD) as u32).await {
-                                Ok(p) => p.forget(),
-                                // The node let go of the connection: drain, then end.
-                                Err(_) => {
-                                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, n));
-                                }
-                            },
+                r = rd.readable() => {
+                    let r = match r {
+                        Ok(()) => read_now(&rd),
+                        Err(e) => Err(e),
+                    };
+                    match r {
+                        Ok(None) => {}
+                        Ok(Some(data)) if data.is_empty() => {
+                            if let Some(r) = &rrec { r.record(WireEvent::TcpClose { from: peer, to: local }); }
+                            let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
+                            return;
                         }
-                        let data = buf.split().freeze();
-                        if let Some(r) = &rrec { r.record(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
-                        if rtx.send(Ev::MsrpData { conn, data }).is_err() {
+                        Ok(Some(data)) => {
+                            let n = data.len();
+                            match closing.as_mut() {
+                                Some((_, drained)) => *drained += n,
+                                // Wait until the node has caught up (it alone checks the limits).
+                                None => match rbudget.acquire_many(n.min(READ_AHEAD) as u32).await {
+                                    Ok(p) => p.forget(),
+                                    // The node let go of the connection: drain, then end.
+                                    Err(_) => {
+                                        closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, n));
+                                    }
+                                },
+                            }
+                            if let Some(r) = &rrec { r.record(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
+                            if rtx.send(Ev::MsrpData { conn, data }).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
                             return;
                         }
                     }
-                    Err(e) => {
-                        let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
-                        return;
-                    }
-                },
+                }
             }
         }
     });
     tokio::spawn(async move {
         let _live = live;
         let mut flushed = 0usize;
+        let mut batch: Vec<Bytes> = Vec::new();
         loop {
             let cmd = match wrx.try_recv() {
                 Ok(c) => c,
@@ -695,30 +720,49 @@ fn start_msrp_conn(
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => return,
             };
-            match cmd {
-                WriteCmd::Data(d) => {
-                    if let Some(r) = &rec {
-                        r.record(WireEvent::TcpData {
-                            from: local,
-                            to: peer,
-                            data: d.clone(),
-                        });
+            // Gather what is already queued (a relayed chunk is a head, body pieces and an
+            // end-line) into one vectored write: fewer syscalls and fuller segments.
+            let mut special = None;
+            let mut next = Some(cmd);
+            let mut queued = 0usize;
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    WriteCmd::Data(d) => {
+                        if let Some(r) = &rec {
+                            r.record(WireEvent::TcpData {
+                                from: local,
+                                to: peer,
+                                data: d.clone(),
+                            });
+                        }
+                        queued += d.len();
+                        batch.push(d);
                     }
-                    if let Err(e) = wr.write_all(&d).await {
-                        let _ = tx.send(Ev::Closed {
-                            conn,
-                            reason: format!("write failed: {e}"),
-                        });
-                        return;
+                    other => {
+                        special = Some(other);
+                        break;
                     }
-                    flushed += d.len();
                 }
-                WriteCmd::Endless => {
+                if batch.len() < MAX_IOV && queued < MAX_BATCH {
+                    next = wrx.try_recv().ok();
+                }
+            }
+            if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+                let _ = tx.send(Ev::Closed {
+                    conn,
+                    reason: format!("write failed: {e}"),
+                });
+                return;
+            }
+            flushed += queued;
+            match special {
+                None | Some(WriteCmd::Data(_)) => {}
+                Some(WriteCmd::Endless) => {
                     let filler = Bytes::from(vec![b'x'; 64 * 1024]);
                     while wr.write_all(&filler).await.is_ok() {}
                     return;
                 }
-                WriteCmd::Drip(d) => {
+                Some(WriteCmd::Drip(d)) => {
                     for b in d.iter() {
                         if wr.write_all(&[*b]).await.is_err() {
                             return;
@@ -727,7 +771,7 @@ fn start_msrp_conn(
                     }
                     flushed += d.len();
                 }
-                WriteCmd::Close => {
+                Some(WriteCmd::Close) => {
                     if let Some(r) = &rec {
                         r.record(WireEvent::TcpClose {
                             from: local,
@@ -745,6 +789,81 @@ fn start_msrp_conn(
         pause: ptx,
         budget,
     }
+}
+
+thread_local! {
+    /// The read buffer of every MSRP connection served by this thread. Large reads are handed
+    /// on as slices of it (no copy); small ones are copied out so the buffer is reused. An
+    /// idle connection holds no buffer, and reads are packed densely, so memory follows the
+    /// bytes in flight, not the number of connections.
+    static READ_BUF: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// Reads what the socket has: `Ok(None)` when it would block, an empty `Bytes` at EOF.
+fn read_now(rd: &tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
+    const BUF: usize = 256 * 1024;
+    const MIN_FREE: usize = 64 * 1024;
+    /// Reads at least this long are handed on without a copy.
+    const SPLIT: usize = 16 * 1024;
+    READ_BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.capacity() - b.len() < MIN_FREE {
+            b.reserve(BUF);
+        }
+        match rd.try_read_buf(&mut *b) {
+            Ok(0) => Ok(Some(Bytes::new())),
+            Ok(n) if n >= SPLIT => Ok(Some(b.split().freeze())),
+            Ok(_) => {
+                let data = Bytes::copy_from_slice(&b);
+                b.clear();
+                Ok(Some(data))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                b.clear();
+                Ok(None)
+            }
+            Err(e) => {
+                b.clear();
+                Err(e)
+            }
+        }
+    })
+}
+
+/// At most this many buffers, and about this many bytes, go into one vectored write.
+const MAX_IOV: usize = 64;
+const MAX_BATCH: usize = 256 * 1024;
+
+/// Writes every buffer of `batch` in order (emptying it), with as few syscalls as the socket
+/// allows.
+async fn write_all_vectored(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    batch: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    use bytes::Buf;
+    let mut first = 0;
+    while first < batch.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = batch[first..]
+            .iter()
+            .map(|b| std::io::IoSlice::new(b))
+            .collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let b = &mut batch[first];
+            if n >= b.len() {
+                n -= b.len();
+                first += 1;
+            } else {
+                b.advance(n);
+                n = 0;
+            }
+        }
+    }
+    batch.clear();
+    Ok(())
 }
 
 async fn sip_tcp_connect(

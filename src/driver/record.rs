@@ -55,6 +55,8 @@ struct Log {
     events: Vec<Stamped>,
     /// A live copy of the stream (the capture writer), in the log's order.
     tap: Option<std::sync::mpsc::Sender<Stamped>>,
+    /// False for a long-running tap (load mode): events go to the tap only.
+    keep: bool,
 }
 
 /// A shared, append-only log of [`WireEvent`]s.
@@ -71,6 +73,7 @@ impl Recorder {
             log: Arc::new(Mutex::new(Log {
                 events: Vec::new(),
                 tap: None,
+                keep: true,
             })),
         }
     }
@@ -80,6 +83,16 @@ impl Recorder {
         let r = Recorder::new(start);
         if let Ok(mut l) = r.log.lock() {
             l.tap = Some(tap);
+        }
+        r
+    }
+
+    /// A recorder that only feeds `tap` and keeps no log, so its memory does not grow with
+    /// a long run.
+    pub fn tap_only(start: Instant, tap: std::sync::mpsc::Sender<Stamped>) -> Recorder {
+        let r = Recorder::with_tap(start, tap);
+        if let Ok(mut l) = r.log.lock() {
+            l.keep = false;
         }
         r
     }
@@ -99,7 +112,9 @@ impl Recorder {
                     l.tap = None;
                 }
             }
-            l.events.push((t, ev));
+            if l.keep {
+                l.events.push((t, ev));
+            }
         }
     }
 

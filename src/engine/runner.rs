@@ -71,8 +71,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn of(cases: &[CaseOutcome], skipped: usize) -> Counts {
-        let n = |v: Verdict| cases.iter().filter(|c| c.verdict == v).count();
+    fn of<'a>(cases: impl Iterator<Item = &'a CaseOutcome> + Clone, skipped: usize) -> Counts {
+        let n = |v: Verdict| cases.clone().filter(|c| c.verdict == v).count();
         Counts {
             passed: n(Verdict::Pass),
             failed: n(Verdict::Fail),
@@ -128,16 +128,23 @@ pub async fn execute(
     let mut stop: Option<String> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Longest first (cases with a discriminating pause take about three times as long), so
+    // the run does not end waiting on a few slow cases started last. Reports stay in plan
+    // order; the subnet follows the start order so cases running together never share one.
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cases[i].pause()));
     loop {
         while stop.is_none() && set.len() < schedule.jobs.max(1) && next < cases.len() {
-            let (case, profile, settings) =
-                (cases[next].clone(), profile.clone(), settings.clone());
-            let i = next;
+            let i = order[next];
+            let (case, profile, settings) = (cases[i].clone(), profile.clone(), settings.clone());
             sink.event(&RunEvent::CaseStarted {
                 index: i,
                 case: &cases[i],
             })?;
-            set.spawn(async move { (i, run_case_retrying(&case, &profile, i, &settings).await) });
+            let slot = next;
+            set.spawn(
+                async move { (i, run_case_retrying(&case, &profile, slot, &settings).await) },
+            );
             next += 1;
         }
         let done = tokio::select! {
@@ -166,10 +173,10 @@ pub async fn execute(
         outcomes.push((i, o));
     }
     if let Some(reason) = &stop {
-        for (i, case) in cases.iter().enumerate().skip(next) {
+        for &i in &order[next..] {
             sink.event(&RunEvent::NotRun {
                 index: i,
-                case,
+                case: &cases[i],
                 reason,
             })?;
         }
@@ -294,7 +301,7 @@ pub fn exit_code(outcomes: &[CaseOutcome]) -> u8 {
 }
 
 pub fn print_summary(outcomes: &[CaseOutcome], skipped: &[(String, String)]) {
-    let c = Counts::of(outcomes, skipped.len());
+    let c = Counts::of(outcomes.iter(), skipped.len());
     println!(
         "{} passed, {} failed, {} inconc, {} error, {} skipped",
         c.passed, c.failed, c.inconc, c.error, c.skipped

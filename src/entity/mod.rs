@@ -24,6 +24,7 @@ pub use node::{sip_uri_addr, Node, NodeConfig, SipTimers};
 use crate::codec::sip::{SipMessage, Transport};
 use bytes::Bytes;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// A TCP connection carrying MSRP, named by the node that uses it.
 pub type ConnId = u64;
@@ -51,6 +52,55 @@ pub enum Input {
     Closed { conn: ConnId, reason: String },
     /// client-a: send `content` to the group (a new session).
     Send { content: Bytes },
+    /// client-a: send content read piece by piece from `source` (a message larger than
+    /// memory; never held whole).
+    SendSource { source: Arc<dyn ContentSource> },
+}
+
+/// Content client-a sends, read in pieces as the link has room, so the sender's memory does
+/// not grow with the message.
+pub trait ContentSource: Send + Sync + std::fmt::Debug {
+    /// Total length in bytes.
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Up to `max` bytes at `offset` (at least one byte while `offset < len`).
+    fn read(&self, offset: u64, max: usize) -> Bytes;
+}
+
+impl ContentSource for Bytes {
+    fn len(&self) -> u64 {
+        Bytes::len(self) as u64
+    }
+    fn read(&self, offset: u64, max: usize) -> Bytes {
+        let start = (offset as usize).min(Bytes::len(self));
+        let end = start.saturating_add(max).min(Bytes::len(self));
+        self.slice(start..end)
+    }
+}
+
+/// `len` bytes made of `block` repeated: generated content of any size, handed out as
+/// slices of one block (no copy, no allocation per piece).
+#[derive(Debug, Clone)]
+pub struct Repeat {
+    pub block: Bytes,
+    pub len: u64,
+}
+
+impl ContentSource for Repeat {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read(&self, offset: u64, max: usize) -> Bytes {
+        let b = self.block.len() as u64;
+        if offset >= self.len || b == 0 {
+            return Bytes::new();
+        }
+        let start = (offset % b) as usize;
+        let n = (max as u64).min(b - start as u64).min(self.len - offset) as usize;
+        self.block.slice(start..start + n)
+    }
 }
 
 /// What a node asks the outside world to do.
@@ -112,4 +162,30 @@ pub enum NodeEvent {
     },
     /// Something a peer did wrong, or a local failure worth a line in the log.
     Warning(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeat_source_reads_across_block_ends_and_stops_at_its_length() {
+        let r = Repeat {
+            block: Bytes::from_static(b"abcde"),
+            len: 12,
+        };
+        let mut got = Vec::new();
+        let mut off = 0;
+        while off < r.len() {
+            let piece = r.read(off, 4);
+            assert!(!piece.is_empty() && piece.len() <= 4);
+            off += piece.len() as u64;
+            got.extend_from_slice(&piece);
+        }
+        assert_eq!(got, b"abcdeabcdeab");
+        assert!(r.read(12, 4).is_empty());
+        let b = Bytes::from_static(b"hello");
+        assert_eq!(ContentSource::read(&b, 3, 10), Bytes::from_static(b"lo"));
+        assert!(ContentSource::read(&b, 9, 10).is_empty());
+    }
 }

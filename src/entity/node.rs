@@ -6,7 +6,7 @@
 //! dialog whose INVITE this node received) and any number of *down* legs (dialogs this node
 //! started). client-a has only a down leg, client-b only an up leg, x one down leg per member.
 
-use super::{ConnId, Fault, Holds, Input, NodeEvent, Output};
+use super::{ConnId, ContentSource, Fault, Holds, Input, NodeEvent, Output};
 use crate::codec::cpim::Cpim;
 use crate::codec::msrp::{
     chunk_ranges, encode_end, encode_response, new_ident, send_head, ByteRange, Flag, MsrpEvent,
@@ -205,8 +205,9 @@ struct Call {
     got_send: bool,
     bye_from_up: bool,
     ended: bool,
-    /// client-a: the CPIM object and the next chunk to write.
-    content: Option<Bytes>,
+    /// client-a: the CPIM object (its head, then the content read piece by piece) and the
+    /// next chunk to write.
+    content: Option<(Bytes, Arc<dyn ContentSource>)>,
     chunks: Vec<(ByteRange, Flag, u64, u64)>,
     next_chunk: usize,
     /// client-b: delivery state.
@@ -392,7 +393,8 @@ impl Node {
                 self.update_backpressure();
             }
             Input::Closed { conn, reason } => self.on_conn_lost(conn, &reason),
-            Input::Send { content } => self.start_send(content),
+            Input::Send { content } => self.start_send(Arc::new(content)),
+            Input::SendSource { source } => self.start_send(source),
         }
     }
 
@@ -1548,7 +1550,7 @@ impl Node {
 
     // ------------------------------------------------------------------ client-a
 
-    fn start_send(&mut self, content: Bytes) {
+    fn start_send(&mut self, content: Arc<dyn ContentSource>) {
         if self.cfg.role != Role::ClientA {
             self.warn("only client-a sends".into());
             return;
@@ -1560,11 +1562,14 @@ impl Node {
             &topo.group,
             &new_ident(),
             "application/octet-stream",
-            content,
+            Bytes::new(),
         );
-        let obj = Bytes::from(cpim.encode());
-        self.calls[call].chunks = chunk_ranges(obj.len() as u64, self.cfg.variant.chunk_size);
-        self.calls[call].content = Some(obj);
+        // The content is never copied into the CPIM object: chunks are cut from the wrapper's
+        // head and the content source.
+        let head = Bytes::from(cpim.encode_head());
+        let total = head.len() as u64 + content.len();
+        self.calls[call].chunks = chunk_ranges(total, self.cfg.variant.chunk_size);
+        self.calls[call].content = Some((head, content));
         let (ruri, members) = match self.cfg.variant.group {
             GroupKind::Predefined => (topo.group.clone(), None),
             GroupKind::Adhoc => (
@@ -1598,11 +1603,11 @@ impl Node {
             }
             let (range, flag, off, len) = self.calls[call].chunks[self.calls[call].next_chunk];
             self.calls[call].next_chunk += 1;
-            let body = self.calls[call]
-                .content
-                .as_ref()
-                .expect("content")
-                .slice(off as usize..(off + len) as usize);
+            let body = object_pieces(
+                self.calls[call].content.as_ref().expect("content"),
+                off,
+                len,
+            );
             let tid = new_ident();
             let l = &self.legs[leg];
             let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
@@ -1629,7 +1634,9 @@ impl Node {
                 c.tx.insert(tid, (leg, last));
             }
             self.write(conn, buf.freeze());
-            self.write(conn, body);
+            for piece in body {
+                self.write(conn, piece);
+            }
             self.write(conn, tail.freeze());
             // Ordering choice "ACK after the first SEND": the ACK goes now.
             if self.legs[leg].ack_pending {
@@ -2057,7 +2064,7 @@ impl Node {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.parser.push(&data);
+        c.parser.push_bytes(data);
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -2416,6 +2423,27 @@ impl Node {
             bytes,
         }));
     }
+}
+
+/// The bytes `[off, off + len)` of a CPIM object made of `head` then the content source.
+fn object_pieces(obj: &(Bytes, Arc<dyn ContentSource>), off: u64, len: u64) -> Vec<Bytes> {
+    let (head, content) = obj;
+    let (mut off, end) = (off, off + len);
+    let h = head.len() as u64;
+    let mut out = Vec::new();
+    if off < h {
+        out.push(head.slice(off as usize..end.min(h) as usize));
+        off = end.min(h);
+    }
+    while off < end {
+        let piece = content.read(off - h, (end - off).min(usize::MAX as u64) as usize);
+        if piece.is_empty() {
+            break; // A source shorter than it said: the Byte-Range check will show it.
+        }
+        off += piece.len() as u64;
+        out.push(piece);
+    }
+    out
 }
 
 impl Conn {

@@ -1,0 +1,418 @@
+//! Row (b): session setup and delivery of a 1 MiB message to a group of N members on 10 to
+//! 100 pf-b, the harness playing every role. Time from client-a's send to the last member's
+//! last byte, peak RSS and open file descriptors.
+//!
+//! One process holds at most [`MAX_PER_PROC`] members: every member costs about six sockets
+//! (SIP/UDP, SIP/TCP and MSRP listeners, both ends of L4, the pf-b end of L3) and the hard
+//! limit on open files here is 20,000, which no unprivileged process can raise. Larger groups
+//! are split: client-a, pf-a and x in the row's process, the pf-b instances with their members
+//! in worker processes of this binary. RSS and fds are then the sums over all processes.
+
+use super::{fd_count, peak_rss_kib, Row};
+use crate::chain::{pattern, Chain, ChainOptions};
+use crate::config::Variant;
+use crate::entity::{NodeEvent, SipTimers};
+use crate::topology::{Role, Topology};
+use anyhow::{anyhow, bail, Context};
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+/// Members per process (about six fds each, under a 20,000 limit with room to spare).
+pub const MAX_PER_PROC: usize = 2000;
+/// Size of the delivered message.
+pub const MESSAGE: usize = 1 << 20;
+
+/// pf-b instances for a group of `members`: 10 up to 1,000 members, then one per 100, at
+/// most 100.
+pub fn pfbs_for(members: usize) -> usize {
+    (members / 100).clamp(10, 100).min(members.max(1))
+}
+
+/// Loopback net of a group size (benchmarks use 127.93–99).
+fn net_for(members: usize) -> u8 {
+    match members {
+        0..=10 => 93,
+        11..=100 => 94,
+        101..=1000 => 95,
+        _ => 96,
+    }
+}
+
+fn topology(net: u8, members: usize, pfbs: usize) -> Topology {
+    Topology::generate(net, members, pfbs, 5060, 2855)
+}
+
+fn options(topology: Arc<Topology>, chunk: u64) -> ChainOptions {
+    let mut variant = Variant::new(1);
+    variant.chunk_size = chunk;
+    ChainOptions {
+        topology,
+        variant,
+        roles: Role::ALL.to_vec(),
+        timers: SipTimers::default(),
+        recorder: None,
+        out_dir: None,
+        digest: false,
+        holds: Default::default(),
+        hold_roles: None,
+        faults: Vec::new(),
+        limits: crate::limits::Limits::many_sessions(),
+    }
+}
+
+fn unix_us(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Takes every node's event stream and forwards deliveries (member, wall time) and failures;
+/// content pieces are dropped as they come.
+fn pump(
+    chain: &mut Chain,
+) -> mpsc::UnboundedReceiver<Result<(String, SystemTime), (String, String)>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for n in chain.nodes.iter_mut() {
+        let mut ev = std::mem::replace(&mut n.events, mpsc::unbounded_channel().1);
+        let tx = tx.clone();
+        let name = n.name.clone();
+        tokio::spawn(async move {
+            while let Some(e) = ev.recv().await {
+                let m = match e {
+                    NodeEvent::Delivered { member, .. } => Ok((member, SystemTime::now())),
+                    NodeEvent::SessionEnded {
+                        ok: false, detail, ..
+                    } => Err((name.clone(), format!("{name}: session failed: {detail}"))),
+                    _ => continue,
+                };
+                if tx.send(m).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// Arguments of a worker process (a range of pf-b instances and the members they serve).
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    net: u8,
+    #[arg(long)]
+    members: usize,
+    #[arg(long)]
+    pfbs: usize,
+    #[arg(long)]
+    chunk_size: u64,
+    /// First pf-b (0-based) of this part.
+    #[arg(long)]
+    first: usize,
+    /// pf-b instances in this part.
+    #[arg(long)]
+    count: usize,
+}
+
+/// The instances of pf-b `first .. first + count` and their members.
+fn part_instances(t: &Topology, first: usize, count: usize) -> (Vec<String>, usize) {
+    let mut names = Vec::new();
+    let mut members = 0;
+    for p in t.pf_b.iter().skip(first).take(count) {
+        names.push(p.name.clone());
+        names.extend(p.serves.iter().cloned());
+        members += p.serves.len();
+    }
+    (names, members)
+}
+
+/// A worker: prints `ready`, then `delivered <n> <unix µs of the last> <fds>` once its
+/// members have the content, and `rss <KiB>` when its stdin closes (then exits).
+pub async fn worker(a: WorkerArgs) -> anyhow::Result<()> {
+    let t = Arc::new(topology(a.net, a.members, a.pfbs));
+    let (names, members) = part_instances(&t, a.first, a.count);
+    let mut chain = Chain::start_instances(options(t.clone(), a.chunk_size), &names).await?;
+    let mut rx = pump(&mut chain);
+    println!("ready");
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let own: HashSet<String> = names.iter().cloned().collect();
+    let mut got: HashSet<String> = HashSet::new();
+    let mut lost: HashSet<String> = HashSet::new();
+    let mut last = UNIX_EPOCH;
+    let mut reported = false;
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(Ok((member, at))) => {
+                    got.insert(member);
+                    last = last.max(at);
+                }
+                Some(Err((name, e))) => {
+                    eprintln!("fan-out worker: {e}");
+                    if own.contains(&name) && t.members.iter().any(|m| m.name == name) {
+                        lost.insert(name);
+                    }
+                }
+                None => break,
+            },
+            l = stdin.next_line() => match l {
+                Ok(Some(_)) => {}
+                _ => break,
+            },
+        }
+        // Every member delivered, or failed (a member whose session failed never will be).
+        if !reported && got.len() + lost.iter().filter(|m| !got.contains(*m)).count() >= members {
+            reported = true;
+            println!(
+                "delivered {} {} {} {}",
+                got.len(),
+                unix_us(last),
+                fd_count(),
+                members - got.len()
+            );
+        }
+    }
+    chain.stop().await?;
+    println!("rss {}", peak_rss_kib());
+    Ok(())
+}
+/// What a worker reported.
+enum Report {
+    Ready,
+    Delivered {
+        n: usize,
+        last_us: u64,
+        fds: usize,
+        lost: usize,
+    },
+    Rss(u64),
+}
+
+fn parse_report(l: &str) -> Option<Report> {
+    let mut it = l.split_whitespace();
+    match it.next()? {
+        "ready" => Some(Report::Ready),
+        "delivered" => Some(Report::Delivered {
+            n: it.next()?.parse().ok()?,
+            last_us: it.next()?.parse().ok()?,
+            fds: it.next()?.parse().ok()?,
+            lost: it.next()?.parse().ok()?,
+        }),
+        "rss" => Some(Report::Rss(it.next()?.parse().ok()?)),
+        _ => None,
+    }
+}
+
+/// Row (b) for one group size: three rows (time, RSS, fds).
+pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
+    let pfbs = pfbs_for(members);
+    let net = net_for(members);
+    let t = Arc::new(topology(net, members, pfbs));
+    // Parts: consecutive pf-b instances with at most MAX_PER_PROC members each.
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    if members > MAX_PER_PROC {
+        let (mut first, mut count, mut n) = (0, 0, 0);
+        for (i, p) in t.pf_b.iter().enumerate() {
+            if count > 0 && n + p.serves.len() > MAX_PER_PROC {
+                parts.push((first, count));
+                (first, count, n) = (i, 0, 0);
+            }
+            count += 1;
+            n += p.serves.len();
+        }
+        parts.push((first, count));
+    }
+    let exe = std::env::current_exe()?;
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<(usize, Report)>();
+    let mut children = Vec::new();
+    for (i, (first, count)) in parts.iter().enumerate() {
+        let mut child = tokio::process::Command::new(&exe)
+            .args(["bench", "fanout-worker"])
+            .args(["--net", &net.to_string(), "--members", &members.to_string()])
+            .args([
+                "--pfbs",
+                &pfbs.to_string(),
+                "--chunk-size",
+                &chunk.to_string(),
+            ])
+            .args(["--first", &first.to_string(), "--count", &count.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting a fan-out worker")?;
+        let out = child.stdout.take().expect("piped");
+        let tx = wtx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if let Some(r) = parse_report(&l) {
+                    let _ = tx.send((i, r));
+                }
+            }
+        });
+        children.push(child);
+    }
+    drop(wtx);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    let mut ready = 0;
+    while ready < parts.len() {
+        match tokio::time::timeout_at(deadline, wrx.recv()).await {
+            Ok(Some((_, Report::Ready))) => ready += 1,
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("a fan-out worker exited before it was ready"),
+            Err(_) => bail!("fan-out workers not ready within 300 s"),
+        }
+    }
+    // This process: client-a, pf-a and x, plus every pf-b and member when not split.
+    let own: Vec<String> = if parts.is_empty() {
+        t.instances().into_iter().map(|i| i.name).collect()
+    } else {
+        vec!["client-a".into(), "pf-a".into(), "x".into()]
+    };
+    let own_members = if parts.is_empty() { members } else { 0 };
+    let mut chain = Chain::start_instances(options(t.clone(), chunk), &own).await?;
+    let mut rx = pump(&mut chain);
+    let client_a = chain
+        .nodes
+        .iter()
+        .find(|n| n.name == "client-a")
+        .ok_or_else(|| anyhow!("no client-a"))?
+        .inputs
+        .clone();
+    let content = pattern(MESSAGE);
+    let t0 = SystemTime::now();
+    client_a
+        .send(crate::entity::Input::Send { content })
+        .map_err(|_| anyhow!("client-a stopped"))?;
+    let mut got = HashSet::new();
+    let mut times = Vec::new();
+    let mut last = t0;
+    let mut workers_done = 0;
+    // Sessions that ended badly here (teardown after delivery); deliveries still decide.
+    let mut failed = 0usize;
+    let mut worker_fds = 0;
+    let mut delivered = 0;
+    let mut lost_here: HashSet<String> = HashSet::new();
+    let mut lost = 0usize;
+    while got.len() + lost_here.iter().filter(|m| !got.contains(*m)).count() < own_members
+        || workers_done < parts.len()
+    {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(Ok((member, at))) => {
+                    got.insert(member);
+                    last = last.max(at);
+                    times.push(at.duration_since(t0).unwrap_or_default().as_secs_f64());
+                }
+                Some(Err((name, e))) => {
+                    failed += 1;
+                    eprintln!("fan-out: {e}");
+                    if own_members > 0 && t.members.iter().any(|m| m.name == name) {
+                        lost_here.insert(name);
+                    }
+                }
+                None => bail!("the nodes stopped"),
+            },
+            r = wrx.recv(), if workers_done < parts.len() => match r {
+                Some((_, Report::Delivered { n, last_us, fds, lost: l })) => {
+                    workers_done += 1;
+                    lost += l;
+                    worker_fds += fds;
+                    delivered += n;
+                    last = last.max(UNIX_EPOCH + Duration::from_micros(last_us));
+                }
+                Some(_) => {}
+                None => bail!("a fan-out worker exited early"),
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                bail!("not all delivered within 300 s: {} + {delivered} of {members}", got.len())
+            }
+        }
+    }
+    let secs = last.duration_since(t0).unwrap_or_default().as_secs_f64();
+    lost += lost_here.iter().filter(|m| !got.contains(*m)).count();
+    times.sort_by(f64::total_cmp);
+    if std::env::var_os("CPM_BENCH_DEBUG").is_some() && !times.is_empty() {
+        let q = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
+        eprintln!(
+            "deliveries: first {:.3} p10 {:.3} p50 {:.3} p90 {:.3} last {:.3}",
+            q(0.0),
+            q(0.1),
+            q(0.5),
+            q(0.9),
+            q(1.0)
+        );
+    }
+    let fds = fd_count() + worker_fds;
+    // Let the sessions tear down, then stop everything and collect peak RSS.
+    let mut rss = 0u64;
+    for c in children.iter_mut() {
+        drop(c.stdin.take());
+    }
+    let mut rss_reports = 0;
+    while rss_reports < parts.len() {
+        match tokio::time::timeout(Duration::from_secs(60), wrx.recv()).await {
+            Ok(Some((_, Report::Rss(k)))) => {
+                rss += k;
+                rss_reports += 1;
+            }
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    for mut c in children {
+        let _ = tokio::time::timeout(Duration::from_secs(10), c.wait()).await;
+    }
+    chain.stop().await?;
+    rss += peak_rss_kib();
+    let procs = parts.len() + 1;
+    let rss_mib = rss as f64 / 1024.0;
+    let setting = format!(
+        "{members} members on {pfbs} pf-b, {} process{}, SIP/UDP, MSRP chunks of {} KiB",
+        procs,
+        if procs == 1 { "" } else { "es" },
+        chunk / 1024
+    );
+    let mut time = Row::new(
+        format!("b.{members}.time"),
+        format!("(b) {members} members: 1 MiB set up and delivered to all"),
+        secs,
+        "s",
+    )
+    .note(match (lost, failed) {
+        (0, 0) => setting.clone(),
+        (0, f) => format!("{setting}; {f} session(s) ended badly after delivery"),
+        (l, _) => format!("{setting}; NOT DELIVERED to {l} member(s) whose session failed: time to the last delivered"),
+    });
+    match members {
+        1000 => time = time.target("<= 2 s", secs <= 2.0 && lost == 0),
+        10000 => time = time.target("<= 20 s", secs <= 20.0 && lost == 0),
+        _ => {}
+    }
+    let mut rss_row = Row::new(
+        format!("b.{members}.rss"),
+        format!("(b) {members} members: peak RSS"),
+        rss_mib,
+        "MiB",
+    )
+    .note(if procs > 1 {
+        "sum of the processes' peaks".to_string()
+    } else {
+        String::new()
+    });
+    if members >= 10000 {
+        rss_row = rss_row.target("< 2048 MiB", rss_mib < 2048.0);
+    }
+    let fds_row = Row::new(
+        format!("b.{members}.fds"),
+        format!("(b) {members} members: open fds at all-delivered"),
+        fds as f64,
+        "fds",
+    );
+    Ok(vec![time, rss_row, fds_row])
+}
