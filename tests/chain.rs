@@ -208,6 +208,33 @@ async fn reuse_shares_connections_towards_one_pf_b() {
     }
 }
 
+/// With reuse, a member that answers late (after the other member on its pf-b finished)
+/// still gets the connection x already has towards that pf-b: x keeps an idle connection
+/// while a session of the same call may want it, instead of closing it and opening another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_keeps_the_connection_for_a_late_member() {
+    use cpm_harness::run::link_openings;
+    let mut var = v(1, Transport::Udp);
+    var.reuse = true;
+    let rec = cpm_harness::driver::record::Recorder::new(std::time::Instant::now());
+    let mut o = opts(61, var.clone());
+    // b1, b2 on pf-b1; b3, b4 on pf-b2; b2 answers 300 ms late.
+    o.topology = Arc::new(Topology::generate(61, 4, 2, 5060, 2855));
+    o.recorder = Some(rec.clone());
+    o.holds.answer_delay_ms_per_member.insert("b2".into(), 300);
+    o.hold_roles = Some(vec![Role::ClientB]);
+    let topo = o.topology.clone();
+    let outcome = run_once(o, pattern(20_000), Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e:#}", var.id()));
+    assert_eq!(outcome.received.len(), 4, "{:?}", outcome.received);
+    let l3: Vec<_> = link_openings(&topo, &rec.snapshot())
+        .into_iter()
+        .filter(|o| o.link == "L3")
+        .collect();
+    assert_eq!(l3.len(), topo.pf_b.len(), "{l3:?}");
+}
+
 /// RFC 3261 §18.1.1: an INVITE over 1300 bytes (a long ad-hoc list) goes over TCP even
 /// when UDP is configured; small ones stay on UDP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2014,16 +2014,51 @@ impl Node {
         if let Some(sid) = l.local_path.session_id.clone() {
             self.sessions.remove(&sid);
         }
-        let Some(conn) = l.conn else { return };
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+        let call = l.call;
+        if let Some(conn) = l.conn {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.legs.retain(|&x| x != leg);
+            }
+        }
+        self.close_idle_conns(call);
+    }
+
+    /// Only the side that opened a connection closes it when idle: the opener may be about
+    /// to reuse it for another session (RFC 4975 §5.4, K3), and the accepting side cannot
+    /// know. The accepting side closes when the opener does. With reuse, an idle connection
+    /// stays open while a session of the same call may still want it (a member that answers
+    /// late), so the late session does not open a second connection to the same peer.
+    fn close_idle_conns(&mut self, call: CallIdx) {
+        let reuse = self.cfg.variant.reuse && !self.fault(Fault::NoReuse);
+        let waiting: Vec<Option<SocketAddr>> = if reuse {
+            let c = &self.calls[call];
+            c.downs
+                .iter()
+                .chain(c.up.iter())
+                .map(|&l| &self.legs[l])
+                .filter(|l| !l.session_closed && l.conn.is_none() && l.we_open != Some(false))
+                .filter(|l| !matches!(l.state, DialogState::Failed | DialogState::Terminated))
+                .map(|l| {
+                    l.remote_sdp
+                        .as_ref()
+                        .and_then(|s| s.next_hop().socket_addr())
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
-        c.legs.retain(|&x| x != leg);
-        // Only the side that opened a connection closes it when idle: the opener may be about
-        // to reuse it for another session (RFC 4975 §5.4, K3), and the accepting side cannot
-        // know. The accepting side closes when the opener does.
-        if c.legs.is_empty() && !c.closed && c.target.is_some() {
-            c.closed = true;
+        let idle: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.legs.is_empty() && !c.closed && c.target.is_some())
+            // A session whose peer is not known yet may still go to any target.
+            .filter(|(_, c)| !waiting.iter().any(|w| w.is_none() || *w == c.target))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in idle {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.closed = true;
+            }
             self.out.push_back(Output::Close { conn });
         }
     }
