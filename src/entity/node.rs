@@ -2015,12 +2015,25 @@ impl Node {
             self.sessions.remove(&sid);
         }
         let call = l.call;
-        if let Some(conn) = l.conn {
+        let own = l.conn;
+        if let Some(conn) = own {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.legs.retain(|&x| x != leg);
             }
         }
-        self.close_idle_conns(call);
+        if self.cfg.variant.reuse && !self.fault(Fault::NoReuse) {
+            // Few connections (one per peer): scanning them is cheap.
+            self.close_idle_conns(call);
+        } else if let Some(conn) = own {
+            // Without reuse only this leg's connection can have become idle: no scan of
+            // every connection on the fan-out's hot path (10,000 members).
+            if let Some(c) = self.conns.get_mut(&conn) {
+                if c.legs.is_empty() && !c.closed && c.target.is_some() {
+                    c.closed = true;
+                    self.out.push_back(Output::Close { conn });
+                }
+            }
+        }
     }
 
     /// Only the side that opened a connection closes it when idle: the opener may be about
