@@ -23,6 +23,9 @@ pub struct Limits {
     /// `max-conns-per-peer`: TCP connections (SIP and MSRP) accepted from one peer IP address
     /// and open at once; more are closed at once.
     pub conns_per_peer: usize,
+    /// `fanout-window`: down legs of x relaying a message at once; the others wait their turn
+    /// (not a receive limit: it bounds what x's own fan-out puts into sockets at once).
+    pub fanout_window: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +39,7 @@ impl Default for Limits {
             msrp_headers: m.max_headers,
             msrp_chunk: 16 << 20,
             conns_per_peer: 16,
+            fanout_window: 64,
         }
     }
 }
@@ -48,6 +52,7 @@ pub const NAMES: &[&str] = &[
     "max-msrp-headers",
     "max-msrp-chunk",
     "max-conns-per-peer",
+    "fanout-window",
 ];
 
 impl Limits {
@@ -92,6 +97,7 @@ impl Limits {
             "max-msrp-headers" => self.msrp_headers = usize_v,
             "max-msrp-chunk" => self.msrp_chunk = v,
             "max-conns-per-peer" => self.conns_per_peer = usize_v,
+            "fanout-window" => self.fanout_window = usize_v,
             other => {
                 return Err(format!(
                     "--limit: unknown limit {other:?}{}; known: {}",
@@ -143,6 +149,11 @@ impl Limits {
             self.conns_per_peer as u64,
             d.conns_per_peer as u64,
         );
+        push(
+            "fanout-window",
+            self.fanout_window as u64,
+            d.fanout_window as u64,
+        );
         out
     }
 }
@@ -176,11 +187,17 @@ mod tests {
         let mut l = d;
         l.set("max-msrp-chunk=4M").unwrap();
         l.set("max-conns-per-peer=3").unwrap();
+        l.set("fanout-window=2").unwrap();
         assert_eq!(l.msrp_chunk, 4 << 20);
         assert_eq!(l.conns_per_peer, 3);
+        assert_eq!(l.fanout_window, 2);
         assert_eq!(
             l.to_args(),
-            vec!["max-msrp-chunk=4194304", "max-conns-per-peer=3"]
+            vec![
+                "max-msrp-chunk=4194304",
+                "max-conns-per-peer=3",
+                "fanout-window=2"
+            ]
         );
         assert_eq!(Limits::from_args(&l.to_args()).unwrap(), l);
     }

@@ -332,3 +332,57 @@ async fn chain_split_into_instance_sets_delivers() {
         assert_eq!(r.sha256, sha256_hex(&content));
     }
 }
+
+/// x relays to at most `fanout-window` members at once: with a window of 1 each member's
+/// message on L3 (first relayed chunk from x to the last MSRP response from its pf-b) ends
+/// before the next member's starts; with 3, never more than 3 overlap. Every member still gets
+/// the content byte-exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_window_bounds_the_members_served_at_once() {
+    for (net, window) in [(90u8, 1usize), (91, 3)] {
+        let mut var = v(1, Transport::Udp);
+        var.chunk_size = 16 * 1024;
+        let rec = cpm_harness::driver::record::Recorder::new(std::time::Instant::now());
+        let mut o = opts(net, var.clone());
+        o.topology = Arc::new(Topology::generate(net, 6, 2, 5060, 2855));
+        o.recorder = Some(rec.clone());
+        o.limits.fanout_window = window;
+        let x = o.topology.x.msrp;
+        let content = pattern(300_000);
+        let want = sha256_hex(&content);
+        let outcome = run_once(o, content, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("window {window}: {e:#}"));
+        assert_eq!(outcome.received.len(), 6, "{:?}", outcome.received);
+        for (m, r) in &outcome.received {
+            assert_eq!(r.sha256, want, "window {window}: {m}");
+        }
+        // Per L3 connection (keyed by x's end: x opens L3 in FIG 1): when x's relayed data started, and the
+        // last response from the pf-b.
+        use cpm_harness::driver::record::WireEvent;
+        let mut spans: std::collections::HashMap<std::net::SocketAddr, (Duration, Duration)> =
+            Default::default();
+        for (t, e) in rec.snapshot() {
+            let WireEvent::TcpData { from, to, data } = e else {
+                continue;
+            };
+            if from.ip() == x.ip() && data.windows(11).any(|w| w == b"message/cpi") {
+                spans.entry(from).or_insert((t, t));
+            } else if to.ip() == x.ip() && from.ip() != x.ip() {
+                if let Some(s) = spans.get_mut(&to) {
+                    s.1 = t;
+                }
+            }
+        }
+        assert_eq!(spans.len(), 6, "window {window}: {spans:?}");
+        let most = spans
+            .values()
+            .map(|&(a, _)| spans.values().filter(|&&(b, c)| b <= a && a < c).count())
+            .max()
+            .unwrap_or(0);
+        assert!(
+            most >= 1 && most <= window,
+            "window {window}: {most} members served at once: {spans:?}"
+        );
+    }
+}

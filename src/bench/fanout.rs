@@ -357,7 +357,10 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
     let mut rss_reports = 0;
     while rss_reports < parts.len() {
         match tokio::time::timeout(Duration::from_secs(60), wrx.recv()).await {
-            Ok(Some((_, Report::Rss(k)))) => {
+            Ok(Some((i, Report::Rss(k)))) => {
+                if std::env::var_os("CPM_BENCH_DEBUG").is_some() {
+                    eprintln!("worker {i}: peak RSS {} MiB", k / 1024);
+                }
                 rss += k;
                 rss_reports += 1;
             }
@@ -370,6 +373,9 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
     }
     chain.stop().await?;
     rss += peak_rss_kib();
+    if std::env::var_os("CPM_BENCH_DEBUG").is_some() {
+        eprintln!("this process: peak RSS {} MiB", peak_rss_kib() / 1024);
+    }
     let procs = parts.len() + 1;
     let rss_mib = rss as f64 / 1024.0;
     let setting = format!(

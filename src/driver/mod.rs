@@ -68,6 +68,9 @@ enum Ev {
     MsrpData {
         conn: ConnId,
         data: Bytes,
+        /// The reader took this many bytes of the node's read budget for it (none while
+        /// draining a closed connection): the loop gives them back once the node has them.
+        budgeted: usize,
     },
     Flushed {
         conn: ConnId,
@@ -167,22 +170,22 @@ struct MsrpConn {
     /// `true` pauses the reader (backpressure); dropping it (the connection is closed) lets
     /// the reader drain what the peer still sends for a moment, then end.
     pause: watch::Sender<bool>,
-    /// Bytes the reader may have handed to the node's loop and not yet seen processed.
-    budget: Arc<tokio::sync::Semaphore>,
 }
 
-impl Drop for MsrpConn {
-    /// A reader waiting for budget when the node lets go of the connection must not wait for
-    /// ever: it goes on to the drain after a close.
-    fn drop(&mut self) {
-        self.budget.close();
-    }
-}
-
-/// How far a connection's reader may run ahead of the node (and of the limits it checks):
-/// the node's own high-water mark only counts what it has handled, so without this a reader
-/// faster than its node would queue without bound (the 4 GiB relay peaked at 2.8 GiB).
-const READ_AHEAD: usize = 512 * 1024;
+/// How far the readers of all MSRP connections of the process together may run ahead of
+/// their nodes (and of the limits the nodes check). A node's high-water mark only counts what
+/// it has handled, so without this a reader faster than its node queues without bound (the
+/// 4 GiB relay once peaked at 2.8 GiB). One budget for the process, not one per connection
+/// or node: 2,000 members in a process would otherwise each hold a read-ahead (the
+/// 1,000-member fan-out peaked at 800 MiB with 512 KiB per connection). A reader takes budget
+/// only once its socket is readable and reads no more than it took, so what waits for budget
+/// waits in the kernel and no idle connection holds any; a node never waits for budget, so
+/// every taken byte comes back.
+const READ_AHEAD: usize = 4 * 1024 * 1024;
+static READ_BUDGET: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(READ_AHEAD)));
+/// The most one read takes (big reads keep the four-hop relay's syscalls few).
+const READ_MAX: usize = 256 * 1024;
 
 /// After the node closed a connection, its reader still takes what the peer sends (a late
 /// response is evidence) for this long and up to this many bytes, then drops the socket: a
@@ -272,11 +275,11 @@ async fn run(
     let local_msrp = node.config().msrp;
     let mut sip_conns: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>> = HashMap::new();
     let mut conns: HashMap<ConnId, MsrpConn> = HashMap::new();
-    let mut buf = vec![0u8; 65536];
     let limits: Limits = node.config().limits;
     let mut hostile = Hostile::new(&node.config().faults);
     let slots = PeerSlots::new(limits.conns_per_peer);
     let mut noisy = Noisy::default();
+    let read_budget = READ_BUDGET.clone();
     // Accept loops run as tasks so the select below stays simple.
     // Every writer task holds a clone: on stop the loop waits until they have written out
     // what was queued (a 200 to a BYE must not die with the process).
@@ -505,9 +508,11 @@ async fn run(
             }
             _ = sleep => node.handle_timeout(Instant::now()),
             Some(input) = inputs.recv() => node.handle_input(Instant::now(), input),
-            r = udp.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r {
-                    match SipMessage::parse(&buf[..n]) {
+            r = udp.readable() => {
+                // What has arrived, a bounded batch per wake so the other arms get their turn.
+                for _ in 0..if r.is_ok() { UDP_BATCH } else { 0 } {
+                    let Some((from, parsed)) = udp_recv_now(&udp) else { break };
+                    match parsed {
                         Ok(msg) => {
                             if let Some(r) = &rec { r.record(WireEvent::sip(Transport::Udp, from, local_sip, &msg)); }
                             node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg });
@@ -543,7 +548,7 @@ async fn run(
                 Ev::MsrpAccepted { stream, peer, slot } => {
                     let conn = node.new_conn_id();
                     if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer }); }
-                    conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone(), Some(slot)));
+                    conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone(), Some(slot), read_budget.clone()));
                     node.handle_input(Instant::now(), Input::Accepted { conn, peer });
                 }
                 Ev::Connected { conn, result } => match result {
@@ -551,17 +556,14 @@ async fn run(
                         let local = stream.local_addr().unwrap_or(local_msrp);
                         let peer = stream.peer_addr().unwrap_or(local_msrp);
                         if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (local, peer), opener: local }); }
-                        conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone(), None));
+                        conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone(), None, read_budget.clone()));
                         node.handle_input(Instant::now(), Input::Connected { conn, local });
                     }
                     Err(reason) => node.handle_input(Instant::now(), Input::ConnectFailed { conn, reason }),
                 },
-                Ev::MsrpData { conn, data } => {
-                    let n = data.len();
+                Ev::MsrpData { conn, data, budgeted } => {
                     node.handle_input(Instant::now(), Input::MsrpData { conn, data });
-                    if let Some(c) = conns.get(&conn) {
-                        c.budget.add_permits(n);
-                    }
+                    read_budget.add_permits(budgeted);
                 }
                 Ev::Flushed { conn, bytes } => node.handle_input(Instant::now(), Input::MsrpFlushed { conn, bytes }),
                 Ev::Closed { conn, reason } => {
@@ -593,6 +595,25 @@ async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Re
     } else {
         TcpSocket::new_v6()?
     };
+    // The port is chosen at connect time, with the 4-tuple known: binding port 0 first makes
+    // the kernel search the bind table for a port no other socket on this address holds,
+    // which grows with every open connection (a few per cent of the 10,000-member fan-out).
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads `on` for the given length; the fd is the socket's own.
+        // Best effort: without it the bind below still works, only slower.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                &on as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
     sock.bind(SocketAddr::new(local_ip, 0))?;
     match tokio::time::timeout(std::time::Duration::from_secs(5), sock.connect(to)).await {
         Ok(r) => {
@@ -617,6 +638,7 @@ fn start_msrp_conn(
     rec: Option<Recorder>,
     live: Arc<()>,
     slot: Option<Slot>,
+    budget: Arc<tokio::sync::Semaphore>,
 ) -> MsrpConn {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(a);
@@ -624,8 +646,6 @@ fn start_msrp_conn(
     let (rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<WriteCmd>();
     let (ptx, mut prx) = watch::channel(false);
-    let budget = Arc::new(tokio::sync::Semaphore::new(READ_AHEAD));
-    let rbudget = budget.clone();
     let rtx = tx.clone();
     let rrec = rec.clone();
     tokio::spawn(async move {
@@ -660,11 +680,26 @@ fn start_msrp_conn(
                     }
                 }
                 r = rd.readable() => {
-                    let r = match r {
-                        Ok(()) => read_now(&rd),
-                        Err(e) => Err(e),
+                    if let Err(e) = r {
+                        let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
+                        return;
+                    }
+                    // Budget first (the bytes wait in the kernel meanwhile), unless draining.
+                    let permit = match closing {
+                        Some(_) => None,
+                        None => tokio::select! {
+                            p = budget.clone().acquire_many_owned(READ_MAX as u32) => p.ok(),
+                            // The node let go of the connection: drain, then end.
+                            r = prx.changed() => {
+                                if r.is_err() {
+                                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                                }
+                                continue;
+                            }
+                        },
                     };
-                    match r {
+                    let max = if permit.is_some() { READ_MAX } else { CLOSE_DRAIN_BYTES };
+                    match read_now(&rd, max) {
                         Ok(None) => {}
                         Ok(Some(data)) if data.is_empty() => {
                             if let Some(r) = &rrec { r.record(WireEvent::TcpClose { from: peer, to: local }); }
@@ -673,19 +708,23 @@ fn start_msrp_conn(
                         }
                         Ok(Some(data)) => {
                             let n = data.len();
-                            match closing.as_mut() {
-                                Some((_, drained)) => *drained += n,
-                                // Wait until the node has caught up (it alone checks the limits).
-                                None => match rbudget.acquire_many(n.min(READ_AHEAD) as u32).await {
-                                    Ok(p) => p.forget(),
-                                    // The node let go of the connection: drain, then end.
-                                    Err(_) => {
-                                        closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, n));
+                            let budgeted = match permit {
+                                Some(mut p) => {
+                                    // Keep what was read; the rest goes back at once.
+                                    if let Some(kept) = p.split(n) {
+                                        kept.forget();
                                     }
-                                },
-                            }
+                                    n
+                                }
+                                None => {
+                                    if let Some((_, drained)) = closing.as_mut() {
+                                        *drained += n;
+                                    }
+                                    0
+                                }
+                            };
                             if let Some(r) = &rrec { r.record(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
-                            if rtx.send(Ev::MsrpData { conn, data }).is_err() {
+                            if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
                                 return;
                             }
                         }
@@ -787,11 +826,16 @@ fn start_msrp_conn(
     MsrpConn {
         tx: wtx,
         pause: ptx,
-        budget,
     }
 }
 
+/// Datagrams taken per wake of a node's loop.
+const UDP_BATCH: usize = 64;
+
 thread_local! {
+    /// The datagram buffer of every node served by this thread (a buffer per node would cost
+    /// 64 KiB per client-b instance in a 10,000-member chain).
+    static UDP_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65536]);
     /// The read buffer of every MSRP connection served by this thread. Large reads are handed
     /// on as slices of it (no copy); small ones are copied out so the buffer is reused. An
     /// idle connection holds no buffer, and reads are packed densely, so memory follows the
@@ -799,8 +843,21 @@ thread_local! {
     static READ_BUF: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
+/// One datagram if one is waiting, parsed (`None` when it would block or on an error the
+/// socket reports, such as an ICMP port unreachable for an earlier send).
+fn udp_recv_now(
+    udp: &UdpSocket,
+) -> Option<(SocketAddr, Result<SipMessage, crate::codec::sip::SipError>)> {
+    UDP_BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        let (n, from) = udp.try_recv_from(&mut b).ok()?;
+        Some((from, SipMessage::parse(&b[..n])))
+    })
+}
+
 /// Reads what the socket has: `Ok(None)` when it would block, an empty `Bytes` at EOF.
-fn read_now(rd: &tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
+fn read_now(rd: &tokio::net::tcp::OwnedReadHalf, max: usize) -> std::io::Result<Option<Bytes>> {
+    use bytes::BufMut;
     const BUF: usize = 256 * 1024;
     const MIN_FREE: usize = 64 * 1024;
     /// Reads at least this long are handed on without a copy.
@@ -810,7 +867,7 @@ fn read_now(rd: &tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Option<Bytes
         if b.capacity() - b.len() < MIN_FREE {
             b.reserve(BUF);
         }
-        match rd.try_read_buf(&mut *b) {
+        match rd.try_read_buf(&mut (&mut *b).limit(max)) {
             Ok(0) => Ok(Some(Bytes::new())),
             Ok(n) if n >= SPLIT => Ok(Some(b.split().freeze())),
             Ok(_) => {

@@ -60,7 +60,8 @@ pub struct NodeConfig {
     pub holds: Holds,
     /// Deliberate deviations (the reference SUT's `--fault`).
     pub faults: Vec<Fault>,
-    /// What a peer may make this node buffer (MSRP head and chunk sizes).
+    /// What a peer may make this node buffer (MSRP head and chunk sizes), and x's fan-out
+    /// window.
     pub limits: Limits,
 }
 
@@ -75,7 +76,15 @@ impl NodeConfig {
             topology,
             variant,
             timers: SipTimers::default(),
-            high_water: 4 * 1024 * 1024,
+            // x's down legs share one copy of the message (the same buffers): a deep queue
+            // costs it little. Every leg of a participating function holds its own copy, and a
+            // pf-b serves hundreds of members: a shallow one (the kernel's socket buffers do
+            // the rest).
+            high_water: if inst.role == Role::X {
+                4 << 20
+            } else {
+                64 << 10
+            },
             holds: Holds::default(),
             faults: Vec::new(),
             limits: Limits::default(),
@@ -179,6 +188,26 @@ struct Leg {
     msrp_progress: Option<Instant>,
     media_failed: bool,
     session_closed: bool,
+    /// Backpressure: this down leg's writable backlog is over the high-water mark.
+    over: bool,
+    /// Fan-out admission (x): whether this leg may write relay data now.
+    admit: Admit,
+}
+
+/// Fan-out admission of a down leg of x: at most `fanout-window` legs relay a message at
+/// once. Every member streaming at once puts a message-sized backlog in every socket (10,000
+/// members drove the kernel into TCP memory pressure: dropped segments and 200 ms
+/// retransmission timeouts, 22-33 s to the last delivery; in turns, 13 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    /// Has not asked yet (no relay data ready to write).
+    No,
+    /// Ready to write, waiting for a slot.
+    Waiting,
+    /// Holds a slot: writes as its link allows.
+    Active,
+    /// Gave its slot back (message answered, or the leg failed).
+    Done,
 }
 
 /// One item of relay data for a leg.
@@ -215,6 +244,8 @@ struct Call {
     delivery: Option<Delivery>,
     /// Members (x) this call fans out to.
     members: Vec<String>,
+    /// Down legs over the high-water mark: while any is, the up leg's link is not read.
+    over_downs: usize,
 }
 
 #[derive(Default)]
@@ -310,6 +341,13 @@ pub struct Node {
     now: Instant,
     /// Transport of the SIP message being handled (responses outside a dialog use it).
     cur_transport: Transport,
+    /// Backpressure work since the last input: legs whose backlog or state changed, and
+    /// connections whose unflushed bytes or current message did (every leg on them).
+    bp_legs: Vec<LegIdx>,
+    bp_conns: Vec<ConnId>,
+    /// Fan-out admission: legs holding a slot, and legs waiting for one (in order).
+    admitted: usize,
+    admit_queue: VecDeque<LegIdx>,
 }
 
 impl Node {
@@ -329,6 +367,10 @@ impl Node {
             out: VecDeque::new(),
             now,
             cur_transport: Transport::Udp,
+            bp_legs: Vec::new(),
+            bp_conns: Vec::new(),
+            admitted: 0,
+            admit_queue: VecDeque::new(),
         }
     }
 
@@ -365,6 +407,8 @@ impl Node {
             self.timers.pop();
             self.on_timer(leg, kind, iv);
         }
+        self.update_admission();
+        self.update_backpressure();
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {
@@ -389,13 +433,15 @@ impl Node {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.unflushed = c.unflushed.saturating_sub(bytes);
                 }
+                self.bp_conns.push(conn);
                 self.pump_all();
-                self.update_backpressure();
             }
             Input::Closed { conn, reason } => self.on_conn_lost(conn, &reason),
             Input::Send { content } => self.start_send(Arc::new(content)),
             Input::SendSource { source } => self.start_send(source),
         }
+        self.update_admission();
+        self.update_backpressure();
     }
 
     // ------------------------------------------------------------------ helpers
@@ -586,6 +632,8 @@ impl Node {
             msrp_progress: None,
             media_failed: false,
             session_closed: false,
+            over: false,
+            admit: Admit::No,
         });
         idx
     }
@@ -609,6 +657,7 @@ impl Node {
             member: None,
             delivery: None,
             members: vec![],
+            over_downs: 0,
         });
         self.calls.len() - 1
     }
@@ -905,6 +954,7 @@ impl Node {
     }
 
     fn reject_up(&mut self, leg: LegIdx, code: u16, reason: &str) {
+        self.bp_legs.push(leg);
         let l = &mut self.legs[leg];
         if l.state != DialogState::Inviting {
             return;
@@ -1178,6 +1228,7 @@ impl Node {
             Some(Method::Invite) => self.on_invite_response(leg, code, msg),
             Some(Method::Bye) if code >= 200 && self.legs[leg].state == DialogState::Closing => {
                 self.legs[leg].state = DialogState::Terminated;
+                self.bp_legs.push(leg);
                 self.close_session(leg);
                 let call = self.legs[leg].call;
                 self.end_call_if_done(call);
@@ -1202,6 +1253,7 @@ impl Node {
                 let to = self.legs[leg].invite_dest;
                 self.send_sip(Some(leg), to, ack);
                 self.legs[leg].state = DialogState::Failed;
+                self.bp_legs.push(leg);
                 self.warn(format!(
                     "{} answered {}",
                     self.legs[leg].remote_uri,
@@ -1235,6 +1287,7 @@ impl Node {
                 self.legs[leg].remote_tag = msg.to_tag();
                 self.send_ack(leg);
                 self.legs[leg].media_failed = true;
+                self.bp_legs.push(leg);
                 self.send_bye(leg);
                 self.on_down_failed(leg, 488);
                 return;
@@ -1312,7 +1365,6 @@ impl Node {
                 }
             }
         }
-        self.update_backpressure();
         self.end_call_if_done(call);
     }
 
@@ -1356,6 +1408,7 @@ impl Node {
             self.calls[call].bye_from_up = true;
         }
         self.legs[leg].state = DialogState::Terminated;
+        self.bp_legs.push(leg);
         self.close_session(leg);
         for d in self.calls[call].downs.clone() {
             self.maybe_bye(d);
@@ -1444,6 +1497,7 @@ impl Node {
             TimerKind::InviteTimeout => {
                 if state == DialogState::Inviting && self.legs[leg].side == Side::Down {
                     self.legs[leg].state = DialogState::Failed;
+                    self.bp_legs.push(leg);
                     self.warn(format!(
                         "INVITE to {} timed out (Timer B)",
                         self.legs[leg].remote_uri
@@ -1467,10 +1521,12 @@ impl Node {
                         self.legs[leg].remote_uri
                     ));
                     self.legs[leg].state = DialogState::Failed;
+                    self.bp_legs.push(leg);
                     let call = self.legs[leg].call;
                     self.calls[call].bye_from_up = true;
                     for d in self.calls[call].downs.clone() {
                         self.legs[d].media_failed = true;
+                        self.bp_legs.push(d);
                         self.maybe_bye(d);
                     }
                     self.end_call_if_done(call);
@@ -1514,8 +1570,8 @@ impl Node {
                         since.as_secs()
                     ));
                     self.legs[leg].media_failed = true;
+                    self.bp_legs.push(leg);
                     self.maybe_bye(leg);
-                    self.update_backpressure();
                 } else {
                     let left = MSRP_TIMEOUT.saturating_sub(if l.outstanding > 0 {
                         since
@@ -1539,7 +1595,9 @@ impl Node {
                         self.legs[leg].remote_uri
                     ));
                     self.legs[leg].state = DialogState::Terminated;
+                    self.bp_legs.push(leg);
                     self.legs[leg].media_failed = true;
+                    self.bp_legs.push(leg);
                     self.close_session(leg);
                     let call = self.legs[leg].call;
                     self.end_call_if_done(call);
@@ -1709,6 +1767,7 @@ impl Node {
                 "cannot connect to {target_uri}: host is not an IP address"
             ));
             self.legs[leg].media_failed = true;
+            self.bp_legs.push(leg);
             return;
         };
         self.legs[leg].open_requested = true;
@@ -1739,6 +1798,8 @@ impl Node {
 
     fn attach(&mut self, leg: LegIdx, conn: ConnId) {
         self.legs[leg].conn = Some(conn);
+        self.bp_legs.push(leg);
+        self.bp_conns.push(conn);
         let txs = std::mem::take(&mut self.legs[leg].pending_tx);
         if let Some(c) = self.conns.get_mut(&conn) {
             if !c.legs.contains(&leg) {
@@ -1829,6 +1890,7 @@ impl Node {
             Some(c) if !c.closed => c.unflushed += data.len(),
             _ => return, // Closed or lost: nothing may be written any more.
         }
+        self.bp_conns.push(conn);
         self.out.push_back(Output::MsrpWrite { conn, data });
     }
 
@@ -1846,6 +1908,7 @@ impl Node {
             l.pending_bytes += d.len();
         }
         l.pending.push_back(item);
+        self.bp_legs.push(leg);
         self.flush_leg(leg);
     }
 
@@ -1882,10 +1945,14 @@ impl Node {
                 if busy.is_some() && busy != Some(leg) {
                     continue;
                 }
-                let l = &mut self.legs[leg];
+                let l = &self.legs[leg];
                 if !l.ready || l.pending.is_empty() || l.conn != Some(conn) {
                     continue;
                 }
+                if !self.admitted_to_write(leg) {
+                    continue;
+                }
+                let l = &self.legs[leg];
                 let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
                     continue;
                 };
@@ -1933,6 +2000,7 @@ impl Node {
                     progress = true;
                     let c = self.conns.get_mut(&conn).expect("conn");
                     c.busy = busy;
+                    self.bp_conns.push(conn);
                     if busy.is_none() {
                         let deferred: Vec<Bytes> = c.deferred.drain(..).collect();
                         for d in deferred {
@@ -1955,39 +2023,146 @@ impl Node {
         }
     }
 
-    /// Stops reading an upstream link while any leg it feeds is over the high-water mark.
-    fn update_backpressure(&mut self) {
-        if !matches!(self.cfg.role, Role::PfA | Role::X | Role::PfB) {
+    /// x: whether down leg `leg` may write relay data now, taking a free slot or joining the
+    /// queue for one. Other roles, and groups no larger than the window, always may.
+    fn admitted_to_write(&mut self, leg: LegIdx) -> bool {
+        if self.cfg.role != Role::X || self.legs[leg].side != Side::Down {
+            return true;
+        }
+        match self.legs[leg].admit {
+            Admit::Active | Admit::Done => true,
+            Admit::Waiting => false,
+            Admit::No => {
+                self.bp_legs.push(leg);
+                if self.admitted < self.cfg.limits.fanout_window.max(1) {
+                    self.admitted += 1;
+                    self.legs[leg].admit = Admit::Active;
+                    true
+                } else {
+                    self.legs[leg].admit = Admit::Waiting;
+                    self.admit_queue.push_back(leg);
+                    false
+                }
+            }
+        }
+    }
+
+    /// x: a leg gives its slot back once its message is answered (the member's pf-b has all
+    /// of it) or the leg can no longer carry it; the next waiting legs start.
+    fn update_admission(&mut self) {
+        if self.cfg.role != Role::X || (self.admitted == 0 && self.admit_queue.is_empty()) {
             return;
         }
-        let high = self.cfg.high_water;
-        let mut want: HashMap<ConnId, bool> = HashMap::new();
-        for call in &self.calls {
-            let Some(up) = call.up else { continue };
-            let Some(up_conn) = self.legs[up].conn else {
+        let mut i = 0;
+        while i < self.bp_legs.len() {
+            let leg = self.bp_legs[i];
+            i += 1;
+            let l = &self.legs[leg];
+            let finished = (l.content_done && l.outstanding == 0 && l.pending.is_empty())
+                || l.media_failed
+                || l.session_closed
+                || matches!(l.state, DialogState::Failed | DialogState::Terminated);
+            if !finished {
                 continue;
-            };
-            let over = call.downs.iter().any(|&d| {
-                let l = &self.legs[d];
-                if l.media_failed
-                    || matches!(l.state, DialogState::Failed | DialogState::Terminated)
-                {
-                    return false;
-                }
-                let conn = l.conn.and_then(|c| self.conns.get(&c));
-                let unflushed = conn.map(|c| c.unflushed).unwrap_or(0);
-                // Bytes waiting behind another leg's message on a shared connection cannot
-                // drain until that message ends, which needs more upstream bytes: pausing
-                // for them would deadlock, so only the writable backlog counts.
-                let blocked = conn
-                    .map(|c| c.busy.is_some() && c.busy != Some(d))
-                    .unwrap_or(false);
-                let queued = if blocked { 0 } else { l.pending_bytes };
-                queued + unflushed > high
-            });
-            *want.entry(up_conn).or_insert(false) |= over;
+            }
+            match l.admit {
+                Admit::Active => self.admitted -= 1,
+                // Dropped from the queue when its turn comes.
+                Admit::Waiting => {}
+                _ => continue,
+            }
+            self.legs[leg].admit = Admit::Done;
         }
-        for (conn, pause) in want {
+        while self.admitted < self.cfg.limits.fanout_window.max(1) {
+            let Some(leg) = self.admit_queue.pop_front() else {
+                break;
+            };
+            if self.legs[leg].admit != Admit::Waiting {
+                continue;
+            }
+            self.legs[leg].admit = Admit::Active;
+            self.admitted += 1;
+            self.bp_legs.push(leg);
+            self.flush_leg(leg);
+        }
+    }
+
+    /// Whether down leg `d` has more writable bytes queued than the high-water mark.
+    fn leg_over(&self, d: LegIdx) -> bool {
+        let l = &self.legs[d];
+        if l.side != Side::Down
+            || l.media_failed
+            || matches!(l.state, DialogState::Failed | DialogState::Terminated)
+        {
+            return false;
+        }
+        let conn = l.conn.and_then(|c| self.conns.get(&c));
+        let unflushed = conn.map(|c| c.unflushed).unwrap_or(0);
+        // Bytes waiting behind another leg's message on a shared connection cannot drain
+        // until that message ends, which needs more upstream bytes: pausing for them would
+        // deadlock, so only the writable backlog counts.
+        let blocked = conn
+            .map(|c| c.busy.is_some() && c.busy != Some(d))
+            .unwrap_or(false)
+            // Likewise a fan-out leg waiting for its turn: it drains only after others end.
+            || matches!(l.admit, Admit::Waiting);
+        let queued = if blocked { 0 } else { l.pending_bytes };
+        queued + unflushed > self.cfg.high_water
+    }
+
+    /// Whether the link `conn` must not be read: a call whose up leg it carries has a down
+    /// leg over the high-water mark. (A link that carries no up leg any more is read: the
+    /// peer's close must be seen.)
+    fn up_conn_paused(&self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        c.legs.iter().any(|&l| {
+            let call = &self.calls[self.legs[l].call];
+            call.up == Some(l) && call.over_downs > 0
+        })
+    }
+
+    /// Stops reading an upstream link while any leg it feeds is over the high-water mark,
+    /// and reads it again once none is. Incremental: only the legs and connections touched
+    /// since the last input are looked at (x with 10,000 down legs gets an MSRP response or
+    /// a flush report per member and chunk; a full scan each time was quadratic).
+    fn update_backpressure(&mut self) {
+        if !matches!(self.cfg.role, Role::PfA | Role::X | Role::PfB) {
+            self.bp_legs.clear();
+            self.bp_conns.clear();
+            return;
+        }
+        let mut legs = std::mem::take(&mut self.bp_legs);
+        let conns = std::mem::take(&mut self.bp_conns);
+        let mut ups: Vec<ConnId> = Vec::new();
+        for &conn in &conns {
+            if let Some(c) = self.conns.get(&conn) {
+                legs.extend(c.legs.iter().copied());
+                ups.push(conn);
+            }
+        }
+        for &leg in &legs {
+            let over = self.leg_over(leg);
+            if over == self.legs[leg].over {
+                continue;
+            }
+            self.legs[leg].over = over;
+            let call = self.legs[leg].call;
+            let c = &mut self.calls[call];
+            if over {
+                c.over_downs += 1;
+            } else {
+                c.over_downs -= 1;
+            }
+            if let Some(uc) = c.up.and_then(|u| self.legs[u].conn) {
+                ups.push(uc);
+            }
+        }
+        ups.sort_unstable();
+        ups.dedup();
+        for conn in ups {
+            let pause = self.up_conn_paused(conn);
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
@@ -1998,6 +2173,39 @@ impl Node {
                 } else {
                     Output::ResumeRead { conn }
                 });
+            }
+        }
+        // Keep the buffers (no allocation per input).
+        legs.clear();
+        self.bp_legs = legs;
+        let mut conns = conns;
+        conns.clear();
+        self.bp_conns = conns;
+        #[cfg(debug_assertions)]
+        self.check_backpressure();
+    }
+
+    /// Debug builds: the incremental state equals a full recomputation (small nodes only).
+    #[cfg(debug_assertions)]
+    fn check_backpressure(&self) {
+        if self.legs.len() > 400 {
+            return;
+        }
+        let mut counts = vec![0usize; self.calls.len()];
+        for (i, l) in self.legs.iter().enumerate() {
+            let over = self.leg_over(i);
+            assert_eq!(l.over, over, "{}: leg {i} over flag stale", self.cfg.name);
+            if over {
+                counts[l.call] += 1;
+            }
+        }
+        for (i, c) in self.calls.iter().enumerate() {
+            assert_eq!(c.over_downs, counts[i], "{}: call {i} count", self.cfg.name);
+        }
+        for (&id, c) in &self.conns {
+            if !c.closed {
+                let want = self.up_conn_paused(id);
+                assert_eq!(c.paused, want, "{}: link {id} paused", self.cfg.name);
             }
         }
     }
@@ -2011,6 +2219,8 @@ impl Node {
         l.ready = false;
         l.pending.clear();
         l.pending_bytes = 0;
+        self.bp_legs.push(leg);
+        let l = &mut self.legs[leg];
         if let Some(sid) = l.local_path.session_id.clone() {
             self.sessions.remove(&sid);
         }
@@ -2020,6 +2230,7 @@ impl Node {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.legs.retain(|&x| x != leg);
             }
+            self.bp_conns.push(conn);
         }
         if self.cfg.variant.reuse && !self.fault(Fault::NoReuse) {
             // Few connections (one per peer): scanning them is cheap.
@@ -2101,11 +2312,12 @@ impl Node {
                 ));
             }
             self.legs[leg].media_failed = true;
+            self.bp_legs.push(leg);
             self.legs[leg].conn = None;
+            self.bp_legs.push(leg);
             self.legs[leg].ready = false;
             self.maybe_bye(leg);
         }
-        self.update_backpressure();
     }
 
     fn on_msrp_data(&mut self, conn: ConnId, data: Bytes) {
@@ -2167,7 +2379,6 @@ impl Node {
                 MsrpEvent::End { tid, flag } => self.on_msrp_end(conn, tid, flag),
             }
         }
-        self.update_backpressure();
     }
 
     fn on_msrp_head(&mut self, conn: ConnId, h: MsrpHead) {
@@ -2191,6 +2402,7 @@ impl Node {
             if let Some((leg, last)) = entry {
                 m.leg = Some(leg);
                 let now = self.now;
+                self.bp_legs.push(leg);
                 let l = &mut self.legs[leg];
                 l.outstanding = l.outstanding.saturating_sub(1);
                 l.msrp_progress = Some(now);
@@ -2409,7 +2621,8 @@ impl Node {
                     match Cpim::parse_head(&d.head) {
                         Ok(Some((_, len))) => {
                             d.head_len = Some(len as u64);
-                            let rest = Bytes::copy_from_slice(&d.head[len..]);
+                            // Not kept: a member's first piece is up to a chunk long.
+                            let rest = Bytes::from(std::mem::take(&mut d.head)).slice(len..);
                             outs.push((len as u64, rest));
                             outs.append(&mut d.early);
                         }
