@@ -58,6 +58,36 @@ pub struct ChainOptions {
     pub limits: Limits,
 }
 
+impl ChainOptions {
+    /// Every role, no recorder, no holds or faults, default timers and limits; content
+    /// hashed at each member.
+    pub fn new(topology: Arc<Topology>, variant: Variant) -> ChainOptions {
+        ChainOptions {
+            topology,
+            variant,
+            roles: Role::ALL.to_vec(),
+            timers: SipTimers::default(),
+            recorder: None,
+            out_dir: None,
+            digest: true,
+            holds: Holds::default(),
+            hold_roles: None,
+            faults: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// As [`ChainOptions::new`], for throughput and load (bench, `load`): any number of
+    /// connections per peer, no content hashing.
+    pub fn for_load(topology: Arc<Topology>, variant: Variant) -> ChainOptions {
+        ChainOptions {
+            digest: false,
+            limits: Limits::many_sessions(),
+            ..ChainOptions::new(topology, variant)
+        }
+    }
+}
+
 /// Deterministic test content: a repeating pattern that makes misplaced bytes visible.
 pub fn pattern(len: usize) -> Bytes {
     let mut v = Vec::with_capacity(len);

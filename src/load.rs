@@ -19,7 +19,7 @@ use crate::driver::record::{Recorder, Stamped, WireEvent};
 use crate::engine::plan::Case;
 use crate::engine::profile::{case_vars, expand_line, Profile, Ready, RunVars};
 use crate::engine::sutproc::{Readiness, SutProcess};
-use crate::entity::{Fault, Input, NodeEvent, SipTimers};
+use crate::entity::{Fault, Input, NodeEvent};
 use crate::topology::{Role, Topology};
 use anyhow::{anyhow, bail, Context};
 use bytes::{Bytes, BytesMut};
@@ -368,17 +368,8 @@ async fn drive(
     progress: bool,
 ) -> anyhow::Result<LoadResult> {
     let opts = |recorder| ChainOptions {
-        topology: topology.clone(),
-        variant: variant.clone(),
-        roles: Role::ALL.to_vec(),
-        timers: SipTimers::default(),
         recorder,
-        out_dir: None,
-        digest: false,
-        holds: Default::default(),
-        hold_roles: None,
-        faults: Vec::new(),
-        limits: crate::limits::Limits::many_sessions(),
+        ..ChainOptions::for_load(topology.clone(), variant.clone())
     };
     let start = Instant::now();
     let (tap_tx, tap_rx) = std::sync::mpsc::channel();

@@ -472,14 +472,9 @@ fn settings(
         size,
         trigger_window: Duration::from_millis(window_ms),
         case_timeout: Duration::from_secs(timeout_s),
-        exe: runner::current_exe(),
-        work_dir: out.join("work"),
         faults,
-        timers: SipTimers::default(),
         capture_dir,
-        reanalyze: false,
-        core: None,
-        limits: Default::default(),
+        ..RunSettings::new(runner::current_exe(), out.join("work"))
     }
 }
 

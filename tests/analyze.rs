@@ -20,7 +20,7 @@ use cpm_harness::engine::case::{run_case, CaseOutcome, RunSettings};
 use cpm_harness::engine::plan::{split_name, Case};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::Verdict;
-use cpm_harness::entity::{Fault, Holds, SipTimers};
+use cpm_harness::entity::{Fault, Holds};
 use cpm_harness::topology::Role;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -113,17 +113,10 @@ fn scratch() -> &'static Path {
 
 fn settings(faults: Vec<Fault>) -> RunSettings {
     RunSettings {
-        size: 20_000,
-        trigger_window: Duration::from_millis(1000),
         case_timeout: Duration::from_secs(if faults.is_empty() { 20 } else { 6 }),
-        exe: PathBuf::from(BIN),
-        work_dir: scratch().join("work"),
         faults,
-        timers: SipTimers::default(),
         capture_dir: Some(scratch().join("captures")),
-        reanalyze: false,
-        core: None,
-        limits: Default::default(),
+        ..RunSettings::new(PathBuf::from(BIN), scratch().join("work"))
     }
 }
 

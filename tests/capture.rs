@@ -17,8 +17,7 @@ use cpm_harness::codec::sdp::Sdp;
 use cpm_harness::codec::sip::{SipMessage, Transport};
 use cpm_harness::config::Variant;
 use cpm_harness::driver::record::{Recorder, WireEvent};
-use cpm_harness::entity::SipTimers;
-use cpm_harness::topology::{Role, Topology};
+use cpm_harness::topology::Topology;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter as RawPcapWriter};
 use pcap_file::DataLink;
@@ -76,17 +75,8 @@ fn chain_run(net: u8, transport: Transport) -> (Events, SystemTime) {
     let mut variant = Variant::new(1);
     variant.transport = transport;
     let opts = ChainOptions {
-        topology: Arc::new(Topology::generate(net, 3, 2, 5060, 2855)),
-        variant,
-        roles: Role::ALL.to_vec(),
-        timers: SipTimers::default(),
         recorder: Some(rec.clone()),
-        out_dir: None,
-        digest: true,
-        holds: Default::default(),
-        hold_roles: None,
-        faults: vec![],
-        limits: Default::default(),
+        ..ChainOptions::new(Arc::new(Topology::generate(net, 3, 2, 5060, 2855)), variant)
     };
     rt.block_on(run_once(
         opts,

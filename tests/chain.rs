@@ -4,25 +4,12 @@
 use cpm_harness::chain::{pattern, run_once, sha256_hex, ChainOptions};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
-use cpm_harness::entity::SipTimers;
 use cpm_harness::topology::{Role, Topology};
 use std::sync::Arc;
 use std::time::Duration;
 
 fn opts(net: u8, variant: Variant) -> ChainOptions {
-    ChainOptions {
-        topology: Arc::new(Topology::generate(net, 3, 2, 5060, 2855)),
-        variant,
-        roles: Role::ALL.to_vec(),
-        timers: SipTimers::default(),
-        recorder: None,
-        out_dir: None,
-        digest: true,
-        holds: Default::default(),
-        hold_roles: None,
-        faults: Default::default(),
-        limits: Default::default(),
-    }
+    ChainOptions::new(Arc::new(Topology::generate(net, 3, 2, 5060, 2855)), variant)
 }
 
 async fn deliver(net: u8, variant: Variant, size: usize) {

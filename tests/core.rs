@@ -6,8 +6,7 @@ use cpm_harness::codec::sip::{SipMessage, Transport};
 use cpm_harness::config::Variant;
 use cpm_harness::core::{kamailio_binary, CoreProxy};
 use cpm_harness::driver::record::{Recorder, WireEvent};
-use cpm_harness::entity::SipTimers;
-use cpm_harness::topology::{Role, Topology};
+use cpm_harness::topology::Topology;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,17 +53,8 @@ async fn through_core(core: &mut CoreProxy, net: u8, fig: u8, transport: Transpo
     variant.transport = transport;
     let recorder = Recorder::new(std::time::Instant::now());
     let o = ChainOptions {
-        topology: Arc::new(topo),
-        variant: variant.clone(),
-        roles: Role::ALL.to_vec(),
-        timers: SipTimers::default(),
         recorder: Some(recorder.clone()),
-        out_dir: None,
-        digest: true,
-        holds: Default::default(),
-        hold_roles: None,
-        faults: Default::default(),
-        limits: Default::default(),
+        ..ChainOptions::new(Arc::new(topo), variant.clone())
     };
     let size = 64 * 1024;
     let content = pattern(size);
@@ -179,17 +169,13 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
     let work = tempfile::tempdir().unwrap();
     let captures = tempfile::tempdir().unwrap();
     let s = RunSettings {
-        size: 20_000,
-        trigger_window: Duration::from_millis(1000),
-        case_timeout: Duration::from_secs(20),
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
-        work_dir: work.path().to_path_buf(),
-        faults: vec![],
-        timers: SipTimers::default(),
         capture_dir: Some(captures.path().to_path_buf()),
         reanalyze: true,
         core: Some(core.addr()),
-        limits: Default::default(),
+        ..RunSettings::new(
+            PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
+            work.path().to_path_buf(),
+        )
     };
     let mut failures = String::new();
     // Two cases at a time on nets 252..=255.
@@ -289,17 +275,13 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
         .clone();
     let work = tempfile::tempdir().unwrap();
     let mut s = RunSettings {
-        size: 20_000,
-        trigger_window: Duration::from_millis(1000),
         case_timeout: Duration::from_secs(5),
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
-        work_dir: work.path().join("work"),
-        faults: vec![],
-        timers: SipTimers::default(),
         capture_dir: Some(work.path().join("good")),
-        reanalyze: false,
         core: Some(core.addr()),
-        limits: Default::default(),
+        ..RunSettings::new(
+            PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
+            work.path().join("work"),
+        )
     };
     let good = run_case(&case, &profile, 9, &s).await;
     let route = |o: &cpm_harness::engine::case::CaseOutcome| {

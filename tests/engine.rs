@@ -5,26 +5,12 @@ use cpm_harness::engine::case::{run_case, CaseOutcome, RunSettings};
 use cpm_harness::engine::plan::{plan, DefaultSuite};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::Verdict;
-use cpm_harness::entity::SipTimers;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cpm-harness");
 
 fn settings(work: &Path) -> RunSettings {
-    RunSettings {
-        size: 20_000,
-        trigger_window: Duration::from_millis(1000),
-        case_timeout: Duration::from_secs(20),
-        exe: PathBuf::from(BIN),
-        work_dir: work.to_path_buf(),
-        faults: vec![],
-        timers: SipTimers::default(),
-        capture_dir: None,
-        reanalyze: false,
-        core: None,
-        limits: Default::default(),
-    }
+    RunSettings::new(PathBuf::from(BIN), work.to_path_buf())
 }
 
 fn describe(o: &CaseOutcome) -> String {

@@ -12,10 +12,8 @@ use cpm_harness::engine::case::{run_case, RunSettings};
 use cpm_harness::engine::plan::{plan, DefaultSuite};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::Verdict;
-use cpm_harness::entity::SipTimers;
 use cpm_harness::topology::Topology;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 async fn real_next_to_ours(case_id: &str, net: u8) {
     let d = DefaultSuite::load(Path::new("suites/default.yaml")).expect("suite");
@@ -33,17 +31,11 @@ async fn real_next_to_ours(case_id: &str, net: u8) {
         return;
     };
     let s = RunSettings {
-        size: 20_000,
-        trigger_window: Duration::from_millis(1000),
-        case_timeout: Duration::from_secs(20),
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
-        work_dir: dir.path().join("work"),
-        faults: vec![],
-        timers: SipTimers::default(),
         capture_dir: Some(dir.path().join("ours")),
-        reanalyze: false,
-        core: None,
-        limits: Default::default(),
+        ..RunSettings::new(
+            PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
+            dir.path().join("work"),
+        )
     };
     let live = run_case(&case, &profile, net, &s).await;
     cap.stop().await;

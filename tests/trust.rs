@@ -7,14 +7,12 @@ use cpm_harness::config::Variant;
 use cpm_harness::engine::case::{run_case, RunSettings};
 use cpm_harness::engine::plan::{plan, DefaultSuite};
 use cpm_harness::engine::profile::Profile;
-use cpm_harness::entity::SipTimers;
-use cpm_harness::topology::{Role, Topology};
+use cpm_harness::topology::Topology;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cpm-harness");
 
@@ -106,17 +104,8 @@ async fn listens_only_on_configured_addresses_and_names_stay_inside_outputs() {
     // 1. A chain of every role binds exactly the topology's SIP (UDP+TCP) and MSRP addresses.
     let topology = Arc::new(Topology::generate(249, 3, 2, 5060, 2855));
     let chain = Chain::start(ChainOptions {
-        topology: topology.clone(),
-        variant: Variant::new(1),
-        roles: Role::ALL.to_vec(),
-        timers: SipTimers::default(),
-        recorder: None,
-        out_dir: None,
         digest: false,
-        holds: Default::default(),
-        hold_roles: None,
-        faults: vec![],
-        limits: Default::default(),
+        ..ChainOptions::new(topology.clone(), Variant::new(1))
     })
     .await
     .unwrap();
@@ -146,16 +135,8 @@ async fn listens_only_on_configured_addresses_and_names_stay_inside_outputs() {
     let inner = root.path().join("a/b/c");
     let s = RunSettings {
         size: 5_000,
-        trigger_window: Duration::from_millis(1000),
-        case_timeout: Duration::from_secs(20),
-        exe: PathBuf::from(BIN),
-        work_dir: inner.join("work"),
-        faults: vec![],
-        timers: SipTimers::default(),
         capture_dir: Some(inner.join("captures")),
-        reanalyze: false,
-        core: None,
-        limits: Default::default(),
+        ..RunSettings::new(PathBuf::from(BIN), inner.join("work"))
     };
     let o = run_case(case, &profile, 249, &s).await;
     assert_eq!(o.verdict.as_str(), "pass", "{:?}", o.notes);

@@ -11,8 +11,8 @@
 use super::{fd_count, peak_rss_kib, Row};
 use crate::chain::{pattern, Chain, ChainOptions};
 use crate::config::Variant;
-use crate::entity::{NodeEvent, SipTimers};
-use crate::topology::{Role, Topology};
+use crate::entity::NodeEvent;
+use crate::topology::Topology;
 use anyhow::{anyhow, bail, Context};
 use std::collections::HashSet;
 use std::process::Stdio;
@@ -49,19 +49,7 @@ fn topology(net: u8, members: usize, pfbs: usize) -> Topology {
 fn options(topology: Arc<Topology>, chunk: u64) -> ChainOptions {
     let mut variant = Variant::new(1);
     variant.chunk_size = chunk;
-    ChainOptions {
-        topology,
-        variant,
-        roles: Role::ALL.to_vec(),
-        timers: SipTimers::default(),
-        recorder: None,
-        out_dir: None,
-        digest: false,
-        holds: Default::default(),
-        hold_roles: None,
-        faults: Vec::new(),
-        limits: crate::limits::Limits::many_sessions(),
-    }
+    ChainOptions::for_load(topology, variant)
 }
 
 fn unix_us(t: SystemTime) -> u64 {

@@ -6,8 +6,8 @@ use super::{cpu_seconds, fd_count, peak_rss_kib, Row};
 use crate::chain::{pattern, Chain, ChainOptions};
 use crate::codec::sip::Transport;
 use crate::config::Variant;
-use crate::entity::{Input, NodeEvent, Repeat, SipTimers};
-use crate::topology::{Role, Topology};
+use crate::entity::{Input, NodeEvent, Repeat};
+use crate::topology::Topology;
 use anyhow::{anyhow, bail};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,20 +68,7 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<RelayRun
     let mut variant = Variant::new(1);
     variant.transport = Transport::Tcp;
     variant.chunk_size = chunk_size;
-    let mut chain = Chain::start(ChainOptions {
-        topology,
-        variant,
-        roles: Role::ALL.to_vec(),
-        timers: SipTimers::default(),
-        recorder: None,
-        out_dir: None,
-        digest: false,
-        holds: Default::default(),
-        hold_roles: None,
-        faults: Default::default(),
-        limits: crate::limits::Limits::many_sessions(),
-    })
-    .await?;
+    let mut chain = Chain::start(ChainOptions::for_load(topology, variant)).await?;
     let member = chain
         .nodes
         .iter_mut()

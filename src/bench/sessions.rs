@@ -6,8 +6,8 @@
 use super::Row;
 use crate::chain::{pattern, Chain, ChainOptions};
 use crate::config::Variant;
-use crate::entity::{Input, NodeEvent, SipTimers};
-use crate::topology::{Role, Topology};
+use crate::entity::{Input, NodeEvent};
+use crate::topology::Topology;
 use anyhow::{anyhow, bail};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,20 +21,7 @@ pub const SESSIONS: usize = 2000;
 
 pub async fn row() -> anyhow::Result<Row> {
     let t = Arc::new(Topology::generate(NET, 1, 1, 5060, 2855));
-    let mut chain = Chain::start(ChainOptions {
-        topology: t,
-        variant: Variant::new(1),
-        roles: Role::ALL.to_vec(),
-        timers: SipTimers::default(),
-        recorder: None,
-        out_dir: None,
-        digest: false,
-        holds: Default::default(),
-        hold_roles: None,
-        faults: Vec::new(),
-        limits: crate::limits::Limits::many_sessions(),
-    })
-    .await?;
+    let mut chain = Chain::start(ChainOptions::for_load(t, Variant::new(1))).await?;
     // client-a's session ends; every other node's events are drained and dropped.
     let (tx, mut ended) = mpsc::unbounded_channel::<Result<(), String>>();
     let mut client_a = None;

@@ -105,6 +105,27 @@ pub struct RunSettings {
     pub core: Option<std::net::SocketAddr>,
 }
 
+impl RunSettings {
+    /// `run`'s defaults (20,000-byte message, 1 s trigger window, 20 s per case, default
+    /// timers and limits; no faults, captures, re-analysis or core) for the harness binary
+    /// `exe` working in `work_dir`.
+    pub fn new(exe: PathBuf, work_dir: PathBuf) -> RunSettings {
+        RunSettings {
+            size: 20_000,
+            trigger_window: Duration::from_millis(1000),
+            case_timeout: Duration::from_secs(20),
+            exe,
+            work_dir,
+            faults: Vec::new(),
+            timers: SipTimers::default(),
+            capture_dir: None,
+            limits: crate::limits::Limits::default(),
+            reanalyze: false,
+            core: None,
+        }
+    }
+}
+
 /// The result of one case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseOutcome {

@@ -6,7 +6,7 @@ use cpm_harness::engine::case::{run_case, CaseOutcome, RunSettings};
 use cpm_harness::engine::plan::{plan, DefaultSuite};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::Verdict;
-use cpm_harness::entity::{Fault, SipTimers};
+use cpm_harness::entity::Fault;
 use cpm_harness::limits::Limits;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,17 +61,11 @@ pub async fn run_with(net: u8, fault: Fault, case_id: &str, limits: Limits) -> C
         .unwrap_or_else(|| panic!("no case {case_id}"));
     let work = tempfile::tempdir().expect("tempdir");
     let s = RunSettings {
-        size: 20_000,
-        trigger_window: Duration::from_millis(1000),
         case_timeout: CASE_TIMEOUT,
-        exe: PathBuf::from(BIN),
-        work_dir: work.path().to_path_buf(),
         faults: vec![fault],
-        timers: SipTimers::default(),
         capture_dir: Some(work.path().join("captures")),
-        reanalyze: false,
-        core: None,
         limits,
+        ..RunSettings::new(PathBuf::from(BIN), work.path().to_path_buf())
     };
     let o = run_case(case, &profile, net, &s).await;
     // The capture of a hostile case reads back too.
