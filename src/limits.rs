@@ -23,9 +23,11 @@ pub struct Limits {
     /// `max-conns-per-peer`: TCP connections (SIP and MSRP) accepted from one peer IP address
     /// and open at once; more are closed at once.
     pub conns_per_peer: usize,
-    /// `fanout-window`: down legs of x relaying a message at once; the others wait their turn
-    /// (not a receive limit: it bounds what x's own fan-out puts into sockets at once).
-    pub fanout_window: usize,
+    /// `fanout-window`: bytes of message x relays to members at once: a member's turn starts
+    /// while the messages of the members being served (by their Byte-Range totals) fit, and
+    /// always when none is (not a receive limit: it bounds what x's own fan-out puts into
+    /// sockets at once).
+    pub fanout_window: u64,
 }
 
 impl Default for Limits {
@@ -39,7 +41,7 @@ impl Default for Limits {
             msrp_headers: m.max_headers,
             msrp_chunk: 16 << 20,
             conns_per_peer: 16,
-            fanout_window: 64,
+            fanout_window: 64 << 20,
         }
     }
 }
@@ -97,7 +99,7 @@ impl Limits {
             "max-msrp-headers" => self.msrp_headers = usize_v,
             "max-msrp-chunk" => self.msrp_chunk = v,
             "max-conns-per-peer" => self.conns_per_peer = usize_v,
-            "fanout-window" => self.fanout_window = usize_v,
+            "fanout-window" => self.fanout_window = v,
             other => {
                 return Err(format!(
                     "--limit: unknown limit {other:?}{}; known: {}",
@@ -149,11 +151,7 @@ impl Limits {
             self.conns_per_peer as u64,
             d.conns_per_peer as u64,
         );
-        push(
-            "fanout-window",
-            self.fanout_window as u64,
-            d.fanout_window as u64,
-        );
+        push("fanout-window", self.fanout_window, d.fanout_window);
         out
     }
 }
@@ -187,16 +185,16 @@ mod tests {
         let mut l = d;
         l.set("max-msrp-chunk=4M").unwrap();
         l.set("max-conns-per-peer=3").unwrap();
-        l.set("fanout-window=2").unwrap();
+        l.set("fanout-window=2M").unwrap();
         assert_eq!(l.msrp_chunk, 4 << 20);
         assert_eq!(l.conns_per_peer, 3);
-        assert_eq!(l.fanout_window, 2);
+        assert_eq!(l.fanout_window, 2 << 20);
         assert_eq!(
             l.to_args(),
             vec![
                 "max-msrp-chunk=4194304",
                 "max-conns-per-peer=3",
-                "fanout-window=2"
+                "fanout-window=2097152"
             ]
         );
         assert_eq!(Limits::from_args(&l.to_args()).unwrap(), l);
