@@ -153,14 +153,17 @@ impl Chain {
 
     /// Makes client-a (which must be in this chain) send `content`.
     pub fn send(&self, content: Bytes) -> anyhow::Result<()> {
-        let a = self
+        self.input("client-a", Input::Send { content })
+    }
+
+    /// Gives `input` to the instance `name` (which must be in this chain).
+    pub fn input(&self, name: &str, input: Input) -> anyhow::Result<()> {
+        let n = self
             .nodes
             .iter()
-            .find(|n| n.name == "client-a")
-            .ok_or_else(|| anyhow!("client-a is not played by this process"))?;
-        a.inputs
-            .send(Input::Send { content })
-            .map_err(|_| anyhow!("client-a stopped"))
+            .find(|n| n.name == name)
+            .ok_or_else(|| anyhow!("{name} is not played by this process"))?;
+        n.inputs.send(input).map_err(|_| anyhow!("{name} stopped"))
     }
 
     /// Waits until every node has ended `sessions(name)` sessions (or `timeout`), collecting

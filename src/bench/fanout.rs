@@ -13,7 +13,7 @@ use crate::chain::{pattern, Chain, ChainOptions};
 use crate::config::Variant;
 use crate::entity::NodeEvent;
 use crate::topology::Topology;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use std::collections::HashSet;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -265,18 +265,8 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
     let own_members = if parts.is_empty() { members } else { 0 };
     let mut chain = Chain::start_instances(options(t.clone(), chunk), &own).await?;
     let mut rx = pump(&mut chain);
-    let client_a = chain
-        .nodes
-        .iter()
-        .find(|n| n.name == "client-a")
-        .ok_or_else(|| anyhow!("no client-a"))?
-        .inputs
-        .clone();
-    let content = pattern(MESSAGE);
     let t0 = SystemTime::now();
-    client_a
-        .send(crate::entity::Input::Send { content })
-        .map_err(|_| anyhow!("client-a stopped"))?;
+    chain.send(pattern(MESSAGE))?;
     let mut got = HashSet::new();
     let mut times = Vec::new();
     let mut last = t0;

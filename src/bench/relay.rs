@@ -76,24 +76,18 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<RelayRun
         .ok_or_else(|| anyhow!("no member b1"))?;
     let mut events =
         std::mem::replace(&mut member.events, tokio::sync::mpsc::unbounded_channel().1);
-    let client_a = chain
-        .nodes
-        .iter()
-        .find(|n| n.name == "client-a")
-        .ok_or_else(|| anyhow!("no client-a"))?
-        .inputs
-        .clone();
     let source = Repeat {
         block: pattern(1 << 20),
         len: bytes,
     };
     let cpu0 = cpu_seconds();
     let start = Instant::now();
-    client_a
-        .send(Input::SendSource {
+    chain.input(
+        "client-a",
+        Input::SendSource {
             source: Arc::new(source),
-        })
-        .map_err(|_| anyhow!("client-a stopped"))?;
+        },
+    )?;
     let mut got = 0u64;
     let mut fds = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);

@@ -1,6 +1,8 @@
 //! One entity instance as a sans-IO state machine: SIP transactions and dialogs (B2BUA legs),
 //! SDP offer/answer with the node's own MSRP parameters per leg, MSRP links (open, bind,
-//! reuse), streaming relay with fan-out and backpressure, delivery and BYE teardown.
+//! reuse), streaming relay with fan-out (x serves members in turns that fit the
+//! `fanout-window`) and backpressure (per leg, decided incrementally), delivery and BYE
+//! teardown.
 //!
 //! Vocabulary: a *call* is one group session at this node; it has at most one *up* leg (the
 //! dialog whose INVITE this node received) and any number of *down* legs (dialogs this node

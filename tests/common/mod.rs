@@ -10,16 +10,7 @@ use tokio::process::{Child, Command};
 /// A program on PATH or in /usr/sbin (root's tools). Under CI the program is required:
 /// `.ci/run` installs it, so its absence is a failure there, not a skip.
 pub fn require_tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-        .or_else(|| {
-            let p = Path::new("/usr/sbin").join(name);
-            p.is_file().then_some(p)
-        });
+    let found = require_tool_quiet(name);
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
