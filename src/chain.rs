@@ -3,11 +3,11 @@
 //! `sut` command (which runs the subset of roles it is given).
 
 use crate::config::Variant;
-use crate::driver::record::Recorder;
 use crate::driver::{spawn_node, NodeHandle};
 use crate::entity::{Fault, Holds, Input, NodeConfig, NodeEvent, SipTimers};
 use crate::limits::Limits;
 use crate::topology::{Role, Topology};
+use crate::trace::Recorder;
 use anyhow::{anyhow, bail};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};

@@ -15,7 +15,9 @@
 //!   merging CI shards.
 //! - [`limits`]: what a peer may make the harness buffer or hold open (sizes, counts).
 //! - [`bench`](mod@bench), [`load`]: the bench table and the load mode against a SUT.
-//! - [`run`], [`util`]: link-opening helpers, small shared helpers.
+//! - [`run`]: link-opening helpers of the chain tests; [`files`]: atomic writes; [`suggest`]: did-you-mean.
+//! - [`kamailio`]: the SIP/IP core (a Kamailio proxy) started for a run.
+//! - [`trace`]: the wire-event stream and its recorder.
 //!
 //! # Data flow
 //! ```text
@@ -28,14 +30,16 @@ pub mod capture;
 pub mod chain;
 pub mod codec;
 pub mod config;
-pub mod core;
 pub mod driver;
 pub mod engine;
 pub mod entity;
+pub mod files;
+pub mod kamailio;
 pub mod limits;
 pub mod load;
 pub mod report;
 pub mod run;
 pub mod sim;
+pub mod suggest;
 pub mod topology;
-pub mod util;
+pub mod trace;

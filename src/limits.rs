@@ -103,7 +103,7 @@ impl Limits {
             other => {
                 return Err(format!(
                     "--limit: unknown limit {other:?}{}; known: {}",
-                    crate::util::did_you_mean(other, NAMES),
+                    crate::suggest::did_you_mean(other, NAMES),
                     NAMES.join(", ")
                 ))
             }

@@ -15,12 +15,12 @@
 use crate::chain::{pattern, Chain, ChainOptions};
 use crate::codec::sip::{Method, SipMessage, Transport};
 use crate::config::Variant;
-use crate::driver::record::{Recorder, Stamped, WireEvent};
 use crate::engine::plan::Case;
 use crate::engine::profile::{case_vars, expand_line, Profile, Ready, RunVars};
 use crate::engine::sutproc::{Readiness, SutProcess};
 use crate::entity::{Fault, Input, NodeEvent};
 use crate::topology::{Role, Topology};
+use crate::trace::{Recorder, Stamped, WireEvent};
 use anyhow::{anyhow, bail, Context};
 use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
@@ -353,7 +353,7 @@ pub async fn run(a: &LoadArgs, progress: bool) -> anyhow::Result<LoadResult> {
     sut_proc.stop(Duration::from_secs(2)).await;
     let result = result?;
     if let Some(path) = &a.out {
-        crate::run::write_atomic(path, serde_json::to_string_pretty(&result)?.as_bytes())
+        crate::files::write_atomic(path, serde_json::to_string_pretty(&result)?.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(result)

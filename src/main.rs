@@ -33,13 +33,13 @@ use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{
     AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
 };
-use cpm_harness::core::{CoreKind, CoreProxy};
 use cpm_harness::engine::case::RunSettings;
 use cpm_harness::engine::plan::{plan, DefaultSuite, Plan};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::runner;
 use cpm_harness::engine::shard::{self, Partition, Selection};
 use cpm_harness::entity::{Fault, SipTimers};
+use cpm_harness::kamailio::{CoreKind, CoreProxy};
 use cpm_harness::report::console::{ColorChoice, Verbosity};
 use cpm_harness::report::{self, EXIT_HARNESS, EXIT_USAGE};
 use cpm_harness::topology::{Role, Topology};
@@ -709,7 +709,7 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
     {
         out!("  {} {}", o.verdict.as_str(), o.id);
     }
-    cpm_harness::run::write_atomic(
+    cpm_harness::files::write_atomic(
         &dir.join("mutants.json"),
         serde_json::to_string_pretty(&rows)?.as_bytes(),
     )?;

@@ -2,11 +2,11 @@
 //! Used by the tests of the reference chain; the engine's checker has its own, fuller view.
 
 use crate::config::{Link, Opener, Variant};
-use crate::driver::record::WireEvent;
 use crate::topology::{Role, Topology};
+use crate::trace::WireEvent;
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::path::Path;
+
 use std::time::Duration;
 
 /// One link opening seen on the wire.
@@ -110,13 +110,4 @@ pub fn check_link_dir(topology: &Topology, variant: &Variant, opens: &[LinkOpen]
         }
     }
     bad
-}
-
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(name);
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
 }

@@ -45,7 +45,7 @@ impl Role {
                 let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
                 format!(
                     "unknown role {s:?}{}; expected one of {}",
-                    crate::util::did_you_mean(s, &names),
+                    crate::suggest::did_you_mean(s, &names),
                     names.join(", ")
                 )
             })

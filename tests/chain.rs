@@ -123,9 +123,9 @@ async fn recorded(
     members: usize,
 ) -> (
     Arc<Topology>,
-    Vec<(Duration, cpm_harness::driver::record::WireEvent)>,
+    Vec<(Duration, cpm_harness::trace::WireEvent)>,
 ) {
-    let rec = cpm_harness::driver::record::Recorder::new(std::time::Instant::now());
+    let rec = cpm_harness::trace::Recorder::new(std::time::Instant::now());
     let mut o = opts(net, variant.clone());
     o.topology = Arc::new(Topology::generate(net, members, 2, 5060, 2855));
     o.recorder = Some(rec.clone());
@@ -203,7 +203,7 @@ async fn reuse_keeps_the_connection_for_a_late_member() {
     use cpm_harness::run::link_openings;
     let mut var = v(1, Transport::Udp);
     var.reuse = true;
-    let rec = cpm_harness::driver::record::Recorder::new(std::time::Instant::now());
+    let rec = cpm_harness::trace::Recorder::new(std::time::Instant::now());
     let mut o = opts(61, var.clone());
     // b1, b2 on pf-b1; b3, b4 on pf-b2; b2 answers 300 ms late.
     o.topology = Arc::new(Topology::generate(61, 4, 2, 5060, 2855));
@@ -226,7 +226,7 @@ async fn reuse_keeps_the_connection_for_a_late_member() {
 /// when UDP is configured; small ones stay on UDP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_invites_switch_to_tcp() {
-    use cpm_harness::driver::record::WireEvent;
+    use cpm_harness::trace::WireEvent;
     let mut var = v(1, Transport::Udp);
     var.group = GroupKind::Adhoc;
     let (_, events) = recorded(60, var, 12).await;
@@ -331,7 +331,7 @@ async fn fanout_window_bounds_the_members_served_at_once() {
     for (net, window, most_at_once) in [(90u8, 1u64, 1usize), (91, 1_000_000, 3)] {
         let mut var = v(1, Transport::Udp);
         var.chunk_size = 16 * 1024;
-        let rec = cpm_harness::driver::record::Recorder::new(std::time::Instant::now());
+        let rec = cpm_harness::trace::Recorder::new(std::time::Instant::now());
         let mut o = opts(net, var.clone());
         o.topology = Arc::new(Topology::generate(net, 6, 2, 5060, 2855));
         o.recorder = Some(rec.clone());
@@ -348,7 +348,7 @@ async fn fanout_window_bounds_the_members_served_at_once() {
         }
         // Per L3 connection (keyed by x's end: x opens L3 in FIG 1): when x's relayed data started, and the
         // last response from the pf-b.
-        use cpm_harness::driver::record::WireEvent;
+        use cpm_harness::trace::WireEvent;
         let mut spans: std::collections::HashMap<std::net::SocketAddr, (Duration, Duration)> =
             Default::default();
         for (t, e) in rec.snapshot() {

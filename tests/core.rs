@@ -4,9 +4,9 @@
 use cpm_harness::chain::{pattern, run_once, sha256_hex, ChainOptions};
 use cpm_harness::codec::sip::{SipMessage, Transport};
 use cpm_harness::config::Variant;
-use cpm_harness::core::{kamailio_binary, CoreProxy};
-use cpm_harness::driver::record::{Recorder, WireEvent};
+use cpm_harness::kamailio::{kamailio_binary, CoreProxy};
 use cpm_harness::topology::Topology;
+use cpm_harness::trace::{Recorder, WireEvent};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

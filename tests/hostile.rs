@@ -9,9 +9,9 @@
 mod common_hostile;
 
 use common_hostile::{run_hostile, run_with, Expect};
-use cpm_harness::driver::record::WireEvent;
 use cpm_harness::engine::Verdict;
 use cpm_harness::entity::Fault;
+use cpm_harness::trace::WireEvent;
 
 const CLIENT_A: &str = "F1/client-a/on-ack/udp/new/sdp/predefined/in-order";
 const PF_A: &str = "F1/pf-a/on-ack/udp/new/sdp/predefined/in-order";

@@ -42,7 +42,6 @@ use crate::codec::msrp::{Flag, Limits, MsrpEvent, MsrpHead, MsrpParser, MsrpUri,
 use crate::codec::sdp::Sdp;
 use crate::codec::sip::{SipMessage, Transport};
 use crate::config::{Link, Variant};
-use crate::driver::record::WireEvent;
 use crate::engine::case::CaseOutcome;
 use crate::engine::checks::run_checks;
 use crate::engine::observe::{locate, observe};
@@ -50,6 +49,7 @@ use crate::engine::plan::split_name;
 use crate::engine::{case_verdict, CaseContext, CheckResult, Delivered, Verdict};
 use crate::entity::Holds;
 use crate::topology::{strip_uri, Endpoint, Member, PfB, Role, Topology};
+use crate::trace::WireEvent;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;

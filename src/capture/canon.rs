@@ -3,7 +3,7 @@
 //! this view, and a capture read back gives the same view, so the two can be compared.
 //!
 //! Why this is needed: when both ends of a socket live in the harness process, both record
-//! it. The [`Recorder`](crate::driver::record::Recorder) does not say which end recorded an
+//! it. The [`Recorder`](crate::trace::Recorder) does not say which end recorded an
 //! event, so the copies are told apart from how the driver records (`src/driver/mod.rs`):
 //!
 //! - **TcpOpen**: both ends record the same `(conn, opener)`. The second record of a live
@@ -42,7 +42,7 @@
 //!   the first closes that direction, later ones are dropped.
 
 use crate::codec::sip::Transport;
-use crate::driver::record::WireEvent;
+use crate::trace::WireEvent;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

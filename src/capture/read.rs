@@ -17,7 +17,7 @@
 
 use super::tcp::{is_sip_datagram, Segment, Tracker};
 use crate::codec::sip::Transport;
-use crate::driver::record::WireEvent;
+use crate::trace::WireEvent;
 use bytes::Bytes;
 use etherparse::defrag::IpDefragPool;
 use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, UdpSlice};

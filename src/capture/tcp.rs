@@ -13,7 +13,7 @@
 //! Without a SYN a direction starts at its first segment in the capture.
 
 use crate::codec::sip::{Limits as SipLimits, SipFramer, Transport};
-use crate::driver::record::WireEvent;
+use crate::trace::WireEvent;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

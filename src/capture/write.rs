@@ -11,7 +11,7 @@
 //! still leaves a readable capture.
 
 use super::canon::{Canon, CanonStats};
-use crate::driver::record::WireEvent;
+use crate::trace::WireEvent;
 use etherparse::{IpHeaders, Ipv4Header, PacketBuilder, TcpOptionElement};
 use pcap_file::pcap::{PcapHeader, PcapPacket};
 use pcap_file::{DataLink, Endianness, TsResolution};

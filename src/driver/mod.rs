@@ -15,15 +15,14 @@
 //! one peer IP address (more are closed at once, with a warning naming the peer).
 
 pub mod hostile;
-pub mod record;
 
 use crate::codec::sip::{Limits as SipLimits, SipFramer, SipMessage, Transport};
 use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output};
 use crate::limits::Limits;
+use crate::trace::{Recorder, WireEvent};
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 use hostile::{Hostile, MsrpPlan, SipPlan};
-use record::{Recorder, WireEvent};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};

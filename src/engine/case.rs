@@ -10,9 +10,9 @@ use super::profile::{case_vars, expand_line, Profile, Ready, RunVars, SendTrigge
 use super::sutproc::{Readiness, SutProcess};
 use super::{case_verdict, CaseContext, CheckResult, Delivered, Verdict};
 use crate::chain::{pattern, sanitize, sessions_per_instance, sha256_hex, Chain, ChainOptions};
-use crate::driver::record::{Recorder, WireEvent};
 use crate::entity::{Fault, SipTimers};
 use crate::topology::{Role, Topology};
+use crate::trace::{Recorder, WireEvent};
 use anyhow::{anyhow, Context};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -156,7 +156,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
     let (rec, writer) = match &s.capture_dir {
         Some(dir) => {
             let path = dir.join(format!("{}.pcap", sanitize(&case.id.replace('/', "_"))));
-            let (tx, rx) = std::sync::mpsc::channel::<crate::driver::record::Stamped>();
+            let (tx, rx) = std::sync::mpsc::channel::<crate::trace::Stamped>();
             let writer = std::fs::create_dir_all(dir)
                 .and_then(|_| crate::capture::PcapWriter::create(&path, wall))
                 .map(|mut w| {
@@ -195,7 +195,8 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
             // `analyze --map` and `diff --map` later.
             if let Some(p) = &capture_path {
                 let map = p.with_extension("topology.yaml");
-                if let Err(e) = crate::run::write_atomic(&map, ctx.topology.to_yaml().as_bytes()) {
+                if let Err(e) = crate::files::write_atomic(&map, ctx.topology.to_yaml().as_bytes())
+                {
                     notes.push(format!("{}: {e}", map.display()));
                 }
             }

@@ -1130,8 +1130,8 @@ fn sdp_accept(a: &Analysis) -> Vec<Item> {
     out
 }
 
-/// The D5 table: who connects for an (offer, answer) pair of `a=setup` values.
-fn d5(offer: Option<Setup>, answer: Option<Setup>) -> Result<Opener, &'static str> {
+/// Who connects for an (offer, answer) pair of `a=setup` values (RFC 4145 §4.1, RFC 4975 §8.1).
+fn rfc4145_opener(offer: Option<Setup>, answer: Option<Setup>) -> Result<Opener, &'static str> {
     let norm = |s: Option<Setup>| if s == Some(Setup::Holdconn) { None } else { s };
     match (norm(offer), norm(answer)) {
         (None | Some(Setup::Active), None | Some(Setup::Passive)) => Ok(Opener::Offerer),
@@ -1238,7 +1238,7 @@ fn sdp_setup(a: &Analysis) -> Vec<Item> {
                 (shown(&oval), shown(&val))
             };
             if sdp_mode || val.is_some() {
-                match d5(offer, answer) {
+                match rfc4145_opener(offer, answer) {
                     Err(why) => bad.push(format!("offer {ov}, answer {av}: {why} (D5)")),
                     Ok(who) if who != want => {
                         let opener = if who == Opener::Offerer {

@@ -25,9 +25,9 @@ use crate::codec::msrp::{ByteRange, Flag, Limits, MsrpEvent, MsrpHead, MsrpParse
 use crate::codec::sdp::{MsrpSdp, Sdp, SdpError};
 use crate::codec::sip::{SipMessage, Transport};
 use crate::config::Link;
-use crate::driver::record::WireEvent;
 use crate::engine::CaseContext;
 use crate::topology::{strip_uri, Role, Topology};
+use crate::trace::WireEvent;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};

@@ -36,8 +36,8 @@ use crate::config::{
 use crate::engine::profile::Profile;
 use crate::engine::suite::{load_figures, locate, parse_yaml_hinted, Suite};
 use crate::entity::Holds;
+use crate::suggest::did_you_mean;
 use crate::topology::Role;
-use crate::util::did_you_mean;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

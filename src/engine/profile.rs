@@ -32,8 +32,8 @@ use crate::config::{AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigg
 use crate::engine::plan::{ack_name, parse_split, split_name, Case, Relevance};
 use crate::engine::suite::{locate_key, parse_yaml_hinted, Suite};
 use crate::entity::Fault;
+use crate::suggest::did_you_mean;
 use crate::topology::{Role, Topology};
-use crate::util::did_you_mean;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

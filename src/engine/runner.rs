@@ -7,9 +7,9 @@ use super::case::{run_case, CaseOutcome, RunSettings};
 use super::plan::{Case, Plan};
 use super::profile::Profile;
 use super::Verdict;
-use crate::driver::record::WireEvent;
 use crate::entity::Fault;
 use crate::topology::Role;
+use crate::trace::WireEvent;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -246,7 +246,7 @@ pub fn write_events(dir: &Path, o: &CaseOutcome) -> anyhow::Result<()> {
         "{}.events.jsonl",
         crate::chain::sanitize(&o.id.replace('/', "_"))
     );
-    crate::run::write_atomic(&dir.join(name), text.as_bytes())?;
+    crate::files::write_atomic(&dir.join(name), text.as_bytes())?;
     Ok(())
 }
 

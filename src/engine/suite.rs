@@ -42,8 +42,8 @@
 use crate::config::{
     parse_yaml, AckTiming, Figure, Link, MiddleOpener, Opener, Solution, Trigger, Variant, XAnswer,
 };
+use crate::suggest::did_you_mean;
 use crate::topology::Role;
-use crate::util::did_you_mean;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -59,7 +59,7 @@ macro_rules! faults {
                     $($cname => Ok(Fault::$cvariant),)*
                     _ => {
                         let names: Vec<&str> = Fault::EVERY.iter().map(|f| f.name()).collect();
-                        let hint = crate::util::did_you_mean(s, &names);
+                        let hint = crate::suggest::did_you_mean(s, &names);
                         Err(format!("unknown fault {s:?}{hint}; known: {}", names.join(", ")))
                     }
                 }

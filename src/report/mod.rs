@@ -22,7 +22,7 @@ pub mod svg;
 
 use crate::engine::runner::{write_events, RunEvent, RunSink};
 use crate::engine::suite::Suite;
-use crate::run::write_atomic;
+use crate::files::write_atomic;
 use model::{case_report, Counts, Skipped, Summary, SCHEMA_VERSION};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -299,7 +299,7 @@ pub fn case_report(
 
 fn build_ladder(
     topo: &Topology,
-    events: &[(Duration, crate::driver::record::WireEvent)],
+    events: &[(Duration, crate::trace::WireEvent)],
     checks: &[CheckResult],
     sut: &[Role],
     judged: &dyn Fn(Option<Role>) -> bool,

@@ -1,4 +1,4 @@
-//! The wire-level event stream: what the driver's sockets sent and received, stamped with
+//! The trace: the wire-level event stream, what the sockets sent and received, stamped with
 //! the time since the run started. The checker, the reports and the captures read only this.
 
 use crate::codec::sip::{SipMessage, Transport};

@@ -32,7 +32,7 @@ impl CoreKind {
             "kamailio" => Ok(CoreKind::Kamailio),
             _ => Err(format!(
                 "unknown SIP/IP core {s:?}; expected none or kamailio{}",
-                crate::util::did_you_mean(s, &["none", "kamailio"])
+                crate::suggest::did_you_mean(s, &["none", "kamailio"])
             )),
         }
     }
