@@ -15,7 +15,7 @@
 //!   merging CI shards.
 //! - [`limits`]: what a peer may make the harness buffer or hold open (sizes, counts).
 //! - [`bench`](mod@bench), [`load`]: the bench table and the load mode against a SUT.
-//! - [`run`]: link-opening helpers of the chain tests; [`files`]: atomic writes; [`suggest`]: did-you-mean.
+//! - [`files`]: atomic writes; [`suggest`]: did-you-mean suggestions.
 //! - [`kamailio`]: the SIP/IP core (a Kamailio proxy) started for a run.
 //! - [`trace`]: the wire-event stream and its recorder.
 //!
@@ -37,8 +37,8 @@ pub mod files;
 pub mod kamailio;
 pub mod limits;
 pub mod load;
+pub mod model;
 pub mod report;
-pub mod run;
 pub mod sim;
 pub mod suggest;
 pub mod topology;

@@ -63,6 +63,7 @@ use crate::codec::sip::{SipMessage, Transport};
 use crate::config::Variant;
 use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output, SipTimers};
 use crate::topology::Topology;
+use crate::trace::{Record, Recorder, Seen, WireEvent};
 use anyhow::anyhow;
 use bytes::Bytes;
 use std::cmp::{Ordering, Reverse};
@@ -99,6 +100,10 @@ pub struct SimOptions {
     pub socket_buffer: usize,
     /// Keep the readable trace in [`SimOutcome::trace`] (the hash is always computed).
     pub keep_trace: bool,
+    /// Record the wire ([`SimOutcome::records`]) through a [`Recorder`] as the tokio driver
+    /// does, at virtual times: the same event stream as a live run, which the model and the
+    /// checks read.
+    pub record_wire: bool,
 }
 
 impl Default for SimOptions {
@@ -115,6 +120,7 @@ impl Default for SimOptions {
             high_water: None,
             socket_buffer: 64 * 1024,
             keep_trace: false,
+            record_wire: false,
         }
     }
 }
@@ -174,6 +180,9 @@ pub struct SimOutcome {
     pub trace_hash: u64,
     pub trace: Vec<TraceEntry>,
     pub stats: SimStats,
+    /// What crossed the simulated wire, as the drivers record it (with
+    /// [`SimOptions::record_wire`]).
+    pub records: Vec<Record>,
 }
 
 /// Runs `variant` over `topology` for one message of `content` and checks that every instance
@@ -384,7 +393,6 @@ struct SimNode {
     ended: usize,
     /// The node's connection id → (link, side).
     ends: HashMap<ConnId, (usize, usize)>,
-    next_port: u16,
 }
 
 /// A member's content as delivered: bytes at their offsets.
@@ -412,6 +420,9 @@ struct Sim {
     assembly: BTreeMap<String, Assembly>,
     outcome: SimOutcome,
     trace: Fnv,
+    wire: Option<Recorder>,
+    /// The next ephemeral port per local IP.
+    next_port: HashMap<std::net::IpAddr, u16>,
 }
 
 /// Steps allowed after every instance finished, to let in-flight deliveries land.
@@ -441,7 +452,6 @@ impl Sim {
                 sip: inst.sip,
                 ended: 0,
                 ends: HashMap::new(),
-                next_port: 49152,
             });
         }
         Ok(Sim {
@@ -459,7 +469,16 @@ impl Sim {
             assembly: BTreeMap::new(),
             outcome: SimOutcome::default(),
             trace: Fnv::new(),
+            wire: opts.record_wire.then(|| Recorder::new(base)),
+            next_port: HashMap::new(),
         })
+    }
+
+    /// Records `ev` at the current virtual time, as seen by one end.
+    fn wire(&self, seen: Seen, ev: WireEvent) {
+        if let Some(w) = &self.wire {
+            w.record_at(self.now, seen, ev);
+        }
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
@@ -661,6 +680,9 @@ impl Sim {
         self.outcome.open_links = self.open_links();
         self.outcome.virtual_elapsed = self.now;
         self.outcome.trace_hash = self.trace.0;
+        if let Some(w) = &self.wire {
+            self.outcome.records = w.records();
+        }
         (self.outcome, result)
     }
 
@@ -838,6 +860,15 @@ impl Sim {
             return;
         };
         let from = self.nodes[n].sip;
+        self.wire(
+            Seen::Sent,
+            WireEvent::Sip {
+                transport,
+                from,
+                to,
+                raw: msg.raw.clone(),
+            },
+        );
         let delay = self.delay();
         let at = match transport {
             Transport::Udp => {
@@ -890,8 +921,10 @@ impl Sim {
             );
             return;
         };
-        let port = self.nodes[n].next_port;
-        self.nodes[n].next_port = port.checked_add(1).unwrap_or(49152);
+        // Ephemeral ports are per IP, as a kernel hands them out: entities may share an IP.
+        let next = self.next_port.entry(local_ip).or_insert(49152);
+        let port = *next;
+        *next = port.checked_add(1).unwrap_or(49152);
         let local = SocketAddr::new(local_ip, port);
         let link = self.links.len();
         self.links.push(Link {
@@ -941,6 +974,18 @@ impl Sim {
             return;
         }
         self.outcome.stats.msrp_bytes += data.len() as u64;
+        let (from, to) = (
+            self.links[link].ends[side].addr,
+            self.links[link].ends[1 - side].addr,
+        );
+        self.wire(
+            Seen::Sent,
+            WireEvent::TcpData {
+                from,
+                to,
+                data: data.clone(),
+            },
+        );
         let pieces = if self.opts.split_writes && data.len() > 1 {
             1 + self.rng.below(4) as usize
         } else {
@@ -1005,6 +1050,11 @@ impl Sim {
         e.write_closed = true;
         // The real driver forgets a connection it closed: it no longer pauses it.
         e.paused = false;
+        let (from, to) = (
+            self.links[link].ends[side].addr,
+            self.links[link].ends[1 - side].addr,
+        );
+        self.wire(Seen::Sent, WireEvent::TcpClose { from, to });
         self.send_piece(link, side, Piece::Fin);
         self.schedule_read(link, side);
     }
@@ -1034,14 +1084,25 @@ impl Sim {
                 from,
                 raw,
             } => match SipMessage::parse(&raw) {
-                Ok(msg) => self.feed(
-                    to,
-                    Input::Sip {
-                        transport,
-                        from,
-                        msg,
-                    },
-                ),
+                Ok(msg) => {
+                    self.wire(
+                        Seen::Received,
+                        WireEvent::Sip {
+                            transport,
+                            from,
+                            to: self.nodes[to].sip,
+                            raw: raw.clone(),
+                        },
+                    );
+                    self.feed(
+                        to,
+                        Input::Sip {
+                            transport,
+                            from,
+                            msg,
+                        },
+                    )
+                }
                 Err(e) => {
                     let s = format!(
                         "{} got an unparseable SIP message from {from}: {e}",
@@ -1061,6 +1122,14 @@ impl Sim {
                     self.sim_warn(s);
                 }
                 let peer = self.links[link].ends[0].addr;
+                let local = self.links[link].ends[1].addr;
+                self.wire(
+                    Seen::Received,
+                    WireEvent::TcpOpen {
+                        conn: (peer, local),
+                        opener: peer,
+                    },
+                );
                 {
                     let l = &mut self.links[link];
                     l.ends[1].conn = Some(conn);
@@ -1084,6 +1153,14 @@ impl Sim {
                         e.close_pending,
                     )
                 };
+                let peer = self.links[link].ends[1].addr;
+                self.wire(
+                    Seen::Sent,
+                    WireEvent::TcpOpen {
+                        conn: (local, peer),
+                        opener: local,
+                    },
+                );
                 if close {
                     self.close(n, conn);
                 }
@@ -1162,6 +1239,18 @@ impl Sim {
                 Bytes::from(v)
             };
             self.outcome.stats.msrp_reads += 1;
+            let (from, to) = (
+                self.links[link].ends[1 - side].addr,
+                self.links[link].ends[side].addr,
+            );
+            self.wire(
+                Seen::Received,
+                WireEvent::TcpData {
+                    from,
+                    to,
+                    data: data.clone(),
+                },
+            );
             self.feed(n, Input::MsrpData { conn, data });
             // Room in the writer's socket buffer.
             self.links[link].read[1 - side] += got as u64;
@@ -1171,6 +1260,11 @@ impl Sim {
         if !e.paused && matches!(e.inbox.front(), Some(Piece::Fin)) {
             self.links[link].ends[side].inbox.pop_front();
             self.links[link].ends[side].read_closed = true;
+            let (from, to) = (
+                self.links[link].ends[1 - side].addr,
+                self.links[link].ends[side].addr,
+            );
+            self.wire(Seen::Received, WireEvent::TcpClose { from, to });
             self.feed(
                 n,
                 Input::Closed {
@@ -1182,6 +1276,11 @@ impl Sim {
             let e = &mut self.links[link].ends[side];
             if !e.write_closed && e.connected {
                 e.write_closed = true;
+                let (from, to) = (
+                    self.links[link].ends[side].addr,
+                    self.links[link].ends[1 - side].addr,
+                );
+                self.wire(Seen::Sent, WireEvent::TcpClose { from, to });
                 self.send_piece(link, side, Piece::Fin);
             }
             return;

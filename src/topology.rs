@@ -228,6 +228,33 @@ impl Topology {
         }
     }
 
+    /// Like [`Topology::generate`], but every entity on the one address `ip`, told apart by
+    /// port: the k-th entity in chain order (client-a, pf-a, x, the pf-b instances, the
+    /// members) listens for SIP on `base + 2k` and for MSRP on `base + 2k + 1` — how a
+    /// vendor's SUT, or the harness's own side, lives on one host.
+    pub fn generate_shared(ip: IpAddr, members: usize, pfbs: usize, base: u16) -> Topology {
+        let mut t = Topology::generate(0, members, pfbs, 5060, 2855);
+        let mut k = 0u16;
+        let mut next = || {
+            let sip = base.saturating_add(2 * k);
+            k += 1;
+            (
+                SocketAddr::new(ip, sip),
+                SocketAddr::new(ip, sip.saturating_add(1)),
+            )
+        };
+        for e in [&mut t.client_a, &mut t.pf_a, &mut t.x] {
+            (e.sip, e.msrp) = next();
+        }
+        for p in &mut t.pf_b {
+            (p.sip, p.msrp) = next();
+        }
+        for m in &mut t.members {
+            (m.sip, m.msrp) = next();
+        }
+        t
+    }
+
     fn index(&self) -> &Index {
         self.index.0.get_or_init(|| {
             let mut ix = Index::default();

@@ -8,16 +8,14 @@
 use bytes::Bytes;
 use cpm_harness::capture::read::read_capture_full;
 use cpm_harness::capture::write::MAX_SEGMENT;
-use cpm_harness::capture::{
-    canonical, read_capture, read_capture_from, write_pcap, CaptureError, PcapWriter,
-};
+use cpm_harness::capture::{read_capture, read_capture_from, write_pcap, CaptureError, PcapWriter};
 use cpm_harness::chain::{pattern, run_once, ChainOptions};
 use cpm_harness::codec::msrp::{Limits as MsrpLimits, MsrpEvent, MsrpParser};
 use cpm_harness::codec::sdp::Sdp;
 use cpm_harness::codec::sip::{SipMessage, Transport};
 use cpm_harness::config::Variant;
 use cpm_harness::topology::Topology;
-use cpm_harness::trace::{Recorder, WireEvent};
+use cpm_harness::trace::{one_copy, Record, Recorder, Seen, WireEvent};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter as RawPcapWriter};
 use pcap_file::DataLink;
@@ -32,7 +30,10 @@ type Events = Vec<(Duration, WireEvent)>;
 
 /// One recorded chain run and its capture.
 struct Run {
+    /// The one-copy stream.
     events: Events,
+    /// Every record, both ends' copies included.
+    records: Vec<Record>,
     /// In cargo's test scratch directory, so the last run's captures stay there to look at.
     pcap: PathBuf,
 }
@@ -54,17 +55,22 @@ fn text_content(len: usize) -> Bytes {
 }
 
 fn record(net: u8, transport: Transport) -> Run {
-    let (events, start) = chain_run(net, transport);
+    let (records, start) = chain_run(net, transport);
+    let events = one_copy(&records);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capture-tests");
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let pcap = dir.join(format!("chain-sip-{transport}.pcap"));
     write_pcap(&pcap, start, &events).expect("write pcap");
-    Run { events, pcap }
+    Run {
+        events,
+        records,
+        pcap,
+    }
 }
 
 /// Runs the whole chain once on loopback net `127.<net>.0.0/16`; the recorded events and the
 /// wall-clock start.
-fn chain_run(net: u8, transport: Transport) -> (Events, SystemTime) {
+fn chain_run(net: u8, transport: Transport) -> (Vec<Record>, SystemTime) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -84,7 +90,7 @@ fn chain_run(net: u8, transport: Transport) -> (Events, SystemTime) {
         Duration::from_secs(20),
     ))
     .unwrap_or_else(|e| panic!("chain run on net {net}: {e:#}"));
-    (rec.snapshot(), start)
+    (rec.records(), start)
 }
 
 /// The run with SIP over `t`, recorded once for all tests (nets 230 and 231).
@@ -300,7 +306,7 @@ fn tshark_sip_sdp_and_msrp_fields_match_the_harness_parsers() {
     }
     for t in BOTH {
         let r = run(t);
-        let canon = canonical(&r.events);
+        let canon = r.events.clone();
         let msgs: Vec<SipMessage> = sip_events(&canon)
             .iter()
             .map(|(_, _, _, raw)| SipMessage::parse(raw).expect("recorded SIP parses"))
@@ -534,19 +540,26 @@ fn syn_direction_of_every_stream_is_the_recorded_opener() {
 fn read_back_gives_the_recorded_traffic() {
     for t in BOTH {
         let r = run(t);
-        let canon = canonical(&r.events);
+        let canon = r.events.clone();
         let cap = read_capture_full(&r.pcap).expect("read back");
         assert!(cap.warnings.is_empty(), "SIP/{t}: {:?}", cap.warnings);
         assert_same_traffic(&format!("SIP/{t}"), &canon, &cap.events);
         // Both ends recorded every byte: the capture holds exactly one copy.
-        let recorded: usize = streams(&r.events).values().map(Vec::len).sum();
+        let sent: Events = r
+            .records
+            .iter()
+            .filter(|x| x.seen == Seen::Sent)
+            .chain(r.records.iter().filter(|x| x.seen == Seen::Received))
+            .map(|x| (x.t, x.ev.clone()))
+            .collect();
+        let recorded: usize = streams(&sent).values().map(Vec::len).sum();
         let read: usize = streams(&cap.events).values().map(Vec::len).sum();
         assert_eq!(
             recorded,
             2 * read,
             "SIP/{t}: TCP bytes recorded twice, written once"
         );
-        let recorded_sip = sip_events(&r.events).len();
+        let recorded_sip = sip_events(&sent).len();
         assert_eq!(
             recorded_sip,
             2 * sip_events(&cap.events).len(),
@@ -582,41 +595,39 @@ fn both_ends_records_are_written_once() {
         conn: (o, t),
         opener: o,
     };
-    let events: Events = vec![
+    let r = |t: u64, seen: Seen, ev: WireEvent| Record { t: ms(t), seen, ev };
+    use Seen::{Received as R, Sent as S};
+    let records: Vec<Record> = vec![
         // UDP: sender's and receiver's copies, then a retransmission 600 ms later (both ends).
-        (ms(0), sip(Transport::Udp, a, b, &inv)),
-        (ms(1), sip(Transport::Udp, a, b, &inv)),
-        (ms(600), sip(Transport::Udp, a, b, &inv)),
-        (ms(601), sip(Transport::Udp, a, b, &inv)),
-        // SIP/TCP: a records A:5060 -> B:5060 before connecting; b records the 4-tuple.
-        (ms(700), sip(Transport::Tcp, a, b, &inv)),
-        (ms(701), open(a_eph, b)),
-        (ms(702), open(a_eph, b)),
-        (ms(703), sip(Transport::Tcp, a_eph, b, &inv)),
-        (ms(704), sip(Transport::Tcp, b, a_eph, &ok)),
-        (ms(705), sip(Transport::Tcp, b, a, &ok)),
-        // A retransmitted 200 (same shape as b's first copy) is a new message.
-        (ms(1200), sip(Transport::Tcp, b, a_eph, &ok)),
-        (ms(1201), sip(Transport::Tcp, b, a, &ok)),
+        r(0, S, sip(Transport::Udp, a, b, &inv)),
+        r(1, R, sip(Transport::Udp, a, b, &inv)),
+        r(600, S, sip(Transport::Udp, a, b, &inv)),
+        r(601, R, sip(Transport::Udp, a, b, &inv)),
+        // SIP/TCP on its 4-tuple, recorded by both ends.
+        r(701, S, open(a_eph, b)),
+        r(702, R, open(a_eph, b)),
+        r(703, S, sip(Transport::Tcp, a_eph, b, &inv)),
+        r(703, R, sip(Transport::Tcp, a_eph, b, &inv)),
+        r(704, S, sip(Transport::Tcp, b, a_eph, &ok)),
+        r(705, R, sip(Transport::Tcp, b, a_eph, &ok)),
+        // A retransmitted 200 (same bytes) is a new message.
+        r(1200, S, sip(Transport::Tcp, b, a_eph, &ok)),
+        r(1201, R, sip(Transport::Tcp, b, a_eph, &ok)),
         // MSRP: written as 3 pieces, read as 2; FIN recorded by both ends.
-        (ms(800), open(m1, m2)),
-        (ms(800), data(m1, m2, b"MSRP t1 SEND\r\n")),
-        (ms(800), open(m1, m2)),
-        (ms(801), data(m1, m2, b"To-Path: x\r\n")),
-        (ms(801), data(m1, m2, b"MSRP t1 SEND\r\nTo-")),
-        (ms(802), data(m1, m2, b"-------t1$\r\n")),
-        (ms(802), data(m1, m2, b"Path: x\r\n-------t1$\r\n")),
-        (ms(803), WireEvent::TcpClose { from: m1, to: m2 }),
-        (ms(804), WireEvent::TcpClose { from: m1, to: m2 }),
+        r(800, S, open(m1, m2)),
+        r(800, S, data(m1, m2, b"MSRP t1 SEND\r\n")),
+        r(800, R, open(m1, m2)),
+        r(801, S, data(m1, m2, b"To-Path: x\r\n")),
+        r(801, R, data(m1, m2, b"MSRP t1 SEND\r\nTo-")),
+        r(802, S, data(m1, m2, b"-------t1$\r\n")),
+        r(802, R, data(m1, m2, b"Path: x\r\n-------t1$\r\n")),
+        r(803, S, WireEvent::TcpClose { from: m1, to: m2 }),
+        r(804, R, WireEvent::TcpClose { from: m1, to: m2 }),
     ];
-    let canon = canonical(&events);
+    let canon = one_copy(&records);
     let s = sip_events(&canon);
     assert_eq!(s.len(), 5, "{s:?}");
-    assert_eq!(
-        s[2],
-        (Transport::Tcp, a_eph, b, inv.clone()),
-        "INVITE placed on its connection"
-    );
+    assert_eq!(s[2], (Transport::Tcp, a_eph, b, inv.clone()));
     assert_eq!(s[3], (Transport::Tcp, b, a_eph, ok.clone()));
     assert_eq!(
         s[4],
@@ -635,7 +646,7 @@ fn both_ends_records_are_written_once() {
     write_pcap(
         &p,
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-        &events,
+        &canon,
     )
     .unwrap();
     let cap = read_capture_full(&p).unwrap();
@@ -761,7 +772,7 @@ fn kernel_capture_of_a_run_matches_the_recorded_events() {
         }
         // "Capturing on" comes a moment before packets are seen.
         std::thread::sleep(Duration::from_millis(300));
-        let (events, _) = chain_run(net, t);
+        let events = one_copy(&chain_run(net, t).0);
         // Let the last segments reach the capture, then stop dumpcap cleanly (SIGTERM).
         std::thread::sleep(Duration::from_millis(300));
         // SAFETY: kill(2) on the id of a child this test spawned and has not reaped.
@@ -769,12 +780,7 @@ fn kernel_capture_of_a_run_matches_the_recorded_events() {
         let _ = child.wait();
         let got = read_capture_full(&file).unwrap_or_else(|e| panic!("{e}"));
         assert!(got.warnings.is_empty(), "SIP/{t}: {:?}", got.warnings);
-        assert_traffic(
-            &format!("kernel SIP/{t}"),
-            &canonical(&events),
-            &got.events,
-            false,
-        );
+        assert_traffic(&format!("kernel SIP/{t}"), &events, &got.events, false);
     }
 }
 

@@ -136,10 +136,69 @@ async fn recorded(
     (topo, rec.snapshot())
 }
 
+/// The model of a recorded run (the self-check: every role judged).
+fn model(
+    topo: &Arc<Topology>,
+    variant: &Variant,
+    events: &[(Duration, cpm_harness::trace::WireEvent)],
+) -> (
+    cpm_harness::engine::CaseContext,
+    cpm_harness::model::Observation,
+) {
+    let ctx = cpm_harness::engine::CaseContext {
+        topology: topo.clone(),
+        variant: variant.clone(),
+        sut: Vec::new(),
+        holds: Default::default(),
+        pause: Duration::ZERO,
+        trigger_window: Duration::from_secs(1),
+        content_len: 0,
+        content_sha256: String::new(),
+        delivered: Default::default(),
+    };
+    let obs = cpm_harness::model::observe(&ctx, events);
+    (ctx, obs)
+}
+
+/// The MSRP links opened, as (link, opener, target) names.
+fn link_openings(
+    topo: &Arc<Topology>,
+    events: &[(Duration, cpm_harness::trace::WireEvent)],
+) -> Vec<(String, String, String)> {
+    let (_, obs) = model(topo, &Variant::new(1), events);
+    obs.conns
+        .iter()
+        .filter(|c| c.is_link())
+        .map(|c| {
+            let name = |p: &Option<cpm_harness::model::Party>| {
+                p.as_ref().map(|p| p.name.clone()).unwrap_or_default()
+            };
+            (
+                c.link.map(|l| format!("{l:?}")).unwrap_or_default(),
+                name(&c.opener_party),
+                name(&c.target_party),
+            )
+        })
+        .collect()
+}
+
+/// LINK-DIR's verdict on a recorded run judged against `variant`'s figure.
+fn link_dir(
+    topo: &Arc<Topology>,
+    variant: &Variant,
+    events: &[(Duration, cpm_harness::trace::WireEvent)],
+) -> cpm_harness::engine::CheckResult {
+    let (ctx, obs) = model(topo, variant, events);
+    cpm_harness::engine::checks::run_checks(&ctx, &obs)
+        .into_iter()
+        .find(|c| c.id == "LINK-DIR")
+        .expect("LINK-DIR is a check")
+}
+
 /// Who opens each link, read from the TCP openings on the wire, is the figure's opener.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_openers_follow_each_figure() {
-    use cpm_harness::run::{check_link_dir, link_openings};
+    use cpm_harness::engine::Verdict;
     let mut net = 50;
     for fig in 1..=7u8 {
         for l23 in [MiddleOpener::Pf, MiddleOpener::X] {
@@ -158,15 +217,13 @@ async fn link_openers_follow_each_figure() {
                 "{}: {opens:?}",
                 var.id()
             );
-            let bad = check_link_dir(&topo, &var, &opens);
-            assert!(bad.is_empty(), "{}: {bad:?}", var.id());
+            let r = link_dir(&topo, &var, &events);
+            assert_eq!(r.verdict, Verdict::Pass, "{}: {:?}", var.id(), r.evidence);
             // The same openings judged against another solution's figure must fail.
-            let other = Variant::new(if fig <= 2 { 3 } else { 1 });
-            assert!(
-                !check_link_dir(&topo, &other, &opens).is_empty(),
-                "{}",
-                var.id()
-            );
+            let mut other = var.clone();
+            other.figure = Variant::new(if fig <= 2 { 3 } else { 1 }).figure;
+            let r = link_dir(&topo, &other, &events);
+            assert_eq!(r.verdict, Verdict::Fail, "{}: {:?}", var.id(), r.evidence);
         }
     }
 }
@@ -174,14 +231,13 @@ async fn link_openers_follow_each_figure() {
 /// With reuse, x's links towards one pf-b share a connection; without, one per member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuse_shares_connections_towards_one_pf_b() {
-    use cpm_harness::run::link_openings;
     for (i, reuse) in [false, true].into_iter().enumerate() {
         let mut var = v(1, Transport::Udp);
         var.reuse = reuse;
         let (topo, events) = recorded(58 + i as u8, var, 4).await;
         let l3 = link_openings(&topo, &events)
             .into_iter()
-            .filter(|o| o.link == "L3")
+            .filter(|o| o.0 == "L3")
             .count();
         assert_eq!(
             l3,
@@ -200,7 +256,6 @@ async fn reuse_shares_connections_towards_one_pf_b() {
 /// while a session of the same call may want it, instead of closing it and opening another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuse_keeps_the_connection_for_a_late_member() {
-    use cpm_harness::run::link_openings;
     let mut var = v(1, Transport::Udp);
     var.reuse = true;
     let rec = cpm_harness::trace::Recorder::new(std::time::Instant::now());
@@ -217,7 +272,7 @@ async fn reuse_keeps_the_connection_for_a_late_member() {
     assert_eq!(outcome.received.len(), 4, "{:?}", outcome.received);
     let l3: Vec<_> = link_openings(&topo, &rec.snapshot())
         .into_iter()
-        .filter(|o| o.link == "L3")
+        .filter(|o| o.0 == "L3")
         .collect();
     assert_eq!(l3.len(), topo.pf_b.len(), "{l3:?}");
 }

@@ -11,260 +11,22 @@
 //!
 //! Nets 150..=199 only; each test its own net, each case in it its own ports.
 
+mod common_inproc;
+
 use bytes::Bytes;
-use cpm_harness::chain::{pattern, sessions_per_instance, sha256_hex};
+use common_inproc::*;
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
-use cpm_harness::driver::{spawn_node, NodeHandle};
 use cpm_harness::engine::checks::{run_checks, CHECK_IDS};
-use cpm_harness::engine::observe::observe;
-use cpm_harness::engine::{CaseContext, CheckResult, Delivered, Verdict};
-use cpm_harness::entity::{Fault, Holds, Input, NodeConfig, NodeEvent};
+use cpm_harness::engine::{CaseContext, CheckResult, Verdict};
+use cpm_harness::entity::{Fault, Holds};
+use cpm_harness::model::observe;
 use cpm_harness::topology::{Role, Topology};
-use cpm_harness::trace::{Recorder, WireEvent};
-use sha2::{Digest, Sha256};
+use cpm_harness::trace::WireEvent;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
-
-/// The harness's discriminating pause (withheld ACKs and 200s).
-const PAUSE: Duration = Duration::from_millis(100);
-/// How long after its trigger a link may open, and a binding SEND follow.
-const WINDOW: Duration = Duration::from_millis(1000);
-const SIZE: usize = 20_000;
-
-type Events = Vec<(Duration, WireEvent)>;
-
-#[derive(Clone)]
-struct Case {
-    variant: Variant,
-    sut: Vec<Role>,
-    faults: Vec<Fault>,
-    timeout: Duration,
-}
-
-impl Case {
-    fn new(variant: Variant, sut: &[Role]) -> Case {
-        Case {
-            variant,
-            sut: sut.to_vec(),
-            faults: vec![],
-            timeout: Duration::from_secs(8),
-        }
-    }
-}
-
-struct Run {
-    ctx: CaseContext,
-    events: Events,
-    warnings: Vec<String>,
-}
-
-/// The holds of a harness entity: withhold what a SUT neighbour's timing is judged on.
-fn holds_for(role: Role, sut: &[Role]) -> Holds {
-    let mut h = Holds::default();
-    if sut.is_empty() {
-        return h;
-    }
-    let next = |r: Role| match r {
-        Role::ClientA => Some(Role::PfA),
-        Role::PfA => Some(Role::X),
-        Role::X => Some(Role::PfB),
-        Role::PfB => Some(Role::ClientB),
-        Role::ClientB => None,
-    };
-    // The upstream ACK a SUT waits for (trigger on-ack, ACK after-ack) comes late.
-    if next(role).is_some_and(|n| sut.contains(&n)) {
-        h.ack_delay = PAUSE;
-    }
-    // 200-3 comes late, so an x that must answer at once is seen doing so.
-    if role == Role::PfB && sut.contains(&Role::X) {
-        h.answer_delay = PAUSE;
-    }
-    h
-}
-
-/// Runs one case over loopback on `127.<net>.*` with ports from `slot`.
-async fn run_case(net: u8, slot: u16, case: &Case) -> Run {
-    let sip_port = 21000 + slot * 2;
-    let topo = Arc::new(Topology::generate(net, 3, 2, sip_port, sip_port + 1));
-    let rec = Recorder::new(Instant::now());
-    let mut nodes: Vec<NodeHandle> = Vec::new();
-    for inst in topo.instances() {
-        let mut cfg = NodeConfig::new(topo.clone(), &inst.name, case.variant.clone())
-            .expect("instance of the topology");
-        let recorder = if case.sut.contains(&inst.role) {
-            cfg.faults = case.faults.clone();
-            None
-        } else {
-            cfg.holds = holds_for(inst.role, &case.sut);
-            Some(rec.clone())
-        };
-        nodes.push(
-            spawn_node(cfg, recorder)
-                .await
-                .unwrap_or_else(|e| panic!("{e:#}")),
-        );
-    }
-    let content = pattern(SIZE);
-    let client_a = nodes
-        .iter()
-        .find(|n| n.name == "client-a")
-        .expect("client-a");
-    client_a
-        .inputs
-        .send(Input::Send {
-            content: content.clone(),
-        })
-        .expect("client-a runs");
-    let (delivered, warnings) = wait_all(&mut nodes, &topo, case.timeout).await;
-    for n in nodes {
-        let _ = n.stop().await;
-    }
-    let ctx = CaseContext {
-        topology: topo,
-        variant: case.variant.clone(),
-        sut: case.sut.clone(),
-        holds: Holds {
-            ack_delay: PAUSE,
-            answer_delay: PAUSE,
-            ..Holds::default()
-        },
-        pause: PAUSE,
-        trigger_window: WINDOW,
-        content_len: SIZE as u64,
-        content_sha256: sha256_hex(&content),
-        delivered,
-    };
-    Run {
-        ctx,
-        events: rec.snapshot(),
-        warnings,
-    }
-}
-
-/// Waits until every node ended its sessions (or `timeout`); what each member received.
-async fn wait_all(
-    nodes: &mut [NodeHandle],
-    topo: &Topology,
-    timeout: Duration,
-) -> (BTreeMap<String, Delivered>, Vec<String>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, NodeEvent)>();
-    let mut pumps = Vec::new();
-    for n in nodes.iter_mut() {
-        let name = n.name.clone();
-        let tx = tx.clone();
-        let mut ev = std::mem::replace(&mut n.events, tokio::sync::mpsc::unbounded_channel().1);
-        pumps.push(tokio::spawn(async move {
-            while let Some(e) = ev.recv().await {
-                if tx.send((name.clone(), e)).is_err() {
-                    break;
-                }
-            }
-        }));
-    }
-    drop(tx);
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let mut ended: BTreeMap<String, usize> = BTreeMap::new();
-    let mut hashers: BTreeMap<String, (Sha256, u64, bool)> = BTreeMap::new();
-    let mut delivered = BTreeMap::new();
-    let mut warnings = Vec::new();
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !names
-        .iter()
-        .all(|n| ended.get(n).copied().unwrap_or(0) >= sessions_per_instance(topo, n))
-    {
-        let Ok(Some((name, ev))) = tokio::time::timeout_at(deadline, rx.recv()).await else {
-            break;
-        };
-        match ev {
-            NodeEvent::Data {
-                member,
-                offset,
-                data,
-                ..
-            } => {
-                let h = hashers
-                    .entry(member)
-                    .or_insert_with(|| (Sha256::new(), 0, true));
-                h.2 &= offset == h.1;
-                h.0.update(&data);
-                h.1 = h.1.max(offset + data.len() as u64);
-            }
-            NodeEvent::Delivered { member, bytes, .. } => {
-                let (h, _, in_order) = hashers.remove(&member).unwrap_or((Sha256::new(), 0, true));
-                let sha = if in_order {
-                    hex::encode(h.finalize())
-                } else {
-                    String::new()
-                };
-                delivered.insert(
-                    member,
-                    Delivered {
-                        bytes,
-                        sha256: sha,
-                        complete: true,
-                    },
-                );
-            }
-            NodeEvent::SessionEnded { .. } => *ended.entry(name).or_default() += 1,
-            NodeEvent::Warning(w) => warnings.push(w),
-        }
-    }
-    for (member, (_, bytes, _)) in hashers {
-        delivered.entry(member).or_insert(Delivered {
-            bytes,
-            sha256: String::new(),
-            complete: false,
-        });
-    }
-    for p in pumps {
-        p.abort();
-    }
-    (delivered, warnings)
-}
-
-fn judge(run: &Run) -> Vec<CheckResult> {
-    let obs = observe(&run.ctx, &run.events);
-    run_checks(&run.ctx, &obs)
-}
-
-fn verdict_of<'a>(results: &'a [CheckResult], id: &str) -> &'a CheckResult {
-    results
-        .iter()
-        .find(|r| r.id == id)
-        .unwrap_or_else(|| panic!("no result for {id}"))
-}
-
-fn show(results: &[CheckResult]) -> String {
-    let mut s = String::new();
-    for r in results {
-        s.push_str(&format!("  {:<15} {}\n", r.id, r.verdict.as_str()));
-        for e in &r.evidence {
-            s.push_str(&format!("      {e}\n"));
-        }
-    }
-    s
-}
-
-fn split_name(sut: &[Role]) -> String {
-    if sut.is_empty() {
-        "self".into()
-    } else {
-        sut.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("+")
-    }
-}
-
-const SPLITS: [&[Role]; 7] = [
-    &[Role::ClientA],
-    &[Role::PfA],
-    &[Role::X],
-    &[Role::PfB],
-    &[Role::ClientB],
-    &[Role::PfA, Role::X, Role::PfB],
-    &[],
-];
+use std::time::Duration;
 
 /// The correct reference passes every check of every split of a figure (or the check is
 /// not observable there); in the self-check every check judges something.
@@ -307,26 +69,6 @@ async fn figure_passes(net: u8, variant: Variant) {
         }
     }
     assert!(failures.is_empty(), "{failures}");
-}
-
-/// Runs futures concurrently on the current runtime and collects their outputs in order.
-async fn futures_join<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.expect("case task"));
-    }
-    out
-}
-
-fn var(fig: u8, t: Transport) -> Variant {
-    let mut v = Variant::new(fig);
-    v.transport = t;
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,19 +130,27 @@ async fn self_check_recordings_are_deduplicated() {
     let run = run_case(157, 0, &Case::new(var(2, Transport::Tcp), &[])).await;
     let obs = observe(&run.ctx, &run.events);
     assert!(!obs.sip.is_empty());
-    assert!(
-        obs.sip.iter().all(|s| s.recorded == 2),
-        "{:?}",
-        obs.sip
+    // Both ends recorded every SIP message and opening; the one-copy stream keeps each once.
+    use cpm_harness::trace::{Seen, WireEvent};
+    let count = |seen: Seen, open: bool| {
+        run.records
             .iter()
-            .filter(|s| s.recorded != 2)
-            .map(|s| &s.start_line)
-            .collect::<Vec<_>>()
-    );
+            .filter(|r| r.seen == seen)
+            .filter(|r| match r.ev {
+                WireEvent::Sip { .. } => !open,
+                WireEvent::TcpOpen { .. } => open,
+                _ => false,
+            })
+            .count()
+    };
+    assert_eq!(count(Seen::Sent, false), obs.sip.len());
+    assert_eq!(count(Seen::Received, false), obs.sip.len());
+    assert_eq!(count(Seen::Sent, true), obs.conns.len());
+    assert_eq!(count(Seen::Received, true), obs.conns.len());
     // One L1, one L2, an L3 and an L4 per member (no reuse), besides SIP over TCP.
     let links: Vec<_> = obs.conns.iter().filter(|c| c.is_link()).collect();
     assert_eq!(links.len(), 2 + 2 * 3, "{links:#?}");
-    assert!(obs.conns.iter().all(|c| c.recorded_twice && c.open_seen));
+    assert!(obs.conns.iter().all(|c| c.open_seen));
     assert!(obs
         .conns
         .iter()

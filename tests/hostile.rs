@@ -87,8 +87,8 @@ async fn duplicate_and_late_retransmissions() {
         "{}",
         common_hostile::describe(&o)
     );
-    let sip: Vec<&bytes::Bytes> = o
-        .events
+    let events = cpm_harness::trace::one_copy(&o.records);
+    let sip: Vec<&bytes::Bytes> = events
         .iter()
         .filter_map(|(_, e)| match e {
             WireEvent::Sip { raw, .. } => Some(raw),

@@ -145,11 +145,18 @@ fn interrupt_with(signal: i32) {
         "{} cases in the summary, {before} had finished before the signal",
         cases.len()
     );
-    // Each finished case keeps its event log.
+    // Each finished case keeps its capture; one that did not pass keeps its trace too.
+    let cap_run: Vec<_> = std::fs::read_dir(&caps).unwrap().flatten().collect();
     for c in cases {
         let id = c["id"].as_str().unwrap().replace('/', "_");
-        let log = runs[0].path().join(format!("{id}.events.jsonl"));
-        assert!(log.exists(), "{} missing", log.display());
+        let pcap = cap_run[0].path().join(format!("{id}.pcap"));
+        assert!(pcap.exists(), "{} missing", pcap.display());
+        if c["verdict"] != "pass" {
+            let trace = runs[0].path().join(format!("{id}.trace.jsonl"));
+            let text = std::fs::read_to_string(&trace)
+                .unwrap_or_else(|e| panic!("{}: {e}", trace.display()));
+            cpm_harness::trace::from_jsonl(&text).expect("the trace reads back");
+        }
     }
 }
 

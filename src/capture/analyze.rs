@@ -10,57 +10,46 @@
 //!   INVITE1 (Request-URI the group, or the conference factory with
 //!   `Require: recipient-list-invite`) from client-a to pf-a, pf-a's INVITE2 to x, x's
 //!   INVITE3 per member (Request-URI the member) to the pf-b instances, their INVITE4 to the
-//!   members, named by the Request-URI's user part. Entities are told apart by IP address (one
-//!   IP per entity, as in the harness's topologies; two roles on one IP is an error asking for
-//!   `--map`). SIP listeners are where INVITEs were sent (else the sender's Via sent-by), MSRP
-//!   listeners the TCP targets that match the entity's own SDP `a=path` URI (else either).
+//!   members, named by the Request-URI's user part. Entities are told apart by their SIP
+//!   address (IP and port: several may share one IP, as a vendor's SUT does): where INVITEs
+//!   were sent, and the sender's Via sent-by (RFC 3261 §18.1.1); MSRP listeners are the
+//!   entity's own SDP `a=path` URI (the TCP targets that match it first).
 //!   Which INVITE a lone one is, when its neighbours are hidden, follows from the SUT roles
 //!   (a hop between two SUT roles is never captured). Entities the capture never shows get
 //!   placeholder addresses in 192.0.2.0/24, which match no traffic. Limits: a pre-defined
 //!   group's members are those x invited (an ad-hoc group adds its resource list); with no
 //!   member INVITE at all, one unseen `member-unseen` stands for the group. Give `--map` to
 //!   judge fan-out against the real group;
-//! - **the wire plumbing** shared with the ladder: parsed SIP messages ([`sip_messages`]),
-//!   TCP connections with their per-direction byte streams ([`tcp_conns`]) and the MSRP
-//!   messages in them ([`parse_msrp`]);
-//! - **content** ([`contents`]): what client-a sent (its L1 SENDs reassembled over
-//!   Byte-Range per Message-ID and unwrapped from CPIM; the first visible link downstream when
-//!   L1 is not in the capture) and what each member received (the same on its L4), standing
-//!   in for the harness client-b's delivery record that a live case has. MEDIA-DELIVERY's
-//!   evidence says so; with pf-b and client-b both SUT no L4 is captured and MEDIA-DELIVERY
-//!   is not observable (a live run reads the SUT's output files). Objects over
-//!   [`MAX_REASSEMBLED`] are compared by the digests of their CPIM objects instead;
+//! - **content**: what client-a sent and what each member got come from the model's
+//!   delivery view ([`crate::model::delivery`]): client-a's L1 SENDs reassembled and
+//!   unwrapped from CPIM (the first visible link downstream when L1 is not in the capture),
+//!   each member's own link likewise — the same judgement as a live run. With pf-b and
+//!   client-b both SUT no member link is captured and MEDIA-DELIVERY is not observable (a live
+//!   run reads the SUT's output files);
 //! - **the report** ([`Report`]): one verdict per check with evidence, as text
 //!   ([`render_text`]) or as the summary's case object ([`CaseOutcome`]).
 //!
 //! Nothing here panics on hostile input: a capture with no INVITE, a map that matches none of
-//! the capture's addresses, two roles on one IP are [`AnalyzeError`]s naming the file.
+//! the capture's addresses, two roles at one SIP address are [`AnalyzeError`]s naming the
+//! file.
 
 use crate::capture::read::{read_capture_full, CaptureError};
-use crate::codec::cpim::Cpim;
-use crate::codec::msrp::{Flag, Limits, MsrpEvent, MsrpHead, MsrpParser, MsrpUri, Reassembler};
-use crate::codec::sdp::Sdp;
-use crate::codec::sip::{SipMessage, Transport};
-use crate::config::{Link, Variant};
+use crate::codec::msrp::MsrpUri;
+use crate::config::Variant;
 use crate::engine::case::CaseOutcome;
 use crate::engine::checks::run_checks;
-use crate::engine::observe::{locate, observe};
 use crate::engine::plan::split_name;
-use crate::engine::{case_verdict, CaseContext, CheckResult, Delivered, Verdict};
+use crate::engine::{case_verdict, CaseContext, CheckResult, Verdict};
 use crate::entity::Holds;
+use crate::model::{interpret, listener, Observation};
 use crate::topology::{strip_uri, Endpoint, Member, PfB, Role, Topology};
 use crate::trace::WireEvent;
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Largest content object reassembled in memory; beyond it, delivery is judged by comparing
-/// the digests of the CPIM objects on the wire.
-pub const MAX_REASSEMBLED: u64 = 64 * 1024 * 1024;
 
 /// Why a capture could not be analysed. Every variant names the file; all are usage or input
 /// errors (exit code 2 on the command line).
@@ -83,241 +72,6 @@ pub enum AnalyzeError {
     Map { path: PathBuf, msg: String },
     #[error("{}: {msg}", path.display())]
     Infer { path: PathBuf, msg: String },
-}
-
-// ------------------------------------------------------------------------------------------
-// Wire plumbing
-
-/// A parsed SIP message of the capture.
-#[derive(Debug, Clone)]
-pub struct SipEv {
-    /// Index into the event list.
-    pub index: usize,
-    pub t: Duration,
-    pub transport: Transport,
-    pub from: SocketAddr,
-    pub to: SocketAddr,
-    pub msg: SipMessage,
-}
-
-/// Every SIP message that parses, in capture order (unparseable ones are skipped).
-pub fn sip_messages(events: &[(Duration, WireEvent)]) -> Vec<SipEv> {
-    events
-        .iter()
-        .enumerate()
-        .filter_map(|(index, (t, e))| match e {
-            WireEvent::Sip {
-                transport,
-                from,
-                to,
-                raw,
-            } => SipMessage::parse(raw).ok().map(|msg| SipEv {
-                index,
-                t: *t,
-                transport: *transport,
-                from: *from,
-                to: *to,
-                msg,
-            }),
-            _ => None,
-        })
-        .collect()
-}
-
-/// One direction of a TCP connection: its bytes and when each part was seen.
-#[derive(Debug, Clone)]
-pub struct TcpDir {
-    pub from: SocketAddr,
-    pub to: SocketAddr,
-    pub data: Vec<u8>,
-    /// (stream offset, time) of each data event.
-    pub segs: Vec<(u64, Duration)>,
-    pub closed_at: Option<Duration>,
-}
-
-impl TcpDir {
-    fn new(from: SocketAddr, to: SocketAddr) -> TcpDir {
-        TcpDir {
-            from,
-            to,
-            data: Vec::new(),
-            segs: Vec::new(),
-            closed_at: None,
-        }
-    }
-
-    /// When the byte at `offset` was seen.
-    pub fn time_at(&self, offset: u64) -> Duration {
-        let i = self.segs.partition_point(|(o, _)| *o <= offset);
-        self.segs
-            .get(i.saturating_sub(1))
-            .map(|(_, t)| *t)
-            .unwrap_or_default()
-    }
-}
-
-/// One TCP connection of the capture.
-#[derive(Debug, Clone)]
-pub struct TcpConn {
-    /// The side that sent the SYN (the first data's sender when no opening was captured).
-    pub opener: SocketAddr,
-    pub target: SocketAddr,
-    pub opened_at: Option<Duration>,
-    /// `[opener → target, target → opener]`.
-    pub dirs: [TcpDir; 2],
-    /// SIP messages travelled on it (a SIP-over-TCP connection, not an MSRP link).
-    pub carried_sip: bool,
-}
-
-/// The TCP connections of a (canonical) event stream, in order of opening.
-pub fn tcp_conns(events: &[(Duration, WireEvent)]) -> Vec<TcpConn> {
-    let mut conns: Vec<TcpConn> = Vec::new();
-    let mut by_pair: HashMap<(SocketAddr, SocketAddr), usize> = HashMap::new();
-    fn add(
-        conns: &mut Vec<TcpConn>,
-        by_pair: &mut HashMap<(SocketAddr, SocketAddr), usize>,
-        opener: SocketAddr,
-        target: SocketAddr,
-        opened_at: Option<Duration>,
-    ) -> usize {
-        conns.push(TcpConn {
-            opener,
-            target,
-            opened_at,
-            dirs: [TcpDir::new(opener, target), TcpDir::new(target, opener)],
-            carried_sip: false,
-        });
-        let i = conns.len() - 1;
-        by_pair.insert((opener, target), i);
-        by_pair.insert((target, opener), i);
-        i
-    }
-    for (t, e) in events {
-        match e {
-            WireEvent::TcpOpen { conn, opener } => {
-                let target = if conn.0 == *opener { conn.1 } else { conn.0 };
-                add(&mut conns, &mut by_pair, *opener, target, Some(*t));
-            }
-            WireEvent::TcpData { from, to, data } => {
-                let i = match by_pair.get(&(*from, *to)) {
-                    Some(&i) => i,
-                    None => add(&mut conns, &mut by_pair, *from, *to, None),
-                };
-                let c = &mut conns[i];
-                let d = usize::from(c.opener != *from);
-                let dir = &mut c.dirs[d];
-                dir.segs.push((dir.data.len() as u64, *t));
-                dir.data.extend_from_slice(data);
-            }
-            WireEvent::TcpClose { from, to } => {
-                if let Some(&i) = by_pair.get(&(*from, *to)) {
-                    let c = &mut conns[i];
-                    let d = usize::from(c.opener != *from);
-                    c.dirs[d].closed_at.get_or_insert(*t);
-                }
-            }
-            WireEvent::Sip {
-                transport: Transport::Tcp,
-                from,
-                to,
-                ..
-            } => {
-                if let Some(&i) = by_pair.get(&(*from, *to)) {
-                    conns[i].carried_sip = true;
-                }
-            }
-            WireEvent::Sip { .. } => {}
-        }
-    }
-    conns
-}
-
-/// One MSRP message in one direction of a connection.
-#[derive(Debug, Clone)]
-pub struct MsrpMsg {
-    /// When its first byte was seen.
-    pub t: Duration,
-    /// When its end-line was seen (`None`: cut off by the end of the capture).
-    pub t_end: Option<Duration>,
-    pub head: MsrpHead,
-    pub body_len: u64,
-    pub flag: Option<Flag>,
-    /// The body, when asked for.
-    pub body: Option<Vec<u8>>,
-}
-
-impl MsrpMsg {
-    /// A SEND carrying content (not the bodiless binding SEND).
-    pub fn is_content(&self) -> bool {
-        self.head.method() == Some("SEND") && self.head.has_body && self.body_len > 0
-    }
-}
-
-/// The MSRP messages of one direction; the parse error (with its offset) if it gave up.
-pub fn parse_msrp(dir: &TcpDir, keep_bodies: bool) -> (Vec<MsrpMsg>, Option<String>) {
-    let mut out = Vec::new();
-    let mut parser = MsrpParser::new(Limits::default());
-    let mut cur: Option<MsrpMsg> = None;
-    let mut start = 0u64;
-    let mut fed = 0usize;
-    // Feed per data event so times stay per message.
-    let bounds: Vec<usize> = dir
-        .segs
-        .iter()
-        .skip(1)
-        .map(|(o, _)| *o as usize)
-        .chain(std::iter::once(dir.data.len()))
-        .collect();
-    for end in bounds {
-        let end = end.min(dir.data.len());
-        if end <= fed {
-            continue;
-        }
-        parser.push(&dir.data[fed..end]);
-        fed = end;
-        loop {
-            match parser.next() {
-                Ok(Some(MsrpEvent::Head(head))) => {
-                    cur = Some(MsrpMsg {
-                        t: dir.time_at(start),
-                        t_end: None,
-                        head,
-                        body_len: 0,
-                        flag: None,
-                        body: keep_bodies.then(Vec::new),
-                    });
-                }
-                Ok(Some(MsrpEvent::Body(b))) => {
-                    if let Some(m) = cur.as_mut() {
-                        m.body_len += b.len() as u64;
-                        if let Some(v) = m.body.as_mut() {
-                            v.extend_from_slice(&b);
-                        }
-                    }
-                }
-                Ok(Some(MsrpEvent::End { flag, .. })) => {
-                    let next = parser.offset();
-                    if let Some(mut m) = cur.take() {
-                        m.flag = Some(flag);
-                        m.t_end = Some(dir.time_at(next.saturating_sub(1)));
-                        out.push(m);
-                    }
-                    start = next;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    if let Some(m) = cur.take() {
-                        out.push(m);
-                    }
-                    return (out, Some(format!("byte {}: {e}", e.offset)));
-                }
-            }
-        }
-    }
-    if let Some(m) = cur.take() {
-        out.push(m);
-    }
-    (out, None)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -387,20 +141,27 @@ fn strip_prefix(msg: &str, prefix: &str) -> String {
 /// least one of the capture's SIP addresses; otherwise inferred ([`infer_map`]).
 pub fn entity_map(
     capture: &Path,
-    events: &[(Duration, WireEvent)],
+    wire: &Observation,
     map: Option<(&Path, &Topology)>,
     sut: &[Role],
 ) -> Result<EntityMap, AnalyzeError> {
-    let sips = sip_messages(events);
     match map {
         Some((path, topo)) => {
-            let known = sips
+            let ips: BTreeSet<IpAddr> = topo
+                .instances()
                 .iter()
-                .any(|s| locate(topo, s.from).is_some() || locate(topo, s.to).is_some());
+                .flat_map(|i| [i.sip.ip(), i.msrp.ip()])
+                .collect();
+            let known = wire.sip.iter().any(|s| {
+                listener(topo, s.from).is_some()
+                    || listener(topo, s.to).is_some()
+                    || ips.contains(&s.from.ip())
+            });
             if !known {
-                let sample: BTreeSet<String> = sips
+                let sample: BTreeSet<String> = wire
+                    .sip
                     .iter()
-                    .flat_map(|s| [s.from.ip().to_string(), s.to.ip().to_string()])
+                    .flat_map(|s| [s.from.to_string(), s.to.to_string()])
                     .take(4)
                     .collect();
                 let what = if sample.is_empty() {
@@ -427,14 +188,15 @@ pub fn entity_map(
                 notes: Vec::new(),
             })
         }
-        None => infer_map(events, sut).map_err(|msg| AnalyzeError::Infer {
+        None => infer_map(wire, sut).map_err(|msg| AnalyzeError::Infer {
             path: capture.to_owned(),
             msg,
         }),
     }
 }
 
-/// An initial INVITE (no To tag), first copy only.
+/// An initial INVITE (no To tag), first copy only; `from` and `to` are the SIP addresses of
+/// its sender (the top Via sent-by, else the source) and receiver.
 #[derive(Debug, Clone)]
 struct Inv {
     t: Duration,
@@ -445,24 +207,43 @@ struct Inv {
     raw_uri: String,
     adhoc: bool,
     list: Vec<String>,
-    via: Option<String>,
     from_uri: Option<String>,
     to_uri: Option<String>,
 }
 
-fn initial_invites(sips: &[SipEv]) -> Vec<Inv> {
+/// The SIP address a message's sender listens on: a request's top Via sent-by (RFC 3261
+/// §18.1.1) when it names an address, else where it came from.
+fn sender_addr(s: &crate::model::SipObs) -> SocketAddr {
+    s.msg
+        .as_ref()
+        .filter(|m| m.is_request())
+        .and_then(|m| m.via_sent_by())
+        .and_then(|(_, v)| {
+            v.parse::<SocketAddr>().ok().or_else(|| {
+                v.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, 5060))
+            })
+        })
+        .unwrap_or(s.from)
+}
+
+fn initial_invites(wire: &Observation) -> Vec<Inv> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for s in sips {
-        let m = &s.msg;
-        if m.method().map(|x| x.as_str()) != Some("INVITE") || m.to_tag().is_some() {
+    for s in &wire.sip {
+        let Some(m) = &s.msg else { continue };
+        if !s.is_request("INVITE") || m.to_tag().is_some() {
             continue;
         }
+        let from = sender_addr(s);
         let key = (
             m.call_id().unwrap_or_default().to_string(),
             m.via_branch().unwrap_or_default(),
-            s.from.ip(),
-            s.to.ip(),
+            from,
+            s.to,
         );
         if !seen.insert(key) {
             continue;
@@ -474,13 +255,12 @@ fn initial_invites(sips: &[SipEv]) -> Vec<Inv> {
             .any(|r| r.to_ascii_lowercase().contains("recipient-list-invite"));
         out.push(Inv {
             t: s.t,
-            from: s.from,
+            from,
             to: s.to,
             uri: strip_uri(&raw_uri),
             raw_uri,
             adhoc: require || !list.is_empty(),
             list,
-            via: m.via_sent_by().map(|(_, v)| v),
             from_uri: m.from_uri(),
             to_uri: m.to_uri(),
         });
@@ -513,29 +293,26 @@ fn member_name(uri: &str) -> String {
     }
 }
 
-/// Infers the entity map from the SIP signalling chain (see the module docs). `sut` says
-/// which hops cannot be in the capture (between two SUT roles), which settles which INVITE a
-/// lone one is when its neighbours are hidden.
-pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<EntityMap, String> {
-    let sips = sip_messages(events);
-    let invites = initial_invites(&sips);
+/// Infers the entity map from the SIP signalling chain of the capture's wire layer (see the
+/// module docs). `sut` says which hops cannot be in the capture (between two SUT roles), which
+/// settles which INVITE a lone one is when its neighbours are hidden.
+pub fn infer_map(wire: &Observation, sut: &[Role]) -> Result<EntityMap, String> {
+    let invites = initial_invites(wire);
     if invites.is_empty() {
         return Err("no SIP INVITE in the capture".into());
     }
     let visible = |a: Role, b: Role| !(sut.contains(&a) && sut.contains(&b));
-    let (l1, l2, l3, l4) = (
+    let (l1, l3, l4) = (
         visible(Role::ClientA, Role::PfA),
-        visible(Role::PfA, Role::X),
         visible(Role::X, Role::PfB),
         visible(Role::PfB, Role::ClientB),
     );
+    let l2 = visible(Role::PfA, Role::X);
     let mut notes = Vec::new();
-    let sends = |ip: IpAddr, pred: &dyn Fn(&Inv) -> bool| {
-        invites.iter().any(|i| i.from.ip() == ip && pred(i))
-    };
-    let receives = |ip: IpAddr, pred: &dyn Fn(&Inv) -> bool| {
-        invites.iter().any(|i| i.to.ip() == ip && pred(i))
-    };
+    let sends =
+        |a: SocketAddr, pred: &dyn Fn(&Inv) -> bool| invites.iter().any(|i| i.from == a && pred(i));
+    let receives =
+        |a: SocketAddr, pred: &dyn Fn(&Inv) -> bool| invites.iter().any(|i| i.to == a && pred(i));
 
     // The group (or factory) URI: INVITE1/INVITE2's Request-URI.
     let group_uri: Option<String> = invites
@@ -544,74 +321,74 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
         .or_else(|| {
             invites
                 .iter()
-                .find(|i| sends(i.to.ip(), &|o: &Inv| o.uri != i.uri))
+                .find(|i| sends(i.to, &|o: &Inv| o.uri != i.uri))
         })
         .or_else(|| if l1 || l2 { invites.first() } else { None })
         .map(|i| i.uri.clone());
     let is_group = |i: &Inv| Some(&i.uri) == group_uri.as_ref();
 
-    let (mut client_a, mut pf_a, mut x): (Option<IpAddr>, Option<IpAddr>, Option<IpAddr>) =
-        (None, None, None);
-    let set =
-        |slot: &mut Option<IpAddr>, ip: IpAddr, what: &str, notes: &mut Vec<String>| match slot {
-            None => *slot = Some(ip),
-            Some(old) if *old != ip => notes.push(format!(
-                "{what} seen at {ip} as well as {old}; {old} is used"
-            )),
-            _ => {}
-        };
+    type Slot = Option<SocketAddr>;
+    let (mut client_a, mut pf_a, mut x): (Slot, Slot, Slot) = (None, None, None);
+    let set = |slot: &mut Slot, a: SocketAddr, what: &str, notes: &mut Vec<String>| match slot {
+        None => *slot = Some(a),
+        Some(old) if *old != a => notes.push(format!(
+            "{what} seen at {a} as well as {old}; {old} is used"
+        )),
+        _ => {}
+    };
     let mut invite1: Option<&Inv> = None;
     for g in invites.iter().filter(|i| is_group(i)) {
-        let is_invite2 = if receives(g.from.ip(), &|o| is_group(o)) {
+        let is_invite2 = if receives(g.from, &|o| is_group(o)) {
             true
-        } else if sends(g.to.ip(), &|o| is_group(o)) {
+        } else if sends(g.to, &|o| is_group(o)) {
             false
-        } else if sends(g.to.ip(), &|o| !is_group(o)) {
+        } else if sends(g.to, &|o| !is_group(o)) {
             true
         } else {
             !l1
         };
         if is_invite2 {
-            set(&mut pf_a, g.from.ip(), "pf-a", &mut notes);
-            set(&mut x, g.to.ip(), "x", &mut notes);
+            set(&mut pf_a, g.from, "pf-a", &mut notes);
+            set(&mut x, g.to, "x", &mut notes);
         } else {
-            set(&mut client_a, g.from.ip(), "client-a", &mut notes);
-            set(&mut pf_a, g.to.ip(), "pf-a", &mut notes);
+            set(&mut client_a, g.from, "client-a", &mut notes);
+            set(&mut pf_a, g.to, "pf-a", &mut notes);
             invite1.get_or_insert(g);
         }
     }
     // Member INVITEs: INVITE3 from x to a pf-b, INVITE4 from a pf-b to the member.
-    let mut pfb_ips: BTreeSet<IpAddr> = BTreeSet::new();
-    // member URI → (raw URI, pf-b IP, member IP)
-    let mut members: BTreeMap<String, (String, Option<IpAddr>, Option<IpAddr>)> = BTreeMap::new();
+    let mut pfb_addrs: BTreeSet<SocketAddr> = BTreeSet::new();
+    // member URI → (raw URI, pf-b address, member address)
+    type MemberSlot = (String, Option<SocketAddr>, Option<SocketAddr>);
+    let mut members: BTreeMap<String, MemberSlot> = BTreeMap::new();
     let mut member_order: Vec<String> = Vec::new();
     for m in invites.iter().filter(|i| !is_group(i)) {
         let same = |o: &Inv| o.uri == m.uri;
-        let is_invite3 = if x == Some(m.from.ip()) {
+        let is_invite3 = if x == Some(m.from) {
             true
-        } else if receives(m.from.ip(), &same) {
+        } else if receives(m.from, &same) {
             false
-        } else if sends(m.to.ip(), &same) {
+        } else if sends(m.to, &same) {
             true
         } else if !l3 {
             false
         } else if !l4 {
             true
         } else {
-            x.is_none() && receives(m.from.ip(), &|o| is_group(o))
+            x.is_none() && receives(m.from, &|o| is_group(o))
         };
         let e = members.entry(m.uri.clone()).or_insert_with(|| {
             member_order.push(m.uri.clone());
             (m.raw_uri.clone(), None, None)
         });
         if is_invite3 {
-            set(&mut x, m.from.ip(), "x", &mut notes);
-            e.1.get_or_insert(m.to.ip());
-            pfb_ips.insert(m.to.ip());
+            set(&mut x, m.from, "x", &mut notes);
+            e.1.get_or_insert(m.to);
+            pfb_addrs.insert(m.to);
         } else {
-            e.1.get_or_insert(m.from.ip());
-            e.2.get_or_insert(m.to.ip());
-            pfb_ips.insert(m.from.ip());
+            e.1.get_or_insert(m.from);
+            e.2.get_or_insert(m.to);
+            pfb_addrs.insert(m.from);
         }
     }
     // Ad hoc: members of the resource list x never invited are still expected.
@@ -629,87 +406,55 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
         }
     }
 
-    // One IP per entity.
-    let mut owners: BTreeMap<IpAddr, Vec<String>> = BTreeMap::new();
-    for (name, ip) in [("client-a", client_a), ("pf-a", pf_a), ("x", x)] {
-        if let Some(ip) = ip {
-            owners.entry(ip).or_default().push(name.into());
+    // One SIP address per entity (several entities may share an IP).
+    let mut owners: BTreeMap<SocketAddr, Vec<String>> = BTreeMap::new();
+    for (name, a) in [("client-a", client_a), ("pf-a", pf_a), ("x", x)] {
+        if let Some(a) = a {
+            owners.entry(a).or_default().push(name.into());
         }
     }
-    for ip in &pfb_ips {
-        owners.entry(*ip).or_default().push("a pf-b".into());
+    for a in &pfb_addrs {
+        owners.entry(*a).or_default().push("a pf-b".into());
     }
-    for (uri, (_, _, ip)) in &members {
-        if let Some(ip) = ip {
-            owners.entry(*ip).or_default().push(format!("member {uri}"));
+    for (uri, (_, _, a)) in &members {
+        if let Some(a) = a {
+            owners.entry(*a).or_default().push(format!("member {uri}"));
         }
     }
-    if let Some((ip, who)) = owners.iter().find(|(_, v)| v.len() > 1) {
+    if let Some((a, who)) = owners.iter().find(|(_, v)| v.len() > 1) {
         return Err(format!(
-            "{} share the address {ip}: inferring entities needs one IP per entity; give \
+            "{} share the SIP address {a}: the signalling does not tell them apart; give \
              --map with the topology instead",
             who.join(" and ")
         ));
     }
 
-    // Listener addresses.
-    let sip_addr = |ip: IpAddr| -> SocketAddr {
-        if let Some(i) = invites.iter().find(|i| i.to.ip() == ip) {
-            return i.to;
-        }
-        for i in invites.iter().filter(|i| i.from.ip() == ip) {
-            if let Some(sa) = i.via.as_deref().and_then(|v| v.parse::<SocketAddr>().ok()) {
-                if sa.ip() == ip {
-                    return sa;
-                }
-            }
-            if let Some(h) = i.via.as_deref() {
-                if h.parse::<IpAddr>().ok() == Some(ip) {
-                    return SocketAddr::new(ip, 5060);
-                }
-            }
-        }
-        invites
+    // MSRP listeners: the entity's own a=path URI (the last of its path), from the SDP it
+    // sent; the TCP targets that match it first.
+    let targets: Vec<SocketAddr> = wire
+        .conns
+        .iter()
+        .filter(|c| !c.carried_sip)
+        .map(|c| c.target)
+        .collect();
+    let msrp_addr = |sip: SocketAddr| -> Option<SocketAddr> {
+        let own: Vec<SocketAddr> = wire
+            .sip
             .iter()
-            .find(|i| i.from.ip() == ip)
-            .map(|i| i.from)
-            .unwrap_or(SocketAddr::new(ip, 5060))
-    };
-    let conns = tcp_conns(events);
-    let sip_listeners: BTreeSet<SocketAddr> = invites.iter().map(|i| i.to).collect();
-    let msrp_addr = |ip: IpAddr, sip: SocketAddr| -> Option<SocketAddr> {
-        // The entity's own a=path URIs, from the SDP it sent.
-        let own: Vec<SocketAddr> = sips
-            .iter()
-            .filter(|s| s.from.ip() == ip)
-            .filter_map(|s| s.msg.sdp_body())
-            .filter_map(|b| Sdp::parse(&b).ok())
-            .filter_map(|sdp| {
-                let m = sdp.media.iter().find(|m| m.media == "message")?;
-                let list = MsrpUri::parse_list(m.attribute("path")?).ok()?;
-                list.last()?.socket_addr()
-            })
-            .filter(|a| a.ip() == ip)
-            .collect();
-        // Where MSRP connections to it went.
-        let targets: Vec<SocketAddr> = conns
-            .iter()
-            .filter(|c| !c.carried_sip && c.target.ip() == ip)
-            .map(|c| c.target)
-            .filter(|a| *a != sip && !sip_listeners.contains(a))
+            .filter(|s| sender_addr(s) == sip)
+            .filter_map(|s| s.sdp.as_ref().and_then(|d| d.path()))
+            .filter_map(|p| p.last().and_then(MsrpUri::socket_addr))
             .collect();
         own.iter()
             .find(|a| targets.contains(a))
-            .or(targets.first())
             .or(own.first())
             .copied()
     };
     let mut unseen = Vec::new();
     let mut next_placeholder = 1u8;
-    let mut endpoint = |name: &str, ip: Option<IpAddr>, unseen: &mut Vec<String>| match ip {
-        Some(ip) => {
-            let sip = sip_addr(ip);
-            let msrp = msrp_addr(ip, sip).unwrap_or(SocketAddr::new(ip, 0));
+    let mut endpoint = |name: &str, a: Option<SocketAddr>, unseen: &mut Vec<String>| match a {
+        Some(sip) => {
+            let msrp = msrp_addr(sip).unwrap_or(SocketAddr::new(sip.ip(), 0));
             Endpoint { sip, msrp }
         }
         None => {
@@ -723,9 +468,9 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
     let ep_pfa = endpoint("pf-a", pf_a, &mut unseen);
     let ep_x = endpoint("x", x, &mut unseen);
     let mut pf_b: Vec<PfB> = Vec::new();
-    for (k, ip) in pfb_ips.iter().enumerate() {
+    for (k, a) in pfb_addrs.iter().enumerate() {
         let name = format!("pf-b{}", k + 1);
-        let e = endpoint(&name, Some(*ip), &mut unseen);
+        let e = endpoint(&name, Some(*a), &mut unseen);
         pf_b.push(PfB {
             name,
             sip: e.sip,
@@ -739,7 +484,7 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
     taken.extend(pf_b.iter().map(|p| p.name.clone()));
     let mut member_list = Vec::new();
     for uri in &member_order {
-        let (raw, pfb_ip, ip) = members[uri].clone();
+        let (raw, pfb_addr, a) = members[uri].clone();
         let mut name = member_name(&strip_uri(&raw));
         if taken.contains(&name) {
             let base = name.clone();
@@ -750,8 +495,8 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
             }
         }
         taken.insert(name.clone());
-        let e = endpoint(&name, ip, &mut unseen);
-        let server = pfb_ip.and_then(|pip| pfb_ips.iter().position(|p| *p == pip));
+        let e = endpoint(&name, a, &mut unseen);
+        let server = pfb_addr.and_then(|pa| pfb_addrs.iter().position(|p| *p == pa));
         match server {
             Some(k) => pf_b[k].serves.push(name.clone()),
             None => {
@@ -843,184 +588,6 @@ pub fn infer_map(events: &[(Duration, WireEvent)], sut: &[Role]) -> Result<Entit
 // ------------------------------------------------------------------------------------------
 // Content
 
-/// One content object (Message-ID within a session) reassembled from one direction.
-#[derive(Debug, Clone)]
-pub struct WireContent {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub message_id: String,
-    /// The To-Path of its chunks, as written.
-    pub to_path: String,
-    pub content_type: Option<String>,
-    pub t: Duration,
-    /// Every octet up to the total arrived.
-    pub complete: bool,
-    /// Octets received (of the whole object, CPIM header included).
-    pub received: u64,
-    /// Octets and SHA-256 of the content once unwrapped from CPIM (the whole object when it
-    /// is not message/cpim); `None` when incomplete, unreadable or too large.
-    pub inner: Option<(u64, String)>,
-    /// SHA-256 of the whole object (CPIM included), when complete.
-    pub object_sha256: Option<String>,
-    /// Octets of the CPIM header part, when it parsed.
-    pub cpim_head: Option<u64>,
-    pub note: Option<String>,
-}
-
-struct Acc {
-    from: Option<String>,
-    to: Option<String>,
-    message_id: String,
-    to_path: String,
-    content_type: Option<String>,
-    t: Duration,
-    re: Option<Reassembler>,
-    note: Option<String>,
-    received: u64,
-    /// For objects too large to keep: hash in order while the chunks come in order.
-    hasher: Option<(Sha256, u64, Vec<u8>)>,
-    final_seen: bool,
-}
-
-/// Every content object the capture's MSRP links carried, reassembled per direction.
-pub fn contents(events: &[(Duration, WireEvent)], topo: &Topology) -> Vec<WireContent> {
-    let mut out = Vec::new();
-    for c in tcp_conns(events).iter().filter(|c| !c.carried_sip) {
-        for dir in &c.dirs {
-            let (msgs, _) = parse_msrp(dir, true);
-            let from = locate(topo, dir.from).map(|p| p.name);
-            let to = locate(topo, dir.to).map(|p| p.name);
-            let mut accs: Vec<Acc> = Vec::new();
-            let mut by_key: HashMap<(String, String), usize> = HashMap::new();
-            for m in msgs.iter().filter(|m| m.is_content()) {
-                let id = m.head.message_id().unwrap_or("").to_string();
-                let to_path = m.head.header("To-Path").unwrap_or("").to_string();
-                let k = *by_key
-                    .entry((to_path.clone(), id.clone()))
-                    .or_insert_with(|| {
-                        accs.push(Acc {
-                            from: from.clone(),
-                            to: to.clone(),
-                            message_id: id,
-                            to_path,
-                            content_type: m.head.content_type().map(String::from),
-                            t: m.t,
-                            re: Some(Reassembler::new(MAX_REASSEMBLED)),
-                            note: None,
-                            received: 0,
-                            hasher: Some((Sha256::new(), 0, Vec::new())),
-                            final_seen: false,
-                        });
-                        accs.len() - 1
-                    });
-                let acc = &mut accs[k];
-                let body = m.body.as_deref().unwrap_or_default();
-                acc.received += body.len() as u64;
-                let flag = m.flag.unwrap_or(Flag::More);
-                acc.final_seen |= flag == Flag::End;
-                let range = match m.head.byte_range() {
-                    Some(Ok(r)) => r,
-                    Some(Err(e)) => {
-                        acc.note = Some(format!("bad Byte-Range: {e}"));
-                        acc.re = None;
-                        acc.hasher = None;
-                        continue;
-                    }
-                    None => {
-                        acc.note = Some("a chunk without Byte-Range".into());
-                        acc.re = None;
-                        acc.hasher = None;
-                        continue;
-                    }
-                };
-                if let Some((h, next, prefix)) = acc.hasher.as_mut() {
-                    if range.start.saturating_sub(1) == *next {
-                        h.update(body);
-                        *next += body.len() as u64;
-                        let room = crate::codec::cpim::MAX_HEAD.saturating_sub(prefix.len());
-                        prefix.extend_from_slice(&body[..body.len().min(room)]);
-                    } else {
-                        acc.hasher = None;
-                    }
-                }
-                if let Some(re) = acc.re.as_mut() {
-                    if let Err(e) = re.add(range, body, flag) {
-                        acc.note = Some(e.to_string());
-                        acc.re = None;
-                    }
-                }
-            }
-            out.extend(accs.into_iter().map(finish_content));
-        }
-    }
-    out
-}
-
-fn finish_content(a: Acc) -> WireContent {
-    let is_cpim = a
-        .content_type
-        .as_deref()
-        .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("message/cpim"));
-    let mut w = WireContent {
-        from: a.from,
-        to: a.to,
-        message_id: a.message_id,
-        to_path: a.to_path,
-        content_type: a.content_type,
-        t: a.t,
-        complete: false,
-        received: a.received,
-        inner: None,
-        object_sha256: None,
-        cpim_head: None,
-        note: a.note,
-    };
-    if let Some(re) = a.re {
-        w.complete = re.is_complete();
-        if let Some(bytes) = re.into_bytes() {
-            w.object_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
-            let head = if is_cpim {
-                match Cpim::parse_head(&bytes) {
-                    Ok(Some((_, n))) => Some(n),
-                    Ok(None) => {
-                        w.note = Some("CPIM header part never ends".into());
-                        None
-                    }
-                    Err(e) => {
-                        w.note = Some(e.to_string());
-                        None
-                    }
-                }
-            } else {
-                Some(0)
-            };
-            if let Some(n) = head {
-                w.cpim_head = Some(n as u64);
-                let inner = &bytes[n..];
-                w.inner = Some((inner.len() as u64, hex::encode(Sha256::digest(inner))));
-            }
-        }
-        return w;
-    }
-    // Too large or broken for memory: the in-order digest of the whole object.
-    if let Some((h, next, prefix)) = a.hasher {
-        if a.final_seen {
-            w.complete = true;
-            w.object_sha256 = Some(hex::encode(h.finalize()));
-            w.cpim_head = if is_cpim {
-                Cpim::parse_head(&prefix)
-                    .ok()
-                    .flatten()
-                    .map(|(_, n)| n as u64)
-            } else {
-                Some(0)
-            };
-            w.received = next;
-        }
-    }
-    w
-}
-
 /// Where the context's content and delivery came from, for the report.
 #[derive(Debug, Clone, Default)]
 pub struct ContentSource {
@@ -1028,127 +595,6 @@ pub struct ContentSource {
     pub sent: String,
     /// One line per member.
     pub delivered: Vec<String>,
-    /// Digests are of whole CPIM objects (content too large to reassemble).
-    pub object_digests: bool,
-}
-
-/// What client-a sent and what each member got, from the wire (see the module docs).
-fn content_context(
-    events: &[(Duration, WireEvent)],
-    topo: &Topology,
-) -> (u64, String, BTreeMap<String, Delivered>, ContentSource) {
-    let all = contents(events, topo);
-    let role_of = |n: &Option<String>| n.as_deref().and_then(|n| topo.instance(n)).map(|i| i.role);
-    let mut src = ContentSource::default();
-    // Sent: the first complete object on the first visible link, L1 first.
-    let chain = [
-        (Role::ClientA, Role::PfA, Link::L1),
-        (Role::PfA, Role::X, Link::L2),
-        (Role::X, Role::PfB, Link::L3),
-        (Role::PfB, Role::ClientB, Link::L4),
-    ];
-    let mut sent: Option<&WireContent> = None;
-    for (a, b, link) in chain {
-        let on_link: Vec<&WireContent> = all
-            .iter()
-            .filter(|w| role_of(&w.from) == Some(a) && role_of(&w.to) == Some(b))
-            .collect();
-        if let Some(w) = on_link
-            .iter()
-            .find(|w| w.complete && (w.inner.is_some() || w.object_sha256.is_some()))
-        {
-            src.sent = format!(
-                "{} → {} ({link:?}), Message-ID {}",
-                w.from.as_deref().unwrap_or("?"),
-                w.to.as_deref().unwrap_or("?"),
-                w.message_id
-            );
-            sent = Some(w);
-            break;
-        }
-    }
-    let large = sent.is_some_and(|w| w.inner.is_none());
-    src.object_digests = large;
-    let (len, sha) = match sent {
-        Some(w) => match &w.inner {
-            Some((n, h)) => (*n, h.clone()),
-            None => (
-                w.received.saturating_sub(w.cpim_head.unwrap_or(0)),
-                format!("cpim:{}", w.object_sha256.clone().unwrap_or_default()),
-            ),
-        },
-        None => {
-            src.sent = "no complete content object on any link of the capture".into();
-            (0, String::new())
-        }
-    };
-    // A member takes content only for a session it negotiated (To-Path its own a=path URI),
-    // as the harness's client-b does.
-    let sips = sip_messages(events);
-    let own_paths = |name: &str| -> Vec<MsrpUri> {
-        sips.iter()
-            .filter(|s| locate(topo, s.from).is_some_and(|p| p.name == name))
-            .filter_map(|s| s.msg.sdp_body())
-            .filter_map(|b| Sdp::parse(&b).ok())
-            .filter_map(|sdp| {
-                let m = sdp.media.iter().find(|m| m.media == "message")?;
-                MsrpUri::parse_list(m.attribute("path")?).ok()?.pop()
-            })
-            .collect()
-    };
-    let mut delivered = BTreeMap::new();
-    for m in &topo.members {
-        let paths = own_paths(&m.name);
-        let for_me = |w: &WireContent| {
-            paths.is_empty()
-                || MsrpUri::parse_list(&w.to_path)
-                    .ok()
-                    .and_then(|mut v| v.pop())
-                    .is_some_and(|u| paths.iter().any(|p| p.matches(&u)))
-        };
-        let mine: Vec<&WireContent> = all
-            .iter()
-            .filter(|w| w.to.as_deref() == Some(m.name.as_str()) && for_me(w))
-            .collect();
-        let pick = mine
-            .iter()
-            .rev()
-            .find(|w| w.complete)
-            .or_else(|| mine.iter().max_by_key(|w| w.received));
-        let Some(w) = pick else { continue };
-        let d = if !w.complete {
-            Delivered {
-                bytes: w.received.saturating_sub(w.cpim_head.unwrap_or(0)),
-                sha256: String::new(),
-                complete: false,
-            }
-        } else if let (false, Some((n, h))) = (large, &w.inner) {
-            Delivered {
-                bytes: *n,
-                sha256: h.clone(),
-                complete: true,
-            }
-        } else {
-            Delivered {
-                bytes: w.received.saturating_sub(w.cpim_head.unwrap_or(0)),
-                sha256: format!("cpim:{}", w.object_sha256.clone().unwrap_or_default()),
-                complete: true,
-            }
-        };
-        src.delivered.push(format!(
-            "{}: {} bytes{} from {} on L4{}",
-            m.name,
-            d.bytes,
-            if d.complete { "" } else { " (incomplete)" },
-            w.from.as_deref().unwrap_or("?"),
-            w.note
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default()
-        ));
-        delivered.insert(m.name.clone(), d);
-    }
-    (len, sha, delivered, src)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1230,34 +676,37 @@ pub fn analyze_events(
     events: &[(Duration, WireEvent)],
     opts: &Options,
 ) -> Result<Report, AnalyzeError> {
-    let sips = sip_messages(events);
-    if initial_invites(&sips).is_empty() {
+    let wire = interpret(events);
+    if wire.sip.iter().all(|s| !s.is_request("INVITE")) {
         return Err(AnalyzeError::NoInvite {
             path: path.to_owned(),
             packets: 0,
-            sip: sips.len(),
+            sip: wire.sip.len(),
         });
     }
     let map = entity_map(
         path,
-        events,
+        &wire,
         opts.map.as_ref().map(|(p, t)| (p.as_path(), t)),
         &opts.sut,
     )?;
-    let topo = &map.topology;
-    let (content_len, content_sha256, delivered, content) = content_context(events, topo);
-    let ctx = CaseContext {
-        topology: Arc::new(topo.clone()),
+    let mut ctx = CaseContext {
+        topology: Arc::new(map.topology.clone()),
         variant: opts.variant.clone(),
         sut: opts.sut.clone(),
         holds: Holds::default(),
         pause: opts.pause,
         trigger_window: opts.trigger_window,
-        content_len,
-        content_sha256,
-        delivered,
+        content_len: 0,
+        content_sha256: String::new(),
+        delivered: BTreeMap::new(),
     };
-    let obs = observe(&ctx, events);
+    let obs = crate::model::resolve(&ctx.topology, &ctx.sut, wire);
+    let w = crate::model::delivery::apply(&mut ctx, &obs);
+    let content = ContentSource {
+        sent: w.sent_from.clone(),
+        delivered: w.members.values().map(|(_, l)| l.clone()).collect(),
+    };
     let mut checks = run_checks(&ctx, &obs);
     annotate_delivery(&mut checks, &opts.sut, &content);
     if opts.signalling_only {
@@ -1288,8 +737,9 @@ pub fn analyze_events(
         duration_ms: obs.end.as_millis(),
         checks,
         notes,
-        events: Vec::new(),
+        records: Vec::new(),
         topology: Some(ctx.topology.clone()),
+        observation: None,
     };
     Ok(Report {
         capture: path.to_owned(),
@@ -1302,9 +752,9 @@ pub fn analyze_events(
     })
 }
 
-/// MEDIA-DELIVERY reads the members' received bytes, which a capture only shows as what
-/// crossed L4: say so in its evidence, and make it not observable when no L4 can be in the
-/// capture (pf-b and client-b both SUT; a live run reads the SUT's output files instead).
+/// MEDIA-DELIVERY reads the members' received bytes, which a capture shows as what crossed
+/// each member's link: say so in its evidence, and make it not observable when no member link
+/// can be in the capture (pf-b and client-b both SUT; a live run reads the SUT's output files).
 fn annotate_delivery(checks: &mut [CheckResult], sut: &[Role], src: &ContentSource) {
     let Some(c) = checks.iter_mut().find(|c| c.id == "MEDIA-DELIVERY") else {
         return;
@@ -1318,14 +768,9 @@ fn annotate_delivery(checks: &mut [CheckResult], sut: &[Role], src: &ContentSour
         ];
         return;
     }
-    let how = if src.object_digests {
-        "digests compare whole CPIM objects (content too large to reassemble in memory)"
-    } else {
-        "the members' content reassembled from their L4 SENDs (Byte-Range, Message-ID) and \
-         unwrapped from CPIM"
-    };
     c.evidence.push(format!(
-        "analyze: delivery judged from the wire, not from the members: {how}; sent = {}",
+        "analyze: delivery judged from the wire: the members' content reassembled from their \
+         links' SENDs (Byte-Range, Message-ID) and unwrapped from CPIM; sent = {}",
         src.sent
     ));
 }

@@ -50,14 +50,12 @@
 //!   `sess-N`, `tid-N`, `msg-N`, numbered in order of first appearance in the canonical
 //!   order. No time is printed. Two runs of one case therefore draw the same ladder.
 
-use crate::capture::analyze::{
-    entity_map, parse_msrp, sip_messages, tcp_conns, AnalyzeError, EntityMap, MsrpMsg, SipEv,
-};
+use crate::capture::analyze::{entity_map, AnalyzeError, EntityMap};
 use crate::capture::read::read_capture_full;
 use crate::codec::msrp::{MsrpHead, MsrpUri};
 use crate::codec::sdp::Sdp;
 use crate::codec::sip::SipMessage;
-use crate::engine::observe::{link_between, locate};
+use crate::model::{interpret, link_between, ConnObs, MsrpObs, Observation, Party};
 use crate::topology::{strip_uri, Topology};
 use crate::trace::WireEvent;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -123,8 +121,10 @@ pub struct Ladder {
 /// numbered per class in order of first use.
 #[derive(Debug, Clone, Default)]
 pub struct Normalizer {
-    /// IP → entity name.
-    ips: HashMap<IpAddr, String>,
+    /// IP → the one entity with that IP (`None` when several share it).
+    ips: HashMap<IpAddr, Option<String>>,
+    /// Ephemeral address → the entity the model attributed it to.
+    owners: HashMap<SocketAddr, String>,
     /// Listener address → `name:sip` / `name:msrp`.
     listeners: HashMap<SocketAddr, String>,
     /// Raw identifier → its class (`call`, `tag`, …).
@@ -137,14 +137,51 @@ impl Normalizer {
     pub fn new(topo: &Topology) -> Normalizer {
         let mut n = Normalizer::default();
         for i in topo.instances() {
-            n.ips.entry(i.sip.ip()).or_insert(i.name.clone());
-            n.ips.entry(i.msrp.ip()).or_insert(i.name.clone());
+            for ip in [i.sip.ip(), i.msrp.ip()] {
+                n.ips
+                    .entry(ip)
+                    .and_modify(|o| {
+                        if o.as_deref() != Some(i.name.as_str()) {
+                            *o = None
+                        }
+                    })
+                    .or_insert(Some(i.name.clone()));
+            }
             n.listeners.insert(i.sip, format!("{}:sip", i.name));
             n.listeners
                 .entry(i.msrp)
                 .or_insert(format!("{}:msrp", i.name));
         }
         n
+    }
+
+    /// Learns whose each ephemeral address of the model is (the model's attribution), so
+    /// that entities sharing an IP keep their own names.
+    /// (An ephemeral port a kernel gave to two entities in turn names neither.)
+    pub fn learn_owners(&mut self, obs: &Observation) {
+        let mut seen: HashMap<SocketAddr, Option<String>> = HashMap::new();
+        let mut own = |a: SocketAddr, p: &Option<Party>| {
+            if let Some(p) = p {
+                if !self.listeners.contains_key(&a) {
+                    seen.entry(a)
+                        .and_modify(|o| {
+                            if o.as_deref() != Some(p.name.as_str()) {
+                                *o = None
+                            }
+                        })
+                        .or_insert(Some(p.name.clone()));
+                }
+            }
+        };
+        for s in &obs.sip {
+            own(s.from, &s.sender);
+            own(s.to, &s.receiver);
+        }
+        for c in &obs.conns {
+            own(c.opener, &c.opener_party);
+        }
+        self.owners
+            .extend(seen.into_iter().filter_map(|(a, o)| o.map(|n| (a, n))));
     }
 
     /// Declares `raw` an identifier of `class`.
@@ -170,7 +207,12 @@ impl Normalizer {
         if let Some(l) = self.listeners.get(&a) {
             return l.clone();
         }
-        match self.ips.get(&a.ip()).cloned() {
+        let owner = self
+            .owners
+            .get(&a)
+            .cloned()
+            .or_else(|| self.ips.get(&a.ip()).cloned().flatten());
+        match owner {
             Some(n) => {
                 let e = self.name(&a.to_string(), "eph");
                 format!("{n}:{e}")
@@ -213,7 +255,12 @@ impl Normalizer {
                     }
                 }
                 match self.ips.get(&ip) {
-                    Some(n) => out.push_str(n),
+                    Some(Some(n)) => out.push_str(n),
+                    // Several entities share it: numbered, like other identifiers.
+                    Some(None) => {
+                        let n = self.name(&run, "ip");
+                        out.push_str(&n);
+                    }
                     None => out.push_str(&run),
                 }
                 continue;
@@ -297,7 +344,7 @@ enum Kind {
         content: bool,
         /// For a response group: the request item it answers.
         answers: Option<usize>,
-        msgs: Vec<MsrpMsg>,
+        msgs: Vec<MsrpObs>,
         /// The session (To-Path's last session id, else the raw To-Path).
         session: String,
     },
@@ -327,13 +374,15 @@ struct Builder {
 }
 
 impl Builder {
-    fn col(&mut self, a: SocketAddr) -> usize {
+    /// The column of `party` (the model's attribution), else of the SIP/IP core, else of the
+    /// bare address.
+    fn col(&mut self, party: &Option<Party>, a: SocketAddr) -> usize {
         let core = self.topo.core.is_some_and(|c| c.ip() == a.ip());
-        let name = locate(&self.topo, a).map(|p| p.name).unwrap_or_else(|| {
+        let name = party.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| {
             if core {
                 "core".to_string()
             } else {
-                a.ip().to_string()
+                a.to_string()
             }
         });
         if let Some(&c) = self.col_of_name.get(&name) {
@@ -368,18 +417,25 @@ impl Ladder {
         events: &[(Duration, WireEvent)],
         map: Option<&(PathBuf, Topology)>,
     ) -> Result<Ladder, AnalyzeError> {
-        let map = match entity_map(path, events, map.map(|(p, t)| (p.as_path(), t)), &[]) {
+        let wire = interpret(events);
+        let map = match entity_map(path, &wire, map.map(|(p, t)| (p.as_path(), t)), &[]) {
             Ok(m) => m,
             Err(AnalyzeError::Infer { path, msg }) if msg.starts_with("no SIP INVITE") => {
                 return Err(AnalyzeError::NoInvite {
                     path,
                     packets: 0,
-                    sip: sip_messages(events).len(),
+                    sip: wire.sip.len(),
                 })
             }
             Err(e) => return Err(e),
         };
-        Ok(build(events, map))
+        let obs = crate::model::resolve(&map.topology, &[], wire);
+        Ok(Ladder::from_observation(&obs, map))
+    }
+
+    /// Draws a case's model (attributed over `map`'s topology).
+    pub fn from_observation(obs: &Observation, map: EntityMap) -> Ladder {
+        build(obs, map)
     }
 
     /// The diagram: a header naming the entities, then one line per row.
@@ -488,7 +544,7 @@ impl Ladder {
     }
 }
 
-fn build(events: &[(Duration, WireEvent)], map: EntityMap) -> Ladder {
+fn build(obs: &Observation, map: EntityMap) -> Ladder {
     let topo = map.topology.clone();
     let mut b = Builder {
         columns: Vec::new(),
@@ -506,6 +562,7 @@ fn build(events: &[(Duration, WireEvent)], map: EntityMap) -> Ladder {
             .unwrap_or(0)
     };
     let mut norm = Normalizer::new(&topo);
+    norm.learn_owners(obs);
     let mut items: Vec<Item> = Vec::new();
     let mut legs: Vec<Leg> = Vec::new();
     let mut leg_of: HashMap<(String, usize, usize), usize> = HashMap::new();
@@ -514,16 +571,15 @@ fn build(events: &[(Duration, WireEvent)], map: EntityMap) -> Ladder {
 
     // SIP.
     let mut seen: BTreeSet<(SocketAddr, SocketAddr, Vec<u8>)> = BTreeSet::new();
-    for s in sip_messages(events) {
-        let SipEv {
-            t, from, to, msg, ..
-        } = s;
+    for s in &obs.sip {
+        let Some(msg) = s.msg.clone() else { continue };
+        let (t, from, to) = (s.t, s.from, s.to);
         if !seen.insert((from, to, msg.raw.to_vec())) {
             retransmissions += 1;
             continue;
         }
         learn_sip(&mut norm, &msg);
-        let (fc, tc) = (b.col(from), b.col(to));
+        let (fc, tc) = (b.col(&s.sender, from), b.col(&s.receiver, to));
         let call = msg.call_id().unwrap_or_default().trim().to_string();
         let key = (call, fc.min(tc), fc.max(tc));
         let li = *leg_of.entry(key).or_insert_with(|| {
@@ -563,22 +619,25 @@ fn build(events: &[(Duration, WireEvent)], map: EntityMap) -> Ladder {
 
     // MSRP links: every connection that carried no SIP (one sent to a SIP port by mistake
     // included).
-    let conns = tcp_conns(events);
+    let conns = &obs.conns;
     for (ci, c) in conns.iter().enumerate() {
         if c.carried_sip {
             continue;
         }
-        let (oc, tc) = (b.col(c.opener), b.col(c.target));
-        if let Some(t) = c.opened_at {
+        let (oc, tc) = (
+            b.col(&c.opener_party, c.opener),
+            b.col(&c.target_party, c.target),
+        );
+        if c.open_seen {
             items.push(Item {
-                t,
+                t: c.opened_at,
                 from: oc,
                 to: tc,
                 kind: Kind::Open { conn: ci },
             });
         }
         // Requests first (per direction), then responses grouped by what they answer.
-        let parsed: Vec<Vec<MsrpMsg>> = c.dirs.iter().map(|d| parse_msrp(d, false).0).collect();
+        let parsed: Vec<&Vec<MsrpObs>> = c.dirs.iter().map(|d| &d.msgs).collect();
         let mut req_item: [HashMap<String, usize>; 2] = [HashMap::new(), HashMap::new()];
         for (d, msgs) in parsed.iter().enumerate() {
             let (fc, tcc) = if d == 0 { (oc, tc) } else { (tc, oc) };
@@ -724,7 +783,7 @@ fn build(events: &[(Duration, WireEvent)], map: EntityMap) -> Ladder {
     let mut key_count: HashMap<String, usize> = HashMap::new();
     for &i in &order {
         let it = &items[i];
-        let mut row = describe(it, &items, &legs, &sess_leg, &conns, &b, &mut norm);
+        let mut row = describe(it, &items, &legs, &sess_leg, conns, &b, &mut norm);
         row.depth = depth[i];
         let n = key_count.entry(row.key.clone()).or_insert(0);
         *n += 1;
@@ -996,7 +1055,7 @@ fn describe(
     items: &[Item],
     legs: &[Leg],
     sess_leg: &HashMap<String, usize>,
-    conns: &[crate::capture::analyze::TcpConn],
+    conns: &[ConnObs],
     b: &Builder,
     norm: &mut Normalizer,
 ) -> Row {

@@ -3,9 +3,7 @@
 //! or tcpdump's) are read back into the same events, so a live run and a capture go through
 //! the same checks.
 //!
-//! - [`canon`]: recorded events → one copy of everything that crossed the wire (both ends of
-//!   an in-process connection record it), SIP over TCP placed on its connection's 4-tuple.
-//! - [`write`](mod@write): canonical events → Ethernet/IP/UDP|TCP frames (handshake from the opener,
+//! - [`write`](mod@write): one-copy events ([`crate::trace::OneCopy`]) → Ethernet/IP/UDP|TCP frames (handshake from the opener,
 //!   consistent sequence numbers, ACKs, FIN/RST, valid checksums), flushed per event.
 //! - [`read`]: pcap/pcapng → wire events: link layers, IP defragmentation, TCP reassembly,
 //!   SIP framing over TCP; errors name the file and the packet.
@@ -19,13 +17,11 @@
 //! Tshark field names and pitfalls: `shared/docs/protocol-notes.md` section R.
 
 pub mod analyze;
-pub mod canon;
 pub mod diff;
 pub mod ladder;
 pub mod read;
 mod tcp;
 pub mod write;
 
-pub use canon::{canonical, Canon};
 pub use read::{read_capture, read_capture_from, read_capture_full, Capture, CaptureError};
 pub use write::{write_pcap, PcapWriter, WriteStats};

@@ -436,10 +436,14 @@ fn open(events: &mut Vec<(Duration, WireEvent)>, t: Duration, c: &mut Conn) {
     ));
 }
 
-/// `Some(Sip)` when `data` starts (after CRLF keep-alives) like a SIP message: a request line
-/// `METHOD sip:`/`sips:`/`tel:` or a status line `SIP/2.0 `; `Some(Other)` when it cannot;
-/// `None` when more bytes are needed to tell.
+/// `Some(Sip)` when `data` starts (after CRLF keep-alives) like a SIP message: a status line
+/// `SIP/2.0 …`, or a request line `Method SP Request-URI SP SIP/2.0` with any token as the
+/// method and any URI scheme (RFC 3261 §7.1, §25.1: `RE%47IST%45R`, `!interesting-Method…`,
+/// `soap.beep://…` and opaque URIs are SIP too, RFC 4475 §3.1.2); `Some(Other)` when it
+/// cannot be; `None` when more bytes are needed to tell.
 fn classify(data: &[u8]) -> Option<Kind> {
+    /// A request line longer than this without its end is not SIP.
+    const MAX_LINE: usize = 8192;
     let d = &data[data
         .iter()
         .take_while(|&&b| b == b'\r' || b == b'\n')
@@ -449,39 +453,57 @@ fn classify(data: &[u8]) -> Option<Kind> {
     }
     let status = b"SIP/2.0 ";
     let n = d.len().min(status.len());
-    if d[..n] == status[..n] {
+    if d[..n].eq_ignore_ascii_case(&status[..n]) {
         return if n == status.len() {
             Some(Kind::Sip)
         } else {
             None
         };
     }
-    let method_len = d.iter().take_while(|b| b.is_ascii_uppercase()).count();
-    if method_len == d.len() {
-        return if method_len < 32 {
-            None
-        } else {
-            Some(Kind::Other)
-        };
-    }
-    if method_len == 0 || d[method_len] != b' ' {
+    // RFC 3261 §25.1 token characters.
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(b);
+    let method_len = d.iter().take_while(|b| token(b)).count();
+    if method_len == 0
+        || d[..method_len].eq_ignore_ascii_case(b"MSRP") && d.get(method_len) == Some(&b' ')
+    {
         return Some(Kind::Other);
     }
-    let rest = &d[method_len + 1..];
-    let mut undecided = false;
-    for scheme in [&b"sip:"[..], b"sips:", b"tel:"] {
-        let n = rest.len().min(scheme.len());
-        if rest[..n].eq_ignore_ascii_case(&scheme[..n]) {
-            if n == scheme.len() {
-                return Some(Kind::Sip);
-            }
-            undecided = true;
-        }
+    let end = memchr::memchr(b'\n', d);
+    let line = &d[..end.unwrap_or(d.len())];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if method_len == line.len() {
+        return match end {
+            None if line.len() < MAX_LINE => None,
+            _ => Some(Kind::Other),
+        };
     }
-    if undecided {
-        None
-    } else {
-        Some(Kind::Other)
+    if line[method_len] != b' ' {
+        return Some(Kind::Other);
+    }
+    let rest = &line[method_len + 1..];
+    let version = b"SIP/2.0";
+    match rest.iter().position(|&b| b == b' ') {
+        Some(0) => Some(Kind::Other),
+        Some(sp) => {
+            let v = &rest[sp + 1..];
+            let k = v.len().min(version.len());
+            if !v[..k].eq_ignore_ascii_case(&version[..k]) {
+                Some(Kind::Other)
+            } else if end.is_some() {
+                // The whole line is there: exactly the version must follow the URI.
+                if v.eq_ignore_ascii_case(version) {
+                    Some(Kind::Sip)
+                } else {
+                    Some(Kind::Other)
+                }
+            } else if v.len() >= version.len() {
+                Some(Kind::Sip)
+            } else {
+                None
+            }
+        }
+        None if end.is_some() || line.len() >= MAX_LINE => Some(Kind::Other),
+        None => None,
     }
 }
 
@@ -503,6 +525,18 @@ mod tests {
         assert_eq!(classify(b"MSRP a786hjs2 SEND\r\n"), Some(Kind::Other));
         assert_eq!(classify(b"MSRP sipx SEND"), Some(Kind::Other));
         assert_eq!(classify(b"GET / HTTP/1.1"), Some(Kind::Other));
+        // RFC 4475 §3.1.2: any token is a method, any scheme a Request-URI.
+        for line in [
+            &b"RE%47IST%45R sip:registrar.example.com SIP/2.0\r\n"[..],
+            b"!interesting-Method0123456789_*+`.%indeed'~ sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com SIP/2.0\r\n",
+            b"OPTIONS soap.beep://192.0.2.103:3002 SIP/2.0\r\n",
+            b"OPTIONS nobodyknowsthisscheme:totallyopaquecontent SIP/2.0\r\n",
+        ] {
+            assert_eq!(classify(line), Some(Kind::Sip), "{}", String::from_utf8_lossy(line));
+            assert_eq!(classify(&line[..line.len() / 2]), None);
+        }
+        assert_eq!(classify(b"OPTIONS sip:x SIP/2.1\r\n"), Some(Kind::Other));
+        assert_eq!(classify(b"OPTIONS  sip:x SIP/2.0\r\n"), Some(Kind::Other));
         assert_eq!(classify(b"\x00\x01"), Some(Kind::Other));
         assert_eq!(classify(b""), None);
     }

@@ -5,12 +5,11 @@
 //! of at most [`MAX_SEGMENT`] bytes each acknowledged by the peer, FIN on close and RST when a
 //! 4-tuple is reopened before it was closed. Checksums are computed (etherparse).
 //!
-//! Events first go through [`Canon`], which drops the second copy of everything recorded by
-//! both ends and puts SIP-over-TCP messages on their connection. Each event's frames are
-//! flushed to the file before [`PcapWriter::write_event`] returns, so a run that aborts
-//! still leaves a readable capture.
+//! It takes a one-copy stream ([`crate::trace::OneCopy`]: what a capture of the traffic
+//! would show, every SIP-over-TCP message on its 4-tuple). Each event's frames are flushed to
+//! the file before [`PcapWriter::write_event`] returns, so a run that aborts still leaves a
+//! readable capture.
 
-use super::canon::{Canon, CanonStats};
 use crate::trace::WireEvent;
 use etherparse::{IpHeaders, Ipv4Header, PacketBuilder, TcpOptionElement};
 use pcap_file::pcap::{PcapHeader, PcapPacket};
@@ -43,7 +42,6 @@ pub struct WriteStats {
     /// Events that could not be framed: a datagram too large for UDP, addresses of different
     /// IP families, data for a direction already closed.
     pub skipped: u64,
-    pub canon: CanonStats,
 }
 
 /// Sequence state of one direction of a connection.
@@ -74,8 +72,6 @@ pub struct PcapWriter<W: Write = BufWriter<File>> {
     staged: Staging,
     start: Duration,
     last: Duration,
-    canon: Canon,
-    scratch: Vec<WireEvent>,
     /// Live connections by (opener, target); see [`PcapWriter::conn`].
     tcp: HashMap<(SocketAddr, SocketAddr), Tcp>,
     ip_id: u16,
@@ -116,8 +112,6 @@ impl<W: Write> PcapWriter<W> {
             staged,
             start: start.duration_since(UNIX_EPOCH).unwrap_or_default(),
             last: Duration::ZERO,
-            canon: Canon::new(),
-            scratch: Vec::new(),
             tcp: HashMap::new(),
             ip_id: 0,
             frame: Vec::with_capacity(MAX_SEGMENT + 128),
@@ -125,14 +119,10 @@ impl<W: Write> PcapWriter<W> {
         })
     }
 
-    /// Writes the frames of one recorded event and flushes them.
+    /// Writes the frames of one event of a one-copy stream and flushes them.
     pub fn write_event(&mut self, t: Duration, ev: &WireEvent) -> io::Result<()> {
         self.last = self.last.max(t);
-        let mut evs = std::mem::take(&mut self.scratch);
-        self.canon.push(t, ev, &mut evs);
-        let r = evs.drain(..).try_for_each(|e| self.frames_for(&e));
-        self.scratch = evs;
-        r?;
+        self.frames_for(ev)?;
         self.out.write_all(&self.staged.take())?;
         self.out.flush()
     }
@@ -145,10 +135,7 @@ impl<W: Write> PcapWriter<W> {
     }
 
     pub fn stats(&self) -> WriteStats {
-        WriteStats {
-            canon: self.canon.stats(),
-            ..self.stats
-        }
+        self.stats
     }
 
     /// Flushes and returns the underlying writer. Connections still open stay open in the
@@ -231,7 +218,7 @@ impl<W: Write> PcapWriter<W> {
 
     fn data(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8]) -> io::Result<()> {
         if self.conn(from, to).is_none() {
-            // The canonicaliser opens every connection first; stay consistent regardless.
+            // A connection whose opening was not recorded: its first sender opens it.
             self.open(from, to)?;
         }
         let Some(tcp) = self.conn(from, to) else {

@@ -295,7 +295,7 @@ async fn run(
                     Ok((s, peer)) => {
                         // Recorded so a peer that connects to a SIP port for MSRP is visible.
                         if let Some(r) = &rec {
-                            r.record(WireEvent::TcpOpen {
+                            r.received(WireEvent::TcpOpen {
                                 conn: (peer, local_sip),
                                 opener: peer,
                             });
@@ -304,7 +304,7 @@ async fn run(
                             Ok(slot) => slot,
                             Err(open) => {
                                 if let Some(r) = &rec {
-                                    r.record(WireEvent::TcpClose {
+                                    r.sent(WireEvent::TcpClose {
                                         from: local_sip,
                                         to: peer,
                                     });
@@ -328,6 +328,7 @@ async fn run(
                             peer,
                             wrx,
                             tx.clone(),
+                            rec.clone(),
                             live,
                             sip_limits,
                             Some(slot),
@@ -351,11 +352,11 @@ async fn run(
                             Err(open) => {
                                 // Recorded, so the refused connection is evidence in the capture.
                                 if let Some(r) = &rec {
-                                    r.record(WireEvent::TcpOpen {
+                                    r.received(WireEvent::TcpOpen {
                                         conn: (peer, local_msrp),
                                         opener: peer,
                                     });
-                                    r.record(WireEvent::TcpClose {
+                                    r.sent(WireEvent::TcpClose {
                                         from: local_msrp,
                                         to: peer,
                                     });
@@ -384,9 +385,6 @@ async fn run(
         while let Some(out) = node.poll_output() {
             match out {
                 Output::Sip { transport, to, msg } => {
-                    if let Some(r) = &rec {
-                        r.record(WireEvent::sip(transport, local_sip, to, &msg));
-                    }
                     let raws = match hostile.sip(transport, &msg.raw) {
                         SipPlan::Send(_, raws) => raws,
                         SipPlan::Drop => continue,
@@ -405,6 +403,16 @@ async fn run(
                     for raw in raws {
                         match transport {
                             Transport::Udp => {
+                                // Recorded as sent (SIP over TCP is recorded by the
+                                // connection's writer, which knows its 4-tuple).
+                                if let Some(r) = &rec {
+                                    r.sent(WireEvent::Sip {
+                                        transport,
+                                        from: local_sip,
+                                        to,
+                                        raw: raw.clone(),
+                                    });
+                                }
                                 if let Err(e) = udp.send_to(&raw, to).await {
                                     let _ = events.send(NodeEvent::Warning(format!(
                                         "SIP/UDP send to {to} failed: {e}"
@@ -513,7 +521,7 @@ async fn run(
                     let Some((from, parsed)) = udp_recv_now(&udp) else { break };
                     match parsed {
                         Ok(msg) => {
-                            if let Some(r) = &rec { r.record(WireEvent::sip(Transport::Udp, from, local_sip, &msg)); }
+                            if let Some(r) = &rec { r.received(WireEvent::sip(Transport::Udp, from, local_sip, &msg)); }
                             node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg });
                         }
                         Err(e) => {
@@ -526,7 +534,6 @@ async fn run(
             }
             Some(ev) = rx.recv() => match ev {
                 Ev::Sip { transport, from, msg } => {
-                    if let Some(r) = &rec { r.record(WireEvent::sip(transport, from, local_sip, &msg)); }
                     node.handle_input(Instant::now(), Input::Sip { transport, from, msg });
                 }
                 Ev::SipBad { from, err } => {
@@ -546,7 +553,7 @@ async fn run(
                 Ev::SipConnGone { peer } => { sip_conns.remove(&peer); }
                 Ev::MsrpAccepted { stream, peer, slot } => {
                     let conn = node.new_conn_id();
-                    if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer }); }
+                    if let Some(r) = &rec { r.received(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer }); }
                     conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone(), Some(slot), read_budget.clone()));
                     node.handle_input(Instant::now(), Input::Accepted { conn, peer });
                 }
@@ -554,7 +561,7 @@ async fn run(
                     Ok(stream) => {
                         let local = stream.local_addr().unwrap_or(local_msrp);
                         let peer = stream.peer_addr().unwrap_or(local_msrp);
-                        if let Some(r) = &rec { r.record(WireEvent::TcpOpen { conn: (local, peer), opener: local }); }
+                        if let Some(r) = &rec { r.sent(WireEvent::TcpOpen { conn: (local, peer), opener: local }); }
                         conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone(), None, read_budget.clone()));
                         node.handle_input(Instant::now(), Input::Connected { conn, local });
                     }
@@ -701,7 +708,7 @@ fn start_msrp_conn(
                     match read_now(&rd, max) {
                         Ok(None) => {}
                         Ok(Some(data)) if data.is_empty() => {
-                            if let Some(r) = &rrec { r.record(WireEvent::TcpClose { from: peer, to: local }); }
+                            if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
                             let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
                             return;
                         }
@@ -722,7 +729,7 @@ fn start_msrp_conn(
                                     0
                                 }
                             };
-                            if let Some(r) = &rrec { r.record(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
+                            if let Some(r) = &rrec { r.received(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
                             if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
                                 return;
                             }
@@ -767,7 +774,7 @@ fn start_msrp_conn(
                 match cmd {
                     WriteCmd::Data(d) => {
                         if let Some(r) = &rec {
-                            r.record(WireEvent::TcpData {
+                            r.sent(WireEvent::TcpData {
                                 from: local,
                                 to: peer,
                                 data: d.clone(),
@@ -811,7 +818,7 @@ fn start_msrp_conn(
                 }
                 Some(WriteCmd::Close) => {
                     if let Some(r) = &rec {
-                        r.record(WireEvent::TcpClose {
+                        r.sent(WireEvent::TcpClose {
                             from: local,
                             to: peer,
                         });
@@ -934,12 +941,12 @@ async fn sip_tcp_connect(
     match connect_from(local_ip, to).await {
         Ok(s) => {
             if let (Some(r), Ok(local)) = (&rec, s.local_addr()) {
-                r.record(WireEvent::TcpOpen {
+                r.sent(WireEvent::TcpOpen {
                     conn: (local, to),
                     opener: local,
                 });
             }
-            sip_tcp_conn(s, to, wrx, tx, live, limits, None).await
+            sip_tcp_conn(s, to, wrx, tx, rec, live, limits, None).await
         }
         Err(e) => {
             let _ = tx.send(Ev::SipBad {
@@ -951,20 +958,33 @@ async fn sip_tcp_connect(
     }
 }
 
-/// Reads SIP messages framed by Content-Length and writes queued ones, on one TCP connection.
+/// Reads SIP messages framed by Content-Length and writes queued ones, on one TCP connection;
+/// both are recorded with the connection's 4-tuple.
+#[allow(clippy::too_many_arguments)]
 async fn sip_tcp_conn(
     s: TcpStream,
     peer: SocketAddr,
     mut wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
+    rec: Option<Recorder>,
     live: Arc<()>,
     limits: SipLimits,
     _slot: Option<Slot>,
 ) {
+    let local = s.local_addr().unwrap_or(peer);
     let (mut rd, mut wr) = s.into_split();
+    let wrec = rec.clone();
     let writer = tokio::spawn(async move {
         let _live = live;
         while let Some(b) = wrx.recv().await {
+            if let Some(r) = &wrec {
+                r.sent(WireEvent::Sip {
+                    transport: Transport::Tcp,
+                    from: local,
+                    to: peer,
+                    raw: b.clone(),
+                });
+            }
             if wr.write_all(&b).await.is_err() {
                 return;
             }
@@ -981,6 +1001,9 @@ async fn sip_tcp_conn(
         loop {
             match framer.next() {
                 Ok(Some(msg)) => {
+                    if let Some(r) = &rec {
+                        r.received(WireEvent::sip(Transport::Tcp, peer, local, &msg));
+                    }
                     if tx
                         .send(Ev::Sip {
                             transport: Transport::Tcp,

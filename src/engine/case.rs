@@ -4,15 +4,15 @@
 //! timeout, the SUT stopped (always), then the observation and the checks.
 
 use super::checks::run_checks;
-use super::observe::observe;
 use super::plan::Case;
 use super::profile::{case_vars, expand_line, Profile, Ready, RunVars, SendTrigger};
 use super::sutproc::{Readiness, SutProcess};
 use super::{case_verdict, CaseContext, CheckResult, Delivered, Verdict};
 use crate::chain::{pattern, sanitize, sessions_per_instance, sha256_hex, Chain, ChainOptions};
 use crate::entity::{Fault, SipTimers};
+use crate::model::observe;
 use crate::topology::{Role, Topology};
-use crate::trace::{Recorder, WireEvent};
+use crate::trace::Recorder;
 use anyhow::{anyhow, Context};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -138,12 +138,16 @@ pub struct CaseOutcome {
     pub checks: Vec<CheckResult>,
     /// Harness-level problems (launch, timeout) and the SUT's last lines.
     pub notes: Vec<String>,
+    /// Everything the harness's sockets recorded, both ends' copies included.
     #[serde(skip)]
-    pub events: Vec<(Duration, WireEvent)>,
+    pub records: Vec<crate::trace::Record>,
     /// The case's entities and addresses (reports name the ladder's columns from it); none
     /// when the case failed before it had one.
     #[serde(skip)]
     pub topology: Option<Arc<Topology>>,
+    /// The case's model, which its checks judged (reports draw its ladder from it).
+    #[serde(skip)]
+    pub observation: Option<Arc<crate::model::Observation>>,
 }
 
 /// Runs `case` on the loopback subnet `127.<net>.x.x`.
@@ -178,7 +182,8 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         None => (Recorder::new(started), None),
     };
     let result = drive(case, profile, net, s, &rec, &mut notes).await;
-    let events = rec.snapshot();
+    let records = rec.records();
+    let events = crate::trace::one_copy(&records);
     rec.close_tap();
     let capture_path = writer.as_ref().map(|(_, p)| p.clone());
     if let Some((h, path)) = writer {
@@ -189,8 +194,9 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         }
     }
     let topology = result.as_ref().ok().map(|ctx| ctx.topology.clone());
+    let mut observation = None;
     let (checks, verdict) = match result {
-        Ok(ctx) => {
+        Ok(mut ctx) => {
             // The map of the capture's addresses (and the SIP/IP core, if any) beside it, for
             // `analyze --map` and `diff --map` later.
             if let Some(p) = &capture_path {
@@ -201,7 +207,11 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
                 }
             }
             let obs = observe(&ctx, &events);
+            // Delivery is judged from the wire; the SUT's output files only where no member
+            // link can be seen.
+            crate::model::delivery::apply(&mut ctx, &obs);
             let mut checks = run_checks(&ctx, &obs);
+            observation = Some(Arc::new(obs));
             if let (true, Some(path)) = (s.reanalyze, capture_path) {
                 checks.push(reanalyze(case, &ctx, &checks, path, s).await);
             }
@@ -230,8 +240,9 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         duration_ms: started.elapsed().as_millis(),
         checks,
         notes,
-        events,
+        records,
         topology,
+        observation,
     }
 }
 

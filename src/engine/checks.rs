@@ -19,10 +19,10 @@ use crate::codec::cpim::Cpim;
 use crate::codec::msrp::{ByteRange, MsrpUri, Scheme};
 use crate::codec::sdp::{Media, Sdp, Setup};
 use crate::config::{AckTiming, GroupKind, Link, Opener, SetupMode, Solution, Trigger, XAnswer};
-use crate::engine::observe::{
+use crate::engine::{CaseContext, CheckResult, Verdict};
+use crate::model::{
     member_of, ms, ConnObs, ContentObs, LegObs, MsrpObs, Observation, Party, SdpObs,
 };
-use crate::engine::{CaseContext, CheckResult, Verdict};
 use crate::topology::{strip_uri, Role, Topology};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};

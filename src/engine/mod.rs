@@ -9,7 +9,7 @@
 
 pub mod case;
 pub mod checks;
-pub mod observe;
+
 pub mod plan;
 pub mod profile;
 pub mod runner;

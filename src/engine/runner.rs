@@ -9,7 +9,6 @@ use super::profile::Profile;
 use super::Verdict;
 use crate::entity::Fault;
 use crate::topology::Role;
-use crate::trace::WireEvent;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -235,52 +234,20 @@ pub async fn run_cases(
     .await
 }
 
-/// Writes a case's wire events as JSON lines (`<dir>/<case>.events.jsonl`).
-pub fn write_events(dir: &Path, o: &CaseOutcome) -> anyhow::Result<()> {
-    let mut text = String::new();
-    for (t, e) in &o.events {
-        text.push_str(&serde_json::to_string(&event_json(*t, e))?);
-        text.push('\n');
+/// Writes the trace of a case that did not pass as JSON lines (`<dir>/<case>.trace.jsonl`:
+/// every record with who recorded it, [`crate::trace::Record`]), for debugging beside its
+/// capture; a passing case has only its capture. Returns whether a file was written.
+pub fn write_trace(dir: &Path, o: &CaseOutcome) -> anyhow::Result<bool> {
+    if o.verdict == Verdict::Pass || o.records.is_empty() {
+        return Ok(false);
     }
+    let text = crate::trace::to_jsonl(o.records.iter().cloned());
     let name = format!(
-        "{}.events.jsonl",
+        "{}.trace.jsonl",
         crate::chain::sanitize(&o.id.replace('/', "_"))
     );
     crate::files::write_atomic(&dir.join(name), text.as_bytes())?;
-    Ok(())
-}
-
-fn event_json(t: Duration, e: &WireEvent) -> serde_json::Value {
-    let first = |b: &[u8]| {
-        let end = b
-            .iter()
-            .position(|&c| c == b'\r' || c == b'\n')
-            .unwrap_or(b.len())
-            .min(200);
-        String::from_utf8_lossy(&b[..end]).into_owned()
-    };
-    match e {
-        WireEvent::Sip {
-            transport,
-            from,
-            to,
-            raw,
-        } => serde_json::json!({
-            "t_us": t.as_micros() as u64, "kind": "sip", "transport": transport.to_string(),
-            "from": from.to_string(), "to": to.to_string(), "len": raw.len(), "line": first(raw),
-        }),
-        WireEvent::TcpOpen { conn, opener } => serde_json::json!({
-            "t_us": t.as_micros() as u64, "kind": "tcp-open", "from": opener.to_string(),
-            "to": (if conn.0 == *opener { conn.1 } else { conn.0 }).to_string(),
-        }),
-        WireEvent::TcpData { from, to, data } => serde_json::json!({
-            "t_us": t.as_micros() as u64, "kind": "tcp-data", "from": from.to_string(),
-            "to": to.to_string(), "len": data.len(), "line": first(data),
-        }),
-        WireEvent::TcpClose { from, to } => serde_json::json!({
-            "t_us": t.as_micros() as u64, "kind": "tcp-close", "from": from.to_string(), "to": to.to_string(),
-        }),
-    }
+    Ok(true)
 }
 
 /// Exit code of a run: 0 all passed, 1 a case failed (or was inconclusive), 3 a harness

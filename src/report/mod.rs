@@ -20,7 +20,7 @@ pub mod merge;
 pub mod model;
 pub mod svg;
 
-use crate::engine::runner::{write_events, RunEvent, RunSink};
+use crate::engine::runner::{write_trace, RunEvent, RunSink};
 use crate::engine::suite::Suite;
 use crate::files::write_atomic;
 use model::{case_report, Counts, Skipped, Summary, SCHEMA_VERSION};
@@ -210,8 +210,8 @@ impl RunSink for RunReporter {
                 let at = self.plan_index(*index);
                 let report = case_report(at, case, outcome, self.suites.get(&case.figure));
                 self.console.case_finished(*index, &report);
-                write_events(&self.dir, outcome)
-                    .map_err(|e| self.harness("cannot write the event log", e))?;
+                write_trace(&self.dir, outcome)
+                    .map_err(|e| self.harness("cannot write the trace", e))?;
                 let at = self
                     .summary
                     .cases

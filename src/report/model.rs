@@ -12,7 +12,7 @@ use crate::engine::suite::{link_between, link_name, Suite};
 use crate::engine::{CheckResult, Verdict};
 use crate::topology::{Role, Topology};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+
 use std::time::Duration;
 
 /// The summary's format version. Bumped whenever a field is removed, renamed or changes
@@ -269,9 +269,9 @@ pub fn case_report(
 ) -> CaseReport {
     let mut notes = outcome.notes.clone();
     let judged = |r: Option<Role>| case.sut.is_empty() || r.is_some_and(|r| case.sut.contains(&r));
-    let ladder = match &outcome.topology {
-        Some(topo) if !outcome.events.is_empty() => {
-            match build_ladder(topo, &outcome.events, &outcome.checks, &case.sut, &judged) {
+    let ladder = match (&outcome.topology, &outcome.observation) {
+        (Some(topo), Some(obs)) => {
+            match build_ladder(topo, obs, &outcome.checks, &case.sut, &judged) {
                 Ok(l) => Some(l),
                 Err(e) => {
                     notes.push(format!("no ladder: {e}"));
@@ -299,16 +299,22 @@ pub fn case_report(
 
 fn build_ladder(
     topo: &Topology,
-    events: &[(Duration, crate::trace::WireEvent)],
+    obs: &crate::model::Observation,
     checks: &[CheckResult],
     sut: &[Role],
     judged: &dyn Fn(Option<Role>) -> bool,
 ) -> Result<LadderView, String> {
-    let path = Path::new("case");
-    let map = (path.to_path_buf(), topo.clone());
-    // One copy of each message: both ends of a harness-to-harness hop recorded it.
-    let events = crate::capture::canon::canonical(events);
-    let ladder = Ladder::from_events(path, &events, Some(&map)).map_err(|e| e.to_string())?;
+    if obs.sip.is_empty() {
+        return Err("nothing was recorded".into());
+    }
+    let map = crate::capture::analyze::EntityMap {
+        topology: topo.clone(),
+        source: Some("case".into()),
+        unseen: Vec::new(),
+        notes: Vec::new(),
+    };
+    // The case's own model: the ladder shows what the checks judged.
+    let ladder = Ladder::from_observation(obs, map);
     let role_of = |name: &str| topo.instance(name).map(|i| i.role);
     // The ladder names the SIP/IP core's column `core`.
     let is_core = |name: &str| topo.core.is_some() && name == "core";

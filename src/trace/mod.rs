@@ -1,20 +1,41 @@
-//! The trace: the wire-level event stream, what the sockets sent and received, stamped with
-//! the time since the run started. The checker, the reports and the captures read only this.
+//! The trace: what crossed the wire in a case, as one stream of events stamped with the time
+//! since the case started. Everything that reads a case reads this stream: the model
+//! ([`crate::model`]) that the checks, ladders and reports read, the pcap writer, and the pcap
+//! reader, which turns a capture back into the same stream.
+//!
+//! - [`WireEvent`]: a SIP message, a TCP opening (with the side that sent the SYN), bytes on
+//!   a TCP connection, a TCP close. Addresses are the exact 4-tuple of the socket.
+//! - [`Record`]: an event as one end of a socket recorded it ([`Seen::Sent`] /
+//!   [`Seen::Received`]), or as a capture saw it on the wire ([`Seen::Wire`]).
+//! - [`Recorder`]: the shared, append-only log the drivers and the simulator write to.
+//! - [`OneCopy`]: when both ends of a socket belong to the harness, both record it; this
+//!   keeps one copy of everything, so a live trace reads like a capture of the same traffic.
+//! - The JSON form ([`Record`]'s serde, one record per line in `*.trace.jsonl`) carries the
+//!   whole event: SIP and MSRP bytes as text (or hex when not UTF-8), times in nanoseconds.
+
+mod one_copy;
+mod recorder;
+
+pub use one_copy::{one_copy, OneCopy, OneCopyStats};
+pub use recorder::Recorder;
 
 use crate::codec::sip::{SipMessage, Transport};
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One thing that crossed a socket.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum WireEvent {
-    /// A SIP message, with its raw bytes.
+    /// A SIP message, with its raw bytes. Over TCP, `from`/`to` are the connection's
+    /// 4-tuple (an ephemeral port on the side that connected).
     Sip {
         transport: Transport,
         from: SocketAddr,
         to: SocketAddr,
+        #[serde(with = "text_bytes")]
         raw: Bytes,
     },
     /// A TCP connection was established; `opener` sent the SYN.
@@ -22,10 +43,11 @@ pub enum WireEvent {
         conn: (SocketAddr, SocketAddr),
         opener: SocketAddr,
     },
-    /// Bytes on a TCP connection (MSRP).
+    /// Bytes on a TCP connection (MSRP, or anything that is not SIP).
     TcpData {
         from: SocketAddr,
         to: SocketAddr,
+        #[serde(with = "text_bytes")]
         data: Bytes,
     },
     /// `from` closed its side of the connection.
@@ -46,92 +68,185 @@ impl WireEvent {
             raw: msg.raw.clone(),
         }
     }
-}
 
-/// A stamped event, as the log and a tap carry it.
-pub type Stamped = (Duration, WireEvent);
-
-struct Log {
-    events: Vec<Stamped>,
-    /// A live copy of the stream (the capture writer), in the log's order.
-    tap: Option<std::sync::mpsc::Sender<Stamped>>,
-    /// False for a long-running tap (load mode): events go to the tap only.
-    keep: bool,
-}
-
-/// A shared, append-only log of [`WireEvent`]s.
-#[derive(Clone)]
-pub struct Recorder {
-    start: Instant,
-    log: Arc<Mutex<Log>>,
-}
-
-impl Recorder {
-    pub fn new(start: Instant) -> Recorder {
-        Recorder {
-            start,
-            log: Arc::new(Mutex::new(Log {
-                events: Vec::new(),
-                tap: None,
-                keep: true,
-            })),
+    /// The side that sent it (the opener for a TCP opening).
+    pub fn source(&self) -> SocketAddr {
+        match self {
+            WireEvent::Sip { from, .. }
+            | WireEvent::TcpData { from, .. }
+            | WireEvent::TcpClose { from, .. } => *from,
+            WireEvent::TcpOpen { opener, .. } => *opener,
         }
     }
 
-    /// A recorder that also sends every event, as it happens, to `tap`.
-    pub fn with_tap(start: Instant, tap: std::sync::mpsc::Sender<Stamped>) -> Recorder {
-        let r = Recorder::new(start);
-        if let Ok(mut l) = r.log.lock() {
-            l.tap = Some(tap);
-        }
-        r
-    }
-
-    /// A recorder that only feeds `tap` and keeps no log, so its memory does not grow with
-    /// a long run.
-    pub fn tap_only(start: Instant, tap: std::sync::mpsc::Sender<Stamped>) -> Recorder {
-        let r = Recorder::with_tap(start, tap);
-        if let Ok(mut l) = r.log.lock() {
-            l.keep = false;
-        }
-        r
-    }
-
-    /// Stops feeding the tap (its receiver then sees the end of the stream).
-    pub fn close_tap(&self) {
-        if let Ok(mut l) = self.log.lock() {
-            l.tap = None;
-        }
-    }
-
-    pub fn record(&self, ev: WireEvent) {
-        let t = self.start.elapsed();
-        if let Ok(mut l) = self.log.lock() {
-            if let Some(tap) = &l.tap {
-                if tap.send((t, ev.clone())).is_err() {
-                    l.tap = None;
+    /// The other end.
+    pub fn destination(&self) -> SocketAddr {
+        match self {
+            WireEvent::Sip { to, .. }
+            | WireEvent::TcpData { to, .. }
+            | WireEvent::TcpClose { to, .. } => *to,
+            WireEvent::TcpOpen { conn, opener } => {
+                if conn.0 == *opener {
+                    conn.1
+                } else {
+                    conn.0
                 }
             }
-            if l.keep {
-                l.events.push((t, ev));
-            }
         }
     }
+}
 
-    /// How many events were recorded so far.
-    pub fn len(&self) -> usize {
-        self.log.lock().map(|l| l.events.len()).unwrap_or(0)
+/// Who recorded an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Seen {
+    /// The sending end (recorded before the bytes were handed to the socket).
+    Sent,
+    /// The receiving end (recorded after the bytes were read).
+    Received,
+    /// A capture of the wire: one copy by nature.
+    Wire,
+}
+
+/// An event with its time and who recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Since the case (or the capture) started.
+    #[serde(rename = "t_ns", with = "nanos")]
+    pub t: Duration,
+    pub seen: Seen,
+    #[serde(flatten)]
+    pub ev: WireEvent,
+}
+
+/// An event of a one-copy stream (a capture, or a recording after [`OneCopy`]).
+pub type Stamped = (Duration, WireEvent);
+
+/// Writes records as JSON Lines (one record per line).
+pub fn to_jsonl(records: impl IntoIterator<Item = Record>) -> String {
+    let mut s = String::new();
+    for r in records {
+        // A record always serialises (its fields are plain data).
+        if let Ok(line) = serde_json::to_string(&r) {
+            s.push_str(&line);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Reads JSON Lines written by [`to_jsonl`]; errors name the line and column.
+pub fn from_jsonl(text: &str) -> Result<Vec<Record>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: Record = serde_json::from_str(line).map_err(|e| {
+            format!(
+                "line {}:{}: {e} (expected a trace record like {{\"t_ns\":…,\"seen\":\"sent\",\"kind\":\"sip\",…}})",
+                n + 1,
+                e.column()
+            )
+        })?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Bytes as a JSON string when they are UTF-8 (SIP and MSRP heads are), else `{"hex": …}`.
+mod text_bytes {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Text(String),
+        Hex { hex: String },
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(b) {
+            Ok(t) => Form::Text(t.to_string()),
+            Err(_) => Form::Hex {
+                hex: hex::encode(b),
+            },
+        }
+        .serialize(s)
     }
 
-    /// A copy of everything recorded so far.
-    pub fn snapshot(&self) -> Vec<(Duration, WireEvent)> {
-        self.log
-            .lock()
-            .map(|l| l.events.clone())
-            .unwrap_or_default()
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        match Form::deserialize(d)? {
+            Form::Text(t) => Ok(Bytes::from(t)),
+            Form::Hex { hex } => hex::decode(hex)
+                .map(Bytes::from)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A duration as whole nanoseconds.
+mod nanos {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(t: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_nanos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_json_lines() {
+        let a: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let b: SocketAddr = "[::1]:40000".parse().unwrap();
+        let recs = vec![
+            Record {
+                t: Duration::from_nanos(1_234_567),
+                seen: Seen::Sent,
+                ev: WireEvent::Sip {
+                    transport: Transport::Udp,
+                    from: a,
+                    to: b,
+                    raw: Bytes::from_static(b"OPTIONS sip:x SIP/2.0\r\n\r\n"),
+                },
+            },
+            Record {
+                t: Duration::from_secs(2),
+                seen: Seen::Received,
+                ev: WireEvent::TcpData {
+                    from: b,
+                    to: a,
+                    data: Bytes::from_static(&[0xff, 0x00, b'M']),
+                },
+            },
+            Record {
+                t: Duration::ZERO,
+                seen: Seen::Wire,
+                ev: WireEvent::TcpOpen {
+                    conn: (b, a),
+                    opener: b,
+                },
+            },
+            Record {
+                t: Duration::ZERO,
+                seen: Seen::Wire,
+                ev: WireEvent::TcpClose { from: a, to: b },
+            },
+        ];
+        let text = to_jsonl(recs.clone());
+        assert!(text.contains("\"kind\":\"sip\""), "{text}");
+        assert!(text.contains("\"hex\":\"ff004d\""), "{text}");
+        assert_eq!(from_jsonl(&text).unwrap(), recs);
+        let e = from_jsonl("{\"t_ns\":1}\n").unwrap_err();
+        assert!(e.starts_with("line 1:"), "{e}");
     }
 }
