@@ -282,7 +282,7 @@ fn call_local(c: &str) -> &str {
     c.split('@').next().unwrap_or(c)
 }
 
-fn learn_sip(n: &mut Normalizer, m: &SipMessage) {
+fn learn_sip(n: &mut Normalizer, m: &SipMessage, sdp: Option<&Sdp>) {
     if let Some(c) = m.call_id() {
         n.learn(call_local(c.trim()), "call");
     }
@@ -292,7 +292,7 @@ fn learn_sip(n: &mut Normalizer, m: &SipMessage) {
     if let Some(b) = m.via_branch() {
         n.learn(&b, "branch");
     }
-    if let Some(sdp) = m.sdp_body().and_then(|b| Sdp::parse(&b).ok()) {
+    if let Some(sdp) = sdp {
         for md in &sdp.media {
             if let Some(list) = md
                 .attribute("path")
@@ -330,6 +330,8 @@ enum Kind {
     Sip {
         leg: usize,
         msg: Box<SipMessage>,
+        /// The model's parse of its SDP body, if it has one.
+        sdp: Option<Result<Sdp, String>>,
     },
     Open {
         conn: usize,
@@ -578,7 +580,12 @@ fn build(obs: &Observation, map: EntityMap) -> Ladder {
             retransmissions += 1;
             continue;
         }
-        learn_sip(&mut norm, &msg);
+        let sdp: Option<Result<Sdp, String>> = s
+            .sdp
+            .as_ref()
+            .map(|d| d.sdp.clone().map_err(|e| e.to_string()));
+        let parsed = sdp.as_ref().and_then(|r| r.as_ref().ok());
+        learn_sip(&mut norm, &msg, parsed);
         let (fc, tc) = (b.col(&s.sender, from), b.col(&s.receiver, to));
         let call = msg.call_id().unwrap_or_default().trim().to_string();
         let key = (call, fc.min(tc), fc.max(tc));
@@ -593,7 +600,7 @@ fn build(obs: &Observation, map: EntityMap) -> Ladder {
             legs[li].uac = Some(fc);
             legs[li].ruri = Some(ruri);
         }
-        if let Some(sdp) = msg.sdp_body().and_then(|x| Sdp::parse(&x).ok()) {
+        if let Some(sdp) = parsed {
             for md in &sdp.media {
                 for u in md
                     .attribute("path")
@@ -611,6 +618,7 @@ fn build(obs: &Observation, map: EntityMap) -> Ladder {
             from: fc,
             to: tc,
             kind: Kind::Sip {
+                sdp: sdp.clone(),
                 leg: li,
                 msg: Box::new(msg),
             },
@@ -810,7 +818,7 @@ fn session_of(h: &MsrpHead) -> String {
 
 fn sip_method(it: &Item) -> Option<(&SipMessage, usize)> {
     match &it.kind {
-        Kind::Sip { msg, leg } => Some((msg, *leg)),
+        Kind::Sip { msg, leg, .. } => Some((msg, *leg)),
         _ => None,
     }
 }
@@ -871,7 +879,7 @@ fn depths(items: &[Item], legs: &mut [Leg]) -> Vec<u32> {
         };
         let mut causes: Vec<usize> = Vec::new();
         match &it.kind {
-            Kind::Sip { leg, msg } => {
+            Kind::Sip { leg, msg, .. } => {
                 let leg = *leg;
                 if let Some(&p) = last_of_leg.get(&leg) {
                     causes.push(p);
@@ -1067,7 +1075,7 @@ fn describe(
             .unwrap_or_default()
     };
     let (style, label, detail, what, q) = match &it.kind {
-        Kind::Sip { leg, msg } => {
+        Kind::Sip { leg, msg, sdp } => {
             let call = msg
                 .call_id()
                 .map(|c| norm.text(call_local(c.trim())))
@@ -1104,8 +1112,8 @@ fn describe(
                     let _ = write!(detail, " to {}", norm.text(&t));
                 }
             }
-            if let Some(body) = msg.sdp_body() {
-                let _ = write!(detail, " · sdp {}", sdp_summary(&body, norm));
+            if let Some(sdp) = sdp {
+                let _ = write!(detail, " · sdp {}", sdp_summary(sdp, norm));
             }
             // Fields for diff.
             fields.push(("start-line".into(), norm.text(&msg.summary())));
@@ -1125,9 +1133,9 @@ fn describe(
                 let v = by_name.remove(&n).unwrap_or_default().join(" | ");
                 fields.push((n, v));
             }
-            if let Some(body) = msg.sdp_body() {
+            if let Some(sdp) = sdp {
                 let own = b.topo.instance(&fname).map(|i| i.msrp.port());
-                fields.extend(sdp_fields(&body, own, &fname, norm));
+                fields.extend(sdp_fields(sdp, own, &fname, norm));
             }
             if let Ok(Some(list)) = msg.resource_list() {
                 fields.push((
@@ -1350,8 +1358,8 @@ fn first_session_leg(
 }
 
 /// `setup:actpass path:pf-a:msrp/sess-1` — what decides the link, normalized.
-fn sdp_summary(body: &[u8], norm: &mut Normalizer) -> String {
-    let Ok(sdp) = Sdp::parse(body) else {
+fn sdp_summary(sdp: &Result<Sdp, String>, norm: &mut Normalizer) -> String {
+    let Ok(sdp) = sdp else {
         return "(unparseable)".into();
     };
     let Some(m) = sdp.media.iter().find(|m| m.media == "message") else {
@@ -1374,12 +1382,12 @@ fn sdp_summary(body: &[u8], norm: &mut Normalizer) -> String {
 /// Every SDP line but `v= o= s= t=`, normalized, keyed `sdp c=`, `sdp m=`, `sdp a=<name>`.
 /// An m= port equal to the sender's MSRP listener port reads `<sender>:msrp`.
 fn sdp_fields(
-    body: &[u8],
+    sdp: &Result<Sdp, String>,
     own_port: Option<u16>,
     sender: &str,
     norm: &mut Normalizer,
 ) -> Vec<(String, String)> {
-    let sdp = match Sdp::parse(body) {
+    let sdp = match sdp {
         Ok(s) => s,
         Err(e) => return vec![("sdp".into(), format!("unparseable: {e}"))],
     };
