@@ -11,6 +11,8 @@
 //!
 //! Nets 150..=199 only; each test its own net, each case in it its own ports.
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 use bytes::Bytes;
 use cpm_harness::chain::{pattern, sessions_per_instance, sha256_hex};
 use cpm_harness::codec::sip::Transport;

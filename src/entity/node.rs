@@ -23,11 +23,13 @@ use crate::config::{AckTiming, GroupKind, Link, Opener, SetupMode, Trigger, Vari
 use crate::limits::Limits;
 use crate::topology::{strip_uri, Role, Topology};
 use bytes::{Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// RFC 3261 timer base values.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +94,19 @@ impl NodeConfig {
             limits: Limits::default(),
         })
     }
+}
+
+/// What a node is given at its start besides its configuration: apart from the `now` of each
+/// call, the only time and randomness it ever sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    /// The monotonic time of the start.
+    pub now: Instant,
+    /// The wall-clock time at `now`: a message sent at monotonic time `t` is stamped (CPIM
+    /// `DateTime`) `wall + (t - now)`.
+    pub wall: SystemTime,
+    /// Seeds the generator every identifier of the node is drawn from.
+    pub seed: u64,
 }
 
 type LegIdx = usize;
@@ -347,6 +362,10 @@ pub struct Node {
     timer_seq: u64,
     out: VecDeque<Output>,
     now: Instant,
+    /// The monotonic and wall-clock times of the start (CPIM `DateTime`).
+    start: Start,
+    /// Every identifier the node makes is drawn from here, seeded by [`Start::seed`].
+    rng: StdRng,
     /// Transport of the SIP message being handled (responses outside a dialog use it).
     cur_transport: Transport,
     /// Backpressure work since the last input: legs whose backlog or state changed, and
@@ -361,7 +380,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(cfg: NodeConfig, now: Instant) -> Node {
+    pub fn new(cfg: NodeConfig, start: Start) -> Node {
         Node {
             cfg,
             legs: Vec::new(),
@@ -375,7 +394,9 @@ impl Node {
             timers: BinaryHeap::new(),
             timer_seq: 0,
             out: VecDeque::new(),
-            now,
+            now: start.now,
+            start,
+            rng: StdRng::seed_from_u64(start.seed),
             cur_transport: Transport::Udp,
             bp_legs: Vec::new(),
             bp_conns: Vec::new(),
@@ -464,6 +485,11 @@ impl Node {
         ))));
     }
 
+    /// The wall-clock time at the current monotonic time.
+    fn wall_now(&self) -> SystemTime {
+        self.start.wall + self.now.saturating_duration_since(self.start.now)
+    }
+
     fn transport(&self) -> Transport {
         self.cfg.variant.transport
     }
@@ -527,7 +553,7 @@ impl Node {
         let sid = if self.fault(Fault::SessionIdReuse) {
             format!("s{}", self.legs.len())
         } else {
-            format!("{}{}", new_ident(), new_ident())
+            format!("{}{}", new_ident(&mut self.rng), new_ident(&mut self.rng))
         };
         let path = MsrpUri {
             scheme: Scheme::Msrp,
@@ -548,7 +574,7 @@ impl Node {
                 .cfg
                 .name
                 .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
-            session_id: rand::random::<u32>() as u64,
+            session_id: self.rng.random::<u32>() as u64,
             session_version: 1,
             c_addr: if self.fault(Fault::SdpWrongC) {
                 std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 254, 254, 254))
@@ -655,7 +681,7 @@ impl Node {
         self.next_session += 1;
         self.calls.push(Call {
             id,
-            message_id: new_ident(),
+            message_id: new_ident(&mut self.rng),
             up: None,
             downs: vec![],
             answered_up: false,
@@ -694,13 +720,16 @@ impl Node {
             .up
             .map(|u| self.legs[u].call_id.clone())
             .filter(|_| self.fault(Fault::ReuseCallId));
-        let call_id =
-            upstream_call_id.unwrap_or_else(|| new_call_id(&self.cfg.sip.ip().to_string()));
+        let call_id = match upstream_call_id {
+            Some(c) => c,
+            None => new_call_id(&mut self.rng, &self.cfg.sip.ip().to_string()),
+        };
+        let local_tag = new_tag(&mut self.rng);
         let leg = self.new_leg(
             call,
             Side::Down,
             call_id,
-            new_tag(),
+            local_tag,
             None,
             from_uri,
             to_uri,
@@ -734,7 +763,7 @@ impl Node {
         let body = match members {
             Some(m) => {
                 extra.push(("Require".into(), "recipient-list-invite".into()));
-                Body::sdp_with_resource_list(sdp.as_bytes(), &m)
+                Body::sdp_with_resource_list(sdp.as_bytes(), &m, &mut self.rng)
             }
             None => Body::sdp(sdp.into_bytes()),
         };
@@ -757,7 +786,7 @@ impl Node {
             request_uri,
             transport: self.transport(),
             sent_by: self.cfg.sip.to_string(),
-            branch: new_branch(),
+            branch: new_branch(&mut self.rng),
             from_uri: l.local_uri.clone(),
             from_tag: l.local_tag.clone(),
             to_uri: l.remote_uri.clone(),
@@ -815,7 +844,7 @@ impl Node {
             request_uri,
             transport: l.transport,
             sent_by: self.cfg.sip.to_string(),
-            branch: new_branch(),
+            branch: new_branch(&mut self.rng),
             from_uri: l.local_uri.clone(),
             from_tag: l.local_tag.clone(),
             to_uri: l.remote_uri.clone(),
@@ -1002,7 +1031,7 @@ impl Node {
 
     fn respond_plain(&mut self, to: SocketAddr, req: &SipMessage, code: u16, reason: &str) {
         let tag = if req.to_tag().is_none() {
-            Some(new_tag())
+            Some(new_tag(&mut self.rng))
         } else {
             None
         };
@@ -1131,7 +1160,7 @@ impl Node {
             self.calls[call].member = Some(self.cfg.name.clone());
             self.calls[call].delivery = Some(Delivery::default());
         }
-        let local_tag = new_tag();
+        let local_tag = new_tag(&mut self.rng);
         let local_uri = msg.to_uri().unwrap_or_default();
         let remote_uri = msg.from_uri().unwrap_or_default();
         let target = msg
@@ -1631,9 +1660,10 @@ impl Node {
         let cpim = Cpim::wrap(
             &topo.sender,
             &topo.group,
-            &new_ident(),
+            &new_ident(&mut self.rng),
             "application/octet-stream",
             Bytes::new(),
+            self.wall_now(),
         );
         // The content is never copied into the CPIM object: chunks are cut from the wrapper's
         // head and the content source.
@@ -1679,7 +1709,7 @@ impl Node {
                 off,
                 len,
             );
-            let tid = new_ident();
+            let tid = new_ident(&mut self.rng);
             let l = &self.legs[leg];
             let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
                 return;
@@ -1859,12 +1889,13 @@ impl Node {
         else {
             return;
         };
-        let tid = new_ident();
+        let tid = new_ident(&mut self.rng);
+        let message_id = new_ident(&mut self.rng);
         let head = send_head(
             &tid,
             &to,
             &self.legs[leg].local_path,
-            &new_ident(),
+            &message_id,
             ByteRange {
                 start: 1,
                 end: Some(0),
@@ -2531,7 +2562,7 @@ impl Node {
                         {
                             continue;
                         }
-                        let tid = new_ident();
+                        let tid = new_ident(&mut self.rng);
                         self.legs[d].outstanding += 1;
                         m.relays.push((d, tid.clone()));
                         let head = Pending::Head {
