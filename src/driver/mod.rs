@@ -601,7 +601,7 @@ async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Re
     };
     // The port is chosen at connect time, with the 4-tuple known: binding port 0 first makes
     // the kernel search the bind table for a port no other socket on this address holds,
-    // which grows with every open connection (a few per cent of the 10,000-member fan-out).
+    // which grows with every open connection (large fan-outs: README, "The bench table").
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
