@@ -11,7 +11,7 @@ use crate::entity::{ConnId, Output};
 
 impl Node {
     /// Whether down leg `d` has more writable bytes queued than the high-water mark.
-    pub(super) fn leg_over(&self, d: LegIdx) -> bool {
+    fn leg_over(&self, d: LegIdx) -> bool {
         let l = &self.legs[d];
         if l.side != Side::Down
             || l.media_failed
@@ -36,7 +36,7 @@ impl Node {
     /// Whether the link `conn` must not be read: a call whose up leg it carries has a down
     /// leg over the high-water mark. (A link that carries no up leg any more is read: the
     /// peer's close must be seen.)
-    pub(super) fn up_conn_paused(&self, conn: ConnId) -> bool {
+    fn up_conn_paused(&self, conn: ConnId) -> bool {
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
@@ -110,7 +110,7 @@ impl Node {
 
     /// Debug builds: the incremental state equals a full recomputation (small nodes only).
     #[cfg(debug_assertions)]
-    pub(super) fn check_backpressure(&self) {
+    fn check_backpressure(&self) {
         if self.legs.len() > 400 {
             return;
         }

@@ -37,11 +37,11 @@ impl Node {
     }
 
     /// Queues relay bytes for a leg, writing at once when its link is ready.
-    pub(super) fn push_leg(&mut self, leg: LegIdx, data: Bytes) {
+    fn push_leg(&mut self, leg: LegIdx, data: Bytes) {
         self.push_pending(leg, Pending::Data(data));
     }
 
-    pub(super) fn push_pending(&mut self, leg: LegIdx, item: Pending) {
+    fn push_pending(&mut self, leg: LegIdx, item: Pending) {
         let l = &mut self.legs[leg];
         if l.media_failed || l.session_closed {
             return;
@@ -73,7 +73,7 @@ impl Node {
 
     /// Writes queued relay data of the legs on `conn`, one message at a time, starting with
     /// `first`; deferred control messages go between messages.
-    pub(super) fn flush_conn(&mut self, conn: ConnId, first: Option<LegIdx>) {
+    fn flush_conn(&mut self, conn: ConnId, first: Option<LegIdx>) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -228,7 +228,7 @@ impl Node {
         }
     }
 
-    pub(super) fn on_msrp_head(&mut self, conn: ConnId, h: MsrpHead) {
+    fn on_msrp_head(&mut self, conn: ConnId, h: MsrpHead) {
         let is_request = matches!(h.start, StartLine::Request { .. });
         let mut m = InMsg {
             leg: None,
@@ -357,7 +357,7 @@ impl Node {
         self.conns.get_mut(&conn).expect("conn").cur = Some(m);
     }
 
-    pub(super) fn on_msrp_body(&mut self, conn: ConnId, b: Bytes) {
+    fn on_msrp_body(&mut self, conn: ConnId, b: Bytes) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -395,7 +395,7 @@ impl Node {
         }
     }
 
-    pub(super) fn on_msrp_end(&mut self, conn: ConnId, tid: String, flag: Flag) {
+    fn on_msrp_end(&mut self, conn: ConnId, tid: String, flag: Flag) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -456,7 +456,7 @@ impl Node {
 
 /// Fault cpim-altered: upper-cases the scheme of the CPIM `From: <sip:` (same length, so the
 /// Byte-Range arithmetic stays right and only the content changes).
-pub(super) fn alter_cpim_from(b: Bytes) -> Bytes {
+fn alter_cpim_from(b: Bytes) -> Bytes {
     match memchr::memmem::find(&b, b"From: <sip:") {
         Some(i) => {
             let mut v = b.to_vec();

@@ -12,7 +12,7 @@ use rand::Rng;
 
 impl Node {
     /// Whether the configuration makes this node the opener of a leg's link.
-    pub(super) fn configured_to_open(&self, side: Side, link: Link) -> bool {
+    fn configured_to_open(&self, side: Side, link: Link) -> bool {
         let mine = match self.cfg.variant.opener(link) {
             Opener::Offerer => side == Side::Down,
             Opener::Answerer => side == Side::Up,

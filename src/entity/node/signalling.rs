@@ -139,7 +139,7 @@ impl Node {
     }
 
     /// In-dialog request (ACK or BYE) on a down leg.
-    pub(super) fn dialog_request(&mut self, leg: LegIdx, method: Method) -> SipMessage {
+    fn dialog_request(&mut self, leg: LegIdx, method: Method) -> SipMessage {
         let l = &mut self.legs[leg];
         let cseq = match method {
             Method::Ack => l.cseq,
@@ -180,7 +180,7 @@ impl Node {
 
     /// Where an in-dialog request goes and over which transport: the first route of the
     /// route set (loose routing, RFC 3261 §12.2.1.1), else the peer's Contact.
-    pub(super) fn in_dialog_dest(&self, leg: LegIdx) -> (SocketAddr, Transport) {
+    fn in_dialog_dest(&self, leg: LegIdx) -> (SocketAddr, Transport) {
         let l = &self.legs[leg];
         if self.fault(Fault::IgnoreRouteSet) {
             return (l.remote_target, l.transport);
@@ -338,7 +338,7 @@ impl Node {
         }
     }
 
-    pub(super) fn on_request(&mut self, from: SocketAddr, msg: SipMessage) {
+    fn on_request(&mut self, from: SocketAddr, msg: SipMessage) {
         let Some(method) = msg.method().cloned() else {
             return;
         };
@@ -371,7 +371,7 @@ impl Node {
 
     /// A new INVITE (retransmissions are answered again): the offer must be acceptable, the
     /// role says whom the call is for and how it proceeds.
-    pub(super) fn on_invite(&mut self, from: SocketAddr, msg: SipMessage) {
+    fn on_invite(&mut self, from: SocketAddr, msg: SipMessage) {
         let call_id = msg.call_id().unwrap_or_default().to_string();
         let from_tag = msg.from_tag().unwrap_or_default();
         if let Some(&leg) = self.invites_in.get(&(call_id.clone(), from_tag.clone())) {
@@ -449,7 +449,7 @@ impl Node {
         );
     }
 
-    pub(super) fn on_response(&mut self, msg: SipMessage) {
+    fn on_response(&mut self, msg: SipMessage) {
         let Some(code) = msg.code() else { return };
         let call_id = msg.call_id().unwrap_or_default().to_string();
         let from_tag = msg.from_tag().unwrap_or_default();
@@ -477,7 +477,7 @@ impl Node {
         }
     }
 
-    pub(super) fn on_invite_response(&mut self, leg: LegIdx, code: u16, msg: SipMessage) {
+    fn on_invite_response(&mut self, leg: LegIdx, code: u16, msg: SipMessage) {
         if code < 200 {
             return; // Provisional: stops Timer A (checked through the state at fire time).
         }
@@ -566,7 +566,7 @@ impl Node {
         self.flush_leg(leg);
     }
 
-    pub(super) fn on_ack(&mut self, leg: LegIdx) {
+    fn on_ack(&mut self, leg: LegIdx) {
         if self.legs[leg].side != Side::Up {
             return;
         }
@@ -588,7 +588,7 @@ impl Node {
         }
     }
 
-    pub(super) fn on_bye(&mut self, leg: LegIdx, from: SocketAddr, msg: SipMessage) {
+    fn on_bye(&mut self, leg: LegIdx, from: SocketAddr, msg: SipMessage) {
         if let Some(r) = self.legs[leg].bye_response.clone() {
             self.send_sip(Some(leg), from, r);
             return;
@@ -631,7 +631,7 @@ pub fn sip_uri_addr(uri: &str) -> Option<SocketAddr> {
 }
 
 /// The `transport` parameter of a SIP URI, when it names UDP or TCP.
-pub(super) fn uri_transport(uri: &str) -> Option<Transport> {
+fn uri_transport(uri: &str) -> Option<Transport> {
     let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
     u.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
@@ -647,7 +647,7 @@ pub(super) fn uri_transport(uri: &str) -> Option<Transport> {
 }
 
 /// The ACK for a non-2xx final response: same branch, To from the response (§17.1.1.3).
-pub(super) fn non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> SipMessage {
+fn non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> SipMessage {
     let (transport, sent_by) = invite
         .via_sent_by()
         .unwrap_or((Transport::Udp, String::new()));

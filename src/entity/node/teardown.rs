@@ -132,7 +132,7 @@ impl Node {
     /// know. The accepting side closes when the opener does. With reuse, an idle connection
     /// stays open while a session of the same call may still want it (a member that answers
     /// late), so the late session does not open a second connection to the same peer.
-    pub(super) fn close_idle_conns(&mut self, call: CallIdx) {
+    fn close_idle_conns(&mut self, call: CallIdx) {
         let reuse = self.cfg.variant.reuse && !self.fault(Fault::NoReuse);
         let waiting: Vec<Option<SocketAddr>> = if reuse {
             let c = &self.calls[call];

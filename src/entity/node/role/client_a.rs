@@ -167,11 +167,7 @@ impl Node {
 }
 
 /// The bytes `[off, off + len)` of a CPIM object made of `head` then the content source.
-pub(super) fn object_pieces(
-    obj: &(Bytes, Arc<dyn ContentSource>),
-    off: u64,
-    len: u64,
-) -> Vec<Bytes> {
+fn object_pieces(obj: &(Bytes, Arc<dyn ContentSource>), off: u64, len: u64) -> Vec<Bytes> {
     let (head, content) = obj;
     let (mut off, end) = (off, off + len);
     let h = head.len() as u64;

@@ -14,9 +14,9 @@ use crate::config::Link;
 use crate::entity::{NodeEvent, Output};
 use bytes::Bytes;
 
-#[derive(Default)]
 /// What client-b has of a call's content: the CPIM head until it is complete, pieces that
 /// came before it, and which byte ranges arrived.
+#[derive(Default)]
 pub(in crate::entity::node) struct Delivery {
     head: Vec<u8>,
     head_len: Option<u64>,

@@ -158,17 +158,18 @@ impl Node {
     }
 
     /// The message bytes a turn of `leg` holds (1 MiB when the sender gave no total).
-    pub(super) fn turn_size(&self, leg: LegIdx) -> u64 {
+    fn turn_size(&self, leg: LegIdx) -> u64 {
         self.calls[self.legs[leg].call].msg_total.unwrap_or(1 << 20)
     }
 
     /// Whether a turn of `leg` fits in the window now (always when nobody is being served).
-    pub(super) fn fits(&self, leg: LegIdx) -> bool {
+    fn fits(&self, leg: LegIdx) -> bool {
         self.admitted == 0
             || self.fanout_reserved + self.turn_size(leg) <= self.cfg.limits.fanout_window
     }
 
-    pub(super) fn start_turn(&mut self, leg: LegIdx) {
+    /// `leg` starts its turn: it holds its message's bytes of the window.
+    fn start_turn(&mut self, leg: LegIdx) {
         let size = self.turn_size(leg);
         self.admitted += 1;
         self.fanout_reserved += size;
