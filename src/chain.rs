@@ -2,6 +2,7 @@
 //! to be delivered and torn down: the in-process reference chain, and the engine behind the
 //! `sut` command (which runs the subset of roles it is given).
 
+use crate::clock;
 use crate::config::Variant;
 use crate::driver::{spawn_node, NodeHandle};
 use crate::entity::{Fault, Holds, Input, NodeConfig, NodeEvent, SipTimers};
@@ -186,7 +187,7 @@ impl Chain {
         stop: impl std::future::Future<Output = ()>,
     ) -> (Outcome, anyhow::Result<()>) {
         let mut outcome = Outcome::default();
-        let mut deadline = tokio::time::Instant::now() + timeout;
+        let mut deadline = clock::tokio_now() + timeout;
         let mut stopping = false;
         tokio::pin!(stop);
         let mut hashers: BTreeMap<String, (Sha256, u64, bool)> = BTreeMap::new();
@@ -224,7 +225,7 @@ impl Chain {
                     // Drain what is queued, then stop: an elapsed deadline still lets a
                     // ready event through.
                     stopping = true;
-                    deadline = tokio::time::Instant::now();
+                    deadline = clock::tokio_now();
                     continue;
                 }
             };

@@ -13,6 +13,7 @@
 //! Delivery latency: the send to the last member's last byte.
 
 use crate::chain::{pattern, Chain, ChainOptions};
+use crate::clock;
 use crate::codec::sip::{Method, SipMessage, Transport};
 use crate::config::Variant;
 use crate::engine::plan::Case;
@@ -371,7 +372,7 @@ async fn drive(
         recorder,
         ..ChainOptions::for_load(topology.clone(), variant.clone())
     };
-    let start = Instant::now();
+    let start = clock::now();
     let (tap_tx, tap_rx) = std::sync::mpsc::channel();
     let (tx, mut rx) = mpsc::unbounded_channel();
     watch_sip(tap_rx, topology.client_a.sip, start, tx.clone());
@@ -477,8 +478,8 @@ async fn drive(
         }
         tokio::select! {
             _ = ticker.tick(), if drain_deadline.is_none() => {
-                if Instant::now() >= end_at || due >= total_due {
-                    drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs_f64(a.drain));
+                if clock::now() >= end_at || due >= total_due {
+                    drain_deadline = Some(clock::tokio_now() + Duration::from_secs_f64(a.drain));
                     continue;
                 }
                 due += 1;
@@ -490,7 +491,7 @@ async fn drive(
                 let content = content_for(n, a.size, &filler);
                 client_a.send(Input::Send { content }).map_err(|_| anyhow!("client-a stopped"))?;
                 sessions.push(Session {
-                    started: Instant::now(),
+                    started: clock::now(),
                     call_id: None,
                     setup: None,
                     final_code: None,
@@ -518,7 +519,7 @@ async fn drive(
             _ = redraw.tick() => {
                 // Sessions that ended at client-a a while ago without every delivery.
                 while let Some(&(t, i)) = ended_at.front() {
-                    if t.elapsed() < DELIVERY_GRACE {
+                    if clock::since(t) < DELIVERY_GRACE {
                         break;
                     }
                     ended_at.pop_front();
@@ -531,7 +532,7 @@ async fn drive(
                 if let Some(b) = &bar {
                     b.set_message(format!(
                         "{:>5.1} s  started {}  ok {}  failed {}  in flight {}",
-                        start.elapsed().as_secs_f64(), sessions.len(), succeeded,
+                        clock::since(start).as_secs_f64(), sessions.len(), succeeded,
                         failures.values().sum::<u64>(), in_flight
                     ));
                 }
@@ -565,7 +566,7 @@ async fn drive(
                         let i = session.saturating_sub(1) as usize;
                         sessions.get_mut(i).map(|s| {
                             s.ended = Some(ok);
-                            ended_at.push_back((Instant::now(), i));
+                            ended_at.push_back((clock::now(), i));
                             i
                         })
                     }
@@ -588,7 +589,7 @@ async fn drive(
                                             let s = &mut sessions[n as usize];
                                             s.delivered.insert(member);
                                             if bytes != a.size as u64 { s.short += 1; }
-                                            s.last_delivery = Some(Instant::now());
+                                            s.last_delivery = Some(clock::now());
                                         }
                                     }
                                     Some(n as usize)
@@ -604,7 +605,7 @@ async fn drive(
                                 let s = &mut sessions[i];
                                 s.delivered.insert(member);
                                 if bytes != a.size as u64 { s.short += 1; }
-                                s.last_delivery = Some(Instant::now());
+                                s.last_delivery = Some(clock::now());
                                 Some(i)
                             }
                             None => {
@@ -624,7 +625,7 @@ async fn drive(
             }
         }
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = clock::since(start).as_secs_f64();
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

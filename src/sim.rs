@@ -44,9 +44,11 @@
 //! # Determinism
 //! The network's randomness comes from one SplitMix64 stream seeded with
 //! [`SimOptions::seed`], and no decision depends on wall time or on hash-map iteration order.
-//! The nodes draw their own random identifiers (tags, Call-IDs, MSRP ids), but those have
-//! fixed lengths, so the same seed gives the same sequence of outputs, the same
-//! [`SimOutcome::trace_hash`] and the same [`SimOutcome::trace`] apart from identifiers.
+//! Each node draws its identifiers (tags, branches, Call-IDs, MSRP session and transaction
+//! ids, Message-IDs) from its own generator, seeded with [`SimOptions::seed`] xor a hash of
+//! its name, and stamps CPIM `DateTime` from [`SIM_EPOCH_SECS`] plus virtual time. So the same seed
+//! gives the same bytes on the wire ([`SimOptions::record_wire`]), the same
+//! [`SimOutcome::trace_hash`] and the same [`SimOutcome::trace`].
 //!
 //! # The run
 //! [`run_sim`] builds every instance of the topology, gives client-a [`Input::Send`] and runs
@@ -61,7 +63,7 @@
 use crate::chain::{sessions_per_instance, sha256_hex, Received};
 use crate::codec::sip::{SipMessage, Transport};
 use crate::config::Variant;
-use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output, SipTimers};
+use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output, SipTimers, Start};
 use crate::topology::Topology;
 use crate::trace::{Record, Recorder, Seen, WireEvent};
 use anyhow::anyhow;
@@ -71,7 +73,11 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The wall-clock time every simulated run starts at, in seconds since the Unix epoch
+/// (2026-01-01T00:00:00Z): CPIM `DateTime` depends on the virtual time only.
+pub const SIM_EPOCH_SECS: u64 = 1_767_225_600;
 
 /// Settings of one simulated run.
 #[derive(Debug, Clone)]
@@ -255,6 +261,14 @@ impl SplitMix64 {
     }
 }
 
+/// The seed of node `name`'s identifiers in a run seeded with `seed`: distinct per node, and
+/// the same in every run with that seed.
+fn node_seed(seed: u64, name: &str) -> u64 {
+    let mut h = Fnv::new();
+    h.bytes(name.as_bytes());
+    seed ^ h.0
+}
+
 /// FNV-1a, 64 bits: a stable hash for the trace (std's hasher is seeded per process).
 struct Fnv(u64);
 
@@ -430,7 +444,8 @@ const DRAIN_STEPS: u64 = 100_000;
 
 impl Sim {
     fn new(topology: Arc<Topology>, variant: Variant, opts: &SimOptions) -> anyhow::Result<Sim> {
-        let base = Instant::now();
+        // Any instant will do: nodes see only `base` plus virtual time.
+        let base = crate::clock::now();
         let mut nodes = Vec::new();
         let mut by_sip = HashMap::new();
         let mut by_msrp = HashMap::new();
@@ -445,10 +460,18 @@ impl Sim {
             if by_sip.insert(inst.sip, idx).is_some() || by_msrp.insert(inst.msrp, idx).is_some() {
                 return Err(anyhow!("address of {} used twice", inst.name));
             }
+            let seed = node_seed(opts.seed, &inst.name);
             nodes.push(SimNode {
                 expected: sessions_per_instance(&topology, &inst.name),
                 name: inst.name,
-                node: Node::new(cfg, base),
+                node: Node::new(
+                    cfg,
+                    Start {
+                        now: base,
+                        wall: SystemTime::UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_SECS),
+                        seed,
+                    },
+                ),
                 sip: inst.sip,
                 ended: 0,
                 ends: HashMap::new(),

@@ -10,6 +10,8 @@
 //! - bad input exits 2 with a message naming the file;
 //! - a kernel capture (dumpcap on lo, when available) analyses the same as the live run.
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 use cpm_harness::capture::analyze::{analyze_file, load_map, Options, Report};
 use cpm_harness::capture::diff::diff_files;
 use cpm_harness::capture::ladder::Ladder;

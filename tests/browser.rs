@@ -5,6 +5,8 @@
 //! while it loads. Chromium is required when `CI=true` (.ci/run installs it); elsewhere the
 //! test says why it skips when it is missing.
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 use cpm_harness::entity::fault::INJECTED_MARKUP;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -5,6 +5,8 @@
 //!
 //! The tshark checks are skipped (with a message) when tshark is not on PATH; CI installs it.
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 use bytes::Bytes;
 use cpm_harness::capture::read::read_capture_full;
 use cpm_harness::capture::write::MAX_SEGMENT;

@@ -1,6 +1,8 @@
 //! The whole chain in one process over real loopback sockets: every figure × SIP over UDP
 //! and TCP delivers a 1 MiB message byte-exact to 3 members on 2 pf-b and tears down.
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 use cpm_harness::chain::{pattern, run_once, sha256_hex, ChainOptions};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{GroupKind, MiddleOpener, SetupMode, Trigger, Variant};

@@ -11,6 +11,8 @@
 //!
 //! Nets 150..=199 only; each test its own net, each case in it its own ports.
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 mod common_inproc;
 
 use bytes::Bytes;

@@ -1,6 +1,8 @@
 //! The flow through a real SIP/IP core: Kamailio (interop/kamailio/kamailio.cfg) between
 //! every pair of entities, record-routing, so that ACK and BYE follow the route set.
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 use cpm_harness::chain::{pattern, run_once, sha256_hex, ChainOptions};
 use cpm_harness::codec::sip::{SipMessage, Transport};
 use cpm_harness::config::Variant;

@@ -2,6 +2,8 @@
 //! reports of the cases that finished (summary and event logs), leaves captures that read
 //! back and that tshark reads without error, and exits with its own code (130).
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

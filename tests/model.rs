@@ -8,6 +8,7 @@
 //! - A simulated run records the same event stream as a live one: the checks judge it.
 //!
 //! Nets 140–147 (one address per entity) and the single address 127.148.0.1.
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
 mod common_inproc;
 

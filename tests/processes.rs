@@ -2,6 +2,8 @@
 //! loopback sockets: every figure × SIP over UDP and TCP delivers 1 MiB byte-exact to 3
 //! members on 2 pf-b and every process exits 0 after a clean teardown.
 
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
 use cpm_harness::chain::{pattern, sha256_hex};
 use cpm_harness::topology::Topology;
 use std::io::{BufRead, BufReader};

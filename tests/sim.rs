@@ -14,6 +14,7 @@ use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{AckTiming, GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
 use cpm_harness::sim::{run_sim, simulate, SimOptions, SimOutcome};
 use cpm_harness::topology::Topology;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -314,6 +315,108 @@ fn same_seed_same_trace() {
             a.trace_hash, c.trace_hash,
             "F{fig}: another seed gave the same trace"
         );
+    }
+}
+
+/// The values of `prefix` (up to CR, LF or space) in every SIP message and MSRP write.
+fn values(o: &SimOutcome, prefix: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (_, bytes) in &sent(o) {
+        let text = String::from_utf8_lossy(bytes);
+        for (i, _) in text.match_indices(prefix) {
+            let rest = &text[i + prefix.len()..];
+            let end = rest.find(['\r', '\n', ' ', ';', '>']).unwrap_or(rest.len());
+            out.insert(rest[..end].to_string());
+        }
+    }
+    out
+}
+
+/// One simulator seed reproduces every byte the nodes send, identifiers included (Call-IDs,
+/// tags, branches, SDP and MSRP session ids, transaction ids, Message-IDs, MIME boundaries,
+/// the CPIM DateTime); another seed gives other identifiers.
+/// (virtual time, bytes) of every SIP message and MSRP write the nodes sent, in order.
+fn sent(o: &SimOutcome) -> Vec<(Duration, bytes::Bytes)> {
+    use cpm_harness::trace::{Seen, WireEvent};
+    o.records
+        .iter()
+        .filter(|r| r.seen == Seen::Sent)
+        .filter_map(|r| match &r.ev {
+            WireEvent::Sip { raw, .. } => Some((r.t, raw.clone())),
+            WireEvent::TcpData { data, .. } => Some((r.t, data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    for (fig, t, group) in [
+        (2u8, Transport::Udp, GroupKind::Predefined),
+        (5, Transport::Tcp, GroupKind::Predefined),
+        (7, Transport::Udp, GroupKind::Adhoc),
+    ] {
+        let opts = SimOptions {
+            udp_loss: 0.05,
+            record_wire: true,
+            ..SimOptions::seeded(4242)
+        };
+        let mut var = v(fig, t);
+        var.group = group;
+        let a = check_with(&var, &opts, false);
+        let b = check_with(&var, &opts, false);
+        let (wa, wb) = (sent(&a), sent(&b));
+        if let Some(i) = wa.iter().zip(&wb).position(|(x, y)| x != y) {
+            panic!(
+                "F{fig}: same seed, different bytes; first difference at write {i}:\n{:?}\nvs\n{:?}",
+                wa[i], wb[i]
+            );
+        }
+        assert_eq!(wa.len(), wb.len(), "F{fig}");
+        // The comparison covered every kind of identifier.
+        for (prefix, what) in [
+            ("Call-ID: ", "Call-IDs"),
+            ("tag=", "tags"),
+            ("branch=", "branches"),
+            ("a=path:", "MSRP session ids"),
+            ("o=", "SDP session ids"),
+            ("MSRP ", "MSRP transaction ids"),
+            ("Message-ID: ", "MSRP Message-IDs"),
+            ("imdn.Message-ID: ", "CPIM Message-IDs"),
+            ("DateTime: ", "CPIM DateTime"),
+        ] {
+            assert!(
+                !values(&a, prefix).is_empty(),
+                "F{fig}: no {what} on the wire"
+            );
+        }
+        assert_eq!(
+            values(&a, "DateTime: "),
+            BTreeSet::from(["2026-01-01T00:00:00Z".to_string()]),
+            "F{fig}: the simulated wall clock starts at the fixed epoch"
+        );
+        if group == GroupKind::Adhoc {
+            assert!(
+                !values(&a, "boundary=").is_empty(),
+                "F{fig}: no MIME boundary"
+            );
+        }
+        let c = check_with(
+            &var,
+            &SimOptions {
+                seed: 4243,
+                ..opts.clone()
+            },
+            false,
+        );
+        for prefix in ["Call-ID: ", "branch=", "a=path:", "Message-ID: "] {
+            let (x, y) = (values(&a, prefix), values(&c, prefix));
+            assert!(
+                x.is_disjoint(&y),
+                "F{fig}: seeds 4242 and 4243 share {prefix}{:?}",
+                x.intersection(&y).next()
+            );
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 use super::{fd_count, peak_rss_kib, Row};
 use crate::chain::{pattern, Chain, ChainOptions};
+use crate::clock;
 use crate::config::Variant;
 use crate::entity::NodeEvent;
 use crate::topology::Topology;
@@ -71,7 +72,7 @@ fn pump(
         tokio::spawn(async move {
             while let Some(e) = ev.recv().await {
                 let m = match e {
-                    NodeEvent::Delivered { member, .. } => Ok((member, SystemTime::now())),
+                    NodeEvent::Delivered { member, .. } => Ok((member, clock::wall())),
                     NodeEvent::SessionEnded {
                         ok: false, detail, ..
                     } => Err((name.clone(), format!("{name}: session failed: {detail}"))),
@@ -246,7 +247,7 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
         children.push(child);
     }
     drop(wtx);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    let deadline = clock::tokio_now() + Duration::from_secs(300);
     let mut ready = 0;
     while ready < parts.len() {
         match tokio::time::timeout_at(deadline, wrx.recv()).await {
@@ -265,7 +266,7 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
     let own_members = if parts.is_empty() { members } else { 0 };
     let mut chain = Chain::start_instances(options(t.clone(), chunk), &own).await?;
     let mut rx = pump(&mut chain);
-    let t0 = SystemTime::now();
+    let t0 = clock::wall();
     chain.send(pattern(MESSAGE))?;
     let mut got = HashSet::new();
     let mut times = Vec::new();

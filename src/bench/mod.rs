@@ -12,11 +12,11 @@ pub mod sessions;
 
 pub use relay::relay;
 
+use crate::clock;
 use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Instant;
 
 /// `cpm-harness bench [ROW-OPTIONS] [relay|…]`.
 #[derive(clap::Args, Debug)]
@@ -244,7 +244,7 @@ async fn run_row(spec: &str, chunk: u64) -> anyhow::Result<Vec<Row>> {
 async fn default_run_row() -> anyhow::Result<Row> {
     let tmp = ScratchDir::new("default-run")?;
     let exe = std::env::current_exe()?;
-    let start = Instant::now();
+    let start = clock::now();
     let out = tokio::process::Command::new(&exe)
         .arg("run")
         .arg("-q")
@@ -256,7 +256,7 @@ async fn default_run_row() -> anyhow::Result<Row> {
         .output()
         .await
         .with_context(|| format!("starting {} run", exe.display()))?;
-    let secs = start.elapsed().as_secs_f64();
+    let secs = clock::since(start).as_secs_f64();
     let text = String::from_utf8_lossy(&out.stdout);
     let summary = text
         .lines()

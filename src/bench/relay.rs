@@ -4,13 +4,14 @@
 
 use super::{cpu_seconds, fd_count, peak_rss_kib, Row};
 use crate::chain::{pattern, Chain, ChainOptions};
+use crate::clock;
 use crate::codec::sip::Transport;
 use crate::config::Variant;
 use crate::entity::{Input, NodeEvent, Repeat};
 use crate::topology::Topology;
 use anyhow::{anyhow, bail};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Loopback net of the relay rows (benchmarks use 127.93–99).
@@ -35,7 +36,7 @@ pub async fn raw_tcp(bytes: u64) -> anyhow::Result<f64> {
         Ok::<u64, std::io::Error>(n)
     });
     let block = pattern(256 * 1024);
-    let start = Instant::now();
+    let start = clock::now();
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let mut left = bytes;
     while left > 0 {
@@ -45,7 +46,7 @@ pub async fn raw_tcp(bytes: u64) -> anyhow::Result<f64> {
     }
     s.shutdown().await?;
     let got = reader.await??;
-    let secs = start.elapsed().as_secs_f64();
+    let secs = clock::since(start).as_secs_f64();
     if got != bytes {
         bail!("raw TCP baseline received {got} of {bytes} bytes");
     }
@@ -81,7 +82,7 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<RelayRun
         len: bytes,
     };
     let cpu0 = cpu_seconds();
-    let start = Instant::now();
+    let start = clock::now();
     chain.input(
         "client-a",
         Input::SendSource {
@@ -90,7 +91,7 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<RelayRun
     )?;
     let mut got = 0u64;
     let mut fds = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);
+    let deadline = clock::tokio_now() + Duration::from_secs(1200);
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(NodeEvent::Data { data, .. })) => {
@@ -105,7 +106,7 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<RelayRun
             Err(_) => bail!("relay timed out after {got} of {bytes} bytes"),
         }
     }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = clock::since(start).as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     chain.stop().await?;
     if got != bytes {

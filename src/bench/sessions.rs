@@ -5,12 +5,13 @@
 
 use super::Row;
 use crate::chain::{pattern, Chain, ChainOptions};
+use crate::clock;
 use crate::config::Variant;
 use crate::entity::{Input, NodeEvent};
 use crate::topology::Topology;
 use anyhow::{anyhow, bail};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 const NET: u8 = 98;
@@ -49,14 +50,14 @@ pub async fn row() -> anyhow::Result<Row> {
             })
             .map_err(|_| anyhow!("client-a stopped"))
     };
-    let start = Instant::now();
+    let start = clock::now();
     let mut sent = 0;
     while sent < WINDOW.min(SESSIONS) {
         send()?;
         sent += 1;
     }
     let mut done = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    let deadline = clock::tokio_now() + Duration::from_secs(300);
     while done < SESSIONS {
         match tokio::time::timeout_at(deadline, ended.recv()).await {
             Ok(Some(Ok(()))) => {
@@ -71,7 +72,7 @@ pub async fn row() -> anyhow::Result<Row> {
             Err(_) => bail!("{done} of {SESSIONS} sessions ended within 300 s"),
         }
     }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = clock::since(start).as_secs_f64();
     chain.stop().await?;
     Ok(Row::new(
         "d.sessions",

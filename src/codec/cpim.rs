@@ -23,30 +23,14 @@ pub struct Cpim {
 }
 
 impl Cpim {
-    /// Builds the usual large-message wrapper around `content`, stamped with the current time.
+    /// Builds the usual large-message wrapper around `content`, with `DateTime` = `now`.
+    ///
+    /// The codec reads no clock: the caller says what time it is (the node computes it from
+    /// the wall-clock time it was given at its start).
     ///
     /// `from` and `to` may be bare URIs (wrapped in `<…>`, as RFC 3862 §3.1/§3.2 require) or
     /// already `[Formal-name] <URI>` (kept as given).
     pub fn wrap(
-        from: &str,
-        to: &str,
-        message_id: &str,
-        content_type: &str,
-        content: Bytes,
-    ) -> Cpim {
-        Cpim::wrap_at(
-            from,
-            to,
-            message_id,
-            content_type,
-            content,
-            SystemTime::now(),
-        )
-    }
-
-    /// [`Cpim::wrap`] with an explicit `DateTime`, for callers that keep the clock outside the
-    /// codec (simulation, replay, snapshot tests).
-    pub fn wrap_at(
         from: &str,
         to: &str,
         message_id: &str,
@@ -437,7 +421,7 @@ mod tests {
     }
 
     fn sample(body: &[u8]) -> Cpim {
-        Cpim::wrap_at(
+        Cpim::wrap(
             "sip:alice@example.com",
             "\"Friends\" <sip:friends@cf.example.com>",
             "Mq4Zr8Tn2Vb6",
@@ -480,8 +464,6 @@ Content-Type: text/plain;charset=UTF-8\r\n\
             rfc3339_utc(UNIX_EPOCH - Duration::from_secs(5)),
             "1970-01-01T00:00:00Z"
         );
-        let now = rfc3339_utc(SystemTime::now());
-        assert_eq!((now.len(), &now[10..11], &now[19..]), (20, "T", "Z"));
     }
 
     #[test]
@@ -494,7 +476,14 @@ Content-Type: text/plain;charset=UTF-8\r\n\
         assert_eq!(c.header("imdn.Message-ID"), Some("Mq4Zr8Tn2Vb6"));
         assert_eq!(c.content_type(), Some("text/plain;charset=UTF-8"));
 
-        let live = Cpim::wrap("sip:a@x", "sip:b@y", "id1", "text/plain", Bytes::new());
+        let live = Cpim::wrap(
+            "sip:a@x",
+            "sip:b@y",
+            "id1",
+            "text/plain",
+            Bytes::new(),
+            at(4_107_542_399),
+        );
         let names: Vec<&str> = live.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["From", "To", "DateTime", "NS", "imdn.Message-ID"]);
         assert_eq!(live.header("DateTime").unwrap().len(), 20);

@@ -7,6 +7,7 @@
 //! RFC 5366 multipart body with a resource list for ad-hoc groups.
 
 use bytes::{Bytes, BytesMut};
+use rand::Rng;
 use std::fmt;
 
 /// A SIP error with where it came from.
@@ -1413,9 +1414,14 @@ impl Body {
     /// (`Content-Disposition: recipient-list`) of `members`.
     ///
     /// The INVITE carrying this body must also carry `Require: recipient-list-invite`
-    /// (RFC 5366 §3); add it through [`RequestSpec::extra`].
-    pub fn sdp_with_resource_list(sdp: &[u8], members: &[String]) -> Body {
-        let boundary = format!("cpm-{}", random_alnum(24));
+    /// (RFC 5366 §3); add it through [`RequestSpec::extra`]. The MIME boundary is drawn from
+    /// `rng`.
+    pub fn sdp_with_resource_list(
+        sdp: &[u8],
+        members: &[String],
+        rng: &mut (impl Rng + ?Sized),
+    ) -> Body {
+        let boundary = format!("cpm-{}", random_alnum(rng, 24));
         let mut xml = String::from(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
              <resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>",
@@ -1625,29 +1631,30 @@ pub fn build_response(
     )
 }
 
-fn random_alnum(n: usize) -> String {
-    use rand::Rng;
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(n)
-        .map(char::from)
+/// `n` alphanumerics drawn from `rng`: the codec holds no randomness of its own, so a caller
+/// with a seeded generator gets the same identifiers for the same seed.
+fn random_alnum(rng: &mut (impl Rng + ?Sized), n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(rng.sample(rand::distr::Alphanumeric)))
         .collect()
 }
 
-/// A fresh Via branch (`z9hG4bK` + random), tag or Call-ID.
-pub fn new_branch() -> String {
-    format!("z9hG4bK{}", random_alnum(16))
+/// A fresh Via branch (`z9hG4bK` + random), tag or Call-ID, drawn from `rng`.
+pub fn new_branch(rng: &mut (impl Rng + ?Sized)) -> String {
+    format!("z9hG4bK{}", random_alnum(rng, 16))
 }
-pub fn new_tag() -> String {
-    random_alnum(12)
+pub fn new_tag(rng: &mut (impl Rng + ?Sized)) -> String {
+    random_alnum(rng, 12)
 }
-pub fn new_call_id(host: &str) -> String {
-    format!("{}@{}", random_alnum(20), host)
+pub fn new_call_id(rng: &mut (impl Rng + ?Sized), host: &str) -> String {
+    format!("{}@{}", random_alnum(rng, 20), host)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
 
     /// Protocol notes T1 / T2 are written with plain newlines; on the wire they are CRLF.
     fn crlf(s: &str) -> Vec<u8> {
@@ -2108,12 +2115,11 @@ a=setup:passive
 
     #[test]
     fn never_panics_on_prefixes_and_mutations() {
-        use rand::Rng;
         let t1 = crlf(T1);
         for i in 0..t1.len() {
             let _ = SipMessage::parse(&t1[..i]);
         }
-        let mut rng = rand::rng();
+        let mut rng = StdRng::seed_from_u64(3261);
         for _ in 0..2000 {
             let mut m = t1.clone();
             for _ in 0..rng.random_range(1..8) {
@@ -2293,7 +2299,7 @@ a=setup:passive
             let spec = RequestSpec {
                 method: method.clone(),
                 request_uri: "sip:pf-a@127.0.0.2:5060;transport=tcp".into(),
-                branch: new_branch(),
+                branch: new_branch(&mut StdRng::seed_from_u64(1)),
                 to_tag: Some("pfa-90d1e4".into()),
                 cseq,
                 contact: None,
@@ -2358,7 +2364,8 @@ a=setup:passive
             "tel:+1-555-0100".into(),
             "sip:odd&\"<name>'@example.com".into(),
         ];
-        let body = Body::sdp_with_resource_list(&sdp, &members);
+        let mut rng = StdRng::seed_from_u64(5366);
+        let body = Body::sdp_with_resource_list(&sdp, &members, &mut rng);
         assert!(body.content_type.starts_with("multipart/mixed;boundary="));
         let spec = RequestSpec {
             extra: vec![("Require".into(), "recipient-list-invite".into())],
@@ -2377,9 +2384,14 @@ a=setup:passive
             text.contains("<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>")
         );
         assert!(text.contains("<entry uri=\"sip:odd&amp;&quot;&lt;name&gt;&apos;@example.com\"/>"));
-        // Boundaries are random.
+        // Boundaries are random, and reproducible from the seed.
         assert_ne!(
-            Body::sdp_with_resource_list(&sdp, &members).content_type,
+            Body::sdp_with_resource_list(&sdp, &members, &mut rng).content_type,
+            body.content_type
+        );
+        assert_eq!(
+            Body::sdp_with_resource_list(&sdp, &members, &mut StdRng::seed_from_u64(5366))
+                .content_type,
             body.content_type
         );
         // Over the framer too.
@@ -2655,6 +2667,8 @@ a=setup:passive
             max_message: 1 << 20,
             max_headers: 200,
         });
+        // A time bound on the framer: tests may read the clock.
+        #[allow(clippy::disallowed_methods)]
         let started = std::time::Instant::now();
         for b in &head {
             f.push(std::slice::from_ref(b));
@@ -2663,25 +2677,30 @@ a=setup:passive
             }
         }
         assert_eq!(f.buffered(), 0);
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        #[allow(clippy::disallowed_methods)]
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(5));
         assert_eq!(f.scan.scan, 0);
     }
 
     #[test]
     fn identifiers() {
-        let b = new_branch();
+        let rng = &mut StdRng::seed_from_u64(1);
+        let b = new_branch(rng);
         assert!(b.starts_with("z9hG4bK"));
         assert_eq!(b.len(), 7 + 16);
         assert!(b[7..].bytes().all(|c| c.is_ascii_alphanumeric()));
-        let t = new_tag();
+        let t = new_tag(rng);
         assert_eq!(t.len(), 12);
         assert!(t.bytes().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(new_tag(), new_tag());
-        let c = new_call_id("client-a.example.com");
+        assert_ne!(new_tag(rng), new_tag(rng));
+        let c = new_call_id(rng, "client-a.example.com");
         let (r, h) = c.split_once('@').unwrap();
         assert_eq!(r.len(), 20);
         assert_eq!(h, "client-a.example.com");
-        assert_ne!(new_branch(), new_branch());
+        assert_ne!(new_branch(rng), new_branch(rng));
+        // One seed, one sequence.
+        assert_eq!(b, new_branch(&mut StdRng::seed_from_u64(1)));
     }
 
     #[test]

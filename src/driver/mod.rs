@@ -17,7 +17,7 @@
 pub mod hostile;
 
 use crate::codec::sip::{Limits as SipLimits, SipFramer, SipMessage, Transport};
-use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output};
+use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output, Start};
 use crate::limits::Limits;
 use crate::trace::{Recorder, WireEvent};
 use anyhow::Context;
@@ -173,10 +173,9 @@ struct MsrpConn {
 
 /// How far the readers of all MSRP connections of the process together may run ahead of
 /// their nodes (and of the limits the nodes check). A node's high-water mark only counts what
-/// it has handled, so without this a reader faster than its node queues without bound (the
-/// 4 GiB relay once peaked at 2.8 GiB). One budget for the process, not one per connection
-/// or node: 2,000 members in a process would otherwise each hold a read-ahead (the
-/// 1,000-member fan-out peaked at 800 MiB with 512 KiB per connection). A reader takes budget
+/// it has handled, so without this a reader faster than its node queues without bound. One
+/// budget for the process, not one per connection or node: thousands of members in a process
+/// would otherwise each hold a read-ahead (README, "The bench table"). A reader takes budget
 /// only once its socket is readable and reads no more than it took, so what waits for budget
 /// waits in the kernel and no idle connection holds any; a node never waits for budget, so
 /// every taken byte comes back.
@@ -225,7 +224,13 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
     let (in_tx, in_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let node = Node::new(cfg, Instant::now());
+    // A live node: the real clocks, and identifiers seeded from the OS.
+    let start = Start {
+        now: crate::clock::now(),
+        wall: crate::clock::wall(),
+        seed: crate::entropy::seed(),
+    };
+    let node = Node::new(cfg, start);
     let join = tokio::spawn(run(
         node, udp, sip_tcp, msrp, in_rx, ev_tx, stop_rx, recorder,
     ));
@@ -603,7 +608,7 @@ async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Re
     };
     // The port is chosen at connect time, with the 4-tuple known: binding port 0 first makes
     // the kernel search the bind table for a port no other socket on this address holds,
-    // which grows with every open connection (a few per cent of the 10,000-member fan-out).
+    // which grows with every open connection (large fan-outs: README, "The bench table").
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;

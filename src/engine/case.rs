@@ -9,6 +9,7 @@ use super::profile::{case_vars, expand_line, Profile, Ready, RunVars, SendTrigge
 use super::sutproc::{Readiness, SutProcess};
 use super::{case_verdict, CaseContext, CheckResult, Delivered, Verdict};
 use crate::chain::{pattern, sanitize, sessions_per_instance, sha256_hex, Chain, ChainOptions};
+use crate::clock;
 use crate::entity::{Fault, SipTimers};
 use crate::model::observe;
 use crate::topology::{Role, Topology};
@@ -18,7 +19,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Judges the case's capture offline, as `cpm-harness analyze` would, and compares each
 /// check's verdict with the live one.
@@ -152,8 +153,8 @@ pub struct CaseOutcome {
 
 /// Runs `case` on the loopback subnet `127.<net>.x.x`.
 pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) -> CaseOutcome {
-    let started = Instant::now();
-    let wall = std::time::SystemTime::now();
+    let started = clock::now();
+    let wall = clock::wall();
     let mut notes = Vec::new();
     // The capture is written as the case runs (each event flushed), so an interrupted run
     // still leaves a readable file; the writer thread drops the copies both ends recorded.
@@ -237,7 +238,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         split: case.split(),
         ordering: case.ordering.clone(),
         verdict,
-        duration_ms: started.elapsed().as_millis(),
+        duration_ms: clock::since(started).as_millis(),
         checks,
         notes,
         records,
@@ -365,9 +366,9 @@ async fn drive(
     notes.extend(outcome.warnings.iter().cloned());
     // The SUT may still be busy where the harness cannot see (between two SUT roles): wait
     // for its members' files when it plays client-b, then for the wire to go quiet.
-    let deadline = tokio::time::Instant::now() + s.case_timeout;
+    let deadline = clock::tokio_now() + s.case_timeout;
     if case.sut.contains(&Role::ClientB) {
-        while tokio::time::Instant::now() < deadline {
+        while clock::tokio_now() < deadline {
             let done = topology.members.iter().all(|m| {
                 std::fs::metadata(out_dir.join(sanitize(&m.name)))
                     .map(|md| md.len() >= s.size as u64)
@@ -380,13 +381,13 @@ async fn drive(
         }
     }
     let mut seen = rec.len();
-    let mut quiet_since = tokio::time::Instant::now();
-    while tokio::time::Instant::now() < deadline && quiet_since.elapsed() < QUIET {
+    let mut quiet_since = clock::tokio_now();
+    while clock::tokio_now() < deadline && clock::tokio_since(quiet_since) < QUIET {
         tokio::time::sleep(Duration::from_millis(25)).await;
         let n = rec.len();
         if n != seen {
             seen = n;
-            quiet_since = tokio::time::Instant::now();
+            quiet_since = clock::tokio_now();
         }
     }
     chain.stop().await?;

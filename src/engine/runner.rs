@@ -7,6 +7,7 @@ use super::case::{run_case, CaseOutcome, RunSettings};
 use super::plan::{Case, Plan};
 use super::profile::Profile;
 use super::Verdict;
+use crate::clock;
 use crate::entity::Fault;
 use crate::topology::Role;
 use serde::Serialize;
@@ -277,7 +278,7 @@ pub fn print_summary(outcomes: &[CaseOutcome], skipped: &[(String, String)]) {
 
 /// A run folder name: `run-<unix seconds>-<pid>`.
 pub fn new_run_id() -> String {
-    let secs = std::time::SystemTime::now()
+    let secs = clock::wall()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);

@@ -3,6 +3,7 @@
 //! stopped — the whole group, with SIGTERM then SIGKILL — when dropped, on failure and on
 //! Ctrl-C alike.
 
+use crate::clock;
 use anyhow::{anyhow, bail, Context};
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -81,7 +82,7 @@ impl SutProcess {
             log: Vec::new(),
             argv: argv.to_vec(),
         };
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = clock::tokio_now() + timeout;
         match ready {
             Readiness::None => {}
             Readiness::StdoutLine(prefix) => loop {
@@ -118,7 +119,7 @@ impl SutProcess {
                         let log = p.drain_log().join("\n");
                         bail!("the process exited before it opened {addr} ({status}); it printed:\n{log}");
                     }
-                    if tokio::time::Instant::now() >= deadline {
+                    if clock::tokio_now() >= deadline {
                         bail!("the SUT did not open {addr} within {timeout:?}");
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;

@@ -12,6 +12,17 @@
 //!
 //! The variant knobs (figure, triggers, ACK timing, reuse, setup mode, group kind, transport)
 //! are data in [`NodeConfig`]; every role and every figure runs through the same code.
+//!
+//! # Time and randomness are inputs
+//! A node reads no clock and no OS randomness: the monotonic time comes with every call, and
+//! [`Start`] gives it the wall-clock time of its start (CPIM `DateTime` = that time plus the
+//! monotonic time since) and the seed of the generator every identifier is drawn from (SIP
+//! tags, branches, Call-IDs, SDP session ids, MSRP session ids, transaction ids,
+//! Message-IDs, MIME boundaries). The same seed, inputs and times give the same bytes; the
+//! simulator relies on it. `clippy.toml` and the lint level below keep it so.
+
+// Time and randomness are inputs here (clippy.toml lists what reads them).
+#![deny(clippy::disallowed_methods)]
 
 pub mod fault;
 pub mod holds;
@@ -19,7 +30,7 @@ mod node;
 
 pub use fault::Fault;
 pub use holds::Holds;
-pub use node::{sip_uri_addr, Node, NodeConfig, SipTimers};
+pub use node::{sip_uri_addr, Node, NodeConfig, SipTimers, Start};
 
 use crate::codec::sip::{SipMessage, Transport};
 use bytes::Bytes;

@@ -3,6 +3,7 @@
 //! the harness the others (recording, with its discriminating holds); the case ends when
 //! every instance ended its sessions or the timeout passed.
 #![allow(dead_code)]
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
 use cpm_harness::chain::{pattern, sessions_per_instance, sha256_hex};
 use cpm_harness::codec::sip::Transport;

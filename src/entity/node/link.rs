@@ -1,0 +1,156 @@
+//! MSRP links: opening one when this node is its opener and its trigger fired (the role
+//! says when for down legs), reusing a connection to the same target (RFC 4975 §5.4 with
+//! `reuse`), and the active side's bodiless binding SEND, after which the leg is ready.
+
+use super::state::{Conn, DialogState, Hold, LegIdx, Opens, Side};
+use super::timers::TimerKind;
+use super::Node;
+use crate::codec::msrp::{encode_end, new_ident, send_head, ByteRange, Flag};
+use crate::entity::{ConnId, Fault, Output};
+use bytes::BytesMut;
+use std::time::Duration;
+
+impl Node {
+    /// Opens (or reuses) the link of `leg` when this node is its opener and the trigger fired.
+    pub(super) fn maybe_open(&mut self, leg: LegIdx) {
+        let l = &self.legs[leg];
+        if l.opens != Opens::We || l.open_requested || l.remote_sdp.is_none() || l.session_closed {
+            return;
+        }
+        let fired = match l.side {
+            Side::Down => self.rules.down_trigger(self, leg),
+            // The INVITE receiver opens on the ACK of its leg (on its 200 with the
+            // early-trigger fault).
+            Side::Up if self.fault(Fault::EarlyTrigger) => {
+                matches!(l.state, DialogState::AwaitAck | DialogState::Confirmed)
+            }
+            Side::Up => l.state == DialogState::Confirmed,
+        };
+        if !fired {
+            return;
+        }
+        if self.fault(Fault::LateTrigger) && l.held.open != Hold::Due {
+            // Any other event until the timer fires must not open it early either.
+            if l.held.open == Hold::Free {
+                self.legs[leg].held.open = Hold::Held;
+                self.arm(leg, TimerKind::HoldOpen, Duration::from_secs(3));
+            }
+            return;
+        }
+        let target_uri = l.remote_sdp.as_ref().expect("checked").next_hop().clone();
+        let wrong_target = self
+            .fault(Fault::ConnectWrongTarget)
+            .then_some(l.remote_target);
+        let Some(target) = wrong_target.or_else(|| target_uri.socket_addr()) else {
+            self.warn(format!(
+                "cannot connect to {target_uri}: host is not an IP address"
+            ));
+            self.legs[leg].media_failed = true;
+            self.bp_legs.push(leg);
+            return;
+        };
+        self.legs[leg].open_requested = true;
+        if self.cfg.variant.reuse && !self.fault(Fault::NoReuse) {
+            let existing = self
+                .conns
+                .iter()
+                .find(|(_, c)| c.target == Some(target) && !c.closed)
+                .map(|(id, _)| *id);
+            if let Some(conn) = existing {
+                self.attach(leg, conn);
+                if self.conns[&conn].connected {
+                    self.bind(leg);
+                }
+                return;
+            }
+        }
+        let conn = self.new_conn_id();
+        self.conns
+            .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
+        self.attach(leg, conn);
+        self.out.push_back(Output::Connect {
+            conn,
+            local_ip: self.cfg.msrp.ip(),
+            to: target,
+        });
+    }
+
+    pub(super) fn attach(&mut self, leg: LegIdx, conn: ConnId) {
+        self.legs[leg].conn = Some(conn);
+        self.bp_legs.push(leg);
+        self.bp_conns.push(conn);
+        let txs = std::mem::take(&mut self.legs[leg].pending_tx);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.legs.contains(&leg) {
+                c.legs.push(leg);
+            }
+            for (tid, last) in txs {
+                c.tx.insert(tid, (leg, last));
+            }
+        }
+    }
+
+    pub(super) fn on_connected(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.connected = true;
+        for leg in c.legs.clone() {
+            self.bind(leg);
+        }
+    }
+
+    /// The active side's binding SEND (bodiless), then whatever waited for the link.
+    pub(super) fn bind(&mut self, leg: LegIdx) {
+        let Some(conn) = self.legs[leg].conn else {
+            return;
+        };
+        let delay = self.cfg.holds.send_delay;
+        if !delay.is_zero() && self.legs[leg].held.bind == Hold::Free {
+            self.legs[leg].held.bind = Hold::Held;
+            self.arm(leg, TimerKind::HoldBind, delay);
+            return;
+        }
+        if self.fault(Fault::NoBindSend) {
+            self.legs[leg].ready = true;
+            self.flush_leg(leg);
+            let call = self.legs[leg].call;
+            self.pump(call);
+            return;
+        }
+        let Some(to) = self.legs[leg]
+            .remote_sdp
+            .as_ref()
+            .map(|s| s.next_hop().clone())
+        else {
+            return;
+        };
+        let tid = new_ident(&mut self.rng);
+        let message_id = new_ident(&mut self.rng);
+        let head = send_head(
+            &tid,
+            &to,
+            &self.legs[leg].local_path,
+            &message_id,
+            ByteRange {
+                start: 1,
+                end: Some(0),
+                total: Some(0),
+            },
+            None,
+        );
+        let mut buf = BytesMut::new();
+        head.encode(&mut buf);
+        encode_end(&mut buf, &tid, Flag::End, false);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.tx.insert(tid, (leg, false));
+        }
+        self.legs[leg].outstanding += 1;
+        self.watch_msrp(leg);
+        self.write_ctl(conn, buf.freeze());
+        self.legs[leg].ready = true;
+        self.flush_leg(leg);
+        let call = self.legs[leg].call;
+        self.pump(call);
+    }
+}

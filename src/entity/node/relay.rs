@@ -1,0 +1,468 @@
+//! MSRP on the node's connections, both ways.
+//!
+//! In: each connection's streaming parser; a chunk longer than the limit ends the link;
+//! requests are matched to their session by To-Path (RFC 4975 §7.3) — the passive side binds
+//! the session to the connection on the first one — and answered on the connection they came
+//! on; responses settle this node's SEND transactions.
+//!
+//! Out: a middle entity relays each SEND as it arrives: for every SEND head it queues a new
+//! head (new transaction id, its own From-Path, the downstream peer's path as To-Path, built
+//! once the peer is known) on every live down leg, then each body piece, then the end-line
+//! with the same continuation flag. Queues are per leg; nothing else is written on a
+//! connection while a relayed message is in progress (MSRP messages never interleave), so
+//! responses and binding SENDs wait for its end-line.
+
+use super::state::{DialogState, InMsg, LegIdx, Pending, Side};
+use super::Node;
+use crate::codec::msrp::{
+    encode_end, encode_response, new_ident, send_head, ByteRange, Flag, MsrpEvent, MsrpHead,
+    StartLine,
+};
+use crate::entity::{ConnId, Fault, Output};
+use bytes::{Bytes, BytesMut};
+
+impl Node {
+    // ------------------------------------------------------------------ out
+
+    pub(super) fn write(&mut self, conn: ConnId, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        match self.conns.get_mut(&conn) {
+            Some(c) if !c.closed => c.unflushed += data.len(),
+            _ => return, // Closed or lost: nothing may be written any more.
+        }
+        self.bp_conns.push(conn);
+        self.out.push_back(Output::MsrpWrite { conn, data });
+    }
+
+    /// Queues relay bytes for a leg, writing at once when its link is ready.
+    fn push_leg(&mut self, leg: LegIdx, data: Bytes) {
+        self.push_pending(leg, Pending::Data(data));
+    }
+
+    fn push_pending(&mut self, leg: LegIdx, item: Pending) {
+        let l = &mut self.legs[leg];
+        if l.media_failed || l.session_closed {
+            return;
+        }
+        if let Pending::Data(d) = &item {
+            l.pending_bytes += d.len();
+        }
+        l.pending.push_back(item);
+        self.bp_legs.push(leg);
+        self.flush_leg(leg);
+    }
+
+    /// Writes a whole message (response, binding SEND) unless a relayed message is in
+    /// progress on the connection, in which case it goes right after that message's end-line.
+    pub(super) fn write_ctl(&mut self, conn: ConnId, data: Bytes) {
+        match self.conns.get_mut(&conn) {
+            Some(c) if c.busy.is_some() => c.deferred.push_back(data),
+            Some(_) => self.write(conn, data),
+            None => {}
+        }
+    }
+
+    pub(super) fn flush_leg(&mut self, leg: LegIdx) {
+        let Some(conn) = self.legs[leg].conn else {
+            return;
+        };
+        self.flush_conn(conn, Some(leg));
+    }
+
+    /// Writes queued relay data of the legs on `conn`, one message at a time, starting with
+    /// `first`; deferred control messages go between messages.
+    fn flush_conn(&mut self, conn: ConnId, first: Option<LegIdx>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let mut order: Vec<LegIdx> = first.into_iter().collect();
+        order.extend(c.legs.iter().copied().filter(|l| Some(*l) != first));
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for &leg in &order {
+                let busy = self.conns.get(&conn).and_then(|c| c.busy);
+                if busy.is_some() && busy != Some(leg) {
+                    continue;
+                }
+                let l = &self.legs[leg];
+                if !l.ready || l.pending.is_empty() || l.conn != Some(conn) {
+                    continue;
+                }
+                if !self.admitted_to_write(leg) {
+                    continue;
+                }
+                let l = &self.legs[leg];
+                let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
+                    continue;
+                };
+                let from = l.local_path.clone();
+                // Faults: the upstream To-Path copied; a Byte-Range starting at 0.
+                let up = self.calls[l.call].up;
+                let to = match up {
+                    Some(u) if self.fault(Fault::WrongToPath) => self.legs[u].local_path.clone(),
+                    _ => to,
+                };
+                let zero_range = self.fault(Fault::BadByteRange);
+                while let Some(item) = self.legs[leg].pending.pop_front() {
+                    let (data, busy) = match item {
+                        Pending::Data(d) => {
+                            let l = &mut self.legs[leg];
+                            l.pending_bytes = l.pending_bytes.saturating_sub(d.len());
+                            (d, Some(leg))
+                        }
+                        Pending::Head {
+                            tid,
+                            message_id,
+                            range,
+                            content_type,
+                        } => {
+                            let range = if zero_range {
+                                ByteRange { start: 0, ..range }
+                            } else {
+                                range
+                            };
+                            let head = send_head(
+                                &tid,
+                                &to,
+                                &from,
+                                &message_id,
+                                range,
+                                Some(&content_type),
+                            );
+                            let mut buf = BytesMut::new();
+                            head.encode(&mut buf);
+                            (buf.freeze(), Some(leg))
+                        }
+                        Pending::End(d) => (d, None),
+                    };
+                    self.write(conn, data);
+                    progress = true;
+                    let c = self.conns.get_mut(&conn).expect("conn");
+                    c.busy = busy;
+                    self.bp_conns.push(conn);
+                    if busy.is_none() {
+                        let deferred: Vec<Bytes> = c.deferred.drain(..).collect();
+                        for d in deferred {
+                            self.write(conn, d);
+                        }
+                        // Let other legs on a shared connection take their turn.
+                        break;
+                    }
+                }
+                self.maybe_bye(leg);
+            }
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.busy.is_none() && !c.deferred.is_empty() {
+                let deferred: Vec<Bytes> = c.deferred.drain(..).collect();
+                for d in deferred {
+                    self.write(conn, d);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ in
+
+    pub(super) fn on_msrp_data(&mut self, conn: ConnId, data: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.parser.push_bytes(data);
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            // Formatted only on the error paths (this loop is the relay's hot path).
+            let peer = c.peer;
+            let peer = move || peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+            let ev = match c.parser.next() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(e) => {
+                    self.warn(format!("MSRP from {} (link {conn}): {e}", peer()));
+                    self.out.push_back(Output::Close { conn });
+                    self.on_conn_lost(conn, "malformed MSRP");
+                    return;
+                }
+            };
+            // A chunk that never ends is cut at the limit (the relay streams it, but the
+            // recorder and the peer's queues would grow with it).
+            match &ev {
+                MsrpEvent::Head(_) | MsrpEvent::End { .. } => c.chunk_bytes = 0,
+                MsrpEvent::Body(b) => {
+                    c.chunk_bytes += b.len() as u64;
+                    let max = self.cfg.limits.msrp_chunk;
+                    if c.chunk_bytes > max {
+                        let what = c
+                            .cur
+                            .as_ref()
+                            .map(|m| {
+                                format!(
+                                    "{} {}",
+                                    m.method,
+                                    m.range.map(|r| r.to_string()).unwrap_or_default()
+                                )
+                            })
+                            .unwrap_or_default();
+                        let near = String::from_utf8_lossy(&b[..b.len().min(32)]).into_owned();
+                        self.warn(format!(
+                            "MSRP from {} (link {conn}): chunk ({what}) longer than \
+                             max-msrp-chunk ({max} bytes) (near {near:?})",
+                            peer()
+                        ));
+                        self.out.push_back(Output::Close { conn });
+                        self.on_conn_lost(conn, "MSRP chunk over the limit");
+                        return;
+                    }
+                }
+            }
+            match ev {
+                MsrpEvent::Head(h) => self.on_msrp_head(conn, h),
+                MsrpEvent::Body(b) => self.on_msrp_body(conn, b),
+                MsrpEvent::End { tid, flag } => self.on_msrp_end(conn, tid, flag),
+            }
+        }
+    }
+
+    fn on_msrp_head(&mut self, conn: ConnId, h: MsrpHead) {
+        let is_request = matches!(h.start, StartLine::Request { .. });
+        let mut m = InMsg {
+            leg: None,
+            is_request,
+            method: h.method().unwrap_or_default().to_string(),
+            code: h.code().unwrap_or(0),
+            from_path: h.from_path().ok().and_then(|v| v.into_iter().next()),
+            to_path: h.to_path().ok().and_then(|v| v.into_iter().next()),
+            range: h.byte_range().and_then(|r| r.ok()),
+            seen: 0,
+            has_body: h.has_body,
+            relays: vec![],
+            held: None,
+            reject: None,
+        };
+        if !is_request {
+            let entry = self.conns.get_mut(&conn).and_then(|c| c.tx.remove(&h.tid));
+            if let Some((leg, last)) = entry {
+                m.leg = Some(leg);
+                let now = self.now;
+                self.bp_legs.push(leg);
+                let l = &mut self.legs[leg];
+                l.outstanding = l.outstanding.saturating_sub(1);
+                l.msrp_progress = Some(now);
+                if m.code != 200 {
+                    l.media_failed = true;
+                    let uri = l.remote_uri.clone();
+                    self.warn(format!("MSRP {} for a SEND to {uri}", m.code));
+                }
+                let _ = last;
+                self.maybe_bye(leg);
+                if self.rules.sends() {
+                    let call = self.legs[leg].call;
+                    self.pump(call);
+                }
+            } else {
+                self.warn(format!(
+                    "MSRP response {} for unknown transaction {}",
+                    m.code, h.tid
+                ));
+            }
+            self.conns.get_mut(&conn).expect("conn").cur = Some(m);
+            return;
+        }
+        // A request: find the session by To-Path (RFC 4975 §7.3).
+        let leg = m
+            .to_path
+            .as_ref()
+            .and_then(|u| u.session_id.clone())
+            .and_then(|sid| self.sessions.get(&sid).copied())
+            .filter(|&l| {
+                m.to_path
+                    .as_ref()
+                    .map(|u| u.matches(&self.legs[l].local_path))
+                    .unwrap_or(false)
+            });
+        match leg {
+            None => m.reject = Some((481, "No Such Session")),
+            Some(l) => {
+                match self.legs[l].conn {
+                    None => {
+                        // The passive side binds the session to the connection (§5.4).
+                        self.attach(l, conn);
+                        self.legs[l].ready = true;
+                        self.watch_msrp(l);
+                        self.flush_leg(l);
+                        let call = self.legs[l].call;
+                        self.pump(call);
+                    }
+                    Some(c) if c != conn => m.reject = Some((506, "Session Already Bound")),
+                    Some(_) => {
+                        if !self.legs[l].ready {
+                            self.legs[l].ready = true;
+                            self.flush_leg(l);
+                        }
+                    }
+                }
+                if m.reject.is_none() {
+                    m.leg = Some(l);
+                }
+            }
+        }
+        if let (Some(l), "SEND") = (m.leg, m.method.as_str()) {
+            let call = self.legs[l].call;
+            let first_send = !self.calls[call].got_send;
+            if self.legs[l].side == Side::Up {
+                self.calls[call].got_send = true;
+                if first_send {
+                    for d in self.calls[call].downs.clone() {
+                        self.maybe_open(d);
+                    }
+                }
+                if h.has_body && self.rules.middle() {
+                    // Relay: a new SEND on every live down leg, body streamed as it arrives.
+                    let msg_id = h.message_id().unwrap_or("").to_string();
+                    let ctype = h.content_type().unwrap_or("message/cpim").to_string();
+                    let range = m.range.unwrap_or(ByteRange {
+                        start: 1,
+                        end: None,
+                        total: None,
+                    });
+                    if let Some(t) = range.total {
+                        self.calls[call].msg_total.get_or_insert(t);
+                    }
+                    for d in self.calls[call].downs.clone() {
+                        let dl = &self.legs[d];
+                        if dl.media_failed
+                            || matches!(dl.state, DialogState::Failed | DialogState::Terminated)
+                        {
+                            continue;
+                        }
+                        let tid = new_ident(&mut self.rng);
+                        self.legs[d].outstanding += 1;
+                        m.relays.push((d, tid.clone()));
+                        let head = Pending::Head {
+                            tid,
+                            message_id: msg_id.clone(),
+                            range,
+                            content_type: ctype.clone(),
+                        };
+                        self.push_pending(d, head);
+                    }
+                }
+            }
+        }
+        self.conns.get_mut(&conn).expect("conn").cur = Some(m);
+    }
+
+    fn on_msrp_body(&mut self, conn: ConnId, b: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(m) = c.cur.as_mut() else { return };
+        let offset = m.seen;
+        m.seen += b.len() as u64;
+        let relays: Vec<LegIdx> = m.relays.iter().map(|(d, _)| *d).collect();
+        let leg = m.leg;
+        let start = m.range.map(|r| r.start).unwrap_or(1);
+        let is_send = m.is_request && m.method == "SEND" && m.reject.is_none();
+        // Fault relay-truncate: each piece waits for the next, so the last one can be dropped.
+        let b_relay = if self.cfg.faults.contains(&Fault::RelayTruncate) && !relays.is_empty() {
+            match m.held.replace(b.clone()) {
+                Some(prev) => prev,
+                None => Bytes::new(),
+            }
+        } else {
+            b.clone()
+        };
+        let b_relay = if self.fault(Fault::CpimAltered) {
+            alter_cpim_from(b_relay)
+        } else {
+            b_relay
+        };
+        if !b_relay.is_empty() {
+            for d in relays {
+                self.push_leg(d, b_relay.clone());
+            }
+        }
+        if is_send && self.rules.delivers() {
+            if let Some(leg) = leg {
+                let call = self.legs[leg].call;
+                self.deliver(call, start - 1 + offset, b);
+            }
+        }
+    }
+
+    fn on_msrp_end(&mut self, conn: ConnId, tid: String, flag: Flag) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(m) = c.cur.take() else { return };
+        if !m.is_request {
+            return;
+        }
+        if let Some(held) = m.held.clone() {
+            if flag == Flag::More {
+                for (d, _) in &m.relays {
+                    self.push_leg(*d, held.clone());
+                }
+            }
+        }
+        // Finish relayed copies with the same continuation flag.
+        for (d, rtid) in &m.relays {
+            let mut buf = BytesMut::new();
+            encode_end(&mut buf, rtid, flag, true);
+            let last = flag != Flag::More;
+            if let Some(dc) = self.legs[*d].conn {
+                if let Some(c) = self.conns.get_mut(&dc) {
+                    c.tx.insert(rtid.clone(), (*d, last));
+                }
+            } else {
+                // No link yet: registered on the connection when the leg attaches.
+                self.legs[*d].pending_tx.push((rtid.clone(), last));
+            }
+            if last {
+                self.legs[*d].content_done = true;
+            }
+            self.push_pending(*d, Pending::End(buf.freeze()));
+        }
+        // Answer the request on the connection it came in on (RFC 4975 §7.2).
+        let silent = self.fault(Fault::NoMsrp200) && m.reject.is_none();
+        if (m.method == "SEND" || m.reject.is_some()) && !silent {
+            let (code, comment) = m.reject.unwrap_or((200, "OK"));
+            if let (Some(to), Some(own)) = (m.from_path.clone(), m.to_path.clone()) {
+                let mut buf = BytesMut::new();
+                encode_response(&mut buf, &tid, code, comment, &to, &own);
+                self.write_ctl(conn, buf.freeze());
+            }
+        }
+        if let (Some(leg), true) = (
+            m.leg,
+            self.rules.delivers() && flag == Flag::End && m.method == "SEND" && m.has_body,
+        ) {
+            let call = self.legs[leg].call;
+            if let Some(r) = m.range {
+                let total = r.start - 1 + m.seen;
+                if let Some(d) = self.calls[call].delivery.as_mut() {
+                    d.tracker.set_total(total);
+                }
+            }
+            self.check_delivered(call);
+        }
+    }
+}
+
+/// Fault cpim-altered: upper-cases the scheme of the CPIM `From: <sip:` (same length, so the
+/// Byte-Range arithmetic stays right and only the content changes).
+fn alter_cpim_from(b: Bytes) -> Bytes {
+    match memchr::memmem::find(&b, b"From: <sip:") {
+        Some(i) => {
+            let mut v = b.to_vec();
+            v[i + 7..i + 10].copy_from_slice(b"SIP");
+            Bytes::from(v)
+        }
+        None => b,
+    }
+}

@@ -1,0 +1,188 @@
+//! client-a, the sender: one down leg per message (L1, to pf-a), no INVITE taken.
+//!
+//! It ACKs the 200 at once, unless the harness's ordering choice lets the first SEND go
+//! first (only when it opens L1); opens L1 as soon as the 200 is in; writes the CPIM object
+//! in chunks while the link has room (the content read piece by piece, never whole); and
+//! ends the session once the last chunk is answered.
+
+use super::super::state::{Ack, CallIdx, DialogState, LegIdx, Opens};
+use super::super::Node;
+use super::super::NodeConfig;
+use super::{Invited, Rules};
+use crate::codec::cpim::Cpim;
+use crate::codec::msrp::{chunk_ranges, encode_end, new_ident, send_head, Flag};
+use crate::config::{GroupKind, Link};
+use crate::entity::ContentSource;
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+pub(in crate::entity::node) struct ClientA;
+
+impl Rules for ClientA {
+    fn links(&self) -> (Link, Link) {
+        (Link::L1, Link::L1)
+    }
+    fn middle(&self) -> bool {
+        false
+    }
+    fn sends(&self) -> bool {
+        true
+    }
+    fn takes_invites(&self) -> bool {
+        false
+    }
+    /// The sender's own URI.
+    fn invite_from(&self, cfg: &NodeConfig) -> String {
+        cfg.topology.sender.clone()
+    }
+    /// Never asked: client-a takes no INVITE.
+    fn invited(&self, _node: &mut Node, _inv: Invited<'_>) {}
+    /// Ordering choice: the first SEND may precede the ACK (only when client-a opens L1).
+    fn ack_now(&self, node: &Node, leg: LegIdx) -> bool {
+        !(node.cfg.holds.ack_after_first_send && node.legs[leg].opens == Opens::We)
+    }
+    /// L1 opens on the 200 (the early-trigger fault changes nothing here).
+    fn down_trigger(&self, node: &Node, leg: LegIdx) -> bool {
+        matches!(
+            node.legs[leg].state,
+            DialogState::AwaitAck | DialogState::Confirmed
+        )
+    }
+    /// Done once the last chunk is written and every SEND answered (or the media failed).
+    fn down_done(&self, node: &Node, leg: LegIdx) -> bool {
+        let l = &node.legs[leg];
+        (l.content_done && l.outstanding == 0 && l.pending.is_empty()) || l.media_failed
+    }
+}
+
+impl Node {
+    /// A new session for `content`: the CPIM wrapper (its head only; the content is read
+    /// piece by piece), the chunk plan, and the INVITE to pf-a.
+    pub(in crate::entity::node) fn start_send(&mut self, content: Arc<dyn ContentSource>) {
+        if !self.rules.sends() {
+            self.warn("only client-a sends".into());
+            return;
+        }
+        let topo = self.cfg.topology.clone();
+        let call = self.new_call();
+        let cpim = Cpim::wrap(
+            &topo.sender,
+            &topo.group,
+            &new_ident(&mut self.rng),
+            "application/octet-stream",
+            Bytes::new(),
+            self.wall_now(),
+        );
+        // The content is never copied into the CPIM object: chunks are cut from the wrapper's
+        // head and the content source.
+        let head = Bytes::from(cpim.encode_head());
+        let total = head.len() as u64 + content.len();
+        self.calls[call].chunks = chunk_ranges(total, self.cfg.variant.chunk_size);
+        self.calls[call].content = Some((head, content));
+        let (ruri, members) = match self.cfg.variant.group {
+            GroupKind::Predefined => (topo.group.clone(), None),
+            GroupKind::Adhoc => (
+                topo.factory.clone(),
+                Some(topo.members.iter().map(|m| m.uri.clone()).collect()),
+            ),
+        };
+        self.invite_down(call, ruri.clone(), ruri, topo.pf_a.sip, members);
+    }
+
+    /// client-a writes content chunks while the link has room.
+    pub(in crate::entity::node) fn pump(&mut self, call: CallIdx) {
+        let Some(&leg) = self.calls[call].downs.first() else {
+            return;
+        };
+        if !self.legs[leg].ready || self.calls[call].content.is_none() {
+            return;
+        }
+        let Some(conn) = self.legs[leg].conn else {
+            return;
+        };
+        let high = self.cfg.high_water;
+        while self.calls[call].next_chunk < self.calls[call].chunks.len() {
+            if self
+                .conns
+                .get(&conn)
+                .map(|c| c.unflushed >= high)
+                .unwrap_or(true)
+            {
+                break;
+            }
+            let (range, flag, off, len) = self.calls[call].chunks[self.calls[call].next_chunk];
+            self.calls[call].next_chunk += 1;
+            let body = object_pieces(
+                self.calls[call].content.as_ref().expect("content"),
+                off,
+                len,
+            );
+            let tid = new_ident(&mut self.rng);
+            let l = &self.legs[leg];
+            let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
+                return;
+            };
+            let head = send_head(
+                &tid,
+                &to,
+                &l.local_path,
+                &self.calls[call].message_id,
+                range,
+                Some("message/cpim"),
+            );
+            let mut buf = BytesMut::new();
+            head.encode(&mut buf);
+            let mut tail = BytesMut::new();
+            encode_end(&mut tail, &tid, flag, true);
+            let last = flag == Flag::End;
+            self.legs[leg].outstanding += 1;
+            if last {
+                self.legs[leg].content_done = true;
+            }
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.tx.insert(tid, (leg, last));
+            }
+            self.write(conn, buf.freeze());
+            for piece in body {
+                self.write(conn, piece);
+            }
+            self.write(conn, tail.freeze());
+            // Ordering choice "ACK after the first SEND": the ACK goes now.
+            if matches!(self.legs[leg].ack, Ack::Owed) {
+                self.send_ack(leg);
+            }
+        }
+    }
+
+    /// Every call's content, as far as its link has room (after a flush report).
+    pub(in crate::entity::node) fn pump_all(&mut self) {
+        if self.rules.sends() {
+            for c in 0..self.calls.len() {
+                if !self.calls[c].ended {
+                    self.pump(c);
+                }
+            }
+        }
+    }
+}
+
+/// The bytes `[off, off + len)` of a CPIM object made of `head` then the content source.
+fn object_pieces(obj: &(Bytes, Arc<dyn ContentSource>), off: u64, len: u64) -> Vec<Bytes> {
+    let (head, content) = obj;
+    let (mut off, end) = (off, off + len);
+    let h = head.len() as u64;
+    let mut out = Vec::new();
+    if off < h {
+        out.push(head.slice(off as usize..end.min(h) as usize));
+        off = end.min(h);
+    }
+    while off < end {
+        let piece = content.read(off - h, (end - off).min(usize::MAX as u64) as usize);
+        if piece.is_empty() {
+            break; // A source shorter than it said: the Byte-Range check will show it.
+        }
+        off += piece.len() as u64;
+        out.push(piece);
+    }
+    out
+}

@@ -1,0 +1,279 @@
+//! What a node keeps per leg, per call and per connection.
+//!
+//! A leg's SIP dialog state is named after what it awaits ([`DialogState`]); actions a hold or
+//! a fault delays are [`Hold`]s; the ACK of a 2xx is [`Ack`]; who opens the link is [`Opens`].
+
+use super::role::client_b::Delivery;
+use super::role::x::Admit;
+use crate::codec::msrp::{ByteRange, Flag, MsrpParser, MsrpUri};
+use crate::codec::sdp::MsrpSdp;
+use crate::codec::sip::{SipMessage, Transport};
+use crate::config::Link;
+use crate::entity::{ConnId, ContentSource};
+use crate::limits::Limits;
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub(super) type LegIdx = usize;
+pub(super) type CallIdx = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    /// We received this leg's INVITE (UAS, SDP answerer).
+    Up,
+    /// We sent this leg's INVITE (UAC, SDP offerer).
+    Down,
+}
+
+/// Where a leg's INVITE dialog is, named after what it awaits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DialogState {
+    /// The final response to the INVITE: UAC, the INVITE is sent; UAS, it is received and
+    /// this node has not answered yet.
+    AwaitOk,
+    /// The ACK of the 2xx: UAS, the 200 is sent; UAC, the 200 arrived and the ACK waits (on
+    /// the upstream ACK, the first SEND or a hold).
+    AwaitAck,
+    /// Nothing: the dialog is up (ACK sent or received).
+    Confirmed,
+    /// The response to this node's BYE.
+    AwaitByeOk,
+    /// Ended by a BYE (either way, or Timer F).
+    Terminated,
+    /// Rejected, timed out, or never ACKed.
+    Failed,
+}
+
+/// An action held on a timer (the harness's holds, the late-trigger fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Hold {
+    /// Not held yet: the first time the action is due, its timer starts.
+    #[default]
+    Free,
+    /// Its timer runs. A held answer or link opening waits for it; a held ACK or binding
+    /// SEND goes with the next attempt (the timer's).
+    Held,
+    /// Its timer fired: the answer or opening goes ahead.
+    Due,
+}
+
+/// The held actions of a leg.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Held {
+    /// The 200 on the up leg ([`crate::entity::Holds::answer_delay`]).
+    pub(super) answer: Hold,
+    /// The ACK of a 2xx ([`crate::entity::Holds::ack_delay`]).
+    pub(super) ack: Hold,
+    /// The first request on a bound link ([`crate::entity::Holds::send_delay`]).
+    pub(super) bind: Hold,
+    /// The link opening (the late-trigger fault).
+    pub(super) open: Hold,
+}
+
+/// UAC: the ACK of the 2xx on a down leg.
+#[derive(Debug, Clone)]
+pub(super) enum Ack {
+    /// Not asked for yet (no 2xx, or a held ACK).
+    NotYet,
+    /// Owed, waiting on the upstream ACK or (client-a's ordering choice) the first SEND.
+    Owed,
+    /// Sent; re-sent when the 2xx is retransmitted.
+    Sent(SipMessage),
+}
+
+/// Who opens a leg's link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Opens {
+    /// The SDP exchange has not said yet.
+    Undecided,
+    /// This node connects.
+    We,
+    /// The peer connects; this node waits for its first request.
+    Peer,
+}
+
+impl Opens {
+    pub(super) fn from_we_open(we_open: bool) -> Opens {
+        if we_open {
+            Opens::We
+        } else {
+            Opens::Peer
+        }
+    }
+}
+
+/// One SIP dialog of a call and the MSRP session negotiated in it.
+pub(super) struct Leg {
+    pub(super) call: CallIdx,
+    pub(super) side: Side,
+    pub(super) link: Link,
+    /// SIP transport of this dialog: the configured one, or TCP for a request over 1300 bytes
+    /// (RFC 3261 §18.1.1); for an up leg, the one its INVITE came on.
+    pub(super) transport: Transport,
+    // --- SIP dialog ---
+    pub(super) call_id: String,
+    pub(super) local_tag: String,
+    pub(super) remote_tag: Option<String>,
+    /// From-URI for our requests in this dialog, To-URI likewise.
+    pub(super) local_uri: String,
+    pub(super) remote_uri: String,
+    /// Where the peer receives requests (Contact / topology).
+    pub(super) remote_target: SocketAddr,
+    /// Where responses go (the request's source).
+    pub(super) peer: SocketAddr,
+    pub(super) cseq: u32,
+    pub(super) state: DialogState,
+    pub(super) invite: Option<SipMessage>,
+    /// UAS: the last response to the INVITE, re-sent on INVITE retransmissions.
+    pub(super) last_response: Option<SipMessage>,
+    /// UAC: the ACK of the 2xx.
+    pub(super) ack: Ack,
+    /// Actions waiting on a timer: the 200, the ACK, the first request, the link opening.
+    pub(super) held: Held,
+    pub(super) bye: Option<SipMessage>,
+    /// UAS: the response to the peer's BYE, re-sent on BYE retransmissions.
+    pub(super) bye_response: Option<SipMessage>,
+    // --- MSRP session ---
+    pub(super) local_sdp: MsrpSdp,
+    pub(super) local_path: MsrpUri,
+    pub(super) remote_sdp: Option<MsrpSdp>,
+    /// Who opens the link.
+    pub(super) opens: Opens,
+    pub(super) open_requested: bool,
+    pub(super) conn: Option<ConnId>,
+    /// The link is bound and may carry requests from us.
+    pub(super) ready: bool,
+    /// Relay data waiting for the link (heads are built once the peer's path is known).
+    pub(super) pending: VecDeque<Pending>,
+    /// Relayed SEND transactions written before the link had a connection.
+    pub(super) pending_tx: Vec<(String, bool)>,
+    /// The peer's Contact URI, the Request-URI of in-dialog requests.
+    pub(super) remote_contact: Option<String>,
+    /// Where the INVITE (its retransmissions, the ACK of a non-2xx) goes: the SIP/IP core
+    /// when there is one, else the peer.
+    pub(super) invite_dest: SocketAddr,
+    /// The dialog's route set, URIs with their parameters (RFC 3261 §12.1): from the
+    /// INVITE's Record-Route in order (UAS), or the 2xx's reversed (UAC).
+    pub(super) route_set: Vec<String>,
+    pub(super) pending_bytes: usize,
+    /// SEND transactions awaiting a response.
+    pub(super) outstanding: usize,
+    /// The final (`$`) chunk of the content was written on this leg.
+    pub(super) content_done: bool,
+    /// Last time a SEND was answered (or the first one sent): RFC 4975 §7.1.1's 30 s rule.
+    pub(super) msrp_progress: Option<Instant>,
+    pub(super) media_failed: bool,
+    pub(super) session_closed: bool,
+    /// Backpressure: this down leg's writable backlog is over the high-water mark.
+    pub(super) over: bool,
+    /// Fan-out admission (x): whether this leg may write relay data now, and the message
+    /// bytes its turn holds of the window.
+    pub(super) admit: Admit,
+    pub(super) reserved: u64,
+}
+
+/// One item of relay data for a leg.
+pub(super) enum Pending {
+    /// A SEND head whose To-Path is filled in when the leg's peer is known.
+    Head {
+        tid: String,
+        message_id: String,
+        range: ByteRange,
+        content_type: String,
+    },
+    Data(Bytes),
+    /// The end-line of a relayed chunk: the connection is free for other messages after it.
+    End(Bytes),
+}
+
+pub(super) struct Call {
+    pub(super) id: u64,
+    pub(super) message_id: String,
+    pub(super) up: Option<LegIdx>,
+    pub(super) downs: Vec<LegIdx>,
+    pub(super) answered_up: bool,
+    pub(super) upstream_ack: bool,
+    pub(super) got_send: bool,
+    pub(super) bye_from_up: bool,
+    pub(super) ended: bool,
+    /// client-a: the CPIM object (its head, then the content read piece by piece) and the
+    /// next chunk to write.
+    pub(super) content: Option<(Bytes, Arc<dyn ContentSource>)>,
+    pub(super) chunks: Vec<(ByteRange, Flag, u64, u64)>,
+    pub(super) next_chunk: usize,
+    /// client-b: delivery state.
+    pub(super) member: Option<String>,
+    pub(super) delivery: Option<Delivery>,
+    /// Members (x) this call fans out to.
+    pub(super) members: Vec<String>,
+    /// Down legs over the high-water mark: while any is, the up leg's link is not read.
+    pub(super) over_downs: usize,
+    /// x: the relayed message's size (CPIM object) from its Byte-Range, when given.
+    pub(super) msg_total: Option<u64>,
+}
+
+/// The message currently being read on a connection.
+pub(super) struct InMsg {
+    /// The leg it belongs to (request: by To-Path; response: by transaction).
+    pub(super) leg: Option<LegIdx>,
+    pub(super) is_request: bool,
+    pub(super) method: String,
+    pub(super) code: u16,
+    pub(super) from_path: Option<MsrpUri>,
+    pub(super) to_path: Option<MsrpUri>,
+    pub(super) range: Option<ByteRange>,
+    /// Bytes of body seen so far in this chunk.
+    pub(super) seen: u64,
+    pub(super) has_body: bool,
+    /// Fault relay-truncate: the body piece not yet forwarded.
+    pub(super) held: Option<Bytes>,
+    /// Relay: (down leg, new tid) per downstream copy.
+    pub(super) relays: Vec<(LegIdx, String)>,
+    pub(super) reject: Option<(u16, &'static str)>,
+}
+
+pub(super) struct Conn {
+    /// For links this node opened: the target, for reuse.
+    pub(super) target: Option<SocketAddr>,
+    /// The peer's address (accepted) or the target (opened), for warnings.
+    pub(super) peer: Option<SocketAddr>,
+    /// Body bytes of the chunk being read, against `Limits::msrp_chunk`.
+    pub(super) chunk_bytes: u64,
+    pub(super) connected: bool,
+    pub(super) parser: MsrpParser,
+    pub(super) cur: Option<InMsg>,
+    pub(super) legs: Vec<LegIdx>,
+    pub(super) unflushed: usize,
+    pub(super) paused: bool,
+    pub(super) closed: bool,
+    /// Our SEND transactions on this connection: tid → (leg, is the final chunk).
+    pub(super) tx: HashMap<String, (LegIdx, bool)>,
+    /// A relayed message is being written for this leg: nothing else may go on the wire
+    /// until its end-line (MSRP messages never interleave on a connection).
+    pub(super) busy: Option<LegIdx>,
+    /// Responses and binding SENDs waiting for `busy` to clear.
+    pub(super) deferred: VecDeque<Bytes>,
+}
+
+impl Conn {
+    pub(super) fn new(target: Option<SocketAddr>, connected: bool, limits: &Limits) -> Conn {
+        Conn {
+            target,
+            peer: target,
+            chunk_bytes: 0,
+            connected,
+            parser: MsrpParser::new(limits.msrp()),
+            cur: None,
+            legs: vec![],
+            unflushed: 0,
+            paused: false,
+            closed: false,
+            tx: HashMap::new(),
+            busy: None,
+            deferred: VecDeque::new(),
+        }
+    }
+}
