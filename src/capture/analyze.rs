@@ -43,10 +43,13 @@ use crate::codec::sdp::Sdp;
 use crate::codec::sip::{SipMessage, Transport};
 use crate::config::{Link, Variant};
 use crate::engine::case::CaseOutcome;
+use crate::engine::catalogue::Family;
 use crate::engine::checks::run_checks;
 use crate::engine::observe::{locate, observe};
 use crate::engine::plan::split_name;
-use crate::engine::{case_verdict, CaseContext, CheckResult, Delivered, Verdict};
+use crate::engine::{
+    case_verdict, CaseContext, CheckId, CheckResult, Delivered, Finding, FindingKind, Verdict,
+};
 use crate::entity::Holds;
 use crate::topology::{strip_uri, Endpoint, Member, PfB, Role, Topology};
 use crate::trace::WireEvent;
@@ -1263,14 +1266,10 @@ pub fn analyze_events(
     if opts.signalling_only {
         for c in checks
             .iter_mut()
-            .filter(|c| c.id.starts_with("LINK-") || c.id.starts_with("MEDIA-"))
+            .filter(|c| matches!(c.id.family(), Family::Link | Family::Media))
         {
             c.verdict = Verdict::NotObservable;
-            c.evidence = vec![
-                "analyze --signalling-only: the peers of this capture speak no MSRP (e.g. SIPp), \
-                 so links and media are not judged"
-                    .into(),
-            ];
+            c.findings = vec![Finding::not_observable(FindingKind::SignallingOnly)];
         }
     }
     let verdict = case_verdict(&checks);
@@ -1288,6 +1287,7 @@ pub fn analyze_events(
         duration_ms: obs.end.as_millis(),
         checks,
         notes,
+        setup_error: None,
         events: Vec::new(),
         topology: Some(ctx.topology.clone()),
     };
@@ -1306,27 +1306,22 @@ pub fn analyze_events(
 /// crossed L4: say so in its evidence, and make it not observable when no L4 can be in the
 /// capture (pf-b and client-b both SUT; a live run reads the SUT's output files instead).
 fn annotate_delivery(checks: &mut [CheckResult], sut: &[Role], src: &ContentSource) {
-    let Some(c) = checks.iter_mut().find(|c| c.id == "MEDIA-DELIVERY") else {
+    let Some(c) = checks.iter_mut().find(|c| c.id == CheckId::MediaDelivery) else {
         return;
     };
     if sut.contains(&Role::PfB) && sut.contains(&Role::ClientB) {
         c.verdict = Verdict::NotObservable;
-        c.evidence = vec![
-            "analyze: every member's hop (L4) is between SUT roles, so no delivered bytes are \
-             in the capture (a live run reads the SUT's output files)"
-                .into(),
-        ];
+        c.findings = vec![Finding::not_observable(
+            FindingKind::DeliveryHiddenInCapture,
+        )];
         return;
     }
-    let how = if src.object_digests {
-        "digests compare whole CPIM objects (content too large to reassemble in memory)"
-    } else {
-        "the members' content reassembled from their L4 SENDs (Byte-Range, Message-ID) and \
-         unwrapped from CPIM"
-    };
-    c.evidence.push(format!(
-        "analyze: delivery judged from the wire, not from the members: {how}; sent = {}",
-        src.sent
+    c.findings.push(Finding::new(
+        crate::engine::Class::Note,
+        FindingKind::DeliveryFromWire {
+            whole_objects: src.object_digests,
+            sent: src.sent.to_string(),
+        },
     ));
 }
 
@@ -1377,7 +1372,7 @@ pub fn render_text(r: &Report) -> String {
             c.id,
             c.reference
         );
-        for e in &c.evidence {
+        for e in &c.evidence() {
             let _ = writeln!(s, "    {e}");
         }
     }
