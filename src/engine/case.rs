@@ -524,3 +524,28 @@ fn read_delivered(path: &Path, expected: u64) -> Delivered {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_in_use_is_a_typed_setup_error_whatever_the_message() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        // std sets SO_REUSEADDR, which still refuses a second listener on the same port.
+        let e = std::net::TcpListener::bind(addr).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+        let e = anyhow::Error::new(e).context(format!("pf-a: cannot bind MSRP {addr}"));
+        assert_eq!(SetupError::of(&e), Some(SetupError::AddrInUse));
+        // The probe of a SUT's addresses reports the same.
+        let mut topo = Topology::generate(201, 1, 1, 5060, 2855);
+        topo.x.msrp = addr;
+        let e = probe_addresses(&topo, &[Role::X]).unwrap_err();
+        assert_eq!(SetupError::of(&e), Some(SetupError::AddrInUse));
+        assert!(probe_addresses(&topo, &[Role::PfA]).is_ok());
+        // Text that merely says so is not one.
+        let e = anyhow::anyhow!("sut: bind: Address already in use");
+        assert_eq!(SetupError::of(&e), None);
+    }
+}

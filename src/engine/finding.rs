@@ -2106,3 +2106,96 @@ impl fmt::Display for FindingKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(name: &str, addr: &str) -> Endpoint {
+        Endpoint {
+            name: Some(name.into()),
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    fn ok200() -> Cite {
+        Cite::Sip {
+            index: 3,
+            t: Time(Duration::from_micros(8_900)),
+            start_line: "SIP/2.0 200 OK".into(),
+            from: ep("x", "127.0.0.13:5060"),
+            to: ep("pf-a", "127.0.0.12:5060"),
+        }
+    }
+
+    #[test]
+    fn a_finding_reads_as_its_subject_then_its_kind() {
+        let f = Finding::about(
+            Class::Fail,
+            ok200(),
+            FindingKind::MissingAttribute {
+                attr: "accept-types".into(),
+            },
+        );
+        assert_eq!(f.at, Some(Time(Duration::from_micros(8_900))));
+        assert_eq!(
+            f.to_string(),
+            "8.9ms `SIP/2.0 200 OK` x (127.0.0.13:5060) → pf-a (127.0.0.12:5060): no a=accept-types (RFC 4975 §8.6)"
+        );
+        let unknown = Endpoint {
+            name: None,
+            addr: "10.0.0.1:9".parse().unwrap(),
+        };
+        assert_eq!(unknown.to_string(), "10.0.0.1:9 (unknown)");
+    }
+
+    #[test]
+    fn problems_of_one_message_share_a_line_and_inconc_is_marked_in_a_failure() {
+        let v = vec![
+            Finding::about(Class::Fail, ok200(), FindingKind::NoViaBranch),
+            Finding::about(Class::Fail, ok200(), FindingKind::FromNoTag),
+            Finding::fail(FindingKind::NoInvite2),
+            Finding::inconc(FindingKind::NoMembers),
+            Finding::new(Class::Fail, FindingKind::More { count: 3 }),
+        ];
+        let lines = evidence_lines(Verdict::Fail, &v);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(lines[0]
+            .ends_with(": no Via branch (RFC 3261 §8.1.1.7); From has no tag (RFC 3261 §8.1.1.3)"));
+        assert_eq!(lines[1], "x never received INVITE2");
+        assert_eq!(lines[2], "inconc: the group has no members");
+        assert_eq!(lines[3], "… and 3 more");
+        // Not marked when the check itself is inconclusive.
+        assert_eq!(
+            evidence_lines(Verdict::Inconc, &v[3..4]),
+            ["the group has no members"]
+        );
+    }
+
+    #[test]
+    fn findings_round_trip_through_json_with_times_in_microseconds() {
+        let f = Finding::about(
+            Class::Fail,
+            ok200(),
+            FindingKind::SetupWrongOpener {
+                offer: SetupAttr(Some("actpass".into())),
+                answer: SetupAttr(None),
+                opener: "x".into(),
+                link: Link::L2,
+                figure: FigureRef {
+                    n: 1,
+                    l23_opener: None,
+                },
+                expected: "pf-a".into(),
+            },
+        );
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["class"], "fail");
+        assert_eq!(v["kind"], "setup-wrong-opener");
+        assert_eq!(v["subject"]["cite"], "sip");
+        assert_eq!(v["subject"]["t"], 8900);
+        assert_eq!(v["at"], 8900);
+        let back: Finding = serde_json::from_value(v).unwrap();
+        assert_eq!(back, f);
+    }
+}
