@@ -175,6 +175,8 @@ impl fmt::Display for CheckId {
 #[derive(Debug)]
 pub struct Entry {
     pub id: CheckId,
+    /// A short line for tables (Markdown).
+    pub title: &'static str,
     /// What the check verifies, in a sentence or two (Markdown).
     pub what: &'static str,
     /// RFC sections, e.g. `RFC 4975 §8.1`.
@@ -228,6 +230,7 @@ impl Entry {
 pub static CATALOGUE: &[Entry] = &[
     Entry {
         id: CheckId::SdpMedia,
+        title: "one `m=message … TCP/MSRP *` line; the answer matches the offer",
         what: "Every SDP offer and answer the SUT sends has exactly one `m=message <port> TCP/MSRP *` \
                line (`TCP/TLS/MSRP` for msrps); an answer has the offer's m-lines in the offer's \
                order and does not reject the stream with port 0.",
@@ -236,6 +239,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpC,
+        title: "`c=` present, an address the SUT uses for MSRP",
         what: "Every SDP the SUT sends has a `c=` line (session or media level), `IN IP4`/`IN IP6` \
                matching the address, and the address is one the SUT really uses for MSRP.",
         rfc: &["RFC 8866 §5.7", "RFC 4975 §8.1", "RFC 6135 §4.2.2"],
@@ -243,6 +247,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpPort,
+        title: "`m=` port equals the `a=path` port",
         what: "The `m=` port equals the port of the SUT's own (rightmost) `a=path` URI; port 9 \
                is accepted with `a=setup:active`.",
         rfc: &["RFC 4975 §8.1", "RFC 4145 §4.1", "RFC 6135 §4.2.2"],
@@ -250,6 +255,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpPath,
+        title: "`a=path` present: MSRP URIs with `;tcp`",
         what: "`a=path` is present and every URI in it is an MSRP URI with `;tcp` and a scheme \
                that matches the `m=` proto (`msrps` with `TCP/TLS/MSRP`).",
         rfc: &["RFC 4975 §6", "RFC 4975 §8.2", "RFC 4975 §9"],
@@ -257,6 +263,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpOwn,
+        title: "the SUT's `a=path` is its own, never a neighbour's",
         what: "The SUT's own `a=path` URI is its own: its address and MSRP port, with a \
                session-id; a back-to-back entity never repeats a URI or session-id it received \
                from a neighbour (each leg is its own MSRP session).",
@@ -265,6 +272,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpUnique,
+        title: "session-ids unique, at least 64 random bits",
         what: "The session-id of every SDP the SUT sends is unique across the case's SDPs and \
                holds at least 64 bits of randomness.",
         rfc: &["RFC 4975 §8.2", "RFC 4975 §14.1"],
@@ -272,6 +280,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpAccept,
+        title: "`a=accept-types` admits `message/cpim`",
         what: "`a=accept-types` is present and admits `message/cpim` (explicitly or by a \
                wildcard).",
         rfc: &["RFC 4975 §8.6", "RFC 3862 §1"],
@@ -279,6 +288,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpSetup,
+        title: "`a=setup` valid and making the figure's opener active",
         what: "In `setup: sdp` mode every `a=setup` is explicit and valid (no passive or holdconn \
                offer, no actpass answer) and the offer/answer pair makes the figure's opener of \
                the link the active side; in `setup: preset` mode any `a=setup` present agrees \
@@ -293,6 +303,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpPlace,
+        title: "MSRP parameters in the message the figure names",
         what: "The message the figure names carries the SUT's MSRP parameters: in solution 1 \
                (FIG 1, 2) its 200 OK, in solution 2 (FIG 3, 4) its INVITE, in solution 3 \
                (FIG 5–7) both.",
@@ -301,6 +312,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::LinkDir,
+        title: "the SUT opens exactly the links the figure gives it",
         what: "The SUT opens exactly the MSRP links the figure gives it, and never one the \
                figure gives its peer.",
         rfc: &["RFC 4145 §4.1", "RFC 4975 §5.4"],
@@ -316,6 +328,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::LinkTarget,
+        title: "the SUT connects where its peer's `a=path` says",
         what: "The SUT connects to the address its peer advertised: the authority of the \
                leftmost URI of the peer's `a=path`.",
         rfc: &["RFC 4975 §5.4", "RFC 4975 §6.2", "RFC 4975 §8.3"],
@@ -323,6 +336,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::LinkTrigger,
+        title: "links opened on their trigger, within the window",
         what: "The SUT opens each link no earlier than its declared trigger (the 200 OK, the \
                ACK, or the first upstream SEND) and within the trigger window after it; the \
                harness's discriminating pauses make both an early and a late opening visible.",
@@ -331,6 +345,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::LinkBind,
+        title: "a binding SEND first on every link the SUT opens",
         what: "The SUT's first request on a link it opened is a SEND (bodiless allowed), sent at \
                once, whose To-Path and From-Path are the negotiated `a=path` URIs; the passive \
                side sends no request before that binding.",
@@ -339,6 +354,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::LinkReuse,
+        title: "connections reused as declared, and only then",
         what: "With reuse declared, sessions towards one host, port and scheme share an open \
                connection; without it, each session has its own.",
         rfc: &["RFC 4975 §5.4"],
@@ -346,6 +362,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigSeq,
+        title: "every SIP message the figure gives the SUT, in order",
         what: "Every SIP message the figure gives the SUT is sent, after the messages that must \
                precede it (e.g. 200-1 after 200-2, INVITE4 after INVITE3, ACK after 200).",
         rfc: &["RFC 3261 §13.2.2.4"],
@@ -353,6 +370,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigCfAnswer,
+        title: "x answers 200-2 when the figure says",
         what: "x answers 200-2 at once (FIG 1, 3, 7: while the harness withholds every 200-3) \
                or only after the first 200-3 (FIG 2, 4, 5, 6).",
         rfc: &[],
@@ -360,6 +378,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigAck,
+        title: "downstream ACK on the 200 or after the upstream ACK, as declared",
         what: "A middle entity sends its downstream ACK on the downstream 200 (FIG 5) or only \
                after the upstream ACK (FIG 6, and FIG 1–4 by default), as declared.",
         rfc: &["RFC 3261 §13.2.2.4"],
@@ -367,6 +386,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigFanout,
+        title: "one INVITE per member, to the pf-b serving it",
         what: "x sends one INVITE per member of the group, each to the pf-b serving that member \
                with the member as Request-URI; an ad-hoc recipient list is honoured.",
         rfc: &["RFC 5366 §3", "RFC 5366 §4"],
@@ -374,6 +394,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigB2bua,
+        title: "each leg its own dialog; valid SIP headers",
         what: "Each leg is its own SIP dialog (own Call-ID, tags and branches; ACK and BYE \
                CSeq), and every SIP message of the SUT has a valid Via branch, From tag, To, \
                Call-ID, CSeq, Max-Forwards, Contact (INVITE) and Content-Length (TCP).",
@@ -388,6 +409,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigTeardown,
+        title: "BYE leg by leg after delivery, answered; links closed",
         what: "BYE propagates leg by leg once the content was acknowledged, every BYE is \
                answered 200, and the links are closed once their sessions ended (either side \
                may close).",
@@ -396,6 +418,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigRoute,
+        title: "through the SIP/IP core, on the recorded route set",
         what: "Behind a SIP/IP core (`run --core`): every SIP message the SUT sends goes through \
                the core, a 2xx to an INVITE echoes the Record-Route, and ACK and BYE carry the \
                dialog's route set as Route headers.",
@@ -404,6 +427,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::MediaDelivery,
+        title: "every member gets the whole content, byte-exact",
         what: "Every member receives the whole content, byte-exact (SHA-256), whatever the \
                chunking on each hop.",
         rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.3.1"],
@@ -411,6 +435,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::MediaPaths,
+        title: "the negotiated To-Path and From-Path on every MSRP message",
         what: "On each link, the To-Path and From-Path of the SUT's SENDs and responses are the \
                URIs negotiated for that leg (one each on a back-to-back hop), and a response's \
                To-Path is its request's From-Path.",
@@ -419,6 +444,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::MediaFraming,
+        title: "well-formed MSRP: headers, transaction ids, Byte-Range",
         what: "The SUT's MSRP is well-formed: To-Path and From-Path first and Content-Type last, \
                no reused or short transaction ids, non-SEND bodies of at most 10240 octets, \
                responses only to requests, a Message-ID on every SEND, Byte-Range arithmetic, \
@@ -433,6 +459,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::MediaResponse,
+        title: "every SEND to the SUT answered 200",
         what: "The SUT answers every SEND it receives with 200 on the same connection (unless \
                the SEND's Failure-Report is `no` or `partial`).",
         rfc: &["RFC 4975 §7.1.4", "RFC 4975 §7.2"],
@@ -440,6 +467,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::MediaCpim,
+        title: "content wrapped in `message/cpim` and relayed unchanged",
         what: "A SUT client-a wraps the content in `message/cpim` (From, To, an inner \
                Content-Type); a relaying SUT forwards the CPIM object octet for octet.",
         rfc: &["RFC 3862 §2", "RFC 3862 §3", "RFC 4975 §11.4"],
@@ -447,6 +475,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::Capture,
+        title: "the capture gives the live verdicts",
         what: "Not a conformance check: with `run --reanalyze`, the capture of the case judged \
                offline (`cpm-harness analyze`) gives every check the live verdict.",
         rfc: &[],
@@ -454,6 +483,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::Harness,
+        title: "the harness failed",
         what: "Not a conformance check: the harness or the environment failed before the case \
                could be judged (verdict `error`).",
         rfc: &[],
@@ -505,7 +535,7 @@ pub fn markdown() -> String {
             "| [{id}](#{a}) | {what} | {r} | {f} |",
             id = e.id,
             a = e.id.anchor(),
-            what = first_sentence(e.what),
+            what = e.title,
             r = e.reference(),
             f = faults.join(", ")
         );
@@ -554,13 +584,4 @@ pub fn text() -> String {
         );
     }
     s
-}
-
-fn first_sentence(s: &str) -> String {
-    let s = s.split(": ").next().unwrap_or(s);
-    let s = match s.find(". ") {
-        Some(i) => &s[..=i],
-        None => s,
-    };
-    s.replace('|', "\\|")
 }
