@@ -15,7 +15,7 @@ use cpm_harness::codec::sip::SipMessage;
 use cpm_harness::config::Variant;
 use cpm_harness::engine::catalogue::Family;
 use cpm_harness::engine::sutproc::{Readiness, SutProcess};
-use cpm_harness::engine::{Class, Verdict};
+use cpm_harness::engine::{CheckId, Class, Verdict};
 use cpm_harness::topology::{Role, Topology};
 use cpm_harness::trace::WireEvent;
 use std::collections::BTreeMap;
@@ -128,7 +128,7 @@ async fn sipp_against_reference_sut(fig: u8, net: u8) {
         let media = matches!(c.id.family(), Family::Link | Family::Media);
         // x's own hops are between SUT roles here, which the checks leave unjudged.
         // SIG-ROUTE: no SIP/IP core in these sessions.
-        let x_only = ["SIG-CF-ANSWER", "SIG-FANOUT", "SIG-ROUTE"].contains(&c.id.as_str());
+        let x_only = [CheckId::SigCfAnswer, CheckId::SigFanout, CheckId::SigRoute].contains(&c.id);
         let ok = if media || x_only {
             c.verdict == Verdict::NotObservable
         } else {
@@ -334,7 +334,10 @@ async fn sipp_clients_fig2() {
 /// check the fault breaks, with evidence.
 /// (On FIG 1's net, after the passing session.)
 async fn sipp_clients_catch_a_faulty_sut() {
-    for (fault, check) in [("sdp-wrong-c", "SDP-C"), ("wrong-setup", "SDP-SETUP")] {
+    for (fault, check) in [
+        ("sdp-wrong-c", CheckId::SdpC),
+        ("wrong-setup", CheckId::SdpSetup),
+    ] {
         let Some(report) = sipp_session(1, 9, Some(fault)).await else {
             return;
         };
@@ -342,7 +345,7 @@ async fn sipp_clients_catch_a_faulty_sut() {
             .outcome
             .checks
             .iter()
-            .find(|c| c.id.as_str() == check)
+            .find(|c| c.id == check)
             .unwrap();
         assert_eq!(
             c.verdict,
