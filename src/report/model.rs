@@ -481,11 +481,9 @@ pub fn cited_messages(checks: &[CheckResult]) -> Vec<Cited> {
                 Some(Cite::Conn { opener, target, .. }) => ("SYN".to_string(), opener, target),
                 Some(Cite::Content { .. }) | None => continue,
             };
-            let t_ms = f.subject.as_ref().map(|s| ms(s.t().0)).unwrap_or(0.0);
             out.push(Cited {
                 check: c.id,
-                // Rounded as the evidence shows it (0.1 ms), as the row times are compared.
-                t_ms: (t_ms * 10.0).round() / 10.0,
+                t_ms: f.subject.as_ref().map(|s| ms(s.t().0)).unwrap_or(0.0),
                 from: name(from),
                 to: name(to),
                 what,
@@ -568,6 +566,81 @@ fn expected_view(suite: &Suite, case: &Case, ladder: Option<&LadderView>) -> Exp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_about_a_message_or_an_opening_cite_it_and_others_do_not() {
+        use crate::engine::finding::Time;
+        use crate::engine::{Finding, FindingKind};
+        let ep = |n: &str, a: &str| Endpoint {
+            name: Some(n.into()),
+            addr: a.parse().unwrap(),
+        };
+        let ok = Cite::Sip {
+            index: 4,
+            t: Time(Duration::from_micros(8_900)),
+            start_line: "SIP/2.0 200 OK".into(),
+            from: ep("x", "127.0.0.13:5060"),
+            to: ep("pf-a", "127.0.0.12:5060"),
+        };
+        let syn = Cite::Conn {
+            index: 0,
+            t: Time(Duration::from_micros(415_000)),
+            opener: ep("x", "127.0.0.13:43837"),
+            target: ep("pf-a", "127.0.0.12:2855"),
+        };
+        let checks = vec![
+            CheckResult::new(
+                CheckId::SdpSetup,
+                Verdict::Fail,
+                vec![
+                    Finding::about(
+                        Class::Fail,
+                        ok.clone(),
+                        FindingKind::SetupActpassAnswer {
+                            setup: crate::engine::finding::SetupAttr(Some("actpass".into())),
+                        },
+                    ),
+                    // Context only: something that never happened, and an inconclusive item.
+                    Finding::fail(FindingKind::NoInvite2),
+                    Finding::about(
+                        Class::Inconc,
+                        syn.clone(),
+                        FindingKind::RecordingEndsBeforeBind,
+                    ),
+                ],
+            ),
+            CheckResult::new(
+                CheckId::LinkDir,
+                Verdict::Fail,
+                vec![Finding::about(
+                    Class::Fail,
+                    syn,
+                    FindingKind::LinkOffChain { opener: "x".into() },
+                )],
+            ),
+            // A passing check cites nothing.
+            CheckResult::new(
+                CheckId::SdpMedia,
+                Verdict::Pass,
+                vec![Finding::about(Class::Pass, ok, FindingKind::OneMsrpMedia)],
+            ),
+        ];
+        let cited = cited_messages(&checks);
+        assert_eq!(cited.len(), 2, "{cited:?}");
+        assert_eq!(
+            (
+                cited[0].check,
+                cited[0].what.as_str(),
+                cited[0].from.as_str()
+            ),
+            (CheckId::SdpSetup, "200", "x")
+        );
+        assert!((cited[0].t_ms - 8.9).abs() < 1e-9);
+        assert_eq!(
+            (cited[1].check, cited[1].what.as_str(), cited[1].to.as_str()),
+            (CheckId::LinkDir, "SYN", "pf-a")
+        );
+    }
 
     #[test]
     fn figure_of_reads_the_id_prefix() {
