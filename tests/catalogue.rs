@@ -102,7 +102,8 @@ fn every_reference_a_report_prints_resolves_to_the_catalogue() {
     }
 }
 
-/// Files of the product: sources, docs, the README, the suites and profiles.
+/// Files of the product: sources, docs, the README, the suites and profiles, the interop
+/// scenarios, scripts, CI and fuzz targets.
 fn product_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
@@ -111,17 +112,24 @@ fn product_files() -> Vec<PathBuf> {
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
+                if p.file_name()
+                    .is_some_and(|n| n == "target" || n == "corpus")
+                {
+                    continue;
+                }
                 walk(&p, out);
-            } else if p
-                .extension()
-                .is_some_and(|x| x == "rs" || x == "md" || x == "yaml" || x == "yml")
+            } else if p.extension().is_some_and(|x| {
+                ["rs", "md", "yaml", "yml", "sh", "xml", "cfg"].contains(&x.to_str().unwrap_or(""))
+            }) || p.file_name().is_some_and(|n| n == "run")
             {
                 out.push(p);
             }
         }
     }
     let mut out = Vec::new();
-    for d in ["src", "docs", "suites", "profiles"] {
+    for d in [
+        "src", "docs", "suites", "profiles", "interop", "scripts", ".ci", "fuzz",
+    ] {
         walk(&root().join(d), &mut out);
     }
     for f in ["README.md", "ARCHITECTURE.md"] {
