@@ -80,6 +80,9 @@ enum Cmd {
     List(PlanArgs),
     /// Prove the checks: run each reference-SUT fault where it applies (`--mutants`).
     Selftest(SelftestArgs),
+    /// Print the check catalogue: each check's id, reference and the faults that prove it
+    /// (`--markdown`: the contents of docs/checks.md).
+    Checks(ChecksArgs),
     /// Judge a capture offline: map its addresses to the chain's entities (given with --map or
     /// inferred from the SIP signalling) and run the same checks as a live case.
     Analyze(Box<AnalyzeArgs>),
@@ -95,6 +98,13 @@ enum Cmd {
     /// Load a SUT: concurrent group sessions at a target rate for a duration; reports
     /// attempted/succeeded/failed (by reason), setup and delivery latency percentiles.
     Load(Box<cpm_harness::load::LoadArgs>),
+}
+
+#[derive(Args, Clone)]
+struct ChecksArgs {
+    /// Print the catalogue as Markdown (what docs/checks.md holds).
+    #[arg(long)]
+    markdown: bool,
 }
 
 #[derive(Args, Clone)]
@@ -395,6 +405,15 @@ fn main() -> ExitCode {
             Cmd::Run(a) => run_cmd(a).await,
             Cmd::List(a) => list_cmd(a),
             Cmd::Selftest(a) => selftest_cmd(a).await,
+            Cmd::Checks(a) => {
+                let text = if a.markdown {
+                    cpm_harness::engine::catalogue::markdown()
+                } else {
+                    cpm_harness::engine::catalogue::text()
+                };
+                out!("{}", text.trim_end());
+                Ok(0)
+            }
             Cmd::Analyze(a) => analyze_cmd(*a),
             Cmd::Show(a) => show_cmd(a),
             Cmd::Diff(a) => diff_cmd(a),

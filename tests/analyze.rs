@@ -21,7 +21,7 @@ use cpm_harness::config::Variant;
 use cpm_harness::engine::case::{run_case, CaseOutcome, RunSettings};
 use cpm_harness::engine::plan::{split_name, Case};
 use cpm_harness::engine::profile::Profile;
-use cpm_harness::engine::Verdict;
+use cpm_harness::engine::{CheckId, Class, FindingKind, Verdict};
 use cpm_harness::entity::{Fault, Holds};
 use cpm_harness::topology::Role;
 use std::collections::BTreeMap;
@@ -244,12 +244,12 @@ fn analyze(l: &Live, with_map: bool) -> Report {
     analyze_file(&l.pcap, &options(l, with_map)).unwrap_or_else(|e| panic!("{}: {e}", l.case.id))
 }
 
-fn verdicts(checks: &[cpm_harness::engine::CheckResult]) -> BTreeMap<String, Verdict> {
-    checks.iter().map(|c| (c.id.clone(), c.verdict)).collect()
+fn verdicts(checks: &[cpm_harness::engine::CheckResult]) -> BTreeMap<CheckId, Verdict> {
+    checks.iter().map(|c| (c.id, c.verdict)).collect()
 }
 
 /// Per check that differs: `ID live=… capture=…` with the capture's evidence.
-fn differences(l: &Live, r: &Report) -> Vec<String> {
+fn differences(l: &Live, r: &Report) -> Vec<(CheckId, String)> {
     let live = verdicts(&l.outcome.checks);
     let got = verdicts(&r.outcome.checks);
     live.iter()
@@ -259,14 +259,15 @@ fn differences(l: &Live, r: &Report) -> Vec<String> {
                 .outcome
                 .checks
                 .iter()
-                .find(|c| &c.id == id)
-                .map(|c| c.evidence.join(" | "))
+                .find(|c| c.id == *id)
+                .map(|c| c.evidence().join(" | "))
                 .unwrap_or_default();
-            format!(
+            let text = format!(
                 "{id}: live {} capture {:?}: {ev}",
                 v.as_str(),
                 got.get(id).map(|v| v.as_str())
-            )
+            );
+            (*id, text)
         })
         .collect()
 }
@@ -277,9 +278,9 @@ fn differences(l: &Live, r: &Report) -> Vec<String> {
 /// The documented difference: with pf-b and client-b both SUT, no member's hop is in the
 /// capture, so MEDIA-DELIVERY (which the live run judges from the SUT's output files) is
 /// not observable from the capture.
-fn expected_difference(l: &Live, check: &str) -> Option<Verdict> {
+fn expected_difference(l: &Live, check: CheckId) -> Option<Verdict> {
     let hidden = l.case.sut.contains(&Role::PfB) && l.case.sut.contains(&Role::ClientB);
-    (hidden && check == "MEDIA-DELIVERY").then_some(Verdict::NotObservable)
+    (hidden && check == CheckId::MediaDelivery).then_some(Verdict::NotObservable)
 }
 
 #[test]
@@ -293,9 +294,8 @@ fn captures_analyze_to_the_live_verdicts_with_inferred_and_given_maps() {
         );
         for with_map in [false, true] {
             let r = analyze(l, with_map);
-            for d in differences(l, &r) {
-                let id = d.split(':').next().unwrap_or("");
-                let got = verdicts(&r.outcome.checks).get(id).copied();
+            for (id, d) in differences(l, &r) {
+                let got = verdicts(&r.outcome.checks).get(&id).copied();
                 if got.is_some() && got == expected_difference(l, id) {
                     continue;
                 }
@@ -346,16 +346,16 @@ fn inferred_map_names_the_entities_like_the_topology() {
 #[test]
 fn a_faulty_sut_capture_fails_the_same_check() {
     for (name, check) in [
-        ("f1-pf-a-missing-accept-types", "SDP-ACCEPT"),
-        ("f2-x-cpim-altered", "MEDIA-CPIM"),
+        ("f1-pf-a-missing-accept-types", CheckId::SdpAccept),
+        ("f2-x-cpim-altered", CheckId::MediaCpim),
     ] {
         let l = live(name);
         let live_v = verdicts(&l.outcome.checks);
-        assert_eq!(live_v[check], Verdict::Fail, "{name}: the live run");
+        assert_eq!(live_v[&check], Verdict::Fail, "{name}: the live run");
         for with_map in [false, true] {
             let r = analyze(l, with_map);
             assert_eq!(
-                verdicts(&r.outcome.checks)[check],
+                verdicts(&r.outcome.checks)[&check],
                 Verdict::Fail,
                 "{name}: {:#?}",
                 r.outcome.checks
@@ -378,19 +378,19 @@ fn delivery_is_reconstructed_from_l4_and_says_so() {
         .outcome
         .checks
         .iter()
-        .find(|c| c.id == "MEDIA-DELIVERY")
+        .find(|c| c.id == CheckId::MediaDelivery)
         .unwrap();
     assert_eq!(md.verdict, Verdict::Pass, "{md:?}");
     assert!(
-        md.evidence
-            .iter()
-            .any(|e| e.contains("member b3: 20000 bytes")),
+        md.findings.iter().any(|f| matches!(&f.kind,
+            FindingKind::Delivered { member, bytes: 20000, .. } if member == "b3")),
         "{md:?}"
     );
     assert!(
-        md.evidence
+        md.findings
             .iter()
-            .any(|e| e.starts_with("analyze: delivery judged from the wire")),
+            .any(|f| f.class == Class::Note
+                && matches!(f.kind, FindingKind::DeliveryFromWire { .. })),
         "{md:?}"
     );
     // The network split hides no member hop; pf-b + client-b hides all of them.
@@ -399,9 +399,13 @@ fn delivery_is_reconstructed_from_l4_and_says_so() {
         .outcome
         .checks
         .iter()
-        .find(|c| c.id == "MEDIA-DELIVERY")
+        .find(|c| c.id == CheckId::MediaDelivery)
         .unwrap();
     assert_eq!(md.verdict, Verdict::NotObservable, "{md:?}");
+    assert!(matches!(
+        md.findings[0].kind,
+        FindingKind::DeliveryHiddenInCapture
+    ));
 }
 
 #[test]
@@ -429,6 +433,8 @@ fn analyze_cli_prints_the_summary_case_object_and_exits_by_verdict() {
         assert_eq!(c["id"], want.id.as_str());
         assert_eq!(c["verdict"], serde_json::to_value(want.verdict).unwrap());
         assert!(c["evidence"].is_array());
+        assert_eq!(c["reference"], want.id.reference().as_str());
+        assert!(c["findings"].is_array());
     }
     // Text, and exit 1 when a check fails.
     let bad = live("f1-pf-a-missing-accept-types");

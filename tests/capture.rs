@@ -299,7 +299,7 @@ fn tshark_sees_no_malformed_frames_bad_checksums_or_tcp_analysis_flags() {
 
 /// (b) SIP, SDP and MSRP fields as tshark dissects them equal the harness's own parse of
 /// the same messages. For MSRP, tshark 4.0 shows only the first message that starts a
-/// segment (protocol-notes R8): every message it shows must match the harness's, and every
+/// segment (a known TShark limit): every message it shows must match the harness's, and every
 /// message that starts a segment must be shown.
 #[test]
 fn tshark_sip_sdp_and_msrp_fields_match_the_harness_parsers() {

@@ -193,7 +193,7 @@ fn link_dir(
     let (ctx, obs) = model(topo, variant, events);
     cpm_harness::engine::checks::run_checks(&ctx, &obs)
         .into_iter()
-        .find(|c| c.id == "LINK-DIR")
+        .find(|c| c.id == cpm_harness::engine::CheckId::LinkDir)
         .expect("LINK-DIR is a check")
 }
 
@@ -220,12 +220,12 @@ async fn link_openers_follow_each_figure() {
                 var.id()
             );
             let r = link_dir(&topo, &var, &events);
-            assert_eq!(r.verdict, Verdict::Pass, "{}: {:?}", var.id(), r.evidence);
+            assert_eq!(r.verdict, Verdict::Pass, "{}: {:?}", var.id(), r.evidence());
             // The same openings judged against another solution's figure must fail.
             let mut other = var.clone();
             other.figure = Variant::new(if fig <= 2 { 3 } else { 1 }).figure;
             let r = link_dir(&topo, &other, &events);
-            assert_eq!(r.verdict, Verdict::Fail, "{}: {:?}", var.id(), r.evidence);
+            assert_eq!(r.verdict, Verdict::Fail, "{}: {:?}", var.id(), r.evidence());
         }
     }
 }

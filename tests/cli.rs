@@ -141,7 +141,7 @@ fn exit_0_when_every_case_passes_with_every_report_written() {
     for st in steps {
         assert_eq!(st["status"], "seen", "{st}");
     }
-    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["schema_version"], 2);
     assert_eq!(s["counts"]["passed"], 1);
     assert!(s["cases"][0]["ladder"]["rows"].as_array().unwrap().len() > 20);
     xmllint_ok(&folder.join("junit.xml"));
@@ -180,7 +180,12 @@ fn exit_1_when_a_case_fails_and_fail_fast_stops_scheduling() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     // The first case fails with its evidence inline; the other three never start.
     assert!(stdout.contains(&format!("fail   {}", FOUR[0])), "{stdout}");
-    assert!(stdout.contains("         SDP-C [C2, C9, D7] "), "{stdout}");
+    // With the catalogue's reference (docs/checks.md).
+    let reference = cpm_harness::engine::CheckId::SdpC.reference();
+    assert!(
+        stdout.contains(&format!("         SDP-C [{reference}] ")),
+        "{stdout}"
+    );
     assert!(
         stdout
             .lines()

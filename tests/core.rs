@@ -200,7 +200,7 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
                         "    {} {}: {:?}\n",
                         c.verdict.as_str(),
                         c.id,
-                        c.evidence
+                        c.evidence()
                     ));
                 }
                 for n in &o.notes {
@@ -253,7 +253,7 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
     use cpm_harness::engine::case::{run_case, RunSettings};
     use cpm_harness::engine::plan::{plan, DefaultSuite};
     use cpm_harness::engine::profile::Profile;
-    use cpm_harness::engine::Verdict;
+    use cpm_harness::engine::{CheckId, Cite, FindingKind, Verdict};
     use cpm_harness::entity::Fault;
     use std::path::{Path, PathBuf};
     if !have_kamailio() {
@@ -289,7 +289,7 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
     let route = |o: &cpm_harness::engine::case::CaseOutcome| {
         o.checks
             .iter()
-            .find(|c| c.id == "SIG-ROUTE")
+            .find(|c| c.id == CheckId::SigRoute)
             .unwrap()
             .clone()
     };
@@ -300,13 +300,13 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
     s.capture_dir = None;
     let bad = run_case(&case, &profile, 10, &s).await;
     let r = route(&bad);
-    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.evidence());
     assert!(
-        r.evidence
+        r.findings
             .iter()
-            .any(|e| e.contains("bypassing the SIP/IP core")),
+            .any(|f| matches!(f.kind, FindingKind::BypassedCore { .. })),
         "{:?}",
-        r.evidence
+        r.findings
     );
 
     // SIG-ROUTE mutation: the SUT's ACK2 arrives at x straight from pf-a instead of from the
@@ -340,12 +340,17 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
     let after = analyze_file(&mutated, &opts).unwrap();
     let r0 = route(&before.outcome);
     let r1 = route(&after.outcome);
-    assert_eq!(r0.verdict, Verdict::Pass, "{:?}", r0.evidence);
-    assert_eq!(r1.verdict, Verdict::Fail, "{:?}", r1.evidence);
+    assert_eq!(r0.verdict, Verdict::Pass, "{:?}", r0.evidence());
+    assert_eq!(r1.verdict, Verdict::Fail, "{:?}", r1.evidence());
+    // The ACK2 that came straight from pf-a is the finding's subject.
     assert!(
-        r1.evidence.iter().any(|e| e.contains("bypassing")),
+        r1.findings
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::BypassedCore { .. })
+                && matches!(&f.subject, Some(Cite::Sip { start_line, from, .. })
+                if start_line.starts_with("ACK ") && from.addr == pfa)),
         "{:?}",
-        r1.evidence
+        r1.findings
     );
 
     // And as sent: client-a's ACK1 to the core without its Route headers, judged with every
@@ -375,16 +380,16 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
         route(&before.outcome).verdict,
         Verdict::Pass,
         "{:?}",
-        route(&before.outcome).evidence
+        route(&before.outcome).evidence()
     );
     let r2 = route(&after.outcome);
-    assert_eq!(r2.verdict, Verdict::Fail, "{:?}", r2.evidence);
+    assert_eq!(r2.verdict, Verdict::Fail, "{:?}", r2.evidence());
     assert!(
-        r2.evidence
-            .iter()
-            .any(|e| e.contains("route set is <sip:127.251.0.2")),
+        r2.findings.iter().any(|f| matches!(&f.kind,
+            FindingKind::WrongRouteSet { got, want }
+                if got.is_empty() && want.first().is_some_and(|u| u.starts_with("sip:127.251.0.2")))),
         "{:?}",
-        r2.evidence
+        r2.findings
     );
     core.stop().await;
 }

@@ -293,7 +293,7 @@ fn merge(evs: Vec<MsrpEvent>) -> Vec<MsrpEvent> {
 }
 
 /// The rules a receiving endpoint applies to each message beyond framing (RFC 4975 §7, §9;
-/// protocol-notes Q7), as errors naming the transaction.
+/// the malformed-MSRP corpus), as errors naming the transaction.
 fn validate_msrp(head: &MsrpHead, body_len: usize) -> Result<(), String> {
     let tid = &head.tid;
     let err = |m: &str| Err(format!("MSRP {tid}: {m}"));

@@ -4,7 +4,7 @@
 use cpm_harness::engine::case::{run_case, CaseOutcome, RunSettings};
 use cpm_harness::engine::plan::{plan, DefaultSuite};
 use cpm_harness::engine::profile::Profile;
-use cpm_harness::engine::Verdict;
+use cpm_harness::engine::{CheckId, Verdict};
 use std::path::{Path, PathBuf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cpm-harness");
@@ -25,7 +25,7 @@ fn describe(o: &CaseOutcome) -> String {
             c.verdict.as_str(),
             c.id,
             c.reference,
-            c.evidence.join(" | ")
+            c.evidence().join(" | ")
         ));
     }
     for n in &o.notes {
@@ -104,7 +104,11 @@ async fn a_suite_file_decides_what_the_checks_expect() {
         assert_eq!(p.cases.len(), 2);
         for (i, c) in p.cases.iter().enumerate() {
             let o = run_case(c, &profile, 240 + i as u8, &s).await;
-            let cf = o.checks.iter().find(|k| k.id == "SIG-CF-ANSWER").unwrap();
+            let cf = o
+                .checks
+                .iter()
+                .find(|k| k.id == CheckId::SigCfAnswer)
+                .unwrap();
             let want_fail = fig1_fails && c.figure == 1;
             assert_eq!(cf.verdict == Verdict::Fail, want_fail, "{}", describe(&o));
             if !want_fail {

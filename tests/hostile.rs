@@ -9,7 +9,7 @@
 mod common_hostile;
 
 use common_hostile::{run_hostile, run_with, Expect};
-use cpm_harness::engine::Verdict;
+use cpm_harness::engine::{CheckId, FindingKind, Verdict};
 use cpm_harness::entity::Fault;
 use cpm_harness::trace::WireEvent;
 
@@ -72,12 +72,13 @@ async fn invalid_utf8_and_unknown_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_and_late_retransmissions() {
-    // Each MSRP request sent twice reuses its transaction id: MEDIA-FRAMING fails (F3).
+    // Each MSRP request sent twice reuses its transaction id: MEDIA-FRAMING fails
+    // (RFC 4975 §7.1).
     let o = run_hostile(247, Fault::DupRetransmit, CLIENT_A, Expect::any()).await;
-    assert!(o
-        .checks
-        .iter()
-        .any(|c| c.id == "MEDIA-FRAMING" && c.evidence.iter().any(|e| e.contains("reused"))));
+    assert!(o.checks.iter().any(|c| c.id == CheckId::MediaFraming
+        && c.findings
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::TidReused { .. }))));
     // A SIP retransmission over UDP is legal at any time (the network may duplicate too): the
     // harness absorbs the late copies — each seen on the wire, nothing delivered twice, no
     // harness error — and the verdict is the rest of the SUT's behaviour (here: pass).

@@ -31,7 +31,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 fn verdicts(results: &[CheckResult]) -> BTreeMap<String, Verdict> {
-    results.iter().map(|r| (r.id.clone(), r.verdict)).collect()
+    results
+        .iter()
+        .map(|r| (r.id.as_str().to_string(), r.verdict))
+        .collect()
 }
 
 /// The pcap of a run, read back and analyzed (with the topology, or inferring it).

@@ -59,7 +59,7 @@ async fn real_next_to_ours(case_id: &str, net: u8) {
         r.outcome
             .checks
             .iter()
-            .map(|c| (c.id.clone(), c.verdict))
+            .map(|c| (c.id, c.verdict))
             .collect::<Vec<_>>()
     };
     assert_eq!(

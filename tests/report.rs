@@ -128,6 +128,38 @@ fn html_draws_failed_rows_and_steps_red_and_missing_steps() {
     }
 }
 
+/// The findings become text in one place: every evidence line of a failing check reads the
+/// same in `summary.json`, on the console, in JUnit and in HTML.
+#[test]
+fn every_reporter_prints_the_same_evidence_lines() {
+    use cpm_harness::engine::Verdict;
+    let s = fixture();
+    let c = &s.cases[1];
+    let console = case_lines(c, Styles { color: false }, Verbosity::Verbose).join("\n");
+    let junit = junit::render(&s).unwrap();
+    let page = html::case_page(&s, c);
+    let json = serde_json::to_value(c).unwrap();
+    let html_esc = |t: &str| cpm_harness::report::svg::esc(t);
+    let xml_esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    for (k, chk) in c.checks.iter().enumerate() {
+        let lines = chk.evidence();
+        assert_eq!(json["checks"][k]["evidence"], serde_json::json!(lines));
+        if chk.verdict != Verdict::Fail {
+            continue;
+        }
+        assert!(!lines.is_empty());
+        for l in &lines {
+            assert!(console.contains(l.as_str()), "console lacks {l}");
+            assert!(junit.contains(&xml_esc(l)), "junit lacks {l}");
+            assert!(page.contains(&html_esc(l)), "html lacks {l}");
+        }
+    }
+}
+
 #[test]
 fn summary_round_trips() {
     let s = fixture();

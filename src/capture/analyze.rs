@@ -37,9 +37,12 @@ use crate::capture::read::{read_capture_full, CaptureError};
 use crate::codec::msrp::MsrpUri;
 use crate::config::Variant;
 use crate::engine::case::CaseOutcome;
+use crate::engine::catalogue::Family;
 use crate::engine::checks::run_checks;
 use crate::engine::plan::split_name;
-use crate::engine::{case_verdict, CaseContext, CheckResult, Verdict};
+use crate::engine::{
+    case_verdict, CaseContext, CheckId, CheckResult, Finding, FindingKind, Verdict,
+};
 use crate::entity::Holds;
 use crate::model::{interpret, listener, Observation};
 use crate::topology::{strip_uri, Endpoint, Member, PfB, Role, Topology};
@@ -712,14 +715,10 @@ pub fn analyze_events(
     if opts.signalling_only {
         for c in checks
             .iter_mut()
-            .filter(|c| c.id.starts_with("LINK-") || c.id.starts_with("MEDIA-"))
+            .filter(|c| matches!(c.id.family(), Family::Link | Family::Media))
         {
             c.verdict = Verdict::NotObservable;
-            c.evidence = vec![
-                "analyze --signalling-only: the peers of this capture speak no MSRP (e.g. SIPp), \
-                 so links and media are not judged"
-                    .into(),
-            ];
+            c.findings = vec![Finding::not_observable(FindingKind::SignallingOnly)];
         }
     }
     let verdict = case_verdict(&checks);
@@ -737,6 +736,7 @@ pub fn analyze_events(
         duration_ms: obs.end.as_millis(),
         checks,
         notes,
+        setup_error: None,
         records: Vec::new(),
         topology: Some(ctx.topology.clone()),
         observation: None,
@@ -756,22 +756,21 @@ pub fn analyze_events(
 /// each member's link: say so in its evidence, and make it not observable when no member link
 /// can be in the capture (pf-b and client-b both SUT; a live run reads the SUT's output files).
 fn annotate_delivery(checks: &mut [CheckResult], sut: &[Role], src: &ContentSource) {
-    let Some(c) = checks.iter_mut().find(|c| c.id == "MEDIA-DELIVERY") else {
+    let Some(c) = checks.iter_mut().find(|c| c.id == CheckId::MediaDelivery) else {
         return;
     };
     if sut.contains(&Role::PfB) && sut.contains(&Role::ClientB) {
         c.verdict = Verdict::NotObservable;
-        c.evidence = vec![
-            "analyze: every member's hop (L4) is between SUT roles, so no delivered bytes are \
-             in the capture (a live run reads the SUT's output files)"
-                .into(),
-        ];
+        c.findings = vec![Finding::not_observable(
+            FindingKind::DeliveryHiddenInCapture,
+        )];
         return;
     }
-    c.evidence.push(format!(
-        "analyze: delivery judged from the wire: the members' content reassembled from their \
-         links' SENDs (Byte-Range, Message-ID) and unwrapped from CPIM; sent = {}",
-        src.sent
+    c.findings.push(Finding::new(
+        crate::engine::Class::Note,
+        FindingKind::DeliveryFromWire {
+            sent: src.sent.to_string(),
+        },
     ));
 }
 
@@ -822,7 +821,7 @@ pub fn render_text(r: &Report) -> String {
             c.id,
             c.reference
         );
-        for e in &c.evidence {
+        for e in &c.evidence() {
             let _ = writeln!(s, "    {e}");
         }
     }

@@ -420,17 +420,14 @@ impl Ladder {
         map: Option<&(PathBuf, Topology)>,
     ) -> Result<Ladder, AnalyzeError> {
         let wire = interpret(events);
-        let map = match entity_map(path, &wire, map.map(|(p, t)| (p.as_path(), t)), &[]) {
-            Ok(m) => m,
-            Err(AnalyzeError::Infer { path, msg }) if msg.starts_with("no SIP INVITE") => {
-                return Err(AnalyzeError::NoInvite {
-                    path,
-                    packets: 0,
-                    sip: wire.sip.len(),
-                })
-            }
-            Err(e) => return Err(e),
-        };
+        if !wire.sip.iter().any(|s| s.is_request("INVITE")) {
+            return Err(AnalyzeError::NoInvite {
+                path: path.to_owned(),
+                packets: 0,
+                sip: wire.sip.len(),
+            });
+        }
+        let map = entity_map(path, &wire, map.map(|(p, t)| (p.as_path(), t)), &[])?;
         let obs = crate::model::resolve(&map.topology, &[], wire);
         Ok(Ladder::from_observation(&obs, map))
     }

@@ -14,7 +14,10 @@
 //! - [`diff`]: two captures compared message by message after that normalization
 //!   (`cpm-harness diff`).
 //!
-//! Tshark field names and pitfalls: `shared/docs/protocol-notes.md` section R.
+//! Why the harness parses MSRP out of each reassembled TCP stream itself rather than reading
+//! tshark's fields: TShark 4.0 dissects only the first MSRP message of a TCP segment, puts the
+//! end-line in `msrp.data`, and maps only the SDP token `msrp/tcp` (not `TCP/MSRP`) to an MSRP
+//! conversation; its dissector output is a cross-check, never the source.
 
 pub mod analyze;
 pub mod diff;

@@ -999,7 +999,7 @@ impl MessageCollector {
 }
 
 /// Splits a message of `total` bytes into chunk ranges of at most `chunk` bytes. Chunks
-/// larger than 2048 bytes are sent interruptible, with range-end `*` (§7.1.1, J1).
+/// larger than 2048 bytes are sent interruptible, with range-end `*` (RFC 4975 §7.1.1).
 ///
 /// Each item is `(range, flag, offset0, len)` with `offset0` the 0-based content offset.
 /// `chunk == 0` means "no limit" (one chunk). An empty message is one `1-0/0` chunk.
@@ -1117,8 +1117,8 @@ impl Reassembler {
     }
 
     /// Adds a chunk given its Byte-Range, its bytes and its flag. The chunk's length is the
-    /// data length (an interrupted chunk may be shorter than its range-end says, J5); a `$`
-    /// chunk fixes the total when the range's total is `*` (J6). Errors on a chunk past
+    /// data length (an interrupted chunk may be shorter than its range-end says); a `$` chunk
+    /// fixes the total when the range's total is `*` (RFC 4975 §7.3.1). Errors on a chunk past
     /// `max`, past a known total, or totals that disagree.
     pub fn add(&mut self, range: ByteRange, data: &[u8], flag: Flag) -> Result<(), MsrpError> {
         let err = |msg: &str| Err(str_err(&range.to_string(), msg));
@@ -1666,7 +1666,7 @@ mod tests {
         assert!(!is_ident("ab_c"));
     }
 
-    // ---------- parser on the protocol-notes examples ----------
+    // ---------- parser on worked examples (a final chunk, its 200, a binding SEND, a REPORT) ----------
 
     #[test]
     fn t3_parses() {

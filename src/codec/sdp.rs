@@ -785,7 +785,7 @@ fn addr_type(ip: &IpAddr) -> &'static str {
 mod tests {
     use super::*;
 
-    /// protocol-notes T1: A's offer on leg L1 (291 octets).
+    /// A worked example: client-a's offer on L1 (291 octets).
     const T1: &str = "v=0\r\n\
 o=alice 3724394400 3724394400 IN IP4 127.0.0.1\r\n\
 s=-\r\n\
@@ -799,7 +799,7 @@ a=max-size:1048576\r\n\
 a=path:msrp://127.0.0.1:20001/kd8Fj3mQ7zpa;tcp\r\n\
 a=setup:actpass\r\n";
 
-    /// protocol-notes T2: PF-A's answer on leg L1 (270 octets).
+    /// A worked example: pf-a's answer on L1 (270 octets).
     const T2: &str = "v=0\r\n\
 o=pf-a 3724394401 3724394401 IN IP4 127.0.0.2\r\n\
 s=-\r\n\

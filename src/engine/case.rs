@@ -7,7 +7,9 @@ use super::checks::run_checks;
 use super::plan::Case;
 use super::profile::{case_vars, expand_line, Profile, Ready, RunVars, SendTrigger};
 use super::sutproc::{Readiness, SutProcess};
-use super::{case_verdict, CaseContext, CheckResult, Delivered, Verdict};
+use super::{
+    case_verdict, CaseContext, CheckId, CheckResult, Delivered, Finding, FindingKind, Verdict,
+};
 use crate::chain::{pattern, sanitize, sessions_per_instance, sha256_hex, Chain, ChainOptions};
 use crate::clock;
 use crate::entity::{Fault, SipTimers};
@@ -44,35 +46,38 @@ async fn reanalyze(
     };
     let shown = path.display().to_string();
     let result = tokio::task::spawn_blocking(move || analyze_file(&path, &opts)).await;
-    let mut evidence = Vec::new();
+    let mut findings = Vec::new();
     match result {
         Ok(Ok(report)) => {
             for l in live {
                 match report.outcome.checks.iter().find(|c| c.id == l.id) {
                     Some(c) if c.verdict == l.verdict => {}
-                    Some(c) => evidence.push(format!(
-                        "{}: live {}, from the capture {}",
-                        l.id,
-                        l.verdict.as_str(),
-                        c.verdict.as_str()
-                    )),
-                    None => evidence.push(format!("{}: missing from the capture's analysis", l.id)),
+                    Some(c) => findings.push(Finding::fail(FindingKind::CaptureVerdictDiffers {
+                        check: l.id,
+                        live: l.verdict,
+                        capture: c.verdict,
+                    })),
+                    None => findings.push(Finding::fail(FindingKind::CaptureMissingCheck {
+                        check: l.id,
+                    })),
                 }
             }
         }
-        Ok(Err(e)) => evidence.push(format!("{shown}: {e}")),
-        Err(e) => evidence.push(format!("{shown}: the analysis failed: {e}")),
+        Ok(Err(e)) => findings.push(Finding::fail(FindingKind::CaptureUnreadable {
+            path: shown,
+            error: e.to_string(),
+        })),
+        Err(e) => findings.push(Finding::fail(FindingKind::AnalysisFailed {
+            path: shown,
+            error: e.to_string(),
+        })),
     }
-    CheckResult {
-        id: "CAPTURE".into(),
-        reference: "issue 4: analyze gives the live verdicts".into(),
-        verdict: if evidence.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Error
-        },
-        evidence,
-    }
+    let verdict = if findings.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Error
+    };
+    CheckResult::new(CheckId::Capture, verdict, findings)
 }
 
 /// How long the wire must stay silent before a case is judged (late closes, teardown).
@@ -127,6 +132,26 @@ impl RunSettings {
     }
 }
 
+/// Why a case could not be set up, when the cause is one the runner acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SetupError {
+    /// An address of the case was taken (`io::ErrorKind::AddrInUse` from a bind of the
+    /// harness, or from the probe of the SUT's addresses before it is launched): another
+    /// run or a stray process holds the subnet.
+    AddrInUse,
+}
+
+impl SetupError {
+    /// The setup error an error chain carries, if any.
+    pub fn of(e: &anyhow::Error) -> Option<SetupError> {
+        e.chain()
+            .filter_map(|c| c.downcast_ref::<std::io::Error>())
+            .any(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+            .then_some(SetupError::AddrInUse)
+    }
+}
+
 /// The result of one case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseOutcome {
@@ -139,6 +164,10 @@ pub struct CaseOutcome {
     pub checks: Vec<CheckResult>,
     /// Harness-level problems (launch, timeout) and the SUT's last lines.
     pub notes: Vec<String>,
+    /// The case could not be set up for a reason the runner acts on (it retries on another
+    /// subnet when an address was taken).
+    #[serde(skip)]
+    pub setup_error: Option<SetupError>,
     /// Everything the harness's sockets recorded, both ends' copies included.
     #[serde(skip)]
     pub records: Vec<crate::trace::Record>,
@@ -196,6 +225,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
     }
     let topology = result.as_ref().ok().map(|ctx| ctx.topology.clone());
     let mut observation = None;
+    let setup_error = result.as_ref().err().and_then(SetupError::of);
     let (checks, verdict) = match result {
         Ok(mut ctx) => {
             // The map of the capture's addresses (and the SIP/IP core, if any) beside it, for
@@ -222,12 +252,13 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         Err(e) => {
             notes.push(format!("{e:#}"));
             (
-                vec![CheckResult {
-                    id: "HARNESS".into(),
-                    reference: "harness".into(),
-                    verdict: Verdict::Error,
-                    evidence: vec![format!("{e:#}")],
-                }],
+                vec![CheckResult::new(
+                    CheckId::Harness,
+                    Verdict::Error,
+                    vec![Finding::fail(FindingKind::HarnessError {
+                        error: format!("{e:#}"),
+                    })],
+                )],
                 Verdict::Error,
             )
         }
@@ -241,6 +272,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         duration_ms: clock::since(started).as_millis(),
         checks,
         notes,
+        setup_error,
         records,
         topology,
         observation,
@@ -299,6 +331,7 @@ async fn drive(
                     })?)
                 }
             };
+            probe_addresses(&topology, &case.sut)?;
             sut = Some(SutProcess::launch(&argv, &ready, l.ready_timeout).await?);
         }
     }
@@ -429,6 +462,44 @@ async fn drive(
     })
 }
 
+/// Binds (and releases at once) the SIP and MSRP addresses of the SUT's instances before the
+/// harness launches it, so that an address another process holds is known as such
+/// ([`SetupError::AddrInUse`]) rather than read from the SUT's output. Only `AddrInUse` is an
+/// error: an address this host cannot bind (a SUT elsewhere) is the SUT's business.
+fn probe_addresses(topology: &Topology, sut: &[Role]) -> anyhow::Result<()> {
+    let taken = |r: std::io::Result<()>, what: &str, name: &str, a: std::net::SocketAddr| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(anyhow::Error::new(e).context(format!("{name}: {what} {a} of the SUT is taken")))
+        }
+        _ => Ok(()),
+    };
+    for i in topology
+        .instances()
+        .iter()
+        .filter(|i| sut.contains(&i.role))
+    {
+        taken(
+            std::net::UdpSocket::bind(i.sip).map(drop),
+            "SIP/UDP address",
+            &i.name,
+            i.sip,
+        )?;
+        taken(
+            std::net::TcpListener::bind(i.sip).map(drop),
+            "SIP/TCP address",
+            &i.name,
+            i.sip,
+        )?;
+        taken(
+            std::net::TcpListener::bind(i.msrp).map(drop),
+            "MSRP address",
+            &i.name,
+            i.msrp,
+        )?;
+    }
+    Ok(())
+}
+
 /// The harness entities that apply the case's holds: the SUT's neighbours in the chain (so
 /// a pause is inserted right where the SUT must wait, and delays do not stack), or all for the
 /// self-check.
@@ -463,5 +534,30 @@ fn read_delivered(path: &Path, expected: u64) -> Delivered {
             sha256: String::new(),
             complete: false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_in_use_is_a_typed_setup_error_whatever_the_message() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        // std sets SO_REUSEADDR, which still refuses a second listener on the same port.
+        let e = std::net::TcpListener::bind(addr).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+        let e = anyhow::Error::new(e).context(format!("pf-a: cannot bind MSRP {addr}"));
+        assert_eq!(SetupError::of(&e), Some(SetupError::AddrInUse));
+        // The probe of a SUT's addresses reports the same.
+        let mut topo = Topology::generate(201, 1, 1, 5060, 2855);
+        topo.x.msrp = addr;
+        let e = probe_addresses(&topo, &[Role::X]).unwrap_err();
+        assert_eq!(SetupError::of(&e), Some(SetupError::AddrInUse));
+        assert!(probe_addresses(&topo, &[Role::PfA]).is_ok());
+        // Text that merely says so is not one.
+        let e = anyhow::anyhow!("sut: bind: Address already in use");
+        assert_eq!(SetupError::of(&e), None);
     }
 }

@@ -1,8 +1,9 @@
-//! The check catalogue (`shared/docs/checks.md`) over an [`Observation`].
+//! The checks of the catalogue ([`crate::engine::catalogue`], `docs/checks.md`) over an
+//! [`Observation`].
 //!
 //! This module owns the rules: which messages, links and timings the SUT owes in a case
 //! (from the topology, the variant and the split), and the verdict of each check with its
-//! evidence. It reads only the observation and the case context, never a node's state.
+//! findings. It reads only the observation and the case context, never a node's state.
 //!
 //! Conventions every check follows:
 //! - **Subjects**: a check judges only what the SUT's roles send or do. In the self-check
@@ -12,178 +13,132 @@
 //! - **Inconc**: an item the SUT never reached (an earlier message is missing, which another
 //!   check reports) is [`Verdict::Inconc`]; a check is `fail` if any item fails, else `inconc`
 //!   if any item is, else `pass`.
-//! - **Evidence**: one line per finding, naming the message (start line), the instances with
-//!   their addresses, and the time in ms since the run started.
+//! - **Findings**: each is a [`FindingKind`] with its values and the message, connection or
+//!   content it is about ([`Cite`]: the start line, the instances with their addresses, the
+//!   time since the run started); [`crate::engine::finding`] turns them into text.
 
 use crate::codec::cpim::Cpim;
 use crate::codec::msrp::{ByteRange, MsrpUri, Scheme};
 use crate::codec::sdp::{Media, Sdp, Setup};
 use crate::config::{AckTiming, GroupKind, Link, Opener, SetupMode, Solution, Trigger, XAnswer};
-use crate::engine::{CaseContext, CheckResult, Verdict};
-use crate::model::{
-    member_of, ms, ConnObs, ContentObs, LegObs, MsrpObs, Observation, Party, SdpObs,
+use crate::engine::catalogue::CheckId;
+use crate::engine::finding::{
+    Class, Endpoint, FanoutCause, FigureRef, HiddenTrigger, LegRef, Overlap, ParamsRule, SetupAttr,
+    SetupConflict, SipStep, Time, TriggerSeen, WireDelivery,
 };
+use crate::engine::{CaseContext, CheckResult, Cite, Finding, FindingKind as K, Verdict};
+use crate::model::{member_of, ConnObs, ContentObs, LegObs, MsrpObs, Observation, Party, SdpObs};
 use crate::topology::{strip_uri, Role, Topology};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-/// Every check id, in catalogue order (the order [`run_checks`] returns them in).
-pub const CHECK_IDS: [&str; 26] = [
-    "SDP-MEDIA",
-    "SDP-C",
-    "SDP-PORT",
-    "SDP-PATH",
-    "SDP-OWN",
-    "SDP-UNIQUE",
-    "SDP-ACCEPT",
-    "SDP-SETUP",
-    "SDP-PLACE",
-    "LINK-DIR",
-    "LINK-TARGET",
-    "LINK-TRIGGER",
-    "LINK-BIND",
-    "LINK-REUSE",
-    "SIG-SEQ",
-    "SIG-CF-ANSWER",
-    "SIG-ACK",
-    "SIG-FANOUT",
-    "SIG-B2BUA",
-    "SIG-TEARDOWN",
-    "SIG-ROUTE",
-    "MEDIA-DELIVERY",
-    "MEDIA-PATHS",
-    "MEDIA-FRAMING",
-    "MEDIA-RESPONSE",
-    "MEDIA-CPIM",
-];
-
-/// The reference a check cites (figure steps, claims, protocol-notes rules).
-pub fn reference(id: &str) -> &'static str {
-    match id {
-        "SDP-MEDIA" => "C3, C11",
-        "SDP-C" => "C2, C9, D7",
-        "SDP-PORT" => "C9, D6, S2",
-        "SDP-PATH" => "C4, E1–E3",
-        "SDP-OWN" => "A2, C5, L5",
-        "SDP-UNIQUE" => "C5, E8",
-        "SDP-ACCEPT" => "C6",
-        "SDP-SETUP" => "D1–D5, D13",
-        "SDP-PLACE" => "claims of the flow (S101–S112, S201–S204, S301–S304)",
-        "LINK-DIR" => "figures; D13",
-        "LINK-TARGET" => "D8, D9",
-        "LINK-TRIGGER" => "S106, S110, S201–S204, S302–S303",
-        "LINK-BIND" => "I2, I3",
-        "LINK-REUSE" => "K1, claims 9/13/14",
-        "SIG-SEQ" => "figures",
-        "SIG-CF-ANSWER" => "S103, FIG 1 vs 2",
-        "SIG-ACK" => "FIG 5 vs 6",
-        "SIG-FANOUT" => "S103, M1–M5",
-        "SIG-B2BUA" => "A1, B1–B3",
-        "SIG-TEARDOWN" => "P1–P3",
-        "SIG-ROUTE" => "RFC 3261 §§12.1.1, 12.2.1.1, 16.12",
-        "MEDIA-DELIVERY" => "J5–J7",
-        "MEDIA-PATHS" => "A3, A4, H2, I1",
-        "MEDIA-FRAMING" => "F1–F10, G3, H2",
-        "MEDIA-RESPONSE" => "H1, H2",
-        "MEDIA-CPIM" => "O1–O4",
-        _ => "",
-    }
-}
-
-/// Runs every check of the catalogue; one result per id of [`CHECK_IDS`], in that order.
+/// Runs every check of the catalogue; one result per id of [`CheckId::ALL`], in that order.
 pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
     let a = Analysis::new(ctx, obs);
-    vec![
-        finish("SDP-MEDIA", sdp_media(&a)),
-        finish("SDP-C", sdp_c(&a)),
-        finish("SDP-PORT", sdp_port(&a)),
-        finish("SDP-PATH", sdp_path(&a)),
-        finish("SDP-OWN", sdp_own(&a)),
-        finish("SDP-UNIQUE", sdp_unique(&a)),
-        finish("SDP-ACCEPT", sdp_accept(&a)),
-        finish("SDP-SETUP", sdp_setup(&a)),
-        finish("SDP-PLACE", sdp_place(&a)),
-        finish("LINK-DIR", link_dir(&a)),
-        finish("LINK-TARGET", link_target(&a)),
-        finish("LINK-TRIGGER", link_trigger(&a)),
-        finish("LINK-BIND", link_bind(&a)),
-        finish("LINK-REUSE", link_reuse(&a)),
-        finish("SIG-SEQ", sig_seq(&a)),
-        finish("SIG-CF-ANSWER", sig_cf_answer(&a)),
-        finish("SIG-ACK", sig_ack(&a)),
-        finish("SIG-FANOUT", sig_fanout(&a)),
-        finish("SIG-B2BUA", sig_b2bua(&a)),
-        finish("SIG-TEARDOWN", sig_teardown(&a)),
-        finish("SIG-ROUTE", sig_route(&a)),
-        finish("MEDIA-DELIVERY", media_delivery(&a)),
-        finish("MEDIA-PATHS", media_paths(&a)),
-        finish("MEDIA-FRAMING", media_framing(&a)),
-        finish("MEDIA-RESPONSE", media_response(&a)),
-        finish("MEDIA-CPIM", media_cpim(&a)),
-    ]
+    CheckId::ALL
+        .iter()
+        .map(|&id| {
+            let items = match id {
+                CheckId::SdpMedia => sdp_media(&a),
+                CheckId::SdpC => sdp_c(&a),
+                CheckId::SdpPort => sdp_port(&a),
+                CheckId::SdpPath => sdp_path(&a),
+                CheckId::SdpOwn => sdp_own(&a),
+                CheckId::SdpUnique => sdp_unique(&a),
+                CheckId::SdpAccept => sdp_accept(&a),
+                CheckId::SdpSetup => sdp_setup(&a),
+                CheckId::SdpPlace => sdp_place(&a),
+                CheckId::LinkDir => link_dir(&a),
+                CheckId::LinkTarget => link_target(&a),
+                CheckId::LinkTrigger => link_trigger(&a),
+                CheckId::LinkBind => link_bind(&a),
+                CheckId::LinkReuse => link_reuse(&a),
+                CheckId::SigSeq => sig_seq(&a),
+                CheckId::SigCfAnswer => sig_cf_answer(&a),
+                CheckId::SigAck => sig_ack(&a),
+                CheckId::SigFanout => sig_fanout(&a),
+                CheckId::SigB2bua => sig_b2bua(&a),
+                CheckId::SigTeardown => sig_teardown(&a),
+                CheckId::SigRoute => sig_route(&a),
+                CheckId::MediaDelivery => media_delivery(&a),
+                CheckId::MediaPaths => media_paths(&a),
+                CheckId::MediaFraming => media_framing(&a),
+                CheckId::MediaResponse => media_response(&a),
+                CheckId::MediaCpim => media_cpim(&a),
+                CheckId::Capture | CheckId::Harness => Vec::new(),
+            };
+            finish(id, items)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------- verdicts
-
-/// The outcome of one thing a check looked at.
-enum Item {
-    Pass(String),
-    Fail(String),
-    Inconc(String),
-    NotObs(String),
-}
 
 /// Most evidence lines kept per verdict class.
 const MAX_LINES: usize = 40;
 /// Most pass lines kept (a pass needs only a summary).
 const MAX_PASS_LINES: usize = 6;
 
-fn finish(id: &str, items: Vec<Item>) -> CheckResult {
-    let mut fail = Vec::new();
-    let mut inconc = Vec::new();
-    let mut pass = Vec::new();
-    let mut notobs = Vec::new();
-    for it in items {
-        let (v, s) = match it {
-            Item::Fail(s) => (&mut fail, s),
-            Item::Inconc(s) => (&mut inconc, s),
-            Item::Pass(s) => (&mut pass, s),
-            Item::NotObs(s) => (&mut notobs, s),
-        };
-        if !v.contains(&s) {
-            v.push(s);
+/// A check's findings, grouped into lines: consecutive findings of one class about one
+/// subject (the problems of one message) make one line.
+fn lines(v: Vec<Finding>) -> Vec<Vec<Finding>> {
+    let mut out: Vec<Vec<Finding>> = Vec::new();
+    for f in v {
+        match out.last_mut() {
+            Some(line)
+                if f.subject.is_some() && line.last().is_some_and(|l| l.subject == f.subject) =>
+            {
+                if !line.contains(&f) {
+                    line.push(f)
+                }
+            }
+            _ => out.push(vec![f]),
         }
     }
-    let cap = |mut v: Vec<String>, max: usize, prefix: &str| -> Vec<String> {
+    // The same line twice (the same message judged twice) is kept once.
+    let mut kept: Vec<Vec<Finding>> = Vec::new();
+    for l in out {
+        if !kept.contains(&l) {
+            kept.push(l);
+        }
+    }
+    kept
+}
+
+fn finish(id: CheckId, items: Vec<Finding>) -> CheckResult {
+    let of =
+        |c: Class| -> Vec<Finding> { items.iter().filter(|f| f.class == c).cloned().collect() };
+    let (fail, inconc, pass, mut notobs) = (
+        lines(of(Class::Fail)),
+        lines(of(Class::Inconc)),
+        lines(of(Class::Pass)),
+        lines(of(Class::NotObservable)),
+    );
+    let cap = |mut v: Vec<Vec<Finding>>, max: usize, class: Class| -> Vec<Finding> {
         let n = v.len();
         v.truncate(max);
-        let mut v: Vec<String> = v.into_iter().map(|s| format!("{prefix}{s}")).collect();
+        let mut v: Vec<Finding> = v.into_iter().flatten().collect();
         if n > max {
-            v.push(format!("… and {} more", n - max));
+            v.push(Finding::new(class, K::More { count: n - max }));
         }
         v
     };
-    let (verdict, evidence) = if !fail.is_empty() {
-        let mut e = cap(fail, MAX_LINES, "");
-        e.extend(cap(inconc, 5, "inconc: "));
+    let (verdict, findings) = if !fail.is_empty() {
+        let mut e = cap(fail, MAX_LINES, Class::Fail);
+        e.extend(cap(inconc, 5, Class::Inconc));
         (Verdict::Fail, e)
     } else if !inconc.is_empty() {
-        (Verdict::Inconc, cap(inconc, MAX_LINES, ""))
+        (Verdict::Inconc, cap(inconc, MAX_LINES, Class::Inconc))
     } else if !pass.is_empty() {
-        (Verdict::Pass, cap(pass, MAX_PASS_LINES, ""))
+        (Verdict::Pass, cap(pass, MAX_PASS_LINES, Class::Pass))
     } else {
         if notobs.is_empty() {
-            notobs.push("nothing in this split to check".into());
+            notobs.push(vec![Finding::not_observable(K::NothingToCheck)]);
         }
-        (Verdict::NotObservable, cap(notobs, 5, ""))
+        (Verdict::NotObservable, cap(notobs, 5, Class::NotObservable))
     };
-    CheckResult {
-        id: id.to_string(),
-        reference: reference(id).to_string(),
-        verdict,
-        evidence,
-    }
+    CheckResult::new(id, verdict, findings)
 }
 
 // ---------------------------------------------------------------------------- the case model
@@ -211,24 +166,7 @@ struct Analysis<'a> {
     members: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Invite,
-    Ok,
-    Ack,
-    Bye,
-}
-
-impl Slot {
-    fn name(self) -> &'static str {
-        match self {
-            Slot::Invite => "INVITE",
-            Slot::Ok => "200 OK",
-            Slot::Ack => "ACK",
-            Slot::Bye => "BYE",
-        }
-    }
-}
+type Slot = SipStep;
 
 /// The instance `name` (with the role it is expected to have, should the topology lack it).
 fn party(topo: &Topology, name: &str, role: Role) -> Party {
@@ -349,10 +287,12 @@ impl<'a> Analysis<'a> {
         el.obs.and_then(|i| self.obs.legs.get(i))
     }
 
-    fn label(&self, el: &ExpLeg) -> String {
-        match &el.member {
-            Some(m) => format!("{:?} {}→{} ({m})", el.link, el.uac, el.uas),
-            None => format!("{:?} {}→{}", el.link, el.uac, el.uas),
+    fn label(&self, el: &ExpLeg) -> LegRef {
+        LegRef {
+            link: el.link,
+            uac: el.uac.name.clone(),
+            uas: el.uas.name.clone(),
+            member: el.member.clone(),
         }
     }
 
@@ -447,43 +387,53 @@ impl<'a> Analysis<'a> {
         self.obs.sip.get(sip).map(|s| s.t).unwrap_or_default()
     }
 
-    /// `12.3ms `SIP/2.0 200 OK` pf-a (127.0.0.12:5060) → client-a (127.0.0.11:5060)`.
-    fn sip_ev(&self, i: usize) -> String {
+    /// The SIP message `i` (`12.3ms `SIP/2.0 200 OK` pf-a (127.0.0.12:5060) → client-a
+    /// (127.0.0.11:5060)` as text).
+    fn sip_ev(&self, i: usize) -> Cite {
         match self.obs.sip.get(i) {
-            Some(s) => format!(
-                "{} `{}` {} → {}",
-                ms(s.t),
-                s.start_line,
-                who(&s.sender, s.from),
-                who(&s.receiver, s.to)
-            ),
-            None => "(no message)".into(),
+            Some(s) => Cite::Sip {
+                index: i,
+                t: Time(s.t),
+                start_line: s.start_line.clone(),
+                from: who(&s.sender, s.from),
+                to: who(&s.receiver, s.to),
+            },
+            None => Cite::Sip {
+                index: i,
+                t: Time::default(),
+                start_line: "(no message)".into(),
+                from: who(&None, SocketAddr::from(([0, 0, 0, 0], 0))),
+                to: who(&None, SocketAddr::from(([0, 0, 0, 0], 0))),
+            },
         }
     }
 
-    fn msrp_ev(&self, c: &ConnObs, d: usize, m: &MsrpObs) -> String {
+    /// The MSRP message `m` of direction `d` of `c`.
+    fn msrp_ev(&self, c: &ConnObs, d: usize, m: &MsrpObs) -> Cite {
         let dir = &c.dirs[d];
-        let (snd, rcv) = if d == 0 {
-            (&c.opener_party, &c.target_party)
-        } else {
-            (&c.target_party, &c.opener_party)
-        };
-        format!(
-            "{} `{}` {} → {}",
-            ms(m.t),
-            m.start_line(),
-            who(snd, dir.from),
-            who(rcv, dir.to)
-        )
+        let index = dir
+            .msgs
+            .iter()
+            .position(|x| std::ptr::eq(x, m))
+            .unwrap_or(usize::MAX);
+        Cite::Msrp {
+            conn: c.index,
+            dir: d,
+            index,
+            t: Time(m.t),
+            start_line: m.start_line(),
+            from: who(&c.sender(d).cloned(), dir.from),
+            to: who(&c.sender(1 - d).cloned(), dir.to),
+        }
     }
 
-    fn conn_ev(&self, c: &ConnObs) -> String {
-        format!(
-            "{} TCP {} → {}",
-            ms(c.opened_at),
-            who(&c.opener_party, c.opener),
-            who(&c.target_party, c.target)
-        )
+    fn conn_ev(&self, c: &ConnObs) -> Cite {
+        Cite::Conn {
+            index: c.index,
+            t: Time(c.opened_at),
+            opener: who(&c.opener_party, c.opener),
+            target: who(&c.target_party, c.target),
+        }
     }
 
     /// The instance's MSRP listener, and every IP it was seen using for MSRP.
@@ -509,29 +459,24 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    fn figure_text(&self) -> String {
+    fn figure_text(&self) -> FigureRef {
         let v = &self.ctx.variant;
-        if v.solution() == Solution::ClientsOpen {
-            format!("figure {} (l23-opener {:?})", v.figure, v.l23_opener)
-        } else {
-            format!("figure {}", v.figure)
+        FigureRef {
+            n: v.figure.n(),
+            l23_opener: (v.solution() == Solution::ClientsOpen).then_some(v.l23_opener),
         }
     }
 
     /// Why nothing of a kind was observable, for a not-observable verdict.
-    fn hidden(&self, what: &str) -> Item {
-        Item::NotObs(format!(
-            "{what}: none in this split ({})",
-            if self.self_check {
-                "self-check".to_string()
+    fn hidden(&self, what: &str) -> Finding {
+        Finding::not_observable(K::NoneInSplit {
+            what: what.to_string(),
+            sut: if self.self_check {
+                Vec::new()
             } else {
-                let r: Vec<&str> = self.ctx.sut.iter().map(|r| r.as_str()).collect();
-                format!(
-                    "SUT plays {}; hops between SUT roles are not recorded",
-                    r.join(", ")
-                )
-            }
-        ))
+                self.ctx.sut.clone()
+            },
+        })
     }
 
     /// Connections carrying leg `l` opened by `name` (or, without messages naming a
@@ -620,17 +565,16 @@ impl<'a> Analysis<'a> {
     }
 }
 
-/// The first 16 characters of a digest, for evidence (char-safe: a digest read from a
-/// SUT's files may be anything).
-fn short(s: &str) -> &str {
-    s.char_indices().nth(16).map(|(i, _)| &s[..i]).unwrap_or(s)
+fn who(p: &Option<Party>, a: SocketAddr) -> Endpoint {
+    Endpoint {
+        name: p.as_ref().map(|p| p.name.clone()),
+        addr: a,
+    }
 }
 
-fn who(p: &Option<Party>, a: SocketAddr) -> String {
-    match p {
-        Some(p) => format!("{} ({a})", p.name),
-        None => format!("{a} (unknown)"),
-    }
+/// A finding about `subject`.
+fn about(class: Class, subject: Cite, kind: K) -> Finding {
+    Finding::about(class, subject, kind)
 }
 
 fn opener_role(ctx: &CaseContext, link: Link) -> Role {
@@ -658,7 +602,7 @@ struct SdpItem<'a> {
 
 impl<'a> Analysis<'a> {
     /// The SDP-carrying messages the SUT sent, and items for those it never sent.
-    fn sdp_items(&self) -> (Vec<SdpItem<'a>>, Vec<Item>) {
+    fn sdp_items(&self) -> (Vec<SdpItem<'a>>, Vec<Finding>) {
         let mut items = Vec::new();
         let mut other = Vec::new();
         for el in &self.legs {
@@ -669,15 +613,12 @@ impl<'a> Analysis<'a> {
                 if !self.subject(p) {
                     continue;
                 }
+                let (entity, leg) = (p.name.clone(), self.label(el));
                 match (self.sleg(el), offer) {
-                    (None, true) => other.push(Item::Inconc(format!(
-                        "{p} never sent its INVITE on {}",
-                        self.label(el)
-                    ))),
-                    (None, false) => other.push(Item::Inconc(format!(
-                        "no INVITE on {}: {p} had nothing to answer",
-                        self.label(el)
-                    ))),
+                    (None, true) => other.push(Finding::inconc(K::NeverSentInvite { entity, leg })),
+                    (None, false) => {
+                        other.push(Finding::inconc(K::NothingToAnswer { entity, leg }))
+                    }
                     (Some(l), true) => items.push(SdpItem {
                         leg: l,
                         sender: p.clone(),
@@ -691,10 +632,7 @@ impl<'a> Analysis<'a> {
                             sip: ok,
                             offer,
                         }),
-                        None => other.push(Item::Inconc(format!(
-                            "{p} never answered 200 on {}",
-                            self.label(el)
-                        ))),
+                        None => other.push(Finding::inconc(K::NeverAnswered { entity, leg })),
                     },
                 }
             }
@@ -710,30 +648,40 @@ impl<'a> Analysis<'a> {
     }
 }
 
-/// The generic SDP of an item with its m=message section, or the item explaining why not.
-fn media_of<'s>(a: &'s Analysis, it: &SdpItem, line: &str) -> Result<(&'s Sdp, &'s Media), Item> {
+/// The generic SDP of an item with its m=message section, or the finding explaining why not.
+fn media_of<'s>(
+    a: &'s Analysis,
+    it: &SdpItem,
+    line: &str,
+) -> Result<(&'s Sdp, &'s Media), Box<Finding>> {
     let ev = a.sip_ev(it.sip);
     let Some(sdp) = a.sdp(it.sip) else {
-        return Err(Item::Inconc(format!(
-            "{ev}: carries no SDP (see SDP-PLACE)"
-        )));
+        return Err(Box::new(about(Class::Inconc, ev, K::NoSdp)));
     };
     let s = match &sdp.sdp {
         Ok(s) => s,
         Err(e) if !line.is_empty() && e.excerpt.starts_with(line) => {
-            return Err(Item::Fail(format!("{ev}: {e}")))
+            return Err(Box::new(about(
+                Class::Fail,
+                ev,
+                K::SdpLineInvalid {
+                    error: e.to_string(),
+                },
+            )))
         }
         Err(e) => {
-            return Err(Item::Inconc(format!(
-                "{ev}: SDP does not parse (see SDP-MEDIA): {e}"
+            return Err(Box::new(about(
+                Class::Inconc,
+                ev,
+                K::SdpUnparsedElsewhere {
+                    error: e.to_string(),
+                },
             )))
         }
     };
     match s.media.iter().find(|m| m.media == "message") {
         Some(m) => Ok((s, m)),
-        None => Err(Item::Inconc(format!(
-            "{ev}: no m=message section (see SDP-MEDIA)"
-        ))),
+        None => Err(Box::new(about(Class::Inconc, ev, K::NoMessageMedia))),
     }
 }
 
@@ -747,105 +695,106 @@ fn mline(m: &Media) -> String {
     )
 }
 
-fn sdp_media(a: &Analysis) -> Vec<Item> {
+/// A pass finding about `ev` when `bad` is empty, else a fail finding per problem.
+fn judged(out: &mut Vec<Finding>, ev: Cite, bad: Vec<K>, pass: K) {
+    if bad.is_empty() {
+        out.push(about(Class::Pass, ev, pass));
+    } else {
+        out.extend(bad.into_iter().map(|k| about(Class::Fail, ev.clone(), k)));
+    }
+}
+
+fn sdp_media(a: &Analysis) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
         let Some(sdp) = a.sdp(it.sip) else {
-            out.push(Item::Inconc(format!(
-                "{ev}: carries no SDP (see SDP-PLACE)"
-            )));
+            out.push(about(Class::Inconc, ev, K::NoSdp));
             continue;
         };
         let s = match &sdp.sdp {
             Ok(s) => s,
             Err(e) => {
-                out.push(Item::Fail(format!("{ev}: SDP does not parse: {e}")));
+                out.push(about(
+                    Class::Fail,
+                    ev,
+                    K::SdpUnparsable {
+                        error: e.to_string(),
+                    },
+                ));
                 continue;
             }
         };
         let mut bad = Vec::new();
         let msgs: Vec<&Media> = s.media.iter().filter(|m| m.media == "message").collect();
         if msgs.len() != 1 {
-            bad.push(format!(
-                "{} m=message lines (exactly one needed)",
-                msgs.len()
-            ));
+            bad.push(K::MessageMediaCount { count: msgs.len() });
         }
         if let Some(m) = msgs.first() {
             if m.proto != "TCP/MSRP" && m.proto != "TCP/TLS/MSRP" {
-                bad.push(format!(
-                    "`{}`: proto must be TCP/MSRP or TCP/TLS/MSRP",
-                    mline(m)
-                ));
+                bad.push(K::WrongProto { mline: mline(m) });
             }
             if m.formats != ["*"] {
-                bad.push(format!("`{}`: the format list must be `*`", mline(m)));
+                bad.push(K::WrongFormats { mline: mline(m) });
             }
             if !it.offer && m.port == 0 {
-                bad.push(format!("`{}`: port 0 rejects the stream", mline(m)));
+                bad.push(K::PortZero { mline: mline(m) });
             }
         }
         if !it.offer {
             if let Some(Ok(offer)) = a.sdp(it.leg.invite).map(|o| &o.sdp) {
                 let kinds = |s: &Sdp| s.media.iter().map(|m| m.media.clone()).collect::<Vec<_>>();
                 if kinds(offer) != kinds(s) {
-                    bad.push(format!(
-                        "answer m-lines {:?} differ from the offer's {:?} (C11)",
-                        kinds(s),
-                        kinds(offer)
-                    ));
+                    bad.push(K::MediaMismatch {
+                        answer: kinds(s),
+                        offer: kinds(offer),
+                    });
                 }
             }
         }
-        if bad.is_empty() {
-            out.push(Item::Pass(format!("{ev}: one m=message TCP/MSRP *")));
-        } else {
-            out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
-        }
+        judged(&mut out, ev, bad, K::OneMsrpMedia);
     }
     out
 }
 
-fn sdp_c(a: &Analysis) -> Vec<Item> {
+fn sdp_c(a: &Analysis) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
         let (s, m) = match media_of(a, &it, "c=") {
             Ok(x) => x,
             Err(i) => {
-                out.push(i);
+                out.push(*i);
                 continue;
             }
         };
         let Some(c) = m.connection.as_ref().or(s.connection.as_ref()) else {
-            out.push(Item::Fail(format!(
-                "{ev}: no c= line at session or media level (C2)"
-            )));
+            out.push(about(Class::Fail, ev, K::NoConnectionLine));
             continue;
         };
         let line = format!("c={} {} {}", c.net_type, c.addr_type, c.address);
         let Some(ip) = c.ip() else {
-            out.push(Item::Fail(format!("{ev}: `{line}`: not an IP address")));
+            out.push(about(Class::Fail, ev, K::ConnectionNotIp { line }));
             continue;
         };
         if (c.addr_type == "IP4") != ip.is_ipv4() {
-            out.push(Item::Fail(format!(
-                "{ev}: `{line}`: address type does not match the address"
-            )));
+            out.push(about(Class::Fail, ev, K::ConnectionTypeMismatch { line }));
             continue;
         }
         let (listener, ips) = a.msrp_addrs(&it.sender.name);
+        let entity = it.sender.name.clone();
         if ips.contains(&ip) {
-            out.push(Item::Pass(format!("{ev}: `{line}` is {}'s", it.sender)));
+            out.push(about(Class::Pass, ev, K::ConnectionOwn { line, entity }));
         } else {
-            out.push(Item::Fail(format!(
-                "{ev}: `{line}` is not an address {} uses for MSRP (it listens at {})",
-                it.sender,
-                listener
-                    .map(|l| l.to_string())
-                    .unwrap_or_else(|| "?".into())
-            )));
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::ConnectionNotOwn {
+                    line,
+                    entity,
+                    listener,
+                },
+            ));
         }
     }
     out
@@ -857,14 +806,14 @@ fn setup_of(s: &Sdp, m: &Media) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-fn sdp_port(a: &Analysis) -> Vec<Item> {
+fn sdp_port(a: &Analysis) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
         let (s, m) = match media_of(a, &it, "m=") {
             Ok(x) => x,
             Err(i) => {
-                out.push(i);
+                out.push(*i);
                 continue;
             }
         };
@@ -872,85 +821,101 @@ fn sdp_port(a: &Analysis) -> Vec<Item> {
             .attribute("path")
             .and_then(|v| MsrpUri::parse_list(v).ok())
         else {
-            out.push(Item::Inconc(format!(
-                "{ev}: no readable a=path (see SDP-PATH)"
-            )));
+            out.push(about(Class::Inconc, ev, K::NoReadablePath));
             continue;
         };
         let Some(own) = path.last() else { continue };
         let active = setup_of(s, m).as_deref() == Some("active");
         if m.port == own.port {
-            out.push(Item::Pass(format!(
-                "{ev}: m= port {} = a=path port",
-                m.port
-            )));
+            out.push(about(Class::Pass, ev, K::PortMatchesPath { port: m.port }));
         } else if active && m.port == 9 {
-            out.push(Item::Pass(format!(
-                "{ev}: m= port 9 with a=setup:active (D6, S2)"
-            )));
+            out.push(about(Class::Pass, ev, K::ActivePort9));
         } else {
-            out.push(Item::Fail(format!(
-                "{ev}: `{}` but a=path {own} has port {} (C9)",
-                mline(m),
-                own.port
-            )));
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::PortMismatch {
+                    mline: mline(m),
+                    uri: own.to_string(),
+                    port: own.port,
+                },
+            ));
         }
     }
     out
 }
 
-fn sdp_path(a: &Analysis) -> Vec<Item> {
+fn sdp_path(a: &Analysis) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
         let (_, m) = match media_of(a, &it, "a=path") {
             Ok(x) => x,
             Err(i) => {
-                out.push(i);
+                out.push(*i);
                 continue;
             }
         };
         let Some(v) = m.attribute("path") else {
-            out.push(Item::Fail(format!("{ev}: no a=path (C4)")));
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::MissingAttribute {
+                    attr: "path".into(),
+                },
+            ));
             continue;
         };
         let list = match MsrpUri::parse_list(v) {
             Ok(l) => l,
             Err(e) => {
-                out.push(Item::Fail(format!("{ev}: `a=path:{v}`: {}", e.msg)));
+                out.push(about(
+                    Class::Fail,
+                    ev,
+                    K::PathUnparsable {
+                        value: v.to_string(),
+                        error: e.msg.to_string(),
+                    },
+                ));
                 continue;
             }
         };
         let mut bad = Vec::new();
         for u in &list {
             if !u.transport.eq_ignore_ascii_case("tcp") {
-                bad.push(format!(
-                    "{u}: transport `;{}` (need `;tcp`, E2)",
-                    u.transport
-                ));
+                bad.push(K::PathTransport {
+                    uri: u.to_string(),
+                    transport: u.transport.to_string(),
+                });
             }
             let tls = m.proto == "TCP/TLS/MSRP";
             if (u.scheme == Scheme::Msrps) != tls {
-                bad.push(format!("{u}: scheme does not match `{}`", m.proto));
+                bad.push(K::PathSchemeMismatch {
+                    uri: u.to_string(),
+                    proto: m.proto.clone(),
+                });
             }
         }
-        if bad.is_empty() {
-            out.push(Item::Pass(format!("{ev}: `a=path:{v}`")));
-        } else {
-            out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
-        }
+        judged(
+            &mut out,
+            ev,
+            bad,
+            K::PathValid {
+                value: v.to_string(),
+            },
+        );
     }
     out
 }
 
-fn sdp_own(a: &Analysis) -> Vec<Item> {
+fn sdp_own(a: &Analysis) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
         let (s, m) = match media_of(a, &it, "") {
             Ok(x) => x,
             Err(i) => {
-                out.push(i);
+                out.push(*i);
                 continue;
             }
         };
@@ -958,13 +923,12 @@ fn sdp_own(a: &Analysis) -> Vec<Item> {
             .attribute("path")
             .and_then(|v| MsrpUri::parse_list(v).ok())
         else {
-            out.push(Item::Inconc(format!(
-                "{ev}: no readable a=path (see SDP-PATH)"
-            )));
+            out.push(about(Class::Inconc, ev, K::NoReadablePath));
             continue;
         };
+        let entity = it.sender.name.clone();
         let mut bad = Vec::new();
-        // Copied from an SDP the sender received (A2, L5)?
+        // Copied from an SDP the sender received (each leg is its own MSRP session)?
         for u in &path {
             let copied = a.obs.sip.iter().find(|r| {
                 r.receiver.as_ref() == Some(&it.sender)
@@ -975,11 +939,11 @@ fn sdp_own(a: &Analysis) -> Vec<Item> {
                     })
             });
             if let Some(r) = copied {
-                bad.push(format!(
-                    "a=path {u} repeats a URI or session-id {} received in {}",
-                    it.sender,
-                    a.sip_ev(r.index)
-                ));
+                bad.push(K::PathCopied {
+                    uri: u.to_string(),
+                    entity: entity.clone(),
+                    received_in: a.sip_ev(r.index),
+                });
             }
         }
         if let Some(own) = path.last() {
@@ -987,30 +951,28 @@ fn sdp_own(a: &Analysis) -> Vec<Item> {
             let active = setup_of(s, m).as_deref() == Some("active");
             match own.host.parse::<IpAddr>() {
                 Ok(ip) if ips.contains(&ip) => {}
-                _ => bad.push(format!(
-                    "own URI {own} is not {}'s address ({})",
-                    it.sender,
-                    listener.map(|l| l.ip().to_string()).unwrap_or_default()
-                )),
+                _ => bad.push(K::PathNotOwnAddress {
+                    uri: own.to_string(),
+                    entity: entity.clone(),
+                    ip: listener.map(|l| l.ip()),
+                }),
             }
             let port_ok =
                 listener.map(|l| l.port() == own.port).unwrap_or(true) || (active && own.port == 9);
             if !port_ok {
-                bad.push(format!(
-                    "own URI {own} is not {}'s MSRP port ({})",
-                    it.sender,
-                    listener.map(|l| l.port()).unwrap_or_default()
-                ));
+                bad.push(K::PathNotOwnPort {
+                    uri: own.to_string(),
+                    entity: entity.clone(),
+                    port: listener.map(|l| l.port()),
+                });
             }
             if own.session_id.as_deref().unwrap_or("").is_empty() {
-                bad.push(format!("own URI {own} has no session-id"));
+                bad.push(K::NoSessionId {
+                    uri: own.to_string(),
+                });
             }
         }
-        if bad.is_empty() {
-            out.push(Item::Pass(format!("{ev}: a=path is {}'s own", it.sender)));
-        } else {
-            out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
-        }
+        judged(&mut out, ev, bad, K::PathOwn { entity });
     }
     out
 }
@@ -1043,7 +1005,7 @@ fn entropy_bits(s: &str) -> f64 {
     b.len() as f64 * alphabet.log2()
 }
 
-fn sdp_unique(a: &Analysis) -> Vec<Item> {
+fn sdp_unique(a: &Analysis) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
@@ -1052,13 +1014,17 @@ fn sdp_unique(a: &Analysis) -> Vec<Item> {
             .and_then(|d| d.path())
             .and_then(|p| p.last().cloned())
         else {
-            out.push(Item::Inconc(format!(
-                "{ev}: no readable a=path (see SDP-PATH)"
-            )));
+            out.push(about(Class::Inconc, ev, K::NoReadablePath));
             continue;
         };
         let Some(sid) = own.session_id.clone().filter(|s| !s.is_empty()) else {
-            out.push(Item::Fail(format!("{ev}: {own} has no session-id")));
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::NoSessionId {
+                    uri: own.to_string(),
+                },
+            ));
             continue;
         };
         let mut bad = Vec::new();
@@ -1072,34 +1038,31 @@ fn sdp_unique(a: &Analysis) -> Vec<Item> {
                 })
         });
         if let Some(c) = clash {
-            bad.push(format!(
-                "session-id `{sid}` also appears in {}",
-                a.sip_ev(c.index)
-            ));
+            bad.push(K::SessionIdClash {
+                session_id: sid.clone(),
+                also_in: a.sip_ev(c.index),
+            });
         }
         let bits = entropy_bits(&sid);
         if bits < 64.0 {
-            bad.push(format!(
-                "session-id `{sid}` holds about {bits:.0} bits (≥ 64 needed, E8)"
-            ));
+            bad.push(K::SessionIdWeak {
+                session_id: sid.clone(),
+                bits: format!("{bits:.0}").parse().unwrap_or(0),
+            });
         }
-        if bad.is_empty() {
-            out.push(Item::Pass(format!("{ev}: session-id `{sid}` unique")));
-        } else {
-            out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
-        }
+        judged(&mut out, ev, bad, K::SessionIdUnique { session_id: sid });
     }
     out
 }
 
-fn sdp_accept(a: &Analysis) -> Vec<Item> {
+fn sdp_accept(a: &Analysis) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
         let (s, m) = match media_of(a, &it, "a=accept-types") {
             Ok(x) => x,
             Err(i) => {
-                out.push(i);
+                out.push(*i);
                 continue;
             }
         };
@@ -1110,7 +1073,13 @@ fn sdp_accept(a: &Analysis) -> Vec<Item> {
             .find(|(n, _)| n == "accept-types")
             .map(|(_, v)| v.clone().unwrap_or_default());
         let Some(val) = val else {
-            out.push(Item::Fail(format!("{ev}: no a=accept-types (C6)")));
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::MissingAttribute {
+                    attr: "accept-types".into(),
+                },
+            ));
             continue;
         };
         let ok = val.split_ascii_whitespace().any(|t| {
@@ -1118,42 +1087,36 @@ fn sdp_accept(a: &Analysis) -> Vec<Item> {
             t == "message/cpim" || t == "message/*" || t == "*"
         });
         if ok {
-            out.push(Item::Pass(format!("{ev}: `a=accept-types:{val}`")));
+            out.push(about(Class::Pass, ev, K::AcceptTypes { value: val }));
         } else if val.trim().is_empty() {
-            out.push(Item::Fail(format!("{ev}: `a=accept-types:` is empty (C6)")));
+            out.push(about(Class::Fail, ev, K::AcceptTypesEmpty));
         } else {
-            out.push(Item::Fail(format!(
-                "{ev}: `a=accept-types:{val}` does not admit message/cpim"
-            )));
+            out.push(about(Class::Fail, ev, K::AcceptTypesNoCpim { value: val }));
         }
     }
     out
 }
 
 /// Who connects for an (offer, answer) pair of `a=setup` values (RFC 4145 §4.1, RFC 4975 §8.1).
-fn rfc4145_opener(offer: Option<Setup>, answer: Option<Setup>) -> Result<Opener, &'static str> {
+fn rfc4145_opener(offer: Option<Setup>, answer: Option<Setup>) -> Result<Opener, SetupConflict> {
     let norm = |s: Option<Setup>| if s == Some(Setup::Holdconn) { None } else { s };
     match (norm(offer), norm(answer)) {
         (None | Some(Setup::Active), None | Some(Setup::Passive)) => Ok(Opener::Offerer),
         (Some(Setup::Actpass), None | Some(Setup::Passive)) => Ok(Opener::Offerer),
         (Some(Setup::Actpass), Some(Setup::Active)) => Ok(Opener::Answerer),
-        (Some(Setup::Active), Some(Setup::Active)) => Err("active/active: nobody listens"),
-        (None, Some(Setup::Active)) => {
-            Err("an answer to an implicitly active offer must be passive")
-        }
-        (Some(Setup::Passive), Some(Setup::Active)) => {
-            Err("a passive offer is off-spec (RFC 6135 §4.2.2)")
-        }
-        (Some(Setup::Passive), _) => Err("passive offer and passive answer: nobody connects"),
-        (_, Some(Setup::Actpass)) => Err("actpass is not allowed in an answer"),
-        _ => Err("not a valid pair"),
+        (Some(Setup::Active), Some(Setup::Active)) => Err(SetupConflict::ActiveActive),
+        (None, Some(Setup::Active)) => Err(SetupConflict::ImplicitActiveAnswered),
+        (Some(Setup::Passive), Some(Setup::Active)) => Err(SetupConflict::PassiveOffer),
+        (Some(Setup::Passive), _) => Err(SetupConflict::PassivePassive),
+        (_, Some(Setup::Actpass)) => Err(SetupConflict::ActpassAnswer),
+        _ => Err(SetupConflict::Invalid),
     }
 }
 
-fn sdp_setup(a: &Analysis) -> Vec<Item> {
+fn sdp_setup(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let sdp_mode = a.ctx.variant.setup == SetupMode::Sdp;
-    // (value as written, parsed) of a message's a=setup; Err(item) when unreadable.
+    // (value as written, parsed) of a message's a=setup; none when unreadable.
     let setup = |sip: usize| -> Option<(Option<String>, Option<Setup>)> {
         let d = a.sdp(sip)?;
         let s = d.sdp.as_ref().ok()?;
@@ -1167,9 +1130,7 @@ fn sdp_setup(a: &Analysis) -> Vec<Item> {
     for it in items {
         let ev = a.sip_ev(it.sip);
         let Some((val, own)) = setup(it.sip) else {
-            out.push(Item::Inconc(format!(
-                "{ev}: no readable SDP (see SDP-MEDIA, SDP-PLACE)"
-            )));
+            out.push(about(Class::Inconc, ev, K::NoReadableSdp));
             continue;
         };
         let l = it.leg;
@@ -1180,35 +1141,30 @@ fn sdp_setup(a: &Analysis) -> Vec<Item> {
             Opener::Answerer => &l.uas,
         };
         if let (Some(v), None) = (&val, own) {
-            out.push(Item::Fail(format!(
-                "{ev}: `a=setup:{v}` is not active/passive/actpass/holdconn"
-            )));
+            out.push(about(Class::Fail, ev, K::SetupUnknown { value: v.clone() }));
             continue;
         }
         let mut bad = Vec::new();
-        let shown = |v: &Option<String>| {
-            v.as_ref()
-                .map(|v| format!("a=setup:{v}"))
-                .unwrap_or_else(|| "no a=setup".into())
-        };
+        let shown = SetupAttr(val.clone());
         if sdp_mode {
             match (it.offer, own) {
-                (_, None) => bad.push(format!(
-                    "{} in setup: sdp mode (RFC 6135 requires an explicit value, D3)",
-                    shown(&val)
-                )),
-                (true, Some(Setup::Passive | Setup::Holdconn)) => {
-                    bad.push(format!("offer says {} (D3, D4)", shown(&val)))
-                }
+                (_, None) => bad.push(K::SetupImplicit {
+                    setup: shown.clone(),
+                }),
+                (true, Some(Setup::Passive | Setup::Holdconn)) => bad.push(K::SetupPassiveOffer {
+                    setup: shown.clone(),
+                }),
                 (true, Some(s)) if want == Opener::Answerer && s != Setup::Actpass => {
-                    bad.push(format!(
-                        "offer says {}: only actpass lets the answerer {} open {link:?} (D13)",
-                        shown(&val),
-                        l.uas
-                    ))
+                    bad.push(K::SetupOfferBlocksAnswerer {
+                        setup: shown.clone(),
+                        answerer: l.uas.name.clone(),
+                        link,
+                    })
                 }
                 (false, Some(Setup::Actpass | Setup::Holdconn)) => {
-                    bad.push(format!("answer says {} (D4)", shown(&val)))
+                    bad.push(K::SetupActpassAnswer {
+                        setup: shown.clone(),
+                    })
                 }
                 _ => {}
             }
@@ -1221,11 +1177,11 @@ fn sdp_setup(a: &Analysis) -> Vec<Item> {
                 _ => false,
             };
             if !agrees {
-                bad.push(format!(
-                    "{} disagrees with the preset: {} opens {link:?}",
-                    shown(&val),
-                    want_party
-                ));
+                bad.push(K::SetupDisagreesWithPreset {
+                    setup: shown.clone(),
+                    opener: want_party.name.clone(),
+                    link,
+                });
             }
         }
         // The pair, when the other side's SDP is at hand.
@@ -1233,38 +1189,42 @@ fn sdp_setup(a: &Analysis) -> Vec<Item> {
         if let Some((oval, oset)) = other.and_then(setup) {
             let (offer, answer) = if it.offer { (own, oset) } else { (oset, own) };
             let (ov, av) = if it.offer {
-                (shown(&val), shown(&oval))
+                (shown.clone(), SetupAttr(oval))
             } else {
-                (shown(&oval), shown(&val))
+                (SetupAttr(oval), shown.clone())
             };
             if sdp_mode || val.is_some() {
                 match rfc4145_opener(offer, answer) {
-                    Err(why) => bad.push(format!("offer {ov}, answer {av}: {why} (D5)")),
+                    Err(why) => bad.push(K::SetupInvalidPair {
+                        offer: ov,
+                        answer: av,
+                        why,
+                    }),
                     Ok(who) if who != want => {
                         let opener = if who == Opener::Offerer {
                             &l.uac
                         } else {
                             &l.uas
                         };
-                        bad.push(format!(
-                            "offer {ov}, answer {av} make {opener} open {link:?}; {} gives it to {want_party}",
-                            a.figure_text()
-                        ))
+                        bad.push(K::SetupWrongOpener {
+                            offer: ov,
+                            answer: av,
+                            opener: opener.name.clone(),
+                            link,
+                            figure: a.figure_text(),
+                            expected: want_party.name.clone(),
+                        })
                     }
                     Ok(_) => {}
                 }
             }
         }
-        if bad.is_empty() {
-            out.push(Item::Pass(format!("{ev}: {}", shown(&val))));
-        } else {
-            out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
-        }
+        judged(&mut out, ev, bad, K::SetupValid { setup: shown });
     }
     out
 }
 
-fn sdp_place(a: &Analysis) -> Vec<Item> {
+fn sdp_place(a: &Analysis) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     let sol = a.ctx.variant.solution();
     for it in items {
@@ -1273,25 +1233,22 @@ fn sdp_place(a: &Analysis) -> Vec<Item> {
             Ok(s) => s.media.iter().any(|m| m.media == "message"),
             Err(_) => memchr::memmem::find(&d.text, b"m=message").is_some(),
         });
-        let why = match (sol, it.offer) {
-            (Solution::SenderOpens, false) => {
-                "solution 1: the INVITE sender connects with the 200 OK's parameters"
-            }
-            (Solution::ReceiverOpens, true) => {
-                "solution 2: the INVITE receiver connects with the INVITE's parameters"
-            }
-            (_, true) => "the INVITE carries the offer in this flow",
-            (_, false) => "the 200 OK carries the answer in this flow",
+        let rule = match (sol, it.offer) {
+            (Solution::SenderOpens, false) => ParamsRule::Solution1Answer,
+            (Solution::ReceiverOpens, true) => ParamsRule::Solution2Offer,
+            (_, true) => ParamsRule::Offer,
+            (_, false) => ParamsRule::Answer,
         };
         if has {
-            out.push(Item::Pass(format!(
-                "{ev}: carries {}'s MSRP parameters",
-                it.sender
-            )));
+            out.push(about(
+                Class::Pass,
+                ev,
+                K::CarriesParams {
+                    entity: it.sender.name.clone(),
+                },
+            ));
         } else {
-            out.push(Item::Fail(format!(
-                "{ev}: carries no MSRP parameters (no SDP with m=message); {why}"
-            )));
+            out.push(about(Class::Fail, ev, K::NoParams { rule }));
         }
     }
     out
@@ -1299,31 +1256,35 @@ fn sdp_place(a: &Analysis) -> Vec<Item> {
 
 // ---------------------------------------------------------------------------- links
 
-fn link_dir(a: &Analysis) -> Vec<Item> {
+fn link_dir(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     for c in a.links() {
         let Some(op) = &c.opener_party else { continue };
         if !a.subject(op) || !c.open_seen {
             continue;
         }
+        let opener = op.name.clone();
         match c.link {
-            None => out.push(Item::Fail(format!(
-                "{}: opened by {op} towards an entity on no link of the chain",
-                a.conn_ev(c)
-            ))),
+            None => out.push(about(Class::Fail, a.conn_ev(c), K::LinkOffChain { opener })),
             Some(link) => {
                 let want = opener_role(a.ctx, link);
                 if op.role == want {
-                    out.push(Item::Pass(format!(
-                        "{}: {link:?} opened by {op}",
-                        a.conn_ev(c)
-                    )));
-                } else {
-                    out.push(Item::Fail(format!(
-                        "{}: {op} opened {link:?}; {} gives {link:?} to {want}",
+                    out.push(about(
+                        Class::Pass,
                         a.conn_ev(c),
-                        a.figure_text()
-                    )));
+                        K::LinkOpenedBy { link, opener },
+                    ));
+                } else {
+                    out.push(about(
+                        Class::Fail,
+                        a.conn_ev(c),
+                        K::LinkOpenedByWrongSide {
+                            link,
+                            opener,
+                            figure: a.figure_text(),
+                            expected: want,
+                        },
+                    ));
                 }
             }
         }
@@ -1349,23 +1310,27 @@ fn link_dir(a: &Analysis) -> Vec<Item> {
             continue;
         }
         if let Some(c) = between(p, s) {
-            out.push(Item::Fail(format!(
-                "{}: {} was opened by {p}; {} gives it to {s}, which never opened it",
+            out.push(about(
+                Class::Fail,
                 a.conn_ev(c),
-                a.label(el),
-                a.figure_text()
-            )));
+                K::LinkOpenedByPeer {
+                    leg: a.label(el),
+                    opener: p.name.clone(),
+                    figure: a.figure_text(),
+                    expected: s.name.clone(),
+                },
+            ));
         } else if let Some(ack) = a.sleg(el).and_then(|l| l.ack) {
-            out.push(Item::Fail(format!(
-                "{s} never opened {} although the dialog was confirmed by {}",
-                a.label(el),
-                a.sip_ev(ack)
-            )));
+            out.push(Finding::fail(K::NeverOpened {
+                entity: s.name.clone(),
+                leg: a.label(el),
+                confirmed_by: a.sip_ev(ack),
+            }));
         } else {
-            out.push(Item::Inconc(format!(
-                "{}: the dialog was never confirmed, so {s} had no link to open",
-                a.label(el)
-            )));
+            out.push(Finding::inconc(K::NeverConfirmedNoLink {
+                leg: a.label(el),
+                entity: s.name.clone(),
+            }));
         }
     }
     if out.is_empty() {
@@ -1374,7 +1339,7 @@ fn link_dir(a: &Analysis) -> Vec<Item> {
     out
 }
 
-fn link_target(a: &Analysis) -> Vec<Item> {
+fn link_target(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     for c in a.links() {
         let Some(s) = &c.opener_party else { continue };
@@ -1389,10 +1354,13 @@ fn link_target(a: &Analysis) -> Vec<Item> {
             .collect();
         if legs.is_empty() {
             let Some(t) = &c.target_party else {
-                out.push(Item::Fail(format!(
-                    "{}: {s} connected to an address no entity advertised",
-                    a.conn_ev(c)
-                )));
+                out.push(about(
+                    Class::Fail,
+                    a.conn_ev(c),
+                    K::ConnectedToUnadvertised {
+                        entity: s.name.clone(),
+                    },
+                ));
                 continue;
             };
             let advertised: Vec<SocketAddr> = a
@@ -1401,27 +1369,30 @@ fn link_target(a: &Analysis) -> Vec<Item> {
                 .filter_map(|l| l.path_of(&t.name).first().and_then(|u| u.socket_addr()))
                 .collect();
             if advertised.contains(&c.target) {
-                out.push(Item::Pass(format!("{}: advertised by {t}", a.conn_ev(c))));
-            } else if advertised.is_empty() {
-                out.push(Item::Inconc(format!(
-                    "{}: no a=path of {t} towards {s} was observed",
-                    a.conn_ev(c)
-                )));
-            } else {
-                out.push(Item::Fail(format!(
-                    "{}{}: {t} advertised {} (leftmost a=path, D9)",
+                out.push(about(
+                    Class::Pass,
                     a.conn_ev(c),
-                    if c.to_sip_port {
-                        " (a SIP port; no SIP went over it)"
-                    } else {
-                        ""
+                    K::TargetAdvertised { by: t.name.clone() },
+                ));
+            } else if advertised.is_empty() {
+                out.push(about(
+                    Class::Inconc,
+                    a.conn_ev(c),
+                    K::NoPathObserved {
+                        peer: t.name.clone(),
+                        entity: s.name.clone(),
                     },
-                    advertised
-                        .iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                ));
+            } else {
+                out.push(about(
+                    Class::Fail,
+                    a.conn_ev(c),
+                    K::WrongTarget {
+                        peer: t.name.clone(),
+                        advertised,
+                        sip_port: c.to_sip_port,
+                    },
+                ));
             }
             continue;
         }
@@ -1430,25 +1401,39 @@ fn link_target(a: &Analysis) -> Vec<Item> {
                 continue;
             };
             let Some(u) = l.path_of(&p.name).first() else {
-                out.push(Item::Inconc(format!(
-                    "{}: {p} advertised no readable a=path on its dialog",
-                    a.conn_ev(c)
-                )));
+                out.push(about(
+                    Class::Inconc,
+                    a.conn_ev(c),
+                    K::PeerNoPath {
+                        peer: p.name.clone(),
+                    },
+                ));
                 continue;
             };
             if u.socket_addr() == Some(c.target) {
-                out.push(Item::Pass(format!("{}: {p} advertised {u}", a.conn_ev(c))));
+                out.push(about(
+                    Class::Pass,
+                    a.conn_ev(c),
+                    K::TargetIsPath {
+                        peer: p.name.clone(),
+                        uri: u.to_string(),
+                    },
+                ));
             } else {
                 let msg = if l.uac.name == p.name {
                     Some(l.invite)
                 } else {
                     l.ok
                 };
-                out.push(Item::Fail(format!(
-                    "{}: {p} advertised {u} (leftmost a=path in {}, D9)",
+                out.push(about(
+                    Class::Fail,
                     a.conn_ev(c),
-                    msg.map(|m| a.sip_ev(m)).unwrap_or_default()
-                )));
+                    K::TargetNotPath {
+                        peer: p.name.clone(),
+                        uri: u.to_string(),
+                        advertised_in: msg.map(|m| a.sip_ev(m)),
+                    },
+                ));
             }
         }
     }
@@ -1477,16 +1462,15 @@ fn link_target(a: &Analysis) -> Vec<Item> {
             continue;
         }
         if let Some(ack) = l.ack {
-            out.push(Item::Fail(format!(
-                "{s} never connected to {adv}, which {p} advertised on {} (dialog confirmed {})",
-                a.label(el),
-                a.sip_ev(ack)
-            )));
+            out.push(Finding::fail(K::NeverConnected {
+                entity: s.name.clone(),
+                target: adv,
+                peer: p.name.clone(),
+                leg: a.label(el),
+                confirmed_by: a.sip_ev(ack),
+            }));
         } else {
-            out.push(Item::Inconc(format!(
-                "{}: the dialog was never confirmed",
-                a.label(el)
-            )));
+            out.push(Finding::inconc(K::NeverConfirmed { leg: a.label(el) }));
         }
     }
     if out.is_empty() {
@@ -1495,7 +1479,7 @@ fn link_target(a: &Analysis) -> Vec<Item> {
     out
 }
 
-fn link_trigger(a: &Analysis) -> Vec<Item> {
+fn link_trigger(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let window = a.ctx.trigger_window;
     for (i, el) in a.legs.iter().enumerate() {
@@ -1507,14 +1491,15 @@ fn link_trigger(a: &Analysis) -> Vec<Item> {
             continue;
         }
         let label = a.label(el);
+        let entity = s.name.clone();
         let Some(l) = a.sleg(el) else {
-            out.push(Item::Inconc(format!("{label}: no dialog")));
+            out.push(Finding::inconc(K::NoDialog { leg: label }));
             continue;
         };
-        // The trigger: (what, when) and the earliest allowed opening.
-        let (what, earliest): (String, Option<Duration>) = if s.name == el.uac.name {
+        // The trigger: what (and when) and the earliest allowed opening.
+        let (what, earliest): (TriggerSeen, Option<Duration>) = if s.name == el.uac.name {
             let Some(ok) = l.ok else {
-                out.push(Item::Inconc(format!("{label}: no 200 OK reached {s}")));
+                out.push(Finding::inconc(K::No200 { leg: label, entity }));
                 continue;
             };
             let t_ok = a.t(ok);
@@ -1524,29 +1509,33 @@ fn link_trigger(a: &Analysis) -> Vec<Item> {
                 _ => Some(a.ctx.variant.trigger),
             };
             match trig {
-                None | Some(Trigger::On200) => (format!("the 200 OK {}", a.sip_ev(ok)), Some(t_ok)),
+                None | Some(Trigger::On200) => (TriggerSeen::Ok(a.sip_ev(ok)), Some(t_ok)),
                 Some(Trigger::OnAck) => {
                     let Some(u) = a.up_of(i) else { continue };
                     if !a.visible(&a.legs[u]) {
-                        out.push(Item::NotObs(format!(
-                            "{label}: {s}'s trigger (the upstream ACK) went between SUT roles"
-                        )));
+                        out.push(Finding::not_observable(K::TriggerHidden {
+                            leg: label,
+                            entity,
+                            trigger: HiddenTrigger::UpstreamAck,
+                        }));
                         continue;
                     }
                     match a.sleg(&a.legs[u]).and_then(|ul| ul.ack) {
                         Some(ack) => (
-                            format!("the upstream ACK {}", a.sip_ev(ack)),
+                            TriggerSeen::UpstreamAck(Some(a.sip_ev(ack))),
                             Some(t_ok.max(a.t(ack))),
                         ),
-                        None => ("the upstream ACK (never sent)".into(), None),
+                        None => (TriggerSeen::UpstreamAck(None), None),
                     }
                 }
                 Some(Trigger::OnSend) => {
                     let Some(u) = a.up_of(i) else { continue };
                     if !a.visible(&a.legs[u]) {
-                        out.push(Item::NotObs(format!(
-                            "{label}: {s}'s trigger (the first upstream SEND) went between SUT roles"
-                        )));
+                        out.push(Finding::not_observable(K::TriggerHidden {
+                            leg: label,
+                            entity,
+                            trigger: HiddenTrigger::FirstUpstreamSend,
+                        }));
                         continue;
                     }
                     match a
@@ -1554,53 +1543,71 @@ fn link_trigger(a: &Analysis) -> Vec<Item> {
                         .and_then(|ul| a.first_send_to(&s.name, ul.index))
                     {
                         Some(t) => (
-                            format!("the first upstream SEND at {}", ms(t)),
+                            TriggerSeen::FirstUpstreamSend(Some(Time(t))),
                             Some(t_ok.max(t)),
                         ),
-                        None => ("the first upstream SEND (never sent)".into(), None),
+                        None => (TriggerSeen::FirstUpstreamSend(None), None),
                     }
                 }
             }
         } else {
             match l.ack {
-                Some(ack) => (format!("the ACK {}", a.sip_ev(ack)), Some(a.t(ack))),
-                None => ("the ACK of its dialog (never sent)".into(), None),
+                Some(ack) => (TriggerSeen::Ack(Some(a.sip_ev(ack))), Some(a.t(ack))),
+                None => (TriggerSeen::Ack(None), None),
             }
         };
         let Some((t_open, c)) = a.link_open_time(l, &s.name) else {
             match earliest {
                 // Watched long enough after the trigger: the opening is late.
-                Some(e) if a.obs.end > e.saturating_add(window) => out.push(Item::Fail(format!(
-                    "{s} did not open {label}'s link within {} of its trigger ({what}); watched until {}",
-                    ms(window),
-                    ms(a.obs.end)
-                ))),
-                _ => out.push(Item::Inconc(format!(
-                    "{label}: {s} never opened its link (see LINK-DIR)"
-                ))),
+                Some(e) if a.obs.end > e.saturating_add(window) => {
+                    out.push(Finding::fail(K::LinkLate {
+                        entity,
+                        leg: label,
+                        window: Time(window),
+                        trigger: what,
+                        watched: Time(a.obs.end),
+                    }))
+                }
+                _ => out.push(Finding::inconc(K::NeverOpenedLink { leg: label, entity })),
             }
             continue;
         };
-        let opened = format!(
-            "{s} made {label}'s link available at {} ({})",
-            ms(t_open),
-            a.conn_ev(c)
-        );
+        let (available, conn) = (Time(t_open), a.conn_ev(c));
         match earliest {
-            None => out.push(Item::Fail(format!("{opened} without its trigger: {what}"))),
-            Some(e) if t_open < e => out.push(Item::Fail(format!(
-                "{opened}, {} before its trigger: {what}",
-                ms(e - t_open)
-            ))),
-            Some(e) if t_open > e.saturating_add(window) => out.push(Item::Fail(format!(
-                "{opened}, {} after its trigger ({what}); allowed {}",
-                ms(t_open - e),
-                ms(window)
-            ))),
-            Some(e) => out.push(Item::Pass(format!(
-                "{opened}, {} after its trigger ({what})",
-                ms(t_open - e)
-            ))),
+            None => out.push(Finding::fail(K::LinkWithoutTrigger {
+                entity,
+                leg: label,
+                available,
+                conn,
+                trigger: what,
+            })),
+            Some(e) if t_open < e => out.push(Finding::fail(K::LinkBeforeTrigger {
+                entity,
+                leg: label,
+                available,
+                conn,
+                early: Time(e - t_open),
+                trigger: what,
+            })),
+            Some(e) if t_open > e.saturating_add(window) => {
+                out.push(Finding::fail(K::LinkAfterWindow {
+                    entity,
+                    leg: label,
+                    available,
+                    conn,
+                    late: Time(t_open - e),
+                    window: Time(window),
+                    trigger: what,
+                }))
+            }
+            Some(e) => out.push(Finding::pass(K::LinkOnTrigger {
+                entity,
+                leg: label,
+                available,
+                conn,
+                after: Time(t_open - e),
+                trigger: what,
+            })),
         }
     }
     if out.is_empty() {
@@ -1621,11 +1628,11 @@ fn uris(v: &[MsrpUri]) -> String {
         .join(" ")
 }
 
-fn link_bind(a: &Analysis) -> Vec<Item> {
+fn link_bind(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let window = a.ctx.trigger_window;
     for c in a.links() {
-        // The active side: its first request on a connection it opened binds it (I3).
+        // The active side: its first request on a connection it opened binds it.
         let active = c
             .opener_party
             .as_ref()
@@ -1634,32 +1641,33 @@ fn link_bind(a: &Analysis) -> Vec<Item> {
         if let Some(s) = active.filter(|_| !c.to_sip_port) {
             let first = c.dirs[0].msgs.iter().find(|m| m.is_request());
             match first {
-                None if a.obs.end > c.opened_at.saturating_add(window) => out.push(Item::Fail(format!(
-                    "{}: {s} sent no request on the connection it opened (watched until {}; I3: at once)",
+                None if a.obs.end > c.opened_at.saturating_add(window) => out.push(about(
+                    Class::Fail,
                     a.conn_ev(c),
-                    ms(a.obs.end)
-                ))),
-                None => out.push(Item::Inconc(format!(
-                    "{}: the recording ends before a binding SEND was due",
-                    a.conn_ev(c)
-                ))),
+                    K::NoBindingRequest {
+                        entity: s.name.clone(),
+                        watched: Time(a.obs.end),
+                    },
+                )),
+                None => out.push(about(
+                    Class::Inconc,
+                    a.conn_ev(c),
+                    K::RecordingEndsBeforeBind,
+                )),
                 Some(m) => {
                     let ev = a.msrp_ev(c, 0, m);
                     let mut bad = Vec::new();
                     if m.t > c.opened_at.saturating_add(window) {
-                        bad.push(format!(
-                            "{} after the opening (I3: at once; allowed {})",
-                            ms(m.t - c.opened_at),
-                            ms(window)
-                        ));
+                        bad.push(K::BindLate {
+                            after: Time(m.t - c.opened_at),
+                            allowed: Time(window),
+                        });
                     }
                     if m.head.method() != Some("SEND") {
-                        bad.push("the first request is not a SEND".into());
+                        bad.push(K::BindNotSend);
                     }
                     match m.leg.and_then(|l| a.obs.legs.get(l)) {
-                        None => {
-                            bad.push("its To-Path names no session negotiated with the peer".into())
-                        }
+                        None => bad.push(K::BindNoSession),
                         Some(l) => {
                             let peer = l
                                 .peer_of(&s.name)
@@ -1668,34 +1676,27 @@ fn link_bind(a: &Analysis) -> Vec<Item> {
                             let to = m.head.to_path().unwrap_or_default();
                             let from = m.head.from_path().unwrap_or_default();
                             if !same_uris(&to, l.path_of(&peer)) {
-                                bad.push(format!(
-                                    "To-Path `{}` is not {peer}'s a=path `{}`",
-                                    uris(&to),
-                                    uris(l.path_of(&peer))
-                                ));
+                                bad.push(K::ToPathNotPeers {
+                                    to_path: uris(&to),
+                                    path: uris(l.path_of(&peer)),
+                                    peer,
+                                    link: None,
+                                });
                             }
                             if !same_uris(&from, l.path_of(&s.name)) {
-                                bad.push(format!(
-                                    "From-Path `{}` is not {s}'s a=path `{}`",
-                                    uris(&from),
-                                    uris(l.path_of(&s.name))
-                                ));
+                                bad.push(K::FromPathNotOwn {
+                                    from_path: uris(&from),
+                                    entity: s.name.clone(),
+                                    path: uris(l.path_of(&s.name)),
+                                });
                             }
                         }
                     }
-                    if bad.is_empty() {
-                        out.push(Item::Pass(format!("{ev}: binds {}", a.conn_ev(c))));
-                    } else {
-                        out.push(Item::Fail(format!(
-                            "{ev} ({}): {}",
-                            a.conn_ev(c),
-                            bad.join("; ")
-                        )));
-                    }
+                    judged(&mut out, ev, bad, K::Binds { conn: a.conn_ev(c) });
                 }
             }
         }
-        // The passive side sends no request before the connection is bound (I3).
+        // The passive side sends no request before the connection is bound.
         if let Some(s) = c.target_party.as_ref().filter(|s| a.subject(s)) {
             let bound_at = c.dirs[0]
                 .msgs
@@ -1705,10 +1706,13 @@ fn link_bind(a: &Analysis) -> Vec<Item> {
             if let Some(m) = c.dirs[1].msgs.iter().find(|m| m.is_request()) {
                 let peer_first = c.dirs[0].msgs.iter().find(|m| m.is_request()).map(|m| m.t);
                 if bound_at.is_none() || peer_first.is_some_and(|t| m.t < t) {
-                    out.push(Item::Fail(format!(
-                        "{}: {s} sent a request on a connection its peer opened before the peer bound it",
-                        a.msrp_ev(c, 1, m)
-                    )));
+                    out.push(about(
+                        Class::Fail,
+                        a.msrp_ev(c, 1, m),
+                        K::RequestBeforeBind {
+                            entity: s.name.clone(),
+                        },
+                    ));
                 }
             }
         }
@@ -1719,7 +1723,7 @@ fn link_bind(a: &Analysis) -> Vec<Item> {
     out
 }
 
-fn link_reuse(a: &Analysis) -> Vec<Item> {
+fn link_reuse(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let reuse = a.ctx.variant.reuse;
     // Per opener: target (host, port, scheme) → the connections carrying each session.
@@ -1763,6 +1767,7 @@ fn link_reuse(a: &Analysis) -> Vec<Item> {
         if sessions.len() < 2 {
             continue;
         }
+        let target = format!("{host}:{port}");
         let all: BTreeSet<usize> = sessions
             .iter()
             .flat_map(|(_, c)| c.iter().copied())
@@ -1777,67 +1782,69 @@ fn link_reuse(a: &Analysis) -> Vec<Item> {
                     .unwrap_or_else(|| format!("dialog {l}"))
             })
             .collect();
-        let conn_list: Vec<String> = all
+        let conn_list: Vec<Cite> = all
             .iter()
             .filter_map(|&ci| a.obs.conns.get(ci))
             .map(|c| a.conn_ev(c))
             .collect();
         if reuse {
-            // K1 reuses an *open* connection: a new one is a fault only while an earlier one
-            // towards the same place was still open (closes are recorded by the harness end).
+            // Reuse applies to an *open* connection: a new one is a fault only while an
+            // earlier one towards the same place was still open (closes are recorded by the
+            // harness end).
             let mut conns: Vec<&ConnObs> =
                 all.iter().filter_map(|&ci| a.obs.conns.get(ci)).collect();
             conns.sort_by_key(|c| c.opened_at);
             let closed_at = |c: &ConnObs| c.dirs.iter().filter_map(|d| d.closed_at).min();
-            let mut bad = Vec::new();
+            let mut overlaps = Vec::new();
             for (k, c) in conns.iter().enumerate() {
                 if let Some(open) = conns[..k]
                     .iter()
                     .find(|e| closed_at(e).is_none_or(|t| t > c.opened_at))
                 {
-                    bad.push(format!(
-                        "{} while {} was still open",
-                        a.conn_ev(c),
-                        a.conn_ev(open)
-                    ));
+                    overlaps.push(Overlap {
+                        opened: a.conn_ev(c),
+                        still_open: a.conn_ev(open),
+                    });
                 }
             }
-            if bad.is_empty() {
-                out.push(Item::Pass(format!(
-                    "{who}: sessions {} towards {host}:{port} over {}",
-                    names.join(", "),
-                    conn_list.join("; ")
-                )));
+            if overlaps.is_empty() {
+                out.push(Finding::pass(K::ReuseShared {
+                    entity: who,
+                    sessions: names,
+                    target,
+                    conns: conn_list,
+                }));
             } else {
-                out.push(Item::Fail(format!(
-                    "{who}: sessions {} towards {host}:{port} with reuse declared (K1): {}",
-                    names.join(", "),
-                    bad.join("; ")
-                )));
+                out.push(Finding::fail(K::NewConnectionWhileOpen {
+                    entity: who,
+                    sessions: names,
+                    target,
+                    overlaps,
+                }));
             }
         } else if all.len() == sessions.len() && sessions.iter().all(|(_, c)| c.len() == 1) {
-            out.push(Item::Pass(format!(
-                "{who}: one connection per session towards {host}:{port}"
-            )));
+            out.push(Finding::pass(K::ConnectionPerSession {
+                entity: who,
+                target,
+            }));
         } else {
-            out.push(Item::Fail(format!(
-                "{who}: sessions {} towards {host}:{port} share connections without reuse declared: {}",
-                names.join(", "),
-                conn_list.join("; ")
-            )));
+            out.push(Finding::fail(K::SharedWithoutReuse {
+                entity: who,
+                sessions: names,
+                target,
+                conns: conn_list,
+            }));
         }
     }
     if out.is_empty() {
-        out.push(Item::NotObs(
-            "no two sessions opened by the SUT towards one host:port were observed".into(),
-        ));
+        out.push(Finding::not_observable(K::NoSessionsToCompare));
     }
     out
 }
 
 // ---------------------------------------------------------------------------- signalling
 
-fn sig_seq(a: &Analysis) -> Vec<Item> {
+fn sig_seq(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, el) in a.legs.iter().enumerate() {
         if !a.visible(el) {
@@ -1851,30 +1858,45 @@ fn sig_seq(a: &Analysis) -> Vec<Item> {
             slots.push((Slot::Ok, true));
         }
         for (slot, required) in slots {
-            let sender = a.slot_sender(i, slot);
-            let what = format!("{sender}'s {} on {}", slot.name(), a.label(el));
+            let sender = a.slot_sender(i, slot).name.clone();
+            let leg = a.label(el);
             let msg = a.slot_msg(i, slot);
             let cause = a.observable_cause(i, slot);
             let cause_msg = cause.and_then(|(ci, cs)| a.slot_msg(ci, cs));
-            let cause_what = cause
-                .map(|(ci, cs)| format!("{} on {}", cs.name(), a.label(&a.legs[ci])))
-                .unwrap_or_default();
             match (msg, cause, cause_msg) {
-                (Some(m), Some(_), Some(cm)) if a.t(m) <= a.t(cm) => out.push(Item::Fail(format!(
-                    "{} was sent before {cause_what} {} arrived",
+                (Some(m), Some((ci, cs)), Some(cm)) if a.t(m) <= a.t(cm) => out.push(about(
+                    Class::Fail,
                     a.sip_ev(m),
-                    a.sip_ev(cm)
-                ))),
-                (Some(m), _, _) => out.push(Item::Pass(a.sip_ev(m))),
+                    K::SentBeforeCause {
+                        cause: cs,
+                        cause_leg: a.label(&a.legs[ci]),
+                        cause_msg: a.sip_ev(cm),
+                    },
+                )),
+                (Some(m), _, _) => out.push(about(Class::Pass, a.sip_ev(m), K::Seen)),
                 (None, _, _) if !required => {}
-                (None, Some(_), Some(cm)) => out.push(Item::Fail(format!(
-                    "{what} was never sent although {cause_what} came: {}",
-                    a.sip_ev(cm)
-                ))),
-                (None, Some(_), None) => out.push(Item::Inconc(format!(
-                    "{what}: never sent, but {cause_what} never came either"
-                ))),
-                (None, None, _) => out.push(Item::Fail(format!("{what} was never sent"))),
+                (None, Some((ci, cs)), Some(cm)) => {
+                    out.push(Finding::fail(K::NeverSentDespiteCause {
+                        sender,
+                        step: slot,
+                        leg,
+                        cause: cs,
+                        cause_leg: a.label(&a.legs[ci]),
+                        cause_msg: a.sip_ev(cm),
+                    }))
+                }
+                (None, Some((ci, cs)), None) => out.push(Finding::inconc(K::NeverSentNoCause {
+                    sender,
+                    step: slot,
+                    leg,
+                    cause: cs,
+                    cause_leg: a.label(&a.legs[ci]),
+                })),
+                (None, None, _) => out.push(Finding::fail(K::NeverSent {
+                    sender,
+                    step: slot,
+                    leg,
+                })),
             }
         }
     }
@@ -1884,10 +1906,12 @@ fn sig_seq(a: &Analysis) -> Vec<Item> {
     out
 }
 
-fn sig_cf_answer(a: &Analysis) -> Vec<Item> {
+fn sig_cf_answer(a: &Analysis) -> Vec<Finding> {
     let x = party(a.topo, "x", Role::X);
     if !a.subject(&x) {
-        return vec![Item::NotObs("x is not played by the SUT".into())];
+        return vec![Finding::not_observable(K::NotPlayedBySut {
+            entity: "x".into(),
+        })];
     }
     let Some(l2) = a.legs.iter().find(|el| el.link == Link::L2) else {
         return vec![];
@@ -1904,13 +1928,13 @@ fn sig_cf_answer(a: &Analysis) -> Vec<Item> {
         return vec![a.hidden("200-3 arriving at x (pf-b is the SUT's too)")];
     }
     let Some(ok2) = a.sleg(l2).and_then(|l| l.ok) else {
-        return vec![Item::Inconc("x never sent 200-2 (see SIG-SEQ)".into())];
+        return vec![Finding::inconc(K::NeverSent200Upstream)];
     };
     let first3 = l3
         .iter()
         .filter_map(|el| a.sleg(el).and_then(|l| l.ok))
         .min_by_key(|&i| a.t(i));
-    let fig = a.ctx.variant.figure;
+    let figure = a.ctx.variant.figure.n();
     // Without a pause the first 200-3 may reach x while x is still writing its INVITE3s and
     // 200-2: only a 200-3 that came well after INVITE2 discriminates "at once".
     let inv2 = a.sleg(l2).map(|l| a.t(l.invite));
@@ -1918,36 +1942,45 @@ fn sig_cf_answer(a: &Analysis) -> Vec<Item> {
         Some(t2) => a.t(f).saturating_sub(t2) > race_margin(a),
         None => true,
     };
-    match (a.ctx.variant.x_answer(), first3) {
-        (XAnswer::AtOnce, Some(f)) if a.t(f) < a.t(ok2) && discriminating(f) => {
-            vec![Item::Fail(format!(
-                "figure {fig}: x must answer at once, but {} came after the first 200-3 {}",
-                a.sip_ev(ok2),
-                a.sip_ev(f)
-            ))]
+    let ev = a.sip_ev(ok2);
+    let finding = match (a.ctx.variant.x_answer(), first3) {
+        (XAnswer::AtOnce, Some(f)) if a.t(f) < a.t(ok2) && discriminating(f) => about(
+            Class::Fail,
+            ev,
+            K::CfAnswerLate {
+                figure,
+                first_200_3: a.sip_ev(f),
+            },
+        ),
+        (XAnswer::AtOnce, _) => about(
+            Class::Pass,
+            ev,
+            K::CfAnsweredAtOnce {
+                figure,
+                first_200_3: first3.map(|f| a.sip_ev(f)),
+            },
+        ),
+        (XAnswer::AfterFirstMember, None) => {
+            about(Class::Fail, ev, K::CfAnswerWithoutMember { figure })
         }
-        (XAnswer::AtOnce, _) => vec![Item::Pass(format!(
-            "figure {fig}: {} before any 200-3{}",
-            a.sip_ev(ok2),
-            first3
-                .map(|f| format!(" (first {})", a.sip_ev(f)))
-                .unwrap_or_default()
-        ))],
-        (XAnswer::AfterFirstMember, None) => vec![Item::Fail(format!(
-            "figure {fig}: x must wait for a member, but {} came with no 200-3 at all",
-            a.sip_ev(ok2)
-        ))],
-        (XAnswer::AfterFirstMember, Some(f)) if a.t(ok2) < a.t(f) => vec![Item::Fail(format!(
-            "figure {fig}: x must wait for the first 200-3, but {} came before {}",
-            a.sip_ev(ok2),
-            a.sip_ev(f)
-        ))],
-        (XAnswer::AfterFirstMember, Some(f)) => vec![Item::Pass(format!(
-            "figure {fig}: {} after the first 200-3 {}",
-            a.sip_ev(ok2),
-            a.sip_ev(f)
-        ))],
-    }
+        (XAnswer::AfterFirstMember, Some(f)) if a.t(ok2) < a.t(f) => about(
+            Class::Fail,
+            ev,
+            K::CfAnswerEarly {
+                figure,
+                first_200_3: a.sip_ev(f),
+            },
+        ),
+        (XAnswer::AfterFirstMember, Some(f)) => about(
+            Class::Pass,
+            ev,
+            K::CfAnsweredAfterMember {
+                figure,
+                first_200_3: a.sip_ev(f),
+            },
+        ),
+    };
+    vec![finding]
 }
 
 /// How far apart two events must be before their order says something about the SUT's
@@ -1956,7 +1989,7 @@ fn race_margin(a: &Analysis) -> Duration {
     (a.ctx.pause / 2).max(Duration::from_millis(50))
 }
 
-fn sig_ack(a: &Analysis) -> Vec<Item> {
+fn sig_ack(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let timing = a.ctx.variant.ack_timing();
     for (i, el) in a.legs.iter().enumerate() {
@@ -1966,60 +1999,62 @@ fn sig_ack(a: &Analysis) -> Vec<Item> {
         }
         let label = a.label(el);
         let Some(l) = a.sleg(el) else {
-            out.push(Item::Inconc(format!("{label}: no dialog")));
+            out.push(Finding::inconc(K::NoDialog { leg: label }));
             continue;
         };
         let Some(ok) = l.ok else {
-            out.push(Item::Inconc(format!("{label}: no 200 OK reached {s}")));
+            out.push(Finding::inconc(K::No200 {
+                leg: label,
+                entity: s.name.clone(),
+            }));
             continue;
         };
         let Some(ack) = l.ack else {
-            out.push(Item::Fail(format!(
-                "{s} never ACKed {} on {label}",
-                a.sip_ev(ok)
-            )));
+            out.push(Finding::fail(K::NeverAcked {
+                entity: s.name.clone(),
+                ok: a.sip_ev(ok),
+                leg: label,
+            }));
             continue;
         };
         let up = a.up_of(i).filter(|&u| a.visible(&a.legs[u]));
         let up_ack = up.and_then(|u| a.sleg(&a.legs[u])).and_then(|ul| ul.ack);
         let (t_ok, t_ack) = (a.t(ok), a.t(ack));
+        let (ack_ev, ok_ev) = (a.sip_ev(ack), a.sip_ev(ok));
         match (timing, up, up_ack) {
-            (_, None, _) => out.push(Item::Pass(format!(
-                "{} ACKs {} (the upstream ACK is not observable)",
-                a.sip_ev(ack),
-                a.sip_ev(ok)
-            ))),
+            (_, None, _) => out.push(about(
+                Class::Pass,
+                ack_ev,
+                K::AckUpstreamHidden { ok: ok_ev },
+            )),
             (AckTiming::On200, _, Some(u))
                 if a.t(u) > t_ok.saturating_add(race_margin(a)) && t_ack > a.t(u) =>
             {
-                out.push(Item::Fail(format!(
-                    "ACK timing on-200: {} waited for the upstream ACK {} instead of answering {}",
-                    a.sip_ev(ack),
-                    a.sip_ev(u),
-                    a.sip_ev(ok)
-                )))
+                out.push(Finding::fail(K::AckWaitedForUpstream {
+                    ack: ack_ev,
+                    upstream_ack: a.sip_ev(u),
+                    ok: ok_ev,
+                }))
             }
-            (AckTiming::On200, _, _) => out.push(Item::Pass(format!(
-                "{} on the 200 {}",
-                a.sip_ev(ack),
-                a.sip_ev(ok)
-            ))),
+            (AckTiming::On200, _, _) => {
+                out.push(about(Class::Pass, ack_ev, K::AckOn200 { ok: ok_ev }))
+            }
             (AckTiming::AfterUpstreamAck, _, Some(u)) if t_ack < a.t(u) => {
-                out.push(Item::Fail(format!(
-                    "ACK timing after-ack: {} came before the upstream ACK {}",
-                    a.sip_ev(ack),
-                    a.sip_ev(u)
-                )))
+                out.push(Finding::fail(K::AckBeforeUpstream {
+                    ack: ack_ev,
+                    upstream_ack: a.sip_ev(u),
+                }))
             }
-            (AckTiming::AfterUpstreamAck, _, Some(u)) => out.push(Item::Pass(format!(
-                "{} after the upstream ACK {}",
-                a.sip_ev(ack),
-                a.sip_ev(u)
-            ))),
-            (AckTiming::AfterUpstreamAck, _, None) => out.push(Item::Fail(format!(
-                "ACK timing after-ack: {} although no upstream ACK came",
-                a.sip_ev(ack)
-            ))),
+            (AckTiming::AfterUpstreamAck, _, Some(u)) => out.push(about(
+                Class::Pass,
+                ack_ev,
+                K::AckAfterUpstream {
+                    upstream_ack: a.sip_ev(u),
+                },
+            )),
+            (AckTiming::AfterUpstreamAck, _, None) => {
+                out.push(Finding::fail(K::AckWithoutUpstream { ack: ack_ev }))
+            }
         }
     }
     if out.is_empty() {
@@ -2028,22 +2063,24 @@ fn sig_ack(a: &Analysis) -> Vec<Item> {
     out
 }
 
-fn sig_fanout(a: &Analysis) -> Vec<Item> {
+fn sig_fanout(a: &Analysis) -> Vec<Finding> {
     let x = party(a.topo, "x", Role::X);
     if !a.subject(&x) {
-        return vec![Item::NotObs("x is not played by the SUT".into())];
+        return vec![Finding::not_observable(K::NotPlayedBySut {
+            entity: "x".into(),
+        })];
     }
     if !a.self_check && a.ctx.is_sut(Role::PfB) {
         return vec![a.hidden("INVITE3 (pf-b is the SUT's too)")];
     }
     let mut out = Vec::new();
     let l2 = a.legs.iter().find(|el| el.link == Link::L2);
-    let mut cause = format!("watched until {}", ms(a.obs.end));
+    let mut cause = FanoutCause::WatchedUntil(Time(a.obs.end));
     if let Some(l2) = l2 {
         if a.visible(l2) {
             match a.sleg(l2) {
-                None => return vec![Item::Inconc("x never received INVITE2".into())],
-                Some(l) => cause = format!("after INVITE2 {}", a.sip_ev(l.invite)),
+                None => return vec![Finding::inconc(K::NoInvite2)],
+                Some(l) => cause = FanoutCause::AfterInvite2(a.sip_ev(l.invite)),
             }
         }
     }
@@ -2062,24 +2099,26 @@ fn sig_fanout(a: &Analysis) -> Vec<Item> {
             .map(|p| p.name.clone())
             .unwrap_or_default();
         match mine.as_slice() {
-            [] => out.push(Item::Fail(format!(
-                "x sent no INVITE for member {m} ({}) to {serving} ({cause})",
-                member.uri
-            ))),
-            [l] if l.uas.name != serving => out.push(Item::Fail(format!(
-                "{}: the INVITE for {m} went to {} but {serving} serves {m}",
+            [] => out.push(Finding::fail(K::NoInviteForMember {
+                member: m.clone(),
+                uri: member.uri.clone(),
+                serving,
+                cause: cause.clone(),
+            })),
+            [l] if l.uas.name != serving => out.push(about(
+                Class::Fail,
                 a.sip_ev(l.invite),
-                l.uas
-            ))),
-            [l] => out.push(Item::Pass(a.sip_ev(l.invite))),
-            more => out.push(Item::Fail(format!(
-                "x sent {} INVITE dialogs for member {m}: {}",
-                more.len(),
-                more.iter()
-                    .map(|l| a.sip_ev(l.invite))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))),
+                K::InviteToWrongPfB {
+                    member: m.clone(),
+                    sent_to: l.uas.name.clone(),
+                    serving,
+                },
+            )),
+            [l] => out.push(about(Class::Pass, a.sip_ev(l.invite), K::Seen)),
+            more => out.push(Finding::fail(K::DuplicateInvites {
+                member: m.clone(),
+                invites: more.iter().map(|l| a.sip_ev(l.invite)).collect(),
+            })),
         }
     }
     for l in &from_x {
@@ -2091,20 +2130,22 @@ fn sig_fanout(a: &Analysis) -> Vec<Item> {
                 .any(|mm| &mm.name == m && strip_uri(&mm.uri) == r)
         });
         if !listed {
-            out.push(Item::Fail(format!(
-                "{}: {} is not a member of the group",
+            out.push(about(
+                Class::Fail,
                 a.sip_ev(l.invite),
-                l.request_uri
-            )));
+                K::NotAMember {
+                    uri: l.request_uri.clone(),
+                },
+            ));
         }
     }
     if out.is_empty() {
-        out.push(Item::NotObs("the group has no members".into()));
+        out.push(Finding::not_observable(K::NoMembers));
     }
     out
 }
 
-fn sig_b2bua(a: &Analysis) -> Vec<Item> {
+fn sig_b2bua(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut checked = 0usize;
     for s in &a.obs.sip {
@@ -2113,55 +2154,63 @@ fn sig_b2bua(a: &Analysis) -> Vec<Item> {
         }
         let ev = a.sip_ev(s.index);
         let Some(m) = &s.msg else {
-            out.push(Item::Fail(format!(
-                "{ev}: does not parse: {}",
-                s.parse_error.clone().unwrap_or_default()
-            )));
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::SipUnparsable {
+                    error: s.parse_error.clone().unwrap_or_default(),
+                },
+            ));
             continue;
         };
         checked += 1;
         let mut bad = Vec::new();
         match m.via_branch() {
-            None => bad.push("no Via branch (B2)".to_string()),
-            Some(b) if !b.starts_with("z9hG4bK") => {
-                bad.push(format!("Via branch `{b}` does not start with z9hG4bK (B2)"))
-            }
+            None => bad.push(K::NoViaBranch),
+            Some(b) if !b.starts_with("z9hG4bK") => bad.push(K::BadViaBranch {
+                branch: b.to_string(),
+            }),
             _ => {}
         }
         for h in ["From", "To", "Call-ID", "CSeq"] {
             if m.header(h).is_none() {
-                bad.push(format!("no {h} header (B2)"));
+                bad.push(K::MissingHeader { header: h.into() });
             }
         }
         if let Some(method) = m.method() {
             if m.header("Max-Forwards").is_none() {
-                bad.push("no Max-Forwards (B2)".into());
+                bad.push(K::MissingHeader {
+                    header: "Max-Forwards".into(),
+                });
             }
             if m.from_tag().is_none() {
-                bad.push("From has no tag (B2)".into());
+                bad.push(K::FromNoTag);
             }
             match m.cseq() {
-                None => bad.push("CSeq unreadable".into()),
-                Some((_, cm)) if cm != *method => {
-                    bad.push(format!("CSeq method {cm} ≠ request method {method}"))
-                }
+                None => bad.push(K::CseqUnreadable),
+                Some((_, cm)) if cm != *method => bad.push(K::CseqMethodMismatch {
+                    cseq: cm.to_string(),
+                    method: method.to_string(),
+                }),
                 _ => {}
             }
             if s.is_request("INVITE") && m.header("Contact").is_none() {
-                bad.push("INVITE without Contact (B2)".into());
+                bad.push(K::InviteNoContact);
             }
         } else if s.is_response("INVITE", 200..=299) && m.to_tag().is_none() {
-            bad.push("2xx without a To tag (B1)".into());
+            bad.push(K::OkNoToTag);
         }
         let cl = m.header("Content-Length").map(str::trim);
         match cl {
             None if s.transport == crate::codec::sip::Transport::Tcp => {
-                bad.push("no Content-Length over TCP (B3)".into())
+                bad.push(K::NoContentLength)
             }
-            Some(v) if v.parse::<usize>().ok() != Some(m.body.len()) => bad.push(format!(
-                "Content-Length {v} but the body has {} octets (B3)",
-                m.body.len()
-            )),
+            Some(v) if v.parse::<usize>().ok() != Some(m.body.len()) => {
+                bad.push(K::ContentLengthWrong {
+                    value: v.to_string(),
+                    body: m.body.len(),
+                })
+            }
             _ => {}
         }
         // In-dialog requests of a dialog the sender started: own CSeq space, new branch.
@@ -2172,24 +2221,28 @@ fn sig_b2bua(a: &Analysis) -> Vec<Item> {
                     let inv_n = inv.cseq().map(|(n, _)| n).unwrap_or(0);
                     if s.is_request("ACK") && Some(s.index) == l.ack {
                         if n != inv_n {
-                            bad.push(format!("ACK CSeq {n} ≠ INVITE CSeq {inv_n} (B7)"));
+                            bad.push(K::AckCseq {
+                                ack: n,
+                                invite: inv_n,
+                            });
                         }
                         if m.via_branch().is_some() && m.via_branch() == inv.via_branch() {
-                            bad.push("the ACK of a 2xx reuses the INVITE's branch (B7)".into());
+                            bad.push(K::AckReusesBranch);
                         }
                     }
                     if s.is_request("BYE") && n <= inv_n {
-                        bad.push(format!("BYE CSeq {n} not above the INVITE's {inv_n}"));
+                        bad.push(K::ByeCseq {
+                            bye: n,
+                            invite: inv_n,
+                        });
                     }
                 }
             }
         }
-        if !bad.is_empty() {
-            out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
-        }
+        out.extend(bad.into_iter().map(|k| about(Class::Fail, ev.clone(), k)));
     }
-    // Each leg its own dialog (A1): no two dialogs share a Call-ID, and a B2BUA's tag and
-    // branch on its downstream leg are not those of its upstream leg.
+    // Each leg its own dialog: no two dialogs share a Call-ID, and a B2BUA's tag and branch on
+    // its downstream leg are not those of its upstream leg.
     let legs = &a.obs.legs;
     let sut_end = |x: &LegObs| a.subject(&x.uac) || a.subject(&x.uas);
     for (i, l) in legs.iter().enumerate() {
@@ -2198,12 +2251,11 @@ fn sig_b2bua(a: &Analysis) -> Vec<Item> {
                 continue;
             }
             if l.call_id == m.call_id {
-                out.push(Item::Fail(format!(
-                    "Call-ID `{}` of {} is reused by {} (each leg is its own dialog, A1)",
-                    l.call_id,
-                    a.sip_ev(l.invite),
-                    a.sip_ev(m.invite)
-                )));
+                out.push(Finding::fail(K::CallIdReused {
+                    call_id: l.call_id.clone(),
+                    first: a.sip_ev(l.invite),
+                    again: a.sip_ev(m.invite),
+                }));
             }
             // The B2BUA between them: the upstream leg's uas and the downstream leg's uac.
             let (up, down) = if l.uas == m.uac {
@@ -2219,24 +2271,22 @@ fn sig_b2bua(a: &Analysis) -> Vec<Item> {
             }
             if down.uac_tag.is_some() && (down.uac_tag == up.uac_tag || down.uac_tag == up.uas_tag)
             {
-                out.push(Item::Fail(format!(
-                    "{b2bua} reuses tag `{}` of its upstream dialog in {}",
-                    down.uac_tag.clone().unwrap_or_default(),
-                    a.sip_ev(down.invite)
-                )));
+                out.push(Finding::fail(K::TagReused {
+                    entity: b2bua.name.clone(),
+                    tag: down.uac_tag.clone().unwrap_or_default(),
+                    invite: a.sip_ev(down.invite),
+                }));
             }
             if down.branch.is_some() && down.branch == up.branch {
-                out.push(Item::Fail(format!(
-                    "{b2bua} reuses the upstream Via branch in {}",
-                    a.sip_ev(down.invite)
-                )));
+                out.push(Finding::fail(K::BranchReused {
+                    entity: b2bua.name.clone(),
+                    invite: a.sip_ev(down.invite),
+                }));
             }
         }
     }
     if checked > 0 && out.is_empty() {
-        out.push(Item::Pass(format!(
-            "{checked} SIP messages of the SUT: own dialog per leg, headers valid"
-        )));
+        out.push(Finding::pass(K::SipValid { count: checked }));
     }
     if out.is_empty() {
         out.push(a.hidden("SIP messages the SUT sends"));
@@ -2247,12 +2297,9 @@ fn sig_b2bua(a: &Analysis) -> Vec<Item> {
 /// Behind a SIP/IP core (`run --core`): every SIP message an entity sends goes to the core;
 /// its 2xx to an INVITE echoes the Record-Route the core added; its ACK and BYE carry the
 /// dialog's route set (the 2xx's Record-Route, reversed for the UAC) as Route headers.
-fn sig_route(a: &Analysis) -> Vec<Item> {
+fn sig_route(a: &Analysis) -> Vec<Finding> {
     let Some(core) = a.topo.core else {
-        return vec![Item::NotObs(
-            "no SIP/IP core in this run (`run --core kamailio` puts one between the entities)"
-                .into(),
-        )];
+        return vec![Finding::not_observable(K::NoCore)];
     };
     let mut out = Vec::new();
     let mut checked = 0usize;
@@ -2266,10 +2313,7 @@ fn sig_route(a: &Analysis) -> Vec<Item> {
         // Recorded where it was sent (to the core) or where it arrived (from the core).
         let sent_to_core = s.to.ip() == core.ip();
         if !sent_to_core && s.from.ip() != core.ip() {
-            out.push(Item::Fail(format!(
-                "{ev}: sent straight to {}, bypassing the SIP/IP core at {core}",
-                s.to
-            )));
+            out.push(about(Class::Fail, ev, K::BypassedCore { to: s.to, core }));
             continue;
         }
         let leg = s.leg.and_then(|l| a.obs.legs.get(l));
@@ -2281,10 +2325,7 @@ fn sig_route(a: &Analysis) -> Vec<Item> {
                 .unwrap_or_default()
         };
         if s.is_response("INVITE", 200..=299) && m.uri_list("Record-Route").is_empty() {
-            out.push(Item::Fail(format!(
-                "{ev}: the 2xx does not echo the Record-Route the core added to the INVITE \
-                 (RFC 3261 §12.1.1)"
-            )));
+            out.push(about(Class::Fail, ev, K::NoRecordRouteEcho));
             continue;
         }
         // The core consumes its own Route entry, so the route set shows only as sent.
@@ -2298,34 +2339,20 @@ fn sig_route(a: &Analysis) -> Vec<Item> {
             }
             let got = m.uri_list("Route");
             if got != want {
-                out.push(Item::Fail(format!(
-                    "{ev}: Route {} but the dialog's route set is {} (RFC 3261 §12.2.1.1)",
-                    list_or_none(&got),
-                    list_or_none(&want)
-                )));
+                out.push(about(Class::Fail, ev, K::WrongRouteSet { got, want }));
             }
         }
     }
     if out.is_empty() {
-        out.push(Item::Pass(format!(
-            "{checked} SIP messages sent via the core at {core}; ACK and BYE on the recorded route set"
-        )));
+        out.push(Finding::pass(K::RoutedViaCore {
+            count: checked,
+            core,
+        }));
     }
     out
 }
 
-fn list_or_none(v: &[String]) -> String {
-    if v.is_empty() {
-        "(none)".into()
-    } else {
-        v.iter()
-            .map(|u| format!("<{u}>"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-fn sig_teardown(a: &Analysis) -> Vec<Item> {
+fn sig_teardown(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, el) in a.legs.iter().enumerate() {
         if !a.visible(el) {
@@ -2336,8 +2363,9 @@ fn sig_teardown(a: &Analysis) -> Vec<Item> {
         // The BYE the uac owes.
         if a.subject(&el.uac) {
             let s = &el.uac;
+            let entity = s.name.clone();
             match l {
-                None => out.push(Item::Inconc(format!("{label}: no dialog"))),
+                None => out.push(Finding::inconc(K::NoDialog { leg: label.clone() })),
                 Some(l) => {
                     let done = a.delivered_on(l, &s.name);
                     let up_bye = a
@@ -2345,36 +2373,40 @@ fn sig_teardown(a: &Analysis) -> Vec<Item> {
                         .filter(|(ci, cs)| *cs == Slot::Bye && *ci != i)
                         .map(|(ci, _)| (ci, a.slot_msg(ci, Slot::Bye)));
                     match (a.slot_msg(i, Slot::Bye), s.role) {
-                        (Some(b), _) if done.is_some_and(|d| a.t(b) < d) => {
-                            out.push(Item::Fail(format!(
-                                "{} came before the content was acknowledged on {label} at {}",
-                                a.sip_ev(b),
-                                ms(done.unwrap_or_default())
-                            )))
-                        }
-                        (Some(b), _) => out.push(Item::Pass(a.sip_ev(b))),
+                        (Some(b), _) if done.is_some_and(|d| a.t(b) < d) => out.push(about(
+                            Class::Fail,
+                            a.sip_ev(b),
+                            K::ByeBeforeDelivery {
+                                leg: label.clone(),
+                                acknowledged: Time(done.unwrap_or_default()),
+                            },
+                        )),
+                        (Some(b), _) => out.push(about(Class::Pass, a.sip_ev(b), K::Seen)),
                         (None, Role::ClientA) => match done {
-                            Some(d) => out.push(Item::Fail(format!(
-                                "{s} never sent BYE on {label} after its content was acknowledged at {}",
-                                ms(d)
-                            ))),
-                            None => out.push(Item::Inconc(format!(
-                                "{label}: the content was never acknowledged, so no BYE was due"
-                            ))),
+                            Some(d) => out.push(Finding::fail(K::NoByeAfterDelivery {
+                                entity,
+                                leg: label.clone(),
+                                acknowledged: Time(d),
+                            })),
+                            None => out.push(Finding::inconc(K::ContentNeverAcknowledged {
+                                leg: label.clone(),
+                            })),
                         },
                         (None, _) => match up_bye {
-                            Some((ci, Some(ub))) => out.push(Item::Fail(format!(
-                                "{s} never sent BYE on {label} although BYE came on {}: {}",
-                                a.label(&a.legs[ci]),
-                                a.sip_ev(ub)
-                            ))),
-                            Some((ci, None)) => out.push(Item::Inconc(format!(
-                                "{label}: no BYE, but none came on {} either",
-                                a.label(&a.legs[ci])
-                            ))),
-                            None => out.push(Item::Fail(format!(
-                                "{s} never sent BYE on {label}"
-                            ))),
+                            Some((ci, Some(ub))) => out.push(Finding::fail(K::ByeNotPropagated {
+                                entity,
+                                leg: label.clone(),
+                                upstream: a.label(&a.legs[ci]),
+                                bye: a.sip_ev(ub),
+                            })),
+                            Some((ci, None)) => out.push(Finding::inconc(K::NoUpstreamBye {
+                                leg: label.clone(),
+                                upstream: a.label(&a.legs[ci]),
+                            })),
+                            None => out.push(Finding::fail(K::NeverSentBye {
+                                entity,
+                                leg: label.clone(),
+                            })),
                         },
                     }
                 }
@@ -2387,19 +2419,16 @@ fn sig_teardown(a: &Analysis) -> Vec<Item> {
             let receiver = bye.receiver.clone();
             if a.subject_opt(&receiver) {
                 match l.bye_ok {
-                    Some(ok) if a.obs.sip[ok].sender == receiver => out.push(Item::Pass(format!(
-                        "{} answers {}",
+                    Some(ok) if a.obs.sip[ok].sender == receiver => out.push(about(
+                        Class::Pass,
                         a.sip_ev(ok),
-                        a.sip_ev(b)
-                    ))),
-                    _ => out.push(Item::Fail(format!(
-                        "{} was never answered 200",
-                        a.sip_ev(b)
-                    ))),
+                        K::ByeAnswered { bye: a.sip_ev(b) },
+                    )),
+                    _ => out.push(about(Class::Fail, a.sip_ev(b), K::ByeUnanswered)),
                 }
             }
         }
-        // Links released after the session ended (P3: either side may close). Closes are
+        // Links released after the session ended (either side may close). Closes are
         // recorded a moment after the teardown, so only a recording that goes on well past
         // it can tell a link that stayed open.
         let ended = l.bye_ok.map(|b| a.t(b));
@@ -2415,10 +2444,11 @@ fn sig_teardown(a: &Analysis) -> Vec<Item> {
                         .iter()
                         .any(|&o| a.obs.legs.get(o).is_some_and(|ol| ol.bye_ok.is_none()));
                     if !others_open {
-                        out.push(Item::Fail(format!(
-                            "{}: never closed after {label} ended",
-                            a.conn_ev(c)
-                        )));
+                        out.push(about(
+                            Class::Fail,
+                            a.conn_ev(c),
+                            K::LinkNotClosed { leg: label.clone() },
+                        ));
                     }
                 }
             }
@@ -2433,7 +2463,7 @@ fn sig_teardown(a: &Analysis) -> Vec<Item> {
 // ---------------------------------------------------------------------------- media
 
 /// What reached a member on the wire (CPIM object, before unwrapping), for evidence.
-fn wire_delivery(a: &Analysis, member: &str) -> String {
+fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
     let mut seen = Vec::new();
     for c in a.links() {
         for d in 0..2 {
@@ -2441,7 +2471,7 @@ fn wire_delivery(a: &Analysis, member: &str) -> String {
                 continue;
             }
             for k in &c.dirs[d].contents {
-                seen.push(format!("on the wire: {}", content_ev(c, d, k)));
+                seen.push(content_ev(c, d, k));
             }
         }
     }
@@ -2449,48 +2479,57 @@ fn wire_delivery(a: &Analysis, member: &str) -> String {
         .legs
         .iter()
         .any(|el| el.link == Link::L4 && el.uas.name == member && !a.visible(el));
+    let watched = Time(a.obs.end);
+    let member = member.to_string();
     if seen.is_empty() && hidden {
-        format!(
-            "{member}'s hop is between SUT roles, so not recorded (watched until {})",
-            ms(a.obs.end)
-        )
+        WireDelivery::Hidden { member, watched }
     } else if seen.is_empty() {
-        format!(
-            "no content reached {member} on the recorded links (watched until {})",
-            ms(a.obs.end)
-        )
+        WireDelivery::Nothing { member, watched }
     } else {
-        seen.join("; ")
+        WireDelivery::Seen(seen)
     }
 }
 
-fn media_delivery(a: &Analysis) -> Vec<Item> {
+fn media_delivery(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     for m in &a.members {
-        let fail = |what: String| Item::Fail(format!("{what}; {}", wire_delivery(a, m)));
+        let wire = || wire_delivery(a, m);
+        let member = m.clone();
+        let sent = a.ctx.content_len;
         match a.ctx.delivered.get(m) {
-            None => out.push(fail(format!("member {m} received nothing"))),
-            Some(d) if !d.complete => out.push(fail(format!(
-                "member {m}: incomplete, {} of {} bytes",
-                d.bytes, a.ctx.content_len
-            ))),
-            Some(d) if d.bytes != a.ctx.content_len => out.push(fail(format!(
-                "member {m}: {} bytes, {} sent",
-                d.bytes, a.ctx.content_len
-            ))),
-            Some(d) if d.sha256 != a.ctx.content_sha256 => out.push(fail(format!(
-                "member {m}: sha256 {} ≠ sent {}",
-                d.sha256, a.ctx.content_sha256
-            ))),
-            Some(d) => out.push(Item::Pass(format!(
-                "member {m}: {} bytes, sha256 {}",
-                d.bytes,
-                short(&d.sha256)
-            ))),
+            None => out.push(Finding::fail(K::NothingReceived {
+                member,
+                wire: wire(),
+            })),
+            Some(d) if !d.complete => out.push(Finding::fail(K::DeliveryIncomplete {
+                member,
+                bytes: d.bytes,
+                sent,
+                wire: wire(),
+            })),
+            Some(d) if d.bytes != sent => out.push(Finding::fail(K::DeliveryLength {
+                member,
+                bytes: d.bytes,
+                sent,
+                wire: wire(),
+            })),
+            Some(d) if d.sha256 != a.ctx.content_sha256 => {
+                out.push(Finding::fail(K::DeliveryDigest {
+                    member,
+                    sha256: d.sha256.clone(),
+                    sent: a.ctx.content_sha256.clone(),
+                    wire: wire(),
+                }))
+            }
+            Some(d) => out.push(Finding::pass(K::Delivered {
+                member,
+                bytes: d.bytes,
+                sha256: d.sha256.clone(),
+            })),
         }
     }
     if out.is_empty() {
-        out.push(Item::NotObs("the group has no members".into()));
+        out.push(Finding::not_observable(K::NoMembers));
     }
     out
 }
@@ -2512,7 +2551,7 @@ fn msg_leg<'a>(a: &Analysis<'a>, c: &ConnObs, s: &str, m: &MsrpObs) -> Option<&'
     None
 }
 
-fn media_paths(a: &Analysis) -> Vec<Item> {
+fn media_paths(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut ok = 0usize;
     for c in a.links() {
@@ -2525,24 +2564,28 @@ fn media_paths(a: &Analysis) -> Vec<Item> {
                 let (to, from) = match (m.head.to_path(), m.head.from_path()) {
                     (Ok(t), Ok(f)) => (t, f),
                     (Err(e), _) | (_, Err(e)) => {
-                        out.push(Item::Fail(format!("{ev}: {}", e.msg)));
+                        out.push(about(
+                            Class::Fail,
+                            ev,
+                            K::PathHeaderUnparsable {
+                                error: e.msg.to_string(),
+                            },
+                        ));
                         continue;
                     }
                 };
                 let mut bad = Vec::new();
                 if to.len() != 1 || from.len() != 1 {
-                    bad.push(format!(
-                        "To-Path/From-Path hold {}/{} URIs (one each on a B2BUA hop, A3)",
-                        to.len(),
-                        from.len()
-                    ));
+                    bad.push(K::PathCount {
+                        to: to.len(),
+                        from: from.len(),
+                    });
                 }
                 match msg_leg(a, c, &s.name, m) {
-                    None => bad.push(format!(
-                        "To-Path `{}` / From-Path `{}` name no session negotiated on this link",
-                        uris(&to),
-                        uris(&from)
-                    )),
+                    None => bad.push(K::PathsNoSession {
+                        to_path: uris(&to),
+                        from_path: uris(&from),
+                    }),
                     Some(l) => {
                         let peer = l
                             .peer_of(&s.name)
@@ -2551,7 +2594,7 @@ fn media_paths(a: &Analysis) -> Vec<Item> {
                         let want_to = l.path_of(&peer);
                         let want_from = l.path_of(&s.name);
                         if !m.is_request() {
-                            // H2: To-Path is the request's first From-Path URI.
+                            // A response's To-Path is the request's first From-Path URI.
                             let req = c.dirs[1 - d]
                                 .msgs
                                 .iter()
@@ -2561,41 +2604,39 @@ fn media_paths(a: &Analysis) -> Vec<Item> {
                                 .and_then(|v| v.into_iter().next())
                             {
                                 if !to.first().is_some_and(|u| u.matches(&first)) {
-                                    bad.push(format!(
-                                        "To-Path `{}` is not the request's From-Path `{first}` (H2)",
-                                        uris(&to)
-                                    ));
+                                    bad.push(K::ResponseToPath {
+                                        to_path: uris(&to),
+                                        request_from: first.to_string(),
+                                    });
                                 }
                             }
                         } else if !same_uris(&to, want_to) {
-                            bad.push(format!(
-                                "To-Path `{}` is not {peer}'s a=path `{}` on {:?}",
-                                uris(&to),
-                                uris(want_to),
-                                l.link.unwrap_or(Link::L1)
-                            ));
+                            bad.push(K::ToPathNotPeers {
+                                to_path: uris(&to),
+                                path: uris(want_to),
+                                peer,
+                                link: Some(l.link.unwrap_or(Link::L1)),
+                            });
                         }
                         if !same_uris(&from, want_from) {
-                            bad.push(format!(
-                                "From-Path `{}` is not {s}'s a=path `{}`",
-                                uris(&from),
-                                uris(want_from)
-                            ));
+                            bad.push(K::FromPathNotOwn {
+                                from_path: uris(&from),
+                                entity: s.name.clone(),
+                                path: uris(want_from),
+                            });
                         }
                     }
                 }
                 if bad.is_empty() {
                     ok += 1;
                 } else {
-                    out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
+                    out.extend(bad.into_iter().map(|k| about(Class::Fail, ev.clone(), k)));
                 }
             }
         }
     }
     if ok > 0 {
-        out.push(Item::Pass(format!(
-            "{ok} MSRP messages of the SUT carry the negotiated paths"
-        )));
+        out.push(Finding::pass(K::PathsNegotiated { count: ok }));
     }
     if out.is_empty() {
         out.push(a.hidden("MSRP messages the SUT sends"));
@@ -2603,7 +2644,7 @@ fn media_paths(a: &Analysis) -> Vec<Item> {
     out
 }
 
-fn media_framing(a: &Analysis) -> Vec<Item> {
+fn media_framing(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut ok = 0usize;
     for c in a.links() {
@@ -2613,12 +2654,11 @@ fn media_framing(a: &Analysis) -> Vec<Item> {
             };
             let dir = &c.dirs[d];
             if let Some(e) = &dir.error {
-                out.push(Item::Fail(format!(
-                    "{} MSRP from {} does not parse: {}",
-                    ms(e.t),
-                    who(&Some(s.clone()), dir.from),
-                    e.error
-                )));
+                out.push(Finding::fail(K::MsrpUnparsable {
+                    t: Time(e.t),
+                    sender: who(&Some(s.clone()), dir.from),
+                    error: e.error.clone(),
+                }));
             }
             // Per session (To-Path) and Message-ID: (next expected start, total).
             let mut ranges: BTreeMap<(String, String), (u64, Option<u64>)> = BTreeMap::new();
@@ -2628,7 +2668,7 @@ fn media_framing(a: &Analysis) -> Vec<Item> {
                 .filter(|r| r.is_request())
                 .map(|r| r.head.tid.as_str())
                 .collect();
-            // Request transaction ids already used in this direction (F3: never reused).
+            // Request transaction ids already used in this direction (never reused).
             let mut tids: BTreeSet<&str> = BTreeSet::new();
             for m in &dir.msgs {
                 let ev = a.msrp_ev(c, d, m);
@@ -2637,47 +2677,38 @@ fn media_framing(a: &Analysis) -> Vec<Item> {
                 let name = |i: usize| h.headers.get(i).map(|(n, _)| n.to_ascii_lowercase());
                 if name(0).as_deref() != Some("to-path") || name(1).as_deref() != Some("from-path")
                 {
-                    bad.push(
-                        "To-Path and From-Path must be the first two headers (F4)".to_string(),
-                    );
+                    bad.push(K::HeaderOrder);
                 }
                 let ct = h
                     .headers
                     .iter()
                     .position(|(n, _)| n.eq_ignore_ascii_case("Content-Type"));
                 if h.has_body && ct != Some(h.headers.len().saturating_sub(1)) {
-                    bad.push("with a body, Content-Type must be the last header (F4)".into());
+                    bad.push(K::ContentTypeNotLast);
                 }
                 if !h.has_body && ct.is_some() {
-                    bad.push("Content-Type without a body (F6)".into());
+                    bad.push(K::ContentTypeWithoutBody);
                 }
                 if m.is_request() {
                     if !tids.insert(h.tid.as_str()) {
-                        bad.push(format!(
-                            "transaction id `{}` reused on this connection (F3)",
-                            h.tid
-                        ));
+                        bad.push(K::TidReused { tid: h.tid.clone() });
                     }
                     if h.tid.len() < 11 {
-                        bad.push(format!(
-                            "transaction id `{}` is too short for 64 random bits (F3)",
-                            h.tid
-                        ));
+                        bad.push(K::TidShort { tid: h.tid.clone() });
                     }
                     if h.method() != Some("SEND") && m.body_len > 10240 {
-                        bad.push(format!(
-                            "{} body of {} octets (F10)",
-                            h.method().unwrap_or(""),
-                            m.body_len
-                        ));
+                        bad.push(K::BodyTooLarge {
+                            method: h.method().unwrap_or("").to_string(),
+                            octets: m.body_len,
+                        });
                     }
                 } else if !requests.contains(h.tid.as_str()) {
-                    bad.push("response to no request received on this connection (H2)".into());
+                    bad.push(K::ResponseWithoutRequest);
                 }
                 if h.method() == Some("SEND") {
                     let id = h.message_id().unwrap_or("");
                     if id.is_empty() {
-                        bad.push("SEND without Message-ID (G1)".into());
+                        bad.push(K::NoMessageId);
                     }
                     let key = (
                         h.header("To-Path").unwrap_or("").to_string(),
@@ -2685,17 +2716,14 @@ fn media_framing(a: &Analysis) -> Vec<Item> {
                     );
                     let seen = ranges.get(&key).copied();
                     match h.byte_range() {
-                        None if seen.is_some() => {
-                            bad.push("a later chunk without Byte-Range (G3)".into())
-                        }
+                        None if seen.is_some() => bad.push(K::NoByteRange),
                         None => {
                             ranges.insert(key, (m.body_len.saturating_add(1), None));
                         }
-                        Some(Err(e)) => bad.push(format!(
-                            "`Byte-Range: {}`: {} (G3)",
-                            h.header("Byte-Range").unwrap_or(""),
-                            e.msg
-                        )),
+                        Some(Err(e)) => bad.push(K::ByteRangeUnparsable {
+                            value: h.header("Byte-Range").unwrap_or("").to_string(),
+                            error: e.msg.to_string(),
+                        }),
                         Some(Ok(r)) => {
                             bad.extend(range_faults(&r, m, seen));
                             let total = r.total.or(seen.and_then(|s| s.1));
@@ -2706,15 +2734,13 @@ fn media_framing(a: &Analysis) -> Vec<Item> {
                 if bad.is_empty() {
                     ok += 1;
                 } else {
-                    out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
+                    out.extend(bad.into_iter().map(|k| about(Class::Fail, ev.clone(), k)));
                 }
             }
         }
     }
     if ok > 0 {
-        out.push(Item::Pass(format!(
-            "{ok} MSRP messages of the SUT well-formed"
-        )));
+        out.push(Finding::pass(K::MsrpWellFormed { count: ok }));
     }
     if out.is_empty() {
         out.push(a.hidden("MSRP messages the SUT sends"));
@@ -2723,58 +2749,62 @@ fn media_framing(a: &Analysis) -> Vec<Item> {
 }
 
 /// Byte-Range arithmetic of one chunk given what came before for its Message-ID.
-fn range_faults(r: &ByteRange, m: &MsrpObs, seen: Option<(u64, Option<u64>)>) -> Vec<String> {
+fn range_faults(r: &ByteRange, m: &MsrpObs, seen: Option<(u64, Option<u64>)>) -> Vec<K> {
     let mut bad = Vec::new();
-    let shown = format!("Byte-Range {r}");
+    let range = r.to_string();
     match seen {
-        None if r.start != 1 => bad.push(format!(
-            "{shown}: the first chunk of a message starts at 1 (G3, J5)"
-        )),
-        Some((next, _)) if r.start != next => bad.push(format!(
-            "{shown}: not contiguous with the previous chunk (next octet is {next})"
-        )),
+        None if r.start != 1 => bad.push(K::RangeStart {
+            range: range.clone(),
+        }),
+        Some((next, _)) if r.start != next => bad.push(K::RangeGap {
+            range: range.clone(),
+            next,
+        }),
         _ => {}
     }
     if let Some((_, Some(t))) = seen {
         if r.total.is_some_and(|rt| rt != t) {
-            bad.push(format!(
-                "{shown}: total differs from the earlier chunks' {t}"
-            ));
+            bad.push(K::RangeTotalChanged {
+                range: range.clone(),
+                total: t,
+            });
         }
     }
     if let Some(e) = r.end {
         if m.flag.is_some() && e.saturating_add(1) != r.start.saturating_add(m.body_len) {
-            bad.push(format!(
-                "{shown} but the chunk carries {} octets",
-                m.body_len
-            ));
+            bad.push(K::RangeLength {
+                range: range.clone(),
+                octets: m.body_len,
+            });
         }
         if m.body_len > 2048 {
-            bad.push(format!(
-                "{shown}: a {}-octet chunk must be interruptible (range-end `*`, J1)",
-                m.body_len
-            ));
+            bad.push(K::RangeNotInterruptible {
+                range: range.clone(),
+                octets: m.body_len,
+            });
         }
     }
     if let Some(t) = r.total {
         let end = r.start.saturating_add(m.body_len);
         if end > t.saturating_add(1) {
-            bad.push(format!("{shown}: the chunk runs past the total"));
+            bad.push(K::RangePastTotal {
+                range: range.clone(),
+            });
         }
         if m.flag == Some(crate::codec::msrp::Flag::End)
             && m.head.has_body
             && end != t.saturating_add(1)
         {
-            bad.push(format!(
-                "{shown}: the final chunk (`$`) ends at {} not at the total",
-                end - 1
-            ));
+            bad.push(K::RangeFinalShort {
+                range: range.clone(),
+                end: end - 1,
+            });
         }
     }
     bad
 }
 
-fn media_response(a: &Analysis) -> Vec<Item> {
+fn media_response(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut ok = 0usize;
     for c in a.links() {
@@ -2803,21 +2833,21 @@ fn media_response(a: &Analysis) -> Vec<Item> {
                     .find(|r| !r.is_request() && r.head.tid == m.head.tid);
                 match resp {
                     Some(r) if r.head.code() == Some(200) => ok += 1,
-                    Some(r) => out.push(Item::Fail(format!(
-                        "{s} answered {} with {}",
-                        a.msrp_ev(c, d, m),
-                        a.msrp_ev(c, 1 - d, r)
-                    ))),
-                    None => out.push(Item::Fail(format!(
-                        "{s} never answered {} on this connection",
-                        a.msrp_ev(c, d, m)
-                    ))),
+                    Some(r) => out.push(Finding::fail(K::SendAnsweredNon200 {
+                        entity: s.name.clone(),
+                        send: a.msrp_ev(c, d, m),
+                        response: a.msrp_ev(c, 1 - d, r),
+                    })),
+                    None => out.push(Finding::fail(K::SendUnanswered {
+                        entity: s.name.clone(),
+                        send: a.msrp_ev(c, d, m),
+                    })),
                 }
             }
         }
     }
     if ok > 0 {
-        out.push(Item::Pass(format!("{ok} SENDs to the SUT answered 200")));
+        out.push(Finding::pass(K::SendsAnswered { count: ok }));
     }
     if out.is_empty() {
         out.push(a.hidden("SENDs the SUT receives"));
@@ -2825,20 +2855,27 @@ fn media_response(a: &Analysis) -> Vec<Item> {
     out
 }
 
-fn content_ev(c: &ConnObs, d: usize, k: &ContentObs) -> String {
+fn content_ev(c: &ConnObs, d: usize, k: &ContentObs) -> Cite {
     let dir = &c.dirs[d];
-    format!(
-        "{} message {} ({} octets, sha256 {}) {} → {}",
-        ms(k.first_t),
-        k.message_id,
-        k.total.unwrap_or(k.received),
-        k.sha256.as_deref().map(short).unwrap_or("?"),
-        who(&c.sender(d).cloned(), dir.from),
-        who(&c.sender(1 - d).cloned(), dir.to)
-    )
+    let index = dir
+        .contents
+        .iter()
+        .position(|x| std::ptr::eq(x, k))
+        .unwrap_or(usize::MAX);
+    Cite::Content {
+        conn: c.index,
+        dir: d,
+        index,
+        t: Time(k.first_t),
+        message_id: k.message_id.clone(),
+        octets: k.total.unwrap_or(k.received),
+        sha256: k.sha256.clone(),
+        from: who(&c.sender(d).cloned(), dir.from),
+        to: who(&c.sender(1 - d).cloned(), dir.to),
+    }
 }
 
-fn cpim_faults(k: &ContentObs) -> Vec<String> {
+fn cpim_faults(k: &ContentObs) -> Vec<K> {
     let mut bad = Vec::new();
     let ct = k.content_type.as_deref().map(|v| {
         v.split(';')
@@ -2848,54 +2885,41 @@ fn cpim_faults(k: &ContentObs) -> Vec<String> {
             .to_ascii_lowercase()
     });
     if ct.as_deref() != Some("message/cpim") {
-        bad.push(format!(
-            "Content-Type {} is not message/cpim",
-            k.content_type.as_deref().unwrap_or("(none)")
-        ));
+        bad.push(K::NotCpim {
+            content_type: k.content_type.clone(),
+        });
         return bad;
     }
     match Cpim::parse_head(&k.prefix) {
         Ok(Some((cpim, _))) => {
             for h in ["From", "To"] {
                 if cpim.header(h).is_none() {
-                    bad.push(format!("the CPIM object has no {h} header (O3)"));
+                    bad.push(K::CpimMissingHeader { header: h.into() });
                 }
             }
             if cpim.content_type().is_none() {
-                bad.push("the CPIM object has no inner Content-Type (O1)".into());
+                bad.push(K::CpimNoInnerType);
             }
         }
-        Ok(None) => bad.push("the CPIM header part never ends (O1)".into()),
-        Err(e) => bad.push(format!("not a CPIM object: {e}")),
+        Ok(None) => bad.push(K::CpimHeadNeverEnds),
+        Err(e) => bad.push(K::CpimUnparsable {
+            error: e.to_string(),
+        }),
     }
     bad
 }
 
-/// The CPIM headers that differ between two objects, for evidence.
-fn cpim_diff(input: &Cpim, output: &Cpim) -> String {
-    let show = |h: Option<&(String, String)>| {
-        h.map(|(n, v)| format!("`{n}: {v}`"))
-            .unwrap_or_else(|| "nothing".into())
-    };
+/// The CPIM headers that differ between two objects, as (before, after).
+fn cpim_diff(input: &Cpim, output: &Cpim) -> Vec<(Option<String>, Option<String>)> {
+    let show = |h: Option<&(String, String)>| h.map(|(n, v)| format!("{n}: {v}"));
     let n = input.headers.len().max(output.headers.len());
-    let changed: Vec<String> = (0..n)
+    (0..n)
         .filter(|&k| input.headers.get(k) != output.headers.get(k))
-        .map(|k| {
-            format!(
-                "{} became {}",
-                show(input.headers.get(k)),
-                show(output.headers.get(k))
-            )
-        })
-        .collect();
-    if changed.is_empty() {
-        String::new()
-    } else {
-        format!("; CPIM header {}", changed.join(", "))
-    }
+        .map(|k| (show(input.headers.get(k)), show(output.headers.get(k))))
+        .collect()
 }
 
-fn media_cpim(a: &Analysis) -> Vec<Item> {
+fn media_cpim(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     // Contents each instance received and sent.
     let mut received: BTreeMap<String, Vec<(&ConnObs, usize, &ContentObs)>> = BTreeMap::new();
@@ -2928,12 +2952,7 @@ fn media_cpim(a: &Analysis) -> Vec<Item> {
         let ev = content_ev(c, d, k);
         if s.role == Role::ClientA || (from_harness.is_empty() && !a.self_check) {
             // The content's origin is the SUT: it must be a well-formed message/cpim.
-            let bad = cpim_faults(k);
-            if bad.is_empty() {
-                out.push(Item::Pass(format!("{ev}: message/cpim")));
-            } else {
-                out.push(Item::Fail(format!("{ev}: {}", bad.join("; "))));
-            }
+            judged(&mut out, ev, cpim_faults(k), K::CpimValid);
             continue;
         }
         // A relay: compare with what it received (or, upstream hidden, what entered the SUT).
@@ -2943,42 +2962,52 @@ fn media_cpim(a: &Analysis) -> Vec<Item> {
         };
         let refs: Vec<&str> = inputs.iter().filter_map(|k| k.sha256.as_deref()).collect();
         let Some(sha) = k.sha256.as_deref() else {
-            out.push(Item::Inconc(format!(
-                "{ev}: incomplete ({}), cannot compare (see MEDIA-DELIVERY, MEDIA-FRAMING)",
-                k.note
-                    .clone()
-                    .unwrap_or_else(|| format!("{} octets", k.received))
-            )));
+            out.push(about(
+                Class::Inconc,
+                ev,
+                K::ContentIncomplete {
+                    note: k
+                        .note
+                        .clone()
+                        .unwrap_or_else(|| format!("{} octets", k.received)),
+                },
+            ));
             continue;
         };
         if refs.is_empty() {
-            out.push(Item::Inconc(format!(
-                "{ev}: no complete upstream copy to compare with"
-            )));
+            out.push(about(Class::Inconc, ev, K::NoUpstreamCopy));
         } else if refs.contains(&sha) {
             let ct_same = inputs.iter().any(|i| i.content_type == k.content_type);
             if ct_same {
-                out.push(Item::Pass(format!("{ev}: relayed unchanged")));
+                out.push(about(Class::Pass, ev, K::RelayedUnchanged));
             } else {
-                out.push(Item::Fail(format!(
-                    "{ev}: Content-Type {:?} changed while relaying",
-                    k.content_type
-                )));
+                out.push(about(
+                    Class::Fail,
+                    ev,
+                    K::ContentTypeChanged {
+                        content_type: k.content_type.clone(),
+                    },
+                ));
             }
         } else {
-            let detail = match (
+            let changed = match (
                 inputs
                     .first()
                     .and_then(|i| Cpim::parse_head(&i.prefix).ok().flatten()),
                 Cpim::parse_head(&k.prefix).ok().flatten(),
             ) {
                 (Some((i, _)), Some((o, _))) => cpim_diff(&i, &o),
-                _ => String::new(),
+                _ => Vec::new(),
             };
-            out.push(Item::Fail(format!(
-                "{ev}: differs from what {s} received (sha256 {}){detail} (O2: relays keep the CPIM object octet for octet)",
-                refs.first().map(|r| short(r)).unwrap_or("?")
-            )));
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::ContentAltered {
+                    entity: s.name.clone(),
+                    upstream_sha256: refs.first().map(|r| r.to_string()).unwrap_or_default(),
+                    changed,
+                },
+            ));
         }
     }
     if out.is_empty() {

@@ -3,19 +3,27 @@
 //!
 //! - [`observe`]: wire events → an [`observe::Observation`] (SIP messages and SDP by entity,
 //!   MSRP messages per link, link openings), the same for a live run and a capture.
-//! - [`checks`]: the check catalogue (`shared/docs/checks.md`) over an observation.
+//! - [`catalogue`]: the check ids, what each verifies and its normative sources
+//!   (`docs/checks.md` is generated from it).
+//! - [`checks`]: the checks of the catalogue over an observation, each giving typed
+//!   [`finding::Finding`]s.
+//! - [`finding`]: what a check found, as data, and the one place it becomes text.
 //! - [`suite`], [`profile`], [`plan`]: suites and profiles as data, and the cases they make.
 //! - [`shard`]: `--filter` and `--partition k/n`, the cases a run executes.
 
 pub mod case;
+pub mod catalogue;
 pub mod checks;
-
+pub mod finding;
 pub mod plan;
 pub mod profile;
 pub mod runner;
 pub mod shard;
 pub mod suite;
 pub mod sutproc;
+
+pub use catalogue::CheckId;
+pub use finding::{Cite, Class, Finding, FindingKind};
 
 use crate::config::Variant;
 use crate::entity::Holds;
@@ -52,16 +60,54 @@ impl Verdict {
     }
 }
 
-/// One check's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One check's result. Serialised with `evidence` as well: the findings rendered as text
+/// ([`CheckResult::evidence`]), for readers of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CheckResult {
     /// Stable id, e.g. `LINK-DIR`.
-    pub id: String,
-    /// Figure step, claim or protocol-notes rule, e.g. `S106; D13`.
+    pub id: CheckId,
+    /// The catalogue's reference for the check (RFC sections, the patent's figures and
+    /// steps; see `docs/checks.md`).
     pub reference: String,
     pub verdict: Verdict,
-    /// On failure: message excerpts, addresses, times (one line each).
-    pub evidence: Vec<String>,
+    /// What the check found: the failures (and inconclusive items) of a failing check, the
+    /// passes of a passing one, each with the messages and addresses it cites.
+    pub findings: Vec<Finding>,
+}
+
+impl CheckResult {
+    /// A result with the catalogue's reference for `id`.
+    pub fn new(id: CheckId, verdict: Verdict, findings: Vec<Finding>) -> CheckResult {
+        CheckResult {
+            id,
+            reference: id.reference(),
+            verdict,
+            findings,
+        }
+    }
+
+    /// The findings as text, one line each (see [`finding::evidence_lines`]).
+    pub fn evidence(&self) -> Vec<String> {
+        finding::evidence_lines(self.verdict, &self.findings)
+    }
+
+    /// The findings of a class.
+    pub fn of_class(&self, class: Class) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.class == class)
+    }
+}
+
+impl Serialize for CheckResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("CheckResult", 5)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("reference", &self.reference)?;
+        st.serialize_field("verdict", &self.verdict)?;
+        st.serialize_field("evidence", &self.evidence())?;
+        st.serialize_field("findings", &self.findings)?;
+        st.end()
+    }
 }
 
 /// What a member got, as the harness saw it (harness client-b) or read it (SUT output file).

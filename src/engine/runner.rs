@@ -3,10 +3,10 @@
 //! writes `summary.json` and each case's event log as it goes (so an interrupted run keeps
 //! what it finished).
 
-use super::case::{run_case, CaseOutcome, RunSettings};
+use super::case::{run_case, CaseOutcome, RunSettings, SetupError};
 use super::plan::{Case, Plan};
 use super::profile::Profile;
-use super::Verdict;
+use super::{CheckId, Verdict};
 use crate::clock;
 use crate::entity::Fault;
 use crate::topology::Role;
@@ -98,9 +98,7 @@ pub async fn run_case_retrying(
 ) -> CaseOutcome {
     let mut o = run_case(case, profile, case_net(i), s).await;
     for attempt in 1..=3usize {
-        let taken = o.verdict == Verdict::Error
-            && o.notes.iter().any(|n| n.contains("Address already in use"));
-        if !taken {
+        if o.setup_error != Some(SetupError::AddrInUse) {
             break;
         }
         let net = case_net(i + attempt * 37);
@@ -354,7 +352,7 @@ pub struct MutantRow {
     pub target: &'static str,
     pub cases: Vec<String>,
     /// Checks that failed in at least one case.
-    pub caught_by: Vec<String>,
+    pub caught_by: Vec<CheckId>,
     pub caught: bool,
 }
 
@@ -387,7 +385,7 @@ pub async fn mutants(
             work.push((f, c.clone()));
         }
     }
-    let mut caught: std::collections::BTreeMap<Fault, BTreeSet<String>> = Default::default();
+    let mut caught: std::collections::BTreeMap<Fault, BTreeSet<CheckId>> = Default::default();
     let mut set = tokio::task::JoinSet::new();
     let mut next = 0usize;
     loop {
@@ -407,19 +405,23 @@ pub async fn mutants(
         let (f, o) = done.map_err(|e| anyhow::anyhow!("a case task failed: {e}"))?;
         let entry = caught.entry(f).or_default();
         for chk in o.checks.iter().filter(|x| x.verdict == Verdict::Fail) {
-            entry.insert(chk.id.clone());
+            entry.insert(chk.id);
         }
     }
     let mut rows = Vec::new();
     for &f in &faults {
         let caught_by = caught.remove(&f).unwrap_or_default();
-        let hit = caught_by.contains(f.target_check());
+        let hit = CheckId::parse(f.target_check()).is_some_and(|id| caught_by.contains(&id));
         println!(
             "{:<24} {:<15} {:<6} {}",
             f.name(),
             f.target_check(),
             if hit { "yes" } else { "NO" },
-            caught_by.iter().cloned().collect::<Vec<_>>().join(" ")
+            caught_by
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         rows.push(MutantRow {
             fault: f.name(),

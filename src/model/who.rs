@@ -12,7 +12,7 @@
 //!   the same ephemeral port to another socket towards another peer once it is free. A response comes from whoever received the
 //!   request it answers (same Call-ID, CSeq and branch, the reverse 4-tuple, RFC 3261
 //!   §18.2.2) and goes to whoever sent it.
-//! - **MSRP from an ephemeral port** (the side that opened a link): the first URI of the
+//! - **MSRP from an ephemeral port** (either end of a link that is not a listener): the first URI of the
 //!   From-Path of what the opener sent, or of the To-Path of what it received, is the
 //!   opener's own session URI (RFC 4975 §7.1, §8.1), which the opener advertised in the
 //!   `a=path` of its SDP; the party that advertised it first (a copy by another party comes
@@ -181,55 +181,65 @@ pub fn attribute(obs: &mut Observation, topo: &Topology) {
             std::mem::swap(&mut c.opener, &mut c.target);
             c.dirs.swap(0, 1);
         }
-        c.target_party = ls.at(c.target);
         c.to_sip_port = ls.is_sip(c.target) || core == Some(c.target);
-        let from_sip = eph.get(&(c.opener, c.target)).cloned();
-        let from_msrp = || {
-            let uri = c.dirs[0]
+        // Each end by its exact listener, else by what the wire proves (see the module docs).
+        let end = |e: usize, peer: &Option<Party>| -> Option<Party> {
+            let (me, other) = if e == 0 {
+                (c.opener, c.target)
+            } else {
+                (c.target, c.opener)
+            };
+            if let Some(p) = ls.at(me).or_else(|| eph.get(&(me, other)).cloned()) {
+                return Some(p);
+            }
+            // The first URI of the From-Path it sent, or of the To-Path it received.
+            let uri = c.dirs[e]
                 .msgs
                 .iter()
                 .find_map(|m| first_uri(m.head.from_path()))
                 .or_else(|| {
-                    c.dirs[1]
+                    c.dirs[1 - e]
                         .msgs
                         .iter()
                         .find_map(|m| first_uri(m.head.to_path()))
-                })?;
-            paths
-                .iter()
-                .find(|(u, p)| u.matches(&uri) && ip_of(topo, p) == Some(c.opener.ip()))
-                .map(|(_, p)| p.clone())
-        };
-        let from_peers = || {
-            let t = c.target_party.as_ref()?;
-            let mut cands = sip_peers
-                .get(&t.name)?
-                .iter()
-                .filter(|p| ip_of(topo, p) == Some(c.opener.ip()));
-            match (cands.next(), cands.next()) {
-                (Some(p), None) => Some(p.clone()),
+                });
+            let by_path = uri.and_then(|uri| {
+                paths
+                    .iter()
+                    .find(|(u, p)| u.matches(&uri) && ip_of(topo, p) == Some(me.ip()))
+                    .map(|(_, p)| p.clone())
+            });
+            let one = |mut it: std::vec::IntoIter<Party>| match (it.next(), it.next()) {
+                (Some(p), None) => Some(p),
                 _ => None,
-            }
+            };
+            let by_peer = || {
+                let peer = peer.as_ref()?;
+                let cands: Vec<Party> = sip_peers
+                    .get(&peer.name)?
+                    .iter()
+                    .filter(|p| ip_of(topo, p) == Some(me.ip()))
+                    .cloned()
+                    .collect();
+                one(cands.into_iter())
+            };
+            let by_ip = || {
+                let cands: Vec<Party> = topo
+                    .instances()
+                    .into_iter()
+                    .filter(|i| i.sip.ip() == me.ip() || i.msrp.ip() == me.ip())
+                    .map(|i| Party {
+                        name: i.name,
+                        role: i.role,
+                    })
+                    .collect();
+                one(cands.into_iter())
+            };
+            by_path.or_else(by_peer).or_else(by_ip)
         };
-        let only_one = || {
-            let mut same = topo
-                .instances()
-                .into_iter()
-                .filter(|i| i.sip.ip() == c.opener.ip() || i.msrp.ip() == c.opener.ip());
-            match (same.next(), same.next()) {
-                (Some(i), None) => Some(Party {
-                    name: i.name,
-                    role: i.role,
-                }),
-                _ => None,
-            }
-        };
-        c.opener_party = ls
-            .at(c.opener)
-            .or(from_sip)
-            .or_else(from_msrp)
-            .or_else(from_peers)
-            .or_else(only_one);
+        let target = ls.at(c.target);
+        c.opener_party = end(0, &target);
+        c.target_party = target.or_else(|| end(1, &c.opener_party));
         c.link = match (&c.opener_party, &c.target_party) {
             (Some(a), Some(b)) => link_between(a.role, b.role),
             _ => None,

@@ -139,10 +139,11 @@ pub fn case_lines(c: &CaseReport, styles: Styles, v: Verbosity) -> Vec<String> {
         styles.dim(&format!("({:.2} s)", c.duration_ms as f64 / 1000.0))
     )];
     for chk in c.failing_checks() {
-        let mut ev = chk.evidence.iter();
+        let evidence = chk.evidence();
+        let mut ev = evidence.iter();
         out.push(format!(
             "         {} [{}] {}",
-            styles.check_id(&chk.id, chk.verdict),
+            styles.check_id(chk.id.as_str(), chk.verdict),
             chk.reference,
             excerpt(ev.next().map(String::as_str).unwrap_or(""))
         ));

@@ -88,7 +88,7 @@ pub fn index(s: &Summary) -> String {
     for c in &s.cases {
         let failing: Vec<String> = c
             .failing_checks()
-            .map(|k| format!("<code>{}</code>", esc(&k.id)))
+            .map(|k| format!("<code>{}</code>", esc(k.id.as_str())))
             .collect();
         let _ = writeln!(
             b,
@@ -153,9 +153,9 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
                 b,
                 "<p>{} <b>{}</b> [{}] <span class=\"mono\">{}</span></p>",
                 verdict_badge(k.verdict),
-                esc(&k.id),
+                esc(k.id.as_str()),
                 esc(&k.reference),
-                esc(k.evidence.first().map(String::as_str).unwrap_or(""))
+                esc(k.evidence().first().map(String::as_str).unwrap_or(""))
             );
         }
         b.push_str("</div>\n");
@@ -192,15 +192,18 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
     b.push_str("<h2>Checks</h2>\n<table class=\"checks\">\n<tr><th>check</th><th>verdict</th><th>reference</th><th>evidence</th></tr>\n");
     for k in &c.checks {
         let ev: String = k
-            .evidence
+            .evidence()
             .iter()
             .map(|e| format!("<li>{}</li>", esc(e)))
             .collect();
+        // The id names its section of docs/checks.md; hovering it shows what it verifies.
         let _ = writeln!(
             b,
-            "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td><ul class=\"ev\">{ev}</ul></td></tr>",
+            "<tr class=\"{}\"><td><code title=\"{} (docs/checks.md#{})\">{}</code></td><td>{}</td><td>{}</td><td><ul class=\"ev\">{ev}</ul></td></tr>",
             k.verdict.as_str().replace(' ', "-"),
-            esc(&k.id),
+            esc(k.id.entry().what),
+            esc(&k.id.anchor()),
+            esc(k.id.as_str()),
             verdict_badge(k.verdict),
             esc(&k.reference)
         );

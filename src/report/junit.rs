@@ -80,7 +80,7 @@ fn test_case(c: &CaseReport) -> TestCase {
                     v.as_str(),
                     k.id,
                     k.reference,
-                    k.evidence.first().map(String::as_str).unwrap_or("")
+                    k.evidence().first().map(String::as_str).unwrap_or("")
                 ),
                 None => format!("{}: no check decided the case", v.as_str()),
             };
@@ -92,7 +92,7 @@ fn test_case(c: &CaseReport) -> TestCase {
                     k.id,
                     k.reference
                 ));
-                for e in &k.evidence {
+                for e in &k.evidence() {
                     text.push_str(&format!("    {e}\n"));
                 }
             }

@@ -7,9 +7,10 @@
 
 use crate::capture::ladder::{Ladder, Style};
 use crate::engine::case::CaseOutcome;
+use crate::engine::finding::{Cite, Class, Endpoint};
 use crate::engine::plan::Case;
 use crate::engine::suite::{link_between, link_name, Suite};
-use crate::engine::{CheckResult, Verdict};
+use crate::engine::{CheckId, CheckResult, Verdict};
 use crate::topology::{Role, Topology};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 /// The summary's format version. Bumped whenever a field is removed, renamed or changes
 /// meaning; new fields keep it (readers ignore fields they do not know, and a reader of this
 /// version gives fields an older file lacks their documented default).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,7 +204,7 @@ pub struct RowView {
     pub step: Option<String>,
     /// Checks whose failure evidence cites this row (drawn red).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<String>,
+    pub failed: Vec<CheckId>,
 }
 
 /// The observed ladder of a case.
@@ -244,7 +245,7 @@ pub struct StepView {
     pub status: StepStatus,
     /// Checks whose failures cite an observed instance of this step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<String>,
+    pub failed: Vec<CheckId>,
 }
 
 /// The figure's expected ladder for a case's variant.
@@ -337,7 +338,7 @@ fn build_ladder(
         .iter()
         .map(|r| {
             let (fname, tname) = (&ladder.columns[r.from], &ladder.columns[r.to]);
-            let mut failed: Vec<String> = Vec::new();
+            let mut failed: Vec<CheckId> = Vec::new();
             // Through the core, a row has the proxy at one end and the evidence names the
             // entities at both ends of the message.
             let (fcore, tcore) = (is_core(fname), is_core(tname));
@@ -354,7 +355,7 @@ fn build_ladder(
                     && r.label.split(' ').next() == Some(c.what.as_str())
                     && r.times.iter().any(|t| (ms(*t) - c.t_ms).abs() < 0.06);
                 if hit && !failed.contains(&c.check) {
-                    failed.push(c.check.clone());
+                    failed.push(c.check);
                 }
             }
             let mut message = vec![r.detail.clone()];
@@ -445,83 +446,54 @@ fn step_message(
     }
 }
 
-/// A message a failing check's evidence names as its subject.
+/// A message a failing check's finding is about (its subject).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cited {
-    pub check: String,
+    pub check: CheckId,
     pub t_ms: f64,
     pub from: String,
     pub to: String,
-    /// What the line names: a SIP method or status code, an MSRP method or status code, or
+    /// What the subject is: a SIP method or status code, an MSRP method or status code, or
     /// `SYN` for a link opening (compared with the row's label, so a 100 Trying stamped in
     /// the same 0.1 ms as the cited 200 OK stays black).
     pub what: String,
 }
 
-/// The messages failing checks cite as their subject. A finding about a message starts with
-/// its stamped reference (`12.3ms `…` pf-a (addr) → x (addr)` or `12.3ms TCP pf-a (addr) →
-/// x (addr)`; `figure N: ` may come first); later references in the line are context (a
-/// trigger, a cause), and a line that starts otherwise is about something that never
-/// happened (`x never opened L3 …`), which the expected ladder shows as missing. Rows are
-/// marked only when a judged role sent them.
+/// The messages and link openings the failures of failing checks are about. Other messages a
+/// finding names are context (a trigger, a cause), and a finding with no subject is about
+/// something that never happened (`x never opened L3 …`), which the expected ladder shows as
+/// missing. Rows are marked only when a judged role sent them.
 pub fn cited_messages(checks: &[CheckResult]) -> Vec<Cited> {
+    let name = |e: &Endpoint| e.name.clone().unwrap_or_else(|| e.addr.to_string());
     let mut out = Vec::new();
     for c in checks
         .iter()
         .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
     {
-        for line in c.evidence.iter().filter(|l| !l.starts_with("inconc: ")) {
-            let subject =
-                line.starts_with(|ch: char| ch.is_ascii_digit()) || line.starts_with("figure ");
-            if let Some((t_ms, from, to, what)) =
-                stamped_refs(line).into_iter().next().filter(|_| subject)
-            {
-                out.push(Cited {
-                    check: c.id.clone(),
-                    t_ms,
+        for f in c.of_class(Class::Fail) {
+            let (what, from, to) = match &f.subject {
+                Some(Cite::Sip {
+                    start_line,
                     from,
                     to,
-                    what,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// Every `<t>ms `<line>` <from> (<addr>) → <to> (<addr>)` or `<t>ms TCP <from> (<addr>) →
-/// <to> (<addr>)` in a line: (time, from, to, what the start line names).
-fn stamped_refs(line: &str) -> Vec<(f64, String, String, String)> {
-    let mut out = Vec::new();
-    let b = line.as_bytes();
-    let mut i = 0;
-    while let Some(p) = line[i..].find("ms ") {
-        let at = i + p;
-        i = at + 3;
-        // The number before `ms`.
-        let mut s = at;
-        while s > 0 && (b[s - 1].is_ascii_digit() || b[s - 1] == b'.') {
-            s -= 1;
-        }
-        if s == at || (s > 0 && b[s - 1].is_ascii_alphanumeric()) {
-            continue;
-        }
-        let Ok(t) = line[s..at].parse::<f64>() else {
-            continue;
-        };
-        let rest = &line[at + 3..];
-        let (after, what) = if let Some(r) = rest.strip_prefix('`') {
-            match r.find('`') {
-                Some(e) => (&r[e + 1..], start_word(&r[..e])),
-                None => continue,
-            }
-        } else if let Some(r) = rest.strip_prefix("TCP") {
-            (r, "SYN".to_string())
-        } else {
-            continue;
-        };
-        if let Some((from, to)) = parse_parties(after) {
-            out.push((t, from, to, what));
+                    ..
+                })
+                | Some(Cite::Msrp {
+                    start_line,
+                    from,
+                    to,
+                    ..
+                }) => (start_word(start_line), from, to),
+                Some(Cite::Conn { opener, target, .. }) => ("SYN".to_string(), opener, target),
+                Some(Cite::Content { .. }) | None => continue,
+            };
+            out.push(Cited {
+                check: c.id,
+                t_ms: f.subject.as_ref().map(|s| ms(s.t().0)).unwrap_or(0.0),
+                from: name(from),
+                to: name(to),
+                what,
+            });
         }
     }
     out
@@ -537,18 +509,6 @@ fn start_word(start: &str) -> String {
         [m, ..] => m.to_string(),
         [] => String::new(),
     }
-}
-
-/// ` pf-a (127.0.0.12:5060) → x (127.0.0.13:5060)…` → (`pf-a`, `x`).
-fn parse_parties(s: &str) -> Option<(String, String)> {
-    let s = s.strip_prefix(' ')?;
-    let (from, rest) = s.split_once(" (")?;
-    let (_, rest) = rest.split_once(") → ")?;
-    let (to, _) = rest.split_once(" (")?;
-    if from.contains(' ') || to.contains(' ') || from.is_empty() || to.is_empty() {
-        return None;
-    }
-    Some((from.to_string(), to.to_string()))
 }
 
 /// The figure's steps for the case's variant, each matched to the observed rows.
@@ -574,11 +534,11 @@ fn expected_view(suite: &Suite, case: &Case, ladder: Option<&LadderView>) -> Exp
                         .collect()
                 })
                 .unwrap_or_default();
-            let mut failed: Vec<String> = Vec::new();
+            let mut failed: Vec<CheckId> = Vec::new();
             for r in &rows {
                 for c in &r.failed {
                     if !failed.contains(c) {
-                        failed.push(c.clone());
+                        failed.push(*c);
                     }
                 }
             }
@@ -614,37 +574,78 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stamped_references_are_found_with_their_parties() {
-        let l = "8.9ms `SIP/2.0 200 OK` x (127.100.0.13:5060) → pf-a (127.100.0.12:5060): offer a=setup:actpass";
+    fn failures_about_a_message_or_an_opening_cite_it_and_others_do_not() {
+        use crate::engine::finding::Time;
+        use crate::engine::{Finding, FindingKind};
+        let ep = |n: &str, a: &str| Endpoint {
+            name: Some(n.into()),
+            addr: a.parse().unwrap(),
+        };
+        let ok = Cite::Sip {
+            index: 4,
+            t: Time(Duration::from_micros(8_900)),
+            start_line: "SIP/2.0 200 OK".into(),
+            from: ep("x", "127.0.0.13:5060"),
+            to: ep("pf-a", "127.0.0.12:5060"),
+        };
+        let syn = Cite::Conn {
+            index: 0,
+            t: Time(Duration::from_micros(415_000)),
+            opener: ep("x", "127.0.0.13:43837"),
+            target: ep("pf-a", "127.0.0.12:2855"),
+        };
+        let checks = vec![
+            CheckResult::new(
+                CheckId::SdpSetup,
+                Verdict::Fail,
+                vec![
+                    Finding::about(
+                        Class::Fail,
+                        ok.clone(),
+                        FindingKind::SetupActpassAnswer {
+                            setup: crate::engine::finding::SetupAttr(Some("actpass".into())),
+                        },
+                    ),
+                    // Context only: something that never happened, and an inconclusive item.
+                    Finding::fail(FindingKind::NoInvite2),
+                    Finding::about(
+                        Class::Inconc,
+                        syn.clone(),
+                        FindingKind::RecordingEndsBeforeBind,
+                    ),
+                ],
+            ),
+            CheckResult::new(
+                CheckId::LinkDir,
+                Verdict::Fail,
+                vec![Finding::about(
+                    Class::Fail,
+                    syn,
+                    FindingKind::LinkOffChain { opener: "x".into() },
+                )],
+            ),
+            // A passing check cites nothing.
+            CheckResult::new(
+                CheckId::SdpMedia,
+                Verdict::Pass,
+                vec![Finding::about(Class::Pass, ok, FindingKind::OneMsrpMedia)],
+            ),
+        ];
+        let cited = cited_messages(&checks);
+        assert_eq!(cited.len(), 2, "{cited:?}");
         assert_eq!(
-            stamped_refs(l),
-            vec![(8.9, "x".to_string(), "pf-a".to_string(), "200".to_string())]
+            (
+                cited[0].check,
+                cited[0].what.as_str(),
+                cited[0].from.as_str()
+            ),
+            (CheckId::SdpSetup, "200", "x")
         );
-        let l = "x did not open L3 within 1000.0ms of its trigger (the upstream ACK 414.5ms `ACK sip:x@127.100.0.13:5060;transport=udp SIP/2.0` pf-a (127.100.0.12:5060) → x (127.100.0.13:5060)); watched until 20289.4ms";
+        assert!((cited[0].t_ms - 8.9).abs() < 1e-9);
         assert_eq!(
-            stamped_refs(l),
-            vec![(
-                414.5,
-                "pf-a".to_string(),
-                "x".to_string(),
-                "ACK".to_string()
-            )]
+            (cited[1].check, cited[1].what.as_str(), cited[1].to.as_str()),
+            (CheckId::LinkDir, "SYN", "pf-a")
         );
-        let l = "415.0ms TCP x (127.100.0.13:43837) → pf-a (127.100.0.12:2855): x opened L2";
-        assert_eq!(
-            stamped_refs(l),
-            vec![(
-                415.0,
-                "x".to_string(),
-                "pf-a".to_string(),
-                "SYN".to_string()
-            )]
-        );
-        let l =
-            "3.0ms `MSRP a1b2 SEND` pf-a (127.0.0.12:40000) → x (127.0.0.13:2855): no Byte-Range";
-        assert_eq!(stamped_refs(l)[0].3, "SEND");
-        assert!(stamped_refs("member b1 received nothing (watched until 20.0ms)").is_empty());
-        assert!(stamped_refs("12ms `unterminated").is_empty());
     }
 
     #[test]

@@ -145,7 +145,8 @@ pub fn observed(l: &LadderView) -> String {
             let _ = write!(title, "\nfigure message: {step}");
         }
         if failed {
-            let _ = write!(title, "\nFAILED: {}", r.failed.join(", "));
+            let ids: Vec<&str> = r.failed.iter().map(|c| c.as_str()).collect();
+            let _ = write!(title, "\nFAILED: {}", ids.join(", "));
         }
         let _ = write!(
             s,
@@ -225,7 +226,14 @@ pub fn expected(e: &ExpectedView, sut: &[String], case_failed: bool) -> String {
             StepStatus::Failed => (
                 "failed",
                 "ah-red",
-                format!("observed; FAILED: {}", st.failed.join(", ")),
+                format!(
+                    "observed; FAILED: {}",
+                    st.failed
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ),
             StepStatus::Missing if case_failed => {
                 ("missing failed", "ah-red", "never observed".to_string())

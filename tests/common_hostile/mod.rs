@@ -41,7 +41,7 @@ pub fn describe(o: &CaseOutcome) -> String {
             "    {} {}: {}\n",
             c.verdict.as_str(),
             c.id,
-            c.evidence.join(" | ")
+            c.evidence().join(" | ")
         ));
     }
     for n in &o.notes {
@@ -92,7 +92,7 @@ pub async fn run_hostile(net: u8, fault: Fault, case_id: &str, expect: Expect) -
     );
     assert!(
         o.checks.iter().any(|c| matches!(c.verdict, Verdict::Fail | Verdict::Inconc)
-            && !c.evidence.is_empty()),
+            && !c.findings.is_empty()),
         "{}: no evidence:\n{d}",
         fault.name()
     );

@@ -232,7 +232,7 @@ pub fn judge(run: &Run) -> Vec<CheckResult> {
     run_checks(&run.ctx, &obs)
 }
 
-pub fn verdict_of<'a>(results: &'a [CheckResult], id: &str) -> &'a CheckResult {
+pub fn verdict_of(results: &[CheckResult], id: cpm_harness::engine::CheckId) -> &CheckResult {
     results
         .iter()
         .find(|r| r.id == id)
@@ -242,8 +242,8 @@ pub fn verdict_of<'a>(results: &'a [CheckResult], id: &str) -> &'a CheckResult {
 pub fn show(results: &[CheckResult]) -> String {
     let mut s = String::new();
     for r in results {
-        s.push_str(&format!("  {:<15} {}\n", r.id, r.verdict.as_str()));
-        for e in &r.evidence {
+        s.push_str(&format!("  {:<15} {}\n", r.id.as_str(), r.verdict.as_str()));
+        for e in &r.evidence() {
             s.push_str(&format!("      {e}\n"));
         }
     }
@@ -267,6 +267,11 @@ pub const SPLITS: [&[Role]; 7] = [
     &[Role::PfA, Role::X, Role::PfB],
     &[],
 ];
+
+/// Whether a failure of `r` satisfies `f`.
+pub fn fails_with(r: &CheckResult, f: impl Fn(&cpm_harness::engine::Finding) -> bool) -> bool {
+    r.of_class(cpm_harness::engine::Class::Fail).any(f)
+}
 
 /// Runs futures concurrently on the current runtime and collects their outputs in order.
 pub async fn futures_join<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>

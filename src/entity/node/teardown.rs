@@ -128,7 +128,7 @@ impl Node {
     }
 
     /// Only the side that opened a connection closes it when idle: the opener may be about
-    /// to reuse it for another session (RFC 4975 §5.4, K3), and the accepting side cannot
+    /// to reuse it for another session (RFC 4975 §5.4), and the accepting side cannot
     /// know. The accepting side closes when the opener does. With reuse, an idle connection
     /// stays open while a session of the same call may still want it (a member that answers
     /// late), so the late session does not open a second connection to the same peer.

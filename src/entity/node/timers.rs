@@ -21,7 +21,7 @@ pub(super) enum TimerKind {
     OkTimeout,
     ByeRetx,
     ByeTimeout,
-    /// A SEND got no response within 30 s (RFC 4975 §7.1.1, G4).
+    /// A SEND got no response within 30 s (RFC 4975 §7.1.1).
     MsrpTimeout,
     /// Held actions (ordering choices, pauses, the late-trigger fault).
     HoldAnswer,
