@@ -47,6 +47,7 @@ pub mod model;
 // Progress bar and summary timing read the clock (to call `clock` once report/ is reworked).
 #[allow(clippy::disallowed_methods)]
 pub mod report;
+pub mod selftest;
 pub mod sim;
 pub mod suggest;
 pub mod topology;

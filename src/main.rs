@@ -706,7 +706,8 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
         "target check",
         "caught"
     );
-    let (rows, clean) = runner::mutants(&p, &profile, &s, a.per_fault, &dir, a.jobs).await?;
+    let (rows, clean) =
+        cpm_harness::selftest::mutants(&p, &profile, &s, a.per_fault, &dir, a.jobs).await?;
     let caught = rows.iter().filter(|r| r.caught).count();
     let clean_bad = clean
         .iter()

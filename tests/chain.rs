@@ -158,7 +158,7 @@ fn model(
         content_sha256: String::new(),
         delivered: Default::default(),
     };
-    let obs = cpm_harness::model::observe(&ctx, events);
+    let obs = cpm_harness::engine::observe(&ctx, events);
     (ctx, obs)
 }
 

@@ -22,11 +22,11 @@ use cpm_harness::config::Link;
 use cpm_harness::config::{GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
 use cpm_harness::engine::checks::run_checks;
 use cpm_harness::engine::finding::SipStep;
+use cpm_harness::engine::observe;
 use cpm_harness::engine::{
     CaseContext, CheckId, CheckResult, Cite, Class, Finding, FindingKind as K, Verdict,
 };
 use cpm_harness::entity::{Fault, Holds};
-use cpm_harness::model::observe;
 use cpm_harness::topology::{Role, Topology};
 use cpm_harness::trace::WireEvent;
 use std::collections::BTreeMap;

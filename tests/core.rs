@@ -286,7 +286,7 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
         )
     };
     let good = run_case(&case, &profile, 9, &s).await;
-    let route = |o: &cpm_harness::engine::case::CaseOutcome| {
+    let route = |o: &cpm_harness::engine::outcome::CaseOutcome| {
         o.checks
             .iter()
             .find(|c| c.id == CheckId::SigRoute)

@@ -1,7 +1,8 @@
 //! The conformance engine against the reference SUT launched as a separate process per case,
 //! over real loopback sockets: all 30 proper non-empty splits for FIG 1 and FIG 4 pass.
 
-use cpm_harness::engine::case::{run_case, CaseOutcome, RunSettings};
+use cpm_harness::engine::case::{run_case, RunSettings};
+use cpm_harness::engine::outcome::CaseOutcome;
 use cpm_harness::engine::plan::{plan, DefaultSuite};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::{CheckId, Verdict};

@@ -19,9 +19,9 @@ use cpm_harness::chain::{pattern, sha256_hex};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{Trigger, Variant};
 use cpm_harness::engine::checks::run_checks;
+use cpm_harness::engine::observe;
 use cpm_harness::engine::{CaseContext, CheckResult, Verdict};
 use cpm_harness::entity::Holds;
-use cpm_harness::model::observe;
 use cpm_harness::sim::{run_sim, SimOptions};
 use cpm_harness::topology::{Role, Topology};
 use std::collections::BTreeMap;
@@ -208,7 +208,7 @@ fn simulated_runs_are_judged_by_the_checks() {
                 delivered: BTreeMap::new(),
             };
             let obs = observe(&ctx, &events);
-            cpm_harness::model::delivery::apply(&mut ctx, &obs);
+            ctx.take_delivery(&obs);
             assert_eq!(ctx.content_sha256, sha256_hex(&content), "{}", v.id());
             let results = run_checks(&ctx, &obs);
             let bad: Vec<&CheckResult> = results

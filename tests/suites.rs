@@ -3,12 +3,11 @@
 //! reasonable size, unique ids and the profile's skip reasons.
 
 use cpm_harness::config::{AckTiming, Figure, Link, MiddleOpener, Trigger, Variant, XAnswer};
-use cpm_harness::engine::plan::{
-    case_id, parse_split, plan, plan_with, proper_splits, split_name, Case, DefaultSuite,
-};
+use cpm_harness::engine::plan::{plan, plan_with, DefaultSuite};
 use cpm_harness::engine::profile::{
     case_vars, expand, expand_line, Per, Profile, Ready, RunVars, SendTrigger, VARS,
 };
+use cpm_harness::engine::spec::{case_id, parse_split, proper_splits, split_name, Case};
 use cpm_harness::engine::suite::{
     load_figures, solution_number, variant_opener_role, Message, Suite,
 };

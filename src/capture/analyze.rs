@@ -36,10 +36,10 @@
 use crate::capture::read::{read_capture_full, CaptureError};
 use crate::codec::msrp::MsrpUri;
 use crate::config::Variant;
-use crate::engine::case::CaseOutcome;
 use crate::engine::catalogue::Family;
 use crate::engine::checks::run_checks;
-use crate::engine::plan::split_name;
+use crate::engine::outcome::CaseOutcome;
+use crate::engine::spec::split_name;
 use crate::engine::{
     case_verdict, CaseContext, CheckId, CheckResult, Finding, FindingKind, Verdict,
 };
@@ -705,7 +705,7 @@ pub fn analyze_events(
         delivered: BTreeMap::new(),
     };
     let obs = crate::model::resolve(&ctx.topology, &ctx.sut, wire);
-    let w = crate::model::delivery::apply(&mut ctx, &obs);
+    let w = ctx.take_delivery(&obs);
     let content = ContentSource {
         sent: w.sent_from.clone(),
         delivered: w.members.values().map(|(_, l)| l.clone()).collect(),

@@ -4,20 +4,20 @@
 //! timeout, the SUT stopped (always), then the observation and the checks.
 
 use super::checks::run_checks;
-use super::plan::Case;
+use super::outcome::{CaseOutcome, SetupError};
 use super::profile::{case_vars, expand_line, Profile, Ready, RunVars, SendTrigger};
+use super::spec::Case;
 use super::sutproc::{Readiness, SutProcess};
 use super::{
     case_verdict, CaseContext, CheckId, CheckResult, Delivered, Finding, FindingKind, Verdict,
 };
 use crate::chain::{pattern, sanitize, sessions_per_instance, sha256_hex, Chain, ChainOptions};
 use crate::clock;
+use crate::engine::observe;
 use crate::entity::{Fault, SipTimers};
-use crate::model::observe;
 use crate::topology::{Role, Topology};
 use crate::trace::Recorder;
 use anyhow::{anyhow, Context};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -132,54 +132,6 @@ impl RunSettings {
     }
 }
 
-/// Why a case could not be set up, when the cause is one the runner acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SetupError {
-    /// An address of the case was taken (`io::ErrorKind::AddrInUse` from a bind of the
-    /// harness, or from the probe of the SUT's addresses before it is launched): another
-    /// run or a stray process holds the subnet.
-    AddrInUse,
-}
-
-impl SetupError {
-    /// The setup error an error chain carries, if any.
-    pub fn of(e: &anyhow::Error) -> Option<SetupError> {
-        e.chain()
-            .filter_map(|c| c.downcast_ref::<std::io::Error>())
-            .any(|io| io.kind() == std::io::ErrorKind::AddrInUse)
-            .then_some(SetupError::AddrInUse)
-    }
-}
-
-/// The result of one case.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseOutcome {
-    pub id: String,
-    pub figure: u8,
-    pub split: String,
-    pub ordering: String,
-    pub verdict: Verdict,
-    pub duration_ms: u128,
-    pub checks: Vec<CheckResult>,
-    /// Harness-level problems (launch, timeout) and the SUT's last lines.
-    pub notes: Vec<String>,
-    /// The case could not be set up for a reason the runner acts on (it retries on another
-    /// subnet when an address was taken).
-    #[serde(skip)]
-    pub setup_error: Option<SetupError>,
-    /// Everything the harness's sockets recorded, both ends' copies included.
-    #[serde(skip)]
-    pub records: Vec<crate::trace::Record>,
-    /// The case's entities and addresses (reports name the ladder's columns from it); none
-    /// when the case failed before it had one.
-    #[serde(skip)]
-    pub topology: Option<Arc<Topology>>,
-    /// The case's model, which its checks judged (reports draw its ladder from it).
-    #[serde(skip)]
-    pub observation: Option<Arc<crate::model::Observation>>,
-}
-
 /// Runs `case` on the loopback subnet `127.<net>.x.x`.
 pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) -> CaseOutcome {
     let started = clock::now();
@@ -240,7 +192,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
             let obs = observe(&ctx, &events);
             // Delivery is judged from the wire; the SUT's output files only where no member
             // link can be seen.
-            crate::model::delivery::apply(&mut ctx, &obs);
+            ctx.take_delivery(&obs);
             let mut checks = run_checks(&ctx, &obs);
             observation = Some(Arc::new(obs));
             if let (true, Some(path)) = (s.reanalyze, capture_path) {

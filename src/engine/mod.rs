@@ -15,10 +15,12 @@ pub mod case;
 pub mod catalogue;
 pub mod checks;
 pub mod finding;
+pub mod outcome;
 pub mod plan;
 pub mod profile;
 pub mod runner;
 pub mod shard;
+pub mod spec;
 pub mod suite;
 pub mod sutproc;
 
@@ -27,7 +29,10 @@ pub use finding::{Cite, Class, Finding, FindingKind};
 
 use crate::config::Variant;
 use crate::entity::Holds;
+use crate::model::delivery::WireDelivery;
+use crate::model::Observation;
 use crate::topology::{Role, Topology};
+use crate::trace::WireEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -110,13 +115,7 @@ impl Serialize for CheckResult {
     }
 }
 
-/// What a member got, as the harness saw it (harness client-b) or read it (SUT output file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delivered {
-    pub bytes: u64,
-    pub sha256: String,
-    pub complete: bool,
-}
+pub use crate::model::delivery::Delivered;
 
 /// Everything the checks need to know about a case besides its wire events.
 #[derive(Debug, Clone)]
@@ -143,6 +142,32 @@ impl CaseContext {
     pub fn is_sut(&self, role: Role) -> bool {
         self.sut.contains(&role)
     }
+
+    /// Takes delivery from the wire ([`crate::model::delivery`]): the content client-a sent
+    /// (when a link shows it) and, for every member whose own link is visible, what that link
+    /// carried. A member whose link is between two SUT roles keeps what the context had (the
+    /// SUT's output files); one whose link is visible but carried nothing gets nothing.
+    pub fn take_delivery(&mut self, obs: &Observation) -> WireDelivery {
+        let w = crate::model::delivery::from_wire(obs, &self.topology);
+        if let Some((len, sha)) = &w.sent {
+            self.content_len = *len;
+            self.content_sha256 = sha.clone();
+        }
+        let l4_visible = !(self.is_sut(Role::PfB) && self.is_sut(Role::ClientB));
+        if l4_visible {
+            self.delivered.clear();
+            for (name, (d, _)) in &w.members {
+                self.delivered.insert(name.clone(), d.clone());
+            }
+        }
+        w
+    }
+}
+
+/// The model of a case ([`crate::model`]) from its one-copy wire events, attributed to the
+/// context's topology, with the views of the harness's instances.
+pub fn observe(ctx: &CaseContext, events: &[(Duration, WireEvent)]) -> Observation {
+    crate::model::resolve(&ctx.topology, &ctx.sut, crate::model::interpret(events))
 }
 
 /// The worst verdict of a case's checks; a case with only not-observable checks is inconc.

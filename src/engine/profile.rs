@@ -29,7 +29,7 @@
 
 use crate::codec::sip::Transport;
 use crate::config::{AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
-use crate::engine::plan::{ack_name, parse_split, split_name, Case, Relevance};
+use crate::engine::spec::{ack_name, parse_split, split_name, Case, Relevance};
 use crate::engine::suite::{locate_key, parse_yaml_hinted, Suite};
 use crate::entity::Fault;
 use crate::suggest::did_you_mean;

@@ -6,7 +6,8 @@
 //! exactly one shard, and the same plan, filter and `n` always give the same shards. Skipped
 //! cases are split the same way, so merged shards report each once.
 
-use super::plan::{Case, Plan};
+use super::plan::Plan;
+use super::spec::Case;
 use std::fmt;
 use std::str::FromStr;
 

@@ -8,9 +8,17 @@
 use super::{ContentObs, Observation};
 use crate::codec::msrp::MsrpUri;
 use crate::config::Link;
-use crate::engine::{CaseContext, Delivered};
 use crate::topology::{Role, Topology};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// What a member got, as the wire shows it, or as a SUT's client-b wrote it to its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub bytes: u64,
+    pub sha256: String,
+    pub complete: bool,
+}
 
 /// What the wire says was sent and delivered.
 #[derive(Debug, Clone, Default)]
@@ -112,24 +120,4 @@ pub fn from_wire(obs: &Observation, topo: &Topology) -> WireDelivery {
         out.members.insert(m.name.clone(), (d, line));
     }
     out
-}
-
-/// Puts the wire's delivery into `ctx`: the content client-a sent (when a link shows it) and,
-/// for every member whose own link is visible, what that link carried. A member whose link
-/// is between two SUT roles keeps what `ctx` had (the SUT's output files); one whose link is
-/// visible but carried nothing gets nothing.
-pub fn apply(ctx: &mut CaseContext, obs: &Observation) -> WireDelivery {
-    let w = from_wire(obs, &ctx.topology);
-    if let Some((len, sha)) = &w.sent {
-        ctx.content_len = *len;
-        ctx.content_sha256 = sha.clone();
-    }
-    let l4_visible = !(ctx.is_sut(Role::PfB) && ctx.is_sut(Role::ClientB));
-    if l4_visible {
-        ctx.delivered.clear();
-        for (name, (d, _)) in &w.members {
-            ctx.delivered.insert(name.clone(), d.clone());
-        }
-    }
-    w
 }

@@ -38,9 +38,7 @@ use crate::codec::msrp::{Flag, MsrpHead, MsrpUri};
 use crate::codec::sdp::{MsrpSdp, Sdp, SdpError};
 use crate::codec::sip::{SipMessage, Transport};
 use crate::config::Link;
-use crate::engine::CaseContext;
 use crate::topology::{strip_uri, Role, Topology};
-use crate::trace::WireEvent;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -403,15 +401,9 @@ pub fn first_line(b: &[u8], max: usize) -> String {
     }
 }
 
-/// The model of a case: its one-copy wire events (any order; sorted by time) interpreted,
-/// attributed to the topology's entities, grouped into dialogs, and what each harness
-/// instance could see.
-pub fn observe(ctx: &CaseContext, events: &[(Duration, WireEvent)]) -> Observation {
-    resolve(&ctx.topology, &ctx.sut, interpret(events))
-}
-
-/// The rest of [`observe`] on an interpreted wire layer ([`interpret`]): `sut` are the roles
-/// the SUT played (the others are the harness's, whose views are kept).
+/// The model of a case from its wire layer ([`interpret`]): attributed to `topology`'s
+/// entities, grouped into dialogs, with the views of the harness's instances (`sut` are the
+/// roles the SUT played).
 pub fn resolve(topology: &Topology, sut: &[Role], mut obs: Observation) -> Observation {
     who::attribute(&mut obs, topology);
     dialogs::build_legs(&mut obs);

@@ -20,8 +20,13 @@ pub mod merge;
 pub mod model;
 pub mod svg;
 
-use crate::engine::runner::{write_trace, RunEvent, RunSink};
+use crate::engine::case::RunSettings;
+use crate::engine::outcome::CaseOutcome;
+use crate::engine::profile::Profile;
+use crate::engine::runner::{execute, RunEvent, RunSink, Schedule};
+use crate::engine::spec::Case;
 use crate::engine::suite::Suite;
+use crate::engine::Verdict;
 use crate::files::write_atomic;
 use model::{case_report, Counts, Skipped, Summary, SCHEMA_VERSION};
 use std::collections::BTreeMap;
@@ -249,4 +254,69 @@ impl RunSink for RunReporter {
     fn tick(&mut self) {
         self.console.tick();
     }
+}
+
+/// Writes the trace of a case that did not pass as JSON lines (`<dir>/<case>.trace.jsonl`:
+/// every record with who recorded it, [`crate::trace::Record`]), for debugging beside its
+/// capture; a passing case has only its capture. Returns whether a file was written.
+pub fn write_trace(dir: &Path, o: &CaseOutcome) -> anyhow::Result<bool> {
+    if o.verdict == Verdict::Pass || o.records.is_empty() {
+        return Ok(false);
+    }
+    let text = crate::trace::to_jsonl(o.records.iter().cloned());
+    let name = format!(
+        "{}.trace.jsonl",
+        crate::chain::sanitize(&o.id.replace('/', "_"))
+    );
+    crate::files::write_atomic(&dir.join(name), text.as_bytes())?;
+    Ok(true)
+}
+
+/// Runs `cases`, `jobs` at a time, and writes the reports (`summary.json`, event logs,
+/// JUnit, HTML) under `dir` as each case finishes (so an interrupted run keeps what it
+/// finished); prints a line per case unless `quiet`. Returns the outcomes in plan order.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_cases(
+    cases: &[Case],
+    skipped: &[(String, String)],
+    profile: &Profile,
+    settings: &RunSettings,
+    dir: &Path,
+    run_id: &str,
+    quiet: bool,
+    jobs: usize,
+) -> anyhow::Result<Vec<CaseOutcome>> {
+    let skipped: Vec<(usize, String, String)> = skipped
+        .iter()
+        .enumerate()
+        .map(|(i, (id, why))| (i, id.clone(), why.clone()))
+        .collect();
+    let mut reporter = RunReporter::new(
+        dir,
+        run_id,
+        &profile.name,
+        &skipped,
+        ReportOptions {
+            console: console::ConsoleOptions {
+                verbosity: if quiet {
+                    console::Verbosity::Quiet
+                } else {
+                    console::Verbosity::Normal
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )?;
+    execute(
+        cases,
+        profile,
+        settings,
+        Schedule {
+            jobs,
+            fail_fast: false,
+        },
+        &mut reporter,
+    )
+    .await
 }

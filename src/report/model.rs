@@ -6,9 +6,9 @@
 //! marked, and the figure's expected steps with what became of each in this case.
 
 use crate::capture::ladder::{Ladder, Style};
-use crate::engine::case::CaseOutcome;
 use crate::engine::finding::{Cite, Class, Endpoint};
-use crate::engine::plan::Case;
+use crate::engine::outcome::CaseOutcome;
+use crate::engine::spec::Case;
 use crate::engine::suite::{link_between, link_name, Suite};
 use crate::engine::{CheckId, CheckResult, Verdict};
 use crate::topology::{Role, Topology};

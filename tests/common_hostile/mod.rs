@@ -2,7 +2,8 @@
 //! hostile fault and check the harness's answer.
 #![allow(dead_code)]
 
-use cpm_harness::engine::case::{run_case, CaseOutcome, RunSettings};
+use cpm_harness::engine::case::{run_case, RunSettings};
+use cpm_harness::engine::outcome::CaseOutcome;
 use cpm_harness::engine::plan::{plan, DefaultSuite};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::Verdict;

@@ -1,0 +1,193 @@
+//! `cpm-harness selftest --mutants`: each fault of the reference SUT is run against the cases
+//! that can show it, and the table says whether the check it targets failed (a mutant killed)
+//! — the measure that every check can fail. Runs through the engine and writes the reports
+//! like `run`.
+
+use crate::engine::case::RunSettings;
+use crate::engine::outcome::CaseOutcome;
+use crate::engine::plan::Plan;
+use crate::engine::profile::Profile;
+use crate::engine::runner::run_case_retrying;
+use crate::engine::spec::Case;
+use crate::engine::{CheckId, Verdict};
+use crate::entity::Fault;
+use crate::report::run_cases;
+use crate::topology::Role;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+// ------------------------------------------------------------------------------ mutants
+
+/// The roles whose behaviour a fault changes, and whether a case can show it.
+pub fn fault_applies(f: Fault, case: &Case) -> bool {
+    use crate::config::{AckTiming, SetupMode, Trigger, XAnswer};
+    let v = &case.variant;
+    let single = case.sut.len() == 1;
+    let sut = |r: Role| case.sut.contains(&r);
+    let middle = sut(Role::PfA) || sut(Role::X) || sut(Role::PfB);
+    if !single {
+        return false;
+    }
+    match f {
+        Fault::MlineProto
+        | Fault::SdpWrongC
+        | Fault::SdpPortMismatch
+        | Fault::PathUdp
+        | Fault::SessionIdReuse
+        | Fault::MissingAcceptTypes => true,
+        Fault::SdpCopyUpstreamPath
+        | Fault::ReuseCallId
+        | Fault::Skip200Upstream
+        | Fault::NoByeDownstream => middle,
+        Fault::WrongSetup => v.setup == SetupMode::Sdp && (middle || sut(Role::ClientB)),
+        Fault::ParamsInWrongMessage => middle || sut(Role::ClientB),
+        Fault::WrongDirection | Fault::ConnectWrongTarget | Fault::LateTrigger => true,
+        // Visible where the SUT opens a link with nothing queued to send on it yet: an
+        // INVITE receiver (solution 2) opening towards its upstream.
+        Fault::NoBindSend => {
+            v.solution() == crate::config::Solution::ReceiverOpens && (middle || sut(Role::ClientB))
+        }
+        Fault::EarlyTrigger => {
+            middle && v.trigger != Trigger::On200 && !case.holds.ack_delay.is_zero()
+        }
+        Fault::NoReuse => v.reuse && sut(Role::X),
+        Fault::CfAnswerEarly => {
+            sut(Role::X)
+                && v.x_answer() == XAnswer::AfterFirstMember
+                && !case.holds.answer_delay.is_zero()
+        }
+        Fault::CfAnswerLate => {
+            sut(Role::X) && v.x_answer() == XAnswer::AtOnce && !case.holds.answer_delay.is_zero()
+        }
+        Fault::AckTooEarly => {
+            middle
+                && v.ack_timing() == AckTiming::AfterUpstreamAck
+                && !case.holds.ack_delay.is_zero()
+        }
+        Fault::NoAckDownstream => middle,
+        Fault::FanoutFirstOnly => sut(Role::X),
+        Fault::RelayTruncate | Fault::WrongToPath | Fault::BadByteRange | Fault::CpimAltered => {
+            middle
+        }
+        Fault::NoMsrp200 => !sut(Role::ClientA),
+        // ACK and BYE: sent by client-a and the middle entities (client-b sends neither).
+        Fault::IgnoreRouteSet => !sut(Role::ClientB),
+        // Hostile faults (Fault::HOSTILE: tests/hostile.rs) and cosmetic ones (reports'
+        // tests) trip no particular check: not mutants.
+        _ => false,
+    }
+}
+
+/// One row of the mutant table.
+#[derive(Debug, Clone, Serialize)]
+pub struct MutantRow {
+    pub fault: &'static str,
+    pub target: &'static str,
+    pub cases: Vec<String>,
+    /// Checks that failed in at least one case.
+    pub caught_by: Vec<CheckId>,
+    pub caught: bool,
+}
+
+/// Runs every fault against up to `per_fault` cases where it applies. Returns the table and
+/// the outcomes of the same cases against the correct reference SUT.
+pub async fn mutants(
+    plan: &Plan,
+    profile: &Profile,
+    settings: &RunSettings,
+    per_fault: usize,
+    dir: &Path,
+    jobs: usize,
+) -> anyhow::Result<(Vec<MutantRow>, Vec<CaseOutcome>)> {
+    // Every (fault, case) pair goes into one pool of `jobs` workers.
+    let mut clean_ids = BTreeSet::new();
+    let mut work: Vec<(Fault, Case)> = Vec::new();
+    let faults: Vec<Fault> = Fault::ALL
+        .iter()
+        .copied()
+        .filter(|f| settings.core.is_some() || !f.needs_core())
+        .collect();
+    for &f in &faults {
+        for c in plan
+            .cases
+            .iter()
+            .filter(|c| fault_applies(f, c))
+            .take(per_fault)
+        {
+            clean_ids.insert(c.id.clone());
+            work.push((f, c.clone()));
+        }
+    }
+    let mut caught: std::collections::BTreeMap<Fault, BTreeSet<CheckId>> = Default::default();
+    let mut set = tokio::task::JoinSet::new();
+    let mut next = 0usize;
+    loop {
+        while set.len() < jobs.max(1) && next < work.len() {
+            let (f, c) = work[next].clone();
+            let mut s = settings.clone();
+            s.faults = vec![f];
+            s.work_dir = settings.work_dir.join(f.name());
+            let profile = profile.clone();
+            let i = next;
+            set.spawn(async move { (f, run_case_retrying(&c, &profile, i, &s).await) });
+            next += 1;
+        }
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        let (f, o) = done.map_err(|e| anyhow::anyhow!("a case task failed: {e}"))?;
+        let entry = caught.entry(f).or_default();
+        for chk in o.checks.iter().filter(|x| x.verdict == Verdict::Fail) {
+            entry.insert(chk.id);
+        }
+    }
+    let mut rows = Vec::new();
+    for &f in &faults {
+        let caught_by = caught.remove(&f).unwrap_or_default();
+        let hit = CheckId::parse(f.target_check()).is_some_and(|id| caught_by.contains(&id));
+        println!(
+            "{:<24} {:<15} {:<6} {}",
+            f.name(),
+            f.target_check(),
+            if hit { "yes" } else { "NO" },
+            caught_by
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        rows.push(MutantRow {
+            fault: f.name(),
+            target: f.target_check(),
+            cases: work
+                .iter()
+                .filter(|(g, _)| *g == f)
+                .map(|(_, c)| c.id.clone())
+                .collect(),
+            caught_by: caught_by.into_iter().collect(),
+            caught: hit,
+        });
+    }
+    // The same cases against the correct SUT: zero failures expected.
+    let mut s = settings.clone();
+    s.faults = Vec::new();
+    let clean: Vec<Case> = plan
+        .cases
+        .iter()
+        .filter(|c| clean_ids.contains(&c.id))
+        .cloned()
+        .collect();
+    let outcomes = run_cases(
+        &clean,
+        &[],
+        profile,
+        &s,
+        &dir.join("reference"),
+        "selftest-reference",
+        true,
+        jobs,
+    )
+    .await?;
+    Ok((rows, outcomes))
+}
