@@ -105,7 +105,7 @@ fn the_module_graph_has_no_cycle() {
         while let Some((n, path)) = stack.pop() {
             for next in edges
                 .get(&n)
-                .map(|m| m.keys().cloned().collect())
+                .map(|m| m.keys().cloned().collect::<Vec<String>>())
                 .unwrap_or_default()
             {
                 // The parent of a split module (its mod.rs) and its children are one module.
