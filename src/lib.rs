@@ -6,26 +6,29 @@
 //! - [`config`], [`topology`]: the variant knobs and the entities' addresses, as data.
 //! - [`entity`]: the sans-IO state machine of one entity instance (all five roles), with the
 //!   harness's holds and the reference SUT's faults.
-//! - [`driver`]: the tokio driver around a node, and the wire-event recorder.
-//! - [`sim`]: a deterministic simulated network for many nodes.
-//! - [`chain`]: run a set of instances in this process and wait for delivery and teardown.
-//! - [`engine`]: suites, profiles, plans, the case runner, the observation and the checks.
-//! - [`capture`]: pcap writing and reading, offline analysis, ladders and diffs.
+//! - [`trace`]: the wire-event stream: events, who recorded them, the recorder, one copy of
+//!   what both ends recorded, the JSON form.
+//! - [`driver`]: the tokio driver around a node; [`sim`]: a deterministic simulated network
+//!   for many nodes; [`chain`]: run a set of instances in this process. All record the trace.
+//! - [`model`]: the one interpretation of a trace (SIP, connections, MSRP, contents, who is
+//!   who by address and port, dialogs, delivery) that everything below reads.
+//! - [`engine`]: suites, profiles, plans, the case runner, the checks and their catalogue.
+//! - [`capture`]: the trace as pcap and back, offline analysis, ladders and diffs.
 //! - [`report`]: console, `summary.json`, JUnit and HTML reports from the run's event stream;
-//!   merging CI shards.
+//!   merging CI shards. [`selftest`]: the mutant table.
 //! - [`limits`]: what a peer may make the harness buffer or hold open (sizes, counts).
 //! - [`bench`](mod@bench), [`load`]: the bench table and the load mode against a SUT.
 //! - [`files`]: atomic writes; [`suggest`]: did-you-mean suggestions.
 //! - [`kamailio`]: the SIP/IP core (a Kamailio proxy) started for a run.
-//! - [`trace`]: the wire-event stream and its recorder.
 //! - [`clock`], [`entropy`]: the only readers of the machine's clocks and OS randomness
 //!   (`clippy.toml` disallows them elsewhere); `codec` and `entity` are handed time and seeds.
 //!
 //! # Data flow
 //! ```text
-//! suite + profile → plan → case → SUT process + harness nodes (drivers) → wire events
-//! wire events → observe → checks → verdicts → run events → reports (console, JSON, JUnit, HTML)
-//! wire events → capture writer → pcap → capture reader → wire events (offline, same checks)
+//! suite + profile → plan → case → SUT process + harness nodes (drivers) → trace records
+//! records → one copy → model (interpret, attribute, dialogs) → checks → run events → reports
+//! records → one copy → pcap writer → pcap → pcap reader → model → the same checks (analyze)
+//! simulator → trace records → the same model and checks
 //! ```
 pub mod bench;
 pub mod capture;

@@ -1,6 +1,6 @@
 //! Offline analysis of a capture (`cpm-harness analyze`): a pcap/pcapng read back into wire
 //! events, its addresses mapped to the chain's entities, and the *same* observation
-//! ([`observe`]) and checks ([`run_checks`]) a live case runs, with a [`CaseContext`] rebuilt
+//! ([`crate::model`]) and checks ([`run_checks`]) a live case runs, with a [`CaseContext`] rebuilt
 //! from the capture and the command line (figure and knobs, SUT roles, trigger window, pause;
 //! the figure's rules are the built-in table of the seven figures).
 //!

@@ -13,7 +13,7 @@
 //! - **Inconc**: an item the SUT never reached (an earlier message is missing, which another
 //!   check reports) is [`Verdict::Inconc`]; a check is `fail` if any item fails, else `inconc`
 //!   if any item is, else `pass`.
-//! - **Findings**: each is a [`FindingKind`] with its values and the message, connection or
+//! - **Findings**: each is a [`crate::engine::FindingKind`] with its values and the message, connection or
 //!   content it is about ([`Cite`]: the start line, the instances with their addresses, the
 //!   time since the run started); [`crate::engine::finding`] turns them into text.
 

@@ -63,7 +63,7 @@ impl fmt::Display for Endpoint {
 }
 
 /// Something a finding refers to, with an index into the case's observation
-/// ([`super::observe::Observation`]) and enough of it to stand alone.
+/// ([`crate::model::Observation`]) and enough of it to stand alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cite", rename_all = "kebab-case")]
 pub enum Cite {

@@ -1,8 +1,10 @@
-//! The conformance engine: suites and profiles (what to run), the observation of a case from
-//! its wire events, the checks with verdicts, and the case runner.
+//! The conformance engine: suites and profiles (what to run), the case runner, and the checks
+//! with their verdicts over the case's model.
 //!
-//! - [`observe`]: wire events → an [`observe::Observation`] (SIP messages and SDP by entity,
-//!   MSRP messages per link, link openings), the same for a live run and a capture.
+//! - [`observe`]: a case's wire events → its [`crate::model::Observation`] over the case's
+//!   topology (the same for a live run, a simulation and a capture); [`CaseContext`] is what
+//!   the checks know besides it, and takes delivery from the wire.
+//! - [`spec`]: what one case is (variant, split, ordering, id); [`outcome`]: its result.
 //! - [`catalogue`]: the check ids, what each verifies and its normative sources
 //!   (`docs/checks.md` is generated from it).
 //! - [`checks`]: the checks of the catalogue over an observation, each giving typed

@@ -16,7 +16,7 @@
 //!   several entities may share one IP. Connections to a SIP listener that carried SIP are
 //!   marked ([`ConnObs::is_link`] is false); one to a SIP port that carried no SIP is a link
 //!   sent to the wrong place.
-//! - [`dialogs`]: SIP messages grouped into the dialogs of each hop ([`LegObs`]: INVITE, 200,
+//! - `dialogs`: SIP messages grouped into the dialogs of each hop ([`LegObs`]: INVITE, 200,
 //!   ACK, BYE and the offer and answer of one hop), MSRP messages and connections tied to the
 //!   leg whose session they name.
 //!
