@@ -125,46 +125,25 @@ async fn shared_address_gives_the_same_verdicts(fig: u8, t: Transport, net: u8) 
     assert!(bad.is_empty(), "{bad}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn figure1_on_one_address() {
-    shared_address_gives_the_same_verdicts(1, Transport::Udp, 140).await;
-    shared_address_gives_the_same_verdicts(1, Transport::Tcp, 140).await;
+/// One test per figure (they run in parallel), each over SIP/UDP then SIP/TCP.
+macro_rules! on_one_address {
+    ($($name:ident: $fig:expr, $net:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            shared_address_gives_the_same_verdicts($fig, Transport::Udp, $net).await;
+            shared_address_gives_the_same_verdicts($fig, Transport::Tcp, $net).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn figure2_on_one_address() {
-    shared_address_gives_the_same_verdicts(2, Transport::Udp, 141).await;
-    shared_address_gives_the_same_verdicts(2, Transport::Tcp, 141).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn figure3_on_one_address() {
-    shared_address_gives_the_same_verdicts(3, Transport::Udp, 142).await;
-    shared_address_gives_the_same_verdicts(3, Transport::Tcp, 142).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn figure4_on_one_address() {
-    shared_address_gives_the_same_verdicts(4, Transport::Udp, 143).await;
-    shared_address_gives_the_same_verdicts(4, Transport::Tcp, 143).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn figure5_on_one_address() {
-    shared_address_gives_the_same_verdicts(5, Transport::Udp, 144).await;
-    shared_address_gives_the_same_verdicts(5, Transport::Tcp, 144).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn figure6_on_one_address() {
-    shared_address_gives_the_same_verdicts(6, Transport::Udp, 145).await;
-    shared_address_gives_the_same_verdicts(6, Transport::Tcp, 145).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn figure7_on_one_address() {
-    shared_address_gives_the_same_verdicts(7, Transport::Udp, 146).await;
-    shared_address_gives_the_same_verdicts(7, Transport::Tcp, 146).await;
+on_one_address! {
+    figure1_on_one_address: 1, 140;
+    figure2_on_one_address: 2, 141;
+    figure3_on_one_address: 3, 142;
+    figure4_on_one_address: 4, 143;
+    figure5_on_one_address: 5, 144;
+    figure6_on_one_address: 6, 145;
+    figure7_on_one_address: 7, 146;
 }
 
 /// The simulator records through the same recorder as the tokio driver: the checks judge a
