@@ -15,6 +15,8 @@
 //!   merging CI shards.
 //! - [`limits`]: what a peer may make the harness buffer or hold open (sizes, counts).
 //! - [`bench`](mod@bench), [`load`]: the bench table and the load mode against a SUT.
+//! - [`builtin`]: the default suites and the reference profile embedded in the binary, and
+//!   where a run's inputs come from (the files given, the current folder's, or the embedded).
 //! - [`files`]: atomic writes; [`suggest`]: did-you-mean suggestions.
 //! - [`kamailio`]: the SIP/IP core (a Kamailio proxy) started for a run.
 //! - [`trace`]: the wire-event stream and its recorder.
@@ -28,6 +30,7 @@
 //! wire events → capture writer → pcap → capture reader → wire events (offline, same checks)
 //! ```
 pub mod bench;
+pub mod builtin;
 pub mod capture;
 pub mod chain;
 pub mod clock;

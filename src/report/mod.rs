@@ -18,6 +18,7 @@ pub mod html;
 pub mod junit;
 pub mod merge;
 pub mod model;
+pub mod pctr;
 pub mod svg;
 
 use crate::engine::case::RunSettings;
@@ -124,6 +125,8 @@ pub struct ReportOptions {
     /// Each run case's index in the plan (see [`crate::engine::shard::Selection`]); the
     /// position in the run's case list when empty.
     pub case_index: Vec<usize>,
+    /// The conformance test report's identification part (the CLI's runs give one).
+    pub pctr: Option<pctr::Pctr>,
 }
 
 /// The reporters of a live run: console, `summary.json` and event logs as each case ends,
@@ -161,7 +164,7 @@ impl RunReporter {
             .iter()
             .map(|(i, id, why)| Skipped::new(id, why, false, *i))
             .collect();
-        let summary = Summary {
+        let mut summary = Summary {
             schema_version: SCHEMA_VERSION,
             run: run_id.to_string(),
             profile: profile.to_string(),
@@ -170,7 +173,9 @@ impl RunReporter {
             counts: Counts::of(&[], &skipped),
             cases: Vec::new(),
             skipped,
+            pctr: opts.pctr.take(),
         };
+        summary.recount();
         Ok(RunReporter {
             dir: dir.to_path_buf(),
             summary,
@@ -222,7 +227,7 @@ impl RunSink for RunReporter {
                     .cases
                     .partition_point(|c| c.index < report.index);
                 self.summary.cases.insert(at, report);
-                self.summary.counts = Counts::of(&self.summary.cases, &self.summary.skipped);
+                self.summary.recount();
                 // Rewritten as cases finish (a crashed run keeps what it finished), but not
                 // after every case: with every case's ladder the file grows to megabytes.
                 if self.last_write.is_none_or(|t| t.elapsed() >= SUMMARY_EVERY) {
@@ -239,10 +244,10 @@ impl RunSink for RunReporter {
                 let k = Skipped::new(&case.id, reason, true, self.plan_index(*index));
                 self.console.not_run(&k);
                 self.summary.skipped.push(k);
-                self.summary.counts = Counts::of(&self.summary.cases, &self.summary.skipped);
+                self.summary.recount();
             }
             RunEvent::Finished => {
-                self.summary.counts = Counts::of(&self.summary.cases, &self.summary.skipped);
+                self.summary.recount();
                 write_all(&self.dir, &self.summary)
                     .map_err(|e| self.harness("cannot write the reports", e))?;
                 self.console.finished(&self.summary);
