@@ -10,8 +10,12 @@
 //!   ladder as SVG.
 //! - [`merge`]: joins shard summaries (`cpm-harness merge`).
 //!
+//! - [`pctr`]: the conformance test report (ISO/IEC 9646-5 PCTR): identification, PICS,
+//!   results by figure × SUT role, failed checks, skipped cases by reason.
+//!
 //! Files of a run folder: `summary.json` (rewritten after every case), `<case>.events.jsonl`
-//! (per case), then at the end `junit.xml`, `index.html` and `cases/<case>.html`.
+//! (per case), then at the end `junit.xml`, `index.html`, `cases/<case>.html` and
+//! `docs/checks.md`.
 
 pub mod console;
 pub mod html;
@@ -97,12 +101,19 @@ pub fn write_summary(dir: &Path, s: &Summary) -> anyhow::Result<()> {
 const SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Writes every report rendered from the summary: `summary.json`, `junit.xml`, `index.html`
-/// and `cases/<case>.html`.
+/// (the conformance test report), `cases/<case>.html`, and `docs/checks.md` (the check
+/// catalogue the report's references link to).
 pub fn write_all(dir: &Path, s: &Summary) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("cases"))?;
     write_summary(dir, s)?;
     write_atomic(&dir.join("junit.xml"), junit::render(s)?.as_bytes())?;
     write_atomic(&dir.join("index.html"), html::index(s).as_bytes())?;
+    // The check catalogue the report's references link to, so the run folder stands alone.
+    std::fs::create_dir_all(dir.join("docs"))?;
+    write_atomic(
+        &dir.join("docs").join("checks.md"),
+        crate::engine::catalogue::markdown().as_bytes(),
+    )?;
     for c in &s.cases {
         write_atomic(
             &dir.join("cases").join(c.page_name()),
