@@ -100,7 +100,8 @@ enum Cmd {
     /// attempted/succeeded/failed (by reason), setup and delivery latency percentiles.
     Load(Box<cpm_harness::load::LoadArgs>),
     /// Write a commented profile template for your SUT (PICS lists, launch or addresses,
-    /// trigger) to PATH; fill in its <SUT-…> placeholders, then `run --profile PATH`.
+    /// trigger) to PATH; fill in its <SUT-…> placeholders, then `run --profile PATH`. The
+    /// launch command runs without a shell; to use one, name it: sh -c '…'.
     #[command(alias = "profile-new")]
     Init(InitArgs),
     /// The suites and the reference profile built into this binary (used when suites/ and
