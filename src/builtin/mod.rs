@@ -148,9 +148,12 @@ pub fn suites(arg: Option<&Path>) -> anyhow::Result<Suites> {
         p.is_file().then_some(p)
     });
     let mut inputs = Vec::new();
+    let mut default = None;
     match &disk {
         Some(p) => {
             inputs.push(Input::read(p, "suite")?);
+            // The matrix's own errors first, before its folder is looked at.
+            default = Some(DefaultSuite::parse(&inputs[0].text, &inputs[0].origin)?);
             let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
             let dir = dir.unwrap_or(Path::new("."));
             let rd = std::fs::read_dir(dir)
@@ -179,7 +182,10 @@ pub fn suites(arg: Option<&Path>) -> anyhow::Result<Suites> {
             inputs.extend(FIGURES.iter().map(|f| Input::embedded(*f)));
         }
     }
-    let default = DefaultSuite::parse(&inputs[0].text, &inputs[0].origin)?;
+    let default = match default {
+        Some(d) => d,
+        None => DefaultSuite::parse(&inputs[0].text, &inputs[0].origin)?,
+    };
     let mut figures: BTreeMap<u8, Suite> = BTreeMap::new();
     for i in &inputs[1..] {
         let s = Suite::parse(&i.text, &i.origin)?;
