@@ -17,6 +17,14 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_cpm-harness");
 const CASE: &str = "F1/x/on-ack/udp/new/sdp/predefined/in-order";
 
+/// The tests of this file take turns: two runs at once share the runner's subnets, and a SUT
+/// process that loses the race for an address exits before it is ready (a harness error).
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn chromium() -> Option<PathBuf> {
     for c in ["chromium", "chromium-browser", "google-chrome"] {
         if let Ok(o) = Command::new("sh")
@@ -122,6 +130,7 @@ fn run_case(dir: &Path, faults: &[&str]) -> (Output, PathBuf) {
 
 #[test]
 fn script_injection_is_inert_in_the_html_report() {
+    let _t = turn();
     let dir = tempfile::tempdir().unwrap();
     // The fault breaks no rule: alone, the case passes.
     let (o, _) = run_case(&dir.path().join("clean"), &["script-injection"]);
@@ -265,6 +274,7 @@ fn redact(text: &str, s: &serde_json::Value) -> String {
 /// run to run redacted.
 #[test]
 fn the_conformance_test_report_renders_in_a_browser() {
+    let _t = turn();
     let dir = tempfile::tempdir().unwrap();
     let profile = std::fs::read_to_string("profiles/reference.yaml")
         .unwrap()
@@ -289,7 +299,6 @@ fn the_conformance_test_report_renders_in_a_browser() {
         .arg(dir.path().join("captures"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{o:?}");
     let folder = std::fs::read_dir(dir.path().join("reports"))
         .unwrap()
         .next()
@@ -298,6 +307,17 @@ fn the_conformance_test_report_renders_in_a_browser() {
         .path();
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(folder.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{o:?}\n{:#}",
+        serde_json::json!(s["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| serde_json::json!([c["id"], c["verdict"], c["notes"]]))
+            .collect::<Vec<_>>())
+    );
     let index = folder.join("index.html");
     let html = std::fs::read_to_string(&index).unwrap();
     // The report's sections, before the case list.
