@@ -18,6 +18,8 @@
 //!   merging CI shards. [`selftest`]: the mutant table.
 //! - [`limits`]: what a peer may make the harness buffer or hold open (sizes, counts).
 //! - [`bench`](mod@bench), [`load`]: the bench table and the load mode against a SUT.
+//! - [`builtin`]: the default suites and the reference profile embedded in the binary, and
+//!   where a run's inputs come from (the files given, the current folder's, or the embedded).
 //! - [`files`]: atomic writes; [`suggest`]: did-you-mean suggestions.
 //! - [`kamailio`]: the SIP/IP core (a Kamailio proxy) started for a run.
 //! - [`clock`], [`entropy`]: the only readers of the machine's clocks and OS randomness
@@ -31,6 +33,7 @@
 //! simulator → trace records → the same model and checks
 //! ```
 pub mod bench;
+pub mod builtin;
 pub mod capture;
 pub mod chain;
 pub mod clock;

@@ -34,7 +34,7 @@ use cpm_harness::config::{
     AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
 };
 use cpm_harness::engine::case::RunSettings;
-use cpm_harness::engine::plan::{plan, DefaultSuite, Plan};
+use cpm_harness::engine::plan::{plan_with, Plan};
 use cpm_harness::engine::profile::Profile;
 use cpm_harness::engine::runner;
 use cpm_harness::engine::shard::{self, Partition, Selection};
@@ -61,7 +61,7 @@ macro_rules! out {
 #[derive(Parser)]
 #[command(
     name = "cpm-harness",
-    version,
+    version = cpm_harness::report::pctr::VERSION_LINE,
     about = "Conformance harness for OMA CPM large-message group delivery over hop-by-hop MSRP"
 )]
 struct Cli {
@@ -74,7 +74,8 @@ enum Cmd {
     /// Run the reference SUT: any subset of the five roles at the topology's addresses.
     Sut(Box<SutArgs>),
     /// Run the suite against the SUT of a profile (default: every case of suites/default.yaml
-    /// against the built-in reference SUT), writing reports/<run>/.
+    /// against the built-in reference SUT), writing reports/<run>/ (index.html is the
+    /// conformance test report). The profile's launch command runs without a shell.
     Run(RunArgs),
     /// Print the ids of the cases a run would execute, and the skipped ones with the reason.
     List(PlanArgs),
@@ -98,6 +99,38 @@ enum Cmd {
     /// Load a SUT: concurrent group sessions at a target rate for a duration; reports
     /// attempted/succeeded/failed (by reason), setup and delivery latency percentiles.
     Load(Box<cpm_harness::load::LoadArgs>),
+    /// Write a commented profile template for your SUT (PICS lists, launch or addresses,
+    /// trigger) to PATH; fill in its <SUT-…> placeholders, then `run --profile PATH`. The
+    /// launch command runs without a shell; to use one, name it: sh -c '…'.
+    #[command(alias = "profile-new")]
+    Init(InitArgs),
+    /// The suites and the reference profile built into this binary (used when suites/ and
+    /// profiles/ are not in the current folder): `suites write DIR` writes them out.
+    Suites {
+        #[command(subcommand)]
+        cmd: SuitesCmd,
+    },
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Where to write the profile (e.g. my-sut.yaml).
+    path: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Subcommand)]
+enum SuitesCmd {
+    /// Write DIR/suites/{default,fig1…fig7,topology}.yaml and DIR/profiles/reference.yaml
+    /// (then `run --suite DIR/suites/default.yaml`, or run from DIR, to use edited copies).
+    Write {
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -187,7 +220,8 @@ impl VariantArgs {
 
 #[derive(Args)]
 struct SutArgs {
-    /// Topology YAML (default: suites/topology.yaml, 3 members on 2 pf-b).
+    /// Topology YAML (default: suites/topology.yaml if it exists here, else the built-in
+    /// one: 3 members on 2 pf-b).
     #[arg(long)]
     topology: Option<PathBuf>,
     /// Comma-separated roles to play: client-a, pf-a, x, pf-b, client-b.
@@ -234,12 +268,15 @@ fn parse_fault(s: &str) -> Result<FaultArg, String> {
 
 #[derive(Args, Clone)]
 struct PlanArgs {
-    /// The run matrix.
-    #[arg(long, default_value = "suites/default.yaml")]
-    suite: PathBuf,
-    /// The SUT's profile (PICS + PIXIT).
-    #[arg(long, default_value = "profiles/reference.yaml")]
-    profile: PathBuf,
+    /// The run matrix; the fig*.yaml beside it are the figure suites [default:
+    /// suites/default.yaml if it exists here, else the suites built into the binary].
+    #[arg(long)]
+    suite: Option<PathBuf>,
+    /// The SUT's profile (PICS + PIXIT) [default: profiles/reference.yaml if it exists here,
+    /// else the built-in reference profile]. Its launch command runs without a shell (split
+    /// into words, "…" or '…' keep one word); to use a shell, name it: sh -c '…'.
+    #[arg(long)]
+    profile: Option<PathBuf>,
     /// Only cases whose id contains this text (repeat for OR).
     #[arg(long)]
     filter: Vec<String>,
@@ -420,6 +457,10 @@ fn main() -> ExitCode {
             Cmd::Merge(a) => merge_cmd(a),
             Cmd::Bench(a) => bench::main(a).await,
             Cmd::Load(a) => cpm_harness::load::main(*a).await,
+            Cmd::Init(a) => init_cmd(a),
+            Cmd::Suites {
+                cmd: SuitesCmd::Write { dir, force },
+            } => suites_write_cmd(&dir, force),
         }
     });
     // A blocking stdin read may still be pending; do not wait for it (the runtime's drop would).
@@ -451,13 +492,49 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A run's plan and where it came from.
+struct Planned {
+    plan: Plan,
+    profile: Profile,
+    sel: Selection,
+    /// Where the suites came from, in words (a path, or built-in).
+    suite_source: String,
+    /// The suite files and the profile (and the topology it names) with their digests.
+    inputs: Vec<cpm_harness::report::pctr::InputDigest>,
+}
+
 /// The plan with `--filter` and `--partition` applied (and the selection's plan indices).
-fn load_plan(a: &PlanArgs) -> anyhow::Result<(Plan, Profile, Selection)> {
+/// Suites and profile come from `--suite`/`--profile`, else the current folder's
+/// `suites/default.yaml` and `profiles/reference.yaml`, else the built-in copies.
+fn load_plan(a: &PlanArgs) -> anyhow::Result<Planned> {
+    use cpm_harness::builtin;
+    use cpm_harness::report::pctr::InputDigest;
     let cfg = |e: anyhow::Error| anyhow::Error::new(ConfigError(e));
-    let suite = DefaultSuite::load(&a.suite).map_err(cfg)?;
-    let profile = Profile::load(&a.profile).map_err(cfg)?;
-    let suite_dir = a.suite.parent().unwrap_or(std::path::Path::new("."));
-    let mut p = plan(suite_dir, &suite, &profile).map_err(cfg)?;
+    let suites = builtin::suites(a.suite.as_deref()).map_err(cfg)?;
+    let pin = builtin::profile_input(a.profile.as_deref()).map_err(cfg)?;
+    let profile = Profile::parse(&pin.text, &pin.origin, pin.base_dir()).map_err(cfg)?;
+    let mut inputs: Vec<InputDigest> = suites
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let kind = if i == 0 { "suite" } else { "figure suite" };
+            InputDigest::of(kind, &f.origin, f.text.as_bytes())
+        })
+        .collect();
+    inputs.push(InputDigest::of("profile", &pin.origin, pin.text.as_bytes()));
+    if let Some((path, _)) = &profile.addresses {
+        let bytes = std::fs::read(path)
+            .map_err(|e| cfg(anyhow!("{}: cannot read: {e}", path.display())))?;
+        inputs.push(InputDigest::of(
+            "topology",
+            &path.display().to_string(),
+            &bytes,
+        ));
+    }
+    let suite_source = suites.source();
+    let mut p = plan_with(suites.figures, &suites.default, &profile)
+        .map_err(|e| cfg(anyhow!("{}: {e:#}", suite_source)))?;
     let sel = shard::select(&p, &a.filter, a.partition);
     p.cases = sel.cases.clone();
     p.skipped = sel
@@ -465,11 +542,38 @@ fn load_plan(a: &PlanArgs) -> anyhow::Result<(Plan, Profile, Selection)> {
         .iter()
         .map(|(_, id, why)| (id.clone(), why.clone()))
         .collect();
-    Ok((p, profile, sel))
+    Ok(Planned {
+        plan: p,
+        profile,
+        sel,
+        suite_source,
+        inputs,
+    })
+}
+
+fn init_cmd(a: InitArgs) -> anyhow::Result<u8> {
+    cpm_harness::builtin::write_template(&a.path, a.force)
+        .map_err(|e| anyhow::Error::new(ConfigError(e)))?;
+    out!(
+        "wrote {}: replace {} in it, then `cpm-harness list --profile {}`",
+        a.path.display(),
+        cpm_harness::builtin::TEMPLATE_PLACEHOLDERS.join(" and "),
+        a.path.display()
+    );
+    Ok(0)
+}
+
+fn suites_write_cmd(dir: &std::path::Path, force: bool) -> anyhow::Result<u8> {
+    let written = cpm_harness::builtin::write_all(dir, force)
+        .map_err(|e| anyhow::Error::new(ConfigError(e)))?;
+    for p in &written {
+        out!("wrote {}", p.display());
+    }
+    Ok(0)
 }
 
 fn list_cmd(a: PlanArgs) -> anyhow::Result<u8> {
-    let (p, _, _) = load_plan(&a)?;
+    let p = load_plan(&a)?.plan;
     for c in &p.cases {
         out!("{}", c.id);
     }
@@ -498,7 +602,14 @@ fn settings(
 }
 
 async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
-    let (p, profile, sel) = load_plan(&a.plan)?;
+    let started = cpm_harness::clock::wall();
+    let Planned {
+        plan: p,
+        profile,
+        sel,
+        suite_source,
+        inputs,
+    } = load_plan(&a.plan)?;
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
     let captures = a.captures.join(&run_id);
@@ -519,13 +630,29 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     s.core = core.as_ref().map(|c| c.addr());
     if !a.quiet {
         out!(
-            "{} cases, {} skipped; profile {} ({})",
+            "{} cases, {} skipped; profile {} ({}); suite {}",
             p.cases.len(),
             p.skipped.len(),
             profile.name,
-            profile.origin
+            profile.origin,
+            suite_source
         );
     }
+    // The SUT's version, once, for the conformance test report (a failure is shown there).
+    let version = match &profile.version_command {
+        Some(t) => {
+            let argv = cpm_harness::engine::profile::version_argv(t, &s.exe)
+                .map_err(|e| anyhow::Error::new(ConfigError(anyhow!("{}: {e}", profile.origin))))?;
+            let v =
+                cpm_harness::report::pctr::run_version_command(argv, Duration::from_secs(10)).await;
+            if let (Some(e), false) = (&v.error, a.quiet) {
+                out!("version-command: {e}");
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let pctr = cpm_harness::report::pctr::identify(&profile, inputs, version, started);
     let verbosity = match (a.quiet, a.verbose) {
         (true, _) => Verbosity::Quiet,
         (_, true) => Verbosity::Verbose,
@@ -548,6 +675,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
             suites: p.suites.clone(),
             case_index: sel.case_index.clone(),
             out: None,
+            pctr: Some(pctr),
         },
     )?;
     let schedule = runner::Schedule {
@@ -694,7 +822,9 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
     if !a.mutants {
         bail!("selftest: say what to test: --mutants");
     }
-    let (p, profile, _) = load_plan(&a.plan)?;
+    let Planned {
+        plan: p, profile, ..
+    } = load_plan(&a.plan)?;
     let run_id = format!("selftest-{}", runner::new_run_id());
     let dir = a.out.join(&run_id);
     let mut s = settings(&dir, 20_000, 1000, a.case_timeout, Vec::new(), None);
@@ -756,14 +886,12 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             FaultArg::List => None,
         })
         .collect();
-    let topo_path = a
-        .topology
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("suites/topology.yaml"));
-    let topology = if a.topology.is_none() && !topo_path.exists() {
-        Topology::default_chain()
-    } else {
-        Topology::load(&topo_path)?
+    let (topology, topo_origin) = match &a.topology {
+        Some(p) => (Topology::load(p)?, p.display().to_string()),
+        None => {
+            let t = cpm_harness::builtin::topology_input()?;
+            (Topology::parse(&t.text, &t.origin)?, t.origin)
+        }
     };
     let roles = Role::parse_list(&a.roles).map_err(|e| anyhow!("--roles: {e}"))?;
     let variant = a.variant.variant()?;
@@ -804,7 +932,7 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
     })
     .await?;
     // Readiness line for launchers (the profile's "stdout line" readiness).
-    out!("ready roles={} topology={}", a.roles, topo_path.display());
+    out!("ready roles={} topology={}", a.roles, topo_origin);
     let messages = a.messages.or(content.as_ref().map(|_| 1));
     if let Some(c) = content {
         chain.send(c)?;

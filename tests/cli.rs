@@ -141,7 +141,7 @@ fn exit_0_when_every_case_passes_with_every_report_written() {
     for st in steps {
         assert_eq!(st["status"], "seen", "{st}");
     }
-    assert_eq!(s["schema_version"], 2);
+    assert_eq!(s["schema_version"], 3);
     assert_eq!(s["counts"]["passed"], 1);
     assert!(s["cases"][0]["ladder"]["rows"].as_array().unwrap().len() > 20);
     xmllint_ok(&folder.join("junit.xml"));
@@ -384,6 +384,9 @@ fn essence(s: &serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "schema_version": s["schema_version"], "profile": s["profile"],
         "counts": s["counts"], "cases": cases, "skipped": s["skipped"],
+        // The conformance test report: the same SUT, PICS, build, inputs and results.
+        "sut": s["pctr"]["sut"], "pics": s["pctr"]["pics"], "harness": s["pctr"]["harness"],
+        "inputs": s["pctr"]["inputs"], "results": s["pctr"]["results"],
     })
 }
 
@@ -429,6 +432,11 @@ fn merged_shards_give_the_summary_of_one_run() {
     let m = summary(&merged);
     assert_eq!(essence(&m), essence(&one));
     assert_eq!(m["merged_from"].as_array().unwrap().len(), 2);
+    assert!(m["pctr"]["sut"]["version"]["output"].is_string());
+    let shards = m["pctr"]["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 2);
+    assert_eq!(shards[0]["partition"], "2/2", "in the order given");
+    assert!(m["pctr"]["date"].as_str() <= shards[0]["date"].as_str());
     for f in ["junit.xml", "index.html"] {
         assert!(merged.join(f).is_file(), "{f}");
     }

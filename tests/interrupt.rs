@@ -140,7 +140,7 @@ fn interrupt_with(signal: i32) {
     assert_eq!(runs.len(), 1);
     let summary = runs[0].path().join("summary.json");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     let cases = v["cases"].as_array().unwrap();
     assert!(
         cases.len() >= before,

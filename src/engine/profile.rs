@@ -103,6 +103,8 @@ struct RawProfile {
     launch: Option<RawLaunch>,
     #[serde(default)]
     trigger: Option<RawTrigger>,
+    #[serde(default)]
+    version_command: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +206,9 @@ pub struct Profile {
     pub addresses: Option<(PathBuf, Topology)>,
     pub launch: Option<Launch>,
     pub trigger: Option<SendTrigger>,
+    /// A command that prints the SUT's version (a template: `{exe}` only), run once per run
+    /// for the conformance test report, without a shell.
+    pub version_command: Option<String>,
 }
 
 impl Profile {
@@ -240,6 +245,7 @@ impl Profile {
             addresses: None,
             launch: None,
             trigger: None,
+            version_command: None,
         }
     }
 
@@ -339,25 +345,25 @@ fn declares<T: PartialEq>(list: &Option<Vec<T>>, v: &T) -> bool {
     list.as_ref().is_none_or(|l| l.contains(v))
 }
 
-fn transport_name(t: Transport) -> &'static str {
+pub fn transport_name(t: Transport) -> &'static str {
     match t {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
     }
 }
-fn setup_name(s: SetupMode) -> &'static str {
+pub fn setup_name(s: SetupMode) -> &'static str {
     match s {
         SetupMode::Sdp => "sdp",
         SetupMode::Preset => "preset",
     }
 }
-fn group_name(g: GroupKind) -> &'static str {
+pub fn group_name(g: GroupKind) -> &'static str {
     match g {
         GroupKind::Predefined => "predefined",
         GroupKind::Adhoc => "adhoc",
     }
 }
-fn l23_name(o: MiddleOpener) -> &'static str {
+pub fn l23_name(o: MiddleOpener) -> &'static str {
     match o {
         MiddleOpener::Pf => "pf",
         MiddleOpener::X => "x",
@@ -366,6 +372,21 @@ fn l23_name(o: MiddleOpener) -> &'static str {
 
 fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<Profile, String> {
     let at = |key: &str| locate_key(text, origin, key);
+    // A template from `cpm-harness init` still holding a placeholder to fill.
+    if let Some((n, l)) = text.lines().enumerate().find(|(_, l)| {
+        l.split('#')
+            .next()
+            .is_some_and(|code| code.contains("<SUT-"))
+    }) {
+        let word = l[l.find("<SUT-").unwrap_or(0)..]
+            .split('>')
+            .next()
+            .unwrap_or("<SUT-");
+        return Err(format!(
+            "{origin}:{}: replace the template's placeholder {word}> with your SUT's value",
+            n + 1
+        ));
+    }
     if raw.name.trim().is_empty() {
         return Err(format!("{}: name must not be empty", at("name")));
     }
@@ -517,6 +538,10 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         raw.l23_openers.as_ref().is_some_and(Vec::is_empty),
     )?;
     nonempty("acks", raw.acks.as_ref().is_some_and(Vec::is_empty))?;
+    if let Some(v) = &raw.version_command {
+        version_argv(v, Path::new("cpm-harness"))
+            .map_err(|e| format!("{}: version-command: {e}", at("version-command")))?;
+    }
     Ok(Profile {
         name: raw.name,
         about: raw.about,
@@ -535,11 +560,33 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         addresses,
         launch,
         trigger,
+        version_command: raw.version_command,
     })
 }
 
 // ------------------------------------------------------------------------------------------
 // Templates
+
+/// The argv of a `version-command` template: `{exe}` is the only placeholder.
+pub fn version_argv(template: &str, exe: &Path) -> Result<Vec<String>, String> {
+    let mut line = String::new();
+    for piece in scan(template)? {
+        match piece {
+            Piece::Text(t) => line.push_str(&t),
+            Piece::Var(name) if name == "exe" => line.push_str(&exe.display().to_string()),
+            Piece::Var(name) => {
+                return Err(format!(
+                    "unknown placeholder {{{name}}} (a version command may use only {{exe}})"
+                ))
+            }
+        }
+    }
+    let words = split_words(&line)?;
+    if words.is_empty() {
+        return Err(format!("{template:?} expands to an empty command"));
+    }
+    Ok(words)
+}
 
 /// Run-wide values for [`case_vars`].
 #[derive(Debug, Clone)]
@@ -740,31 +787,36 @@ fn scan(template: &str) -> Result<Vec<Piece>, String> {
     Ok(out)
 }
 
+/// Splits a line into words on whitespace; a stretch in double or single quotes stays one
+/// word (the quotes removed; inside one kind of quote the other is an ordinary character), as
+/// a shell would split it — but no shell runs: no variables, globs, pipes or redirections.
 fn split_words(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
-    let mut quoted = false;
+    let mut quote: Option<char> = None;
     for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
+        match (quote, c) {
+            (None, '"' | '\'') => {
+                quote = Some(c);
                 in_word = true;
             }
-            c if c.is_whitespace() && !quoted => {
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if c.is_whitespace() => {
                 if in_word {
                     words.push(std::mem::take(&mut cur));
                     in_word = false;
                 }
             }
-            c => {
+            (_, c) => {
                 cur.push(c);
                 in_word = true;
             }
         }
     }
-    if quoted {
-        return Err(format!("unbalanced double quote in {line:?}"));
+    if let Some(q) = quote {
+        let kind = if q == '"' { "double" } else { "single" };
+        return Err(format!("unbalanced {kind} quote in {line:?}"));
     }
     if in_word {
         words.push(cur);
@@ -809,5 +861,37 @@ mod tests {
         assert!(expand(" {reuse-flag} ", &vars, &t)
             .unwrap_err()
             .contains("empty command"));
+    }
+
+    #[test]
+    fn a_shell_is_run_by_naming_it_with_the_script_quoted() {
+        let t = Topology::default_chain();
+        let mut vars = BTreeMap::new();
+        vars.insert("topology".to_string(), "/tmp/t.yaml".to_string());
+        let argv = expand(
+            "sh -c 'exec /opt/sut --topology {topology} 2>\"log file\"' {x.sip}",
+            &vars,
+            &t,
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            vec![
+                "sh",
+                "-c",
+                "exec /opt/sut --topology /tmp/t.yaml 2>\"log file\"",
+                &t.x.sip.to_string(),
+            ]
+        );
+        assert!(expand("sh -c 'oops", &vars, &t)
+            .unwrap_err()
+            .contains("unbalanced single quote"));
+        assert_eq!(
+            version_argv("{exe} --version", Path::new("/bin/h")).unwrap(),
+            vec!["/bin/h", "--version"]
+        );
+        assert!(version_argv("{x.sip}", Path::new("/bin/h"))
+            .unwrap_err()
+            .contains("only {exe}"));
     }
 }

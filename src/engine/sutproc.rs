@@ -4,7 +4,7 @@
 //! Ctrl-C alike.
 
 use crate::clock;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -51,9 +51,20 @@ impl SutProcess {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start the SUT: {}", argv.join(" ")))?;
+        let mut child = cmd.spawn().map_err(|e| {
+            // The cause first: a long command line must not push it out of sight.
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound if !prog.contains('/') => {
+                    " (looked up in PATH; the command runs without a shell)"
+                }
+                std::io::ErrorKind::PermissionDenied => " (is it executable?)",
+                _ => "",
+            };
+            anyhow!(
+                "cannot start the SUT {prog:?}: {e}{hint}\n{}",
+                command_line(argv)
+            )
+        })?;
         let pgid = child.id().map(|p| p as i32);
         let (tx, rx) = mpsc::unbounded_channel();
         if let Some(out) = child.stdout.take() {
@@ -97,14 +108,18 @@ impl SutProcess {
                     Ok(None) => {
                         let status = p.child.wait().await.ok();
                         bail!(
-                            "the SUT exited before it was ready ({}); it printed:\n{}",
-                            status.map(|s| s.to_string()).unwrap_or_default(),
-                            p.log.join("\n")
+                            "the SUT exited before it was ready ({}){}\n{}",
+                            status
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| "exit status unknown".into()),
+                            last_output(&p.log),
+                            command_line(argv)
                         );
                     }
                     Err(_) => bail!(
-                        "the SUT printed no line starting with {prefix:?} within {timeout:?}; it printed:\n{}",
-                        p.log.join("\n")
+                        "the SUT printed no line starting with {prefix:?} within {timeout:?}{}\n{}",
+                        last_output(&p.log),
+                        command_line(argv)
                     ),
                 }
             },
@@ -116,11 +131,18 @@ impl SutProcess {
                     if let Ok(Some(status)) = p.child.try_wait() {
                         // Give the output readers a moment to deliver the last lines.
                         tokio::time::sleep(Duration::from_millis(50)).await;
-                        let log = p.drain_log().join("\n");
-                        bail!("the process exited before it opened {addr} ({status}); it printed:\n{log}");
+                        let log = last_output(p.drain_log());
+                        bail!(
+                            "the process exited before it opened {addr} ({status}){log}\n{}",
+                            command_line(argv)
+                        );
                     }
                     if clock::tokio_now() >= deadline {
-                        bail!("the SUT did not open {addr} within {timeout:?}");
+                        let log = last_output(p.drain_log());
+                        bail!(
+                            "the SUT did not open {addr} within {timeout:?}{log}\n{}",
+                            command_line(argv)
+                        );
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -183,6 +205,51 @@ impl Drop for SutProcess {
             signal_group(pg, libc_sig::SIGKILL);
         }
     }
+}
+
+/// Lines of output kept in a launch error.
+const TAIL: usize = 10;
+
+/// `; its last output:` and the last [`TAIL`] lines the SUT printed (stderr lines marked), or
+/// `; it printed nothing`.
+fn last_output(log: &[String]) -> String {
+    if log.is_empty() {
+        return "; it printed nothing".into();
+    }
+    let skip = log.len().saturating_sub(TAIL);
+    let mut s = format!(
+        "; its last output{}:",
+        if skip > 0 {
+            format!(" ({} of {} lines)", TAIL, log.len())
+        } else {
+            String::new()
+        }
+    );
+    for l in &log[skip..] {
+        s.push_str("\n  ");
+        s.push_str(l);
+    }
+    s
+}
+
+/// The launch command as run, for the error's last line (a word with spaces quoted as the
+/// profile would write it).
+fn command_line(argv: &[String]) -> String {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|w| {
+            if w.is_empty() || w.chars().any(char::is_whitespace) {
+                if w.contains('\'') {
+                    format!("\"{w}\"")
+                } else {
+                    format!("'{w}'")
+                }
+            } else {
+                w.clone()
+            }
+        })
+        .collect();
+    format!("command (run without a shell): {}", words.join(" "))
 }
 
 mod libc_sig {

@@ -118,6 +118,9 @@ impl Styles {
 /// Longest evidence excerpt printed inline (characters).
 const EXCERPT: usize = 240;
 
+/// Continuation lines of a failing check's first evidence line printed without `-v`.
+const CONTINUED: usize = 12;
+
 fn excerpt(s: &str) -> String {
     if s.chars().count() <= EXCERPT {
         return s.to_string();
@@ -141,15 +144,35 @@ pub fn case_lines(c: &CaseReport, styles: Styles, v: Verbosity) -> Vec<String> {
     for chk in c.failing_checks() {
         let evidence = chk.evidence();
         let mut ev = evidence.iter();
+        // An evidence line may carry more lines (a launch failure: its cause, the SUT's last
+        // output, the command): shown indented, at most CONTINUED of them without -v.
+        let mut first = ev.next().map(String::as_str).unwrap_or("").lines();
         out.push(format!(
             "         {} [{}] {}",
             styles.check_id(chk.id.as_str(), chk.verdict),
             chk.reference,
-            excerpt(ev.next().map(String::as_str).unwrap_or(""))
+            excerpt(first.next().unwrap_or(""))
         ));
+        let more: Vec<&str> = first.collect();
+        let cap = if v == Verbosity::Verbose {
+            usize::MAX
+        } else {
+            CONTINUED
+        };
+        for l in more.iter().take(cap) {
+            out.push(format!("           {}", excerpt(l)));
+        }
+        if more.len() > cap {
+            out.push(format!(
+                "           … {} more lines (-v shows them)",
+                more.len() - cap
+            ));
+        }
         if v == Verbosity::Verbose {
             for e in ev {
-                out.push(format!("           {}", excerpt(e)));
+                for l in e.lines() {
+                    out.push(format!("           {}", excerpt(l)));
+                }
             }
         }
     }

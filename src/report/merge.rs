@@ -6,6 +6,7 @@
 //! different profiles are errors (exit 2).
 
 use super::model::{Counts, Summary, SCHEMA_VERSION};
+use super::pctr::{Pctr, Shard};
 use super::{coded, EXIT_USAGE};
 use anyhow::anyhow;
 use std::collections::BTreeMap;
@@ -102,7 +103,7 @@ pub fn merge(inputs: &[(PathBuf, Summary)], run_name: &str) -> anyhow::Result<Su
         .filter(|k| !seen.contains_key(&k.id))
         .collect();
     let cases: Vec<_> = cases.into_values().collect();
-    Ok(Summary {
+    let mut merged = Summary {
         schema_version: SCHEMA_VERSION,
         run: run_name.to_string(),
         profile: first.profile.clone(),
@@ -111,7 +112,61 @@ pub fn merge(inputs: &[(PathBuf, Summary)], run_name: &str) -> anyhow::Result<Su
         counts: Counts::of(&cases, &skipped),
         cases,
         skipped,
-    })
+        pctr: merge_pctr(inputs)?,
+    };
+    merged.recount();
+    Ok(merged)
+}
+
+/// The merged report's identification: the first shard's, which every other shard must
+/// share (the same SUT identity, PICS, harness build and input digests: one run split up),
+/// with the earliest date and each shard's run, date and machine.
+fn merge_pctr(inputs: &[(PathBuf, Summary)]) -> anyhow::Result<Option<Pctr>> {
+    let with: Vec<(&PathBuf, &Summary, &Pctr)> = inputs
+        .iter()
+        .filter_map(|(p, s)| s.pctr.as_ref().map(|r| (p, s, r)))
+        .collect();
+    let Some((first_path, _, first)) = with.first() else {
+        return Ok(None);
+    };
+    if with.len() != inputs.len() {
+        return Err(anyhow!(
+            "{}: has a conformance test report (pctr) but other shards have none",
+            first_path.display()
+        ));
+    }
+    let mut out = (*first).clone();
+    out.shards.clear();
+    for (path, s, p) in &with {
+        let differs = if p.sut != first.sut {
+            Some("SUT identity (profile, about, access or version output)")
+        } else if p.pics != first.pics {
+            Some("PICS")
+        } else if p.harness != first.harness {
+            Some("harness build (version, commit)")
+        } else if p.inputs != first.inputs {
+            Some("input digests (suite files, profile)")
+        } else {
+            None
+        };
+        if let Some(what) = differs {
+            return Err(anyhow!(
+                "{}: its {what} differs from {}'s: shards of one run use one harness, suite and profile",
+                path.display(),
+                first_path.display()
+            ));
+        }
+        if p.date < out.date {
+            out.date = p.date.clone();
+        }
+        out.shards.push(Shard {
+            run: s.run.clone(),
+            partition: s.partition.clone(),
+            date: p.date.clone(),
+            machine: p.machine.clone(),
+        });
+    }
+    Ok(Some(out))
 }
 
 /// `cpm-harness merge`: reads the inputs, writes the merged reports to `out`, returns the

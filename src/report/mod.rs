@@ -10,14 +10,19 @@
 //!   ladder as SVG.
 //! - [`merge`]: joins shard summaries (`cpm-harness merge`).
 //!
+//! - [`pctr`]: the conformance test report (ISO/IEC 9646-5 PCTR): identification, PICS,
+//!   results by figure × SUT role, failed checks, skipped cases by reason.
+//!
 //! Files of a run folder: `summary.json` (rewritten after every case), `<case>.events.jsonl`
-//! (per case), then at the end `junit.xml`, `index.html` and `cases/<case>.html`.
+//! (per case), then at the end `junit.xml`, `index.html`, `cases/<case>.html` and
+//! `docs/checks.md`.
 
 pub mod console;
 pub mod html;
 pub mod junit;
 pub mod merge;
 pub mod model;
+pub mod pctr;
 pub mod svg;
 
 use crate::engine::case::RunSettings;
@@ -96,12 +101,19 @@ pub fn write_summary(dir: &Path, s: &Summary) -> anyhow::Result<()> {
 const SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Writes every report rendered from the summary: `summary.json`, `junit.xml`, `index.html`
-/// and `cases/<case>.html`.
+/// (the conformance test report), `cases/<case>.html`, and `docs/checks.md` (the check
+/// catalogue the report's references link to).
 pub fn write_all(dir: &Path, s: &Summary) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("cases"))?;
     write_summary(dir, s)?;
     write_atomic(&dir.join("junit.xml"), junit::render(s)?.as_bytes())?;
     write_atomic(&dir.join("index.html"), html::index(s).as_bytes())?;
+    // The check catalogue the report's references link to, so the run folder stands alone.
+    std::fs::create_dir_all(dir.join("docs"))?;
+    write_atomic(
+        &dir.join("docs").join("checks.md"),
+        crate::engine::catalogue::markdown().as_bytes(),
+    )?;
     for c in &s.cases {
         write_atomic(
             &dir.join("cases").join(c.page_name()),
@@ -124,6 +136,8 @@ pub struct ReportOptions {
     /// Each run case's index in the plan (see [`crate::engine::shard::Selection`]); the
     /// position in the run's case list when empty.
     pub case_index: Vec<usize>,
+    /// The conformance test report's identification part (the CLI's runs give one).
+    pub pctr: Option<pctr::Pctr>,
 }
 
 /// The reporters of a live run: console, `summary.json` and event logs as each case ends,
@@ -161,7 +175,7 @@ impl RunReporter {
             .iter()
             .map(|(i, id, why)| Skipped::new(id, why, false, *i))
             .collect();
-        let summary = Summary {
+        let mut summary = Summary {
             schema_version: SCHEMA_VERSION,
             run: run_id.to_string(),
             profile: profile.to_string(),
@@ -170,7 +184,9 @@ impl RunReporter {
             counts: Counts::of(&[], &skipped),
             cases: Vec::new(),
             skipped,
+            pctr: opts.pctr.take(),
         };
+        summary.recount();
         Ok(RunReporter {
             dir: dir.to_path_buf(),
             summary,
@@ -222,7 +238,7 @@ impl RunSink for RunReporter {
                     .cases
                     .partition_point(|c| c.index < report.index);
                 self.summary.cases.insert(at, report);
-                self.summary.counts = Counts::of(&self.summary.cases, &self.summary.skipped);
+                self.summary.recount();
                 // Rewritten as cases finish (a crashed run keeps what it finished), but not
                 // after every case: with every case's ladder the file grows to megabytes.
                 if self.last_write.is_none_or(|t| t.elapsed() >= SUMMARY_EVERY) {
@@ -239,10 +255,10 @@ impl RunSink for RunReporter {
                 let k = Skipped::new(&case.id, reason, true, self.plan_index(*index));
                 self.console.not_run(&k);
                 self.summary.skipped.push(k);
-                self.summary.counts = Counts::of(&self.summary.cases, &self.summary.skipped);
+                self.summary.recount();
             }
             RunEvent::Finished => {
-                self.summary.counts = Counts::of(&self.summary.cases, &self.summary.skipped);
+                self.summary.recount();
                 write_all(&self.dir, &self.summary)
                     .map_err(|e| self.harness("cannot write the reports", e))?;
                 self.console.finished(&self.summary);

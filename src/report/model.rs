@@ -19,7 +19,7 @@ use std::time::Duration;
 /// The summary's format version. Bumped whenever a field is removed, renamed or changes
 /// meaning; new fields keep it (readers ignore fields they do not know, and a reader of this
 /// version gives fields an older file lacks their documented default).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,21 @@ pub struct Summary {
     pub cases: Vec<CaseReport>,
     /// Cases the profile does not declare, and cases `--fail-fast` kept from running.
     pub skipped: Vec<Skipped>,
+    /// The conformance test report (`cpm-harness run` and `merge` write it; none for runs
+    /// driven as a library without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pctr: Option<super::pctr::Pctr>,
+}
+
+impl Summary {
+    /// Recomputes what is derived from the cases and the skipped ones: the counts and the
+    /// report's results.
+    pub fn recount(&mut self) {
+        self.counts = Counts::of(&self.cases, &self.skipped);
+        if let Some(p) = &mut self.pctr {
+            p.results = super::pctr::Results::of(&self.cases, &self.skipped);
+        }
+    }
 }
 
 /// Cases by verdict; `skipped` counts both kinds of [`Skipped`].
