@@ -803,6 +803,9 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         },
     })
     .await?;
+    // Warnings (a peer's bad input above all) go to stderr when they happen: a SUT process
+    // may run for a whole test campaign.
+    chain.on_warning(|w| eprintln!("warning: {w}"));
     // Readiness line for launchers (the profile's "stdout line" readiness).
     out!("ready roles={} topology={}", a.roles, topo_path.display());
     let messages = a.messages.or(content.as_ref().map(|_| 1));
@@ -844,15 +847,12 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Prints a `sut` process's warnings and deliveries; an error when the wait failed or any
-/// session ended badly (the process then exits non-zero).
+/// Prints a `sut` process's deliveries (its warnings were printed as they happened); an error
+/// when the wait failed or any session ended badly (the process then exits non-zero).
 fn report_outcome(
     outcome: &cpm_harness::chain::Outcome,
     waited: anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    for w in &outcome.warnings {
-        eprintln!("warning: {w}");
-    }
     for (m, rcv) in &outcome.received {
         out!(
             "delivered member={m} bytes={} sha256={} complete={}",
