@@ -117,12 +117,15 @@ pub fn instances_for(topology: &Topology, roles: &[Role]) -> Vec<String> {
         .collect()
 }
 
+/// Told each warning as it happens.
+type WarnSink = Box<dyn FnMut(&str) + Send>;
+
 /// Running nodes of one process.
 pub struct Chain {
     pub nodes: Vec<NodeHandle>,
     opts: ChainOptions,
     /// Told each warning as it happens (see [`Chain::on_warning`]).
-    warn_sink: Option<Box<dyn FnMut(&str) + Send>>,
+    warn_sink: Option<WarnSink>,
 }
 
 impl Chain {

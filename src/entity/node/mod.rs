@@ -243,6 +243,12 @@ impl Node {
                 from,
                 msg,
             } => self.on_sip(transport, from, msg),
+            Input::SipInvalid {
+                transport,
+                from,
+                raw,
+                error,
+            } => self.on_sip_invalid(transport, from, &raw, &error),
             Input::Connected { conn, .. } => self.on_connected(conn),
             Input::ConnectFailed { conn, reason } => {
                 self.on_conn_lost(conn, &format!("connect failed: {reason}"))

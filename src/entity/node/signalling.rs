@@ -9,8 +9,8 @@ use super::timers::TimerKind;
 use super::Node;
 use crate::codec::sdp::{MsrpSdp, Setup};
 use crate::codec::sip::{
-    build_request, build_response, new_branch, new_call_id, new_tag, Body, Method, RequestSpec,
-    SipMessage, Transport,
+    build_request, build_response, new_branch, new_call_id, new_tag, refusal_of_unparsed,
+    refusal_response, Body, Method, Refusal, RequestSpec, SipError, SipMessage, Transport,
 };
 use crate::config::SetupMode;
 use crate::entity::{Fault, Output};
@@ -338,10 +338,51 @@ impl Node {
         }
     }
 
+    /// Bytes that do not parse as SIP: a request is refused as RFC 4475 expects (505 for
+    /// another version, else 400) when it names enough to be answered; anything else is
+    /// dropped (the driver has warned).
+    pub(super) fn on_sip_invalid(
+        &mut self,
+        transport: Transport,
+        from: SocketAddr,
+        raw: &[u8],
+        error: &SipError,
+    ) {
+        self.cur_transport = transport;
+        if let Some(r) = refusal_of_unparsed(raw, error) {
+            self.refuse(from, raw, &r, false);
+        }
+    }
+
+    /// Answers a request the node will not process with `r` (400, 505), or discards it when
+    /// it cannot be answered (no Via, From, To, Call-ID or CSeq; an ACK is never answered).
+    fn refuse(&mut self, from: SocketAddr, raw: &[u8], r: &Refusal, warn: bool) {
+        let tag = new_tag(&mut self.rng);
+        match refusal_response(raw, r, &tag) {
+            Some(resp) => {
+                if warn {
+                    self.warn(format!("refused a request from {from} with {r}"));
+                }
+                self.send_sip(None, from, resp);
+            }
+            None => self.warn(format!(
+                "discarded a request from {from} that cannot be answered ({r})"
+            )),
+        }
+    }
+
     fn on_request(&mut self, from: SocketAddr, msg: SipMessage) {
         let Some(method) = msg.method().cloned() else {
             return;
         };
+        if let Err(r) = msg.check_request() {
+            if method == Method::Ack {
+                self.warn(format!("discarded an invalid ACK from {from}: {r}"));
+            } else {
+                self.refuse(from, &msg.raw, &r, true);
+            }
+            return;
+        }
         let call_id = msg.call_id().unwrap_or_default().to_string();
         if let Some(to_tag) = msg.to_tag() {
             let Some(&leg) = self.dialogs.get(&(call_id.clone(), to_tag.clone())) else {
