@@ -1055,6 +1055,53 @@ fn mutation_sig_cf_answer() {
     );
 }
 
+/// A pass never states an order the times contradict (issue 15): a first 200-3 that reached
+/// x 7 ms before its 200-2, 20 ms after INVITE2 (inside the 50 ms race margin), is reported
+/// as within the margin, order not judged — not as "before any 200-3".
+#[test]
+fn sig_cf_answer_never_states_an_order_the_times_contradict() {
+    let rec = recording();
+    let mut ev = rec.events.clone();
+    let x = addr_of(rec, "x", false);
+    let inv2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "INVITE ", "");
+    let t_inv2 = ev[inv2].0;
+    let first3 = ev
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, e))| {
+            matches!(e, WireEvent::Sip { to, raw, .. }
+                if to.ip() == x.ip() && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
+        })
+        .min_by_key(|(_, (t, _))| *t)
+        .map(|(i, _)| i)
+        .expect("a 200-3");
+    for k in same_sip(&ev, first3) {
+        ev[k].0 = t_inv2 + Duration::from_millis(20);
+    }
+    let ok2 = x_200_2(&ev, rec);
+    for k in same_sip(&ev, ok2) {
+        ev[k].0 = t_inv2 + Duration::from_millis(27);
+    }
+    ev.sort_by_key(|(t, _)| *t);
+    let results = run_checks(&rec.ctx, &observe(&rec.ctx, &ev));
+    let r = verdict_of(&results, CheckId::SigCfAnswer);
+    assert_eq!(r.verdict, Verdict::Pass, "{}", show(&results));
+    assert!(
+        r.findings.iter().any(|f| matches!(
+            &f.kind,
+            K::CfOrderNotJudged { figure: 1, gap, .. } if gap.0 == Duration::from_millis(7)
+        )),
+        "{:#?}",
+        r.findings
+    );
+    for e in r.evidence() {
+        assert!(!e.contains("before any 200-3"), "{e}");
+        if e.contains("not judged") {
+            assert!(e.contains("7.0ms") && e.contains("50.0ms"), "{e}");
+        }
+    }
+}
+
 #[test]
 fn mutation_sig_ack() {
     let rec = recording();

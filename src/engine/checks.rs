@@ -1952,6 +1952,18 @@ fn sig_cf_answer(a: &Analysis) -> Vec<Finding> {
                 first_200_3: a.sip_ev(f),
             },
         ),
+        // The 200-3 came first, but too soon after INVITE2 to tell: say so, never "before".
+        (XAnswer::AtOnce, Some(f)) if a.t(f) < a.t(ok2) => about(
+            Class::Pass,
+            ev,
+            K::CfOrderNotJudged {
+                figure,
+                first_200_3: a.sip_ev(f),
+                gap: Time(a.t(ok2) - a.t(f)),
+                after_invite2: Time(inv2.map_or(Duration::ZERO, |t2| a.t(f).saturating_sub(t2))),
+                margin: Time(race_margin(a)),
+            },
+        ),
         (XAnswer::AtOnce, _) => about(
             Class::Pass,
             ev,
@@ -2036,6 +2048,17 @@ fn sig_ack(a: &Analysis) -> Vec<Finding> {
                     ok: ok_ev,
                 }))
             }
+            // After an upstream ACK that came within the margin of the 200: not "on the 200".
+            (AckTiming::On200, _, Some(u)) if t_ack > a.t(u) => out.push(about(
+                Class::Pass,
+                ack_ev,
+                K::AckOrderNotJudged {
+                    ok: ok_ev,
+                    upstream_ack: a.sip_ev(u),
+                    gap: Time(a.t(u).saturating_sub(t_ok)),
+                    margin: Time(race_margin(a)),
+                },
+            )),
             (AckTiming::On200, _, _) => {
                 out.push(about(Class::Pass, ack_ev, K::AckOn200 { ok: ok_ev }))
             }

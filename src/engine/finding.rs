@@ -893,6 +893,17 @@ pub enum FindingKind {
         figure: u8,
         first_200_3: Option<Cite>,
     },
+    /// The first 200-3 reached x shortly before its 200-2, but too soon after INVITE2 for
+    /// the order to say anything (within the race margin).
+    CfOrderNotJudged {
+        figure: u8,
+        first_200_3: Cite,
+        /// How long before the 200-2 the 200-3 came.
+        gap: Time,
+        /// How long after INVITE2 it came.
+        after_invite2: Time,
+        margin: Time,
+    },
     CfAnswerWithoutMember {
         figure: u8,
     },
@@ -919,6 +930,14 @@ pub enum FindingKind {
     },
     AckOn200 {
         ok: Cite,
+    },
+    /// The ACK came after both the 200 and the upstream ACK, which came within the race
+    /// margin of the 200: whether it waited for the upstream ACK cannot be told.
+    AckOrderNotJudged {
+        ok: Cite,
+        upstream_ack: Cite,
+        gap: Time,
+        margin: Time,
     },
     AckBeforeUpstream {
         ack: Cite,
@@ -1713,6 +1732,16 @@ impl fmt::Display for FindingKind {
                 }
                 Ok(())
             }
+            K::CfOrderNotJudged {
+                figure,
+                first_200_3,
+                gap,
+                after_invite2,
+                margin,
+            } => write!(
+                f,
+                "figure {figure}: the first 200-3 {first_200_3} came {gap} before this 200-2 and {after_invite2} after INVITE2, within the {margin} race margin: order not judged"
+            ),
             K::CfAnswerWithoutMember { figure } => write!(
                 f,
                 "figure {figure}: x must wait for a member, but answered with no 200-3 at all"
@@ -1743,6 +1772,15 @@ impl fmt::Display for FindingKind {
                 "ACK timing on-200: {ack} waited for the upstream ACK {upstream_ack} instead of answering {ok}"
             ),
             K::AckOn200 { ok } => write!(f, "on the 200 {ok}"),
+            K::AckOrderNotJudged {
+                ok,
+                upstream_ack,
+                gap,
+                margin,
+            } => write!(
+                f,
+                "after the 200 {ok} and the upstream ACK {upstream_ack}, which came {gap} after the 200, within the {margin} race margin: whether it waited is not judged"
+            ),
             K::AckBeforeUpstream { ack, upstream_ack } => write!(
                 f,
                 "ACK timing after-ack: {ack} came before the upstream ACK {upstream_ack}"
