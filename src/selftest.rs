@@ -35,6 +35,7 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         | Fault::SdpPortMismatch
         | Fault::PathUdp
         | Fault::SessionIdReuse
+        | Fault::ConstantSessionId
         | Fault::MissingAcceptTypes => true,
         Fault::SdpCopyUpstreamPath
         | Fault::ReuseCallId
@@ -119,6 +120,12 @@ pub async fn mutants(
             work.push((f, c.clone()));
         }
     }
+    // Each fault's cases share the run's session-ids (SDP-UNIQUE across cases), apart from the
+    // other faults' and the correct SUT's.
+    let registries: std::collections::BTreeMap<
+        Fault,
+        std::sync::Arc<crate::engine::case::RunSessionIds>,
+    > = faults.iter().map(|&f| (f, Default::default())).collect();
     let mut caught: std::collections::BTreeMap<Fault, BTreeSet<CheckId>> = Default::default();
     let mut set = tokio::task::JoinSet::new();
     let mut next = 0usize;
@@ -128,6 +135,7 @@ pub async fn mutants(
             let mut s = settings.clone();
             s.faults = vec![f];
             s.work_dir = settings.work_dir.join(f.name());
+            s.session_ids = registries[&f].clone();
             let profile = profile.clone();
             let i = next;
             set.spawn(async move { (f, run_case_retrying(&c, &profile, i, &s).await) });

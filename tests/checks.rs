@@ -233,6 +233,13 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::SessionIdWeak { .. } | K::SessionIdClash { .. }),
     },
     FaultCase {
+        fault: Fault::ConstantSessionId,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        expect: |k| matches!(k, K::SessionIdClash { session_id, .. } if session_id.len() >= 16),
+    },
+    FaultCase {
         fault: Fault::MissingAcceptTypes,
         fig: 1,
         sut: &[Role::PfB],
@@ -434,6 +441,46 @@ async fn each_fault_fails_its_check() {
         }
     }
     assert!(missed.is_empty(), "{missed}");
+}
+
+/// LINK-REUSE binds sessions to connections by the connection, not the session-id (issue 15):
+/// a SUT x using one session-id in every session, without reuse, opens one connection per
+/// session and is not said to share them (SDP-UNIQUE fails it for the clash instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_id_in_several_sessions_is_no_shared_connection() {
+    let mut case = Case::new(var(1, Transport::Udp), &[Role::X]);
+    case.faults = vec![Fault::ConstantSessionId];
+    let run = run_case(160, 0, &case).await;
+    let results = judge(&run);
+    let reuse = verdict_of(&results, CheckId::LinkReuse);
+    assert_eq!(reuse.verdict, Verdict::Pass, "{}", show(&results));
+    assert!(
+        reuse
+            .findings
+            .iter()
+            .any(|f| matches!(&f.kind, K::ConnectionPerSession { entity, .. } if entity == "x")),
+        "{:#?}",
+        reuse.findings
+    );
+    let unique = verdict_of(&results, CheckId::SdpUnique);
+    assert!(
+        fails_with(unique, |f| matches!(f.kind, K::SessionIdClash { .. })),
+        "{}",
+        show(&results)
+    );
+    // The SUT still works with one id: the links carry each session to its member.
+    for id in [
+        CheckId::MediaDelivery,
+        CheckId::MediaPaths,
+        CheckId::LinkBind,
+    ] {
+        assert_eq!(
+            verdict_of(&results, id).verdict,
+            Verdict::Pass,
+            "{}",
+            show(&results)
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------ mutations

@@ -153,3 +153,46 @@ fn selftest_mutant_score_is_100_percent() {
     assert!(stdout.contains(": 0 not passing"), "{stdout}");
     assert_eq!(out.status.code(), Some(0), "{stdout}");
 }
+
+/// SDP-UNIQUE judges the session-ids of the whole run (issue 15): a SUT client-a that uses the
+/// same (long, random-looking) session-id in every session passes each case alone but fails
+/// the later case of a run; the correct SUT passes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_id_used_in_an_earlier_case_fails_sdp_unique() {
+    use cpm_harness::engine::FindingKind;
+    use cpm_harness::entity::Fault;
+    let yaml = "about: client-a alone\nbase: {}\norderings:\n  in-order:\n    about: no holds\nsections:\n  - name: a\n    about: client-a\n    figures: [1, 2]\n    splits: [client-a]\n";
+    let d = DefaultSuite::parse(yaml, "inline").expect("suite");
+    let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
+    let p = plan(Path::new("suites"), &d, &profile).expect("plan");
+    assert_eq!(p.cases.len(), 2);
+    for faulty in [false, true] {
+        let work = tempfile::tempdir().unwrap();
+        let mut s = settings(work.path());
+        if faulty {
+            s.faults = vec![Fault::ConstantSessionId];
+        }
+        let mut verdicts = Vec::new();
+        for (i, c) in p.cases.iter().enumerate() {
+            let o = run_case(c, &profile, 252 + i as u8, &s).await;
+            let u = o
+                .checks
+                .iter()
+                .find(|k| k.id == CheckId::SdpUnique)
+                .unwrap();
+            verdicts.push((u.verdict, u.clone(), describe(&o)));
+        }
+        if faulty {
+            assert_eq!(verdicts[0].0, Verdict::Pass, "{}", verdicts[0].2);
+            assert_eq!(verdicts[1].0, Verdict::Fail, "{}", verdicts[1].2);
+            assert!(verdicts[1].1.findings.iter().any(|f| matches!(
+                &f.kind,
+                FindingKind::SessionIdInEarlierCase { case, .. } if *case == p.cases[0].id
+            )));
+        } else {
+            for (v, _, d) in &verdicts {
+                assert_eq!(*v, Verdict::Pass, "{d}");
+            }
+        }
+    }
+}

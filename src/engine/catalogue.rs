@@ -272,9 +272,11 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpUnique,
-        title: "session-ids unique, at least 64 random bits",
-        what: "The session-id of every SDP the SUT sends is unique across the case's SDPs and \
-               holds at least 64 bits of randomness.",
+        title: "session-ids unique across the run, at least 64 random bits",
+        what: "The session-id of every SDP the SUT sends is unique: no other SDP of the case \
+               carries it, and the SUT used it in no earlier case of the run (a run's cases \
+               share what the SUT sent; `analyze` of one capture judges that capture alone); \
+               and it holds at least 64 bits of randomness.",
         rfc: &["RFC 4975 §8.2", "RFC 4975 §14.1"],
         patent: &[],
     },
@@ -356,7 +358,10 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::LinkReuse,
         title: "connections reused as declared, and only then",
         what: "With reuse declared, sessions towards one host, port and scheme share an open \
-               connection; without it, each session has its own.",
+               connection; without it, each session has its own. A session belongs to the \
+               connection (its 4-tuple) that carried its binding request and to the messages \
+               whose To-Path and From-Path are both its URIs, never to another connection by \
+               its session-id alone (a SUT may repeat a session-id, which SDP-UNIQUE judges).",
         rfc: &["RFC 4975 §5.4"],
         patent: &["S105", "S201–S204", "S301–S304"],
     },

@@ -1006,6 +1006,41 @@ fn entropy_bits(s: &str) -> f64 {
 }
 
 fn sdp_unique(a: &Analysis) -> Vec<Finding> {
+    sdp_unique_with(a, &BTreeMap::new())
+}
+
+/// The session-ids of the SDPs the SUT sent in this case (its own, rightmost `a=path` URI).
+pub fn sut_session_ids(ctx: &CaseContext, obs: &Observation) -> Vec<String> {
+    let a = Analysis::new(ctx, obs);
+    let (items, _) = a.sdp_items();
+    let mut ids: Vec<String> = items
+        .iter()
+        .filter_map(|it| {
+            a.sdp(it.sip)
+                .and_then(|d| d.path())
+                .and_then(|p| p.last().and_then(|u| u.session_id.clone()))
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// SDP-UNIQUE across the cases of a run: as in the case, and each session-id the SUT used in
+/// an earlier case (`earlier`: session-id → that case's id) fails.
+pub fn sdp_unique_across_cases(
+    ctx: &CaseContext,
+    obs: &Observation,
+    earlier: &BTreeMap<String, String>,
+) -> CheckResult {
+    finish(
+        CheckId::SdpUnique,
+        sdp_unique_with(&Analysis::new(ctx, obs), earlier),
+    )
+}
+
+fn sdp_unique_with(a: &Analysis, earlier: &BTreeMap<String, String>) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
@@ -1041,6 +1076,12 @@ fn sdp_unique(a: &Analysis) -> Vec<Finding> {
             bad.push(K::SessionIdClash {
                 session_id: sid.clone(),
                 also_in: a.sip_ev(c.index),
+            });
+        }
+        if let Some(case) = earlier.get(&sid) {
+            bad.push(K::SessionIdInEarlierCase {
+                session_id: sid.clone(),
+                case: case.clone(),
             });
         }
         let bits = entropy_bits(&sid);

@@ -628,6 +628,11 @@ pub enum FindingKind {
         session_id: String,
         also_in: Cite,
     },
+    /// The SUT used this session-id in an earlier case of the run as well.
+    SessionIdInEarlierCase {
+        session_id: String,
+        case: String,
+    },
     SessionIdWeak {
         session_id: String,
         bits: u32,
@@ -1391,6 +1396,10 @@ impl fmt::Display for FindingKind {
                 session_id,
                 also_in,
             } => write!(f, "session-id `{session_id}` also appears in {also_in}"),
+            K::SessionIdInEarlierCase { session_id, case } => write!(
+                f,
+                "session-id `{session_id}` was the SUT's in an earlier case of the run too ({case})"
+            ),
             K::SessionIdWeak { session_id, bits } => write!(
                 f,
                 "session-id `{session_id}` holds about {bits} bits (≥ 64 needed, RFC 4975 §14.1)"

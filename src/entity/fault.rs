@@ -76,6 +76,7 @@ faults! {
     PathUdp = "path-udp", "SDP-PATH", "a=path URI says ;udp instead of ;tcp";
     SdpCopyUpstreamPath = "sdp-copy-upstream-path", "SDP-OWN", "a B2BUA copies the upstream a=path into its downstream offer";
     SessionIdReuse = "session-id-reuse", "SDP-UNIQUE", "every leg uses the same short session-id";
+    ConstantSessionId = "constant-session-id", "SDP-UNIQUE", "uses one long random-looking session-id in every session of every case";
     MissingAcceptTypes = "missing-accept-types", "SDP-ACCEPT", "no a=accept-types line";
     WrongSetup = "wrong-setup", "SDP-SETUP", "answers a=setup:active to an actpass offer when it should be passive (and vice versa)";
     ParamsInWrongMessage = "params-in-wrong-message", "SDP-PLACE", "sends its 200 OK without an SDP body";

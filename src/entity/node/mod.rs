@@ -145,7 +145,8 @@ pub struct Node {
     /// (Call-ID, From tag) of INVITEs received → leg, to absorb retransmissions.
     invites_in: HashMap<(String, String), LegIdx>,
     /// Local MSRP session-id → leg.
-    sessions: HashMap<String, LegIdx>,
+    /// Legs by their local session-id (several only under [`Fault::ConstantSessionId`]).
+    sessions: HashMap<String, Vec<LegIdx>>,
     conns: HashMap<ConnId, Conn>,
     next_conn: ConnId,
     next_session: u64,
@@ -338,7 +339,9 @@ impl Node {
         let (sdp, path) = self.new_local_session();
         let idx = self.legs.len();
         self.sessions
-            .insert(path.session_id.clone().unwrap_or_default(), idx);
+            .entry(path.session_id.clone().unwrap_or_default())
+            .or_default()
+            .push(idx);
         self.dialogs
             .insert((call_id.clone(), local_tag.clone()), idx);
         let transport = match side {

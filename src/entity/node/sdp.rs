@@ -10,6 +10,9 @@ use crate::config::{Link, Opener, SetupMode};
 use crate::entity::Fault;
 use rand::Rng;
 
+/// The session-id of [`Fault::ConstantSessionId`].
+const CONSTANT_SESSION_ID: &str = "q8RTnV2xLw4ZkP9aHc7Ms3Yd";
+
 impl Node {
     /// Whether the configuration makes this node the opener of a leg's link.
     fn configured_to_open(&self, side: Side, link: Link) -> bool {
@@ -23,6 +26,9 @@ impl Node {
     pub(super) fn new_local_session(&mut self) -> (MsrpSdp, MsrpUri) {
         let sid = if self.fault(Fault::SessionIdReuse) {
             format!("s{}", self.legs.len())
+        } else if self.fault(Fault::ConstantSessionId) {
+            // Long and random-looking, but the same in every session of every run.
+            CONSTANT_SESSION_ID.to_string()
         } else {
             format!("{}{}", new_ident(&mut self.rng), new_ident(&mut self.rng))
         };
