@@ -68,6 +68,7 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         }
         Fault::NoAckDownstream => middle,
         Fault::FanoutFirstOnly => sut(Role::X),
+        Fault::AdhocToGroupUri => sut(Role::ClientA) && v.group == crate::config::GroupKind::Adhoc,
         Fault::RelayTruncate | Fault::WrongToPath | Fault::BadByteRange | Fault::CpimAltered => {
             middle
         }

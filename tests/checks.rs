@@ -354,6 +354,13 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::NoInviteForMember { .. }),
     },
     FaultCase {
+        fault: Fault::AdhocToGroupUri,
+        fig: 1,
+        sut: &[Role::ClientA],
+        tweak: adhoc,
+        expect: |k| matches!(k, K::GroupRequestUriWrong { adhoc: true, want, .. } if want.contains("factory")),
+    },
+    FaultCase {
         fault: Fault::ReuseCallId,
         fig: 1,
         sut: &[Role::PfA],
@@ -406,6 +413,10 @@ const FAULT_CASES: &[FaultCase] = &[
 
 fn reuse(v: &mut Variant) {
     v.reuse = true;
+}
+
+fn adhoc(v: &mut Variant) {
+    v.group = GroupKind::Adhoc;
 }
 
 /// Each fault of the reference SUT makes the check it targets fail, for the reason named in

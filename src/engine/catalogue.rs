@@ -391,8 +391,10 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigFanout,
-        title: "one INVITE per member, to the pf-b serving it",
-        what: "x sends one INVITE per member of the group, each to the pf-b serving that member \
+        title: "INVITE1/2 to the group or factory URI; one INVITE per member, to its pf-b",
+        what: "client-a's INVITE1 and pf-a's INVITE2 are addressed to the group URI (pre-defined \
+               group) or to x's conference-factory URI with a resource list (ad-hoc group); x \
+               sends one INVITE per member of the group, each to the pf-b serving that member \
                with the member as Request-URI; an ad-hoc recipient list is honoured.",
         rfc: &["RFC 5366 §3", "RFC 5366 §4"],
         patent: &["S103"],

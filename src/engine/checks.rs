@@ -2127,23 +2127,80 @@ fn sig_ack(a: &Analysis) -> Vec<Finding> {
     out
 }
 
+/// The Request-URI of the INVITEs towards x (client-a's INVITE1, pf-a's INVITE2): the group
+/// URI for a pre-defined group, the conference-factory URI with a resource list for an ad-hoc
+/// one (RFC 5366 §4).
+fn group_request_uris(a: &Analysis) -> Vec<Finding> {
+    let adhoc = a.ctx.variant.group == GroupKind::Adhoc;
+    let want = if adhoc {
+        &a.topo.factory
+    } else {
+        &a.topo.group
+    };
+    let mut out = Vec::new();
+    for el in a
+        .legs
+        .iter()
+        .filter(|el| matches!(el.link, Link::L1 | Link::L2))
+    {
+        if !a.visible(el) || !a.subject(&el.uac) {
+            continue;
+        }
+        let Some(l) = a.sleg(el) else { continue };
+        let ev = a.sip_ev(l.invite);
+        let uri = l.request_uri.clone();
+        if strip_uri(&uri) != strip_uri(want) {
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::GroupRequestUriWrong {
+                    uri,
+                    want: want.clone(),
+                    adhoc,
+                },
+            ));
+            continue;
+        }
+        let listed = a
+            .obs
+            .sip
+            .get(l.invite)
+            .and_then(|s| s.msg.as_ref())
+            .and_then(|m| m.resource_list().ok().flatten())
+            .is_some();
+        if adhoc && !listed {
+            out.push(about(Class::Fail, ev, K::AdhocWithoutList { uri }));
+        } else {
+            out.push(about(Class::Pass, ev, K::GroupRequestUri { uri, adhoc }));
+        }
+    }
+    out
+}
+
 fn sig_fanout(a: &Analysis) -> Vec<Finding> {
+    let mut out = group_request_uris(a);
     let x = party(a.topo, "x", Role::X);
     if !a.subject(&x) {
-        return vec![Finding::not_observable(K::NotPlayedBySut {
-            entity: "x".into(),
-        })];
+        if out.is_empty() {
+            out.push(Finding::not_observable(K::NotPlayedBySut {
+                entity: "x".into(),
+            }));
+        }
+        return out;
     }
     if !a.self_check && a.ctx.is_sut(Role::PfB) {
-        return vec![a.hidden("INVITE3 (pf-b is the SUT's too)")];
+        out.push(a.hidden("INVITE3 (pf-b is the SUT's too)"));
+        return out;
     }
-    let mut out = Vec::new();
     let l2 = a.legs.iter().find(|el| el.link == Link::L2);
     let mut cause = FanoutCause::WatchedUntil(Time(a.obs.end));
     if let Some(l2) = l2 {
         if a.visible(l2) {
             match a.sleg(l2) {
-                None => return vec![Finding::inconc(K::NoInvite2)],
+                None => {
+                    out.push(Finding::inconc(K::NoInvite2));
+                    return out;
+                }
                 Some(l) => cause = FanoutCause::AfterInvite2(a.sip_ev(l.invite)),
             }
         }

@@ -970,6 +970,22 @@ pub enum FindingKind {
         member: String,
         invites: Vec<Cite>,
     },
+    /// client-a's INVITE1 or pf-a's INVITE2 is addressed as the group kind requires: the
+    /// group URI (pre-defined) or the conference-factory URI with a resource list (ad-hoc).
+    GroupRequestUri {
+        uri: String,
+        adhoc: bool,
+    },
+    /// It is addressed to `uri` instead of `want`.
+    GroupRequestUriWrong {
+        uri: String,
+        want: String,
+        adhoc: bool,
+    },
+    /// An ad-hoc request without a resource list (RFC 5366 §4).
+    AdhocWithoutList {
+        uri: String,
+    },
     NotAMember {
         uri: String,
     },
@@ -1831,6 +1847,33 @@ impl fmt::Display for FindingKind {
                 "x sent {} INVITE dialogs for member {member}: {}",
                 invites.len(),
                 join(invites, "; ")
+            ),
+            K::GroupRequestUri { uri, adhoc: true } => write!(
+                f,
+                "ad-hoc request to the conference-factory URI {uri} with a resource list"
+            ),
+            K::GroupRequestUri { uri, adhoc: false } => {
+                write!(f, "pre-defined group request to the group URI {uri}")
+            }
+            K::GroupRequestUriWrong {
+                uri,
+                want,
+                adhoc: true,
+            } => write!(
+                f,
+                "ad-hoc request to {uri} instead of the conference-factory URI {want} (RFC 5366 §4)"
+            ),
+            K::GroupRequestUriWrong {
+                uri,
+                want,
+                adhoc: false,
+            } => write!(
+                f,
+                "pre-defined group request to {uri} instead of the group URI {want}"
+            ),
+            K::AdhocWithoutList { uri } => write!(
+                f,
+                "ad-hoc request to {uri} without a resource list (RFC 5366 §4)"
             ),
             K::NotAMember { uri } => write!(f, "{uri} is not a member of the group"),
             K::SipUnparsable { error } => write!(f, "does not parse: {error}"),

@@ -92,6 +92,7 @@ faults! {
     AckTooEarly = "ack-too-early", "SIG-ACK", "sends the downstream ACK on the 200 when it must wait for the upstream ACK";
     NoAckDownstream = "no-ack-downstream", "SIG-ACK", "never ACKs the downstream 200";
     FanoutFirstOnly = "fanout-first-only", "SIG-FANOUT", "x invites only the first member";
+    AdhocToGroupUri = "adhoc-to-group-uri", "SIG-FANOUT", "client-a sends its ad-hoc request (with the resource list) to the group URI instead of the conference-factory URI";
     ReuseCallId = "reuse-call-id", "SIG-B2BUA", "a B2BUA reuses the upstream Call-ID on its downstream leg";
     NoByeDownstream = "no-bye-downstream", "SIG-TEARDOWN", "answers the upstream BYE but never sends BYE downstream";
     IgnoreRouteSet = "ignore-route-set", "SIG-ROUTE", "sends ACK and BYE straight to the peer's Contact, without the route set the SIP/IP core recorded";
