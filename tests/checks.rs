@@ -494,6 +494,66 @@ async fn one_session_id_in_several_sessions_is_no_shared_connection() {
     }
 }
 
+/// `setup: preset` is judged by one rule (issue 15): `a=setup` is optional on both sides, one
+/// that is sent must agree with the preset opener, and a missing one means "as preset" (never
+/// RFC 4145's default), so the pair is judged only when both sides sent one. A SUT that sends
+/// `a=setup` (actpass offers, active/passive answers as preset) passes in every role of
+/// figures 1, 3 and 5 against a harness that sends none, as does one that sends none; one
+/// whose answer contradicts the preset fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preset_setup_with_and_without_a_setup_line() {
+    let mut cases = Vec::new();
+    for fig in [1u8, 3, 5] {
+        for sut in SPLITS.iter().filter(|s| s.len() == 1) {
+            for sends in [true, false] {
+                let mut v = var(fig, Transport::Udp);
+                v.setup = SetupMode::Preset;
+                let mut c = Case::new(v, sut);
+                if sends {
+                    c.faults = vec![Fault::SetupInPreset];
+                }
+                cases.push(c);
+            }
+        }
+    }
+    // pf-b answering L3 `active` where the preset makes x the opener.
+    let mut v = var(1, Transport::Udp);
+    v.setup = SetupMode::Preset;
+    let mut wrong = Case::new(v, &[Role::PfB]);
+    wrong.faults = vec![Fault::SetupInPreset, Fault::WrongSetup];
+    cases.push(wrong);
+    let n = cases.len();
+    let runs = futures_join(
+        cases
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| async move { (c.clone(), run_case(161, i as u16, &c).await) }),
+    )
+    .await;
+    let mut problems = String::new();
+    for (i, (c, run)) in runs.iter().enumerate() {
+        let results = judge(run);
+        let r = verdict_of(&results, CheckId::SdpSetup);
+        if i + 1 == n {
+            if !fails_with(r, |f| {
+                matches!(&f.kind, K::SetupDisagreesWithPreset { link: Link::L3, .. })
+            }) {
+                problems.push_str(&format!("contrary a=setup not failed:\n{}", show(&results)));
+            }
+        } else if r.verdict != Verdict::Pass {
+            problems.push_str(&format!(
+                "F{} {} {:?}: SDP-SETUP {}\n{}",
+                c.variant.figure.n(),
+                split_name(&c.sut),
+                c.faults,
+                r.verdict.as_str(),
+                show(&results)
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems}");
+}
+
 // ------------------------------------------------------------------------------ mutations
 
 /// A correct recording to mutate: figure 1 with reuse, x played by the SUT, so both of x's

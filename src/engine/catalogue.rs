@@ -293,8 +293,14 @@ pub static CATALOGUE: &[Entry] = &[
         title: "`a=setup` valid and making the figure's opener active",
         what: "In `setup: sdp` mode every `a=setup` is explicit and valid (no passive or holdconn \
                offer, no actpass answer) and the offer/answer pair makes the figure's opener of \
-               the link the active side; in `setup: preset` mode any `a=setup` present agrees \
-               with the preset opener.",
+               the link the active side. In `setup: preset` mode the configuration names the \
+               opener and `a=setup` is optional on both sides: one that is sent must agree with \
+               the preset (the opener `active`, the other side `passive`, either `actpass` in an \
+               offer; never `holdconn` or an `actpass` answer); a missing one means \
+               \"as preset\", never RFC 4145's default, so the offer/answer pair is judged only \
+               when both sides sent `a=setup`, and then it must make the preset opener active. \
+               In both modes only what the SUT sends is judged: the harness's own (or missing) \
+               `a=setup` never fails it.",
         rfc: &[
             "RFC 4145 §4.1",
             "RFC 6135 §4.2.1",

@@ -1228,13 +1228,16 @@ fn sdp_setup(a: &Analysis) -> Vec<Finding> {
         // The pair, when the other side's SDP is at hand.
         let other = if it.offer { l.ok } else { Some(l.invite) };
         if let Some((oval, oset)) = other.and_then(setup) {
+            let both = val.is_some() && oval.is_some();
             let (offer, answer) = if it.offer { (own, oset) } else { (oset, own) };
             let (ov, av) = if it.offer {
                 (shown.clone(), SetupAttr(oval))
             } else {
                 (SetupAttr(oval), shown.clone())
             };
-            if sdp_mode || val.is_some() {
+            // Preset: a missing a=setup means "as preset", not RFC 4145's default, so the pair
+            // is judged only when both sides sent one.
+            if sdp_mode || both {
                 match rfc4145_opener(offer, answer) {
                     Err(why) => bad.push(K::SetupInvalidPair {
                         offer: ov,

@@ -86,6 +86,14 @@ impl Node {
         let configured = self.configured_to_open(Side::Up, link);
         let offer_setup = self.legs[leg].remote_sdp.as_ref().and_then(|s| s.setup);
         let (mut answer_setup, we_open) = match self.cfg.variant.setup {
+            SetupMode::Preset if self.fault(Fault::SetupInPreset) => (
+                Some(if configured {
+                    Setup::Active
+                } else {
+                    Setup::Passive
+                }),
+                configured,
+            ),
             SetupMode::Preset => (None, configured),
             SetupMode::Sdp => match offer_setup {
                 Some(Setup::Actpass) => {

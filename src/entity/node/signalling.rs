@@ -49,7 +49,7 @@ impl Node {
             target,
         );
         self.calls[call].downs.push(leg);
-        if self.cfg.variant.setup == SetupMode::Sdp {
+        if self.cfg.variant.setup == SetupMode::Sdp || self.fault(Fault::SetupInPreset) {
             self.legs[leg].local_sdp.setup = Some(Setup::Actpass);
         }
         self.legs[leg].local_sdp.direction = Some("sendonly".into());
