@@ -73,6 +73,8 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
             middle
         }
         Fault::NoMsrp200 => !sut(Role::ClientA),
+        // Sent before each INVITE: every role but client-b sends one.
+        Fault::MalformedSip => !sut(Role::ClientB),
         // ACK and BYE: sent by client-a and the middle entities (client-b sends neither).
         Fault::IgnoreRouteSet => !sut(Role::ClientB),
         // Hostile faults (Fault::HOSTILE: tests/hostile.rs) and cosmetic ones (reports'

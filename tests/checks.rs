@@ -403,6 +403,13 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::SendUnanswered { .. }),
     },
     FaultCase {
+        fault: Fault::MalformedSip,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+        expect: |k| matches!(k, K::SipUnparsable { error } if error.contains("without a colon")),
+    },
+    FaultCase {
         fault: Fault::CpimAltered,
         fig: 1,
         sut: &[Role::PfA],
@@ -1439,6 +1446,69 @@ fn mutation_media_cpim() {
 }
 
 /// Every check id has a mutation test in this file.
+/// A SIP message or MSRP stream of the SUT that does not parse fails WIRE-SYNTAX, with its
+/// excerpt, peer and position, and no other check reports the parse error (issue 15).
+#[test]
+fn mutation_wire_syntax() {
+    let rec = recording();
+    let only_wire_syntax = |ev: &Events| {
+        let results = run_checks(&rec.ctx, &observe(&rec.ctx, ev));
+        for r in results.iter().filter(|r| r.id != CheckId::WireSyntax) {
+            assert!(
+                !r.findings
+                    .iter()
+                    .any(|f| matches!(f.kind, K::SipUnparsable { .. } | K::MsrpSyntax { .. })),
+                "{} reports a parse error:\n{}",
+                r.id,
+                show(&results)
+            );
+        }
+    };
+    // x's 200-2 with a header line that has no colon.
+    let mut sip_ev = Vec::new();
+    assert_mutation_fails(
+        CheckId::WireSyntax,
+        |f| {
+            matches!(&f.kind, K::SipUnparsable { error } if error.contains("without a colon") && error.contains("Max-Forwards 70"))
+                && about_sip(f, "SIP/2.0 200", "x")
+                && matches!(&f.subject, Some(Cite::Sip { to, .. }) if to.name.as_deref() == Some("pf-a"))
+        },
+        |_| {},
+        |ev| {
+            let i = x_200_2(ev, rec);
+            rewrite_sip(ev, i, |t| {
+                t.replacen("CSeq:", "Max-Forwards 70\r\nCSeq:", 1)
+            });
+            sip_ev = ev.clone();
+        },
+    );
+    only_wire_syntax(&sip_ev);
+    // x's MSRP stream towards pf-b1 broken at its first start line.
+    let pfb = rec
+        .ctx
+        .topology
+        .pf_b_serving("b1")
+        .expect("pf-b")
+        .name
+        .clone();
+    let mut msrp_ev = Vec::new();
+    assert_mutation_fails(
+        CheckId::WireSyntax,
+        |f| {
+            matches!(&f.kind, K::MsrpSyntax { sender, receiver, offset: 0, .. }
+                if sender.name.as_deref() == Some("x") && receiver.name.as_deref() == Some(pfb.as_str()))
+        },
+        |_| {},
+        |ev| {
+            mutate_stream(ev, addr_of(rec, "x", true), addr_of(rec, &pfb, true), |s| {
+                replace_nth(s, b"MSRP ", b"MXRP ", 0)
+            });
+            msrp_ev = ev.clone();
+        },
+    );
+    only_wire_syntax(&msrp_ev);
+}
+
 #[test]
 fn every_check_has_a_mutation() {
     let src: String = include_str!("checks.rs")

@@ -536,6 +536,8 @@ async fn run(
                             node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg });
                         }
                         Err((e, raw)) => {
+                            // Recorded as it arrived: a SUT's malformed message is judged too.
+                            if let Some(r) = &rec { r.received(WireEvent::Sip { transport: Transport::Udp, from, to: local_sip, raw: raw.clone() }); }
                             if let Some(n) = noisy.admit("udp", from.ip()) {
                                 let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/UDP datagram from {from}{n}: {e}")));
                             }
@@ -1031,11 +1033,21 @@ async fn sip_tcp_conn(
                         msg,
                     }
                 }
-                Ok(Some(Framed::Invalid { raw, error })) => Ev::SipInvalid {
-                    from: peer,
-                    raw,
-                    error,
-                },
+                Ok(Some(Framed::Invalid { raw, error })) => {
+                    if let Some(r) = &rec {
+                        r.received(WireEvent::Sip {
+                            transport: Transport::Tcp,
+                            from: peer,
+                            to: local,
+                            raw: raw.clone(),
+                        });
+                    }
+                    Ev::SipInvalid {
+                        from: peer,
+                        raw,
+                        error,
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     let _ = tx.send(Ev::SipBad {

@@ -69,6 +69,7 @@ check_ids! {
     MediaFraming = "MEDIA-FRAMING",
     MediaResponse = "MEDIA-RESPONSE",
     MediaCpim = "MEDIA-CPIM",
+    WireSyntax = "WIRE-SYNTAX",
     Capture = "CAPTURE",
     Harness = "HARNESS",
 }
@@ -84,6 +85,8 @@ pub enum Family {
     Sig,
     /// MSRP content.
     Media,
+    /// The syntax of every message on the wire.
+    Wire,
     /// The harness's own results (not a conformance check).
     Harness,
 }
@@ -91,7 +94,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 26] = [
+    pub const ALL: [CheckId; 27] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -118,6 +121,7 @@ impl CheckId {
         CheckId::MediaFraming,
         CheckId::MediaResponse,
         CheckId::MediaCpim,
+        CheckId::WireSyntax,
     ];
 
     pub fn family(self) -> Family {
@@ -130,6 +134,8 @@ impl CheckId {
             Family::Sig
         } else if s.starts_with("MEDIA-") {
             Family::Media
+        } else if s.starts_with("WIRE-") {
+            Family::Wire
         } else {
             Family::Harness
         }
@@ -487,6 +493,24 @@ pub static CATALOGUE: &[Entry] = &[
         patent: &[],
     },
     Entry {
+        id: CheckId::WireSyntax,
+        title: "every SIP and MSRP message the SUT sends parses",
+        what: "Every SIP message the SUT sends parses (start line, header lines, Content-Length; \
+               over TCP, its framing) and every MSRP byte stream it writes parses (start line, \
+               headers, end-line). One that does not fails here, with its excerpt, the peer it \
+               was sent to and where the parse stopped (the line, or the stream offset); the \
+               other checks leave it unjudged rather than failing as a side effect.",
+        rfc: &[
+            "RFC 3261 §7",
+            "RFC 3261 §7.3",
+            "RFC 3261 §18.3",
+            "RFC 3261 §25.1",
+            "RFC 4975 §7.1",
+            "RFC 4975 §9",
+        ],
+        patent: &[],
+    },
+    Entry {
         id: CheckId::Capture,
         title: "the capture gives the live verdicts",
         what: "Not a conformance check: with `run --reanalyze`, the capture of the case judged \
@@ -558,6 +582,7 @@ pub fn markdown() -> String {
         ("Links (TCP connections for MSRP)", Family::Link),
         ("Signalling", Family::Sig),
         ("Media", Family::Media),
+        ("Wire syntax", Family::Wire),
         ("Harness results", Family::Harness),
     ] {
         let _ = write!(s, "\n## {title}\n");

@@ -66,6 +66,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::MediaFraming => media_framing(&a),
                 CheckId::MediaResponse => media_response(&a),
                 CheckId::MediaCpim => media_cpim(&a),
+                CheckId::WireSyntax => wire_syntax(&a),
                 CheckId::Capture | CheckId::Harness => Vec::new(),
             };
             finish(id, items)
@@ -2277,16 +2278,8 @@ fn sig_b2bua(a: &Analysis) -> Vec<Finding> {
             continue;
         }
         let ev = a.sip_ev(s.index);
-        let Some(m) = &s.msg else {
-            out.push(about(
-                Class::Fail,
-                ev,
-                K::SipUnparsable {
-                    error: s.parse_error.clone().unwrap_or_default(),
-                },
-            ));
-            continue;
-        };
+        // A message that does not parse is WIRE-SYNTAX's.
+        let Some(m) = &s.msg else { continue };
         checked += 1;
         let mut bad = Vec::new();
         match m.via_branch() {
@@ -2773,17 +2766,11 @@ fn media_framing(a: &Analysis) -> Vec<Finding> {
     let mut ok = 0usize;
     for c in a.links() {
         for d in 0..2 {
-            let Some(s) = c.sender(d).filter(|s| a.subject(s)) else {
+            if !c.sender(d).is_some_and(|s| a.subject(s)) {
                 continue;
-            };
-            let dir = &c.dirs[d];
-            if let Some(e) = &dir.error {
-                out.push(Finding::fail(K::MsrpUnparsable {
-                    t: Time(e.t),
-                    sender: who(&Some(s.clone()), dir.from),
-                    error: e.error.clone(),
-                }));
             }
+            // Where the stream stops parsing is WIRE-SYNTAX's; what parsed is judged here.
+            let dir = &c.dirs[d];
             // Per session (To-Path) and Message-ID: (next expected start, total).
             let mut ranges: BTreeMap<(String, String), (u64, Option<u64>)> = BTreeMap::new();
             let requests: BTreeSet<&str> = c.dirs[1 - d]
@@ -3136,6 +3123,56 @@ fn media_cpim(a: &Analysis) -> Vec<Finding> {
     }
     if out.is_empty() {
         out.push(a.hidden("content the SUT sends"));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------- wire syntax
+
+/// Every SIP message and MSRP stream the SUT sends parses; each that does not is a failure
+/// with its excerpt, peer and position.
+fn wire_syntax(a: &Analysis) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let (mut sip, mut msrp) = (0usize, 0usize);
+    for s in &a.obs.sip {
+        if !a.subject_opt(&s.sender) {
+            continue;
+        }
+        match (&s.msg, &s.parse_error) {
+            (None, err) => out.push(about(
+                Class::Fail,
+                a.sip_ev(s.index),
+                K::SipUnparsable {
+                    error: err.clone().unwrap_or_default(),
+                },
+            )),
+            (Some(_), _) => sip += 1,
+        }
+    }
+    for c in a.links() {
+        for d in 0..2 {
+            let Some(s) = c.sender(d).filter(|s| a.subject(s)) else {
+                continue;
+            };
+            let dir = &c.dirs[d];
+            match &dir.error {
+                Some(e) => out.push(Finding::fail(K::MsrpSyntax {
+                    t: Time(e.t),
+                    sender: who(&Some(s.clone()), dir.from),
+                    receiver: who(&c.sender(1 - d).cloned(), dir.to),
+                    offset: e.offset,
+                    error: e.error.clone(),
+                })),
+                None if dir.bytes > 0 => msrp += 1,
+                None => {}
+            }
+        }
+    }
+    if out.is_empty() && sip + msrp > 0 {
+        out.push(Finding::pass(K::WireParses { sip, msrp }));
+    }
+    if out.is_empty() {
+        out.push(a.hidden("SIP and MSRP messages the SUT sends"));
     }
     out
 }

@@ -1138,10 +1138,18 @@ pub enum FindingKind {
     PathsNegotiated {
         count: usize,
     },
-    MsrpUnparsable {
+    /// An MSRP stream of the SUT that stops parsing at `offset` (WIRE-SYNTAX).
+    MsrpSyntax {
         t: Time,
         sender: Endpoint,
+        receiver: Endpoint,
+        offset: u64,
         error: String,
+    },
+    /// Every SIP message and MSRP stream of the SUT parses.
+    WireParses {
+        sip: usize,
+        msrp: usize,
     },
     HeaderOrder,
     ContentTypeNotLast,
@@ -2042,9 +2050,20 @@ impl fmt::Display for FindingKind {
                 f,
                 "{count} MSRP messages of the SUT carry the negotiated paths"
             ),
-            K::MsrpUnparsable { t, sender, error } => {
-                write!(f, "{t} MSRP from {sender} does not parse: {error}")
-            }
+            K::MsrpSyntax {
+                t,
+                sender,
+                receiver,
+                offset,
+                error,
+            } => write!(
+                f,
+                "{t} MSRP from {sender} to {receiver} stops parsing at stream offset {offset}: {error}"
+            ),
+            K::WireParses { sip, msrp } => write!(
+                f,
+                "{sip} SIP messages and {msrp} MSRP streams of the SUT parse"
+            ),
             K::HeaderOrder => f.write_str(
                 "To-Path and From-Path must be the first two headers (RFC 4975 §7.1)",
             ),

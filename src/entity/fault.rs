@@ -101,6 +101,7 @@ faults! {
     BadByteRange = "bad-byte-range", "MEDIA-FRAMING", "relayed chunks start their Byte-Range at 0";
     NoMsrp200 = "no-msrp-200", "MEDIA-RESPONSE", "never answers a SEND";
     CpimAltered = "cpim-altered", "MEDIA-CPIM", "rewrites the CPIM From header while relaying";
+    MalformedSip = "malformed-sip", "WIRE-SYNTAX", "before each INVITE it sends, sends the same peer an OPTIONS with a header line that has no colon";
     }
     hostile {
     Silent = "silent", "never sends anything: no SIP, no connection, no MSRP";

@@ -130,12 +130,44 @@ impl Node {
         let dest = core.unwrap_or(target);
         self.legs[leg].invite_dest = dest;
         self.legs[leg].invite = Some(msg.clone());
+        if self.fault(Fault::MalformedSip) {
+            let bad = self.malformed_options(&msg);
+            self.send_sip(Some(leg), dest, bad);
+        }
         self.send_sip(Some(leg), dest, msg);
         let t1 = self.cfg.timers.t1;
         if self.legs[leg].transport == Transport::Udp {
             self.arm(leg, TimerKind::InviteRetx, t1);
         }
         self.arm(leg, TimerKind::InviteTimeout, t1 * 64);
+    }
+
+    /// [`Fault::MalformedSip`]: an OPTIONS outside any dialog (its own Call-ID and branch)
+    /// with a header line that has no colon (RFC 3261 §7.3), sent as is.
+    fn malformed_options(&mut self, invite: &SipMessage) -> SipMessage {
+        let via = invite.header("Via").unwrap_or_default().to_string();
+        let via = match via.find(";branch=") {
+            Some(p) => format!("{};branch={}", &via[..p], new_branch(&mut self.rng)),
+            None => via,
+        };
+        let host = self.cfg.sip.ip().to_string();
+        let text = format!(
+            "OPTIONS {ruri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: <sip:{name}@{host}>;tag={tag}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 OPTIONS\r\nThis header line has no colon\r\nContent-Length: 0\r\n\r\n",
+            ruri = invite.request_uri().unwrap_or("sip:invalid"),
+            name = self.cfg.name,
+            tag = new_tag(&mut self.rng),
+            cid = new_call_id(&mut self.rng, &host),
+        );
+        let raw = bytes::Bytes::from(text);
+        SipMessage {
+            start: crate::codec::sip::StartLine::Request {
+                method: Method::Options,
+                uri: invite.request_uri().unwrap_or("sip:invalid").to_string(),
+            },
+            headers: Vec::new(),
+            body: bytes::Bytes::new(),
+            raw,
+        }
     }
 
     /// In-dialog request (ACK or BYE) on a down leg.
