@@ -813,7 +813,8 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         chain.send(c)?;
     }
     let Some(messages) = messages else {
-        // Serve until told to stop; stdin lines `send N` make client-a send. Events are
+        // Serve until told to stop; stdin lines `send N` (a generated message of N bytes) or
+        // `send-file PATH` (that file's content) make client-a send. Events are
         // handled meanwhile so members' files are written as content arrives.
         let inputs: Vec<_> = chain
             .nodes
@@ -883,15 +884,28 @@ async fn wait_for_signal_or_stdin(
             l = lines.next_line(), if stdin_open => match l {
                 Ok(Some(line)) => {
                     let mut it = line.split_whitespace();
-                    match (it.next(), it.next().map(str::parse::<usize>)) {
-                        (Some("send"), Some(Ok(n))) => match client_a.first() {
-                            Some(a) => {
-                                let _ = a.send(cpm_harness::entity::Input::Send { content: pattern(n) });
-                            }
-                            None => eprintln!("stdin: `send` needs client-a in --roles"),
+                    let cmd = it.next();
+                    let arg = it.next();
+                    let content = match (cmd, arg) {
+                        (Some("send"), Some(n)) => match n.parse::<usize>() {
+                            Ok(n) => Some(pattern(n)),
+                            Err(_) => { eprintln!("stdin: expected `send N`, got {line:?}"); None }
                         },
-                        (None, _) => {}
-                        _ => eprintln!("stdin: expected `send N`, got {line:?}"),
+                        // The content a harness pinned in a file (`send-file {content}`).
+                        (Some("send-file"), Some(path)) => match std::fs::read(path) {
+                            Ok(b) => Some(bytes::Bytes::from(b)),
+                            Err(e) => { eprintln!("stdin: send-file {path}: {e}"); None }
+                        },
+                        (None, _) => None,
+                        _ => { eprintln!("stdin: expected `send N` or `send-file PATH`, got {line:?}"); None }
+                    };
+                    if let Some(content) = content {
+                        match client_a.first() {
+                            Some(a) => {
+                                let _ = a.send(cpm_harness::entity::Input::Send { content });
+                            }
+                            None => eprintln!("stdin: sending needs client-a in --roles"),
+                        }
                     }
                 }
                 _ => stdin_open = false,

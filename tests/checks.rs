@@ -1641,6 +1641,7 @@ fn hostile_events_never_panic() {
                 trigger_window: WINDOW,
                 content_len: 1,
                 content_sha256: String::new(),
+                pinned: None,
                 delivered: BTreeMap::new(),
             };
             let obs = observe(&ctx, &events);

@@ -343,6 +343,12 @@ async fn drive(
     })
     .await?;
 
+    // A trigger naming `{content}` pins client-a's content: the harness writes it first.
+    let pinned = profile.pins_content() && !harness_roles.contains(&Role::ClientA);
+    if pinned {
+        let path = out_dir.with_file_name("content");
+        std::fs::write(&path, &content).with_context(|| format!("writing {}", path.display()))?;
+    }
     // Make client-a send.
     let send_result = if harness_roles.contains(&Role::ClientA) {
         chain.send(content.clone())
@@ -444,6 +450,7 @@ async fn drive(
         trigger_window: s.trigger_window,
         content_len: s.size as u64,
         content_sha256: sha256_hex(&content),
+        pinned: pinned.then(|| (content.len() as u64, sha256_hex(&content))),
         delivered,
     })
 }

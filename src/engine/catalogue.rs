@@ -448,7 +448,11 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::MediaDelivery,
         title: "every member gets the whole content, byte-exact",
         what: "Every member receives the whole content, byte-exact (SHA-256), whatever the \
-               chunking on each hop.",
+               chunking on each hop. The content is the message client-a sent, as its link \
+               (L1) shows it: a SUT's client-a may send content of its own choosing; with L1 \
+               between two SUT roles, the first visible hop's content at the size the trigger \
+               asked for. A profile whose trigger names `{content}` pins it: the harness writes \
+               the message to that file, and client-a must send exactly it.",
         rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.3.1"],
         patent: &["S112"],
     },

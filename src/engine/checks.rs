@@ -2609,6 +2609,17 @@ fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
 
 fn media_delivery(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
+    // Content pinned by the profile: client-a must send exactly what it was given.
+    if let Some((len, sha)) = &a.ctx.pinned {
+        if *sha != a.ctx.content_sha256 {
+            out.push(Finding::fail(K::SentOtherThanPinned {
+                bytes: a.ctx.content_len,
+                sha256: a.ctx.content_sha256.clone(),
+                pinned_bytes: *len,
+                pinned_sha256: sha.clone(),
+            }));
+        }
+    }
     for m in &a.members {
         let wire = || wire_delivery(a, m);
         let member = m.clone();

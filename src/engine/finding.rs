@@ -1087,6 +1087,13 @@ pub enum FindingKind {
     },
 
     // ------------------------------------------------------------ media
+    /// client-a sent other content than the file the profile pinned.
+    SentOtherThanPinned {
+        bytes: u64,
+        sha256: String,
+        pinned_bytes: u64,
+        pinned_sha256: String,
+    },
     NothingReceived {
         member: String,
         wire: WireDelivery,
@@ -1992,6 +1999,17 @@ impl fmt::Display for FindingKind {
             K::ByeUnanswered => f.write_str("was never answered 200"),
             K::LinkNotClosed { leg } => write!(f, "never closed after {leg} ended"),
 
+            K::SentOtherThanPinned {
+                bytes,
+                sha256,
+                pinned_bytes,
+                pinned_sha256,
+            } => write!(
+                f,
+                "client-a sent {bytes} bytes (sha256 {}) instead of the {pinned_bytes}-byte content it was given (sha256 {})",
+                short(sha256),
+                short(pinned_sha256)
+            ),
             K::NothingReceived { member, wire } => {
                 write!(f, "member {member} received nothing; {wire}")
             }

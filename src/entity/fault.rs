@@ -122,6 +122,7 @@ faults! {
     ConnectionFlood = "connection-flood", "opens 200 extra TCP connections to each MSRP peer before its link, and holds them";
     }
     cosmetic {
+    OwnContent = "own-content", "client-a sends bytes of its own (the pattern with every byte inverted) of the size it is asked to send (allowed, unless the profile pins the content)";
     SetupInPreset = "setup-in-preset", "in setup: preset mode still sends a=setup: actpass in its offers, active or passive in its answers as the preset says (allowed)";
     ScriptInjection = "script-injection", "puts <script> markup in an X-Note SIP header and an a=x-note SDP line, otherwise correct";
     }

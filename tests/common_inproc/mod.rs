@@ -136,6 +136,7 @@ pub async fn run_case_on(topo: Arc<Topology>, case: &Case) -> Run {
         trigger_window: WINDOW,
         content_len: SIZE as u64,
         content_sha256: sha256_hex(&content),
+        pinned: None,
         delivered,
     };
     Run {

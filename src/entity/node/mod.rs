@@ -268,6 +268,10 @@ impl Node {
                 self.pump_all();
             }
             Input::Closed { conn, reason } => self.on_conn_lost(conn, &reason),
+            Input::Send { content } if self.fault(Fault::OwnContent) => {
+                let own: bytes::Bytes = content.iter().map(|b| !b).collect();
+                self.start_send(Arc::new(own))
+            }
             Input::Send { content } => self.start_send(Arc::new(content)),
             Input::SendSource { source } => self.start_send(source),
         }
