@@ -53,6 +53,12 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
             middle && v.trigger != Trigger::On200 && !case.holds.ack_delay.is_zero()
         }
         Fault::NoReuse => v.reuse && sut(Role::X),
+        // Visible where client-a opens L1 (solutions 1 and 3) and pf-a withholds 200-1.
+        Fault::ConnectBefore200 => {
+            sut(Role::ClientA)
+                && v.opener(crate::config::Link::L1) == crate::config::Opener::Offerer
+                && !case.holds.answer_delay.is_zero()
+        }
         Fault::CfAnswerEarly => {
             sut(Role::X)
                 && v.x_answer() == XAnswer::AfterFirstMember

@@ -298,6 +298,13 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::LinkLate { entity, .. } | K::LinkAfterWindow { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
+        fault: Fault::ConnectBefore200,
+        fig: 1,
+        sut: &[Role::ClientA],
+        tweak: no_tweak,
+        expect: |k| matches!(k, K::LinkBeforeTrigger { entity, .. } if entity == "client-a"),
+    },
+    FaultCase {
         fault: Fault::NoBindSend,
         fig: 3,
         sut: &[Role::PfB],

@@ -352,8 +352,10 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::LinkTrigger,
         title: "links opened on their trigger, within the window",
         what: "The SUT opens each link no earlier than its declared trigger (the 200 OK, the \
-               ACK, or the first upstream SEND) and within the trigger window after it; the \
-               harness's discriminating pauses make both an early and a late opening visible.",
+               ACK, or the first upstream SEND; for client-a's L1, 200-1 with pf-a's `a=path`, \
+               even when its configuration already knows pf-a's address) and within the \
+               trigger window after it; the harness's discriminating pauses (withheld 200s and \
+               ACKs) make both an early and a late opening visible.",
         rfc: &[],
         patent: &["S105", "S106", "S110", "S111", "S201–S204", "S301–S304"],
     },

@@ -84,6 +84,7 @@ faults! {
     ConnectWrongTarget = "connect-wrong-target", "LINK-TARGET", "connects to the peer's SIP port instead of its a=path";
     EarlyTrigger = "early-trigger", "LINK-TRIGGER", "opens its links on the downstream 200 whatever the declared trigger";
     LateTrigger = "late-trigger", "LINK-TRIGGER", "opens its links 3 s after the trigger";
+    ConnectBefore200 = "connect-before-200", "LINK-TRIGGER", "client-a connects L1 to pf-a's MSRP address from its configuration as it sends INVITE1, before 200-1 (and binds once 200-1 came)";
     NoBindSend = "no-bind-send", "LINK-BIND", "sends no binding SEND after opening a link";
     NoReuse = "no-reuse", "LINK-REUSE", "opens a new connection per session even with reuse declared";
     Skip200Upstream = "skip-200-upstream", "SIG-SEQ", "never answers its upstream INVITE";

@@ -75,6 +75,10 @@ pub fn holds_for(role: Role, sut: &[Role]) -> Holds {
     if role == Role::PfB && sut.contains(&Role::X) {
         h.answer_delay = PAUSE;
     }
+    // 200-1 comes late, so a client-a that connects before it is seen doing so.
+    if role == Role::PfA && sut.contains(&Role::ClientA) {
+        h.answer_delay = PAUSE;
+    }
     h
 }
 

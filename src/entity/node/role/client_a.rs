@@ -91,6 +91,11 @@ impl Node {
             ),
         };
         self.invite_down(call, ruri.clone(), ruri, topo.pf_a.sip, members);
+        if self.fault(Fault::ConnectBefore200) {
+            if let Some(&leg) = self.calls[call].downs.first() {
+                self.connect_early(leg);
+            }
+        }
     }
 
     /// client-a writes content chunks while the link has room.
