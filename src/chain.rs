@@ -117,10 +117,15 @@ pub fn instances_for(topology: &Topology, roles: &[Role]) -> Vec<String> {
         .collect()
 }
 
+/// Told each warning as it happens.
+type WarnSink = Box<dyn FnMut(&str) + Send>;
+
 /// Running nodes of one process.
 pub struct Chain {
     pub nodes: Vec<NodeHandle>,
     opts: ChainOptions,
+    /// Told each warning as it happens (see [`Chain::on_warning`]).
+    warn_sink: Option<WarnSink>,
 }
 
 impl Chain {
@@ -149,7 +154,18 @@ impl Chain {
             cfg.limits = opts.limits;
             nodes.push(spawn_node(cfg, opts.recorder.clone()).await?);
         }
-        Ok(Chain { nodes, opts })
+        Ok(Chain {
+            nodes,
+            opts,
+            warn_sink: None,
+        })
+    }
+
+    /// Has `sink` told every warning (a peer's bad input, a session that ended badly, a file
+    /// that could not be written) the moment [`Chain::wait`] sees it, rather than only in the
+    /// outcome at the end: a long-running process logs it when it happens.
+    pub fn on_warning(&mut self, sink: impl FnMut(&str) + Send + 'static) {
+        self.warn_sink = Some(Box::new(sink));
     }
 
     /// Makes client-a (which must be in this chain) send `content`.
@@ -217,6 +233,7 @@ impl Chain {
             })
         };
         let mut result = Ok(());
+        let mut told = 0usize;
         while !done(&outcome) {
             let ev = tokio::select! {
                 biased;
@@ -326,6 +343,17 @@ impl Chain {
                     }
                 }
                 NodeEvent::Warning(w) => outcome.warnings.push(w),
+            }
+            if let Some(sink) = self.warn_sink.as_mut() {
+                for w in &outcome.warnings[told..] {
+                    sink(w);
+                }
+                told = outcome.warnings.len();
+            }
+        }
+        if let Some(sink) = self.warn_sink.as_mut() {
+            for w in &outcome.warnings[told..] {
+                sink(w);
             }
         }
         for (_, mut f) in files {

@@ -931,6 +931,9 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         },
     })
     .await?;
+    // Warnings (a peer's bad input above all) go to stderr when they happen: a SUT process
+    // may run for a whole test campaign.
+    chain.on_warning(|w| eprintln!("warning: {w}"));
     // Readiness line for launchers (the profile's "stdout line" readiness).
     out!("ready roles={} topology={}", a.roles, topo_origin);
     let messages = a.messages.or(content.as_ref().map(|_| 1));
@@ -938,7 +941,8 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         chain.send(c)?;
     }
     let Some(messages) = messages else {
-        // Serve until told to stop; stdin lines `send N` make client-a send. Events are
+        // Serve until told to stop; stdin lines `send N` (a generated message of N bytes) or
+        // `send-file PATH` (that file's content) make client-a send. Events are
         // handled meanwhile so members' files are written as content arrives.
         let inputs: Vec<_> = chain
             .nodes
@@ -972,15 +976,12 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Prints a `sut` process's warnings and deliveries; an error when the wait failed or any
-/// session ended badly (the process then exits non-zero).
+/// Prints a `sut` process's deliveries (its warnings were printed as they happened); an error
+/// when the wait failed or any session ended badly (the process then exits non-zero).
 fn report_outcome(
     outcome: &cpm_harness::chain::Outcome,
     waited: anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    for w in &outcome.warnings {
-        eprintln!("warning: {w}");
-    }
     for (m, rcv) in &outcome.received {
         out!(
             "delivered member={m} bytes={} sha256={} complete={}",
@@ -1011,15 +1012,28 @@ async fn wait_for_signal_or_stdin(
             l = lines.next_line(), if stdin_open => match l {
                 Ok(Some(line)) => {
                     let mut it = line.split_whitespace();
-                    match (it.next(), it.next().map(str::parse::<usize>)) {
-                        (Some("send"), Some(Ok(n))) => match client_a.first() {
-                            Some(a) => {
-                                let _ = a.send(cpm_harness::entity::Input::Send { content: pattern(n) });
-                            }
-                            None => eprintln!("stdin: `send` needs client-a in --roles"),
+                    let cmd = it.next();
+                    let arg = it.next();
+                    let content = match (cmd, arg) {
+                        (Some("send"), Some(n)) => match n.parse::<usize>() {
+                            Ok(n) => Some(pattern(n)),
+                            Err(_) => { eprintln!("stdin: expected `send N`, got {line:?}"); None }
                         },
-                        (None, _) => {}
-                        _ => eprintln!("stdin: expected `send N`, got {line:?}"),
+                        // The content a harness pinned in a file (`send-file {content}`).
+                        (Some("send-file"), Some(path)) => match std::fs::read(path) {
+                            Ok(b) => Some(bytes::Bytes::from(b)),
+                            Err(e) => { eprintln!("stdin: send-file {path}: {e}"); None }
+                        },
+                        (None, _) => None,
+                        _ => { eprintln!("stdin: expected `send N` or `send-file PATH`, got {line:?}"); None }
+                    };
+                    if let Some(content) = content {
+                        match client_a.first() {
+                            Some(a) => {
+                                let _ = a.send(cpm_harness::entity::Input::Send { content });
+                            }
+                            None => eprintln!("stdin: sending needs client-a in --roles"),
+                        }
                     }
                 }
                 _ => stdin_open = false,

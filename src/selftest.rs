@@ -52,6 +52,16 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
             middle && v.trigger != Trigger::On200 && !case.holds.ack_delay.is_zero()
         }
         Fault::NoReuse => v.reuse && sut(Role::X),
+        // One case shows it where the role has several sessions (a B2BUA: its up and down
+        // legs); a client's single session shows it only against the run's other cases
+        // (tests/engine.rs), which `--per-fault 1` would not run.
+        Fault::ConstantSessionId => middle,
+        // Visible where client-a opens L1 (solutions 1 and 3) and pf-a withholds 200-1.
+        Fault::ConnectBefore200 => {
+            sut(Role::ClientA)
+                && v.opener(crate::config::Link::L1) == crate::config::Opener::Offerer
+                && !case.holds.answer_delay.is_zero()
+        }
         Fault::CfAnswerEarly => {
             sut(Role::X)
                 && v.x_answer() == XAnswer::AfterFirstMember
@@ -67,10 +77,13 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         }
         Fault::NoAckDownstream => middle,
         Fault::FanoutFirstOnly => sut(Role::X),
+        Fault::AdhocToGroupUri => sut(Role::ClientA) && v.group == crate::config::GroupKind::Adhoc,
         Fault::RelayTruncate | Fault::WrongToPath | Fault::BadByteRange | Fault::CpimAltered => {
             middle
         }
         Fault::NoMsrp200 => !sut(Role::ClientA),
+        // Sent before each INVITE: every role but client-b sends one.
+        Fault::MalformedSip => !sut(Role::ClientB),
         // ACK and BYE: sent by client-a and the middle entities (client-b sends neither).
         Fault::IgnoreRouteSet => !sut(Role::ClientB),
         // Hostile faults (Fault::HOSTILE: tests/hostile.rs) and cosmetic ones (reports'
@@ -119,6 +132,12 @@ pub async fn mutants(
             work.push((f, c.clone()));
         }
     }
+    // Each fault's cases share the run's session-ids (SDP-UNIQUE across cases), apart from the
+    // other faults' and the correct SUT's.
+    let registries: std::collections::BTreeMap<
+        Fault,
+        std::sync::Arc<crate::engine::case::RunSessionIds>,
+    > = faults.iter().map(|&f| (f, Default::default())).collect();
     let mut caught: std::collections::BTreeMap<Fault, BTreeSet<CheckId>> = Default::default();
     let mut set = tokio::task::JoinSet::new();
     let mut next = 0usize;
@@ -128,6 +147,7 @@ pub async fn mutants(
             let mut s = settings.clone();
             s.faults = vec![f];
             s.work_dir = settings.work_dir.join(f.name());
+            s.session_ids = registries[&f].clone();
             let profile = profile.clone();
             let i = next;
             set.spawn(async move { (f, run_case_retrying(&c, &profile, i, &s).await) });

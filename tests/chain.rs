@@ -156,6 +156,7 @@ fn model(
         trigger_window: Duration::from_secs(1),
         content_len: 0,
         content_sha256: String::new(),
+        pinned: None,
         delivered: Default::default(),
     };
     let obs = cpm_harness::engine::observe(&ctx, events);

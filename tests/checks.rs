@@ -233,6 +233,13 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::SessionIdWeak { .. } | K::SessionIdClash { .. }),
     },
     FaultCase {
+        fault: Fault::ConstantSessionId,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        expect: |k| matches!(k, K::SessionIdClash { session_id, .. } if session_id.len() >= 16),
+    },
+    FaultCase {
         fault: Fault::MissingAcceptTypes,
         fig: 1,
         sut: &[Role::PfB],
@@ -291,6 +298,13 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::LinkLate { entity, .. } | K::LinkAfterWindow { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
+        fault: Fault::ConnectBefore200,
+        fig: 1,
+        sut: &[Role::ClientA],
+        tweak: no_tweak,
+        expect: |k| matches!(k, K::LinkBeforeTrigger { entity, .. } if entity == "client-a"),
+    },
+    FaultCase {
         fault: Fault::NoBindSend,
         fig: 3,
         sut: &[Role::PfB],
@@ -347,6 +361,13 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::NoInviteForMember { .. }),
     },
     FaultCase {
+        fault: Fault::AdhocToGroupUri,
+        fig: 1,
+        sut: &[Role::ClientA],
+        tweak: adhoc,
+        expect: |k| matches!(k, K::GroupRequestUriWrong { adhoc: true, want, .. } if want.contains("factory")),
+    },
+    FaultCase {
         fault: Fault::ReuseCallId,
         fig: 1,
         sut: &[Role::PfA],
@@ -389,6 +410,13 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::SendUnanswered { .. }),
     },
     FaultCase {
+        fault: Fault::MalformedSip,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+        expect: |k| matches!(k, K::SipUnparsable { error } if error.contains("without a colon")),
+    },
+    FaultCase {
         fault: Fault::CpimAltered,
         fig: 1,
         sut: &[Role::PfA],
@@ -399,6 +427,10 @@ const FAULT_CASES: &[FaultCase] = &[
 
 fn reuse(v: &mut Variant) {
     v.reuse = true;
+}
+
+fn adhoc(v: &mut Variant) {
+    v.group = GroupKind::Adhoc;
 }
 
 /// Each fault of the reference SUT makes the check it targets fail, for the reason named in
@@ -434,6 +466,106 @@ async fn each_fault_fails_its_check() {
         }
     }
     assert!(missed.is_empty(), "{missed}");
+}
+
+/// LINK-REUSE binds sessions to connections by the connection, not the session-id (issue 15):
+/// a SUT x using one session-id in every session, without reuse, opens one connection per
+/// session and is not said to share them (SDP-UNIQUE fails it for the clash instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_id_in_several_sessions_is_no_shared_connection() {
+    let mut case = Case::new(var(1, Transport::Udp), &[Role::X]);
+    case.faults = vec![Fault::ConstantSessionId];
+    let run = run_case(160, 0, &case).await;
+    let results = judge(&run);
+    let reuse = verdict_of(&results, CheckId::LinkReuse);
+    assert_eq!(reuse.verdict, Verdict::Pass, "{}", show(&results));
+    assert!(
+        reuse
+            .findings
+            .iter()
+            .any(|f| matches!(&f.kind, K::ConnectionPerSession { entity, .. } if entity == "x")),
+        "{:#?}",
+        reuse.findings
+    );
+    let unique = verdict_of(&results, CheckId::SdpUnique);
+    assert!(
+        fails_with(unique, |f| matches!(f.kind, K::SessionIdClash { .. })),
+        "{}",
+        show(&results)
+    );
+    // The SUT still works with one id: the links carry each session to its member.
+    for id in [
+        CheckId::MediaDelivery,
+        CheckId::MediaPaths,
+        CheckId::LinkBind,
+    ] {
+        assert_eq!(
+            verdict_of(&results, id).verdict,
+            Verdict::Pass,
+            "{}",
+            show(&results)
+        );
+    }
+}
+
+/// `setup: preset` is judged by one rule (issue 15): `a=setup` is optional on both sides, one
+/// that is sent must agree with the preset opener, and a missing one means "as preset" (never
+/// RFC 4145's default), so the pair is judged only when both sides sent one. A SUT that sends
+/// `a=setup` (actpass offers, active/passive answers as preset) passes in every role of
+/// figures 1, 3 and 5 against a harness that sends none, as does one that sends none; one
+/// whose answer contradicts the preset fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preset_setup_with_and_without_a_setup_line() {
+    let mut cases = Vec::new();
+    for fig in [1u8, 3, 5] {
+        for sut in SPLITS.iter().filter(|s| s.len() == 1) {
+            for sends in [true, false] {
+                let mut v = var(fig, Transport::Udp);
+                v.setup = SetupMode::Preset;
+                let mut c = Case::new(v, sut);
+                if sends {
+                    c.faults = vec![Fault::SetupInPreset];
+                }
+                cases.push(c);
+            }
+        }
+    }
+    // pf-b answering L3 `active` where the preset makes x the opener.
+    let mut v = var(1, Transport::Udp);
+    v.setup = SetupMode::Preset;
+    let mut wrong = Case::new(v, &[Role::PfB]);
+    wrong.faults = vec![Fault::SetupInPreset, Fault::WrongSetup];
+    cases.push(wrong);
+    let n = cases.len();
+    let runs = futures_join(
+        cases
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| async move { (c.clone(), run_case(161, i as u16, &c).await) }),
+    )
+    .await;
+    let mut problems = String::new();
+    for (i, (c, run)) in runs.iter().enumerate() {
+        let results = judge(run);
+        let r = verdict_of(&results, CheckId::SdpSetup);
+        if i + 1 == n {
+            if !fails_with(r, |f| {
+                matches!(&f.kind, K::SetupDisagreesWithPreset { link: Link::L3, .. })
+            }) {
+                problems.push_str(&format!("contrary a=setup not failed:\n{}", show(&results)));
+            }
+        } else if r.verdict != Verdict::Pass {
+            problems.push_str(&format!(
+                "F{} {} {:?}: SDP-SETUP {}\n{}",
+                c.variant.figure.n(),
+                split_name(&c.sut),
+                c.faults,
+                r.verdict.as_str(),
+                show(&results)
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems}");
 }
 
 // ------------------------------------------------------------------------------ mutations
@@ -1055,6 +1187,53 @@ fn mutation_sig_cf_answer() {
     );
 }
 
+/// A pass never states an order the times contradict (issue 15): a first 200-3 that reached
+/// x 7 ms before its 200-2, 20 ms after INVITE2 (inside the 50 ms race margin), is reported
+/// as within the margin, order not judged — not as "before any 200-3".
+#[test]
+fn sig_cf_answer_never_states_an_order_the_times_contradict() {
+    let rec = recording();
+    let mut ev = rec.events.clone();
+    let x = addr_of(rec, "x", false);
+    let inv2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "INVITE ", "");
+    let t_inv2 = ev[inv2].0;
+    let first3 = ev
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, e))| {
+            matches!(e, WireEvent::Sip { to, raw, .. }
+                if to.ip() == x.ip() && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
+        })
+        .min_by_key(|(_, (t, _))| *t)
+        .map(|(i, _)| i)
+        .expect("a 200-3");
+    for k in same_sip(&ev, first3) {
+        ev[k].0 = t_inv2 + Duration::from_millis(20);
+    }
+    let ok2 = x_200_2(&ev, rec);
+    for k in same_sip(&ev, ok2) {
+        ev[k].0 = t_inv2 + Duration::from_millis(27);
+    }
+    ev.sort_by_key(|(t, _)| *t);
+    let results = run_checks(&rec.ctx, &observe(&rec.ctx, &ev));
+    let r = verdict_of(&results, CheckId::SigCfAnswer);
+    assert_eq!(r.verdict, Verdict::Pass, "{}", show(&results));
+    assert!(
+        r.findings.iter().any(|f| matches!(
+            &f.kind,
+            K::CfOrderNotJudged { figure: 1, gap, .. } if gap.0 == Duration::from_millis(7)
+        )),
+        "{:#?}",
+        r.findings
+    );
+    for e in r.evidence() {
+        assert!(!e.contains("before any 200-3"), "{e}");
+        if e.contains("not judged") {
+            assert!(e.contains("7.0ms") && e.contains("50.0ms"), "{e}");
+        }
+    }
+}
+
 #[test]
 fn mutation_sig_ack() {
     let rec = recording();
@@ -1274,6 +1453,69 @@ fn mutation_media_cpim() {
 }
 
 /// Every check id has a mutation test in this file.
+/// A SIP message or MSRP stream of the SUT that does not parse fails WIRE-SYNTAX, with its
+/// excerpt, peer and position, and no other check reports the parse error (issue 15).
+#[test]
+fn mutation_wire_syntax() {
+    let rec = recording();
+    let only_wire_syntax = |ev: &Events| {
+        let results = run_checks(&rec.ctx, &observe(&rec.ctx, ev));
+        for r in results.iter().filter(|r| r.id != CheckId::WireSyntax) {
+            assert!(
+                !r.findings
+                    .iter()
+                    .any(|f| matches!(f.kind, K::SipUnparsable { .. } | K::MsrpSyntax { .. })),
+                "{} reports a parse error:\n{}",
+                r.id,
+                show(&results)
+            );
+        }
+    };
+    // x's 200-2 with a header line that has no colon.
+    let mut sip_ev = Vec::new();
+    assert_mutation_fails(
+        CheckId::WireSyntax,
+        |f| {
+            matches!(&f.kind, K::SipUnparsable { error } if error.contains("without a colon") && error.contains("Max-Forwards 70"))
+                && about_sip(f, "SIP/2.0 200", "x")
+                && matches!(&f.subject, Some(Cite::Sip { to, .. }) if to.name.as_deref() == Some("pf-a"))
+        },
+        |_| {},
+        |ev| {
+            let i = x_200_2(ev, rec);
+            rewrite_sip(ev, i, |t| {
+                t.replacen("CSeq:", "Max-Forwards 70\r\nCSeq:", 1)
+            });
+            sip_ev = ev.clone();
+        },
+    );
+    only_wire_syntax(&sip_ev);
+    // x's MSRP stream towards pf-b1 broken at its first start line.
+    let pfb = rec
+        .ctx
+        .topology
+        .pf_b_serving("b1")
+        .expect("pf-b")
+        .name
+        .clone();
+    let mut msrp_ev = Vec::new();
+    assert_mutation_fails(
+        CheckId::WireSyntax,
+        |f| {
+            matches!(&f.kind, K::MsrpSyntax { sender, receiver, offset: 0, .. }
+                if sender.name.as_deref() == Some("x") && receiver.name.as_deref() == Some(pfb.as_str()))
+        },
+        |_| {},
+        |ev| {
+            mutate_stream(ev, addr_of(rec, "x", true), addr_of(rec, &pfb, true), |s| {
+                replace_nth(s, b"MSRP ", b"MXRP ", 0)
+            });
+            msrp_ev = ev.clone();
+        },
+    );
+    only_wire_syntax(&msrp_ev);
+}
+
 #[test]
 fn every_check_has_a_mutation() {
     let src: String = include_str!("checks.rs")
@@ -1406,6 +1648,7 @@ fn hostile_events_never_panic() {
                 trigger_window: WINDOW,
                 content_len: 1,
                 content_sha256: String::new(),
+                pinned: None,
                 delivered: BTreeMap::new(),
             };
             let obs = observe(&ctx, &events);

@@ -8,6 +8,12 @@
 //! - `#! expect: ok` or `#! expect: error TEXT` (required);
 //! - `#! via: …` picks the entry point: SIP `datagram` (default), `stream` (the TCP framer with
 //!   its limits) or `both`; SDP `msrp-sdp` (default, the typed MSRP view) or `sdp` (syntax only).
+//! - `#! status: N` or `#! status: none` (SIP requests, e.g. the RFC 4475 / RFC 5118 torture
+//!   messages): what a running node answers the message with, over UDP and over TCP
+//!   (`torture_messages_are_answered_as_the_rfcs_expect`), `none` when it must be discarded.
+//!   Such a file's `expect:` covers the checks a UAS applies before processing a request
+//!   (`SipMessage::check_request`) as well as the parser.
+//! - `#! note: …` is a comment.
 //!
 //! Every line end of the rest becomes CRLF. Escapes: `{CR}`, `{LF}` (bare), `{xHH}` (a byte),
 //! `{FILL:N:C}` (N copies of the character C), `{REPEAT:N}` at a line start (the rest of the
@@ -27,6 +33,8 @@ use std::path::{Path, PathBuf};
 struct Case {
     expect: Result<(), String>,
     via: Option<String>,
+    /// The status a running node answers with (`Some(None)`: no answer).
+    status: Option<Option<u16>>,
     bytes: Vec<u8>,
 }
 
@@ -35,6 +43,7 @@ fn load(path: &Path) -> Case {
         .unwrap_or_else(|e| panic!("{}: {e} (corpus files are UTF-8 text)", path.display()));
     let mut expect = None;
     let mut via = None;
+    let mut status = None;
     let mut body_lines = Vec::new();
     let mut in_head = true;
     for line in text.split_inclusive('\n') {
@@ -52,6 +61,15 @@ fn load(path: &Path) -> Case {
                     });
                 } else if let Some(v) = d.strip_prefix("via:") {
                     via = Some(v.trim().to_string());
+                } else if let Some(v) = d.strip_prefix("status:") {
+                    let v = v.trim();
+                    status = Some(if v == "none" {
+                        None
+                    } else {
+                        Some(v.parse::<u16>().unwrap_or_else(|_| {
+                            panic!("{}: bad status directive {v:?}", path.display())
+                        }))
+                    });
                 } else if !d.starts_with("note:") {
                     panic!("{}: unknown directive {d:?}", path.display());
                 }
@@ -90,7 +108,12 @@ fn load(path: &Path) -> Case {
         let n = body.to_string();
         bytes.splice(p..p + 4, n.bytes());
     }
-    Case { expect, via, bytes }
+    Case {
+        expect,
+        via,
+        status,
+        bytes,
+    }
 }
 
 fn find(h: &[u8], n: &[u8]) -> Option<usize> {
@@ -226,18 +249,159 @@ fn sip_stream(bytes: &[u8]) -> Result<Vec<SipMessage>, String> {
 fn sip_corpus() {
     let (ok, bad) = run_corpus("sip", |c| {
         let via = c.via.as_deref().unwrap_or("datagram");
+        // A message a node answers (`status:`) is judged as a UAS judges a request.
+        let uas = |m: &SipMessage| -> Result<(), String> {
+            if c.status.is_some() {
+                m.check_request().map_err(|r| r.to_string())?;
+            }
+            Ok(())
+        };
         if via == "datagram" || via == "both" {
             let m = SipMessage::parse(&c.bytes).map_err(|e| e.to_string())?;
             touch_sip(&m)?;
+            uas(&m)?;
         }
         if via == "stream" || via == "both" {
             for m in sip_stream(&c.bytes)? {
                 touch_sip(&m)?;
+                uas(&m)?;
             }
         }
         Ok(())
     });
     assert!(ok >= 4 && bad >= 20, "{ok} valid, {bad} malformed");
+}
+
+/// The SIP torture messages with a `status:` are answered by a running node (the code the
+/// harness's entities and the reference SUT share) with that status over UDP and over TCP,
+/// or not at all (`none`); every answer parses and echoes no out-of-range value. Issue 15.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)] // Tests may read the clock.
+async fn torture_messages_are_answered_as_the_rfcs_expect() {
+    use cpm_harness::config::Variant;
+    use cpm_harness::driver::spawn_node;
+    use cpm_harness::entity::NodeConfig;
+    use cpm_harness::topology::Topology;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let topo = Arc::new(Topology::generate(78, 1, 1, 5060, 2855));
+    let cfg = NodeConfig::new(topo.clone(), "pf-a", Variant::new(1)).expect("pf-a");
+    let node = spawn_node(cfg, None).await.expect("node runs");
+    let to = topo.pf_a.sip;
+    let wait = Duration::from_millis(700);
+    // The status line's code of a reply, after checking the reply is well-formed.
+    let status_of = |name: &str, how: &str, reply: &[u8]| -> u16 {
+        let m = SipMessage::parse(reply).unwrap_or_else(|e| {
+            panic!(
+                "{name} over {how}: the reply does not parse ({e}):\n{}",
+                String::from_utf8_lossy(reply)
+            )
+        });
+        let (n, _) = m
+            .cseq()
+            .unwrap_or_else(|| panic!("{name} over {how}: reply without CSeq"));
+        assert!(n < 1 << 31, "{name} over {how}: CSeq {n} echoed");
+        for h in ["Via", "From", "To", "Call-ID"] {
+            assert!(
+                m.header(h).is_some(),
+                "{name} over {how}: reply without {h}"
+            );
+        }
+        m.code()
+            .unwrap_or_else(|| panic!("{name} over {how}: not a response"))
+    };
+    let mut problems = Vec::new();
+    let mut tried = 0;
+    for path in files("sip") {
+        let c = load(&path);
+        let Some(want) = c.status else { continue };
+        tried += 1;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // UDP: one datagram, one reply (or none).
+        let udp = tokio::net::UdpSocket::bind("127.78.0.200:0").await.unwrap();
+        udp.send_to(&c.bytes, to).await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let got = match tokio::time::timeout(wait, udp.recv_from(&mut buf)).await {
+            Ok(Ok((n, _))) => Some(status_of(&name, "UDP", &buf[..n])),
+            _ => None,
+        };
+        if got != want {
+            problems.push(format!("{name} over UDP: got {got:?}, expected {want:?}"));
+        }
+        // TCP: the message on a connection of its own.
+        let mut s = tokio::net::TcpStream::connect(to).await.unwrap();
+        s.write_all(&c.bytes).await.unwrap();
+        let mut reply = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => {
+                    reply.extend_from_slice(&buf[..n]);
+                    if SipMessage::parse(&reply).is_ok() {
+                        break;
+                    }
+                }
+            }
+        }
+        let got = (!reply.is_empty()).then(|| status_of(&name, "TCP", &reply));
+        if got != want {
+            problems.push(format!("{name} over TCP: got {got:?}, expected {want:?}"));
+        }
+    }
+    let _ = node.stop().await;
+    assert!(tried >= 8, "{tried} torture messages");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// SIP over TCP: a valid message followed in the same segment by bytes that cannot be framed
+/// gets its reply before the connection is closed (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_message_before_garbage_on_tcp_is_answered_before_the_close() {
+    use cpm_harness::config::Variant;
+    use cpm_harness::driver::spawn_node;
+    use cpm_harness::entity::NodeConfig;
+    use cpm_harness::topology::Topology;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let topo = Arc::new(Topology::generate(79, 1, 1, 5060, 2855));
+    let cfg = NodeConfig::new(topo.clone(), "pf-a", Variant::new(1)).expect("pf-a");
+    let node = spawn_node(cfg, None).await.expect("node runs");
+    let mut s = tokio::net::TcpStream::connect(topo.pf_a.sip).await.unwrap();
+    let mut seg = b"OPTIONS sip:pf-a@example.com SIP/2.0\r\n\
+Via: SIP/2.0/TCP 127.79.0.200:5060;branch=z9hG4bK-then-garbage\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:tester@example.com>;tag=t1\r\n\
+To: <sip:pf-a@example.com>\r\n\
+Call-ID: then-garbage@127.79.0.200\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n"
+        .to_vec();
+    seg.extend_from_slice(b"\x00\x01\x02 not SIP at all\r\n\r\n");
+    s.write_all(&seg).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    let _ = node.stop().await;
+    let reply = SipMessage::parse(&got).unwrap_or_else(|e| {
+        panic!(
+            "no reply before the close ({e}): {:?}",
+            String::from_utf8_lossy(&got)
+        )
+    });
+    assert!(reply.code().is_some(), "{reply:?}");
+    assert_eq!(reply.call_id(), Some("then-garbage@127.79.0.200"));
+    assert!(closed, "the connection is closed after the garbage");
 }
 
 // ------------------------------------------------------------------------------------- SDP

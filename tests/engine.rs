@@ -153,3 +153,158 @@ fn selftest_mutant_score_is_100_percent() {
     assert!(stdout.contains(": 0 not passing"), "{stdout}");
     assert_eq!(out.status.code(), Some(0), "{stdout}");
 }
+
+/// SDP-UNIQUE judges the session-ids of the whole run (issue 15): a SUT client-a that uses the
+/// same (long, random-looking) session-id in every session passes each case alone but fails
+/// the later case of a run; the correct SUT passes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_id_used_in_an_earlier_case_fails_sdp_unique() {
+    use cpm_harness::engine::FindingKind;
+    use cpm_harness::entity::Fault;
+    let yaml = "about: client-a alone\nbase: {}\norderings:\n  in-order:\n    about: no holds\nsections:\n  - name: a\n    about: client-a\n    figures: [1, 2]\n    splits: [client-a]\n";
+    let d = DefaultSuite::parse(yaml, "inline").expect("suite");
+    let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
+    let p = plan(Path::new("suites"), &d, &profile).expect("plan");
+    assert_eq!(p.cases.len(), 2);
+    for faulty in [false, true] {
+        let work = tempfile::tempdir().unwrap();
+        let mut s = settings(work.path());
+        if faulty {
+            s.faults = vec![Fault::ConstantSessionId];
+        }
+        let mut verdicts = Vec::new();
+        for (i, c) in p.cases.iter().enumerate() {
+            let o = run_case(c, &profile, 252 + i as u8, &s).await;
+            let u = o
+                .checks
+                .iter()
+                .find(|k| k.id == CheckId::SdpUnique)
+                .unwrap();
+            verdicts.push((u.verdict, u.clone(), describe(&o)));
+        }
+        if faulty {
+            assert_eq!(verdicts[0].0, Verdict::Pass, "{}", verdicts[0].2);
+            assert_eq!(verdicts[1].0, Verdict::Fail, "{}", verdicts[1].2);
+            assert!(verdicts[1].1.findings.iter().any(|f| matches!(
+                &f.kind,
+                FindingKind::SessionIdInEarlierCase { case, .. } if *case == p.cases[0].id
+            )));
+        } else {
+            for (v, _, d) in &verdicts {
+                assert_eq!(*v, Verdict::Pass, "{d}");
+            }
+        }
+    }
+}
+
+/// MEDIA-DELIVERY judges delivery against what a SUT client-a sent on the wire, not the
+/// harness's pattern (issue 15): a client-a that sends bytes of its own passes when every
+/// member got them, and fails when a relay of the SUT cut them. A profile whose trigger names
+/// `{content}` pins the content: client-a must then send exactly the file it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_is_judged_against_what_client_a_sent_or_was_pinned_to() {
+    use cpm_harness::engine::FindingKind as K;
+    use cpm_harness::entity::Fault;
+    use cpm_harness::topology::Role;
+    let yaml = "about: client-a\nbase: {}\norderings:\n  in-order:\n    about: no holds\nsections:\n  - name: a\n    about: client-a, alone and with pf-b\n    figures: [1]\n    splits: [client-a, client-a+pf-b, client-a+pf-a]\n";
+    let d = DefaultSuite::parse(yaml, "inline").expect("suite");
+    let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
+    let dir = tempfile::tempdir().unwrap();
+    let pinned_path = dir.path().join("pinned.yaml");
+    let text = std::fs::read_to_string("profiles/reference.yaml").unwrap();
+    assert!(text.contains("trigger: { stdin-line: \"send {size}\" }"));
+    std::fs::write(
+        &pinned_path,
+        text.replace(
+            "trigger: { stdin-line: \"send {size}\" }",
+            "trigger: { stdin-line: \"send-file {content}\" }",
+        ),
+    )
+    .unwrap();
+    let pinned = Profile::load(&pinned_path).expect("pinned profile");
+    assert!(pinned.pins_content() && !profile.pins_content());
+    let p = plan(Path::new("suites"), &d, &profile).expect("plan");
+    let alone = p
+        .cases
+        .iter()
+        .find(|c| c.sut.len() == 1)
+        .expect("client-a alone");
+    let with = |r: Role| {
+        p.cases
+            .iter()
+            .find(|c| c.sut.len() == 2 && c.sut.contains(&r))
+            .expect("a two-role split")
+    };
+    let (with_pfb, with_pfa) = (with(Role::PfB), with(Role::PfA));
+    let work = tempfile::tempdir().unwrap();
+    // (profile, case, faults, expected MEDIA-DELIVERY verdict, the failure expected)
+    type Expect = fn(&K) -> bool;
+    let none: Expect = |_| true;
+    let runs: Vec<(&Profile, _, Vec<Fault>, Verdict, Expect)> = vec![
+        (
+            &profile,
+            alone,
+            vec![Fault::OwnContent],
+            Verdict::Pass,
+            none,
+        ),
+        // client-a's link hidden (pf-a is the SUT's too): judged from the first visible hop.
+        (
+            &profile,
+            with_pfa,
+            vec![Fault::OwnContent],
+            Verdict::Pass,
+            none,
+        ),
+        (
+            &profile,
+            with_pfb,
+            vec![Fault::OwnContent, Fault::RelayTruncate],
+            Verdict::Fail,
+            |k| {
+                matches!(
+                    k,
+                    K::DeliveryIncomplete { .. }
+                        | K::DeliveryLength { .. }
+                        | K::DeliveryDigest { .. }
+                )
+            },
+        ),
+        (&pinned, alone, vec![], Verdict::Pass, none),
+        (
+            &pinned,
+            alone,
+            vec![Fault::OwnContent],
+            Verdict::Fail,
+            |k| matches!(k, K::SentOtherThanPinned { .. }),
+        ),
+    ];
+    let mut problems = String::new();
+    for (i, (prof, case, faults, want, expect)) in runs.into_iter().enumerate() {
+        let mut s = settings(&work.path().join(i.to_string()));
+        s.faults = faults.clone();
+        let o = run_case(case, prof, 254, &s).await;
+        let md = o
+            .checks
+            .iter()
+            .find(|c| c.id == CheckId::MediaDelivery)
+            .unwrap();
+        let reason_ok = want == Verdict::Pass
+            || md
+                .findings
+                .iter()
+                .any(|f| f.class == cpm_harness::engine::Class::Fail && expect(&f.kind));
+        if md.verdict != want || !reason_ok {
+            problems.push_str(&format!(
+                "{} {:?} (pinned: {}): MEDIA-DELIVERY {} instead of {}\n{}",
+                case.id,
+                faults,
+                prof.pins_content(),
+                md.verdict.as_str(),
+                want.as_str(),
+                describe(&o)
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems}");
+}

@@ -183,6 +183,7 @@ fn simulated_runs_are_judged_by_the_checks() {
                 trigger_window: WINDOW,
                 content_len: 0,
                 content_sha256: String::new(),
+                pinned: None,
                 delivered: BTreeMap::new(),
             };
             let obs = observe(&ctx, &events);

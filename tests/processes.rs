@@ -205,3 +205,55 @@ fn a_failed_session_is_a_non_zero_exit_with_the_reason() {
         start.elapsed()
     );
 }
+
+/// A long-running sut writes a warning about a peer's bad input when it happens, not at exit
+/// (issue 15): garbage sent to its SIP port shows on stderr while it keeps serving.
+#[test]
+fn warnings_are_written_when_they_happen() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = Topology::generate(77, 1, 1, 5060, 2855);
+    let path = dir.path().join("topology.yaml");
+    std::fs::write(&path, topo.to_yaml()).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["sut", "--figure", "1", "--roles", "pf-a", "--topology"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cpm-harness");
+    let _stdin = child.stdin.take();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut p = Proc(child, "pf-a".into());
+    let (tx, rx) = mpsc::channel();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(format!("out: {line}"));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx2.send(format!("err: {line}"));
+        }
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(10)).expect("ready");
+    assert!(ready.starts_with("out: ready"), "{ready}");
+    let sock = std::net::UdpSocket::bind("127.77.0.200:0").unwrap();
+    sock.send_to(b"\x00\x01 this is not SIP\r\n\r\n", topo.pf_a.sip)
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.starts_with("err: warning:") && l.contains("unparseable") => break,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("no warning on stderr while running; saw {seen:?}"),
+        }
+    }
+    // Still running: the warning did not wait for the exit.
+    assert!(p.0.try_wait().unwrap().is_none());
+    let _ = p.0.kill();
+}

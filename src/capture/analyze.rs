@@ -702,6 +702,7 @@ pub fn analyze_events(
         trigger_window: opts.trigger_window,
         content_len: 0,
         content_sha256: String::new(),
+        pinned: None,
         delivered: BTreeMap::new(),
     };
     let obs = crate::model::resolve(&ctx.topology, &ctx.sut, wire);

@@ -10,9 +10,10 @@
 //!
 //! What is not understood (ARP, other protocols, non-SIP UDP) is skipped. A packet that cannot
 //! be decoded, a lost segment, a broken SIP stream become warnings in [`Capture::warnings`];
-//! only a file that cannot be read as a capture (bad header, truncated record, unsupported
-//! link type) is an error, naming the file and the 1-based packet number (Wireshark's frame
-//! number). Hostile input never panics: lengths are checked before slicing, buffers are
+//! so does a file that ends inside its last record (a capture stopped mid-write): it is read
+//! up to its last complete packet, as tshark does. Only a file that cannot be read as a
+//! capture (bad header, a broken record before the end, unsupported link type) is an error,
+//! naming the file and the 1-based packet number (Wireshark's frame number). Hostile input never panics: lengths are checked before slicing, buffers are
 //! bounded (the TCP reassembly buffer, `MAX_BUFFERED` in `tcp.rs`, and [`MAX_FRAGMENTED`]).
 
 use super::tcp::{is_sip_datagram, Segment, Tracker};
@@ -130,7 +131,14 @@ pub fn read_capture_from(name: &Path, mut input: impl Read) -> Result<Capture, C
             // (link type, if_tsresol, if_tsoffset) of the current section's interfaces.
             let mut ifaces: Vec<(u32, u8, u64)> = Vec::new();
             while let Some(block) = r.next_block() {
-                let block = block.map_err(|e| dec.error(&e))?;
+                let block = match block {
+                    Ok(b) => b,
+                    Err(e) if cut_short(&e) => {
+                        dec.cut_short();
+                        break;
+                    }
+                    Err(e) => return Err(dec.error(&e)),
+                };
                 let (iface, ts, data) = match block {
                     Block::SectionHeader(_) => {
                         ifaces.clear();
@@ -170,7 +178,14 @@ pub fn read_capture_from(name: &Path, mut input: impl Read) -> Result<Capture, C
             // Raw records: pcap-file's checked ones reject orig_len > snaplen, which any
             // capture taken with a short snaplen has.
             while let Some(pkt) = r.next_raw_packet() {
-                let pkt = pkt.map_err(|e| dec.error(&e))?;
+                let pkt = match pkt {
+                    Ok(p) => p,
+                    Err(e) if cut_short(&e) => {
+                        dec.cut_short();
+                        break;
+                    }
+                    Err(e) => return Err(dec.error(&e)),
+                };
                 dec.packets += 1;
                 let frac = if nanos {
                     u64::from(pkt.ts_frac)
@@ -227,6 +242,11 @@ fn cooked(data: &[u8], len: usize, proto: usize) -> Result<SlicedPacket<'_>, Str
         .map_err(|e| e.to_string())
 }
 
+/// The file ends inside a record: a capture stopped mid-write.
+fn cut_short(e: &PcapError) -> bool {
+    matches!(e, PcapError::IoError(io) if io.kind() == io::ErrorKind::UnexpectedEof)
+}
+
 fn describe(e: &PcapError) -> String {
     match e {
         PcapError::IoError(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
@@ -265,6 +285,15 @@ impl Decoder {
     /// An error reading the record after the last packet.
     fn error(&self, e: &PcapError) -> CaptureError {
         self.packet_error_at(self.packets + 1, describe(e))
+    }
+
+    /// The record after the last packet is cut short: a warning, and the file read so far.
+    fn cut_short(&mut self) {
+        self.warnings.push(format!(
+            "packet {}: truncated (file ends inside a record); read up to packet {}",
+            self.packets + 1,
+            self.packets
+        ));
     }
 
     fn packet_error(&self, reason: String) -> CaptureError {

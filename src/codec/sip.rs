@@ -10,6 +10,9 @@ use bytes::{Bytes, BytesMut};
 use rand::Rng;
 use std::fmt;
 
+mod refuse;
+pub use refuse::{refusal_of_unparsed, refusal_response, Refusal};
+
 /// A SIP error with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("SIP: {msg} (near {excerpt:?})")]
@@ -1279,9 +1282,47 @@ pub struct SipFramer {
     limits: Limits,
     buf: BytesMut,
     scan: HeadScan,
-    /// The parsed head of the message in progress and its length, once the head is complete.
-    head: Option<(ParsedHead, usize, usize)>,
+    /// The parsed head of the message in progress (or why it does not parse, when its
+    /// Content-Length still frames it), its length and the body's, once the head is complete.
+    head: Option<(Result<ParsedHead, SipError>, usize, usize)>,
     failed: Option<SipError>,
+}
+
+/// What [`SipFramer::next_framed`] gives: a message, or the bytes of one that its
+/// Content-Length frames but that does not parse (the stream stays in step: the receiver may
+/// answer it, RFC 4475, and read on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framed {
+    Message(SipMessage),
+    Invalid { raw: Bytes, error: SipError },
+}
+
+/// The one Content-Length of a head that does not parse, read leniently (compact `l`
+/// included): `None` when there is none, several or an unreadable one.
+fn lenient_content_length(head: &[u8]) -> Option<usize> {
+    let text = String::from_utf8_lossy(head);
+    let mut found: Option<usize> = None;
+    for line in text.split('\n').skip(1) {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let Some(c) = line.find(':') else { continue };
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
+        if canonical_name(line[..c].trim()) != "Content-Length" {
+            continue;
+        }
+        let v = line[c + 1..].trim();
+        let n = v
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| v.parse::<usize>().ok())
+            .flatten()?;
+        if found.is_some_and(|f| f != n) {
+            return None;
+        }
+        found = Some(n);
+    }
+    found
 }
 
 impl SipFramer {
@@ -1303,22 +1344,43 @@ impl SipFramer {
     pub fn buffered(&self) -> usize {
         self.buf.len()
     }
-    /// The next complete message, `Ok(None)` when more bytes are needed.
+    /// The next complete message, `Ok(None)` when more bytes are needed. A message that does
+    /// not parse is an error (sticky, as every error here); [`SipFramer::next_framed`] hands
+    /// it over and reads on.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<SipMessage>, SipError> {
+        match self.next_framed() {
+            Ok(Some(Framed::Message(m))) => Ok(Some(m)),
+            Ok(Some(Framed::Invalid { error, .. })) => {
+                self.fail(&error);
+                Err(error)
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The next complete message, or the bytes of one its Content-Length frames that does
+    /// not parse; `Ok(None)` when more bytes are needed. An error means the stream cannot be
+    /// framed any more (sticky: close the connection).
+    pub fn next_framed(&mut self) -> Result<Option<Framed>, SipError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         let r = self.next_inner();
         if let Err(e) = &r {
-            self.failed = Some(e.clone());
-            self.buf.clear();
-            self.head = None;
+            self.fail(e);
         }
         r
     }
 
-    fn next_inner(&mut self) -> Result<Option<SipMessage>, SipError> {
+    fn fail(&mut self, e: &SipError) {
+        self.failed = Some(e.clone());
+        self.buf.clear();
+        self.head = None;
+    }
+
+    fn next_inner(&mut self) -> Result<Option<Framed>, SipError> {
         if self.head.is_none() {
             if self.scan.scan == 0 {
                 // Between messages: drop CRLF keep-alives (RFC 3261 §7.5, RFC 5626 §4.4.1).
@@ -1343,12 +1405,23 @@ impl SipFramer {
                             &self.buf[..],
                         ));
                     }
-                    let head = parse_head(&self.buf[..head_end])?;
-                    let Some(cl) = head.content_length else {
-                        return Err(SipError::new(
-                            "missing Content-Length on a stream transport (RFC 3261 §18.3)",
-                            head.start_line.as_bytes(),
-                        ));
+                    let head = parse_head(&self.buf[..head_end]);
+                    let cl = match &head {
+                        Ok(h) => h.content_length,
+                        Err(_) => lenient_content_length(&self.buf[..head_end]),
+                    };
+                    let Some(cl) = cl else {
+                        return Err(match head {
+                            Ok(h) => SipError::new(
+                                "missing Content-Length on a stream transport (RFC 3261 §18.3)",
+                                h.start_line.as_bytes(),
+                            ),
+                            Err(e) => e,
+                        });
+                    };
+                    let cl_line = match &head {
+                        Ok(h) => h.content_length_line(),
+                        Err(e) => e.excerpt.clone(),
                     };
                     if cl > self.limits.max_message || head_end + cl > self.limits.max_message {
                         return Err(SipError::new(
@@ -1357,7 +1430,7 @@ impl SipFramer {
                                 head_end.saturating_add(cl),
                                 self.limits.max_message
                             ),
-                            head.content_length_line(),
+                            cl_line,
                         ));
                     }
                     self.head = Some((head, head_end, cl));
@@ -1388,7 +1461,14 @@ impl SipFramer {
         };
         self.scan = HeadScan::default();
         let raw = self.buf.split_to(total).freeze();
-        finish(head, raw, head_end).map(Some)
+        let parsed = match head {
+            Ok(h) => finish(h, raw.clone(), head_end),
+            Err(e) => Err(e),
+        };
+        Ok(Some(match parsed {
+            Ok(m) => Framed::Message(m),
+            Err(error) => Framed::Invalid { raw, error },
+        }))
     }
 }
 

@@ -16,7 +16,7 @@
 
 pub mod hostile;
 
-use crate::codec::sip::{Limits as SipLimits, SipFramer, SipMessage, Transport};
+use crate::codec::sip::{Framed, Limits as SipLimits, SipFramer, SipMessage, Transport};
 use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output, Start};
 use crate::limits::Limits;
 use crate::trace::{Recorder, WireEvent};
@@ -41,6 +41,12 @@ enum Ev {
     SipBad {
         from: SocketAddr,
         err: String,
+    },
+    /// A framed SIP message over TCP that does not parse (the node may refuse it).
+    SipInvalid {
+        from: SocketAddr,
+        raw: Bytes,
+        error: crate::codec::sip::SipError,
     },
     SipConn {
         peer: SocketAddr,
@@ -529,10 +535,14 @@ async fn run(
                             if let Some(r) = &rec { r.received(WireEvent::sip(Transport::Udp, from, local_sip, &msg)); }
                             node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg });
                         }
-                        Err(e) => {
+                        Err((e, raw)) => {
+                            // Recorded as it arrived: a SUT's malformed message is judged too.
+                            if let Some(r) = &rec { r.received(WireEvent::Sip { transport: Transport::Udp, from, to: local_sip, raw: raw.clone() }); }
                             if let Some(n) = noisy.admit("udp", from.ip()) {
                                 let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/UDP datagram from {from}{n}: {e}")));
                             }
+                            // Answered as RFC 4475 expects when it is a request (400, 505).
+                            node.handle_input(Instant::now(), Input::SipInvalid { transport: Transport::Udp, from, raw, error: e });
                         }
                     }
                 }
@@ -545,6 +555,12 @@ async fn run(
                     if let Some(n) = noisy.admit("tcp", from.ip()) {
                         let _ = events.send(NodeEvent::Warning(format!("bad SIP/TCP from {from}{n}: {err}")));
                     }
+                }
+                Ev::SipInvalid { from, raw, error } => {
+                    if let Some(n) = noisy.admit("tcp", from.ip()) {
+                        let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/TCP message from {from}{n}: {error}")));
+                    }
+                    node.handle_input(Instant::now(), Input::SipInvalid { transport: Transport::Tcp, from, raw, error });
                 }
                 Ev::Refused { peer, what, open } => {
                     if let Some(n) = noisy.admit(what, peer.ip()) {
@@ -854,15 +870,17 @@ thread_local! {
     static READ_BUF: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
+/// A datagram that does not parse: why, and its bytes.
+type Unparsed = (crate::codec::sip::SipError, Bytes);
+
 /// One datagram if one is waiting, parsed (`None` when it would block or on an error the
 /// socket reports, such as an ICMP port unreachable for an earlier send).
-fn udp_recv_now(
-    udp: &UdpSocket,
-) -> Option<(SocketAddr, Result<SipMessage, crate::codec::sip::SipError>)> {
+fn udp_recv_now(udp: &UdpSocket) -> Option<(SocketAddr, Result<SipMessage, Unparsed>)> {
     UDP_BUF.with(|b| {
         let mut b = b.borrow_mut();
         let (n, from) = udp.try_recv_from(&mut b).ok()?;
-        Some((from, SipMessage::parse(&b[..n])))
+        let parsed = SipMessage::parse(&b[..n]).map_err(|e| (e, Bytes::copy_from_slice(&b[..n])));
+        Some((from, parsed))
     })
 }
 
@@ -997,27 +1015,37 @@ async fn sip_tcp_conn(
     });
     let mut framer = SipFramer::new(limits);
     let mut buf = vec![0u8; 65536];
-    loop {
+    'read: loop {
         let n = match rd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         framer.push(&buf[..n]);
         loop {
-            match framer.next() {
-                Ok(Some(msg)) => {
+            let ev = match framer.next_framed() {
+                Ok(Some(Framed::Message(msg))) => {
                     if let Some(r) = &rec {
                         r.received(WireEvent::sip(Transport::Tcp, peer, local, &msg));
                     }
-                    if tx
-                        .send(Ev::Sip {
+                    Ev::Sip {
+                        transport: Transport::Tcp,
+                        from: peer,
+                        msg,
+                    }
+                }
+                Ok(Some(Framed::Invalid { raw, error })) => {
+                    if let Some(r) = &rec {
+                        r.received(WireEvent::Sip {
                             transport: Transport::Tcp,
                             from: peer,
-                            msg,
-                        })
-                        .is_err()
-                    {
-                        return;
+                            to: local,
+                            raw: raw.clone(),
+                        });
+                    }
+                    Ev::SipInvalid {
+                        from: peer,
+                        raw,
+                        error,
                     }
                 }
                 Ok(None) => break,
@@ -1026,15 +1054,27 @@ async fn sip_tcp_conn(
                         from: peer,
                         err: e.to_string(),
                     });
-                    let _ = tx.send(Ev::SipConnGone { peer });
-                    writer.abort();
-                    return;
+                    break 'read;
                 }
+            };
+            if tx.send(ev).is_err() {
+                writer.abort();
+                return;
             }
         }
     }
+    // Reading stops (end of stream, or bytes that cannot be framed): the replies to what was
+    // read are still written before the connection closes. The node drops its sender on
+    // SipConnGone, after the messages sent before it, so the writer ends once they are out.
+    drop(rd);
     let _ = tx.send(Ev::SipConnGone { peer });
-    writer.abort();
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
 }
 
 #[cfg(test)]

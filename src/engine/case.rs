@@ -3,7 +3,7 @@
 //! pauses, recording every wire event), the message sent, delivery and teardown awaited with a
 //! timeout, the SUT stopped (always), then the observation and the checks.
 
-use super::checks::run_checks;
+use super::checks::{run_checks, sdp_unique_across_cases, sut_session_ids};
 use super::outcome::{CaseOutcome, SetupError};
 use super::profile::{case_vars, expand_line, Profile, Ready, RunVars, SendTrigger};
 use super::spec::Case;
@@ -80,6 +80,27 @@ async fn reanalyze(
     CheckResult::new(CheckId::Capture, verdict, findings)
 }
 
+/// The session-ids the SUT used in the cases of a run so far, for SDP-UNIQUE across cases
+/// (RFC 4975 §8.2: a session-id is unique; one the SUT used before is not).
+#[derive(Debug, Default)]
+pub struct RunSessionIds(std::sync::Mutex<BTreeMap<String, String>>);
+
+impl RunSessionIds {
+    /// Records the session-ids `ids` the SUT used in case `case`; returns those an earlier case
+    /// recorded, each with that case.
+    pub fn record(&self, case: &str, ids: &[String]) -> BTreeMap<String, String> {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let earlier: BTreeMap<String, String> = ids
+            .iter()
+            .filter_map(|id| seen.get(id).map(|c| (id.clone(), c.clone())))
+            .collect();
+        for id in ids {
+            seen.entry(id.clone()).or_insert_with(|| case.to_string());
+        }
+        earlier
+    }
+}
+
 /// How long the wire must stay silent before a case is judged (late closes, teardown).
 const QUIET: Duration = Duration::from_millis(250);
 
@@ -109,6 +130,9 @@ pub struct RunSettings {
     /// The SIP/IP core every entity routes through (`run --core`), written into each case's
     /// topology so that the SUT learns it too.
     pub core: Option<std::net::SocketAddr>,
+    /// The SUT's session-ids in the run's cases so far (shared by the clones of these
+    /// settings): SDP-UNIQUE fails a session-id an earlier case used.
+    pub session_ids: Arc<RunSessionIds>,
 }
 
 impl RunSettings {
@@ -128,6 +152,7 @@ impl RunSettings {
             limits: crate::limits::Limits::default(),
             reanalyze: false,
             core: None,
+            session_ids: Arc::new(RunSessionIds::default()),
         }
     }
 }
@@ -194,10 +219,19 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
             // link can be seen.
             ctx.take_delivery(&obs);
             let mut checks = run_checks(&ctx, &obs);
-            observation = Some(Arc::new(obs));
             if let (true, Some(path)) = (s.reanalyze, capture_path) {
                 checks.push(reanalyze(case, &ctx, &checks, path, s).await);
             }
+            // Across the run's cases (after the capture's comparison: one capture alone cannot
+            // know them): a session-id the SUT used in an earlier case is not unique.
+            let earlier = s.session_ids.record(&case.id, &sut_session_ids(&ctx, &obs));
+            if !earlier.is_empty() {
+                let across = sdp_unique_across_cases(&ctx, &obs, &earlier);
+                if let Some(c) = checks.iter_mut().find(|c| c.id == CheckId::SdpUnique) {
+                    *c = across;
+                }
+            }
+            observation = Some(Arc::new(obs));
             let v = case_verdict(&checks);
             (checks, v)
         }
@@ -309,6 +343,12 @@ async fn drive(
     })
     .await?;
 
+    // A trigger naming `{content}` pins client-a's content: the harness writes it first.
+    let pinned = profile.pins_content() && !harness_roles.contains(&Role::ClientA);
+    if pinned {
+        let path = out_dir.with_file_name("content");
+        std::fs::write(&path, &content).with_context(|| format!("writing {}", path.display()))?;
+    }
     // Make client-a send.
     let send_result = if harness_roles.contains(&Role::ClientA) {
         chain.send(content.clone())
@@ -410,6 +450,7 @@ async fn drive(
         trigger_window: s.trigger_window,
         content_len: s.size as u64,
         content_sha256: sha256_hex(&content),
+        pinned: pinned.then(|| (content.len() as u64, sha256_hex(&content))),
         delivered,
     })
 }

@@ -69,6 +69,7 @@ check_ids! {
     MediaFraming = "MEDIA-FRAMING",
     MediaResponse = "MEDIA-RESPONSE",
     MediaCpim = "MEDIA-CPIM",
+    WireSyntax = "WIRE-SYNTAX",
     Capture = "CAPTURE",
     Harness = "HARNESS",
 }
@@ -84,6 +85,8 @@ pub enum Family {
     Sig,
     /// MSRP content.
     Media,
+    /// The syntax of every message on the wire.
+    Wire,
     /// The harness's own results (not a conformance check).
     Harness,
 }
@@ -91,7 +94,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 26] = [
+    pub const ALL: [CheckId; 27] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -118,6 +121,7 @@ impl CheckId {
         CheckId::MediaFraming,
         CheckId::MediaResponse,
         CheckId::MediaCpim,
+        CheckId::WireSyntax,
     ];
 
     pub fn family(self) -> Family {
@@ -130,6 +134,8 @@ impl CheckId {
             Family::Sig
         } else if s.starts_with("MEDIA-") {
             Family::Media
+        } else if s.starts_with("WIRE-") {
+            Family::Wire
         } else {
             Family::Harness
         }
@@ -272,9 +278,11 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SdpUnique,
-        title: "session-ids unique, at least 64 random bits",
-        what: "The session-id of every SDP the SUT sends is unique across the case's SDPs and \
-               holds at least 64 bits of randomness.",
+        title: "session-ids unique across the run, at least 64 random bits",
+        what: "The session-id of every SDP the SUT sends is unique: no other SDP of the case \
+               carries it, and the SUT used it in no earlier case of the run (a run's cases \
+               share what the SUT sent; `analyze` of one capture judges that capture alone); \
+               and it holds at least 64 bits of randomness.",
         rfc: &["RFC 4975 §8.2", "RFC 4975 §14.1"],
         patent: &[],
     },
@@ -291,8 +299,14 @@ pub static CATALOGUE: &[Entry] = &[
         title: "`a=setup` valid and making the figure's opener active",
         what: "In `setup: sdp` mode every `a=setup` is explicit and valid (no passive or holdconn \
                offer, no actpass answer) and the offer/answer pair makes the figure's opener of \
-               the link the active side; in `setup: preset` mode any `a=setup` present agrees \
-               with the preset opener.",
+               the link the active side. In `setup: preset` mode the configuration names the \
+               opener and `a=setup` is optional on both sides: one that is sent must agree with \
+               the preset (the opener `active`, the other side `passive`, either `actpass` in an \
+               offer; never `holdconn` or an `actpass` answer); a missing one means \
+               \"as preset\", never RFC 4145's default, so the offer/answer pair is judged only \
+               when both sides sent `a=setup`, and then it must make the preset opener active. \
+               In both modes only what the SUT sends is judged: the harness's own (or missing) \
+               `a=setup` never fails it.",
         rfc: &[
             "RFC 4145 §4.1",
             "RFC 6135 §4.2.1",
@@ -338,8 +352,10 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::LinkTrigger,
         title: "links opened on their trigger, within the window",
         what: "The SUT opens each link no earlier than its declared trigger (the 200 OK, the \
-               ACK, or the first upstream SEND) and within the trigger window after it; the \
-               harness's discriminating pauses make both an early and a late opening visible.",
+               ACK, or the first upstream SEND; for client-a's L1, 200-1 with pf-a's `a=path`, \
+               even when its configuration already knows pf-a's address) and within the \
+               trigger window after it; the harness's discriminating pauses (withheld 200s and \
+               ACKs) make both an early and a late opening visible.",
         rfc: &[],
         patent: &["S105", "S106", "S110", "S111", "S201–S204", "S301–S304"],
     },
@@ -356,7 +372,10 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::LinkReuse,
         title: "connections reused as declared, and only then",
         what: "With reuse declared, sessions towards one host, port and scheme share an open \
-               connection; without it, each session has its own.",
+               connection; without it, each session has its own. A session belongs to the \
+               connection (its 4-tuple) that carried its binding request and to the messages \
+               whose To-Path and From-Path are both its URIs, never to another connection by \
+               its session-id alone (a SUT may repeat a session-id, which SDP-UNIQUE judges).",
         rfc: &["RFC 4975 §5.4"],
         patent: &["S105", "S201–S204", "S301–S304"],
     },
@@ -386,8 +405,10 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::SigFanout,
-        title: "one INVITE per member, to the pf-b serving it",
-        what: "x sends one INVITE per member of the group, each to the pf-b serving that member \
+        title: "INVITE1/2 to the group or factory URI; one INVITE per member, to its pf-b",
+        what: "client-a's INVITE1 and pf-a's INVITE2 are addressed to the group URI (pre-defined \
+               group) or to x's conference-factory URI with a resource list (ad-hoc group); x \
+               sends one INVITE per member of the group, each to the pf-b serving that member \
                with the member as Request-URI; an ad-hoc recipient list is honoured.",
         rfc: &["RFC 5366 §3", "RFC 5366 §4"],
         patent: &["S103"],
@@ -429,7 +450,11 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::MediaDelivery,
         title: "every member gets the whole content, byte-exact",
         what: "Every member receives the whole content, byte-exact (SHA-256), whatever the \
-               chunking on each hop.",
+               chunking on each hop. The content is the message client-a sent, as its link \
+               (L1) shows it: a SUT's client-a may send content of its own choosing; with L1 \
+               between two SUT roles, the first visible hop's content at the size the trigger \
+               asked for. A profile whose trigger names `{content}` pins it: the harness writes \
+               the message to that file, and client-a must send exactly it.",
         rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.3.1"],
         patent: &["S112"],
     },
@@ -471,6 +496,24 @@ pub static CATALOGUE: &[Entry] = &[
         what: "A SUT client-a wraps the content in `message/cpim` (From, To, an inner \
                Content-Type); a relaying SUT forwards the CPIM object octet for octet.",
         rfc: &["RFC 3862 §2", "RFC 3862 §3", "RFC 4975 §11.4"],
+        patent: &[],
+    },
+    Entry {
+        id: CheckId::WireSyntax,
+        title: "every SIP and MSRP message the SUT sends parses",
+        what: "Every SIP message the SUT sends parses (start line, header lines, Content-Length; \
+               over TCP, its framing) and every MSRP byte stream it writes parses (start line, \
+               headers, end-line). One that does not fails here, with its excerpt, the peer it \
+               was sent to and where the parse stopped (the line, or the stream offset); the \
+               other checks leave it unjudged rather than failing as a side effect.",
+        rfc: &[
+            "RFC 3261 §7",
+            "RFC 3261 §7.3",
+            "RFC 3261 §18.3",
+            "RFC 3261 §25.1",
+            "RFC 4975 §7.1",
+            "RFC 4975 §9",
+        ],
         patent: &[],
     },
     Entry {
@@ -545,6 +588,7 @@ pub fn markdown() -> String {
         ("Links (TCP connections for MSRP)", Family::Link),
         ("Signalling", Family::Sig),
         ("Media", Family::Media),
+        ("Wire syntax", Family::Wire),
         ("Harness results", Family::Harness),
     ] {
         let _ = write!(s, "\n## {title}\n");

@@ -66,6 +66,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::MediaFraming => media_framing(&a),
                 CheckId::MediaResponse => media_response(&a),
                 CheckId::MediaCpim => media_cpim(&a),
+                CheckId::WireSyntax => wire_syntax(&a),
                 CheckId::Capture | CheckId::Harness => Vec::new(),
             };
             finish(id, items)
@@ -1006,6 +1007,41 @@ fn entropy_bits(s: &str) -> f64 {
 }
 
 fn sdp_unique(a: &Analysis) -> Vec<Finding> {
+    sdp_unique_with(a, &BTreeMap::new())
+}
+
+/// The session-ids of the SDPs the SUT sent in this case (its own, rightmost `a=path` URI).
+pub fn sut_session_ids(ctx: &CaseContext, obs: &Observation) -> Vec<String> {
+    let a = Analysis::new(ctx, obs);
+    let (items, _) = a.sdp_items();
+    let mut ids: Vec<String> = items
+        .iter()
+        .filter_map(|it| {
+            a.sdp(it.sip)
+                .and_then(|d| d.path())
+                .and_then(|p| p.last().and_then(|u| u.session_id.clone()))
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// SDP-UNIQUE across the cases of a run: as in the case, and each session-id the SUT used in
+/// an earlier case (`earlier`: session-id → that case's id) fails.
+pub fn sdp_unique_across_cases(
+    ctx: &CaseContext,
+    obs: &Observation,
+    earlier: &BTreeMap<String, String>,
+) -> CheckResult {
+    finish(
+        CheckId::SdpUnique,
+        sdp_unique_with(&Analysis::new(ctx, obs), earlier),
+    )
+}
+
+fn sdp_unique_with(a: &Analysis, earlier: &BTreeMap<String, String>) -> Vec<Finding> {
     let (items, mut out) = a.sdp_items();
     for it in items {
         let ev = a.sip_ev(it.sip);
@@ -1041,6 +1077,12 @@ fn sdp_unique(a: &Analysis) -> Vec<Finding> {
             bad.push(K::SessionIdClash {
                 session_id: sid.clone(),
                 also_in: a.sip_ev(c.index),
+            });
+        }
+        if let Some(case) = earlier.get(&sid) {
+            bad.push(K::SessionIdInEarlierCase {
+                session_id: sid.clone(),
+                case: case.clone(),
             });
         }
         let bits = entropy_bits(&sid);
@@ -1187,13 +1229,16 @@ fn sdp_setup(a: &Analysis) -> Vec<Finding> {
         // The pair, when the other side's SDP is at hand.
         let other = if it.offer { l.ok } else { Some(l.invite) };
         if let Some((oval, oset)) = other.and_then(setup) {
+            let both = val.is_some() && oval.is_some();
             let (offer, answer) = if it.offer { (own, oset) } else { (oset, own) };
             let (ov, av) = if it.offer {
                 (shown.clone(), SetupAttr(oval))
             } else {
                 (SetupAttr(oval), shown.clone())
             };
-            if sdp_mode || val.is_some() {
+            // Preset: a missing a=setup means "as preset", not RFC 4145's default, so the pair
+            // is judged only when both sides sent one.
+            if sdp_mode || both {
                 match rfc4145_opener(offer, answer) {
                     Err(why) => bad.push(K::SetupInvalidPair {
                         offer: ov,
@@ -1952,6 +1997,18 @@ fn sig_cf_answer(a: &Analysis) -> Vec<Finding> {
                 first_200_3: a.sip_ev(f),
             },
         ),
+        // The 200-3 came first, but too soon after INVITE2 to tell: say so, never "before".
+        (XAnswer::AtOnce, Some(f)) if a.t(f) < a.t(ok2) => about(
+            Class::Pass,
+            ev,
+            K::CfOrderNotJudged {
+                figure,
+                first_200_3: a.sip_ev(f),
+                gap: Time(a.t(ok2) - a.t(f)),
+                after_invite2: Time(inv2.map_or(Duration::ZERO, |t2| a.t(f).saturating_sub(t2))),
+                margin: Time(race_margin(a)),
+            },
+        ),
         (XAnswer::AtOnce, _) => about(
             Class::Pass,
             ev,
@@ -2036,6 +2093,17 @@ fn sig_ack(a: &Analysis) -> Vec<Finding> {
                     ok: ok_ev,
                 }))
             }
+            // After an upstream ACK that came within the margin of the 200: not "on the 200".
+            (AckTiming::On200, _, Some(u)) if t_ack > a.t(u) => out.push(about(
+                Class::Pass,
+                ack_ev,
+                K::AckOrderNotJudged {
+                    ok: ok_ev,
+                    upstream_ack: a.sip_ev(u),
+                    gap: Time(a.t(u).saturating_sub(t_ok)),
+                    margin: Time(race_margin(a)),
+                },
+            )),
             (AckTiming::On200, _, _) => {
                 out.push(about(Class::Pass, ack_ev, K::AckOn200 { ok: ok_ev }))
             }
@@ -2063,23 +2131,80 @@ fn sig_ack(a: &Analysis) -> Vec<Finding> {
     out
 }
 
+/// The Request-URI of the INVITEs towards x (client-a's INVITE1, pf-a's INVITE2): the group
+/// URI for a pre-defined group, the conference-factory URI with a resource list for an ad-hoc
+/// one (RFC 5366 §4).
+fn group_request_uris(a: &Analysis) -> Vec<Finding> {
+    let adhoc = a.ctx.variant.group == GroupKind::Adhoc;
+    let want = if adhoc {
+        &a.topo.factory
+    } else {
+        &a.topo.group
+    };
+    let mut out = Vec::new();
+    for el in a
+        .legs
+        .iter()
+        .filter(|el| matches!(el.link, Link::L1 | Link::L2))
+    {
+        if !a.visible(el) || !a.subject(&el.uac) {
+            continue;
+        }
+        let Some(l) = a.sleg(el) else { continue };
+        let ev = a.sip_ev(l.invite);
+        let uri = l.request_uri.clone();
+        if strip_uri(&uri) != strip_uri(want) {
+            out.push(about(
+                Class::Fail,
+                ev,
+                K::GroupRequestUriWrong {
+                    uri,
+                    want: want.clone(),
+                    adhoc,
+                },
+            ));
+            continue;
+        }
+        let listed = a
+            .obs
+            .sip
+            .get(l.invite)
+            .and_then(|s| s.msg.as_ref())
+            .and_then(|m| m.resource_list().ok().flatten())
+            .is_some();
+        if adhoc && !listed {
+            out.push(about(Class::Fail, ev, K::AdhocWithoutList { uri }));
+        } else {
+            out.push(about(Class::Pass, ev, K::GroupRequestUri { uri, adhoc }));
+        }
+    }
+    out
+}
+
 fn sig_fanout(a: &Analysis) -> Vec<Finding> {
+    let mut out = group_request_uris(a);
     let x = party(a.topo, "x", Role::X);
     if !a.subject(&x) {
-        return vec![Finding::not_observable(K::NotPlayedBySut {
-            entity: "x".into(),
-        })];
+        if out.is_empty() {
+            out.push(Finding::not_observable(K::NotPlayedBySut {
+                entity: "x".into(),
+            }));
+        }
+        return out;
     }
     if !a.self_check && a.ctx.is_sut(Role::PfB) {
-        return vec![a.hidden("INVITE3 (pf-b is the SUT's too)")];
+        out.push(a.hidden("INVITE3 (pf-b is the SUT's too)"));
+        return out;
     }
-    let mut out = Vec::new();
     let l2 = a.legs.iter().find(|el| el.link == Link::L2);
     let mut cause = FanoutCause::WatchedUntil(Time(a.obs.end));
     if let Some(l2) = l2 {
         if a.visible(l2) {
             match a.sleg(l2) {
-                None => return vec![Finding::inconc(K::NoInvite2)],
+                None => {
+                    out.push(Finding::inconc(K::NoInvite2));
+                    return out;
+                }
                 Some(l) => cause = FanoutCause::AfterInvite2(a.sip_ev(l.invite)),
             }
         }
@@ -2153,16 +2278,8 @@ fn sig_b2bua(a: &Analysis) -> Vec<Finding> {
             continue;
         }
         let ev = a.sip_ev(s.index);
-        let Some(m) = &s.msg else {
-            out.push(about(
-                Class::Fail,
-                ev,
-                K::SipUnparsable {
-                    error: s.parse_error.clone().unwrap_or_default(),
-                },
-            ));
-            continue;
-        };
+        // A message that does not parse is WIRE-SYNTAX's.
+        let Some(m) = &s.msg else { continue };
         checked += 1;
         let mut bad = Vec::new();
         match m.via_branch() {
@@ -2492,6 +2609,17 @@ fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
 
 fn media_delivery(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
+    // Content pinned by the profile: client-a must send exactly what it was given.
+    if let Some((len, sha)) = &a.ctx.pinned {
+        if *sha != a.ctx.content_sha256 {
+            out.push(Finding::fail(K::SentOtherThanPinned {
+                bytes: a.ctx.content_len,
+                sha256: a.ctx.content_sha256.clone(),
+                pinned_bytes: *len,
+                pinned_sha256: sha.clone(),
+            }));
+        }
+    }
     for m in &a.members {
         let wire = || wire_delivery(a, m);
         let member = m.clone();
@@ -2649,17 +2777,11 @@ fn media_framing(a: &Analysis) -> Vec<Finding> {
     let mut ok = 0usize;
     for c in a.links() {
         for d in 0..2 {
-            let Some(s) = c.sender(d).filter(|s| a.subject(s)) else {
+            if !c.sender(d).is_some_and(|s| a.subject(s)) {
                 continue;
-            };
-            let dir = &c.dirs[d];
-            if let Some(e) = &dir.error {
-                out.push(Finding::fail(K::MsrpUnparsable {
-                    t: Time(e.t),
-                    sender: who(&Some(s.clone()), dir.from),
-                    error: e.error.clone(),
-                }));
             }
+            // Where the stream stops parsing is WIRE-SYNTAX's; what parsed is judged here.
+            let dir = &c.dirs[d];
             // Per session (To-Path) and Message-ID: (next expected start, total).
             let mut ranges: BTreeMap<(String, String), (u64, Option<u64>)> = BTreeMap::new();
             let requests: BTreeSet<&str> = c.dirs[1 - d]
@@ -3012,6 +3134,56 @@ fn media_cpim(a: &Analysis) -> Vec<Finding> {
     }
     if out.is_empty() {
         out.push(a.hidden("content the SUT sends"));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------- wire syntax
+
+/// Every SIP message and MSRP stream the SUT sends parses; each that does not is a failure
+/// with its excerpt, peer and position.
+fn wire_syntax(a: &Analysis) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let (mut sip, mut msrp) = (0usize, 0usize);
+    for s in &a.obs.sip {
+        if !a.subject_opt(&s.sender) {
+            continue;
+        }
+        match (&s.msg, &s.parse_error) {
+            (None, err) => out.push(about(
+                Class::Fail,
+                a.sip_ev(s.index),
+                K::SipUnparsable {
+                    error: err.clone().unwrap_or_default(),
+                },
+            )),
+            (Some(_), _) => sip += 1,
+        }
+    }
+    for c in a.links() {
+        for d in 0..2 {
+            let Some(s) = c.sender(d).filter(|s| a.subject(s)) else {
+                continue;
+            };
+            let dir = &c.dirs[d];
+            match &dir.error {
+                Some(e) => out.push(Finding::fail(K::MsrpSyntax {
+                    t: Time(e.t),
+                    sender: who(&Some(s.clone()), dir.from),
+                    receiver: who(&c.sender(1 - d).cloned(), dir.to),
+                    offset: e.offset,
+                    error: e.error.clone(),
+                })),
+                None if dir.bytes > 0 => msrp += 1,
+                None => {}
+            }
+        }
+    }
+    if out.is_empty() && sip + msrp > 0 {
+        out.push(Finding::pass(K::WireParses { sip, msrp }));
+    }
+    if out.is_empty() {
+        out.push(a.hidden("SIP and MSRP messages the SUT sends"));
     }
     out
 }

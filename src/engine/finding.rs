@@ -628,6 +628,11 @@ pub enum FindingKind {
         session_id: String,
         also_in: Cite,
     },
+    /// The SUT used this session-id in an earlier case of the run as well.
+    SessionIdInEarlierCase {
+        session_id: String,
+        case: String,
+    },
     SessionIdWeak {
         session_id: String,
         bits: u32,
@@ -893,6 +898,17 @@ pub enum FindingKind {
         figure: u8,
         first_200_3: Option<Cite>,
     },
+    /// The first 200-3 reached x shortly before its 200-2, but too soon after INVITE2 for
+    /// the order to say anything (within the race margin).
+    CfOrderNotJudged {
+        figure: u8,
+        first_200_3: Cite,
+        /// How long before the 200-2 the 200-3 came.
+        gap: Time,
+        /// How long after INVITE2 it came.
+        after_invite2: Time,
+        margin: Time,
+    },
     CfAnswerWithoutMember {
         figure: u8,
     },
@@ -920,6 +936,14 @@ pub enum FindingKind {
     AckOn200 {
         ok: Cite,
     },
+    /// The ACK came after both the 200 and the upstream ACK, which came within the race
+    /// margin of the 200: whether it waited for the upstream ACK cannot be told.
+    AckOrderNotJudged {
+        ok: Cite,
+        upstream_ack: Cite,
+        gap: Time,
+        margin: Time,
+    },
     AckBeforeUpstream {
         ack: Cite,
         upstream_ack: Cite,
@@ -945,6 +969,22 @@ pub enum FindingKind {
     DuplicateInvites {
         member: String,
         invites: Vec<Cite>,
+    },
+    /// client-a's INVITE1 or pf-a's INVITE2 is addressed as the group kind requires: the
+    /// group URI (pre-defined) or the conference-factory URI with a resource list (ad-hoc).
+    GroupRequestUri {
+        uri: String,
+        adhoc: bool,
+    },
+    /// It is addressed to `uri` instead of `want`.
+    GroupRequestUriWrong {
+        uri: String,
+        want: String,
+        adhoc: bool,
+    },
+    /// An ad-hoc request without a resource list (RFC 5366 §4).
+    AdhocWithoutList {
+        uri: String,
     },
     NotAMember {
         uri: String,
@@ -1047,6 +1087,13 @@ pub enum FindingKind {
     },
 
     // ------------------------------------------------------------ media
+    /// client-a sent other content than the file the profile pinned.
+    SentOtherThanPinned {
+        bytes: u64,
+        sha256: String,
+        pinned_bytes: u64,
+        pinned_sha256: String,
+    },
     NothingReceived {
         member: String,
         wire: WireDelivery,
@@ -1098,10 +1145,18 @@ pub enum FindingKind {
     PathsNegotiated {
         count: usize,
     },
-    MsrpUnparsable {
+    /// An MSRP stream of the SUT that stops parsing at `offset` (WIRE-SYNTAX).
+    MsrpSyntax {
         t: Time,
         sender: Endpoint,
+        receiver: Endpoint,
+        offset: u64,
         error: String,
+    },
+    /// Every SIP message and MSRP stream of the SUT parses.
+    WireParses {
+        sip: usize,
+        msrp: usize,
     },
     HeaderOrder,
     ContentTypeNotLast,
@@ -1372,6 +1427,10 @@ impl fmt::Display for FindingKind {
                 session_id,
                 also_in,
             } => write!(f, "session-id `{session_id}` also appears in {also_in}"),
+            K::SessionIdInEarlierCase { session_id, case } => write!(
+                f,
+                "session-id `{session_id}` was the SUT's in an earlier case of the run too ({case})"
+            ),
             K::SessionIdWeak { session_id, bits } => write!(
                 f,
                 "session-id `{session_id}` holds about {bits} bits (≥ 64 needed, RFC 4975 §14.1)"
@@ -1713,6 +1772,16 @@ impl fmt::Display for FindingKind {
                 }
                 Ok(())
             }
+            K::CfOrderNotJudged {
+                figure,
+                first_200_3,
+                gap,
+                after_invite2,
+                margin,
+            } => write!(
+                f,
+                "figure {figure}: the first 200-3 {first_200_3} came {gap} before this 200-2 and {after_invite2} after INVITE2, within the {margin} race margin: order not judged"
+            ),
             K::CfAnswerWithoutMember { figure } => write!(
                 f,
                 "figure {figure}: x must wait for a member, but answered with no 200-3 at all"
@@ -1743,6 +1812,15 @@ impl fmt::Display for FindingKind {
                 "ACK timing on-200: {ack} waited for the upstream ACK {upstream_ack} instead of answering {ok}"
             ),
             K::AckOn200 { ok } => write!(f, "on the 200 {ok}"),
+            K::AckOrderNotJudged {
+                ok,
+                upstream_ack,
+                gap,
+                margin,
+            } => write!(
+                f,
+                "after the 200 {ok} and the upstream ACK {upstream_ack}, which came {gap} after the 200, within the {margin} race margin: whether it waited is not judged"
+            ),
             K::AckBeforeUpstream { ack, upstream_ack } => write!(
                 f,
                 "ACK timing after-ack: {ack} came before the upstream ACK {upstream_ack}"
@@ -1784,6 +1862,33 @@ impl fmt::Display for FindingKind {
                 "x sent {} INVITE dialogs for member {member}: {}",
                 invites.len(),
                 join(invites, "; ")
+            ),
+            K::GroupRequestUri { uri, adhoc: true } => write!(
+                f,
+                "ad-hoc request to the conference-factory URI {uri} with a resource list"
+            ),
+            K::GroupRequestUri { uri, adhoc: false } => {
+                write!(f, "pre-defined group request to the group URI {uri}")
+            }
+            K::GroupRequestUriWrong {
+                uri,
+                want,
+                adhoc: true,
+            } => write!(
+                f,
+                "ad-hoc request to {uri} instead of the conference-factory URI {want} (RFC 5366 §4)"
+            ),
+            K::GroupRequestUriWrong {
+                uri,
+                want,
+                adhoc: false,
+            } => write!(
+                f,
+                "pre-defined group request to {uri} instead of the group URI {want}"
+            ),
+            K::AdhocWithoutList { uri } => write!(
+                f,
+                "ad-hoc request to {uri} without a resource list (RFC 5366 §4)"
             ),
             K::NotAMember { uri } => write!(f, "{uri} is not a member of the group"),
             K::SipUnparsable { error } => write!(f, "does not parse: {error}"),
@@ -1894,6 +1999,17 @@ impl fmt::Display for FindingKind {
             K::ByeUnanswered => f.write_str("was never answered 200"),
             K::LinkNotClosed { leg } => write!(f, "never closed after {leg} ended"),
 
+            K::SentOtherThanPinned {
+                bytes,
+                sha256,
+                pinned_bytes,
+                pinned_sha256,
+            } => write!(
+                f,
+                "client-a sent {bytes} bytes (sha256 {}) instead of the {pinned_bytes}-byte content it was given (sha256 {})",
+                short(sha256),
+                short(pinned_sha256)
+            ),
             K::NothingReceived { member, wire } => {
                 write!(f, "member {member} received nothing; {wire}")
             }
@@ -1952,9 +2068,20 @@ impl fmt::Display for FindingKind {
                 f,
                 "{count} MSRP messages of the SUT carry the negotiated paths"
             ),
-            K::MsrpUnparsable { t, sender, error } => {
-                write!(f, "{t} MSRP from {sender} does not parse: {error}")
-            }
+            K::MsrpSyntax {
+                t,
+                sender,
+                receiver,
+                offset,
+                error,
+            } => write!(
+                f,
+                "{t} MSRP from {sender} to {receiver} stops parsing at stream offset {offset}: {error}"
+            ),
+            K::WireParses { sip, msrp } => write!(
+                f,
+                "{sip} SIP messages and {msrp} MSRP streams of the SUT parse"
+            ),
             K::HeaderOrder => f.write_str(
                 "To-Path and From-Path must be the first two headers (RFC 4975 §7.1)",
             ),

@@ -133,9 +133,14 @@ pub struct CaseContext {
     pub pause: Duration,
     /// How long after its trigger a link may open.
     pub trigger_window: Duration,
-    /// The content client-a sent (before CPIM wrapping).
+    /// The content client-a sent (before CPIM wrapping): as client-a's link (L1) shows it;
+    /// with L1 hidden, the digest of the first visible hop and the length the harness asked
+    /// for (when known); the pinned content when there is one and L1 is hidden.
     pub content_len: u64,
     pub content_sha256: String,
+    /// The content the harness gave a SUT client-a to send (a trigger naming `{content}`):
+    /// octets and SHA-256. MEDIA-DELIVERY then requires client-a to send exactly it.
+    pub pinned: Option<(u64, String)>,
     /// Per member: what arrived.
     pub delivered: BTreeMap<String, Delivered>,
 }
@@ -151,9 +156,26 @@ impl CaseContext {
     /// SUT's output files); one whose link is visible but carried nothing gets nothing.
     pub fn take_delivery(&mut self, obs: &Observation) -> WireDelivery {
         let w = crate::model::delivery::from_wire(obs, &self.topology);
-        if let Some((len, sha)) = &w.sent {
-            self.content_len = *len;
-            self.content_sha256 = sha.clone();
+        match (&w.sent, w.sent_link, &self.pinned) {
+            // What client-a sent on its own link (compared with any pinned content by the check).
+            (Some((len, sha)), Some(crate::config::Link::L1), _) => {
+                self.content_len = *len;
+                self.content_sha256 = sha.clone();
+            }
+            // client-a's link is hidden: the content it was given, when pinned.
+            (_, _, Some((len, sha))) => {
+                self.content_len = *len;
+                self.content_sha256 = sha.clone();
+            }
+            // Else the first visible hop's content, at the length asked for when known (a relay
+            // between two SUT roles that cut the message still fails on its length).
+            (Some((len, sha)), _, None) => {
+                if self.content_len == 0 {
+                    self.content_len = *len;
+                }
+                self.content_sha256 = sha.clone();
+            }
+            (None, _, _) => {}
         }
         let l4_visible = !(self.is_sut(Role::PfB) && self.is_sut(Role::ClientB));
         if l4_visible {

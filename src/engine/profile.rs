@@ -26,6 +26,11 @@
 //!   per: case                          # or run
 //! trigger: { stdin-line: "send {size}" }   # or { command: "<template>" }
 //! ```
+//!
+//! A trigger that names `{content}` pins the content: the harness writes the message (the
+//! pattern of `{size}` bytes) to that file before it triggers the send, and MEDIA-DELIVERY
+//! requires client-a to send exactly it (`trigger: { stdin-line: "send-file {content}" }`).
+//! Without it client-a sends content of its own choosing, judged as the wire shows it.
 
 use crate::codec::sip::Transport;
 use crate::config::{AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
@@ -59,6 +64,7 @@ pub const VARS: &[&str] = &[
     "out-dir",
     "faults",
     "case",
+    "content",
 ];
 
 /// Placeholders that do not change from case to case (allowed with `per: run`).
@@ -653,7 +659,19 @@ pub fn case_vars(case: &Case, run: &RunVars<'_>) -> BTreeMap<String, String> {
             .join(" "),
     );
     put("case", case.id.clone());
+    // The content file beside the SUT's output folder (written only for a trigger naming it).
+    put(
+        "content",
+        run.out_dir.with_file_name("content").display().to_string(),
+    );
     m
+}
+
+impl Profile {
+    /// Whether the trigger pins client-a's content (names `{content}`).
+    pub fn pins_content(&self) -> bool {
+        matches!(&self.trigger, Some(SendTrigger::StdinLine(t) | SendTrigger::Command(t)) if t.contains("{content}"))
+    }
 }
 
 /// Expands `template` and splits it into argv on whitespace (after expansion, so an empty value

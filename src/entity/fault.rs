@@ -76,6 +76,7 @@ faults! {
     PathUdp = "path-udp", "SDP-PATH", "a=path URI says ;udp instead of ;tcp";
     SdpCopyUpstreamPath = "sdp-copy-upstream-path", "SDP-OWN", "a B2BUA copies the upstream a=path into its downstream offer";
     SessionIdReuse = "session-id-reuse", "SDP-UNIQUE", "every leg uses the same short session-id";
+    ConstantSessionId = "constant-session-id", "SDP-UNIQUE", "uses one long random-looking session-id in every session of every case";
     MissingAcceptTypes = "missing-accept-types", "SDP-ACCEPT", "no a=accept-types line";
     WrongSetup = "wrong-setup", "SDP-SETUP", "answers a=setup:active to an actpass offer when it should be passive (and vice versa)";
     ParamsInWrongMessage = "params-in-wrong-message", "SDP-PLACE", "sends its 200 OK without an SDP body";
@@ -83,6 +84,7 @@ faults! {
     ConnectWrongTarget = "connect-wrong-target", "LINK-TARGET", "connects to the peer's SIP port instead of its a=path";
     EarlyTrigger = "early-trigger", "LINK-TRIGGER", "opens its links on the downstream 200 whatever the declared trigger";
     LateTrigger = "late-trigger", "LINK-TRIGGER", "opens its links 3 s after the trigger";
+    ConnectBefore200 = "connect-before-200", "LINK-TRIGGER", "client-a connects L1 to pf-a's MSRP address from its configuration as it sends INVITE1, before 200-1 (and binds once 200-1 came)";
     NoBindSend = "no-bind-send", "LINK-BIND", "sends no binding SEND after opening a link";
     NoReuse = "no-reuse", "LINK-REUSE", "opens a new connection per session even with reuse declared";
     Skip200Upstream = "skip-200-upstream", "SIG-SEQ", "never answers its upstream INVITE";
@@ -91,6 +93,7 @@ faults! {
     AckTooEarly = "ack-too-early", "SIG-ACK", "sends the downstream ACK on the 200 when it must wait for the upstream ACK";
     NoAckDownstream = "no-ack-downstream", "SIG-ACK", "never ACKs the downstream 200";
     FanoutFirstOnly = "fanout-first-only", "SIG-FANOUT", "x invites only the first member";
+    AdhocToGroupUri = "adhoc-to-group-uri", "SIG-FANOUT", "client-a sends its ad-hoc request (with the resource list) to the group URI instead of the conference-factory URI";
     ReuseCallId = "reuse-call-id", "SIG-B2BUA", "a B2BUA reuses the upstream Call-ID on its downstream leg";
     NoByeDownstream = "no-bye-downstream", "SIG-TEARDOWN", "answers the upstream BYE but never sends BYE downstream";
     IgnoreRouteSet = "ignore-route-set", "SIG-ROUTE", "sends ACK and BYE straight to the peer's Contact, without the route set the SIP/IP core recorded";
@@ -99,6 +102,7 @@ faults! {
     BadByteRange = "bad-byte-range", "MEDIA-FRAMING", "relayed chunks start their Byte-Range at 0";
     NoMsrp200 = "no-msrp-200", "MEDIA-RESPONSE", "never answers a SEND";
     CpimAltered = "cpim-altered", "MEDIA-CPIM", "rewrites the CPIM From header while relaying";
+    MalformedSip = "malformed-sip", "WIRE-SYNTAX", "before each INVITE it sends, sends the same peer an OPTIONS with a header line that has no colon";
     }
     hostile {
     Silent = "silent", "never sends anything: no SIP, no connection, no MSRP";
@@ -119,6 +123,8 @@ faults! {
     ConnectionFlood = "connection-flood", "opens 200 extra TCP connections to each MSRP peer before its link, and holds them";
     }
     cosmetic {
+    OwnContent = "own-content", "client-a sends bytes of its own (the pattern with every byte inverted) of the size it is asked to send (allowed, unless the profile pins the content)";
+    SetupInPreset = "setup-in-preset", "in setup: preset mode still sends a=setup: actpass in its offers, active or passive in its answers as the preset says (allowed)";
     ScriptInjection = "script-injection", "puts <script> markup in an X-Note SIP header and an a=x-note SDP line, otherwise correct";
     }
 }

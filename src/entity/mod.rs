@@ -49,6 +49,14 @@ pub enum Input {
         from: SocketAddr,
         msg: SipMessage,
     },
+    /// Bytes that arrived as a SIP message (a datagram, or framed on a stream) but do not
+    /// parse: the node answers a request as RFC 4475 expects (400, 505) when it can.
+    SipInvalid {
+        transport: Transport,
+        from: SocketAddr,
+        raw: Bytes,
+        error: crate::codec::sip::SipError,
+    },
     /// A connection the node asked for with [`Output::Connect`] is up.
     Connected { conn: ConnId, local: SocketAddr },
     /// A connection the node asked for could not be opened.

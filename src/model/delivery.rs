@@ -27,6 +27,9 @@ pub struct WireDelivery {
     pub sent: Option<(u64, String)>,
     /// Where it was taken from (`client-a → pf-a (L1), Message-ID …`), or why nothing was.
     pub sent_from: String,
+    /// The link it was taken from: L1 when client-a's own link is visible, else the first
+    /// visible link downstream.
+    pub sent_link: Option<Link>,
     /// Per member whose link was seen: what it carried, and a line saying so.
     pub members: BTreeMap<String, (Delivered, String)>,
 }
@@ -56,6 +59,7 @@ pub fn from_wire(obs: &Observation, topo: &Topology) -> WireDelivery {
         });
         if let Some((s, r, w)) = found {
             out.sent = w.inner.clone();
+            out.sent_link = Some(link);
             out.sent_from = format!(
                 "{} → {} ({link:?}), Message-ID {}",
                 s.as_deref().unwrap_or("?"),

@@ -145,7 +145,14 @@ pub(super) fn build_legs(obs: &mut Observation) {
 /// naming another hop's session (a relay that copied its upstream To-Path) names none.
 pub(super) fn attribute_msrp(obs: &mut Observation) {
     let mut conn_legs: Vec<Vec<usize>> = vec![Vec::new(); obs.conns.len()];
-    for (ci, c) in obs.conns.iter_mut().enumerate() {
+    // Legs already bound to a connection, in the order connections opened: a session is bound
+    // to the connection its binding request came on (RFC 4975 §5.4), not to whichever
+    // connection carries the same session-id.
+    let mut claimed: Vec<usize> = Vec::new();
+    let mut order: Vec<usize> = (0..obs.conns.len()).collect();
+    order.sort_by_key(|&ci| obs.conns[ci].opened_at);
+    for ci in order {
+        let c = &mut obs.conns[ci];
         let ends = [&c.opener_party, &c.target_party];
         let candidates: Vec<&LegObs> = obs
             .legs
@@ -155,24 +162,43 @@ pub(super) fn attribute_msrp(obs: &mut Observation) {
                 _ => true,
             })
             .collect();
-        let find = |h: Result<Vec<MsrpUri>, _>| -> Option<usize> {
-            let uri = h.ok().and_then(|v: Vec<MsrpUri>| v.into_iter().next())?;
-            candidates
-                .iter()
-                .find(|l| {
-                    l.uac_path
-                        .iter()
-                        .chain(&l.uas_path)
-                        .any(|u| u.matches(&uri))
-                })
-                .map(|l| l.index)
-        };
+        let has =
+            |l: &LegObs, u: &MsrpUri| l.uac_path.iter().chain(&l.uas_path).any(|p| p.matches(u));
+        let first =
+            |h: Result<Vec<MsrpUri>, _>| h.ok().and_then(|v: Vec<MsrpUri>| v.into_iter().next());
         for d in c.dirs.iter_mut() {
             for m in d.msgs.iter_mut() {
-                m.leg = find(m.head.to_path()).or_else(|| find(m.head.from_path()));
+                let (to, from) = (first(m.head.to_path()), first(m.head.from_path()));
+                // The sessions both paths name, else those the To-Path names, else the From-Path.
+                let pick = |pred: &dyn Fn(&LegObs) -> bool| -> Option<usize> {
+                    let set: Vec<usize> = candidates
+                        .iter()
+                        .filter(|l| pred(l))
+                        .map(|l| l.index)
+                        .collect();
+                    match set.as_slice() {
+                        [] => None,
+                        [one] => Some(*one),
+                        // One session-id in several sessions: the session this connection
+                        // bound, else one no connection bound yet.
+                        many => many
+                            .iter()
+                            .find(|l| conn_legs[ci].contains(l))
+                            .or_else(|| many.iter().find(|l| !claimed.contains(l)))
+                            .or(many.first())
+                            .copied(),
+                    }
+                };
+                m.leg = match (&to, &from) {
+                    (Some(t), Some(f)) => pick(&|l| has(l, t) && has(l, f)),
+                    _ => None,
+                }
+                .or_else(|| to.as_ref().and_then(|t| pick(&|l| has(l, t))))
+                .or_else(|| from.as_ref().and_then(|f| pick(&|l| has(l, f))));
                 if let Some(l) = m.leg {
                     if !conn_legs[ci].contains(&l) {
                         conn_legs[ci].push(l);
+                        claimed.push(l);
                     }
                 }
             }

@@ -75,6 +75,10 @@ pub fn holds_for(role: Role, sut: &[Role]) -> Holds {
     if role == Role::PfB && sut.contains(&Role::X) {
         h.answer_delay = PAUSE;
     }
+    // 200-1 comes late, so a client-a that connects before it is seen doing so.
+    if role == Role::PfA && sut.contains(&Role::ClientA) {
+        h.answer_delay = PAUSE;
+    }
     h
 }
 
@@ -136,6 +140,7 @@ pub async fn run_case_on(topo: Arc<Topology>, case: &Case) -> Run {
         trigger_window: WINDOW,
         content_len: SIZE as u64,
         content_sha256: sha256_hex(&content),
+        pinned: None,
         delivered,
     };
     Run {

@@ -14,6 +14,17 @@ impl Node {
     /// Opens (or reuses) the link of `leg` when this node is its opener and the trigger fired.
     pub(super) fn maybe_open(&mut self, leg: LegIdx) {
         let l = &self.legs[leg];
+        // Fault::ConnectBefore200: connected before the peer's path was known; bind now.
+        if l.open_requested && !l.ready && l.remote_sdp.is_some() && !l.session_closed {
+            if let Some(c) = l.conn {
+                if self.fault(Fault::ConnectBefore200)
+                    && self.conns.get(&c).is_some_and(|c| c.connected)
+                {
+                    self.bind(leg);
+                }
+            }
+        }
+        let l = &self.legs[leg];
         if l.opens != Opens::We || l.open_requested || l.remote_sdp.is_none() || l.session_closed {
             return;
         }
@@ -67,6 +78,22 @@ impl Node {
         let conn = self.new_conn_id();
         self.conns
             .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
+        self.attach(leg, conn);
+        self.out.push_back(Output::Connect {
+            conn,
+            local_ip: self.cfg.msrp.ip(),
+            to: target,
+        });
+    }
+
+    /// [`Fault::ConnectBefore200`]: client-a's L1 to pf-a's configured MSRP address, opened
+    /// with INVITE1 (a correct client-a waits for 200-1 and its `a=path`).
+    pub(super) fn connect_early(&mut self, leg: LegIdx) {
+        let target = self.cfg.topology.pf_a.msrp;
+        let conn = self.new_conn_id();
+        self.conns
+            .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
+        self.legs[leg].open_requested = true;
         self.attach(leg, conn);
         self.out.push_back(Output::Connect {
             conn,

@@ -145,7 +145,8 @@ pub struct Node {
     /// (Call-ID, From tag) of INVITEs received → leg, to absorb retransmissions.
     invites_in: HashMap<(String, String), LegIdx>,
     /// Local MSRP session-id → leg.
-    sessions: HashMap<String, LegIdx>,
+    /// Legs by their local session-id (several only under [`Fault::ConstantSessionId`]).
+    sessions: HashMap<String, Vec<LegIdx>>,
     conns: HashMap<ConnId, Conn>,
     next_conn: ConnId,
     next_session: u64,
@@ -243,6 +244,12 @@ impl Node {
                 from,
                 msg,
             } => self.on_sip(transport, from, msg),
+            Input::SipInvalid {
+                transport,
+                from,
+                raw,
+                error,
+            } => self.on_sip_invalid(transport, from, &raw, &error),
             Input::Connected { conn, .. } => self.on_connected(conn),
             Input::ConnectFailed { conn, reason } => {
                 self.on_conn_lost(conn, &format!("connect failed: {reason}"))
@@ -261,6 +268,10 @@ impl Node {
                 self.pump_all();
             }
             Input::Closed { conn, reason } => self.on_conn_lost(conn, &reason),
+            Input::Send { content } if self.fault(Fault::OwnContent) => {
+                let own: bytes::Bytes = content.iter().map(|b| !b).collect();
+                self.start_send(Arc::new(own))
+            }
             Input::Send { content } => self.start_send(Arc::new(content)),
             Input::SendSource { source } => self.start_send(source),
         }
@@ -332,7 +343,9 @@ impl Node {
         let (sdp, path) = self.new_local_session();
         let idx = self.legs.len();
         self.sessions
-            .insert(path.session_id.clone().unwrap_or_default(), idx);
+            .entry(path.session_id.clone().unwrap_or_default())
+            .or_default()
+            .push(idx);
         self.dialogs
             .insert((call_id.clone(), local_tag.clone()), idx);
         let transport = match side {

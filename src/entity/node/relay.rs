@@ -274,17 +274,43 @@ impl Node {
             return;
         }
         // A request: find the session by To-Path (RFC 4975 §7.3).
-        let leg = m
+        // Several sessions with one session-id (a peer's or our own fault): the session this
+        // connection is bound to, else an unbound one whose peer path is the From-Path.
+        let cands: Vec<LegIdx> = m
             .to_path
             .as_ref()
             .and_then(|u| u.session_id.clone())
-            .and_then(|sid| self.sessions.get(&sid).copied())
+            .and_then(|sid| self.sessions.get(&sid).cloned())
+            .unwrap_or_default()
+            .into_iter()
             .filter(|&l| {
                 m.to_path
                     .as_ref()
                     .map(|u| u.matches(&self.legs[l].local_path))
                     .unwrap_or(false)
-            });
+            })
+            .collect();
+        let peer_is = |l: LegIdx| {
+            let remote = self.legs[l]
+                .remote_sdp
+                .as_ref()
+                .and_then(|s| s.path.last().cloned());
+            matches!((&m.from_path, remote), (Some(f), Some(r)) if f.matches(&r))
+        };
+        let leg = match cands.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            many => many
+                .iter()
+                .copied()
+                .find(|&l| self.legs[l].conn == Some(conn))
+                .or_else(|| {
+                    many.iter()
+                        .copied()
+                        .find(|&l| self.legs[l].conn.is_none() && peer_is(l))
+                })
+                .or_else(|| many.iter().copied().find(|&l| self.legs[l].conn.is_none())),
+        };
         match leg {
             None => m.reject = Some((481, "No Such Session")),
             Some(l) => {

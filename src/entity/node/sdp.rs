@@ -10,6 +10,9 @@ use crate::config::{Link, Opener, SetupMode};
 use crate::entity::Fault;
 use rand::Rng;
 
+/// The session-id of [`Fault::ConstantSessionId`].
+const CONSTANT_SESSION_ID: &str = "q8RTnV2xLw4ZkP9aHc7Ms3Yd";
+
 impl Node {
     /// Whether the configuration makes this node the opener of a leg's link.
     fn configured_to_open(&self, side: Side, link: Link) -> bool {
@@ -23,6 +26,9 @@ impl Node {
     pub(super) fn new_local_session(&mut self) -> (MsrpSdp, MsrpUri) {
         let sid = if self.fault(Fault::SessionIdReuse) {
             format!("s{}", self.legs.len())
+        } else if self.fault(Fault::ConstantSessionId) {
+            // Long and random-looking, but the same in every session of every run.
+            CONSTANT_SESSION_ID.to_string()
         } else {
             format!("{}{}", new_ident(&mut self.rng), new_ident(&mut self.rng))
         };
@@ -80,6 +86,14 @@ impl Node {
         let configured = self.configured_to_open(Side::Up, link);
         let offer_setup = self.legs[leg].remote_sdp.as_ref().and_then(|s| s.setup);
         let (mut answer_setup, we_open) = match self.cfg.variant.setup {
+            SetupMode::Preset if self.fault(Fault::SetupInPreset) => (
+                Some(if configured {
+                    Setup::Active
+                } else {
+                    Setup::Passive
+                }),
+                configured,
+            ),
             SetupMode::Preset => (None, configured),
             SetupMode::Sdp => match offer_setup {
                 Some(Setup::Actpass) => {

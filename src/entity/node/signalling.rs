@@ -9,8 +9,8 @@ use super::timers::TimerKind;
 use super::Node;
 use crate::codec::sdp::{MsrpSdp, Setup};
 use crate::codec::sip::{
-    build_request, build_response, new_branch, new_call_id, new_tag, Body, Method, RequestSpec,
-    SipMessage, Transport,
+    build_request, build_response, new_branch, new_call_id, new_tag, refusal_of_unparsed,
+    refusal_response, Body, Method, Refusal, RequestSpec, SipError, SipMessage, Transport,
 };
 use crate::config::SetupMode;
 use crate::entity::{Fault, Output};
@@ -49,7 +49,7 @@ impl Node {
             target,
         );
         self.calls[call].downs.push(leg);
-        if self.cfg.variant.setup == SetupMode::Sdp {
+        if self.cfg.variant.setup == SetupMode::Sdp || self.fault(Fault::SetupInPreset) {
             self.legs[leg].local_sdp.setup = Some(Setup::Actpass);
         }
         self.legs[leg].local_sdp.direction = Some("sendonly".into());
@@ -130,12 +130,44 @@ impl Node {
         let dest = core.unwrap_or(target);
         self.legs[leg].invite_dest = dest;
         self.legs[leg].invite = Some(msg.clone());
+        if self.fault(Fault::MalformedSip) {
+            let bad = self.malformed_options(&msg);
+            self.send_sip(Some(leg), dest, bad);
+        }
         self.send_sip(Some(leg), dest, msg);
         let t1 = self.cfg.timers.t1;
         if self.legs[leg].transport == Transport::Udp {
             self.arm(leg, TimerKind::InviteRetx, t1);
         }
         self.arm(leg, TimerKind::InviteTimeout, t1 * 64);
+    }
+
+    /// [`Fault::MalformedSip`]: an OPTIONS outside any dialog (its own Call-ID and branch)
+    /// with a header line that has no colon (RFC 3261 §7.3), sent as is.
+    fn malformed_options(&mut self, invite: &SipMessage) -> SipMessage {
+        let via = invite.header("Via").unwrap_or_default().to_string();
+        let via = match via.find(";branch=") {
+            Some(p) => format!("{};branch={}", &via[..p], new_branch(&mut self.rng)),
+            None => via,
+        };
+        let host = self.cfg.sip.ip().to_string();
+        let text = format!(
+            "OPTIONS {ruri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: <sip:{name}@{host}>;tag={tag}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 OPTIONS\r\nThis header line has no colon\r\nContent-Length: 0\r\n\r\n",
+            ruri = invite.request_uri().unwrap_or("sip:invalid"),
+            name = self.cfg.name,
+            tag = new_tag(&mut self.rng),
+            cid = new_call_id(&mut self.rng, &host),
+        );
+        let raw = bytes::Bytes::from(text);
+        SipMessage {
+            start: crate::codec::sip::StartLine::Request {
+                method: Method::Options,
+                uri: invite.request_uri().unwrap_or("sip:invalid").to_string(),
+            },
+            headers: Vec::new(),
+            body: bytes::Bytes::new(),
+            raw,
+        }
     }
 
     /// In-dialog request (ACK or BYE) on a down leg.
@@ -338,10 +370,51 @@ impl Node {
         }
     }
 
+    /// Bytes that do not parse as SIP: a request is refused as RFC 4475 expects (505 for
+    /// another version, else 400) when it names enough to be answered; anything else is
+    /// dropped (the driver has warned).
+    pub(super) fn on_sip_invalid(
+        &mut self,
+        transport: Transport,
+        from: SocketAddr,
+        raw: &[u8],
+        error: &SipError,
+    ) {
+        self.cur_transport = transport;
+        if let Some(r) = refusal_of_unparsed(raw, error) {
+            self.refuse(from, raw, &r, false);
+        }
+    }
+
+    /// Answers a request the node will not process with `r` (400, 505), or discards it when
+    /// it cannot be answered (no Via, From, To, Call-ID or CSeq; an ACK is never answered).
+    fn refuse(&mut self, from: SocketAddr, raw: &[u8], r: &Refusal, warn: bool) {
+        let tag = new_tag(&mut self.rng);
+        match refusal_response(raw, r, &tag) {
+            Some(resp) => {
+                if warn {
+                    self.warn(format!("refused a request from {from} with {r}"));
+                }
+                self.send_sip(None, from, resp);
+            }
+            None => self.warn(format!(
+                "discarded a request from {from} that cannot be answered ({r})"
+            )),
+        }
+    }
+
     fn on_request(&mut self, from: SocketAddr, msg: SipMessage) {
         let Some(method) = msg.method().cloned() else {
             return;
         };
+        if let Err(r) = msg.check_request() {
+            if method == Method::Ack {
+                self.warn(format!("discarded an invalid ACK from {from}: {r}"));
+            } else {
+                self.refuse(from, &msg.raw, &r, true);
+            }
+            return;
+        }
         let call_id = msg.call_id().unwrap_or_default().to_string();
         if let Some(to_tag) = msg.to_tag() {
             let Some(&leg) = self.dialogs.get(&(call_id.clone(), to_tag.clone())) else {

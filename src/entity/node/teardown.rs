@@ -102,7 +102,12 @@ impl Node {
         self.bp_legs.push(leg);
         let l = &mut self.legs[leg];
         if let Some(sid) = l.local_path.session_id.clone() {
-            self.sessions.remove(&sid);
+            if let Some(v) = self.sessions.get_mut(&sid) {
+                v.retain(|&x| x != leg);
+                if v.is_empty() {
+                    self.sessions.remove(&sid);
+                }
+            }
         }
         let call = l.call;
         let own = l.conn;

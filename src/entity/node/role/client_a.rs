@@ -12,7 +12,7 @@ use super::{Invited, Rules};
 use crate::codec::cpim::Cpim;
 use crate::codec::msrp::{chunk_ranges, encode_end, new_ident, send_head, Flag};
 use crate::config::{GroupKind, Link};
-use crate::entity::ContentSource;
+use crate::entity::{ContentSource, Fault};
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
@@ -82,11 +82,20 @@ impl Node {
         let (ruri, members) = match self.cfg.variant.group {
             GroupKind::Predefined => (topo.group.clone(), None),
             GroupKind::Adhoc => (
-                topo.factory.clone(),
+                if self.fault(Fault::AdhocToGroupUri) {
+                    topo.group.clone()
+                } else {
+                    topo.factory.clone()
+                },
                 Some(topo.members.iter().map(|m| m.uri.clone()).collect()),
             ),
         };
         self.invite_down(call, ruri.clone(), ruri, topo.pf_a.sip, members);
+        if self.fault(Fault::ConnectBefore200) {
+            if let Some(&leg) = self.calls[call].downs.first() {
+                self.connect_early(leg);
+            }
+        }
     }
 
     /// client-a writes content chunks while the link has room.
