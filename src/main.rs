@@ -109,9 +109,9 @@ struct ChecksArgs {
 
 #[derive(Args, Clone)]
 struct VariantArgs {
-    /// Figure 1–7 of the patent.
+    /// Figure 1–7 of the patent (required, except by `sut --variant per-call`).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
-    figure: u8,
+    figure: Option<u8>,
     /// Trigger of the participating functions' links: on-200, on-ack, on-send.
     #[arg(long, default_value = "on-ack", value_parser = parse_trigger)]
     trigger: Trigger,
@@ -145,8 +145,17 @@ fn parse_trigger(s: &str) -> Result<Trigger, String> {
 
 impl VariantArgs {
     fn variant(&self) -> anyhow::Result<Variant> {
+        self.variant_with(None)
+    }
+
+    /// The variant, with `figure` when `--figure` is not given.
+    fn variant_with(&self, figure: Option<u8>) -> anyhow::Result<Variant> {
+        let figure = self
+            .figure
+            .or(figure)
+            .ok_or_else(|| anyhow!("--figure is required"))?;
         let v = Variant {
-            figure: Figure::try_from(self.figure).map_err(|e| anyhow!(e))?,
+            figure: Figure::try_from(figure).map_err(|e| anyhow!(e))?,
             trigger: self.trigger,
             x_trigger: self.x_trigger,
             l23_opener: if self.l23 == "x" {
@@ -195,6 +204,13 @@ struct SutArgs {
     roles: String,
     #[command(flatten)]
     variant: VariantArgs,
+    /// `per-call`: every call runs the variant its INVITE names in the `X-Cpm-Variant`
+    /// test-control header (copied downstream), and client-a the one on its stdin line
+    /// (`send N VARIANT`): one reference SUT for a whole run of cases that vary figure and
+    /// knobs (profiles/reference-running.yaml). The variant flags then only apply to calls
+    /// without the header (`--figure` defaults to 1).
+    #[arg(long = "variant", id = "per_call", value_parser = ["per-call"])]
+    per_call: Option<String>,
     /// client-a: send a generated message of this many bytes.
     #[arg(long, conflicts_with = "send_file")]
     send_bytes: Option<usize>,
@@ -293,9 +309,10 @@ struct RunArgs {
     #[arg(long)]
     fail_fast: bool,
     /// Cases run in parallel, each on its own loopback subnet (a case mostly waits: on its
-    /// SUT process, its pauses and the quiet wire, so many fit on two cores).
-    #[arg(long, default_value_t = 16)]
-    jobs: usize,
+    /// SUT process, its pauses and the quiet wire, so many fit on two cores). Default 16; a
+    /// running SUT (`addresses`, or launch `per: run`) takes its cases one at a time.
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Also judge each case's capture offline and require the live verdicts (CAPTURE check).
     #[arg(long)]
     reanalyze: bool,
@@ -499,6 +516,18 @@ fn settings(
 
 async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     let (p, profile, sel) = load_plan(&a.plan)?;
+    // A running SUT plays one split and takes one case at a time: say so before anything runs.
+    if profile.runs_once() && !p.cases.is_empty() {
+        let cfg = |e: String| anyhow::Error::new(ConfigError(anyhow!(e)));
+        if let Some(j) = a.jobs.filter(|&j| j > 1) {
+            return Err(cfg(format!(
+                "{}: the SUT runs once at fixed addresses, so its cases run one at a time: \
+                 --jobs {j} is not possible (leave --jobs out, or give 1)",
+                profile.origin
+            )));
+        }
+        cpm_harness::engine::running::run_split(&profile, &p.cases).map_err(cfg)?;
+    }
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
     let captures = a.captures.join(&run_id);
@@ -551,7 +580,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         },
     )?;
     let schedule = runner::Schedule {
-        jobs: a.jobs,
+        jobs: a.jobs.unwrap_or(if profile.runs_once() { 1 } else { 16 }),
         fail_fast: a.fail_fast,
     };
     let run = runner::execute(&p.cases, &profile, &s, schedule, &mut reporter);
@@ -766,7 +795,8 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         Topology::load(&topo_path)?
     };
     let roles = Role::parse_list(&a.roles).map_err(|e| anyhow!("--roles: {e}"))?;
-    let variant = a.variant.variant()?;
+    let per_call = a.per_call.is_some();
+    let variant = a.variant.variant_with(per_call.then_some(1))?;
     let content = match (&a.send_bytes, &a.send_file) {
         (Some(n), _) => Some(pattern(*n)),
         (_, Some(p)) => Some(bytes::Bytes::from(
@@ -801,6 +831,8 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             }
             l
         },
+        variant_header: per_call,
+        per_call_variant: per_call,
     })
     .await?;
     // Readiness line for launchers (the profile's "stdout line" readiness).
@@ -818,7 +850,7 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             .filter(|n| n.name == "client-a")
             .map(|n| n.inputs.clone())
             .collect();
-        let stop = wait_for_signal_or_stdin(inputs);
+        let stop = wait_for_signal_or_stdin(inputs, per_call);
         let (outcome, r) = chain
             .wait_until(
                 |_| usize::MAX,
@@ -869,9 +901,13 @@ fn report_outcome(
     Ok(())
 }
 
+/// Serves until SIGINT/SIGTERM; each stdin line `send N` (per-call mode: `send N VARIANT`,
+/// a [`Variant::header_value`]) makes client-a send N bytes.
 async fn wait_for_signal_or_stdin(
     client_a: Vec<tokio::sync::mpsc::UnboundedSender<cpm_harness::entity::Input>>,
+    per_call: bool,
 ) {
+    use cpm_harness::entity::Input;
     use tokio::io::AsyncBufReadExt;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -883,15 +919,21 @@ async fn wait_for_signal_or_stdin(
             l = lines.next_line(), if stdin_open => match l {
                 Ok(Some(line)) => {
                     let mut it = line.split_whitespace();
-                    match (it.next(), it.next().map(str::parse::<usize>)) {
-                        (Some("send"), Some(Ok(n))) => match client_a.first() {
-                            Some(a) => {
-                                let _ = a.send(cpm_harness::entity::Input::Send { content: pattern(n) });
-                            }
-                            None => eprintln!("stdin: `send` needs client-a in --roles"),
-                        },
-                        (None, _) => {}
-                        _ => eprintln!("stdin: expected `send N`, got {line:?}"),
+                    let cmd = (it.next(), it.next().map(str::parse::<usize>), it.next());
+                    let input = match cmd {
+                        (Some("send"), Some(Ok(n)), None) => Ok(Input::Send { content: pattern(n) }),
+                        (Some("send"), Some(Ok(n)), Some(v)) if per_call => Variant::from_id(v)
+                            .map(|v| Input::SendAs { content: pattern(n), variant: Box::new(v) }),
+                        (None, _, _) => continue,
+                        _ if per_call => Err(format!("expected `send N` or `send N VARIANT`, got {line:?}")),
+                        _ => Err(format!("expected `send N`, got {line:?}")),
+                    };
+                    match (input, client_a.first()) {
+                        (Ok(i), Some(a)) => {
+                            let _ = a.send(i);
+                        }
+                        (Ok(_), None) => eprintln!("stdin: `send` needs client-a in --roles"),
+                        (Err(e), _) => eprintln!("stdin: {e}"),
                     }
                 }
                 _ => stdin_open = false,

@@ -19,6 +19,7 @@ pub mod outcome;
 pub mod plan;
 pub mod profile;
 pub mod runner;
+pub mod running;
 pub mod shard;
 pub mod spec;
 pub mod suite;
@@ -168,6 +169,43 @@ impl CaseContext {
 /// context's topology, with the views of the harness's instances.
 pub fn observe(ctx: &CaseContext, events: &[(Duration, WireEvent)]) -> Observation {
     crate::model::resolve(&ctx.topology, &ctx.sut, crate::model::interpret(events))
+}
+
+/// The verdict of a case whose SUT played `sut` (empty: the self-check): the worst of its
+/// checks ([`case_verdict`]), except that a case where no check judged anything the SUT sent
+/// ([`sut_judged`]) is not a pass: a HARNESS result says so and the case is inconc.
+pub fn judge_case(checks: &mut Vec<CheckResult>, topology: &Topology, sut: &[Role]) -> Verdict {
+    let v = case_verdict(checks);
+    if v != Verdict::Pass || sut.is_empty() || sut_judged(checks, topology, sut) {
+        return v;
+    }
+    checks.push(CheckResult::new(
+        CheckId::Harness,
+        Verdict::Inconc,
+        vec![Finding::new(
+            Class::Inconc,
+            FindingKind::NothingOfSutJudged { sut: sut.to_vec() },
+        )],
+    ));
+    Verdict::Inconc
+}
+
+/// Whether a passing finding of a passing check is about something a SUT entity sent (a
+/// message, a content, a connection it opened).
+pub fn sut_judged(checks: &[CheckResult], topology: &Topology, sut: &[Role]) -> bool {
+    checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Pass)
+        .flat_map(|c| c.of_class(Class::Pass))
+        .filter_map(|f| f.subject.as_ref())
+        .any(|cite| {
+            cite.ends()
+                .0
+                .name
+                .as_deref()
+                .and_then(|n| topology.instance(n))
+                .is_some_and(|i| sut.contains(&i.role))
+        })
 }
 
 /// The worst verdict of a case's checks; a case with only not-observable checks is inconc.

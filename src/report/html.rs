@@ -83,6 +83,13 @@ pub fn index(s: &Summary) -> String {
         "<p class=\"meta\">{meta} · summary.json schema {}</p>",
         s.schema_version
     );
+    for n in &s.run_notes {
+        let _ = writeln!(
+            b,
+            "<p class=\"run-note fail\"><strong>Run:</strong> {}</p>",
+            esc(n)
+        );
+    }
     b.push_str(&counts(s));
     b.push_str("<table class=\"cases\">\n<tr><th>verdict</th><th>case</th><th>figure</th><th>SUT plays</th><th>ordering</th><th>time</th><th>failing checks</th></tr>\n");
     for c in &s.cases {
