@@ -369,7 +369,7 @@ impl Variant {
             .next()
             .and_then(|f| f.strip_prefix('F'))
             .and_then(|n| n.parse::<u8>().ok())
-            .ok_or_else(|| bad("expected F1..F7 first"))?;
+            .ok_or_else(|| bad("expected the figure first: `F` and its number, 1 to 7"))?;
         let mut v = Variant::new(Figure::try_from(fig).map_err(|e| bad(&e))?.n());
         v.trigger = parts
             .next()
@@ -518,7 +518,8 @@ mod tests {
         assert_eq!(Variant::from_id(&v.id()).unwrap().chunk_size, 2048);
         for bad in [
             "",
-            "F9/on-ack/udp/new/sdp/predefined",
+            "Fx/on-ack/udp/new/sdp/predefined",
+            "8/on-ack/udp/new/sdp/predefined",
             "F1/on-ack/udp/new/sdp",
             "F1/on-ack/udp/new/sdp/predefined/x",
         ] {

@@ -221,3 +221,73 @@ pub fn case_verdict(checks: &[CheckResult]) -> Verdict {
         worst
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::finding::{Endpoint, Time};
+
+    fn sip_from(name: &str, topo: &Topology) -> Cite {
+        let i = topo.instance(name).unwrap();
+        Cite::Sip {
+            index: 0,
+            t: Time::default(),
+            start_line: "SIP/2.0 200 OK".into(),
+            from: Endpoint {
+                name: Some(name.into()),
+                addr: i.sip,
+            },
+            to: Endpoint {
+                name: Some("pf-a".into()),
+                addr: topo.pf_a.sip,
+            },
+        }
+    }
+
+    /// A case whose checks all pass but judged only what the harness sent (a SUT that sent
+    /// nothing judged) is inconc, with a HARNESS result saying why; one that judged a message
+    /// of the SUT passes; the self-check is not concerned.
+    #[test]
+    fn a_case_that_judged_nothing_the_sut_sent_is_inconc() {
+        let topo = Topology::default_chain();
+        let check = |cite: Cite| {
+            vec![CheckResult::new(
+                CheckId::SigCfAnswer,
+                Verdict::Pass,
+                vec![Finding::about(
+                    Class::Pass,
+                    cite,
+                    FindingKind::NothingToCheck,
+                )],
+            )]
+        };
+        let mut only_harness = check(sip_from("pf-b1", &topo));
+        assert_eq!(
+            judge_case(&mut only_harness, &topo, &[Role::X]),
+            Verdict::Inconc
+        );
+        let h = only_harness.last().unwrap();
+        assert_eq!((h.id, h.verdict), (CheckId::Harness, Verdict::Inconc));
+        assert!(matches!(
+            h.findings[0].kind,
+            FindingKind::NothingOfSutJudged { .. }
+        ));
+        assert!(
+            h.evidence()[0].contains("nothing of it was tested"),
+            "{:?}",
+            h.evidence()
+        );
+        let mut sut_sent = check(sip_from("x", &topo));
+        assert_eq!(judge_case(&mut sut_sent, &topo, &[Role::X]), Verdict::Pass);
+        assert_eq!(sut_sent.len(), 1);
+        let mut self_check = check(sip_from("pf-b1", &topo));
+        assert_eq!(judge_case(&mut self_check, &topo, &[]), Verdict::Pass);
+        // Nothing but not-observable checks stays inconc, as before.
+        let mut none = vec![CheckResult::new(
+            CheckId::SigCfAnswer,
+            Verdict::NotObservable,
+            vec![],
+        )];
+        assert_eq!(judge_case(&mut none, &topo, &[Role::X]), Verdict::Inconc);
+    }
+}

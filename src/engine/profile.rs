@@ -605,9 +605,11 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
     let harness = place("harness", &raw.harness)?;
     let sut = place("sut", &raw.sut)?;
     match (&launch, &addresses, &sut) {
-        (None, None, _) => return Err(format!(
+        (None, None, _) => {
+            return Err(format!(
             "{origin}: give `launch` (how to start the SUT) or `addresses` (where it already runs)"
-        )),
+        ))
+        }
         (_, Some(_), Some(_)) => {
             return Err(format!(
                 "{}: give the SUT's addresses once: `sut` or `addresses`, not both",
@@ -620,14 +622,18 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
                 at("launch")
             ))
         }
-        (Some(l), None, Some(_)) if l.per == Per::Case => return Err(format!(
+        (Some(l), None, Some(_)) if l.per == Per::Case => {
+            return Err(format!(
             "{}: a `sut` block places a SUT launched once for the run: add `per: run` to launch",
             at("sut")
-        )),
-        (Some(l), None, None) if l.per == Per::Run => return Err(format!(
+        ))
+        }
+        (Some(l), None, None) if l.per == Per::Run => {
+            return Err(format!(
             "{}: per: run needs the SUT's addresses: a `sut: {{ ip, ports }}` block or `addresses`",
             at("per")
-        )),
+        ))
+        }
         _ => {}
     }
     if sut.is_some() && harness.is_none() {
@@ -1001,6 +1007,84 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const RUNNING: &str = "name: t\nroles: [x, pf-b]\nharness: { ip: 127.0.0.1, ports: 20000-20999 }\nsut: { ip: 127.0.0.2, ports: 30000-30999 }\nlaunch:\n  command: \"{exe} sut --topology {topology} --roles {roles}\"\n  ready: { stdout-line: ready }\n  per: run\nsettle-ms: 500\n";
+
+    fn parse(text: &str) -> Result<Profile, String> {
+        Profile::parse(text, "p.yaml", Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_running_sut_places_each_side_on_its_own_address() {
+        let p = parse(RUNNING).unwrap();
+        assert!(p.runs_once());
+        assert_eq!(p.settle, Duration::from_millis(500));
+        assert!(!p.variant_header && !p.self_check);
+        let t = p.run_topology(&[Role::X]).unwrap();
+        // The k-th entity of the chain: SIP first + 2k, MSRP first + 2k + 1 of its side.
+        assert_eq!(t.client_a.sip.to_string(), "127.0.0.1:20000");
+        assert_eq!(t.pf_a.msrp.to_string(), "127.0.0.1:20003");
+        assert_eq!(t.x.sip.to_string(), "127.0.0.2:30004");
+        assert_eq!(t.x.msrp.to_string(), "127.0.0.2:30005");
+        assert_eq!(t.pf_b[1].sip.to_string(), "127.0.0.1:20008");
+        assert_eq!(t.members[2].msrp.to_string(), "127.0.0.1:20015");
+        let t = p.run_topology(&[Role::X, Role::PfB]).unwrap();
+        assert_eq!(t.pf_b[0].sip.to_string(), "127.0.0.2:30006");
+        // Without the blocks, the per-case generated topologies stay.
+        let reference = Profile::load(Path::new("profiles/reference.yaml")).unwrap();
+        assert!(!reference.runs_once() && reference.self_check);
+        // `{roles}` is run-wide (the run's one split); `{variant}` is per case.
+        assert!(parse(&RUNNING.replace("--roles {roles}", "{variant}"))
+            .unwrap_err()
+            .contains("not allowed with per: run"));
+    }
+
+    #[test]
+    fn bad_running_sut_blocks_are_located() {
+        let cases = [
+            (
+                RUNNING.replace("20000-20999", "20000-20009"),
+                "p.yaml:3:1",
+                "holds 10 ports",
+            ),
+            (
+                RUNNING
+                    .replace("30000-30999", "20500-21000")
+                    .replace("127.0.0.2", "127.0.0.1"),
+                "p.yaml:4:1",
+                "overlap",
+            ),
+            (
+                RUNNING.replace("ip: 127.0.0.2", "ip: localhost"),
+                "p.yaml:4:1",
+                "not an IP address",
+            ),
+            (
+                RUNNING.replace("ports: 30000-30999", "ports: 30999-30000"),
+                "p.yaml:4:1",
+                "FIRST-LAST",
+            ),
+            (
+                RUNNING.replace("  per: run\n", ""),
+                "p.yaml:4:1",
+                "add `per: run`",
+            ),
+            (
+                RUNNING.replace("sut: { ip: 127.0.0.2, ports: 30000-30999 }\n", ""),
+                "p.yaml:7:3",
+                "per: run needs",
+            ),
+            (
+                RUNNING.replace("harness: { ip: 127.0.0.1, ports: 20000-20999 }\n", ""),
+                "p.yaml:3:1",
+                "needs a `harness",
+            ),
+        ];
+        for (text, at, what) in cases {
+            let e = parse(&text).unwrap_err();
+            assert!(e.starts_with(at) && e.contains(what), "{e}\n---\n{text}");
+        }
+    }
 
     #[test]
     fn expansion_splits_after_substitution() {

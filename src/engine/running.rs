@@ -43,6 +43,7 @@ pub fn run_split(profile: &Profile, cases: &[Case]) -> Result<Vec<Role>, String>
             splits.push(c.sut.clone());
         }
     }
+    splits.sort();
     match splits.as_slice() {
         [one] if !one.is_empty() => Ok(one.clone()),
         [] => Err(format!("{}: no case to run", profile.origin)),
