@@ -37,18 +37,19 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// profiles/reference-running.yaml with the port ranges of `slot` (harness 20000 + 1000 ×
-/// slot, SUT 30000 + 1000 × slot).
+/// profiles/reference-running.yaml with the port ranges of `slot`: 20000 + 500 × slot on
+/// both sides (127.0.0.1 and 127.0.0.2), below the kernel's ephemeral ports (32768 up), which
+/// the SUT's own outgoing connections take.
 fn profile(slot: u16) -> Profile {
     let mut p = Profile::load(&root().join("profiles/reference-running.yaml"))
         .expect("reference-running.yaml loads");
     let place = |ip: &str, first: u16| Place {
         ip: ip.parse::<IpAddr>().unwrap(),
         first,
-        last: first + 999,
+        last: first + 499,
     };
-    p.harness = Some(place("127.0.0.1", 20000 + 1000 * slot));
-    p.sut = Some(place("127.0.0.2", 30000 + 1000 * slot));
+    p.harness = Some(place("127.0.0.1", 20000 + 500 * slot));
+    p.sut = Some(place("127.0.0.2", 20000 + 500 * slot));
     p
 }
 
