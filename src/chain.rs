@@ -57,6 +57,11 @@ pub struct ChainOptions {
     pub faults: Vec<Fault>,
     /// What a peer may make these instances buffer or hold open.
     pub limits: Limits,
+    /// The INVITEs these instances send carry `X-Cpm-Variant` ([`NodeConfig::variant_header`]).
+    pub variant_header: bool,
+    /// Each call takes its variant from `X-Cpm-Variant` (the reference SUT's per-call mode,
+    /// [`NodeConfig::per_call_variant`]).
+    pub per_call_variant: bool,
 }
 
 impl ChainOptions {
@@ -75,6 +80,8 @@ impl ChainOptions {
             hold_roles: None,
             faults: Vec::new(),
             limits: Limits::default(),
+            variant_header: false,
+            per_call_variant: false,
         }
     }
 
@@ -152,6 +159,8 @@ impl Chain {
             }
             cfg.faults = opts.faults.clone();
             cfg.limits = opts.limits;
+            cfg.variant_header = opts.variant_header;
+            cfg.per_call_variant = opts.per_call_variant;
             nodes.push(spawn_node(cfg, opts.recorder.clone()).await?);
         }
         Ok(Chain {
@@ -311,7 +320,9 @@ impl Chain {
                     }
                 }
                 NodeEvent::Delivered { member, bytes, .. } => {
-                    if let Some(f) = files.get_mut(&member) {
+                    // Closed once delivered: the member's next message (a SUT serving many
+                    // sessions) creates the file afresh.
+                    if let Some(mut f) = files.remove(&member) {
                         if let Err(e) = f.flush().await {
                             outcome
                                 .warnings

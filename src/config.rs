@@ -347,6 +347,98 @@ impl Variant {
     }
 }
 
+impl Variant {
+    /// The variant as the `X-Cpm-Variant` test-control header carries it (the reference
+    /// SUT's per-call mode): [`Variant::id`], then `/chunk-N` when the chunk size is not the
+    /// default. [`Variant::from_id`] reads it back.
+    pub fn header_value(&self) -> String {
+        let mut s = self.id();
+        if self.chunk_size != default_chunk() {
+            s.push_str(&format!("/chunk-{}", self.chunk_size));
+        }
+        s
+    }
+
+    /// Parses [`Variant::id`] (or [`Variant::header_value`]): `F2/on-ack[/x-on-200][/l23-x]
+    /// [/ack-on-200|/ack-after-ack]/udp|tcp/reuse|new/sdp|preset/predefined|adhoc[/chunk-N]`.
+    /// The figure's rules are the built-in table (`rules: None`).
+    pub fn from_id(id: &str) -> Result<Variant, String> {
+        let bad = |why: &str| format!("variant id {id:?}: {why}");
+        let mut parts = id.trim().split('/');
+        let fig = parts
+            .next()
+            .and_then(|f| f.strip_prefix('F'))
+            .and_then(|n| n.parse::<u8>().ok())
+            .ok_or_else(|| bad("expected the figure first: `F` and its number, 1 to 7"))?;
+        let mut v = Variant::new(Figure::try_from(fig).map_err(|e| bad(&e))?.n());
+        v.trigger = parts
+            .next()
+            .and_then(Trigger::parse)
+            .ok_or_else(|| bad("expected the trigger (on-200, on-ack, on-send) second"))?;
+        let rest: Vec<&str> = parts.collect();
+        let mut i = 0;
+        let next = |i: &mut usize| {
+            let p = rest.get(*i).copied();
+            *i += 1;
+            p
+        };
+        let mut p = next(&mut i);
+        if let Some(t) = p
+            .and_then(|p| p.strip_prefix("x-"))
+            .and_then(Trigger::parse)
+        {
+            v.x_trigger = Some(t);
+            p = next(&mut i);
+        }
+        if p == Some("l23-x") {
+            v.l23_opener = MiddleOpener::X;
+            p = next(&mut i);
+        }
+        match p {
+            Some("ack-on-200") => {
+                v.ack = Some(AckTiming::On200);
+                p = next(&mut i);
+            }
+            Some("ack-after-ack") => {
+                v.ack = Some(AckTiming::AfterUpstreamAck);
+                p = next(&mut i);
+            }
+            _ => {}
+        }
+        v.transport = match p {
+            Some("udp") => Transport::Udp,
+            Some("tcp") => Transport::Tcp,
+            _ => return Err(bad("expected udp or tcp")),
+        };
+        v.reuse = match next(&mut i) {
+            Some("reuse") => true,
+            Some("new") => false,
+            _ => return Err(bad("expected reuse or new")),
+        };
+        v.setup = match next(&mut i) {
+            Some("sdp") => SetupMode::Sdp,
+            Some("preset") => SetupMode::Preset,
+            _ => return Err(bad("expected sdp or preset")),
+        };
+        v.group = match next(&mut i) {
+            Some("predefined") => GroupKind::Predefined,
+            Some("adhoc") => GroupKind::Adhoc,
+            _ => return Err(bad("expected predefined or adhoc")),
+        };
+        if let Some(p) = next(&mut i) {
+            v.chunk_size = p
+                .strip_prefix("chunk-")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| bad(&format!("unexpected {p:?} after the group")))?;
+        }
+        if let Some(p) = next(&mut i) {
+            return Err(bad(&format!("unexpected {p:?} at the end")));
+        }
+        v.validate().map_err(|e| bad(&e))?;
+        Ok(v)
+    }
+}
+
 /// Loads YAML from `path`, naming `file:line:col` and what was expected on error.
 pub fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path)
@@ -402,6 +494,37 @@ mod tests {
     fn figure_out_of_range_is_rejected() {
         let err = parse_yaml::<Variant>("figure: 9\n", "v.yaml").unwrap_err();
         assert!(err.to_string().contains("figure must be 1..7"), "{err}");
+    }
+
+    #[test]
+    fn variant_ids_round_trip() {
+        let mut v = Variant::new(5);
+        assert_eq!(Variant::from_id(&v.header_value()).unwrap(), v);
+        v.trigger = Trigger::OnSend;
+        v.x_trigger = Some(Trigger::On200);
+        v.l23_opener = MiddleOpener::X;
+        v.ack = Some(AckTiming::On200);
+        v.transport = Transport::Tcp;
+        v.reuse = true;
+        v.setup = SetupMode::Preset;
+        v.group = GroupKind::Adhoc;
+        v.chunk_size = 999;
+        let h = v.header_value();
+        assert_eq!(
+            h,
+            "F5/on-send/x-on-200/l23-x/ack-on-200/tcp/reuse/preset/adhoc/chunk-999"
+        );
+        assert_eq!(Variant::from_id(&h).unwrap(), v);
+        assert_eq!(Variant::from_id(&v.id()).unwrap().chunk_size, 2048);
+        for bad in [
+            "",
+            "Fx/on-ack/udp/new/sdp/predefined",
+            "8/on-ack/udp/new/sdp/predefined",
+            "F1/on-ack/udp/new/sdp",
+            "F1/on-ack/udp/new/sdp/predefined/x",
+        ] {
+            assert!(Variant::from_id(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

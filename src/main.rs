@@ -142,9 +142,9 @@ struct ChecksArgs {
 
 #[derive(Args, Clone)]
 struct VariantArgs {
-    /// Figure 1–7 of the patent.
+    /// Figure 1–7 of the patent (required, except by `sut --variant per-call`).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
-    figure: u8,
+    figure: Option<u8>,
     /// Trigger of the participating functions' links: on-200, on-ack, on-send.
     #[arg(long, default_value = "on-ack", value_parser = parse_trigger)]
     trigger: Trigger,
@@ -178,8 +178,17 @@ fn parse_trigger(s: &str) -> Result<Trigger, String> {
 
 impl VariantArgs {
     fn variant(&self) -> anyhow::Result<Variant> {
+        self.variant_with(None)
+    }
+
+    /// The variant, with `figure` when `--figure` is not given.
+    fn variant_with(&self, figure: Option<u8>) -> anyhow::Result<Variant> {
+        let figure = self
+            .figure
+            .or(figure)
+            .ok_or_else(|| anyhow!("--figure is required"))?;
         let v = Variant {
-            figure: Figure::try_from(self.figure).map_err(|e| anyhow!(e))?,
+            figure: Figure::try_from(figure).map_err(|e| anyhow!(e))?,
             trigger: self.trigger,
             x_trigger: self.x_trigger,
             l23_opener: if self.l23 == "x" {
@@ -229,6 +238,13 @@ struct SutArgs {
     roles: String,
     #[command(flatten)]
     variant: VariantArgs,
+    /// `per-call`: every call runs the variant its INVITE names in the `X-Cpm-Variant`
+    /// test-control header (copied downstream), and client-a the one on its stdin line
+    /// (`send N VARIANT`): one reference SUT for a whole run of cases that vary figure and
+    /// knobs (profiles/reference-running.yaml). The variant flags then only apply to calls
+    /// without the header (`--figure` defaults to 1).
+    #[arg(long = "variant", id = "per_call", value_parser = ["per-call"])]
+    per_call: Option<String>,
     /// client-a: send a generated message of this many bytes.
     #[arg(long, conflicts_with = "send_file")]
     send_bytes: Option<usize>,
@@ -330,9 +346,10 @@ struct RunArgs {
     #[arg(long)]
     fail_fast: bool,
     /// Cases run in parallel, each on its own loopback subnet (a case mostly waits: on its
-    /// SUT process, its pauses and the quiet wire, so many fit on two cores).
-    #[arg(long, default_value_t = 16)]
-    jobs: usize,
+    /// SUT process, its pauses and the quiet wire, so many fit on two cores). Default 16; a
+    /// running SUT (`addresses`, or launch `per: run`) takes its cases one at a time.
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Also judge each case's capture offline and require the live verdicts (CAPTURE check).
     #[arg(long)]
     reanalyze: bool,
@@ -610,6 +627,18 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         suite_source,
         inputs,
     } = load_plan(&a.plan)?;
+    // A running SUT plays one split and takes one case at a time: say so before anything runs.
+    if profile.runs_once() && !p.cases.is_empty() {
+        let cfg = |e: String| anyhow::Error::new(ConfigError(anyhow!(e)));
+        if let Some(j) = a.jobs.filter(|&j| j > 1) {
+            return Err(cfg(format!(
+                "{}: the SUT runs once at fixed addresses, so its cases run one at a time: \
+                 --jobs {j} is not possible (leave --jobs out, or give 1)",
+                profile.origin
+            )));
+        }
+        cpm_harness::engine::running::run_split(&profile, &p.cases).map_err(cfg)?;
+    }
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
     let captures = a.captures.join(&run_id);
@@ -679,7 +708,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         },
     )?;
     let schedule = runner::Schedule {
-        jobs: a.jobs,
+        jobs: a.jobs.unwrap_or(if profile.runs_once() { 1 } else { 16 }),
         fail_fast: a.fail_fast,
     };
     let run = runner::execute(&p.cases, &profile, &s, schedule, &mut reporter);
@@ -894,7 +923,8 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         }
     };
     let roles = Role::parse_list(&a.roles).map_err(|e| anyhow!("--roles: {e}"))?;
-    let variant = a.variant.variant()?;
+    let per_call = a.per_call.is_some();
+    let variant = a.variant.variant_with(per_call.then_some(1))?;
     let content = match (&a.send_bytes, &a.send_file) {
         (Some(n), _) => Some(pattern(*n)),
         (_, Some(p)) => Some(bytes::Bytes::from(
@@ -929,6 +959,8 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             }
             l
         },
+        variant_header: per_call,
+        per_call_variant: per_call,
     })
     .await?;
     // Warnings (a peer's bad input above all) go to stderr when they happen: a SUT process
@@ -950,7 +982,7 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             .filter(|n| n.name == "client-a")
             .map(|n| n.inputs.clone())
             .collect();
-        let stop = wait_for_signal_or_stdin(inputs);
+        let stop = wait_for_signal_or_stdin(inputs, per_call);
         let (outcome, r) = chain
             .wait_until(
                 |_| usize::MAX,
@@ -998,9 +1030,13 @@ fn report_outcome(
     Ok(())
 }
 
+/// Serves until SIGINT/SIGTERM; each stdin line `send N` (per-call mode: `send N VARIANT`,
+/// a [`Variant::header_value`]) makes client-a send N bytes.
 async fn wait_for_signal_or_stdin(
     client_a: Vec<tokio::sync::mpsc::UnboundedSender<cpm_harness::entity::Input>>,
+    per_call: bool,
 ) {
+    use cpm_harness::entity::Input;
     use tokio::io::AsyncBufReadExt;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -1011,29 +1047,29 @@ async fn wait_for_signal_or_stdin(
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => return,
             l = lines.next_line(), if stdin_open => match l {
                 Ok(Some(line)) => {
-                    let mut it = line.split_whitespace();
-                    let cmd = it.next();
-                    let arg = it.next();
-                    let content = match (cmd, arg) {
-                        (Some("send"), Some(n)) => match n.parse::<usize>() {
-                            Ok(n) => Some(pattern(n)),
-                            Err(_) => { eprintln!("stdin: expected `send N`, got {line:?}"); None }
-                        },
-                        // The content a harness pinned in a file (`send-file {content}`).
-                        (Some("send-file"), Some(path)) => match std::fs::read(path) {
-                            Ok(b) => Some(bytes::Bytes::from(b)),
-                            Err(e) => { eprintln!("stdin: send-file {path}: {e}"); None }
-                        },
-                        (None, _) => None,
-                        _ => { eprintln!("stdin: expected `send N` or `send-file PATH`, got {line:?}"); None }
+                    let it = line.split_whitespace();
+                    let words: Vec<&str> = it.collect();
+                    // `send N` (per-call mode: `send N VARIANT`) or `send-file PATH` (the
+                    // content a harness pinned in a file, `send-file {content}`; per-call mode:
+                    // `send-file PATH VARIANT`).
+                    let content = match words.as_slice() {
+                        ["send", n, ..] => n.parse::<usize>().map(pattern).map_err(|_| format!("expected `send N`, got {line:?}")),
+                        ["send-file", path, ..] => std::fs::read(path).map(bytes::Bytes::from).map_err(|e| format!("send-file {path}: {e}")),
+                        [] => continue,
+                        _ => Err(format!("expected `send N` or `send-file PATH`, got {line:?}")),
                     };
-                    if let Some(content) = content {
-                        match client_a.first() {
-                            Some(a) => {
-                                let _ = a.send(cpm_harness::entity::Input::Send { content });
-                            }
-                            None => eprintln!("stdin: sending needs client-a in --roles"),
+                    let input = content.and_then(|content| match words.get(2) {
+                        None => Ok(Input::Send { content }),
+                        Some(v) if per_call => Variant::from_id(v)
+                            .map(|v| Input::SendAs { content, variant: Box::new(v) }),
+                        Some(_) => Err(format!("a variant after the command needs `sut --variant per-call`, got {line:?}")),
+                    });
+                    match (input, client_a.first()) {
+                        (Ok(i), Some(a)) => {
+                            let _ = a.send(i);
                         }
+                        (Ok(_), None) => eprintln!("stdin: sending needs client-a in --roles"),
+                        (Err(e), _) => eprintln!("stdin: {e}"),
                     }
                 }
                 _ => stdin_open = false,

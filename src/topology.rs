@@ -234,25 +234,37 @@ impl Topology {
     /// vendor's SUT, or the harness's own side, lives on one host.
     pub fn generate_shared(ip: IpAddr, members: usize, pfbs: usize, base: u16) -> Topology {
         let mut t = Topology::generate(0, members, pfbs, 5060, 2855);
-        let mut k = 0u16;
-        let mut next = || {
-            let sip = base.saturating_add(2 * k);
-            k += 1;
-            (
-                SocketAddr::new(ip, sip),
-                SocketAddr::new(ip, sip.saturating_add(1)),
-            )
-        };
-        for e in [&mut t.client_a, &mut t.pf_a, &mut t.x] {
-            (e.sip, e.msrp) = next();
-        }
-        for p in &mut t.pf_b {
-            (p.sip, p.msrp) = next();
-        }
-        for m in &mut t.members {
-            (m.sip, m.msrp) = next();
-        }
+        t.place_shared(&Role::ALL, ip, base);
         t
+    }
+
+    /// Moves the instances of `roles` to the one address `ip`, told apart by port as in
+    /// [`Topology::generate_shared`]: the k-th instance in chain order (whatever its role)
+    /// gets SIP `base + 2k` and MSRP `base + 2k + 1`, so two sides placed from different
+    /// bases never collide.
+    pub fn place_shared(&mut self, roles: &[Role], ip: IpAddr, base: u16) {
+        let mut k = 0u16;
+        let mut next = |role: Role, sip: &mut SocketAddr, msrp: &mut SocketAddr| {
+            let port = base.saturating_add(2 * k);
+            k += 1;
+            if roles.contains(&role) {
+                *sip = SocketAddr::new(ip, port);
+                *msrp = SocketAddr::new(ip, port.saturating_add(1));
+            }
+        };
+        next(
+            Role::ClientA,
+            &mut self.client_a.sip,
+            &mut self.client_a.msrp,
+        );
+        next(Role::PfA, &mut self.pf_a.sip, &mut self.pf_a.msrp);
+        next(Role::X, &mut self.x.sip, &mut self.x.msrp);
+        for p in &mut self.pf_b {
+            next(Role::PfB, &mut p.sip, &mut p.msrp);
+        }
+        for m in &mut self.members {
+            next(Role::ClientB, &mut m.sip, &mut m.msrp);
+        }
     }
 
     fn index(&self) -> &Index {

@@ -449,11 +449,13 @@ fn profile_filters_with_reasons() {
         reason("F2/pf-a+x+pf-b/on-ack/tcp/new/sdp/predefined/in-order").as_deref(),
         Some("profile does not play role pf-a")
     );
-    // What remains is runnable by the profile; the self-check always is.
+    // What remains is runnable by the profile; the self-check is not a SUT's (it belongs to
+    // `selftest` and the reference profile, `self-check: true`), not even as skipped.
     let ids: HashSet<&str> = p.cases.iter().map(|c| c.id.as_str()).collect();
     assert!(ids.contains("F2/x/on-ack/udp/new/sdp/predefined/in-order"));
     assert!(ids.contains("F1/x/on-ack/x-on-200/udp/new/sdp/predefined/pause"));
-    assert!(ids.contains("F3/none/on-ack/udp/new/sdp/predefined/in-order"));
+    assert!(!ids.contains("F3/none/on-ack/udp/new/sdp/predefined/in-order"));
+    assert!(p.skipped.iter().all(|(id, _)| !id.contains("/none/")));
     for c in &p.cases {
         assert!(
             c.sut.iter().all(|r| matches!(r, Role::X | Role::PfB)),
@@ -466,9 +468,14 @@ fn profile_filters_with_reasons() {
             c.id
         );
     }
-    // Nothing is lost: run + skipped = the reference plan.
+    // Nothing is lost: run + skipped = the reference plan without its self-check.
     let full = plan(&suites_dir(), &default_suite(), &reference()).unwrap();
-    assert_eq!(p.cases.len() + p.skipped.len(), full.cases.len());
+    let self_check = full.cases.iter().filter(|c| c.is_self_check()).count();
+    assert!(self_check > 0);
+    assert_eq!(
+        p.cases.len() + p.skipped.len(),
+        full.cases.len() - self_check
+    );
 }
 
 #[test]
@@ -671,7 +678,8 @@ fn profile_shape_errors() {
     assert!(e.starts_with("p.yaml:2:"), "{e}");
     assert!(e.contains("did you mean \"pf-b\""), "{e}");
     // Neither addresses nor launch.
-    assert!(bad("name: a\nroles: [x]\n").contains("exactly one of `addresses`"));
+    assert!(bad("name: a\nroles: [x]\n")
+        .contains("give `launch` (how to start the SUT) or `addresses`"));
     // client-a without a trigger.
     assert!(bad(&format!("name: a\nroles: [client-a]\n{LAUNCH}")).contains("trigger"));
     // Two readiness conditions.

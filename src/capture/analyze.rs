@@ -40,9 +40,7 @@ use crate::engine::catalogue::Family;
 use crate::engine::checks::run_checks;
 use crate::engine::outcome::CaseOutcome;
 use crate::engine::spec::split_name;
-use crate::engine::{
-    case_verdict, CaseContext, CheckId, CheckResult, Finding, FindingKind, Verdict,
-};
+use crate::engine::{CaseContext, CheckId, CheckResult, Finding, FindingKind, Verdict};
 use crate::entity::Holds;
 use crate::model::{interpret, listener, Observation};
 use crate::topology::{strip_uri, Endpoint, Member, PfB, Role, Topology};
@@ -722,7 +720,7 @@ pub fn analyze_events(
             c.findings = vec![Finding::not_observable(FindingKind::SignallingOnly)];
         }
     }
-    let verdict = case_verdict(&checks);
+    let verdict = crate::engine::judge_case(&mut checks, &ctx.topology, &opts.sut);
     let split = split_name(&opts.sut);
     let v = opts.variant.id();
     let knobs = v.split_once('/').map(|(_, r)| r).unwrap_or("");
@@ -741,6 +739,7 @@ pub fn analyze_events(
         records: Vec::new(),
         topology: Some(ctx.topology.clone()),
         observation: None,
+        still_open: Vec::new(),
     };
     Ok(Report {
         capture: path.to_owned(),

@@ -6,10 +6,11 @@
 use super::checks::{run_checks, sdp_unique_across_cases, sut_session_ids};
 use super::outcome::{CaseOutcome, SetupError};
 use super::profile::{case_vars, expand_line, Profile, Ready, RunVars, SendTrigger};
+use super::running::RunningSut;
 use super::spec::Case;
 use super::sutproc::{Readiness, SutProcess};
 use super::{
-    case_verdict, CaseContext, CheckId, CheckResult, Delivered, Finding, FindingKind, Verdict,
+    judge_case, CaseContext, CheckId, CheckResult, Delivered, Finding, FindingKind, Verdict,
 };
 use crate::chain::{pattern, sanitize, sessions_per_instance, sha256_hex, Chain, ChainOptions};
 use crate::clock;
@@ -157,8 +158,38 @@ impl RunSettings {
     }
 }
 
+/// Where a case runs.
+#[derive(Clone, Copy)]
+pub enum Site<'a> {
+    /// On its own loopback subnet `127.<net>.x.x` (a generated topology), the SUT launched
+    /// for the case.
+    Net(u8),
+    /// On the run's one topology, against the SUT started (or found) once for the run.
+    Running(&'a RunningSut),
+}
+
 /// Runs `case` on the loopback subnet `127.<net>.x.x`.
 pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) -> CaseOutcome {
+    run_case_at(case, profile, Site::Net(net), s).await
+}
+
+/// Runs `case` against a SUT running for the whole run; the outcome's `still_open` says what
+/// of it was not over on the wire when the harness stopped waiting (`settle-ms`).
+pub async fn run_case_running(
+    case: &Case,
+    profile: &Profile,
+    sut: &RunningSut,
+    s: &RunSettings,
+) -> CaseOutcome {
+    run_case_at(case, profile, Site::Running(sut), s).await
+}
+
+async fn run_case_at(
+    case: &Case,
+    profile: &Profile,
+    site: Site<'_>,
+    s: &RunSettings,
+) -> CaseOutcome {
     let started = clock::now();
     let wall = clock::wall();
     let mut notes = Vec::new();
@@ -188,7 +219,8 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         }
         None => (Recorder::new(started), None),
     };
-    let result = drive(case, profile, net, s, &rec, &mut notes).await;
+    let mut still_open = Vec::new();
+    let result = drive(case, profile, site, s, &rec, &mut notes, &mut still_open).await;
     let records = rec.records();
     let events = crate::trace::one_copy(&records);
     rec.close_tap();
@@ -232,7 +264,7 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
                 }
             }
             observation = Some(Arc::new(obs));
-            let v = case_verdict(&checks);
+            let v = judge_case(&mut checks, &ctx.topology, &case.sut);
             (checks, v)
         }
         Err(e) => {
@@ -262,32 +294,49 @@ pub async fn run_case(case: &Case, profile: &Profile, net: u8, s: &RunSettings) 
         records,
         topology,
         observation,
+        still_open,
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     case: &Case,
     profile: &Profile,
-    net: u8,
+    site: Site<'_>,
     s: &RunSettings,
     rec: &Recorder,
     notes: &mut Vec<String>,
+    still_open: &mut Vec<String>,
 ) -> anyhow::Result<CaseContext> {
-    let topology = match &profile.addresses {
-        Some((_, t)) if !case.sut.is_empty() => t.clone(),
-        _ => Topology::generate(net, 3, 2, 5060, 2855),
+    let running = match site {
+        Site::Running(r) => Some(r),
+        Site::Net(_) => None,
     };
-    let mut topology = topology;
-    if s.core.is_some() {
-        topology.core = s.core;
-    }
-    let topology = Arc::new(topology);
-    let dir = s.work_dir.join(sanitize(&case.id.replace('/', "_")));
-    let out_dir = dir.join("out");
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let topology_path = dir.join("topology.yaml");
-    std::fs::write(&topology_path, topology.to_yaml())
-        .with_context(|| format!("writing {}", topology_path.display()))?;
+    let (topology, out_dir, topology_path) = match site {
+        Site::Running(r) => {
+            r.clear_out_dir();
+            (
+                r.topology.clone(),
+                r.out_dir.clone(),
+                r.topology_path.clone(),
+            )
+        }
+        Site::Net(net) => {
+            let mut topology = Topology::generate(net, 3, 2, 5060, 2855);
+            if s.core.is_some() {
+                topology.core = s.core;
+            }
+            let topology = Arc::new(topology);
+            let dir = s.work_dir.join(sanitize(&case.id.replace('/', "_")));
+            let out_dir = dir.join("out");
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("creating {}", out_dir.display()))?;
+            let topology_path = dir.join("topology.yaml");
+            std::fs::write(&topology_path, topology.to_yaml())
+                .with_context(|| format!("writing {}", topology_path.display()))?;
+            (topology, out_dir, topology_path)
+        }
+    };
     let content = pattern(s.size);
     let run_vars = RunVars {
         exe: &s.exe,
@@ -297,9 +346,9 @@ async fn drive(
         faults: &s.faults,
     };
 
-    // The SUT, when it plays any role and is launched by the harness.
+    // The SUT, when it plays any role and is launched by the harness for the case.
     let mut sut: Option<SutProcess> = None;
-    if !case.sut.is_empty() {
+    if !case.sut.is_empty() && running.is_none() {
         if let (Some(argv), Some(l)) = (
             profile
                 .launch_argv(case, &run_vars, &topology)
@@ -328,7 +377,7 @@ async fn drive(
         .copied()
         .filter(|r| !case.sut.contains(r))
         .collect();
-    let mut chain = Chain::start(ChainOptions {
+    let opts = ChainOptions {
         topology: topology.clone(),
         variant: case.variant.clone(),
         roles: harness_roles.clone(),
@@ -340,8 +389,26 @@ async fn drive(
         hold_roles: hold_roles(&case.sut),
         faults: Vec::new(),
         limits: s.limits,
-    })
-    .await?;
+        variant_header: profile.variant_header,
+        per_call_variant: false,
+    };
+    let mut chain = match running {
+        // The harness's addresses are fixed: the previous case's sockets may take a moment to
+        // be released, but another address is never taken instead.
+        Some(_) => {
+            let mut tries = 0;
+            loop {
+                match Chain::start(opts.clone()).await {
+                    Err(e) if SetupError::of(&e).is_some() && tries < 20 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    r => break r?,
+                }
+            }
+        }
+        None => Chain::start(opts).await?,
+    };
 
     // A trigger naming `{content}` pins client-a's content: the harness writes it first.
     let pinned = profile.pins_content() && !harness_roles.contains(&Role::ClientA);
@@ -354,10 +421,14 @@ async fn drive(
         chain.send(content.clone())
     } else {
         match (&profile.trigger, sut.as_mut()) {
-            (Some(SendTrigger::StdinLine(t)), Some(p)) => {
+            (Some(SendTrigger::StdinLine(t)), p) if p.is_some() || running.is_some() => {
                 let line = expand_line(t, &case_vars(case, &run_vars), &topology)
                     .map_err(|e| anyhow!("{}: trigger: {e}", profile.origin))?;
-                p.send_line(&line).await
+                match (p, running) {
+                    (Some(p), _) => p.send_line(&line).await,
+                    (None, Some(r)) => r.send_line(&line).await,
+                    (None, None) => unreachable!("guarded"),
+                }
             }
             (Some(SendTrigger::Command(t)), _) => {
                 let argv = super::profile::expand(t, &case_vars(case, &run_vars), &topology)
@@ -415,10 +486,36 @@ async fn drive(
             quiet_since = clock::tokio_now();
         }
     }
+    // A running SUT serves the next case: this one must be over on the wire first (its
+    // dialogs ended, its links closed), which may take a little longer than the quiet wire.
+    if running.is_some() {
+        let settle_until = clock::tokio_now() + profile.settle;
+        loop {
+            let events = crate::trace::one_copy(&rec.records());
+            let obs = crate::model::resolve(&topology, &case.sut, crate::model::interpret(&events));
+            *still_open =
+                super::running::still_open(&obs, &topology, &case.sut, case.variant.reuse);
+            if still_open.is_empty() || clock::tokio_now() >= settle_until {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !still_open.is_empty() {
+            notes.push(format!(
+                "not over on the wire after {} ms (settle-ms): {}",
+                profile.settle.as_millis(),
+                still_open.join("; ")
+            ));
+        }
+    }
     chain.stop().await?;
     if let Some(p) = sut.as_mut() {
         p.stop(Duration::from_secs(2)).await;
         let log = p.drain_log();
+        notes.extend(log.iter().rev().take(5).rev().map(|l| format!("sut: {l}")));
+    }
+    if let Some(r) = running {
+        let log = r.new_output().await;
         notes.extend(log.iter().rev().take(5).rev().map(|l| format!("sut: {l}")));
     }
 
@@ -459,7 +556,7 @@ async fn drive(
 /// harness launches it, so that an address another process holds is known as such
 /// ([`SetupError::AddrInUse`]) rather than read from the SUT's output. Only `AddrInUse` is an
 /// error: an address this host cannot bind (a SUT elsewhere) is the SUT's business.
-fn probe_addresses(topology: &Topology, sut: &[Role]) -> anyhow::Result<()> {
+pub(crate) fn probe_addresses(topology: &Topology, sut: &[Role]) -> anyhow::Result<()> {
     let taken = |r: std::io::Result<()>, what: &str, name: &str, a: std::net::SocketAddr| match r {
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             Err(anyhow::Error::new(e).context(format!("{name}: {what} {a} of the SUT is taken")))

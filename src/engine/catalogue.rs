@@ -526,9 +526,12 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::Harness,
-        title: "the harness failed",
+        title: "the harness failed, or could not judge the SUT",
         what: "Not a conformance check: the harness or the environment failed before the case \
-               could be judged (verdict `error`).",
+               could be judged, or a running SUT's process exited (verdict `error`); or the \
+               case cannot count for the SUT: no check judged anything the SUT sent, or the \
+               previous case against a running SUT was not over on the wire (verdict \
+               `inconc`).",
         rfc: &[],
         patent: &[],
     },

@@ -1268,6 +1268,19 @@ pub enum FindingKind {
     HarnessError {
         error: String,
     },
+    /// No check judged anything the SUT sent: the case cannot pass.
+    NothingOfSutJudged {
+        sut: Vec<Role>,
+    },
+    /// Against a running SUT: the previous case was not over on the wire.
+    PreviousCaseNotOver {
+        case: String,
+        what: Vec<String>,
+    },
+    /// Against a running SUT: its process exited.
+    SutExited {
+        detail: String,
+    },
 }
 
 fn join<T: fmt::Display>(v: &[T], sep: &str) -> String {
@@ -2221,6 +2234,17 @@ impl fmt::Display for FindingKind {
                 write!(f, "{path}: the analysis failed: {error}")
             }
             K::HarnessError { error } => f.write_str(error),
+            K::NothingOfSutJudged { sut } => write!(
+                f,
+                "no check judged anything the SUT ({}) sent: nothing of it was tested",
+                crate::engine::spec::split_name(sut)
+            ),
+            K::PreviousCaseNotOver { case, what } => write!(
+                f,
+                "the previous case {case} was not over on the wire (settle-ms): {}",
+                what.join("; ")
+            ),
+            K::SutExited { detail } => f.write_str(detail),
         }
     }
 }

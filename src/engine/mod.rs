@@ -21,6 +21,7 @@ pub mod outcome;
 pub mod plan;
 pub mod profile;
 pub mod runner;
+pub mod running;
 pub mod shard;
 pub mod spec;
 pub mod suite;
@@ -194,6 +195,43 @@ pub fn observe(ctx: &CaseContext, events: &[(Duration, WireEvent)]) -> Observati
     crate::model::resolve(&ctx.topology, &ctx.sut, crate::model::interpret(events))
 }
 
+/// The verdict of a case whose SUT played `sut` (empty: the self-check): the worst of its
+/// checks ([`case_verdict`]), except that a case where no check judged anything the SUT sent
+/// ([`sut_judged`]) is not a pass: a HARNESS result says so and the case is inconc.
+pub fn judge_case(checks: &mut Vec<CheckResult>, topology: &Topology, sut: &[Role]) -> Verdict {
+    let v = case_verdict(checks);
+    if v != Verdict::Pass || sut.is_empty() || sut_judged(checks, topology, sut) {
+        return v;
+    }
+    checks.push(CheckResult::new(
+        CheckId::Harness,
+        Verdict::Inconc,
+        vec![Finding::new(
+            Class::Inconc,
+            FindingKind::NothingOfSutJudged { sut: sut.to_vec() },
+        )],
+    ));
+    Verdict::Inconc
+}
+
+/// Whether a passing finding of a passing check is about something a SUT entity sent (a
+/// message, a content, a connection it opened).
+pub fn sut_judged(checks: &[CheckResult], topology: &Topology, sut: &[Role]) -> bool {
+    checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Pass)
+        .flat_map(|c| c.of_class(Class::Pass))
+        .filter_map(|f| f.subject.as_ref())
+        .any(|cite| {
+            cite.ends()
+                .0
+                .name
+                .as_deref()
+                .and_then(|n| topology.instance(n))
+                .is_some_and(|i| sut.contains(&i.role))
+        })
+}
+
 /// The worst verdict of a case's checks; a case with only not-observable checks is inconc.
 pub fn case_verdict(checks: &[CheckResult]) -> Verdict {
     let worst = checks
@@ -205,5 +243,75 @@ pub fn case_verdict(checks: &[CheckResult]) -> Verdict {
         Verdict::Inconc
     } else {
         worst
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::finding::{Endpoint, Time};
+
+    fn sip_from(name: &str, topo: &Topology) -> Cite {
+        let i = topo.instance(name).unwrap();
+        Cite::Sip {
+            index: 0,
+            t: Time::default(),
+            start_line: "SIP/2.0 200 OK".into(),
+            from: Endpoint {
+                name: Some(name.into()),
+                addr: i.sip,
+            },
+            to: Endpoint {
+                name: Some("pf-a".into()),
+                addr: topo.pf_a.sip,
+            },
+        }
+    }
+
+    /// A case whose checks all pass but judged only what the harness sent (a SUT that sent
+    /// nothing judged) is inconc, with a HARNESS result saying why; one that judged a message
+    /// of the SUT passes; the self-check is not concerned.
+    #[test]
+    fn a_case_that_judged_nothing_the_sut_sent_is_inconc() {
+        let topo = Topology::default_chain();
+        let check = |cite: Cite| {
+            vec![CheckResult::new(
+                CheckId::SigCfAnswer,
+                Verdict::Pass,
+                vec![Finding::about(
+                    Class::Pass,
+                    cite,
+                    FindingKind::NothingToCheck,
+                )],
+            )]
+        };
+        let mut only_harness = check(sip_from("pf-b1", &topo));
+        assert_eq!(
+            judge_case(&mut only_harness, &topo, &[Role::X]),
+            Verdict::Inconc
+        );
+        let h = only_harness.last().unwrap();
+        assert_eq!((h.id, h.verdict), (CheckId::Harness, Verdict::Inconc));
+        assert!(matches!(
+            h.findings[0].kind,
+            FindingKind::NothingOfSutJudged { .. }
+        ));
+        assert!(
+            h.evidence()[0].contains("nothing of it was tested"),
+            "{:?}",
+            h.evidence()
+        );
+        let mut sut_sent = check(sip_from("x", &topo));
+        assert_eq!(judge_case(&mut sut_sent, &topo, &[Role::X]), Verdict::Pass);
+        assert_eq!(sut_sent.len(), 1);
+        let mut self_check = check(sip_from("pf-b1", &topo));
+        assert_eq!(judge_case(&mut self_check, &topo, &[]), Verdict::Pass);
+        // Nothing but not-observable checks stays inconc, as before.
+        let mut none = vec![CheckResult::new(
+            CheckId::SigCfAnswer,
+            Verdict::NotObservable,
+            vec![],
+        )];
+        assert_eq!(judge_case(&mut none, &topo, &[Role::X]), Verdict::Inconc);
     }
 }

@@ -51,4 +51,8 @@ pub struct CaseOutcome {
     /// The case's model, which its checks judged (reports draw its ladder from it).
     #[serde(skip)]
     pub observation: Option<Arc<crate::model::Observation>>,
+    /// Against a running SUT: what of the case was still not over on the wire (dialogs, links)
+    /// when the harness stopped waiting (`settle-ms`); the next case is then inconclusive.
+    #[serde(skip)]
+    pub still_open: Vec<String>,
 }

@@ -368,6 +368,12 @@ pub fn plan_with(
                 v.validate()
                     .map_err(|e| anyhow::anyhow!("section {}: {e}", section.name))?;
                 for sut in &splits {
+                    // The self-check tests the harness, not a SUT: only the profiles that
+                    // declare `self-check: true` (the reference one, `selftest`) run it, and a
+                    // SUT's run does not even list it as skipped.
+                    if sut.is_empty() && !profile.self_check {
+                        continue;
+                    }
                     let v = normalize(suite, &v, &base, sut);
                     for oname in &section.orderings {
                         let Some(ordering) = default.orderings.get(oname) else {

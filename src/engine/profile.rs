@@ -8,6 +8,17 @@
 //! - PIXIT, how to reach and drive it: either `addresses` (a topology file; the SUT already
 //!   runs there) or `launch` (a command template, a readiness condition, a timeout, per case or
 //!   per run), and `trigger`, how to make a SUT client-a send (a stdin line or a command).
+//! - A *running SUT* (started or found once for the whole run, [`Profile::runs_once`]): the
+//!   SUT's addresses come from `addresses` or a `sut: { ip, ports }` block (with
+//!   `launch: { per: run }`), the harness's from a `harness: { ip, ports }` block: the k-th
+//!   entity of the chain (client-a, pf-a, x, the pf-b instances, the members) listens for SIP
+//!   on port `first + 2k` and for MSRP on `first + 2k + 1` of its side ([`Profile::run_topology`]).
+//!   Cases then run one at a time, each after the previous one is over on the wire (waiting
+//!   at most `settle-ms`, default 2000). `variant-header: true` makes the harness's entities
+//!   put the case's variant in an `X-Cpm-Variant` header on their INVITEs — a test hook of the
+//!   reference SUT's per-call mode (`sut --variant per-call`); never for a vendor's SUT.
+//!   `self-check: true` (the reference profile only) adds the cases where the harness plays
+//!   every role; a SUT's profile never has them (they are `selftest`'s).
 //!
 //! Templates take `{name}` placeholders ([`VARS`], filled by [`case_vars`]) and
 //! `{<instance>.sip}`, `{<instance>.msrp}`, `{<instance>.ip}` from the case's topology;
@@ -31,6 +42,16 @@
 //! pattern of `{size}` bytes) to that file before it triggers the send, and MEDIA-DELIVERY
 //! requires client-a to send exactly it (`trigger: { stdin-line: "send-file {content}" }`).
 //! Without it client-a sends content of its own choosing, judged as the wire shows it.
+//!
+//! A running SUT (profiles/reference-running.yaml):
+//!
+//! ```yaml
+//! harness: { ip: 127.0.0.1, ports: 20000-20999 }
+//! sut: { ip: 127.0.0.2, ports: 30000-30999 }     # or addresses: my-sut.yaml
+//! launch: { command: "…", ready: { stdout-line: ready }, per: run }
+//! settle-ms: 2000
+//! variant-header: true                           # the reference SUT only
+//! ```
 
 use crate::codec::sip::Transport;
 use crate::config::{AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
@@ -65,10 +86,12 @@ pub const VARS: &[&str] = &[
     "faults",
     "case",
     "content",
+    "variant",
 ];
 
-/// Placeholders that do not change from case to case (allowed with `per: run`).
-const RUN_VARS: &[&str] = &["exe", "topology", "out-dir", "faults", "size"];
+/// Placeholders that do not change from case to case (allowed with `per: run`; `{roles}` is
+/// the run's one split).
+const RUN_VARS: &[&str] = &["exe", "topology", "out-dir", "faults", "size", "roles"];
 
 // ------------------------------------------------------------------------------------------
 // Raw file format
@@ -111,6 +134,23 @@ struct RawProfile {
     trigger: Option<RawTrigger>,
     #[serde(default)]
     version_command: Option<String>,
+    #[serde(default)]
+    harness: Option<RawSide>,
+    #[serde(default)]
+    sut: Option<RawSide>,
+    #[serde(default)]
+    settle_ms: Option<u64>,
+    #[serde(default)]
+    variant_header: bool,
+    #[serde(default)]
+    self_check: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSide {
+    ip: String,
+    ports: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +228,29 @@ pub enum SendTrigger {
     Command(String),
 }
 
+/// Where one side's entities listen: one IP, a port range (`ports: 20000-20999`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub ip: std::net::IpAddr,
+    pub first: u16,
+    pub last: u16,
+}
+
+impl Place {
+    fn overlaps(&self, o: &Place) -> bool {
+        self.ip == o.ip && self.first <= o.last && o.first <= self.last
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ports {}-{}", self.ip, self.first, self.last)
+    }
+}
+
+/// `settle-ms` when the profile does not say.
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(2000);
+
 /// A validated profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -215,6 +278,18 @@ pub struct Profile {
     /// A command that prints the SUT's version (a template: `{exe}` only), run once per run
     /// for the conformance test report, without a shell.
     pub version_command: Option<String>,
+    /// Where the harness's entities listen (a running SUT).
+    pub harness: Option<Place>,
+    /// Where the SUT's entities listen, for a SUT launched once (`per: run`).
+    pub sut: Option<Place>,
+    /// How long the harness waits for the previous case to be over on the wire (a running
+    /// SUT).
+    pub settle: Duration,
+    /// The harness's INVITEs carry `X-Cpm-Variant` (the reference SUT's per-call mode).
+    pub variant_header: bool,
+    /// The self-check cases (split `none`) belong to this profile's runs (the reference
+    /// profile).
+    pub self_check: bool,
 }
 
 impl Profile {
@@ -252,7 +327,45 @@ impl Profile {
             launch: None,
             trigger: None,
             version_command: None,
+            harness: None,
+            sut: None,
+            settle: DEFAULT_SETTLE,
+            variant_header: false,
+            self_check: true,
         }
+    }
+
+    /// Whether the SUT is started (or found) once for the whole run: `addresses`, or a launch
+    /// `per: run`. Its cases then run one at a time on the run's one topology
+    /// ([`Profile::run_topology`]).
+    pub fn runs_once(&self) -> bool {
+        self.addresses.is_some() || self.launch.as_ref().is_some_and(|l| l.per == Per::Run)
+    }
+
+    /// The topology of a run against a running SUT playing `split`: the shape and the SUT's
+    /// addresses of `addresses` (or the default chain, 3 members on 2 pf-b, with the SUT's
+    /// entities placed in the `sut` block), the harness's entities placed in the `harness`
+    /// block (else where `addresses` puts them). Placing: the k-th entity of the chain
+    /// listens for SIP on `first + 2k` and for MSRP on `first + 2k + 1`.
+    pub fn run_topology(&self, split: &[Role]) -> Result<Topology, String> {
+        let mut t = match &self.addresses {
+            Some((_, t)) => t.clone(),
+            None => Topology::default_chain(),
+        };
+        let harness_roles: Vec<Role> = Role::ALL
+            .iter()
+            .copied()
+            .filter(|r| !split.contains(r))
+            .collect();
+        if let Some(s) = &self.sut {
+            t.place_shared(split, s.ip, s.first);
+        }
+        if let Some(h) = &self.harness {
+            t.place_shared(&harness_roles, h.ip, h.first);
+        }
+        t.validate()
+            .map_err(|e| format!("{}: the run's topology: {e}", self.origin))?;
+        Ok(t)
     }
 
     /// Whether the SUT can run this case; the reason when not. The self-check split (`sut`
@@ -481,9 +594,119 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
             })
         }
     };
-    if launch.is_some() == addresses.is_some() {
+    // Where each side lives.
+    let shape = topo_for_names.instances().len();
+    let place = |key: &str, raw: &Option<RawSide>| -> Result<Option<Place>, String> {
+        let Some(r) = raw else { return Ok(None) };
+        let at = at(key);
+        let ip: std::net::IpAddr =
+            r.ip.trim()
+                .parse()
+                .map_err(|_| format!("{at}: {key}.ip {:?} is not an IP address", r.ip))?;
+        let (a, b) = r
+            .ports
+            .split_once('-')
+            .map(|(a, b)| (a.trim().parse::<u16>(), b.trim().parse::<u16>()))
+            .and_then(|(a, b)| a.ok().zip(b.ok()))
+            .filter(|(a, b)| a <= b && *a > 0)
+            .ok_or_else(|| {
+                format!(
+                    "{at}: {key}.ports {:?}: expected FIRST-LAST, e.g. 20000-20999",
+                    r.ports
+                )
+            })?;
+        let have = usize::from(b - a) + 1;
+        if have < 2 * shape {
+            return Err(format!(
+                "{at}: {key}.ports {a}-{b} holds {have} ports; the topology's {shape} entities \
+                 need {} (a SIP and an MSRP port each)",
+                2 * shape
+            ));
+        }
+        Ok(Some(Place {
+            ip,
+            first: a,
+            last: b,
+        }))
+    };
+    let harness = place("harness", &raw.harness)?;
+    let sut = place("sut", &raw.sut)?;
+    match (&launch, &addresses, &sut) {
+        (None, None, _) => {
+            return Err(format!(
+            "{origin}: give `launch` (how to start the SUT) or `addresses` (where it already runs)"
+        ))
+        }
+        (_, Some(_), Some(_)) => {
+            return Err(format!(
+                "{}: give the SUT's addresses once: `sut` or `addresses`, not both",
+                at("sut")
+            ))
+        }
+        (Some(l), Some(_), _) if l.per == Per::Case => {
+            return Err(format!(
+                "{}: with `addresses` the SUT is launched once for the run: `per: run`",
+                at("launch")
+            ))
+        }
+        (Some(l), None, Some(_)) if l.per == Per::Case => {
+            return Err(format!(
+            "{}: a `sut` block places a SUT launched once for the run: add `per: run` to launch",
+            at("sut")
+        ))
+        }
+        (Some(l), None, None) if l.per == Per::Run => {
+            return Err(format!(
+            "{}: per: run needs the SUT's addresses: a `sut: {{ ip, ports }}` block or `addresses`",
+            at("per")
+        ))
+        }
+        _ => {}
+    }
+    if sut.is_some() && harness.is_none() {
         return Err(format!(
-            "{origin}: give exactly one of `addresses` (a running SUT) or `launch`"
+            "{}: a `sut` block needs a `harness: {{ ip, ports }}` block (where the harness's entities listen)",
+            at("sut")
+        ));
+    }
+    if harness.is_some() && sut.is_none() && addresses.is_none() {
+        return Err(format!(
+            "{}: `harness` places the harness beside a running SUT: give `sut` (with launch per: run) or `addresses`",
+            at("harness")
+        ));
+    }
+    if let (Some(h), Some(s)) = (&harness, &sut) {
+        if h.overlaps(s) {
+            return Err(format!(
+                "{}: the SUT's addresses ({s}) overlap the harness's ({h})",
+                at("sut")
+            ));
+        }
+    }
+    if let (Some(h), Some((path, t))) = (&harness, &addresses) {
+        // The addresses file's entries inside the harness's range would collide with a
+        // harness entity whatever the split.
+        if let Some(i) = t.instances().iter().find(|i| {
+            [i.sip, i.msrp]
+                .iter()
+                .any(|a| a.ip() == h.ip && (h.first..=h.last).contains(&a.port()))
+        }) {
+            return Err(format!(
+                "{}: {} of {} ({}) is inside the harness's addresses ({h})",
+                at("harness"),
+                i.name,
+                path.display(),
+                i.sip
+            ));
+        }
+    }
+    if raw.settle_ms.is_some()
+        && launch.as_ref().is_none_or(|l| l.per == Per::Case)
+        && addresses.is_none()
+    {
+        return Err(format!(
+            "{}: settle-ms applies to a running SUT (`addresses`, or launch per: run)",
+            at("settle-ms")
         ));
     }
     let trigger = match raw.trigger {
@@ -567,6 +790,14 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         launch,
         trigger,
         version_command: raw.version_command,
+        harness,
+        sut,
+        settle: raw
+            .settle_ms
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_SETTLE),
+        variant_header: raw.variant_header,
+        self_check: raw.self_check,
     })
 }
 
@@ -664,6 +895,7 @@ pub fn case_vars(case: &Case, run: &RunVars<'_>) -> BTreeMap<String, String> {
         "content",
         run.out_dir.with_file_name("content").display().to_string(),
     );
+    put("variant", case.variant.header_value());
     m
 }
 
@@ -845,6 +1077,84 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const RUNNING: &str = "name: t\nroles: [x, pf-b]\nharness: { ip: 127.0.0.1, ports: 20000-20999 }\nsut: { ip: 127.0.0.2, ports: 30000-30999 }\nlaunch:\n  command: \"{exe} sut --topology {topology} --roles {roles}\"\n  ready: { stdout-line: ready }\n  per: run\nsettle-ms: 500\n";
+
+    fn parse(text: &str) -> Result<Profile, String> {
+        Profile::parse(text, "p.yaml", Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_running_sut_places_each_side_on_its_own_address() {
+        let p = parse(RUNNING).unwrap();
+        assert!(p.runs_once());
+        assert_eq!(p.settle, Duration::from_millis(500));
+        assert!(!p.variant_header && !p.self_check);
+        let t = p.run_topology(&[Role::X]).unwrap();
+        // The k-th entity of the chain: SIP first + 2k, MSRP first + 2k + 1 of its side.
+        assert_eq!(t.client_a.sip.to_string(), "127.0.0.1:20000");
+        assert_eq!(t.pf_a.msrp.to_string(), "127.0.0.1:20003");
+        assert_eq!(t.x.sip.to_string(), "127.0.0.2:30004");
+        assert_eq!(t.x.msrp.to_string(), "127.0.0.2:30005");
+        assert_eq!(t.pf_b[1].sip.to_string(), "127.0.0.1:20008");
+        assert_eq!(t.members[2].msrp.to_string(), "127.0.0.1:20015");
+        let t = p.run_topology(&[Role::X, Role::PfB]).unwrap();
+        assert_eq!(t.pf_b[0].sip.to_string(), "127.0.0.2:30006");
+        // Without the blocks, the per-case generated topologies stay.
+        let reference = Profile::load(Path::new("profiles/reference.yaml")).unwrap();
+        assert!(!reference.runs_once() && reference.self_check);
+        // `{roles}` is run-wide (the run's one split); `{variant}` is per case.
+        assert!(parse(&RUNNING.replace("--roles {roles}", "{variant}"))
+            .unwrap_err()
+            .contains("not allowed with per: run"));
+    }
+
+    #[test]
+    fn bad_running_sut_blocks_are_located() {
+        let cases = [
+            (
+                RUNNING.replace("20000-20999", "20000-20009"),
+                "p.yaml:3:1",
+                "holds 10 ports",
+            ),
+            (
+                RUNNING
+                    .replace("30000-30999", "20500-21000")
+                    .replace("127.0.0.2", "127.0.0.1"),
+                "p.yaml:4:1",
+                "overlap",
+            ),
+            (
+                RUNNING.replace("ip: 127.0.0.2", "ip: localhost"),
+                "p.yaml:4:1",
+                "not an IP address",
+            ),
+            (
+                RUNNING.replace("ports: 30000-30999", "ports: 30999-30000"),
+                "p.yaml:4:1",
+                "FIRST-LAST",
+            ),
+            (
+                RUNNING.replace("  per: run\n", ""),
+                "p.yaml:4:1",
+                "add `per: run`",
+            ),
+            (
+                RUNNING.replace("sut: { ip: 127.0.0.2, ports: 30000-30999 }\n", ""),
+                "p.yaml:7:3",
+                "per: run needs",
+            ),
+            (
+                RUNNING.replace("harness: { ip: 127.0.0.1, ports: 20000-20999 }\n", ""),
+                "p.yaml:3:1",
+                "needs a `harness",
+            ),
+        ];
+        for (text, at, what) in cases {
+            let e = parse(&text).unwrap_err();
+            assert!(e.starts_with(at) && e.contains(what), "{e}\n---\n{text}");
+        }
+    }
 
     #[test]
     fn expansion_splits_after_substitution() {

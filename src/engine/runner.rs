@@ -3,11 +3,12 @@
 //! writes `summary.json` and each case's event log as it goes (so an interrupted run keeps
 //! what it finished).
 
-use super::case::{run_case, RunSettings};
+use super::case::{run_case, run_case_running, RunSettings};
 use super::outcome::{CaseOutcome, SetupError};
 use super::profile::Profile;
+use super::running::{self, RunningSut};
 use super::spec::Case;
-use super::Verdict;
+use super::{CheckId, CheckResult, Class, Finding, FindingKind, Verdict};
 use crate::clock;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ pub enum RunEvent<'a> {
         case: &'a Case,
         reason: &'a str,
     },
+    /// Something about the whole run that a reader must see first (the running SUT could
+    /// not be started, or died): shown at the top of the reports (`summary.json`
+    /// `run_notes`).
+    RunNote { note: &'a str },
     /// Every scheduled case finished.
     Finished,
 }
@@ -105,7 +110,9 @@ pub async fn run_case_retrying(
 }
 
 /// Runs `cases`, `schedule.jobs` at a time (each on its own subnet), feeding `sink` the run's
-/// events as they happen. Returns the outcomes of the cases that ran, in plan order.
+/// events as they happen. Returns the outcomes of the cases that ran, in plan order. Against
+/// a running SUT ([`Profile::runs_once`]) the cases run one at a time on the run's topology
+/// ([`execute_running`]).
 pub async fn execute(
     cases: &[Case],
     profile: &Profile,
@@ -113,6 +120,9 @@ pub async fn execute(
     schedule: Schedule,
     sink: &mut dyn RunSink,
 ) -> anyhow::Result<Vec<CaseOutcome>> {
+    if profile.runs_once() {
+        return execute_running(cases, profile, settings, schedule, sink).await;
+    }
     sink.event(&RunEvent::Started { cases })?;
     let mut outcomes: Vec<(usize, CaseOutcome)> = Vec::new();
     let mut set = tokio::task::JoinSet::new();
@@ -176,6 +186,144 @@ pub async fn execute(
     sink.event(&RunEvent::Finished)?;
     outcomes.sort_by_key(|(i, _)| *i);
     Ok(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// An outcome for a case that could not run, with a HARNESS result (`error`, or `inconc`).
+pub fn outcome_without_run(case: &Case, verdict: Verdict, kind: FindingKind) -> CaseOutcome {
+    let f = match verdict {
+        Verdict::Inconc => Finding::new(Class::Inconc, kind),
+        _ => Finding::fail(kind),
+    };
+    CaseOutcome {
+        id: case.id.clone(),
+        figure: case.figure,
+        split: case.split(),
+        ordering: case.ordering.clone(),
+        verdict,
+        duration_ms: 0,
+        checks: vec![CheckResult::new(CheckId::Harness, verdict, vec![f])],
+        notes: Vec::new(),
+        setup_error: None,
+        records: Vec::new(),
+        topology: None,
+        observation: None,
+        still_open: Vec::new(),
+    }
+}
+
+/// The cases of a run against a SUT started (or found) once: its one split
+/// ([`running::run_split`]), the SUT started on the run's topology, then each case in plan
+/// order, one at a time (`--jobs` above 1 is refused: its addresses are fixed). A case after
+/// one that was not over on the wire is inconc; once the SUT process has exited, every
+/// remaining case is an error and a run note says why; the SUT is stopped at the end.
+pub async fn execute_running(
+    cases: &[Case],
+    profile: &Profile,
+    settings: &RunSettings,
+    schedule: Schedule,
+    sink: &mut dyn RunSink,
+) -> anyhow::Result<Vec<CaseOutcome>> {
+    if schedule.jobs > 1 {
+        anyhow::bail!(
+            "{}: the SUT runs once at fixed addresses, so its cases run one at a time: --jobs {} \
+             is not possible (use --jobs 1)",
+            profile.origin,
+            schedule.jobs
+        );
+    }
+    let split = running::run_split(profile, cases).map_err(|e| anyhow::anyhow!(e))?;
+    sink.event(&RunEvent::Started { cases })?;
+    let mut outcomes = Vec::new();
+    let Some(first) = cases.first() else {
+        sink.event(&RunEvent::Finished)?;
+        return Ok(outcomes);
+    };
+    let mut dead: Option<String> = None;
+    let sut = match RunningSut::start(profile, &split, first, settings).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let note = format!("the SUT could not be started: {e:#}");
+            sink.event(&RunEvent::RunNote { note: &note })?;
+            dead = Some(note);
+            None
+        }
+    };
+    let mut previous: Option<(String, Vec<String>)> = None;
+    let mut stop: Option<String> = None;
+    let mut next = 0;
+    while next < cases.len() && stop.is_none() {
+        let (i, case) = (next, &cases[next]);
+        next += 1;
+        sink.event(&RunEvent::CaseStarted { index: i, case })?;
+        let o = match (&sut, &dead) {
+            (Some(sut), None) => {
+                let run = run_case_running(case, profile, sut, settings);
+                tokio::pin!(run);
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                let mut o = loop {
+                    tokio::select! {
+                        o = &mut run => break o,
+                        _ = tick.tick() => sink.tick(),
+                    }
+                };
+                if let Some((id, what)) = previous.take() {
+                    if matches!(o.verdict, Verdict::Pass | Verdict::Fail | Verdict::Inconc) {
+                        o.verdict = Verdict::Inconc;
+                    }
+                    o.checks.push(CheckResult::new(
+                        CheckId::Harness,
+                        Verdict::Inconc,
+                        vec![Finding::new(
+                            Class::Inconc,
+                            FindingKind::PreviousCaseNotOver { case: id, what },
+                        )],
+                    ));
+                }
+                if !o.still_open.is_empty() {
+                    previous = Some((o.id.clone(), o.still_open.clone()));
+                }
+                if let Some(d) = sut.died().await {
+                    o.notes.push(format!("during this case, {d}"));
+                    sink.event(&RunEvent::RunNote { note: &d })?;
+                    dead = Some(d);
+                }
+                o
+            }
+            (_, Some(d)) => outcome_without_run(
+                case,
+                Verdict::Error,
+                FindingKind::SutExited { detail: d.clone() },
+            ),
+            (None, None) => unreachable!("no SUT without a reason"),
+        };
+        if schedule.fail_fast && o.verdict != Verdict::Pass {
+            stop = Some(format!(
+                "not run: --fail-fast stopped the run after {} ({})",
+                o.id,
+                o.verdict.as_str()
+            ));
+        }
+        sink.event(&RunEvent::CaseFinished {
+            index: i,
+            case,
+            outcome: &o,
+        })?;
+        outcomes.push(o);
+    }
+    if let Some(reason) = &stop {
+        for (i, case) in cases.iter().enumerate().skip(next) {
+            sink.event(&RunEvent::NotRun {
+                index: i,
+                case,
+                reason,
+            })?;
+        }
+    }
+    if let Some(sut) = &sut {
+        sut.stop(Duration::from_secs(2)).await;
+    }
+    sink.event(&RunEvent::Finished)?;
+    Ok(outcomes)
 }
 
 /// Exit code of a run: 0 all passed, 1 a case failed (or was inconclusive), 3 a harness

@@ -171,6 +171,11 @@ impl SutProcess {
         }
     }
 
+    /// The exit status, once the process has exited (a SUT that dies mid-run).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Collects what the SUT printed so far.
     pub fn drain_log(&mut self) -> &[String] {
         while let Ok(l) = self.lines.try_recv() {

@@ -71,6 +71,12 @@ pub enum Input {
     Closed { conn: ConnId, reason: String },
     /// client-a: send `content` to the group (a new session).
     Send { content: Bytes },
+    /// client-a in the reference SUT's per-call mode: send `content` in a session of its own
+    /// `variant` (carried downstream in the `X-Cpm-Variant` header).
+    SendAs {
+        content: Bytes,
+        variant: Box<crate::config::Variant>,
+    },
     /// client-a: send content read piece by piece from `source` (a message larger than
     /// memory; never held whole).
     SendSource { source: Arc<dyn ContentSource> },

@@ -308,12 +308,23 @@ impl Console {
     }
 
     /// Clears the bar and prints the closing line.
+    /// A note about the whole run (the running SUT died), printed at once, whatever the
+    /// verbosity.
+    pub fn run_note(&mut self, note: &str) {
+        let lines: Vec<String> = note.lines().map(|l| format!("RUN: {l}")).collect();
+        self.print(&lines);
+    }
+
     pub fn finished(&mut self, s: &Summary) {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
         self.shown = false;
         let mut lines = Vec::new();
+        // What the whole run must say first (a SUT that died) comes before everything else.
+        for n in &s.run_notes {
+            lines.extend(n.lines().map(|l| format!("RUN: {l}")));
+        }
         if self.opts.verbosity == Verbosity::Verbose {
             lines.extend(
                 s.skipped

@@ -99,6 +99,13 @@ pub fn index(s: &Summary) -> String {
         "<p class=\"meta\">{meta} · summary.json schema {}</p>",
         s.schema_version
     );
+    for n in &s.run_notes {
+        let _ = writeln!(
+            b,
+            "<p class=\"run-note fail\"><strong>Run:</strong> {}</p>",
+            esc(n)
+        );
+    }
     b.push_str(&counts(s));
     b.push_str("<nav class=\"toc\"><a href=\"#identification\">Identification</a><a href=\"#pics\">PICS</a><a href=\"#results\">Results by figure and SUT role</a><a href=\"#failures\">Failed checks</a><a href=\"#skipped\">Skipped cases</a><a href=\"#cases\">Cases</a></nav>\n");
     let results = Results::of(&s.cases, &s.skipped);

@@ -110,6 +110,10 @@ pub fn merge(inputs: &[(PathBuf, Summary)], run_name: &str) -> anyhow::Result<Su
         partition: None,
         merged_from: inputs.iter().map(|(_, s)| s.run.clone()).collect(),
         counts: Counts::of(&cases, &skipped),
+        run_notes: inputs
+            .iter()
+            .flat_map(|(_, s)| s.run_notes.iter().map(move |n| format!("{}: {n}", s.run)))
+            .collect(),
         cases,
         skipped,
         pctr: merge_pctr(inputs)?,

@@ -182,6 +182,7 @@ impl RunReporter {
             partition: opts.partition.clone(),
             merged_from: Vec::new(),
             counts: Counts::of(&[], &skipped),
+            run_notes: Vec::new(),
             cases: Vec::new(),
             skipped,
             pctr: opts.pctr.take(),
@@ -256,6 +257,12 @@ impl RunSink for RunReporter {
                 self.console.not_run(&k);
                 self.summary.skipped.push(k);
                 self.summary.recount();
+            }
+            RunEvent::RunNote { note } => {
+                self.console.run_note(note);
+                self.summary.run_notes.push(note.to_string());
+                write_summary(&self.dir, &self.summary)
+                    .map_err(|e| self.harness("cannot write summary.json", e))?;
             }
             RunEvent::Finished => {
                 self.summary.recount();

@@ -36,6 +36,10 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
     pub counts: Counts,
+    /// What a reader must know of the whole run first: the running SUT could not be started,
+    /// or its process died (the cases after it are errors).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_notes: Vec<String>,
     /// The cases that ran, in plan order.
     pub cases: Vec<CaseReport>,
     /// Cases the profile does not declare, and cases `--fail-fast` kept from running.

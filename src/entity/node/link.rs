@@ -61,7 +61,7 @@ impl Node {
             return;
         };
         self.legs[leg].open_requested = true;
-        if self.cfg.variant.reuse && !self.fault(Fault::NoReuse) {
+        if self.leg_variant(leg).reuse && !self.fault(Fault::NoReuse) {
             let existing = self
                 .conns
                 .iter()

@@ -90,7 +90,21 @@ pub struct NodeConfig {
     /// What a peer may make this node buffer (MSRP head and chunk sizes), and x's fan-out
     /// window.
     pub limits: Limits,
+    /// Adds the test-control header [`VARIANT_HEADER`] (the call's variant,
+    /// [`Variant::header_value`]) to every INVITE it sends: the harness's entities when the
+    /// profile declares `variant-header: true`, and the reference SUT's per-call mode, which
+    /// copies it downstream.
+    pub variant_header: bool,
+    /// The reference SUT's per-call mode (`sut --variant per-call`): a call takes its variant
+    /// from the [`VARIANT_HEADER`] of the INVITE that starts it (client-a: from
+    /// [`Input::SendAs`]); `variant` applies to calls without one.
+    pub per_call_variant: bool,
 }
+
+/// The reference SUT's test hook: the variant of a call, on the INVITEs of the harness's
+/// entities (`variant-header: true` in a profile) and of the reference SUT in per-call mode.
+/// A vendor's SUT never sees it.
+pub const VARIANT_HEADER: &str = "X-Cpm-Variant";
 
 impl NodeConfig {
     pub fn new(topology: Arc<Topology>, name: &str, variant: Variant) -> Option<NodeConfig> {
@@ -115,6 +129,8 @@ impl NodeConfig {
             holds: Holds::default(),
             faults: Vec::new(),
             limits: Limits::default(),
+            variant_header: false,
+            per_call_variant: false,
         })
     }
 }
@@ -270,10 +286,15 @@ impl Node {
             Input::Closed { conn, reason } => self.on_conn_lost(conn, &reason),
             Input::Send { content } if self.fault(Fault::OwnContent) => {
                 let own: bytes::Bytes = content.iter().map(|b| !b).collect();
-                self.start_send(Arc::new(own))
+                self.start_send(Arc::new(own), None)
             }
-            Input::Send { content } => self.start_send(Arc::new(content)),
-            Input::SendSource { source } => self.start_send(source),
+            Input::Send { content } => self.start_send(Arc::new(content), None),
+            Input::SendAs { content, variant } if self.fault(Fault::OwnContent) => {
+                let own: bytes::Bytes = content.iter().map(|b| !b).collect();
+                self.start_send(Arc::new(own), Some(variant))
+            }
+            Input::SendAs { content, variant } => self.start_send(Arc::new(content), Some(variant)),
+            Input::SendSource { source } => self.start_send(source, None),
         }
         self.update_admission();
         self.update_backpressure();
@@ -293,12 +314,27 @@ impl Node {
         self.start.wall + self.now.saturating_duration_since(self.start.now)
     }
 
-    fn transport(&self) -> Transport {
-        self.cfg.variant.transport
+    /// The variant call `call` runs: its own (per-call mode) or the node's. Every knob the
+    /// node reads goes through here.
+    fn variant(&self, call: CallIdx) -> &Variant {
+        self.calls[call]
+            .variant
+            .as_deref()
+            .unwrap_or(&self.cfg.variant)
     }
 
-    fn contact(&self) -> String {
-        let t = match self.transport() {
+    /// The variant of the call leg `leg` belongs to.
+    fn leg_variant(&self, leg: LegIdx) -> &Variant {
+        self.variant(self.legs[leg].call)
+    }
+
+    /// The configured SIP transport of a call's down legs.
+    fn transport(&self, call: CallIdx) -> Transport {
+        self.variant(call).transport
+    }
+
+    fn contact(&self, call: CallIdx) -> String {
+        let t = match self.transport(call) {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
         };
@@ -350,7 +386,7 @@ impl Node {
             .insert((call_id.clone(), local_tag.clone()), idx);
         let transport = match side {
             Side::Up => self.cur_transport,
-            Side::Down => self.cfg.variant.transport,
+            Side::Down => self.transport(call),
         };
         self.legs.push(Leg {
             call,
@@ -397,7 +433,7 @@ impl Node {
         idx
     }
 
-    fn new_call(&mut self) -> CallIdx {
+    fn new_call(&mut self, variant: Option<Box<Variant>>) -> CallIdx {
         let id = self.next_session;
         self.next_session += 1;
         self.calls.push(Call {
@@ -418,6 +454,7 @@ impl Node {
             members: vec![],
             over_downs: 0,
             msg_total: None,
+            variant,
         });
         self.calls.len() - 1
     }

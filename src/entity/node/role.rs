@@ -111,7 +111,7 @@ pub(super) trait Rules: Sync {
 /// after the upstream ACK (the ack-too-early fault: at once).
 fn b2bua_ack_now(node: &Node, leg: LegIdx) -> bool {
     let call = node.legs[leg].call;
-    node.cfg.variant.ack_timing() == AckTiming::On200
+    node.leg_variant(leg).ack_timing() == AckTiming::On200
         || node.calls[call].upstream_ack
         || node.fault(Fault::AckTooEarly)
 }

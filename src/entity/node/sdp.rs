@@ -15,8 +15,8 @@ const CONSTANT_SESSION_ID: &str = "q8RTnV2xLw4ZkP9aHc7Ms3Yd";
 
 impl Node {
     /// Whether the configuration makes this node the opener of a leg's link.
-    fn configured_to_open(&self, side: Side, link: Link) -> bool {
-        let mine = match self.cfg.variant.opener(link) {
+    fn configured_to_open(&self, leg: LegIdx, side: Side, link: Link) -> bool {
+        let mine = match self.leg_variant(leg).opener(link) {
             Opener::Offerer => side == Side::Down,
             Opener::Answerer => side == Side::Up,
         };
@@ -83,9 +83,9 @@ impl Node {
     /// flips the attribute, not the decision).
     pub(super) fn answer_setup(&self, leg: LegIdx) -> (Option<Setup>, Opens) {
         let link = self.legs[leg].link;
-        let configured = self.configured_to_open(Side::Up, link);
+        let configured = self.configured_to_open(leg, Side::Up, link);
         let offer_setup = self.legs[leg].remote_sdp.as_ref().and_then(|s| s.setup);
-        let (mut answer_setup, we_open) = match self.cfg.variant.setup {
+        let (mut answer_setup, we_open) = match self.leg_variant(leg).setup {
             SetupMode::Preset if self.fault(Fault::SetupInPreset) => (
                 Some(if configured {
                     Setup::Active
@@ -121,8 +121,8 @@ impl Node {
     /// The offerer's side: who opens down leg `leg`'s link, given the peer's `answer`.
     pub(super) fn offerer_opens(&self, leg: LegIdx, answer: &MsrpSdp) -> Opens {
         let link = self.legs[leg].link;
-        let configured = self.configured_to_open(Side::Down, link);
-        let we_open = match self.cfg.variant.setup {
+        let configured = self.configured_to_open(leg, Side::Down, link);
+        let we_open = match self.leg_variant(leg).setup {
             SetupMode::Preset => configured,
             // The answer decides; the wrong-direction fault goes against it.
             SetupMode::Sdp => {

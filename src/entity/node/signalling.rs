@@ -49,7 +49,7 @@ impl Node {
             target,
         );
         self.calls[call].downs.push(leg);
-        if self.cfg.variant.setup == SetupMode::Sdp || self.fault(Fault::SetupInPreset) {
+        if self.variant(call).setup == SetupMode::Sdp || self.fault(Fault::SetupInPreset) {
             self.legs[leg].local_sdp.setup = Some(Setup::Actpass);
         }
         self.legs[leg].local_sdp.direction = Some("sendonly".into());
@@ -91,13 +91,20 @@ impl Node {
                 format!("<sip:{core}{t};lr>, <sip:{target}{t};lr>"),
             )]
         };
-        let tcp0 = self.transport() == Transport::Tcp;
+        if self.cfg.variant_header {
+            extra.push((
+                super::VARIANT_HEADER.to_string(),
+                self.variant(call).header_value(),
+            ));
+        }
+        // The pre-loaded route goes last (the TCP fallback below replaces it).
+        let tcp0 = self.transport(call) == Transport::Tcp;
         extra.extend(preloaded(tcp0));
         let l = &self.legs[leg];
         let spec = RequestSpec {
             method: Method::Invite,
             request_uri,
-            transport: self.transport(),
+            transport: self.transport(call),
             sent_by: self.cfg.sip.to_string(),
             branch: new_branch(&mut self.rng),
             from_uri: l.local_uri.clone(),
@@ -106,7 +113,7 @@ impl Node {
             to_tag: None,
             call_id: l.call_id.clone(),
             cseq: l.cseq,
-            contact: Some(self.contact()),
+            contact: Some(self.contact(call)),
             extra,
             body: Some(body),
         };
@@ -298,7 +305,7 @@ impl Node {
             200,
             "OK",
             Some(&l.local_tag.clone()),
-            Some(&self.contact()),
+            Some(&self.contact(call)),
             (!no_sdp).then(|| Body::sdp(sdp.into_bytes())),
         );
         let l = &mut self.legs[leg];
@@ -481,7 +488,8 @@ impl Node {
         let Some(members) = rules.members(self, from, &msg, &ruri) else {
             return; // The role's rules rejected it.
         };
-        let call = self.new_call();
+        let variant = self.variant_of_invite(&msg);
+        let call = self.new_call(variant);
         self.calls[call].members = members.clone();
         let local_tag = new_tag(&mut self.rng);
         let local_uri = msg.to_uri().unwrap_or_default();
@@ -520,6 +528,35 @@ impl Node {
                 members: &members,
             },
         );
+    }
+
+    /// Per-call mode: the variant of the call an INVITE starts, from its
+    /// [`super::VARIANT_HEADER`] (a warning, and the node's variant, when it has none or an
+    /// unreadable one).
+    fn variant_of_invite(&mut self, msg: &SipMessage) -> Option<Box<crate::config::Variant>> {
+        if !self.cfg.per_call_variant {
+            return None;
+        }
+        match msg.header(super::VARIANT_HEADER) {
+            Some(v) => match crate::config::Variant::from_id(v) {
+                Ok(v) => Some(Box::new(v)),
+                Err(e) => {
+                    self.warn(format!(
+                        "{}: {e}; the call runs the default variant",
+                        super::VARIANT_HEADER
+                    ));
+                    None
+                }
+            },
+            None => {
+                self.warn(format!(
+                    "{} has no {} header; the call runs the default variant",
+                    msg.summary(),
+                    super::VARIANT_HEADER
+                ));
+                None
+            }
+        }
     }
 
     fn on_response(&mut self, msg: SipMessage) {

@@ -213,6 +213,8 @@ pub(super) struct Call {
     pub(super) over_downs: usize,
     /// x: the relayed message's size (CPIM object) from its Byte-Range, when given.
     pub(super) msg_total: Option<u64>,
+    /// The call's own variant (the reference SUT's per-call mode), else the node's.
+    pub(super) variant: Option<Box<crate::config::Variant>>,
 }
 
 /// The message currently being read on a connection.

@@ -117,7 +117,7 @@ impl Node {
             }
             self.bp_conns.push(conn);
         }
-        if self.cfg.variant.reuse && !self.fault(Fault::NoReuse) {
+        if self.variant(call).reuse && !self.fault(Fault::NoReuse) {
             // Few connections (one per peer): scanning them is cheap.
             self.close_idle_conns(call);
         } else if let Some(conn) = own {
@@ -138,7 +138,7 @@ impl Node {
     /// stays open while a session of the same call may still want it (a member that answers
     /// late), so the late session does not open a second connection to the same peer.
     fn close_idle_conns(&mut self, call: CallIdx) {
-        let reuse = self.cfg.variant.reuse && !self.fault(Fault::NoReuse);
+        let reuse = self.variant(call).reuse && !self.fault(Fault::NoReuse);
         let waiting: Vec<Option<SocketAddr>> = if reuse {
             let c = &self.calls[call];
             c.downs

@@ -58,13 +58,17 @@ impl Rules for ClientA {
 impl Node {
     /// A new session for `content`: the CPIM wrapper (its head only; the content is read
     /// piece by piece), the chunk plan, and the INVITE to pf-a.
-    pub(in crate::entity::node) fn start_send(&mut self, content: Arc<dyn ContentSource>) {
+    pub(in crate::entity::node) fn start_send(
+        &mut self,
+        content: Arc<dyn ContentSource>,
+        variant: Option<Box<crate::config::Variant>>,
+    ) {
         if !self.rules.sends() {
             self.warn("only client-a sends".into());
             return;
         }
         let topo = self.cfg.topology.clone();
-        let call = self.new_call();
+        let call = self.new_call(variant.filter(|_| self.cfg.per_call_variant));
         let cpim = Cpim::wrap(
             &topo.sender,
             &topo.group,
@@ -77,9 +81,9 @@ impl Node {
         // head and the content source.
         let head = Bytes::from(cpim.encode_head());
         let total = head.len() as u64 + content.len();
-        self.calls[call].chunks = chunk_ranges(total, self.cfg.variant.chunk_size);
+        self.calls[call].chunks = chunk_ranges(total, self.variant(call).chunk_size);
         self.calls[call].content = Some((head, content));
-        let (ruri, members) = match self.cfg.variant.group {
+        let (ruri, members) = match self.variant(call).group {
             GroupKind::Predefined => (topo.group.clone(), None),
             GroupKind::Adhoc => (
                 if self.fault(Fault::AdhocToGroupUri) {

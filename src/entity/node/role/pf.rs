@@ -24,7 +24,7 @@ impl Rules for PfA {
     /// 100 Trying, then the INVITE to x (To: the group or factory URI it was sent to).
     fn invited(&self, node: &mut Node, inv: Invited<'_>) {
         node.trying(inv.leg, inv.from, inv.msg);
-        let list = match node.cfg.variant.group {
+        let list = match node.variant(inv.call).group {
             GroupKind::Adhoc => inv.msg.resource_list().ok().flatten(),
             GroupKind::Predefined => None,
         };
@@ -36,7 +36,7 @@ impl Rules for PfA {
         b2bua_ack_now(node, leg)
     }
     fn down_trigger(&self, node: &Node, leg: LegIdx) -> bool {
-        b2bua_trigger(node, leg, node.cfg.variant.trigger)
+        b2bua_trigger(node, leg, node.leg_variant(leg).trigger)
     }
     fn down_done(&self, node: &Node, leg: LegIdx) -> bool {
         b2bua_down_done(node, leg)
@@ -91,7 +91,7 @@ impl Rules for PfB {
         b2bua_ack_now(node, leg)
     }
     fn down_trigger(&self, node: &Node, leg: LegIdx) -> bool {
-        b2bua_trigger(node, leg, node.cfg.variant.trigger)
+        b2bua_trigger(node, leg, node.leg_variant(leg).trigger)
     }
     fn down_done(&self, node: &Node, leg: LegIdx) -> bool {
         b2bua_down_done(node, leg)

@@ -6,7 +6,7 @@
 //! the first member's 200 as the figure says; it opens its member links on its own trigger;
 //! and it writes the relayed message to members in turns (fan-out admission).
 
-use super::super::state::{DialogState, LegIdx, Side};
+use super::super::state::{CallIdx, DialogState, LegIdx, Side};
 use super::super::Node;
 use super::{b2bua_ack_now, b2bua_down_done, b2bua_trigger, Invited, Rules};
 use crate::codec::sip::SipMessage;
@@ -89,7 +89,7 @@ impl Rules for X {
     /// fanout-first-only fault); 200-2 before or after them when x answers at once.
     fn invited(&self, node: &mut Node, inv: Invited<'_>) {
         node.trying(inv.leg, inv.from, inv.msg);
-        let at_once = node.x_answers_at_once();
+        let at_once = node.x_answers_at_once(inv.call);
         if at_once && node.cfg.holds.x_answer_before_invites {
             node.answer_up(inv.leg);
         }
@@ -118,7 +118,7 @@ impl Rules for X {
     }
     /// x's own trigger for the member links (L3).
     fn down_trigger(&self, node: &Node, leg: LegIdx) -> bool {
-        b2bua_trigger(node, leg, node.cfg.variant.x_trigger())
+        b2bua_trigger(node, leg, node.leg_variant(leg).x_trigger())
     }
     fn down_done(&self, node: &Node, leg: LegIdx) -> bool {
         b2bua_down_done(node, leg)
@@ -127,8 +127,8 @@ impl Rules for X {
 
 impl Node {
     /// Whether x sends 200-2 on INVITE2 (FIG 1, 3, 7) rather than on the first 200-3.
-    fn x_answers_at_once(&self) -> bool {
-        let at_once = self.cfg.variant.x_answer() == XAnswer::AtOnce;
+    fn x_answers_at_once(&self, call: CallIdx) -> bool {
+        let at_once = self.variant(call).x_answer() == XAnswer::AtOnce;
         (at_once && !self.fault(Fault::CfAnswerLate)) || self.fault(Fault::CfAnswerEarly)
     }
 
