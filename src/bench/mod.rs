@@ -58,7 +58,7 @@ pub enum BenchCmd {
     /// One row in this process, printed as JSON lines (used by `bench` for each row).
     #[command(hide = true)]
     Row {
-        /// a, b:<members>, c:<MiB>, d, e:<MiB>.
+        /// a, b:<members>, c:<MiB>, d, e:<MiB>; relay-only:<MiB>, pump-only:<MiB> to profile.
         spec: String,
         #[arg(long, default_value_t = 65536)]
         chunk_size: u64,
@@ -236,6 +236,27 @@ async fn run_row(spec: &str, chunk: u64) -> anyhow::Result<Vec<Row>> {
         "c" => Ok(vec![relay::ratio_row(num()? << 20, chunk).await?]),
         "d" => Ok(vec![sessions::row().await?]),
         "e" => Ok(vec![relay::rss_row(num()? << 20, chunk).await?]),
+        // One relay or one byte-pump run alone (to profile either).
+        "relay-only" => {
+            let r = relay::chain_relay(num()? << 20, chunk).await?;
+            Ok(vec![Row::new(
+                "relay",
+                "four-hop relay",
+                r.rate / 1048576.0,
+                "MiB/s",
+            )
+            .note(format!("{:.2} CPUs", r.cpu_share))])
+        }
+        "pump-only" => {
+            let p = relay::pump(num()? << 20).await?;
+            Ok(vec![Row::new(
+                "pump",
+                "four-hop byte pump",
+                p.rate / 1048576.0,
+                "MiB/s",
+            )
+            .note(format!("{:.2} CPUs", p.cpu_share))])
+        }
         _ => bail!("unknown bench row {spec:?}"),
     }
 }
