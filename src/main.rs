@@ -95,6 +95,9 @@ enum Cmd {
     /// Load a SUT: concurrent group sessions at a target rate for a duration; reports
     /// attempted/succeeded/failed (by reason), setup and delivery latency percentiles.
     Load(Box<cpm_harness::load::LoadArgs>),
+    /// Merge the results of `load --shard k/n` workers into one (counts summed, latency
+    /// histograms added: exact percentiles over all sessions).
+    LoadMerge(cpm_harness::load::MergeArgs),
 }
 
 #[derive(Args, Clone)]
@@ -401,6 +404,7 @@ fn main() -> ExitCode {
             Cmd::Merge(a) => merge_cmd(a),
             Cmd::Bench(a) => bench::main(a).await,
             Cmd::Load(a) => cpm_harness::load::main(*a).await,
+            Cmd::LoadMerge(a) => cpm_harness::load::merge_main(a),
         }
     });
     // A blocking stdin read may still be pending; do not wait for it (the runtime's drop would).

@@ -375,8 +375,8 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
         (l, _) => format!("{setting}; NOT DELIVERED to {l} member(s) whose session failed: time to the last delivered"),
     });
     match members {
-        1000 => time = time.target("<= 2 s", secs <= 2.0 && lost == 0),
-        10000 => time = time.target("<= 20 s", secs <= 20.0 && lost == 0),
+        1000 => time = time.target("<= 1 s", secs <= 1.0 && lost == 0),
+        10000 => time = time.target("<= 10 s", secs <= 10.0 && lost == 0),
         _ => {}
     }
     let mut rss_row = Row::new(
@@ -391,7 +391,7 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
         String::new()
     });
     if members >= 10000 {
-        rss_row = rss_row.target("< 2048 MiB", rss_mib < 2048.0);
+        rss_row = rss_row.target("< 1024 MiB", rss_mib < 1024.0);
     }
     let fds_row = Row::new(
         format!("b.{members}.fds"),
