@@ -214,6 +214,38 @@ impl MsrpUri {
             && self.transport.eq_ignore_ascii_case(&other.transport)
     }
 
+    /// Appends the URI as [`fmt::Display`] writes it, without the formatting machinery (the
+    /// relay writes two per chunk).
+    pub fn encode_into(&self, out: &mut BytesMut) {
+        out.put_slice(match self.scheme {
+            Scheme::Msrp => b"msrp://",
+            Scheme::Msrps => b"msrps://",
+        });
+        if let Some(u) = &self.userinfo {
+            out.put_slice(u.as_bytes());
+            out.put_u8(b'@');
+        }
+        if self.host.contains(':') {
+            out.put_u8(b'[');
+            out.put_slice(self.host.as_bytes());
+            out.put_u8(b']');
+        } else {
+            out.put_slice(self.host.as_bytes());
+        }
+        out.put_u8(b':');
+        put_decimal(out, u64::from(self.port));
+        if let Some(s) = &self.session_id {
+            out.put_u8(b'/');
+            out.put_slice(s.as_bytes());
+        }
+        out.put_u8(b';');
+        out.put_slice(self.transport.as_bytes());
+        for p in &self.params {
+            out.put_u8(b';');
+            out.put_slice(p.as_bytes());
+        }
+    }
+
     /// The connect target when the host is an IP literal.
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         self.host
@@ -247,6 +279,21 @@ impl fmt::Display for MsrpUri {
         }
         Ok(())
     }
+}
+
+/// Appends `n` in decimal.
+fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[i..]);
 }
 
 /// Formats a URI list space-separated.
@@ -337,6 +384,23 @@ impl ByteRange {
             }
         }
         Ok(ByteRange { start, end, total })
+    }
+}
+
+impl ByteRange {
+    /// Appends the range as [`fmt::Display`] writes it.
+    pub fn encode_into(&self, out: &mut BytesMut) {
+        put_decimal(out, self.start);
+        out.put_u8(b'-');
+        match self.end {
+            Some(e) => put_decimal(out, e),
+            None => out.put_u8(b'*'),
+        }
+        out.put_u8(b'/');
+        match self.total {
+            Some(t) => put_decimal(out, t),
+            None => out.put_u8(b'*'),
+        }
     }
 }
 
@@ -486,6 +550,36 @@ pub fn send_head(
     }
 }
 
+/// Encodes a SEND head straight into `out`: the bytes of
+/// `send_head(…).encode(out)`, without building the head (the relay's hot path).
+pub fn encode_send_head(
+    out: &mut BytesMut,
+    tid: &str,
+    to: &MsrpUri,
+    from: &MsrpUri,
+    message_id: &str,
+    range: ByteRange,
+    content_type: Option<&str>,
+) {
+    out.reserve(160 + tid.len() + message_id.len() + to.host.len() + from.host.len());
+    out.put_slice(b"MSRP ");
+    out.put_slice(tid.as_bytes());
+    out.put_slice(b" SEND\r\nTo-Path: ");
+    to.encode_into(out);
+    out.put_slice(b"\r\nFrom-Path: ");
+    from.encode_into(out);
+    out.put_slice(b"\r\nMessage-ID: ");
+    out.put_slice(message_id.as_bytes());
+    out.put_slice(b"\r\nByte-Range: ");
+    range.encode_into(out);
+    out.put_slice(b"\r\n");
+    if let Some(ct) = content_type {
+        out.put_slice(b"Content-Type: ");
+        out.put_slice(ct.as_bytes());
+        out.put_slice(b"\r\n\r\n");
+    }
+}
+
 /// Encodes a whole response to a request (§7.2): same tid, To-Path = the request's first
 /// From-Path URI, From-Path = `own`.
 pub fn encode_response(
@@ -496,19 +590,27 @@ pub fn encode_response(
     to: &MsrpUri,
     own: &MsrpUri,
 ) {
-    let head = MsrpHead {
-        tid: tid.to_string(),
-        start: StartLine::Response {
-            code,
-            comment: (!comment.is_empty()).then(|| comment.to_string()),
-        },
-        headers: vec![
-            ("To-Path".to_string(), to.to_string()),
-            ("From-Path".to_string(), own.to_string()),
-        ],
-        has_body: false,
-    };
-    head.encode(out);
+    out.reserve(96 + 2 * tid.len() + comment.len() + to.host.len() + own.host.len());
+    out.put_slice(b"MSRP ");
+    out.put_slice(tid.as_bytes());
+    out.put_u8(b' ');
+    // Three digits, as `{code:03}` writes a status code (§9: 100–999).
+    if code < 100 {
+        out.put_u8(b'0');
+        if code < 10 {
+            out.put_u8(b'0');
+        }
+    }
+    put_decimal(out, u64::from(code));
+    if !comment.is_empty() {
+        out.put_u8(b' ');
+        out.put_slice(comment.as_bytes());
+    }
+    out.put_slice(b"\r\nTo-Path: ");
+    to.encode_into(out);
+    out.put_slice(b"\r\nFrom-Path: ");
+    own.encode_into(out);
+    out.put_slice(b"\r\n");
     encode_end(out, tid, Flag::End, false);
 }
 
@@ -2002,6 +2104,77 @@ mod tests {
         assert_eq!(p.next(), Ok(Some(end("abcd", Flag::More))));
         assert!(p.is_idle());
         assert_eq!(p.offset(), 74);
+    }
+
+    #[test]
+    fn direct_encoders_write_the_bytes_of_the_built_heads() {
+        let uris = [
+            uri("msrp://127.0.0.2:20002/pfa-Q3v9Lx2W;tcp"),
+            uri("MSRPS://bob@relay.example.com:9000/a+b=c/d;TCP;foo;x=y"),
+            uri("msrp://[2001:db8::5]:2855/s1;tcp"),
+            uri("msrp://h:1;tcp"),
+            uri("msrp://h:0/s;tcp"),
+        ];
+        let ranges = [
+            ByteRange {
+                start: 1,
+                end: None,
+                total: None,
+            },
+            ByteRange {
+                start: 65537,
+                end: Some(131072),
+                total: Some(1 << 40),
+            },
+            ByteRange {
+                start: 1,
+                end: Some(0),
+                total: Some(0),
+            },
+        ];
+        for u in &uris {
+            let mut b = BytesMut::new();
+            u.encode_into(&mut b);
+            assert_eq!(&b[..], u.to_string().as_bytes());
+            for (i, v) in uris.iter().enumerate() {
+                for r in &ranges {
+                    for ct in [None, Some("message/cpim")] {
+                        let mut want = BytesMut::new();
+                        send_head("tid0", u, v, "mid1", *r, ct).encode(&mut want);
+                        let mut got = BytesMut::new();
+                        encode_send_head(&mut got, "tid0", u, v, "mid1", *r, ct);
+                        assert_eq!(got, want, "send head {u} {v} {r} {ct:?}");
+                    }
+                }
+                for (code, comment) in [(200, "OK"), (481, "No Such Session"), (200, ""), (7, "x")]
+                {
+                    let tid = format!("t{i}abc");
+                    let mut want = BytesMut::new();
+                    MsrpHead {
+                        tid: tid.clone(),
+                        start: StartLine::Response {
+                            code,
+                            comment: (!comment.is_empty()).then(|| comment.to_string()),
+                        },
+                        headers: vec![
+                            ("To-Path".to_string(), u.to_string()),
+                            ("From-Path".to_string(), v.to_string()),
+                        ],
+                        has_body: false,
+                    }
+                    .encode(&mut want);
+                    encode_end(&mut want, &tid, Flag::End, false);
+                    let mut got = BytesMut::new();
+                    encode_response(&mut got, &tid, code, comment, u, v);
+                    assert_eq!(got, want, "response {code} {comment:?}");
+                }
+            }
+        }
+        for r in &ranges {
+            let mut b = BytesMut::new();
+            r.encode_into(&mut b);
+            assert_eq!(&b[..], r.to_string().as_bytes());
+        }
     }
 
     #[test]

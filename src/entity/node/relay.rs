@@ -15,7 +15,7 @@
 use super::state::{DialogState, InMsg, LegIdx, Pending, Side};
 use super::Node;
 use crate::codec::msrp::{
-    encode_end, encode_response, new_ident, send_head, ByteRange, Flag, MsrpEvent, MsrpHead,
+    encode_end, encode_response, encode_send_head, new_ident, ByteRange, Flag, MsrpEvent, MsrpHead,
     StartLine,
 };
 use crate::entity::{ConnId, Fault, Output};
@@ -124,7 +124,9 @@ impl Node {
                             } else {
                                 range
                             };
-                            let head = send_head(
+                            let mut buf = BytesMut::new();
+                            encode_send_head(
+                                &mut buf,
                                 &tid,
                                 &to,
                                 &from,
@@ -132,8 +134,6 @@ impl Node {
                                 range,
                                 Some(&content_type),
                             );
-                            let mut buf = BytesMut::new();
-                            head.encode(&mut buf);
                             (buf.freeze(), Some(leg))
                         }
                         Pending::End(d) => (d, None),
@@ -235,8 +235,13 @@ impl Node {
             is_request,
             method: h.method().unwrap_or_default().to_string(),
             code: h.code().unwrap_or(0),
-            from_path: h.from_path().ok().and_then(|v| v.into_iter().next()),
-            to_path: h.to_path().ok().and_then(|v| v.into_iter().next()),
+            // A response's paths are never used: not parsed.
+            from_path: is_request
+                .then(|| h.from_path().ok().and_then(|v| v.into_iter().next()))
+                .flatten(),
+            to_path: is_request
+                .then(|| h.to_path().ok().and_then(|v| v.into_iter().next()))
+                .flatten(),
             range: h.byte_range().and_then(|r| r.ok()),
             seen: 0,
             has_body: h.has_body,
