@@ -264,8 +264,8 @@ pub(super) struct InMsg {
     pub(super) is_request: bool,
     pub(super) method: String,
     pub(super) code: u16,
-    pub(super) from_path: Option<MsrpUri>,
-    pub(super) to_path: Option<MsrpUri>,
+    pub(super) from_path: Option<Arc<MsrpUri>>,
+    pub(super) to_path: Option<Arc<MsrpUri>>,
     pub(super) range: Option<ByteRange>,
     /// Bytes of body seen so far in this chunk.
     pub(super) seen: u64,
@@ -298,6 +298,17 @@ pub(super) struct Conn {
     pub(super) busy: Option<LegIdx>,
     /// Responses and binding SENDs waiting for `busy` to clear.
     pub(super) deferred: VecDeque<Bytes>,
+    /// The paths of the last request read here: the chunks of a message carry the same
+    /// To-Path and From-Path, parsed once.
+    pub(super) paths: Option<PathCache>,
+}
+
+/// A request's To-Path and From-Path as written, and their first URIs.
+pub(super) struct PathCache {
+    pub(super) to_raw: String,
+    pub(super) from_raw: String,
+    pub(super) to: Option<Arc<MsrpUri>>,
+    pub(super) from: Option<Arc<MsrpUri>>,
 }
 
 impl Conn {
@@ -316,6 +327,7 @@ impl Conn {
             tx: FastMap::default(),
             busy: None,
             deferred: VecDeque::new(),
+            paths: None,
         }
     }
 }
