@@ -2,8 +2,7 @@
 //! `bench` (benchmarks).
 
 /// mimalloc rather than glibc malloc: the relay's threads contended on glibc's arena locks
-/// (the four-hop relay moves about 25 % more per second with mimalloc; it keeps some 20 MiB
-/// more resident, bench row e).
+/// (what it gains and costs: README, "The bench table", rows (c) and (e)).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,8 +14,7 @@ extern "C" {
 }
 
 /// Freed pages go back to the system after 1 ms instead of 10 (`mi_option_purge_delay`, 15
-/// in both mimalloc v2 and v3): the 4 GiB relay's peak RSS went from 65 to 50 MiB at the same
-/// throughput.
+/// in both mimalloc v2 and v3), which keeps the relay's peak RSS low (bench row (e)).
 fn tune_allocator() {
     #[cfg(feature = "mimalloc")]
     // SAFETY: setting an option is allowed at any time; 15 is mi_option_purge_delay.

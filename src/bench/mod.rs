@@ -172,9 +172,19 @@ impl Row {
 
 /// CPU seconds (user + system) this process used so far.
 pub fn cpu_seconds() -> f64 {
+    rusage_seconds(libc::RUSAGE_SELF)
+}
+
+/// CPU seconds (user + system) of this process's children that have ended and been waited
+/// for (and of their waited-for descendants).
+pub fn children_cpu_seconds() -> f64 {
+    rusage_seconds(libc::RUSAGE_CHILDREN)
+}
+
+fn rusage_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage only writes the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
         return 0.0;
     }
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
@@ -289,6 +299,7 @@ async fn run_row(spec: &str, chunk: u64) -> anyhow::Result<Vec<Row>> {
 async fn default_run_row() -> anyhow::Result<Row> {
     let tmp = ScratchDir::new("default-run")?;
     let exe = std::env::current_exe()?;
+    let cpu0 = children_cpu_seconds();
     let start = clock::now();
     let out = tokio::process::Command::new(&exe)
         .arg("run")
@@ -302,6 +313,7 @@ async fn default_run_row() -> anyhow::Result<Row> {
         .await
         .with_context(|| format!("starting {} run", exe.display()))?;
     let secs = clock::since(start).as_secs_f64();
+    let cpu = children_cpu_seconds() - cpu0;
     let text = String::from_utf8_lossy(&out.stdout);
     let summary = text
         .lines()
@@ -322,7 +334,10 @@ async fn default_run_row() -> anyhow::Result<Row> {
         "s",
     )
     .target("<= 5 s", secs <= 5.0)
-    .note(summary))
+    .note(format!(
+        "{summary}; CPU {cpu:.1} s (the run and its SUT processes) on {} CPUs",
+        relay::cpus()
+    )))
 }
 
 /// A folder under the system's temp folder, removed when dropped.

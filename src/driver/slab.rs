@@ -19,7 +19,7 @@ pub const SLAB: usize = 512 * 1024;
 /// A slab with less room than this is retired for a fresh one before a read.
 const MIN_FREE: usize = 64 * 1024;
 /// Idle slabs kept for reuse.
-const POOL_MAX: usize = 16;
+const POOL_MAX: usize = 32;
 /// Reads at least this long are handed on as slices of the slab; shorter ones are copied out,
 /// so a few small messages on an idle connection do not pin a slab.
 const SPLIT: usize = 16 * 1024;
