@@ -335,9 +335,28 @@ async fn default_run_row() -> anyhow::Result<Row> {
     )
     .target("<= 5 s", secs <= 5.0)
     .note(format!(
-        "{summary}; CPU {cpu:.1} s (the run and its SUT processes) on {} CPUs",
-        relay::cpus()
+        "{summary}; CPU {cpu:.1} s (the run and its SUT processes) on {} CPUs; {}",
+        relay::cpus(),
+        case_time(&tmp.path().join("reports"))
+            .map(|(n, s)| format!(
+                "the cases' own durations add up to {s:.1} s ({n} cases, mean {:.2} s)",
+                s / n.max(1) as f64
+            ))
+            .unwrap_or_else(|| "no summary.json".into())
     )))
+}
+
+/// (cases, seconds) summed over the cases of the run's `summary.json` under `reports`.
+fn case_time(reports: &std::path::Path) -> Option<(usize, f64)> {
+    let run = std::fs::read_dir(reports)
+        .ok()?
+        .flatten()
+        .find(|e| e.path().is_dir())?;
+    let text = std::fs::read_to_string(run.path().join("summary.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let cases = v["cases"].as_array()?;
+    let ms: f64 = cases.iter().filter_map(|c| c["duration_ms"].as_f64()).sum();
+    Some((cases.len(), ms / 1000.0))
 }
 
 /// A folder under the system's temp folder, removed when dropped.
