@@ -281,6 +281,9 @@ pub async fn ratio_row(bytes: u64, chunk_size: u64) -> anyhow::Result<Row> {
         .iter()
         .map(|(p, r)| format!("{:.0}/{:.0}", r.rate / MIB, p.rate / MIB))
         .collect();
+    // CPU seconds per GiB moved: what each costs, less sensitive than throughput to how
+    // much of the shared machine each got.
+    let per_gib = |rate: f64, share: f64| share * (1u64 << 30) as f64 / rate;
     Ok(Row::new(
         "c.relay",
         format!(
@@ -296,12 +299,14 @@ pub async fn ratio_row(bytes: u64, chunk_size: u64) -> anyhow::Result<Row> {
         ("four-hop byte pump", pump.rate / MIB, "MiB/s"),
     )
     .note(format!(
-        "median of {PAIRS} alternating pairs, relay/pump MiB/s {}; relay used {:.2} CPUs, \
-         pump {:.2}, of {}; raw loopback TCP, one stream {:.0} MiB/s (relay {:.1} % of it); \
-         MSRP chunks of {chunk_size} B",
+        "median of {PAIRS} alternating pairs, relay/pump MiB/s {}; relay used {:.2} CPUs \
+         ({:.2} CPU-s per GiB), pump {:.2} ({:.2} CPU-s per GiB), of {}; raw loopback TCP, \
+         one stream {:.0} MiB/s (relay {:.1} % of it); MSRP chunks of {chunk_size} B",
         all.join(", "),
         relay.cpu_share,
+        per_gib(relay.rate, relay.cpu_share),
         pump.cpu_share,
+        per_gib(pump.rate, pump.cpu_share),
         cpus(),
         runs.raw / MIB,
         100.0 * relay.rate / runs.raw,
