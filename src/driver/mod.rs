@@ -873,10 +873,10 @@ fn read_now(rd: &tokio::net::tcp::OwnedReadHalf, max: usize) -> std::io::Result<
 const MAX_IOV: usize = 64;
 const MAX_BATCH: usize = 256 * 1024;
 
-/// Writes every buffer of `batch` in order (emptying it), with as few syscalls as the socket
-/// allows.
-async fn write_all_vectored(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+/// Writes every buffer of `batch` in order (emptying it), with as few syscalls as the stream
+/// allows (any stream: a TCP half, a TLS session).
+async fn write_all_vectored<W: tokio::io::AsyncWrite + Unpin>(
+    wr: &mut W,
     batch: &mut Vec<Bytes>,
 ) -> std::io::Result<()> {
     use bytes::Buf;
