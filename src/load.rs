@@ -11,12 +11,20 @@
 //!
 //! Setup latency: client-a's INVITE to its 200 (read from client-a's own wire events).
 //! Delivery latency: the send to the last member's last byte.
+//!
+//! Beyond one machine: `--shard k/n` makes this process one of n workers. The schedule of
+//! starts is the whole run's (`--rate` for `--duration`), and the worker starts the k-th of
+//! every n of them, on the loopback net `--net + k - 1` (so workers can share a host). Its
+//! result carries both latency histograms serialized (HdrHistogram V2 + DEFLATE, base64, as
+//! in HdrHistogram's own logs), and `load-merge` adds the workers' histograms and counts
+//! into one result whose percentiles are those of all the samples together.
 
 use crate::chain::{pattern, Chain, ChainOptions};
 use crate::clock;
 use crate::codec::sip::{Method, SipMessage, Transport};
 use crate::config::Variant;
 use crate::engine::profile::{case_vars, expand_line, Profile, Ready, RunVars};
+use crate::engine::shard::Partition;
 use crate::engine::spec::Case;
 use crate::engine::sutproc::{Readiness, SutProcess};
 use crate::entity::{Fault, Input, NodeEvent};
@@ -25,7 +33,7 @@ use crate::trace::{Recorder, Stamped, WireEvent};
 use anyhow::{anyhow, bail, Context};
 use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,10 +81,26 @@ pub struct LoadArgs {
     /// Faults to inject into the reference SUT (`{faults}` in the launch command).
     #[arg(long = "fault", value_parser = |s: &str| Fault::parse(s))]
     pub faults: Vec<Fault>,
+    /// Be the k-th of n workers (1-based): start every n-th session of the run's schedule,
+    /// on net `--net + k - 1`, with `--concurrency` for this worker; merge the workers'
+    /// `--out` files with `load-merge`.
+    #[arg(long)]
+    pub shard: Option<Partition>,
+}
+
+/// `cpm-harness load-merge …`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// The workers' results (`load --shard k/n --out FILE`), one per shard.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the merged JSON result here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
     pub count: u64,
     pub p50: f64,
@@ -86,7 +110,8 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(h: &Histogram<u64>) -> Latency {
+    /// The percentiles of a histogram of microseconds.
+    pub fn of(h: &Histogram<u64>) -> Latency {
         let ms = |us: u64| us as f64 / 1000.0;
         if h.is_empty() {
             return Latency {
@@ -108,7 +133,7 @@ impl Latency {
 }
 
 /// The JSON result (`--out`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadResult {
     pub profile: String,
     pub sut_roles: Vec<String>,
@@ -129,6 +154,149 @@ pub struct LoadResult {
     pub setup_latency_ms: Latency,
     pub delivery_latency_ms: Latency,
     pub elapsed_s: f64,
+    /// The worker's share (`--shard k/n`); absent for a whole run or a merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// How many workers' results a merge added up (1 for a single process).
+    #[serde(default = "one")]
+    pub workers: usize,
+    /// The latency histograms in microseconds (HdrHistogram V2 + DEFLATE, base64), so that
+    /// results can be merged with exact percentiles.
+    pub setup_histogram: String,
+    pub delivery_histogram: String,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// A histogram as HdrHistogram's V2 + DEFLATE encoding in base64 (the form of its log files).
+pub fn encode_histogram(h: &Histogram<u64>) -> anyhow::Result<String> {
+    use base64::Engine;
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| anyhow!("serializing a histogram: {e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+/// The inverse of [`encode_histogram`].
+pub fn decode_histogram(s: &str) -> anyhow::Result<Histogram<u64>> {
+    use base64::Engine;
+    use hdrhistogram::serialization::Deserializer;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .context("histogram: not base64")?;
+    Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(raw))
+        .map_err(|e| anyhow!("histogram: {e:?}"))
+}
+
+/// Adds up workers' results: counts and failures summed, histograms added (so percentiles
+/// are exact over all samples), rates summed, elapsed the longest. The results must be the
+/// shards 1/n … n/n of one run (same profile, roles, members, size, rate, duration).
+pub fn merge(results: &[LoadResult]) -> anyhow::Result<LoadResult> {
+    let first = results.first().ok_or_else(|| anyhow!("nothing to merge"))?;
+    let mut seen: Vec<Partition> = Vec::new();
+    for r in results {
+        let p: Partition = r
+            .shard
+            .as_deref()
+            .ok_or_else(|| anyhow!("a result without `shard` (not from `load --shard k/n`)"))?
+            .parse()
+            .map_err(|e: String| anyhow!(e))?;
+        if seen.contains(&p) {
+            bail!("shard {p} given twice");
+        }
+        let same = r.profile == first.profile
+            && r.sut_roles == first.sut_roles
+            && r.members == first.members
+            && r.size == first.size
+            && r.target_rate == first.target_rate
+            && r.duration_s == first.duration_s;
+        if !same {
+            bail!("shard {p} is from another run (profile, SUT roles, members, size, rate or duration differ)");
+        }
+        seen.push(p);
+    }
+    let n = seen[0].n;
+    if seen.iter().any(|p| p.n != n) {
+        bail!("shards of different splits (not all k/{n})");
+    }
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !seen.iter().any(|p| p.k == *k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        bail!("shard(s) {} missing", missing.join(", "));
+    }
+    let mut setup = Histogram::<u64>::new(3)?;
+    let mut delivery = Histogram::<u64>::new(3)?;
+    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+    let mut m = LoadResult {
+        shard: None,
+        workers: 0,
+        attempted: 0,
+        succeeded: 0,
+        failed: 0,
+        skipped_at_limit: 0,
+        achieved_rate: 0.0,
+        elapsed_s: 0.0,
+        concurrency: 0,
+        failures: BTreeMap::new(),
+        ..first.clone()
+    };
+    for r in results {
+        setup
+            .add(decode_histogram(&r.setup_histogram)?)
+            .map_err(|e| anyhow!("adding a setup histogram: {e:?}"))?;
+        delivery
+            .add(decode_histogram(&r.delivery_histogram)?)
+            .map_err(|e| anyhow!("adding a delivery histogram: {e:?}"))?;
+        for (k, v) in &r.failures {
+            *failures.entry(k.clone()).or_default() += v;
+        }
+        m.workers += r.workers;
+        m.attempted += r.attempted;
+        m.succeeded += r.succeeded;
+        m.failed += r.failed;
+        m.skipped_at_limit += r.skipped_at_limit;
+        m.achieved_rate += r.achieved_rate;
+        m.concurrency += r.concurrency;
+        m.elapsed_s = m.elapsed_s.max(r.elapsed_s);
+    }
+    m.failures = failures;
+    m.setup_latency_ms = Latency::of(&setup);
+    m.delivery_latency_ms = Latency::of(&delivery);
+    m.setup_histogram = encode_histogram(&setup)?;
+    m.delivery_histogram = encode_histogram(&delivery)?;
+    Ok(m)
+}
+
+/// `cpm-harness load-merge`: prints the merged result (and writes it with `--out`); exit 0
+/// when every attempted session succeeded, 1 otherwise.
+pub fn merge_main(a: MergeArgs) -> anyhow::Result<u8> {
+    let mut results = Vec::new();
+    for f in &a.files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        results.push(
+            serde_json::from_str::<LoadResult>(&text)
+                .with_context(|| format!("{}: not a `load --out` result", f.display()))?,
+        );
+    }
+    let m = merge(&results)?;
+    if let Some(path) = &a.out {
+        crate::files::write_atomic(path, serde_json::to_string_pretty(&m)?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    print!("{}", render(&m));
+    Ok(if m.failed == 0 && m.attempted > 0 {
+        0
+    } else {
+        1
+    })
 }
 
 /// One session's progress.
@@ -307,7 +475,12 @@ pub async fn run(a: &LoadArgs, progress: bool) -> anyhow::Result<LoadResult> {
         .clone()
         .ok_or_else(|| anyhow!("{}: load needs a `launch` section", profile.origin))?;
     let pfbs = a.members.div_ceil(100).clamp(1, 100);
-    let topology = Arc::new(Topology::generate(a.net, a.members, pfbs, 5060, 2855));
+    let net = match a.shard {
+        Some(p) => u8::try_from(usize::from(a.net) + p.k - 1)
+            .map_err(|_| anyhow!("--shard {p}: net {} + {} is past 255", a.net, p.k - 1))?,
+        None => a.net,
+    };
+    let topology = Arc::new(Topology::generate(net, a.members, pfbs, 5060, 2855));
     let mut variant = Variant::new(a.figure);
     if a.transport == "tcp" {
         variant.transport = Transport::Tcp;
@@ -411,7 +584,6 @@ async fn drive(
     let mut delivery_h = Histogram::<u64>::new(3)?;
     let mut succeeded = 0u64;
     let period = Duration::from_secs_f64(1.0 / a.rate);
-    let end_at = start + Duration::from_secs_f64(a.duration);
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut due = 0u64;
@@ -478,11 +650,15 @@ async fn drive(
         }
         tokio::select! {
             _ = ticker.tick(), if drain_deadline.is_none() => {
-                if clock::now() >= end_at || due >= total_due {
+                // The schedule is `total_due` starts, one per tick (late ticks catch up).
+                if due >= total_due {
                     drain_deadline = Some(clock::tokio_now() + Duration::from_secs_f64(a.drain));
                     continue;
                 }
                 due += 1;
+                if a.shard.is_some_and(|p| !p.holds(due as usize - 1)) {
+                    continue;
+                }
                 if in_flight >= a.concurrency {
                     skipped += 1;
                     continue;
@@ -649,6 +825,10 @@ async fn drive(
         setup_latency_ms: Latency::of(&setup_h),
         delivery_latency_ms: Latency::of(&delivery_h),
         elapsed_s: elapsed,
+        shard: a.shard.map(|p| p.to_string()),
+        workers: 1,
+        setup_histogram: encode_histogram(&setup_h)?,
+        delivery_histogram: encode_histogram(&delivery_h)?,
     })
 }
 
@@ -675,8 +855,13 @@ pub fn render(r: &LoadResult) -> String {
             x.p50, x.p90, x.p99, x.max, x.count
         )
     };
+    let who = match (&r.shard, r.workers) {
+        (Some(p), _) => format!(", worker {p}"),
+        (None, w) if w > 1 => format!(", {w} workers merged"),
+        _ => String::new(),
+    };
     s.push_str(&format!(
-        "load: {} sessions of {} B to {} members, SUT {} ({})\n",
+        "load: {} sessions of {} B to {} members, SUT {} ({}){who}\n",
         r.attempted,
         r.size,
         r.members,
@@ -709,4 +894,86 @@ pub async fn main(a: LoadArgs) -> anyhow::Result<u8> {
     } else {
         1
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(shard: &str, samples: &[u64], failed: u64) -> LoadResult {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for &v in samples {
+            h.record(v).unwrap();
+        }
+        let mut failures = BTreeMap::new();
+        if failed > 0 {
+            failures.insert("no answer to the INVITE".to_string(), failed);
+        }
+        LoadResult {
+            profile: "reference".into(),
+            sut_roles: vec!["x".into()],
+            members: 3,
+            size: 1000,
+            target_rate: 6.0,
+            duration_s: 2.0,
+            concurrency: 10,
+            attempted: samples.len() as u64 + failed,
+            succeeded: samples.len() as u64,
+            failed,
+            failures,
+            skipped_at_limit: 0,
+            achieved_rate: 2.0,
+            setup_latency_ms: Latency::of(&h),
+            delivery_latency_ms: Latency::of(&h),
+            elapsed_s: 3.0,
+            shard: Some(shard.into()),
+            workers: 1,
+            setup_histogram: encode_histogram(&h).unwrap(),
+            delivery_histogram: encode_histogram(&h).unwrap(),
+        }
+    }
+
+    #[test]
+    fn merged_percentiles_are_those_of_all_samples_together() {
+        // Samples in microseconds, spread over several orders of magnitude.
+        let all: Vec<u64> = (1..=3000u64).map(|i| i * i % 977_731 + 50).collect();
+        let parts: Vec<&[u64]> = vec![&all[..1000], &all[1000..1700], &all[1700..]];
+        let results: Vec<LoadResult> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| result(&format!("{}/3", i + 1), p, i as u64))
+            .collect();
+        // Through JSON, as the workers' files carry them.
+        let results: Vec<LoadResult> = results
+            .iter()
+            .map(|r| serde_json::from_str(&serde_json::to_string(r).unwrap()).unwrap())
+            .collect();
+        let m = merge(&results).unwrap();
+        let mut whole = Histogram::<u64>::new(3).unwrap();
+        for &v in &all {
+            whole.record(v).unwrap();
+        }
+        assert_eq!(m.delivery_latency_ms, Latency::of(&whole));
+        assert_eq!(m.setup_latency_ms, Latency::of(&whole));
+        assert_eq!(decode_histogram(&m.delivery_histogram).unwrap(), whole);
+        assert_eq!(m.succeeded, 3000);
+        assert_eq!(m.failed, 3);
+        assert_eq!(m.attempted, 3003);
+        assert_eq!(m.failures["no answer to the INVITE"], 3);
+        assert_eq!(m.workers, 3);
+        assert_eq!(m.shard, None);
+        assert_eq!(m.achieved_rate, 6.0);
+
+        let err = |rs: &[LoadResult]| merge(rs).unwrap_err().to_string();
+        assert!(
+            err(&results[..2]).contains("3/3 missing"),
+            "{}",
+            err(&results[..2])
+        );
+        let twice = [results[0].clone(), results[0].clone(), results[2].clone()];
+        assert!(err(&twice).contains("given twice"));
+        let mut other = results.clone();
+        other[1].size = 5;
+        assert!(err(&other).contains("another run"));
+    }
 }

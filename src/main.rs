@@ -2,8 +2,7 @@
 //! `bench` (benchmarks).
 
 /// mimalloc rather than glibc malloc: the relay's threads contended on glibc's arena locks
-/// (the four-hop relay moves about 25 % more per second with mimalloc; it keeps some 20 MiB
-/// more resident, bench row e).
+/// (what it gains and costs: README, "The bench table", rows (c) and (e)).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,8 +14,7 @@ extern "C" {
 }
 
 /// Freed pages go back to the system after 1 ms instead of 10 (`mi_option_purge_delay`, 15
-/// in both mimalloc v2 and v3): the 4 GiB relay's peak RSS went from 65 to 50 MiB at the same
-/// throughput.
+/// in both mimalloc v2 and v3), which keeps the relay's peak RSS low (bench row (e)).
 fn tune_allocator() {
     #[cfg(feature = "mimalloc")]
     // SAFETY: setting an option is allowed at any time; 15 is mi_option_purge_delay.
@@ -99,6 +97,9 @@ enum Cmd {
     /// Load a SUT: concurrent group sessions at a target rate for a duration; reports
     /// attempted/succeeded/failed (by reason), setup and delivery latency percentiles.
     Load(Box<cpm_harness::load::LoadArgs>),
+    /// Merge the results of `load --shard k/n` workers into one (counts summed, latency
+    /// histograms added: exact percentiles over all sessions).
+    LoadMerge(cpm_harness::load::MergeArgs),
     /// Write a commented profile template for your SUT (PICS lists, launch or addresses,
     /// trigger) to PATH; fill in its <SUT-…> placeholders, then `run --profile PATH`. The
     /// launch command runs without a shell; to use one, name it: sh -c '…'.
@@ -474,6 +475,7 @@ fn main() -> ExitCode {
             Cmd::Merge(a) => merge_cmd(a),
             Cmd::Bench(a) => bench::main(a).await,
             Cmd::Load(a) => cpm_harness::load::main(*a).await,
+            Cmd::LoadMerge(a) => cpm_harness::load::merge_main(a),
             Cmd::Init(a) => init_cmd(a),
             Cmd::Suites {
                 cmd: SuitesCmd::Write { dir, force },

@@ -3,12 +3,14 @@
 //! measured against a baseline taken in the same run, since the machine is shared and noisy.
 //!
 //! Rows: (a) wall time of the full default run; (b) fan-out of a 1 MiB message to 10 … 10,000
-//! members (time to all delivered, peak RSS, open fds); (c) four-hop relay vs raw loopback
-//! TCP; (d) sessions per second through the chain; (e) peak RSS relaying 1 GiB and 4 GiB.
+//! members (time to all delivered, peak RSS, open fds); (c) four-hop relay vs a four-hop TCP
+//! byte pump; (d) sessions per second through the chain; (e) peak RSS relaying 1 GiB and
+//! 4 GiB; (f) the chain's SIP dialogs per second vs SIPp's calls per second.
 
 pub mod fanout;
 pub mod relay;
 pub mod sessions;
+pub mod sipp;
 
 pub use relay::relay;
 
@@ -26,8 +28,8 @@ pub struct BenchArgs {
     /// One JSON object per row (name, value, unit; ratios with both measured values).
     #[arg(long)]
     pub json: bool,
-    /// Rows to run: any of a, b, c, d, e (comma-separated).
-    #[arg(long, default_value = "a,b,c,d,e", value_delimiter = ',')]
+    /// Rows to run: any of a, b, c, d, e, f (comma-separated).
+    #[arg(long, default_value = "a,b,c,d,e,f", value_delimiter = ',')]
     pub rows: Vec<String>,
     /// Group sizes of row (b).
     #[arg(long, default_value = "10,100,1000,10000", value_delimiter = ',')]
@@ -58,7 +60,7 @@ pub enum BenchCmd {
     /// One row in this process, printed as JSON lines (used by `bench` for each row).
     #[command(hide = true)]
     Row {
-        /// a, b:<members>, c:<MiB>, d, e:<MiB>.
+        /// a, b:<members>, c:<MiB>, d, e:<MiB>, f; relay-only:<MiB>, pump-only:<MiB> to profile.
         spec: String,
         #[arg(long, default_value_t = 65536)]
         chunk_size: u64,
@@ -84,6 +86,9 @@ pub struct Row {
     pub of: Vec<Measure>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
+    /// The row could not be measured (a tool is missing): never counted as met.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_run: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,7 +114,22 @@ impl Row {
             met: None,
             of: Vec::new(),
             note: String::new(),
+            not_run: false,
         }
+    }
+
+    /// A row that could not be measured, with its target and why.
+    pub fn not_run(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        unit: impl Into<String>,
+        target: &str,
+        why: impl Into<String>,
+    ) -> Row {
+        let mut r = Row::new(id, name, 0.0, unit).note(why);
+        r.target = Some(target.into());
+        r.not_run = true;
+        r
     }
 
     pub fn target(mut self, t: &str, met: bool) -> Row {
@@ -136,6 +156,9 @@ impl Row {
     }
 
     fn value_text(&self) -> String {
+        if self.not_run {
+            return "not run".into();
+        }
         let v = if self.value >= 100.0 || self.value.fract() == 0.0 {
             format!("{:.0}", self.value)
         } else if self.value >= 10.0 {
@@ -149,9 +172,19 @@ impl Row {
 
 /// CPU seconds (user + system) this process used so far.
 pub fn cpu_seconds() -> f64 {
+    rusage_seconds(libc::RUSAGE_SELF)
+}
+
+/// CPU seconds (user + system) of this process's children that have ended and been waited
+/// for (and of their waited-for descendants).
+pub fn children_cpu_seconds() -> f64 {
+    rusage_seconds(libc::RUSAGE_CHILDREN)
+}
+
+fn rusage_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage only writes the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
         return 0.0;
     }
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
@@ -235,7 +268,29 @@ async fn run_row(spec: &str, chunk: u64) -> anyhow::Result<Vec<Row>> {
         "b" => fanout::rows(num()? as usize, chunk).await,
         "c" => Ok(vec![relay::ratio_row(num()? << 20, chunk).await?]),
         "d" => Ok(vec![sessions::row().await?]),
+        "f" => Ok(vec![sipp::row().await?]),
         "e" => Ok(vec![relay::rss_row(num()? << 20, chunk).await?]),
+        // One relay or one byte-pump run alone (to profile either).
+        "relay-only" => {
+            let r = relay::chain_relay(num()? << 20, chunk).await?;
+            Ok(vec![Row::new(
+                "relay",
+                "four-hop relay",
+                r.rate / 1048576.0,
+                "MiB/s",
+            )
+            .note(format!("{:.2} CPUs", r.cpu_share))])
+        }
+        "pump-only" => {
+            let p = relay::pump(num()? << 20).await?;
+            Ok(vec![Row::new(
+                "pump",
+                "four-hop byte pump",
+                p.rate / 1048576.0,
+                "MiB/s",
+            )
+            .note(format!("{:.2} CPUs", p.cpu_share))])
+        }
         _ => bail!("unknown bench row {spec:?}"),
     }
 }
@@ -244,6 +299,7 @@ async fn run_row(spec: &str, chunk: u64) -> anyhow::Result<Vec<Row>> {
 async fn default_run_row() -> anyhow::Result<Row> {
     let tmp = ScratchDir::new("default-run")?;
     let exe = std::env::current_exe()?;
+    let cpu0 = children_cpu_seconds();
     let start = clock::now();
     let out = tokio::process::Command::new(&exe)
         .arg("run")
@@ -257,6 +313,7 @@ async fn default_run_row() -> anyhow::Result<Row> {
         .await
         .with_context(|| format!("starting {} run", exe.display()))?;
     let secs = clock::since(start).as_secs_f64();
+    let cpu = children_cpu_seconds() - cpu0;
     let text = String::from_utf8_lossy(&out.stdout);
     let summary = text
         .lines()
@@ -276,8 +333,30 @@ async fn default_run_row() -> anyhow::Result<Row> {
         secs,
         "s",
     )
-    .target("<= 10 s", secs <= 10.0)
-    .note(summary))
+    .target("<= 5 s", secs <= 5.0)
+    .note(format!(
+        "{summary}; CPU {cpu:.1} s (the run and its SUT processes) on {} CPUs; {}",
+        relay::cpus(),
+        case_time(&tmp.path().join("reports"))
+            .map(|(n, s)| format!(
+                "the cases' own durations add up to {s:.1} s ({n} cases, mean {:.2} s)",
+                s / n.max(1) as f64
+            ))
+            .unwrap_or_else(|| "no summary.json".into())
+    )))
+}
+
+/// (cases, seconds) summed over the cases of the run's `summary.json` under `reports`.
+fn case_time(reports: &std::path::Path) -> Option<(usize, f64)> {
+    let run = std::fs::read_dir(reports)
+        .ok()?
+        .flatten()
+        .find(|e| e.path().is_dir())?;
+    let text = std::fs::read_to_string(run.path().join("summary.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let cases = v["cases"].as_array()?;
+    let ms: f64 = cases.iter().filter_map(|c| c["duration_ms"].as_f64()).sum();
+    Some((cases.len(), ms / 1000.0))
 }
 
 /// A folder under the system's temp folder, removed when dropped.
@@ -311,7 +390,8 @@ async fn all(a: &BenchArgs) -> anyhow::Result<u8> {
             "c" => specs.push(format!("c:{}", a.relay_mib)),
             "d" => specs.push("d".into()),
             "e" => specs.extend(a.rss_mib.iter().map(|m| format!("e:{m}"))),
-            other => bail!("--rows: unknown row {other:?} (expected a, b, c, d or e)"),
+            "f" => specs.push("f".into()),
+            other => bail!("--rows: unknown row {other:?} (expected a, b, c, d, e or f)"),
         }
     }
     let exe: PathBuf = std::env::current_exe()?;
@@ -369,6 +449,7 @@ pub fn render_table(rows: &[Row]) -> String {
     ]];
     for r in rows {
         let target = match (&r.target, r.met) {
+            (Some(t), _) if r.not_run => format!("{t} NOT RUN"),
             (Some(t), Some(true)) => format!("{t} met"),
             (Some(t), Some(false)) => format!("{t} MISSED"),
             (Some(t), None) => t.clone(),
@@ -431,6 +512,25 @@ mod tests {
         assert!(t.contains(">= 40 % met"), "{t}");
         assert!(t.contains("relay 850.0 MiB/s; raw 2000.0 MiB/s"), "{t}");
         assert!(t.contains("390 sessions/s"), "{t}");
+    }
+
+    #[test]
+    fn a_row_not_run_is_never_met() {
+        let r = Row::not_run(
+            "f",
+            "(f) vs SIPp",
+            "x SIPp",
+            ">= 1.0 x SIPp",
+            "sipp is not installed",
+        );
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["not_run"], true);
+        assert!(v.get("met").is_none());
+        let back: Row = serde_json::from_value(v).unwrap();
+        let t = render_table(&[back]);
+        assert!(t.contains(">= 1.0 x SIPp NOT RUN"), "{t}");
+        assert!(t.contains("not run"), "{t}");
+        assert!(!t.contains(" met"), "{t}");
     }
 
     #[test]

@@ -20,7 +20,22 @@ pub const WINDOW: usize = 32;
 /// Sessions measured.
 pub const SESSIONS: usize = 2000;
 
+/// Row (d).
 pub async fn row() -> anyhow::Result<Row> {
+    let rate = measure().await?;
+    Ok(Row::new(
+        "d.sessions",
+        "(d) sessions per second through the chain (INVITE…ACK, 100 B, BYE; 4 hops)",
+        rate,
+        "sessions/s",
+    )
+    .note(format!(
+        "{SESSIONS} sessions, {WINDOW} in flight, SIP/UDP, 1 member"
+    )))
+}
+
+/// Complete sessions per second: [`SESSIONS`] sessions, [`WINDOW`] in flight.
+pub async fn measure() -> anyhow::Result<f64> {
     let t = Arc::new(Topology::generate(NET, 1, 1, 5060, 2855));
     let mut chain = Chain::start(ChainOptions::for_load(t, Variant::new(1))).await?;
     // client-a's session ends; every other node's events are drained and dropped.
@@ -74,13 +89,5 @@ pub async fn row() -> anyhow::Result<Row> {
     }
     let secs = clock::since(start).as_secs_f64();
     chain.stop().await?;
-    Ok(Row::new(
-        "d.sessions",
-        "(d) sessions per second through the chain (INVITE…ACK, 100 B, BYE; 4 hops)",
-        SESSIONS as f64 / secs,
-        "sessions/s",
-    )
-    .note(format!(
-        "{SESSIONS} sessions, {WINDOW} in flight, SIP/UDP, 1 member"
-    )))
+    Ok(SESSIONS as f64 / secs)
 }

@@ -15,13 +15,14 @@
 //! one peer IP address (more are closed at once, with a warning naming the peer).
 
 pub mod hostile;
+mod slab;
 
 use crate::codec::sip::{Framed, Limits as SipLimits, SipFramer, SipMessage, Transport};
 use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output, Start};
 use crate::limits::Limits;
 use crate::trace::{Recorder, WireEvent};
 use anyhow::Context;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hostile::{Hostile, MsrpPlan, SipPlan};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -863,11 +864,6 @@ thread_local! {
     /// The datagram buffer of every node served by this thread (a buffer per node would cost
     /// 64 KiB per client-b instance in a 10,000-member chain).
     static UDP_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65536]);
-    /// The read buffer of every MSRP connection served by this thread. Large reads are handed
-    /// on as slices of it (no copy); small ones are copied out so the buffer is reused. An
-    /// idle connection holds no buffer, and reads are packed densely, so memory follows the
-    /// bytes in flight, not the number of connections.
-    static READ_BUF: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
 /// A datagram that does not parse: why, and its bytes.
@@ -885,45 +881,20 @@ fn udp_recv_now(udp: &UdpSocket) -> Option<(SocketAddr, Result<SipMessage, Unpar
 }
 
 /// Reads what the socket has: `Ok(None)` when it would block, an empty `Bytes` at EOF.
+/// Large reads are handed on as slices of a pooled slab (no copy), small ones copied out
+/// ([`slab::read_with`]).
 fn read_now(rd: &tokio::net::tcp::OwnedReadHalf, max: usize) -> std::io::Result<Option<Bytes>> {
-    use bytes::BufMut;
-    const BUF: usize = 256 * 1024;
-    const MIN_FREE: usize = 64 * 1024;
-    /// Reads at least this long are handed on without a copy.
-    const SPLIT: usize = 16 * 1024;
-    READ_BUF.with(|b| {
-        let mut b = b.borrow_mut();
-        if b.capacity() - b.len() < MIN_FREE {
-            b.reserve(BUF);
-        }
-        match rd.try_read_buf(&mut (&mut *b).limit(max)) {
-            Ok(0) => Ok(Some(Bytes::new())),
-            Ok(n) if n >= SPLIT => Ok(Some(b.split().freeze())),
-            Ok(_) => {
-                let data = Bytes::copy_from_slice(&b);
-                b.clear();
-                Ok(Some(data))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                b.clear();
-                Ok(None)
-            }
-            Err(e) => {
-                b.clear();
-                Err(e)
-            }
-        }
-    })
+    slab::read_with(max, |buf| rd.try_read(buf))
 }
 
 /// At most this many buffers, and about this many bytes, go into one vectored write.
 const MAX_IOV: usize = 64;
 const MAX_BATCH: usize = 256 * 1024;
 
-/// Writes every buffer of `batch` in order (emptying it), with as few syscalls as the socket
-/// allows.
-async fn write_all_vectored(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+/// Writes every buffer of `batch` in order (emptying it), with as few syscalls as the stream
+/// allows (any stream: a TCP half, a TLS session).
+async fn write_all_vectored<W: tokio::io::AsyncWrite + Unpin>(
+    wr: &mut W,
     batch: &mut Vec<Bytes>,
 ) -> std::io::Result<()> {
     use bytes::Buf;

@@ -122,7 +122,10 @@ impl NodeConfig {
             // pf-b serves hundreds of members: a shallow one (the kernel's socket buffers do
             // the rest).
             high_water: if inst.role == Role::X {
-                4 << 20
+                std::env::var("XHW")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(4 << 20)
             } else {
                 64 << 10
             },
@@ -163,7 +166,7 @@ pub struct Node {
     /// Local MSRP session-id → leg.
     /// Legs by their local session-id (several only under [`Fault::ConstantSessionId`]).
     sessions: HashMap<String, Vec<LegIdx>>,
-    conns: HashMap<ConnId, Conn>,
+    conns: state::FastMap<ConnId, Conn>,
     next_conn: ConnId,
     next_session: u64,
     timers: BinaryHeap<Reverse<TimerEntry>>,
@@ -197,7 +200,7 @@ impl Node {
             dialogs: HashMap::new(),
             invites_in: HashMap::new(),
             sessions: HashMap::new(),
-            conns: HashMap::new(),
+            conns: state::FastMap::default(),
             next_conn: 1,
             next_session: 1,
             timers: BinaryHeap::new(),

@@ -12,14 +12,15 @@
 //! connection while a relayed message is in progress (MSRP messages never interleave), so
 //! responses and binding SENDs wait for its end-line.
 
-use super::state::{DialogState, InMsg, LegIdx, Pending, Side};
+use super::state::{DialogState, InMsg, LegIdx, PathCache, Pending, Side};
 use super::Node;
 use crate::codec::msrp::{
-    encode_end, encode_response, new_ident, send_head, ByteRange, Flag, MsrpEvent, MsrpHead,
-    StartLine,
+    encode_end, encode_response, encode_send_head, new_ident, ByteRange, Flag, MsrpEvent, MsrpHead,
+    MsrpUri, StartLine,
 };
 use crate::entity::{ConnId, Fault, Output};
 use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
 
 impl Node {
     // ------------------------------------------------------------------ out
@@ -95,16 +96,13 @@ impl Node {
                     continue;
                 }
                 let l = &self.legs[leg];
-                let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
+                if l.remote_sdp.is_none() {
                     continue;
-                };
-                let from = l.local_path.clone();
+                }
                 // Faults: the upstream To-Path copied; a Byte-Range starting at 0.
-                let up = self.calls[l.call].up;
-                let to = match up {
-                    Some(u) if self.fault(Fault::WrongToPath) => self.legs[u].local_path.clone(),
-                    _ => to,
-                };
+                let wrong_to = self.calls[l.call]
+                    .up
+                    .filter(|_| self.fault(Fault::WrongToPath));
                 let zero_range = self.fault(Fault::BadByteRange);
                 while let Some(item) = self.legs[leg].pending.pop_front() {
                     let (data, busy) = match item {
@@ -124,16 +122,22 @@ impl Node {
                             } else {
                                 range
                             };
-                            let head = send_head(
+                            let l = &self.legs[leg];
+                            let to = match (wrong_to, &l.remote_sdp) {
+                                (Some(u), _) => &self.legs[u].local_path,
+                                (None, Some(sdp)) => sdp.next_hop(),
+                                (None, None) => unreachable!("checked before the loop"),
+                            };
+                            let mut buf = BytesMut::new();
+                            encode_send_head(
+                                &mut buf,
                                 &tid,
-                                &to,
-                                &from,
+                                to,
+                                &l.local_path,
                                 &message_id,
                                 range,
                                 Some(&content_type),
                             );
-                            let mut buf = BytesMut::new();
-                            head.encode(&mut buf);
                             (buf.freeze(), Some(leg))
                         }
                         Pending::End(d) => (d, None),
@@ -228,15 +232,59 @@ impl Node {
         }
     }
 
+    /// A request's first From-Path and To-Path URIs, parsed once per distinct pair of header
+    /// values on a connection.
+    fn request_paths(
+        &mut self,
+        conn: ConnId,
+        h: &MsrpHead,
+    ) -> (Option<Arc<MsrpUri>>, Option<Arc<MsrpUri>>) {
+        let (Some(to_raw), Some(from_raw)) = (h.header("To-Path"), h.header("From-Path")) else {
+            let first = |r: Result<Vec<MsrpUri>, _>| r.ok().and_then(|v| v.into_iter().next());
+            return (
+                first(h.from_path()).map(Arc::new),
+                first(h.to_path()).map(Arc::new),
+            );
+        };
+        let c = self.conns.get_mut(&conn);
+        if let Some(p) = c.as_ref().and_then(|c| c.paths.as_ref()) {
+            if p.to_raw == to_raw && p.from_raw == from_raw {
+                return (p.from.clone(), p.to.clone());
+            }
+        }
+        let first = |v: &str| {
+            MsrpUri::parse_list(v)
+                .ok()
+                .and_then(|v| v.into_iter().next())
+                .map(Arc::new)
+        };
+        let (from, to) = (first(from_raw), first(to_raw));
+        if let Some(c) = c {
+            c.paths = Some(PathCache {
+                to_raw: to_raw.to_string(),
+                from_raw: from_raw.to_string(),
+                to: to.clone(),
+                from: from.clone(),
+            });
+        }
+        (from, to)
+    }
+
     fn on_msrp_head(&mut self, conn: ConnId, h: MsrpHead) {
         let is_request = matches!(h.start, StartLine::Request { .. });
+        // A response's paths are never used: not parsed.
+        let (from_path, to_path) = if is_request {
+            self.request_paths(conn, &h)
+        } else {
+            (None, None)
+        };
         let mut m = InMsg {
             leg: None,
             is_request,
             method: h.method().unwrap_or_default().to_string(),
             code: h.code().unwrap_or(0),
-            from_path: h.from_path().ok().and_then(|v| v.into_iter().next()),
-            to_path: h.to_path().ok().and_then(|v| v.into_iter().next()),
+            from_path,
+            to_path,
             range: h.byte_range().and_then(|r| r.ok()),
             seen: 0,
             has_body: h.has_body,

@@ -13,6 +13,48 @@ use crate::entity::{ConnId, ContentSource};
 use crate::limits::Limits;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
+
+/// A map whose keys the node made itself (connection ids, its own transaction ids) or only
+/// looks up: hashed with [`FastHasher`] instead of SipHash, since the relay looks them up
+/// several times per chunk and read.
+pub(super) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+
+/// A multiply-rotate hasher (FxHash's mixing step), a word at a time.
+#[derive(Default, Clone, Copy)]
+pub(super) struct FastHasher(u64);
+
+impl FastHasher {
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.mix(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.mix(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+}
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -224,8 +266,8 @@ pub(super) struct InMsg {
     pub(super) is_request: bool,
     pub(super) method: String,
     pub(super) code: u16,
-    pub(super) from_path: Option<MsrpUri>,
-    pub(super) to_path: Option<MsrpUri>,
+    pub(super) from_path: Option<Arc<MsrpUri>>,
+    pub(super) to_path: Option<Arc<MsrpUri>>,
     pub(super) range: Option<ByteRange>,
     /// Bytes of body seen so far in this chunk.
     pub(super) seen: u64,
@@ -252,12 +294,23 @@ pub(super) struct Conn {
     pub(super) paused: bool,
     pub(super) closed: bool,
     /// Our SEND transactions on this connection: tid → (leg, is the final chunk).
-    pub(super) tx: HashMap<String, (LegIdx, bool)>,
+    pub(super) tx: FastMap<String, (LegIdx, bool)>,
     /// A relayed message is being written for this leg: nothing else may go on the wire
     /// until its end-line (MSRP messages never interleave on a connection).
     pub(super) busy: Option<LegIdx>,
     /// Responses and binding SENDs waiting for `busy` to clear.
     pub(super) deferred: VecDeque<Bytes>,
+    /// The paths of the last request read here: the chunks of a message carry the same
+    /// To-Path and From-Path, parsed once.
+    pub(super) paths: Option<PathCache>,
+}
+
+/// A request's To-Path and From-Path as written, and their first URIs.
+pub(super) struct PathCache {
+    pub(super) to_raw: String,
+    pub(super) from_raw: String,
+    pub(super) to: Option<Arc<MsrpUri>>,
+    pub(super) from: Option<Arc<MsrpUri>>,
 }
 
 impl Conn {
@@ -273,9 +326,10 @@ impl Conn {
             unflushed: 0,
             paused: false,
             closed: false,
-            tx: HashMap::new(),
+            tx: FastMap::default(),
             busy: None,
             deferred: VecDeque::new(),
+            paths: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use super::super::Node;
 use super::super::NodeConfig;
 use super::{Invited, Rules};
 use crate::codec::cpim::Cpim;
-use crate::codec::msrp::{chunk_ranges, encode_end, new_ident, send_head, Flag};
+use crate::codec::msrp::{chunk_ranges, encode_end, encode_send_head, new_ident, Flag};
 use crate::config::{GroupKind, Link};
 use crate::entity::{ContentSource, Fault};
 use bytes::{Bytes, BytesMut};
@@ -135,7 +135,9 @@ impl Node {
             let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
                 return;
             };
-            let head = send_head(
+            let mut buf = BytesMut::new();
+            encode_send_head(
+                &mut buf,
                 &tid,
                 &to,
                 &l.local_path,
@@ -143,8 +145,6 @@ impl Node {
                 range,
                 Some("message/cpim"),
             );
-            let mut buf = BytesMut::new();
-            head.encode(&mut buf);
             let mut tail = BytesMut::new();
             encode_end(&mut tail, &tid, flag, true);
             let last = flag == Flag::End;
