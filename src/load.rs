@@ -21,7 +21,7 @@
 
 use crate::chain::{pattern, Chain, ChainOptions};
 use crate::clock;
-use crate::codec::sip::{Method, SipMessage, Transport};
+use crate::codec::sip::Transport;
 use crate::config::Variant;
 use crate::engine::profile::{case_vars, expand_line, Profile, Ready, RunVars};
 use crate::engine::shard::Partition;
@@ -414,31 +414,32 @@ fn watch_sip(
     std::thread::spawn(move || {
         let mut seen = HashSet::new();
         while let Ok((t, ev)) = rx.recv() {
-            let WireEvent::Sip { from, to, raw, .. } = ev else {
+            let WireEvent::Sip {
+                transport,
+                from,
+                to,
+                raw,
+            } = ev
+            else {
                 continue;
             };
-            let Ok(msg) = SipMessage::parse(&raw) else {
-                continue;
-            };
-            let Some(call_id) = msg.call_id().map(str::to_string) else {
+            // The model's reading of the message (this watch streams: it keeps no case).
+            let s = crate::model::wire::sip_obs(0, t, transport, from, to, &raw);
+            let Some(call_id) = s.msg.as_ref().and_then(|m| m.call_id()).map(str::to_string) else {
                 continue;
             };
             let at = start + t;
-            let note = if from == client_a && msg.method() == Some(&Method::Invite) {
+            let note = if from == client_a && s.is_request("INVITE") {
                 if !seen.insert(call_id.clone()) {
                     continue;
                 }
                 Note::Invite { call_id, at }
-            } else if to == client_a
-                && !msg.is_request()
-                && matches!(msg.cseq(), Some((_, Method::Invite)))
-                && msg.code().is_some_and(|c| c >= 200)
-            {
-                Note::Answer {
-                    call_id,
-                    code: msg.code().unwrap_or(0),
-                    at,
-                }
+            } else if to == client_a && s.is_response("INVITE", 200..=699) {
+                let code = match s.kind {
+                    Some(crate::model::SipKind::Response { code, .. }) => code,
+                    _ => 0,
+                };
+                Note::Answer { call_id, code, at }
             } else {
                 continue;
             };

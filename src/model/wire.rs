@@ -88,8 +88,9 @@ pub fn interpret(events: &[(Duration, WireEvent)]) -> Observation {
     obs
 }
 
-/// One SIP message of the wire layer (no party yet).
-fn sip_obs(
+/// One SIP message of the wire layer (no party yet): the model's reading of it, also for
+/// streaming readers that cannot keep a whole case (the load mode's latency watch).
+pub fn sip_obs(
     index: usize,
     t: Duration,
     transport: Transport,
