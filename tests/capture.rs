@@ -3,9 +3,12 @@
 //! parsers, and read back by the capture reader — also after conversion to pcapng and other
 //! link types, with reordered and duplicated TCP segments, fragmented UDP, and broken files.
 //!
-//! The tshark checks are skipped (with a message) when tshark is not on PATH; CI installs it.
+//! A test whose tshark (or dumpcap, editcap) checks cannot run because the tool is missing
+//! says so and is listed as not run by `scripts/test`; CI installs the tools and requires them.
 
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
+mod common;
 
 use bytes::Bytes;
 use cpm_harness::capture::read::read_capture_full;
@@ -107,15 +110,11 @@ fn run(t: Transport) -> &'static Run {
 
 const BOTH: [Transport; 2] = [Transport::Udp, Transport::Tcp];
 
+/// Whether `tool` (tshark, dumpcap, editcap) is installed; when it is not, the test (or the
+/// part of it that needs the tool) does not run: recorded for `scripts/test`, a failure
+/// under CI.
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED: `{tool}` is not on PATH (apt-get install -y tshark)");
-    }
-    ok
+    common::require_tool(tool).is_some()
 }
 
 /// tshark's `-T fields` output, one row per frame, fields split on tabs.
@@ -769,7 +768,8 @@ fn kernel_capture_of_a_run_matches_the_recorded_events() {
         if !said.contains("Capturing on") {
             let _ = child.kill();
             let _ = child.wait();
-            eprintln!("SKIPPED: dumpcap cannot capture on lo: {said}");
+            eprintln!("dumpcap cannot capture on lo: {said}");
+            common::not_run("needs the right to capture on lo (dumpcap)");
             return;
         }
         // "Capturing on" comes a moment before packets are seen.

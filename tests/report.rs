@@ -3,6 +3,8 @@
 //! error, a skipped and a not-run case), snapshot-tested with insta; the JUnit XML checked
 //! against the structure Jenkins and GitLab read (`tests/fixtures/junit.xsd`, xmllint).
 
+mod common;
+
 use cpm_harness::report::console::{case_lines, Styles, Verbosity};
 use cpm_harness::report::model::Summary;
 use cpm_harness::report::{html, junit};
@@ -167,21 +169,9 @@ fn summary_round_trips() {
     assert_eq!(back, s);
 }
 
-/// xmllint, or why it cannot run: required in CI (`CI=true`), else the test says why it
-/// skips.
-pub fn xmllint() -> Option<&'static str> {
-    let ok = std::process::Command::new("xmllint")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("xmllint");
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("xmllint is missing, and CI=true requires it (.ci/run installs libxml2-utils)");
-    }
-    eprintln!("skipped: xmllint is not installed (apt-get install libxml2-utils)");
-    None
+/// xmllint; when it is missing the test does not run (a failure under CI).
+pub fn xmllint() -> Option<std::path::PathBuf> {
+    common::require_tool("xmllint")
 }
 
 #[test]
@@ -191,7 +181,7 @@ fn junit_xml_validates_against_the_jenkins_and_gitlab_structure() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("junit.xml");
     std::fs::write(&f, junit::render(&s).unwrap()).unwrap();
-    let out = std::process::Command::new(tool)
+    let out = std::process::Command::new(&tool)
         .args(["--noout", "--schema"])
         .arg(schema())
         .arg(&f)
