@@ -7,6 +7,8 @@
 //! Cases run on the runner's own subnets (127.100–199, re-run elsewhere on a clash); the
 //! tests of this file take turns so their runs do not compete for them.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -77,17 +79,9 @@ fn summary(folder: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(folder.join("summary.json")).unwrap()).unwrap()
 }
 
+/// The schema check of `file` (not run when xmllint is missing: a failure under CI).
 fn xmllint_ok(file: &Path) {
-    let have = Command::new("xmllint")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "xmllint is missing, and CI=true requires it (.ci/run installs libxml2-utils)"
-        );
-        eprintln!("skipped the schema check: xmllint is not installed");
+    if common::require_tool("xmllint").is_none() {
         return;
     }
     let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd");
@@ -120,6 +114,11 @@ fn exit_0_when_every_case_passes_with_every_report_written() {
         "{stdout}"
     );
     assert!(stdout.contains(&format!("pass   {}", FOUR[1])), "{stdout}");
+    // One case, in the singular.
+    assert!(
+        stdout.starts_with("1 case, 0 skipped; profile reference"),
+        "{stdout}"
+    );
     let folder = folder.unwrap();
     for f in ["summary.json", "junit.xml", "index.html"] {
         assert!(folder.join(f).is_file(), "{f} missing");
@@ -304,17 +303,123 @@ fn exit_3_for_a_harness_error() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
 
+/// A filter that matches nothing: exit 4, which filter matched nothing and where to look on
+/// stderr, and nothing created (no report folder, no captures path).
 #[test]
-fn exit_4_when_no_case_runs() {
+fn exit_4_when_no_case_runs_and_nothing_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let (o, folder) = run(dir.path(), &["--filter", "no-such-case"], &[]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .any(|l| l == "0 passed, 0 failed, 0 inconc, 0 error, 0 skipped"));
-    assert!(folder.unwrap().join("summary.json").is_file());
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "no case to run: --filter \"no-such-case\" matched no case; `cpm-harness list` prints the case ids",
+        "{}",
+        text(&o)
+    );
+    assert!(folder.is_none(), "a report folder was created");
+    assert!(!dir.path().join("reports").exists() && !dir.path().join("captures").exists());
     let o = harness(&["list", "--filter", "no-such-case"], &[]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--filter \"no-such-case\" matched no case")
+    );
+    // One filter of two matching nothing: a warning naming it; the other's cases are listed.
+    let o = harness(
+        &["list", "--filter", "no-such-case", "--filter", FOUR[1]],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{}\n", FOUR[1]));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(
+        "warning: --filter \"no-such-case\" matched no case (`cpm-harness list` prints the case ids)"
+    ));
+    // A partition that selects none of the filtered cases.
+    let (o, folder) = run(
+        dir.path(),
+        &["--filter", FOUR[1], "--partition", "2/2"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(folder.is_none());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--partition 2/2 selects none of the 1 case the filters keep"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// `list`: the runnable ids on stdout, one per line; the skipped cases counted on stderr and
+/// listed with their reasons behind `--skipped`; both in `--json`.
+#[test]
+fn list_prints_runnable_ids_and_skipped_cases_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = std::fs::read_to_string("profiles/reference.yaml")
+        .unwrap()
+        .replace("reuse: [true, false]", "reuse: [false]");
+    let p = dir.path().join("no-reuse.yaml");
+    std::fs::write(&p, profile).unwrap();
+    let p = p.display().to_string();
+    let args = ["list", "--profile", &p, "--filter", "F1/x/"];
+    let o = harness(&args, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!ids.is_empty());
+    for id in &ids {
+        assert!(
+            id.starts_with("F1/x/") && !id.contains(' ') && !id.contains("/reuse/"),
+            "not a runnable id: {id:?}"
+        );
+    }
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1 skipped case not listed: the profile does not declare what it needs"),
+        "{}",
+        text(&o)
+    );
+
+    let mut a = args.to_vec();
+    a.push("--skipped");
+    let o = harness(&a, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let skipped: Vec<(String, String)> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let (id, why) = l.split_once(": ").expect("id: reason");
+            (id.to_string(), why.to_string())
+        })
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    for (id, why) in &skipped {
+        assert!(id.contains("/reuse/"), "{id}");
+        assert!(why.contains("reuse"), "{why}");
+    }
+
+    let mut a = args.to_vec();
+    a.push("--json");
+    let o = harness(&a, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["cases"], serde_json::json!(ids));
+    let js: Vec<(String, String)> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["id"].as_str().unwrap().to_string(),
+                k["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(js, skipped);
+    assert_eq!(v["unmatched_filters"], serde_json::json!([]));
 }
 
 fn list(args: &[&str]) -> Vec<String> {
@@ -462,12 +567,8 @@ fn merged_shards_give_the_summary_of_one_run() {
 #[test]
 fn progress_bar_and_colour_on_a_terminal_only() {
     let _t = turn();
-    let have = Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        eprintln!("skipped: util-linux `script` is not installed (no pty to test with)");
+    // util-linux `script` gives the run a pty.
+    if common::require_tool("script").is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -517,17 +618,7 @@ fn progress_bar_and_colour_on_a_terminal_only() {
 #[test]
 fn failed_rows_and_steps_through_the_sip_core() {
     let _t = turn();
-    let have = Path::new("/usr/sbin/kamailio").exists()
-        || Command::new("sh")
-            .args(["-c", "command -v kamailio"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "kamailio is missing, and CI=true requires it (.ci/run installs it)"
-        );
-        eprintln!("skipped: kamailio is not installed");
+    if common::require_tool("kamailio").is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

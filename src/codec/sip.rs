@@ -18,7 +18,9 @@ pub struct SipError {
     pub excerpt: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,
@@ -1251,21 +1253,6 @@ fn xml_unescape(s: &str) -> Option<String> {
     Some(out)
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------------
 // Stream framing
 // ---------------------------------------------------------------------------------------------
@@ -1428,7 +1415,7 @@ impl Body {
         );
         for m in members {
             xml.push_str("<entry uri=\"");
-            xml.push_str(&xml_escape(m));
+            xml.push_str(&crate::text::escape_markup(m));
             xml.push_str("\"/>");
         }
         xml.push_str("</list></resource-lists>\r\n");
@@ -2383,7 +2370,7 @@ a=setup:passive
         assert!(
             text.contains("<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>")
         );
-        assert!(text.contains("<entry uri=\"sip:odd&amp;&quot;&lt;name&gt;&apos;@example.com\"/>"));
+        assert!(text.contains("<entry uri=\"sip:odd&amp;&quot;&lt;name&gt;&#39;@example.com\"/>"));
         // Boundaries are random, and reproducible from the seed.
         assert_ne!(
             Body::sdp_with_resource_list(&sdp, &members, &mut rng).content_type,

@@ -413,8 +413,8 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
         Some(l) => {
             let _ = writeln!(
                 b,
-                "<figure><figcaption>Observed ({} rows; hover an arrow for its message)</figcaption>\n{}\n</figure>",
-                l.rows.len(),
+                "<figure><figcaption>Observed ({}; hover an arrow for its message)</figcaption>\n{}\n</figure>",
+                crate::text::plural(l.rows.len(), "row"),
                 svg::observed(l)
             );
         }

@@ -4,28 +4,12 @@
 //! in red; each arrow shows its message on hover through an SVG `<title>`), and the figure's
 //! expected ladder with what became of each step.
 //!
-//! Every string is escaped with [`esc`]: labels, headers and SDP lines come from the SUT.
+//! Every string is escaped with [`esc`] ([`crate::text::escape_markup`]): labels, headers
+//! and SDP lines come from the SUT.
 
 use super::model::{ExpectedView, LadderView, RowStyle, StepStatus};
+pub use crate::text::escape_markup as esc;
 use std::fmt::Write as _;
-
-/// Escapes text for HTML/SVG element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            // Control characters have no place in a tooltip (and some are invalid XML).
-            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{fffd}'),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 const COLW: f64 = 88.0;
 const LEFT: f64 = 56.0;
@@ -268,18 +252,4 @@ pub fn expected(e: &ExpectedView, sut: &[String], case_failed: bool) -> String {
     }
     s.push_str("</svg>");
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn esc_leaves_no_markup() {
-        assert_eq!(
-            esc("<script>a('x')</script> & \"q\""),
-            "&lt;script&gt;a(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
-        );
-        assert_eq!(esc("a\u{1}b"), "a\u{fffd}b");
-    }
 }
