@@ -143,6 +143,20 @@ fn exit_0_when_every_case_passes_with_every_report_written() {
     assert_eq!(s["schema_version"], 3);
     assert_eq!(s["counts"]["passed"], 1);
     assert!(s["cases"][0]["ladder"]["rows"].as_array().unwrap().len() > 20);
+    // The SUT's readiness line names its topology: the copy kept beside the capture, not
+    // the work folder's, which is gone after the run.
+    let kept = dir
+        .path()
+        .join("captures")
+        .join(folder.file_name().unwrap())
+        .join("F1_x_on-ack_udp_new_sdp_predefined_in-order.topology.yaml");
+    let notes = s["cases"][0]["notes"].to_string();
+    assert!(
+        notes.contains(&format!("topology={}", kept.display())),
+        "{notes}"
+    );
+    assert!(kept.is_file() && !notes.contains("/work/"), "{notes}");
+    assert!(!folder.join("work").exists());
     xmllint_ok(&folder.join("junit.xml"));
     let junit = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
     assert!(junit.contains("<testsuite name=\"FIG 1: "), "{junit}");
@@ -660,4 +674,43 @@ fn failed_rows_and_steps_through_the_sip_core() {
         })
         .collect();
     assert_eq!(not_seen, [("INVITE2", "failed"), ("200-1", "failed")]);
+}
+
+/// The times of a case page's observed ladder, top to bottom.
+fn drawn_times(page: &str) -> Vec<f64> {
+    let from = page
+        .find("<svg class=\"ladder observed\"")
+        .expect("an observed ladder");
+    let svg = &page[from..from + page[from..].find("</svg>").unwrap()];
+    svg.split("<text class=\"t\" x=\"4\" y=\"")
+        .skip(1)
+        .map(|t| {
+            let t = &t[t.find('>').unwrap() + 1..];
+            t[..t.find('<').unwrap()].parse().unwrap()
+        })
+        .collect()
+}
+
+/// Time runs down the observed ladder of a real case page (one with a slow member, where the
+/// causal order went back in time on about half of the rows).
+#[test]
+fn time_runs_down_a_case_page() {
+    let _t = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let case = "F3/x/on-ack/udp/new/sdp/predefined/one-slow";
+    let (o, folder) = run(dir.path(), &["--filter", case], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let page = std::fs::read_to_string(
+        folder
+            .unwrap()
+            .join("cases")
+            .join("F3_x_on-ack_udp_new_sdp_predefined_one-slow.html"),
+    )
+    .unwrap();
+    let times = drawn_times(&page);
+    assert!(times.len() > 40, "{times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "time goes back: {times:?}"
+    );
 }

@@ -211,3 +211,59 @@ fn junit_xml_validates_against_the_jenkins_and_gitlab_structure() {
 fn schema() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd")
 }
+
+/// The times of the observed ladder's rows, top to bottom, as drawn on the page.
+pub fn drawn_times(page: &str) -> Vec<f64> {
+    let from = page
+        .find("<svg class=\"ladder observed\"")
+        .expect("an observed ladder");
+    let svg = &page[from..from + page[from..].find("</svg>").unwrap()];
+    svg.split("<text class=\"t\" x=\"4\" y=\"")
+        .skip(1)
+        .map(|t| {
+            let t = &t[t.find('>').unwrap() + 1..];
+            t[..t.find('<').unwrap()].parse().unwrap()
+        })
+        .collect()
+}
+
+/// Time runs down the observed ladder: its rows are drawn in the order they were captured
+/// (the fixture's model keeps them in causal order, where a 200 at 412 ms comes before one at
+/// 9 ms).
+#[test]
+fn observed_rows_are_drawn_in_time_order() {
+    let s = fixture();
+    let c = &s.cases[1];
+    let model: Vec<f64> = c
+        .ladder
+        .as_ref()
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| r.t_ms)
+        .collect();
+    assert!(
+        model.windows(2).any(|w| w[1] < w[0]),
+        "the fixture keeps a causal order that goes back in time"
+    );
+    let page = html::case_page(&s, c);
+    let drawn = drawn_times(&page);
+    assert_eq!(drawn.len(), model.len());
+    assert!(
+        drawn.windows(2).all(|w| w[0] <= w[1]),
+        "times go back: {drawn:?}"
+    );
+    assert!(page.contains("in the order they were captured"));
+}
+
+/// Evidence wraps where a line has no room, inside a long token if it must, but never splits
+/// a word that fits (`word-break: break-all` drew "po rt" and "LINK- TARGET").
+#[test]
+fn evidence_text_does_not_break_words() {
+    let s = fixture();
+    for page in [html::case_page(&s, &s.cases[1]), html::index(&s)] {
+        assert!(!page.contains("break-all"), "break-all in the CSS");
+        assert!(!page.contains("hyphens:auto"));
+        assert!(page.contains(".ev li{font-family:ui-monospace,\"DejaVu Sans Mono\",Menlo,monospace;font-size:12px;overflow-wrap:anywhere;white-space:pre-wrap}"));
+    }
+}

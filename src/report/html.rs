@@ -28,7 +28,8 @@ tr.fail td,tr.error td{background:#fff5f5}
 .ladders{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}
 figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
 .legend{color:#555;font-size:12px}
-.ev{margin:0;padding-left:16px}.ev li{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12px;word-break:break-all;white-space:pre-wrap}
+.ev{margin:0;padding-left:16px}.ev li{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12px;overflow-wrap:anywhere;white-space:pre-wrap}
+.mono{overflow-wrap:anywhere}
 svg.ladder{font:11px ui-monospace,"DejaVu Sans Mono",Menlo,monospace;background:#fcfcfc;border:1px solid #e3e3e3}
 svg .col rect{fill:#eef2f7;stroke:#9aa7b8}svg .col.sut rect{fill:#fff3cd;stroke:#c9a227}
 svg .col .name{text-anchor:middle;font-weight:700;font-size:12px}svg .col .sub{text-anchor:middle;fill:#555;font-size:10px}
@@ -436,7 +437,7 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
         );
     }
     b.push_str("</div>\n");
-    b.push_str("<p class=\"legend\">Solid: SIP. Thick dashed: an MSRP link opened (TCP), pointing away from the side that opened it. Thin dashed: MSRP requests and responses (chunks of one message are one row). Dotted: a link closed. Red: cited by a failing check, or a step of the figure that never happened. Yellow columns: the SUT. Times in ms since the case started.</p>\n");
+    b.push_str("<p class=\"legend\">Solid: SIP. Thick dashed: an MSRP link opened (TCP), pointing away from the side that opened it. Thin dashed: MSRP requests and responses (chunks of one message are one row). Dotted: a link closed. Red: cited by a failing check, or a step of the figure that never happened. Yellow columns: the SUT. Observed rows run down the page in the order they were captured, the time on the left in ms since the case started (the text ladder below draws the causal order of <code>cpm-harness show</code>, without times).</p>\n");
     b.push_str("<h2>Checks</h2>\n<table class=\"checks\">\n<tr><th>check</th><th>verdict</th><th>reference</th><th>evidence</th></tr>\n");
     for k in &c.checks {
         let ev: String = k

@@ -1,5 +1,5 @@
-//! Ladder diagrams as inline SVG: the observed ladder of a case (entities as columns, SIP as
-//! solid arrows, MSRP link openings as thick dashed arrows in their opening direction, MSRP
+//! Ladder diagrams as inline SVG: the observed ladder of a case (rows in the order they were
+//! captured, the time on the left; entities as columns, SIP as solid arrows, MSRP link openings as thick dashed arrows in their opening direction, MSRP
 //! requests and responses as thin dashed arrows, closings dotted; rows a failing check cites
 //! in red; each arrow shows its message on hover through an SVG `<title>`), and the figure's
 //! expected ladder with what became of each step.
@@ -93,7 +93,18 @@ fn arrow(
     );
 }
 
-/// The observed ladder.
+/// The order the observed ladder's rows are drawn in: by the time each row's first message was
+/// captured, so that time runs down the page (rows at the same time keep the model's causal
+/// order). Every effect was captured after its cause, so this order is causal too; the text
+/// ladder (`cpm-harness show`) keeps the canonical causal order, with no times.
+pub fn time_order(l: &LadderView) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..l.rows.len()).collect();
+    order.sort_by(|&a, &b| l.rows[a].t_ms.total_cmp(&l.rows[b].t_ms));
+    order
+}
+
+/// The observed ladder, its rows in [`time_order`] (`data-row` keeps each row's index in the
+/// model).
 pub fn observed(l: &LadderView) -> String {
     let p = "obs";
     let width = LEFT + COLW * l.columns.len() as f64 + 8.0;
@@ -115,8 +126,9 @@ pub fn observed(l: &LadderView) -> String {
         })
         .collect();
     header(&mut s, &names, height);
-    for (i, r) in l.rows.iter().enumerate() {
-        let y = HEAD + ROWH * (i as f64 + 1.0);
+    for (drawn, i) in time_order(l).into_iter().enumerate() {
+        let r = &l.rows[i];
+        let y = HEAD + ROWH * (drawn as f64 + 1.0);
         let failed = !r.failed.is_empty();
         let kind = match r.style {
             RowStyle::Sip => "sip",
