@@ -294,6 +294,11 @@ struct RunArgs {
     /// Output folder for captures (a run folder is created inside).
     #[arg(long, default_value = "captures")]
     captures: PathBuf,
+    /// Which cases keep their capture (`<case>.pcap` and its `.topology.yaml`): all (the
+    /// evidence a third party re-judges with `analyze`), or only the failed ones (a case that
+    /// did not pass).
+    #[arg(long, value_enum, default_value_t = report::Keep::All)]
+    keep: report::Keep,
     /// Message size in bytes.
     #[arg(long, default_value_t = 20_000)]
     size: usize,
@@ -770,6 +775,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
             case_index: sel.case_index.clone(),
             out: None,
             pctr: Some(pctr),
+            captures: Some(captures.clone()),
+            keep: a.keep,
         },
     )?;
     let schedule = runner::Schedule {
@@ -792,8 +799,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         // kills the SUT's process group. Give the runtime a moment to run those drops.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = std::fs::remove_dir_all(dir.join("work"));
-        // The finished cases' reports (summary.json is already on disk).
-        let _ = report::write_all(&dir, reporter.summary());
+        // The finished cases' reports (their pages and summary.json are already on disk).
+        let _ = report::write_reports(&dir, reporter.summary());
         eprintln!(
             "interrupted by {sig}: the SUT processes were stopped; finished cases are in {}",
             dir.display()
@@ -804,9 +811,21 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     if let Some(c) = core {
         c.stop().await;
     }
+    // With --keep failed a run whose cases all passed keeps no capture (nor their folder).
+    let kept = std::fs::read_dir(&captures).map_or(0, |d| d.count());
+    if kept == 0 {
+        let _ = std::fs::remove_dir(&captures);
+        let _ = std::fs::remove_dir(&a.captures);
+    }
     if !a.quiet {
         out!("reports: {}", dir.display());
-        out!("captures: {}", captures.display());
+        if kept > 0 {
+            out!("captures: {}", captures.display());
+        } else if a.keep == report::Keep::Failed {
+            out!("captures: none kept (--keep failed, and every case passed)");
+        } else {
+            out!("captures: none written");
+        }
     }
     Ok(report::exit_code(reporter.summary()))
 }

@@ -1259,3 +1259,34 @@ fn corrupted_captures_never_panic() {
     }
     assert!(ok > 0 && err > 0, "ok {ok}, err {err}");
 }
+
+/// A run keeps each finished capture gzip-compressed (`<case>.pcap.gz`; a quarter of the size
+/// for the default run's cases): it reads back to the same events, tshark reads it as it is, and a compressed file
+/// inside a compressed file is refused rather than unwrapped again.
+#[test]
+fn a_compressed_capture_reads_back_the_same() {
+    use cpm_harness::capture::write::gzip_in_place;
+    let r = run(Transport::Tcp);
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("case.pcap");
+    std::fs::copy(&r.pcap, &p).unwrap();
+    let size = std::fs::metadata(&p).unwrap().len();
+    let gz = gzip_in_place(&p).unwrap().expect("compressed");
+    assert_eq!(gz, tmp.path().join("case.pcap.gz"));
+    assert!(!p.exists(), "the uncompressed file is removed");
+    let small = std::fs::metadata(&gz).unwrap().len();
+    assert!(small < size, "{small} of {size} bytes");
+    assert_eq!(read_capture(&gz).unwrap(), read_capture(&r.pcap).unwrap());
+    assert_eq!(gzip_in_place(&p).unwrap(), None, "nothing to compress");
+    // Twice compressed: not a capture.
+    let twice = tmp.path().join("twice.pcap");
+    std::fs::copy(&gz, &twice).unwrap();
+    let twice = gzip_in_place(&twice).unwrap().unwrap();
+    let e = read_capture(&twice).unwrap_err().to_string();
+    assert!(e.contains("a gzip stream inside a gzip stream"), "{e}");
+    if have("tshark") {
+        let rows = tshark_fields(&gz, &["-e", "frame.number"]);
+        let plain = tshark_fields(&r.pcap, &["-e", "frame.number"]);
+        assert_eq!(rows, plain);
+    }
+}

@@ -140,9 +140,11 @@ fn exit_0_when_every_case_passes_with_every_report_written() {
     for st in steps {
         assert_eq!(st["status"], "seen", "{st}");
     }
-    assert_eq!(s["schema_version"], 3);
+    assert_eq!(s["schema_version"], 4);
     assert_eq!(s["counts"]["passed"], 1);
-    assert!(s["cases"][0]["ladder"]["rows"].as_array().unwrap().len() > 20);
+    // A passing case's ladder is on its page, not repeated in summary.json.
+    assert!(s["cases"][0].get("ladder").is_none());
+    assert!(html.matches("<g class=\"row ").count() > 40);
     // The SUT's readiness line names its topology: the copy kept beside the capture, not
     // the work folder's, which is gone after the run.
     let kept = dir
@@ -161,7 +163,10 @@ fn exit_0_when_every_case_passes_with_every_report_written() {
     let junit = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
     assert!(junit.contains("<testsuite name=\"FIG 1: "), "{junit}");
     assert!(junit.contains("classname=\"F1.x\""), "{junit}");
-    assert!(junit.contains("<system-out>"), "the ladder in system-out");
+    assert!(
+        junit.contains("<system-out>note: sut: ready"),
+        "the notes in system-out"
+    );
 }
 
 #[test]
@@ -713,4 +718,104 @@ fn time_runs_down_a_case_page() {
         times.windows(2).all(|w| w[0] <= w[1]),
         "time goes back: {times:?}"
     );
+}
+
+/// What a run keeps: a passing case's ladder is on its page only (not in summary.json or
+/// JUnit), a failing case's everywhere; `--keep failed` keeps the captures of the failing
+/// case only; `merge` copies the case pages as the run drew them.
+#[test]
+fn a_passing_case_keeps_its_ladder_on_its_page_and_keep_failed_drops_its_capture() {
+    let _t = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = "F1/none/on-ack/udp/new/sdp/predefined/in-order";
+    let fail = FOUR[1];
+    let (o, folder) = run(
+        dir.path(),
+        &[
+            "--filter",
+            pass,
+            "--filter",
+            fail,
+            "--fault",
+            "sdp-wrong-c",
+            "--keep",
+            "failed",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let folder = folder.unwrap();
+    let s = summary(&folder);
+    assert_eq!(s["schema_version"], 4);
+    let case = |id: &str| {
+        s["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(case(pass)["verdict"], "pass");
+    assert!(
+        case(pass).get("ladder").is_none(),
+        "a passing ladder in summary.json"
+    );
+    assert!(case(pass)["expected"]["steps"].as_array().unwrap().len() > 10);
+    assert!(case(fail)["ladder"]["rows"].as_array().unwrap().len() > 10);
+    let stem = |id: &str| id.replace('/', "_");
+    for id in [pass, fail] {
+        let page = std::fs::read_to_string(folder.join("cases").join(format!("{}.html", stem(id))))
+            .unwrap();
+        assert!(page.contains("<svg class=\"ladder observed\""), "{id}");
+    }
+    let junit = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
+    assert_eq!(
+        junit.matches(" entities (").count(),
+        1,
+        "one text ladder: {junit}"
+    );
+    // The failing case's capture and map are kept, the passing case's are not.
+    let caps = dir
+        .path()
+        .join("captures")
+        .join(folder.file_name().unwrap());
+    let mut kept: Vec<String> = std::fs::read_dir(&caps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            format!("{}.pcap.gz", stem(fail)),
+            format!("{}.topology.yaml", stem(fail))
+        ]
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("captures: {}", caps.display())));
+    // The kept capture is compressed, and the harness reads it as it is.
+    let gz = caps.join(format!("{}.pcap.gz", stem(fail)));
+    let o = harness(&["show", &gz.display().to_string()], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(" entities ("));
+    // merge copies the pages, the passing ladder included.
+    let merged = dir.path().join("merged");
+    let o = harness(
+        &[
+            "merge",
+            "--out",
+            &merged.display().to_string(),
+            &folder.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    for id in [pass, fail] {
+        let name = format!("{}.html", stem(id));
+        assert_eq!(
+            std::fs::read(merged.join("cases").join(&name)).unwrap(),
+            std::fs::read(folder.join("cases").join(&name)).unwrap(),
+            "{name}"
+        );
+    }
 }

@@ -355,7 +355,7 @@ fn the_report_identifies_sut_harness_inputs_date_and_machine() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let s = summary(&folder);
-    assert_eq!(s["schema_version"], 3);
+    assert_eq!(s["schema_version"], 4);
     let p = &s["pctr"];
     assert_eq!(p["sut"]["profile"], "reference");
     assert_eq!(p["sut"]["origin"], profile.display().to_string());

@@ -371,14 +371,11 @@ fn skipped_groups(b: &mut String, r: &Results) {
     b.push_str("</table>\n</section>\n");
 }
 
-/// `cases/<case>.html`: one case.
+/// `cases/<case>.html`: one case. It names the run the case ran in, and links to the index
+/// beside it: `merge` copies it into the merged report as it is.
 pub fn case_page(s: &Summary, c: &CaseReport) -> String {
     let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "<p><a href=\"../index.html\">← all cases of {}</a></p>",
-        esc(&s.run)
-    );
+    b.push_str("<p><a href=\"../index.html\">← all cases</a></p>\n");
     let _ = writeln!(b, "<h1>{} {}</h1>", esc(&c.id), verdict_badge(c.verdict));
     let title = c
         .expected
@@ -387,12 +384,13 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
         .unwrap_or_else(|| format!("FIG {}", c.figure));
     let _ = writeln!(
         b,
-        "<p class=\"meta\">{} · SUT plays {} · ordering {} · {:.2} s · profile {}</p>",
+        "<p class=\"meta\">{} · SUT plays {} · ordering {} · {:.2} s · profile {} · run {}</p>",
         esc(&title),
         esc(&c.split),
         esc(&c.ordering),
         c.duration_ms as f64 / 1000.0,
-        esc(&s.profile)
+        esc(&s.profile),
+        esc(&s.run)
     );
     let failing: Vec<_> = c.failing_checks().collect();
     if !failing.is_empty() {
@@ -419,6 +417,9 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
                 svg::observed(l)
             );
         }
+        None if c.verdict == Verdict::Pass => b.push_str(
+            "<figure><figcaption>Observed</figcaption><p>A passing case's ladder is drawn on the page its run wrote, not kept in summary.json.</p></figure>\n",
+        ),
         None => b.push_str(
             "<figure><figcaption>Observed</figcaption><p>Nothing was recorded to draw.</p></figure>\n",
         ),
