@@ -62,14 +62,15 @@ pub fn record_not_run_in(dir: &Path, test: &str, needs: &str) -> std::io::Result
 /// for `scripts/test`'s summary, and the caller returns (or skips the part).
 pub fn not_run(needs: &str) {
     let test = current_test();
+    // Recorded first, so that under CI the summary names it too.
+    if let Err(e) = record_not_run_in(&not_run_dir(), &test, needs) {
+        eprintln!("cannot record it in {}: {e}", not_run_dir().display());
+    }
     assert!(
         !ci(),
         "{test} {needs}, and CI requires it (.ci/run installs it)"
     );
     eprintln!("NOT RUN: {test} {needs}");
-    if let Err(e) = record_not_run_in(&not_run_dir(), &test, needs) {
-        eprintln!("cannot record it in {}: {e}", not_run_dir().display());
-    }
 }
 
 /// A program on PATH or in /usr/sbin (root's tools). When it is missing, the test does not
