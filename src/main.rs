@@ -254,7 +254,8 @@ struct PlanArgs {
     /// into words, "…" or '…' keep one word); to use a shell, name it: sh -c '…'.
     #[arg(long)]
     profile: Option<PathBuf>,
-    /// Only cases whose id contains this text (repeat for OR).
+    /// Only cases whose id contains this text (repeat for OR; a text no case contains is
+    /// named on stderr, and when no case is left nothing runs: exit 4).
     #[arg(long)]
     filter: Vec<String>,
     /// Only the k-th of n shards of the (filtered) plan, for CI: `--partition 2/4`.
@@ -294,9 +295,9 @@ struct RunArgs {
     /// Output folder for captures (a run folder is created inside).
     #[arg(long, default_value = "captures")]
     captures: PathBuf,
-    /// Which cases keep their capture (`<case>.pcap` and its `.topology.yaml`): all (the
-    /// evidence a third party re-judges with `analyze`), or only the failed ones (a case that
-    /// did not pass).
+    /// Which cases keep their capture (`<case>.pcap.gz`, gzip-compressed once the case ends,
+    /// and its `.topology.yaml`): all (the evidence a third party re-judges with `analyze`),
+    /// or only the failed ones (the cases that did not pass).
     #[arg(long, value_enum, default_value_t = report::Keep::All)]
     keep: report::Keep,
     /// Message size in bytes.
