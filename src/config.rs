@@ -8,9 +8,37 @@ use std::fmt;
 use std::path::Path;
 
 /// The patent's seven figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(try_from = "u8", into = "u8")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(into = "u8")]
 pub struct Figure(u8);
+
+/// Read as a number 1..7, rejected inside the YAML parser's visit of the number itself, so
+/// that the error names the number's own line and column (`figures: [1, 2, 8]` points at the
+/// 8; a `try_from` conversion after the fact would point at the list).
+impl<'de> Deserialize<'de> for Figure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Figure, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Figure;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a figure number 1..7")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Figure, E> {
+                u8::try_from(n)
+                    .map_err(|_| format!("figure must be 1..7, got {n}"))
+                    .and_then(Figure::try_from)
+                    .map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Figure, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!("figure must be 1..7, got {n}"))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 impl TryFrom<u8> for Figure {
     type Error = String;
@@ -57,13 +85,16 @@ pub enum XAnswer {
 }
 
 /// When a middle entity sends its downstream ACK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The CLI's `--ack` spells them `on-200` and `after-ack` (clap `ValueEnum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AckTiming {
     /// At once on the downstream 200 (FIG 5).
     #[serde(rename = "on-200")]
+    #[value(name = "on-200")]
     On200,
     /// Only after the upstream ACK arrived (FIG 6; the main text of FIG 1–4).
+    #[value(name = "after-ack", alias = "after-upstream-ack")]
     AfterUpstreamAck,
 }
 
@@ -99,28 +130,23 @@ impl Figure {
 }
 
 /// What makes a middle entity open a link it opens as the INVITE sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Trigger {
     /// The 200 OK from downstream.
     #[serde(rename = "on-200")]
+    #[value(name = "on-200")]
     On200,
     /// The ACK from upstream.
     #[serde(rename = "on-ack")]
+    #[value(name = "on-ack")]
     OnAck,
     /// The first MSRP SEND from upstream.
     #[serde(rename = "on-send")]
+    #[value(name = "on-send")]
     OnSend,
 }
 
 impl Trigger {
-    pub fn parse(s: &str) -> Option<Trigger> {
-        match s {
-            "on-200" => Some(Trigger::On200),
-            "on-ack" => Some(Trigger::OnAck),
-            "on-send" => Some(Trigger::OnSend),
-            _ => None,
-        }
-    }
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::On200 => "on-200",
@@ -128,10 +154,15 @@ impl Trigger {
             Trigger::OnSend => "on-send",
         }
     }
+
+    /// The trigger a variant id names (`on-200`, `on-ack`, `on-send`).
+    pub fn parse(s: &str) -> Option<Trigger> {
+        <Trigger as clap::ValueEnum>::from_str(s, false).ok()
+    }
 }
 
 /// In solution 3, who opens L2 and L3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum MiddleOpener {
     /// pf-a opens L2 (as INVITE sender), pf-b opens L3 (as INVITE receiver).
@@ -141,7 +172,7 @@ pub enum MiddleOpener {
 }
 
 /// How the link opener is agreed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum SetupMode {
     /// RFC 6135 `a=setup` negotiated in SDP: offers say `actpass`, answers `passive` or `active`.
@@ -150,7 +181,7 @@ pub enum SetupMode {
     Preset,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum GroupKind {
     /// The group URI is the Request-URI; x expands its membership (OMA CPM).
@@ -449,7 +480,13 @@ pub fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<
 /// Parses YAML text; `origin` names it in errors.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> anyhow::Result<T> {
     serde_norway::from_str(text).map_err(|e| match e.location() {
-        Some(l) => anyhow::anyhow!("{origin}:{}:{}: {e}", l.line(), l.column()),
+        // The parser's message ends with ` at line L column C`: said once, in front.
+        Some(l) => {
+            let msg = e.to_string();
+            let tail = format!(" at line {} column {}", l.line(), l.column());
+            let msg = msg.strip_suffix(&tail).unwrap_or(&msg);
+            anyhow::anyhow!("{origin}:{}:{}: {msg}", l.line(), l.column())
+        }
         None => anyhow::anyhow!("{origin}: {e}"),
     })
 }
@@ -488,6 +525,41 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("v.yaml:2:1"), "{msg}");
         assert!(msg.contains("triger"), "{msg}");
+    }
+
+    #[test]
+    fn yaml_errors_give_the_location_once() {
+        let msg = parse_yaml::<Variant>("figure: 2\ntriger: on-ack\n", "v.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("v.yaml:2:1: unknown field `triger`"),
+            "{msg}"
+        );
+        assert!(!msg.contains("at line"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_figure_in_a_list_is_pointed_at_itself() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct P {
+            figures: Vec<Figure>,
+        }
+        let msg = parse_yaml::<P>("figures: [1, 2, 8]\n", "p.yaml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(msg, "p.yaml:1:17: figures[2]: figure must be 1..7, got 8");
+        let msg = parse_yaml::<P>("figures:\n  - 1\n  - 9\n", "p.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("p.yaml:3:5: figures[1]: "), "{msg}");
+        let msg = parse_yaml::<P>("figures: [-1]\n", "p.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("figure must be 1..7, got -1"), "{msg}");
+        let v: P = parse_yaml("figures: [1, 7]\n", "p.yaml").unwrap();
+        assert_eq!(v.figures, [Figure(1), Figure(7)]);
     }
 
     #[test]

@@ -17,25 +17,14 @@ use std::time::Duration;
 pub const KAMAILIO_CFG: &str = include_str!("../interop/kamailio/kamailio.cfg");
 
 /// Which SIP/IP core sits between the entities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which SIP/IP core sits between the entities (`--core none|kamailio`, clap `ValueEnum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CoreKind {
     /// None: entities send to each other directly.
+    #[value(name = "none", alias = "direct")]
     Direct,
     /// Kamailio, a stateful record-routing proxy.
     Kamailio,
-}
-
-impl CoreKind {
-    pub fn parse(s: &str) -> Result<CoreKind, String> {
-        match s {
-            "none" | "direct" => Ok(CoreKind::Direct),
-            "kamailio" => Ok(CoreKind::Kamailio),
-            _ => Err(format!(
-                "unknown SIP/IP core {s:?}; expected none or kamailio{}",
-                crate::suggest::did_you_mean(s, &["none", "kamailio"])
-            )),
-        }
-    }
 }
 
 /// The Kamailio binary: `$CPM_KAMAILIO`, else `kamailio` on PATH, else `/usr/sbin/kamailio`

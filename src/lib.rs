@@ -20,7 +20,8 @@
 //! - [`bench`](mod@bench), [`load`]: the bench table and the load mode against a SUT.
 //! - [`builtin`]: the default suites and the reference profile embedded in the binary, and
 //!   where a run's inputs come from (the files given, the current folder's, or the embedded).
-//! - [`files`]: atomic writes; [`suggest`]: did-you-mean suggestions.
+//! - [`files`]: atomic writes; [`suggest`]: did-you-mean suggestions; [`text`]: plurals and
+//!   the one HTML/SVG/XML escaper.
 //! - [`kamailio`]: the SIP/IP core (a Kamailio proxy) started for a run.
 //! - [`clock`], [`entropy`]: the only readers of the machine's clocks and OS randomness
 //!   (`clippy.toml` disallows them elsewhere); `codec` and `entity` are handed time and seeds.
@@ -56,6 +57,7 @@ pub mod report;
 pub mod selftest;
 pub mod sim;
 pub mod suggest;
+pub mod text;
 pub mod topology;
 // The recorder stamps live events with the time since the run started.
 #[allow(clippy::disallowed_methods)]

@@ -67,8 +67,9 @@ pub struct LoadArgs {
     /// Figure 1–7.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=7))]
     pub figure: u8,
-    #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
-    pub transport: String,
+    /// SIP transport.
+    #[arg(long, value_enum, default_value_t = Transport::Udp)]
+    pub transport: Transport,
     /// Seconds to wait after the last start for sessions still in flight.
     #[arg(long, default_value_t = 10.0)]
     pub drain: f64,
@@ -483,9 +484,7 @@ pub async fn run(a: &LoadArgs, progress: bool) -> anyhow::Result<LoadResult> {
     };
     let topology = Arc::new(Topology::generate(net, a.members, pfbs, 5060, 2855));
     let mut variant = Variant::new(a.figure);
-    if a.transport == "tcp" {
-        variant.transport = Transport::Tcp;
-    }
+    variant.transport = a.transport;
     let case = Case {
         id: "load".into(),
         figure: a.figure,
@@ -852,8 +851,12 @@ pub fn render(r: &LoadResult) -> String {
     let mut s = String::new();
     let l = |x: &Latency| {
         format!(
-            "p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1} ms ({} sessions)",
-            x.p50, x.p90, x.p99, x.max, x.count
+            "p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1} ms ({})",
+            x.p50,
+            x.p90,
+            x.p99,
+            x.max,
+            crate::text::plural(x.count as usize, "session")
         )
     };
     let who = match (&r.shard, r.workers) {
@@ -862,10 +865,10 @@ pub fn render(r: &LoadResult) -> String {
         _ => String::new(),
     };
     s.push_str(&format!(
-        "load: {} sessions of {} B to {} members, SUT {} ({}){who}\n",
-        r.attempted,
+        "load: {} of {} B to {}, SUT {} ({}){who}\n",
+        crate::text::plural(r.attempted as usize, "session"),
         r.size,
-        r.members,
+        crate::text::plural(r.members, "member"),
         r.sut_roles.join("+"),
         r.profile
     ));

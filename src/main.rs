@@ -75,8 +75,9 @@ enum Cmd {
     /// against the built-in reference SUT), writing reports/<run>/ (index.html is the
     /// conformance test report). The profile's launch command runs without a shell.
     Run(RunArgs),
-    /// Print the ids of the cases a run would execute, and the skipped ones with the reason.
-    List(PlanArgs),
+    /// Print the ids of the cases a run would execute, one per line (`--skipped`: the cases
+    /// the profile skips, with the reason; `--json`: both as JSON).
+    List(ListArgs),
     /// Prove the checks: run each reference-SUT fault where it applies (`--mutants`).
     Selftest(SelftestArgs),
     /// Print the check catalogue: each check's id, reference and the faults that prove it
@@ -146,35 +147,33 @@ struct VariantArgs {
     /// Figure 1–7 of the patent (required, except by `sut --variant per-call`).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
     figure: Option<u8>,
-    /// Trigger of the participating functions' links: on-200, on-ack, on-send.
-    #[arg(long, default_value = "on-ack", value_parser = parse_trigger)]
+    /// Trigger of the participating functions' links.
+    #[arg(long, value_enum, default_value_t = Trigger::OnAck)]
     trigger: Trigger,
     /// Trigger of x's links (defaults to --trigger).
-    #[arg(long, value_parser = parse_trigger)]
+    #[arg(long, value_enum)]
     x_trigger: Option<Trigger>,
     /// Solution 3: who opens L2/L3.
-    #[arg(long, default_value = "pf", value_parser = ["pf", "x"])]
-    l23: String,
-    /// Middle entities' downstream ACK: on-200 or after-ack (default: the figure's).
-    #[arg(long, value_parser = ["on-200", "after-ack"])]
-    ack: Option<String>,
+    #[arg(long, value_enum, default_value_t = MiddleOpener::Pf)]
+    l23: MiddleOpener,
+    /// Middle entities' downstream ACK (default: the figure's).
+    #[arg(long, value_enum)]
+    ack: Option<AckTiming>,
     /// Reuse an existing connection with matching host/port/scheme.
     #[arg(long)]
     reuse: bool,
-    #[arg(long, default_value = "sdp", value_parser = ["sdp", "preset"])]
-    setup: String,
-    #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
-    transport: String,
-    #[arg(long, default_value = "predefined", value_parser = ["predefined", "adhoc"])]
-    group: String,
+    /// Who decides the link opener: RFC 6135 a=setup in SDP, or configuration.
+    #[arg(long, value_enum, default_value_t = SetupMode::Sdp)]
+    setup: SetupMode,
+    /// SIP transport.
+    #[arg(long, value_enum, default_value_t = Transport::Udp)]
+    transport: Transport,
+    /// The group: the Request-URI is the group URI, or a conference factory with a list.
+    #[arg(long, value_enum, default_value_t = GroupKind::Predefined)]
+    group: GroupKind,
     /// MSRP chunk size in bytes.
     #[arg(long, default_value_t = 2048)]
     chunk_size: u64,
-}
-
-fn parse_trigger(s: &str) -> Result<Trigger, String> {
-    Trigger::parse(s)
-        .ok_or_else(|| format!("unknown trigger {s:?}; expected on-200, on-ack or on-send"))
 }
 
 impl VariantArgs {
@@ -192,34 +191,12 @@ impl VariantArgs {
             figure: Figure::try_from(figure).map_err(|e| anyhow!(e))?,
             trigger: self.trigger,
             x_trigger: self.x_trigger,
-            l23_opener: if self.l23 == "x" {
-                MiddleOpener::X
-            } else {
-                MiddleOpener::Pf
-            },
-            ack: self.ack.as_deref().map(|a| {
-                if a == "on-200" {
-                    AckTiming::On200
-                } else {
-                    AckTiming::AfterUpstreamAck
-                }
-            }),
+            l23_opener: self.l23,
+            ack: self.ack,
             reuse: self.reuse,
-            setup: if self.setup == "preset" {
-                SetupMode::Preset
-            } else {
-                SetupMode::Sdp
-            },
-            group: if self.group == "adhoc" {
-                GroupKind::Adhoc
-            } else {
-                GroupKind::Predefined
-            },
-            transport: if self.transport == "tcp" {
-                Transport::Tcp
-            } else {
-                Transport::Udp
-            },
+            setup: self.setup,
+            group: self.group,
+            transport: self.transport,
             chunk_size: self.chunk_size,
             rules: None,
         };
@@ -294,12 +271,25 @@ struct PlanArgs {
     /// into words, "…" or '…' keep one word); to use a shell, name it: sh -c '…'.
     #[arg(long)]
     profile: Option<PathBuf>,
-    /// Only cases whose id contains this text (repeat for OR).
+    /// Only cases whose id contains this text (repeat for OR; a text no case contains is
+    /// named on stderr, and when no case is left nothing runs: exit 4).
     #[arg(long)]
     filter: Vec<String>,
     /// Only the k-th of n shards of the (filtered) plan, for CI: `--partition 2/4`.
     #[arg(long, value_name = "K/N")]
     partition: Option<Partition>,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Print the skipped cases instead, `<id>: <reason>` per line.
+    #[arg(long, conflicts_with = "json")]
+    skipped: bool,
+    /// Print {"cases": [ids], "skipped": [{"id", "reason"}], "unmatched_filters": [texts]}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -322,6 +312,11 @@ struct RunArgs {
     /// Output folder for captures (a run folder is created inside).
     #[arg(long, default_value = "captures")]
     captures: PathBuf,
+    /// Which cases keep their capture (`<case>.pcap.gz`, gzip-compressed once the case ends,
+    /// and its `.topology.yaml`): all (the evidence a third party re-judges with `analyze`),
+    /// or only the failed ones (the cases that did not pass).
+    #[arg(long, value_enum, default_value_t = report::Keep::All)]
+    keep: report::Keep,
     /// Message size in bytes.
     #[arg(long, default_value_t = 20_000)]
     size: usize,
@@ -356,7 +351,7 @@ struct RunArgs {
     reanalyze: bool,
     /// The SIP/IP core between every pair of entities: `none` (direct) or `kamailio` (a
     /// real record-routing proxy started for the run with interop/kamailio/kamailio.cfg).
-    #[arg(long, default_value = "none", value_parser = |s: &str| CoreKind::parse(s))]
+    #[arg(long, value_enum, default_value_t = CoreKind::Direct)]
     core: CoreKind,
     /// Another Kamailio configuration (default: the built-in interop/kamailio/kamailio.cfg).
     #[arg(long)]
@@ -388,7 +383,7 @@ struct SelftestArgs {
     case_timeout: u64,
     /// The SIP/IP core (`none` or `kamailio`); the faults that only show behind a core
     /// (ignore-route-set) are tried only with one.
-    #[arg(long, default_value = "none", value_parser = |s: &str| CoreKind::parse(s))]
+    #[arg(long, value_enum, default_value_t = CoreKind::Direct)]
     core: CoreKind,
 }
 
@@ -520,6 +515,50 @@ struct Planned {
     suite_source: String,
     /// The suite files and the profile (and the topology it names) with their digests.
     inputs: Vec<cpm_harness::report::pctr::InputDigest>,
+    /// The `--filter` texts no case of the plan (run or skipped) contains.
+    unmatched: Vec<String>,
+    /// Cases (run and skipped) the filters kept, before `--partition`.
+    filtered: usize,
+}
+
+impl Planned {
+    /// Why no case runs, for stderr: the filters that matched nothing, a filter that kept
+    /// only skipped cases, or a partition that selected none; and where to look.
+    fn why_no_case(&self, a: &PlanArgs) -> String {
+        use cpm_harness::text::plural;
+        let mut why = Vec::new();
+        for f in &self.unmatched {
+            why.push(format!("--filter {f:?} matched no case"));
+        }
+        let skipped = self.plan.skipped.len();
+        if why.is_empty() {
+            if let Some(k) = a.partition {
+                if self.filtered > 0 && skipped == 0 {
+                    why.push(format!(
+                        "--partition {k} selects none of the {} the filters keep",
+                        plural(self.filtered, "case")
+                    ));
+                }
+            }
+        }
+        if skipped > 0 {
+            let which = if skipped == 1 {
+                "the one case selected is".to_string()
+            } else {
+                format!("all {skipped} cases selected are")
+            };
+            why.push(format!(
+                "{which} skipped by the profile (`cpm-harness list --skipped` says why)"
+            ));
+        }
+        if why.is_empty() {
+            why.push("the profile and the suite leave no case to run".into());
+        }
+        format!(
+            "no case to run: {}; `cpm-harness list` prints the case ids",
+            why.join("; ")
+        )
+    }
 }
 
 /// The plan with `--filter` and `--partition` applied (and the selection's plan indices).
@@ -554,6 +593,17 @@ fn load_plan(a: &PlanArgs) -> anyhow::Result<Planned> {
     let suite_source = suites.source();
     let mut p = plan_with(suites.figures, &suites.default, &profile)
         .map_err(|e| cfg(anyhow!("{}: {e:#}", suite_source)))?;
+    let unmatched = a
+        .filter
+        .iter()
+        .filter(|f| {
+            !p.cases.iter().any(|c| c.id.contains(f.as_str()))
+                && !p.skipped.iter().any(|(id, _)| id.contains(f.as_str()))
+        })
+        .cloned()
+        .collect();
+    let filtered = shard::select(&p, &a.filter, None);
+    let filtered = filtered.cases.len() + filtered.skipped.len();
     let sel = shard::select(&p, &a.filter, a.partition);
     p.cases = sel.cases.clone();
     p.skipped = sel
@@ -567,6 +617,8 @@ fn load_plan(a: &PlanArgs) -> anyhow::Result<Planned> {
         sel,
         suite_source,
         inputs,
+        unmatched,
+        filtered,
     })
 }
 
@@ -591,15 +643,54 @@ fn suites_write_cmd(dir: &std::path::Path, force: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn list_cmd(a: PlanArgs) -> anyhow::Result<u8> {
-    let p = load_plan(&a)?.plan;
-    for c in &p.cases {
-        out!("{}", c.id);
+/// `list`: runnable ids on stdout, one per line (the skipped count and how to see them on
+/// stderr); `--skipped`: `id: reason` lines; `--json`: both. Exit 4 when no case would run.
+fn list_cmd(a: ListArgs) -> anyhow::Result<u8> {
+    use cpm_harness::text::plural;
+    let planned = load_plan(&a.plan)?;
+    warn_unmatched(&planned);
+    let p = &planned.plan;
+    if a.json {
+        let v = serde_json::json!({
+            "cases": p.cases.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            "skipped": p.skipped.iter().map(|(id, why)| serde_json::json!({"id": id, "reason": why})).collect::<Vec<_>>(),
+            "unmatched_filters": planned.unmatched,
+        });
+        out!("{}", serde_json::to_string_pretty(&v)?);
+    } else if a.skipped {
+        for (id, why) in &p.skipped {
+            out!("{id}: {why}");
+        }
+    } else {
+        for c in &p.cases {
+            out!("{}", c.id);
+        }
+        if !p.skipped.is_empty() {
+            eprintln!(
+                "{} not listed: the profile does not declare what {} (`--skipped` lists {} with the reason)",
+                plural(p.skipped.len(), "skipped case"),
+                if p.skipped.len() == 1 { "it needs" } else { "they need" },
+                if p.skipped.len() == 1 { "it" } else { "them" },
+            );
+        }
     }
-    for (id, why) in &p.skipped {
-        out!("skipped {id}: {why}");
+    if p.cases.is_empty() {
+        eprintln!("{}", planned.why_no_case(&a.plan));
+        return Ok(report::EXIT_NO_CASE);
     }
-    Ok(if p.cases.is_empty() { 4 } else { 0 })
+    Ok(0)
+}
+
+/// Warns on stderr about each `--filter` that matched no case (when others did).
+fn warn_unmatched(p: &Planned) {
+    if p.plan.cases.is_empty() {
+        return;
+    }
+    for f in &p.unmatched {
+        eprintln!(
+            "warning: --filter {f:?} matched no case (`cpm-harness list` prints the case ids)"
+        );
+    }
 }
 
 fn settings(
@@ -622,13 +713,23 @@ fn settings(
 
 async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     let started = cpm_harness::clock::wall();
+    let planned = load_plan(&a.plan)?;
+    let limits = cpm_harness::limits::Limits::from_args(&a.limits)
+        .map_err(|e| anyhow::Error::new(ConfigError(anyhow!(e))))?;
+    if planned.plan.cases.is_empty() {
+        // Nothing to run: say why, and write nothing (no report folder, no captures).
+        eprintln!("{}", planned.why_no_case(&a.plan));
+        return Ok(report::EXIT_NO_CASE);
+    }
+    warn_unmatched(&planned);
     let Planned {
         plan: p,
         profile,
         sel,
         suite_source,
         inputs,
-    } = load_plan(&a.plan)?;
+        ..
+    } = planned;
     // A running SUT plays one split and takes one case at a time: say so before anything runs.
     if profile.runs_once() && !p.cases.is_empty() {
         let cfg = |e: String| anyhow::Error::new(ConfigError(anyhow!(e)));
@@ -653,16 +754,15 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         Some(captures.clone()),
     );
     s.reanalyze = a.reanalyze;
-    s.limits = cpm_harness::limits::Limits::from_args(&a.limits)
-        .map_err(|e| anyhow::Error::new(ConfigError(anyhow!(e))))?;
+    s.limits = limits;
     let core = start_core(a.core, a.core_config.as_deref(), a.quiet)
         .await
         .map_err(|e| report::coded(EXIT_HARNESS, e))?;
     s.core = core.as_ref().map(|c| c.addr());
     if !a.quiet {
         out!(
-            "{} cases, {} skipped; profile {} ({}); suite {}",
-            p.cases.len(),
+            "{}, {} skipped; profile {} ({}); suite {}",
+            cpm_harness::text::plural(p.cases.len(), "case"),
             p.skipped.len(),
             profile.name,
             profile.origin,
@@ -707,6 +807,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
             case_index: sel.case_index.clone(),
             out: None,
             pctr: Some(pctr),
+            captures: Some(captures.clone()),
+            keep: a.keep,
         },
     )?;
     let schedule = runner::Schedule {
@@ -729,8 +831,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         // kills the SUT's process group. Give the runtime a moment to run those drops.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = std::fs::remove_dir_all(dir.join("work"));
-        // The finished cases' reports (summary.json is already on disk).
-        let _ = report::write_all(&dir, reporter.summary());
+        // The finished cases' reports (their pages and summary.json are already on disk).
+        let _ = report::write_reports(&dir, reporter.summary());
         eprintln!(
             "interrupted by {sig}: the SUT processes were stopped; finished cases are in {}",
             dir.display()
@@ -741,9 +843,21 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     if let Some(c) = core {
         c.stop().await;
     }
+    // With --keep failed a run whose cases all passed keeps no capture (nor their folder).
+    let kept = std::fs::read_dir(&captures).map_or(0, |d| d.count());
+    if kept == 0 {
+        let _ = std::fs::remove_dir(&captures);
+        let _ = std::fs::remove_dir(&a.captures);
+    }
     if !a.quiet {
         out!("reports: {}", dir.display());
-        out!("captures: {}", captures.display());
+        if kept > 0 {
+            out!("captures: {}", captures.display());
+        } else if a.keep == report::Keep::Failed {
+            out!("captures: none kept (--keep failed, and every case passed)");
+        } else {
+            out!("captures: none written");
+        }
     }
     Ok(report::exit_code(reporter.summary()))
 }
@@ -751,8 +865,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
 fn merge_cmd(a: MergeArgs) -> anyhow::Result<u8> {
     let merged = report::merge::merge_command(&a.inputs, &a.out)?;
     out!(
-        "merged {} summaries: {}",
-        merged.merged_from.len(),
+        "merged {}: {}",
+        cpm_harness::text::plural_of(merged.merged_from.len(), "summary", "summaries"),
         merged.counts.line()
     );
     out!("reports: {}", a.out.display());
@@ -875,13 +989,13 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
         .filter(|o| o.verdict != cpm_harness::engine::Verdict::Pass)
         .count();
     out!(
-        "score: {caught}/{} faults caught by their check ({:.0} %)",
-        rows.len(),
+        "score: {caught}/{} caught by their check ({:.0} %)",
+        cpm_harness::text::plural(rows.len(), "fault"),
         100.0 * caught as f64 / rows.len().max(1) as f64
     );
     out!(
-        "reference SUT on the same {} cases: {} not passing",
-        clean.len(),
+        "reference SUT on the same {}: {} not passing",
+        cpm_harness::text::plural(clean.len(), "case"),
         clean_bad
     );
     for o in clean
@@ -1027,7 +1141,11 @@ fn report_outcome(
     waited?;
     let bad: usize = outcome.ended_bad.values().sum();
     if bad > 0 {
-        bail!("{bad} session(s) failed: {:?}", outcome.ended_bad);
+        bail!(
+            "{} failed: {:?}",
+            cpm_harness::text::plural(bad, "session"),
+            outcome.ended_bad
+        );
     }
     Ok(())
 }

@@ -12,6 +12,8 @@
 
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
+mod common;
+
 use cpm_harness::capture::analyze::{analyze_file, load_map, Options, Report};
 use cpm_harness::capture::diff::diff_files;
 use cpm_harness::capture::ladder::Ladder;
@@ -795,7 +797,7 @@ fn a_kernel_capture_of_a_live_run_analyzes_the_same() {
         eprintln!("{tool} cannot capture on lo: {}", said.trim());
     }
     let Some((mut child, _stderr)) = child else {
-        eprintln!("SKIPPED: neither dumpcap nor tcpdump can capture on lo");
+        common::not_run("needs dumpcap or tcpdump capturing on lo");
         return;
     };
     std::thread::sleep(Duration::from_millis(300));

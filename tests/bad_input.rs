@@ -60,6 +60,31 @@ fn bad_files_and_flags_are_located_and_named() {
         2,
         &["profile.yaml:", "pfa", "did you mean \"pf-a\""],
     );
+    // Profile: a figure out of range in a list is pointed at itself (line 10: `figures:`),
+    // and the location is given once, in front.
+    let profile = std::fs::read_to_string("profiles/reference.yaml")
+        .unwrap()
+        .replace("figures: [1, 2, 3, 4, 5, 6, 7]", "figures: [1, 2, 8]");
+    let profile = w("figures.yaml", &profile);
+    let (c, err) = run(&["list", "--profile", &profile]);
+    assert_eq!(c, 2, "{err}");
+    assert!(
+        err.trim_end()
+            .ends_with("figures.yaml:10:17: figures[2]: figure must be 1..7, got 8"),
+        "{err}"
+    );
+    // A misspelt key: its location once.
+    let profile = std::fs::read_to_string("profiles/reference.yaml")
+        .unwrap()
+        .replace("\nroles:", "\nrolez:");
+    let profile = w("typo.yaml", &profile);
+    let (c, err) = run(&["list", "--profile", &profile]);
+    assert_eq!(c, 2, "{err}");
+    assert!(
+        err.contains("typo.yaml:9:1: unknown field `rolez`"),
+        "{err}"
+    );
+    assert!(!err.contains(" at line "), "the location twice: {err}");
     // Topology: a misspelt key, and a file that is not YAML.
     let topo = w(
         "topo.yaml",

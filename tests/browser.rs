@@ -4,10 +4,12 @@
 //! `<script>` markup in a SIP header (`X-Note`) and an SDP line (`a=x-note:`); the case page
 //! must show it as text only: escaped in the file, no `<script>` or `<img>` element in the
 //! DOM headless Chromium builds from it, the page title untouched, and no console error
-//! while it loads. Chromium is required when `CI=true` (.ci/run installs it); elsewhere the
-//! test says why it skips when it is missing.
+//! while it loads. Chromium is required under CI (.ci/run installs it); elsewhere a test
+//! that cannot run it says so and is listed as not run by `scripts/test`.
 
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
+mod common;
 
 use cpm_harness::entity::fault::INJECTED_MARKUP;
 use std::path::{Path, PathBuf};
@@ -25,23 +27,16 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Chromium under one of its names; when none is installed the test does not run in full
+/// (a failure under CI).
 fn chromium() -> Option<PathBuf> {
-    for c in ["chromium", "chromium-browser", "google-chrome"] {
-        if let Ok(o) = Command::new("sh")
-            .args(["-c", &format!("command -v {c}")])
-            .output()
-        {
-            let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            if o.status.success() && !p.is_empty() {
-                return Some(PathBuf::from(p));
-            }
-        }
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|c| common::find_tool(c));
+    if found.is_none() {
+        common::not_run("needs chromium");
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("chromium is missing, and CI=true requires it (.ci/run installs it)");
-    }
-    eprintln!("skipped: chromium is not installed (apt-get install chromium)");
-    None
+    found
 }
 
 /// Runs headless Chromium on `page` with `mode` (`--dump-dom`, `--screenshot=…`), killed

@@ -3,9 +3,12 @@
 //! parsers, and read back by the capture reader — also after conversion to pcapng and other
 //! link types, with reordered and duplicated TCP segments, fragmented UDP, and broken files.
 //!
-//! The tshark checks are skipped (with a message) when tshark is not on PATH; CI installs it.
+//! A test whose tshark (or dumpcap, editcap) checks cannot run because the tool is missing
+//! says so and is listed as not run by `scripts/test`; CI installs the tools and requires them.
 
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
+
+mod common;
 
 use bytes::Bytes;
 use cpm_harness::capture::read::read_capture_full;
@@ -107,15 +110,11 @@ fn run(t: Transport) -> &'static Run {
 
 const BOTH: [Transport; 2] = [Transport::Udp, Transport::Tcp];
 
+/// Whether `tool` (tshark, dumpcap, editcap) is installed; when it is not, the test (or the
+/// part of it that needs the tool) does not run: recorded for `scripts/test`, a failure
+/// under CI.
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED: `{tool}` is not on PATH (apt-get install -y tshark)");
-    }
-    ok
+    common::require_tool(tool).is_some()
 }
 
 /// tshark's `-T fields` output, one row per frame, fields split on tabs.
@@ -769,7 +768,8 @@ fn kernel_capture_of_a_run_matches_the_recorded_events() {
         if !said.contains("Capturing on") {
             let _ = child.kill();
             let _ = child.wait();
-            eprintln!("SKIPPED: dumpcap cannot capture on lo: {said}");
+            eprintln!("dumpcap cannot capture on lo: {said}");
+            common::not_run("needs the right to capture on lo (dumpcap)");
             return;
         }
         // "Capturing on" comes a moment before packets are seen.
@@ -1295,4 +1295,35 @@ fn corrupted_captures_never_panic() {
         }
     }
     assert!(ok > 0 && err > 0, "ok {ok}, err {err}");
+}
+
+/// A run keeps each finished capture gzip-compressed (`<case>.pcap.gz`; a quarter of the size
+/// for the default run's cases): it reads back to the same events, tshark reads it as it is, and a compressed file
+/// inside a compressed file is refused rather than unwrapped again.
+#[test]
+fn a_compressed_capture_reads_back_the_same() {
+    use cpm_harness::capture::write::gzip_in_place;
+    let r = run(Transport::Tcp);
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("case.pcap");
+    std::fs::copy(&r.pcap, &p).unwrap();
+    let size = std::fs::metadata(&p).unwrap().len();
+    let gz = gzip_in_place(&p).unwrap().expect("compressed");
+    assert_eq!(gz, tmp.path().join("case.pcap.gz"));
+    assert!(!p.exists(), "the uncompressed file is removed");
+    let small = std::fs::metadata(&gz).unwrap().len();
+    assert!(small < size, "{small} of {size} bytes");
+    assert_eq!(read_capture(&gz).unwrap(), read_capture(&r.pcap).unwrap());
+    assert_eq!(gzip_in_place(&p).unwrap(), None, "nothing to compress");
+    // Twice compressed: not a capture.
+    let twice = tmp.path().join("twice.pcap");
+    std::fs::copy(&gz, &twice).unwrap();
+    let twice = gzip_in_place(&twice).unwrap().unwrap();
+    let e = read_capture(&twice).unwrap_err().to_string();
+    assert!(e.contains("a gzip stream inside a gzip stream"), "{e}");
+    if have("tshark") {
+        let rows = tshark_fields(&gz, &["-e", "frame.number"]);
+        let plain = tshark_fields(&r.pcap, &["-e", "frame.number"]);
+        assert_eq!(rows, plain);
+    }
 }

@@ -7,6 +7,8 @@
 //! Cases run on the runner's own subnets (127.100–199, re-run elsewhere on a clash); the
 //! tests of this file take turns so their runs do not compete for them.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -77,17 +79,9 @@ fn summary(folder: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(folder.join("summary.json")).unwrap()).unwrap()
 }
 
+/// The schema check of `file` (not run when xmllint is missing: a failure under CI).
 fn xmllint_ok(file: &Path) {
-    let have = Command::new("xmllint")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "xmllint is missing, and CI=true requires it (.ci/run installs libxml2-utils)"
-        );
-        eprintln!("skipped the schema check: xmllint is not installed");
+    if common::require_tool("xmllint").is_none() {
         return;
     }
     let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd");
@@ -120,6 +114,11 @@ fn exit_0_when_every_case_passes_with_every_report_written() {
         "{stdout}"
     );
     assert!(stdout.contains(&format!("pass   {}", FOUR[1])), "{stdout}");
+    // One case, in the singular.
+    assert!(
+        stdout.starts_with("1 case, 0 skipped; profile reference"),
+        "{stdout}"
+    );
     let folder = folder.unwrap();
     for f in ["summary.json", "junit.xml", "index.html"] {
         assert!(folder.join(f).is_file(), "{f} missing");
@@ -141,14 +140,33 @@ fn exit_0_when_every_case_passes_with_every_report_written() {
     for st in steps {
         assert_eq!(st["status"], "seen", "{st}");
     }
-    assert_eq!(s["schema_version"], 3);
+    assert_eq!(s["schema_version"], 4);
     assert_eq!(s["counts"]["passed"], 1);
-    assert!(s["cases"][0]["ladder"]["rows"].as_array().unwrap().len() > 20);
+    // A passing case's ladder is on its page, not repeated in summary.json.
+    assert!(s["cases"][0].get("ladder").is_none());
+    assert!(html.matches("<g class=\"row ").count() > 40);
+    // The SUT's readiness line names its topology: the copy kept beside the capture, not
+    // the work folder's, which is gone after the run.
+    let kept = dir
+        .path()
+        .join("captures")
+        .join(folder.file_name().unwrap())
+        .join("F1_x_on-ack_udp_new_sdp_predefined_in-order.topology.yaml");
+    let notes = s["cases"][0]["notes"].to_string();
+    assert!(
+        notes.contains(&format!("topology={}", kept.display())),
+        "{notes}"
+    );
+    assert!(kept.is_file() && !notes.contains("/work/"), "{notes}");
+    assert!(!folder.join("work").exists());
     xmllint_ok(&folder.join("junit.xml"));
     let junit = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
     assert!(junit.contains("<testsuite name=\"FIG 1: "), "{junit}");
     assert!(junit.contains("classname=\"F1.x\""), "{junit}");
-    assert!(junit.contains("<system-out>"), "the ladder in system-out");
+    assert!(
+        junit.contains("<system-out>note: sut: ready"),
+        "the notes in system-out"
+    );
 }
 
 #[test]
@@ -304,17 +322,123 @@ fn exit_3_for_a_harness_error() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
 
+/// A filter that matches nothing: exit 4, which filter matched nothing and where to look on
+/// stderr, and nothing created (no report folder, no captures path).
 #[test]
-fn exit_4_when_no_case_runs() {
+fn exit_4_when_no_case_runs_and_nothing_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let (o, folder) = run(dir.path(), &["--filter", "no-such-case"], &[]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .any(|l| l == "0 passed, 0 failed, 0 inconc, 0 error, 0 skipped"));
-    assert!(folder.unwrap().join("summary.json").is_file());
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "no case to run: --filter \"no-such-case\" matched no case; `cpm-harness list` prints the case ids",
+        "{}",
+        text(&o)
+    );
+    assert!(folder.is_none(), "a report folder was created");
+    assert!(!dir.path().join("reports").exists() && !dir.path().join("captures").exists());
     let o = harness(&["list", "--filter", "no-such-case"], &[]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--filter \"no-such-case\" matched no case")
+    );
+    // One filter of two matching nothing: a warning naming it; the other's cases are listed.
+    let o = harness(
+        &["list", "--filter", "no-such-case", "--filter", FOUR[1]],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{}\n", FOUR[1]));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(
+        "warning: --filter \"no-such-case\" matched no case (`cpm-harness list` prints the case ids)"
+    ));
+    // A partition that selects none of the filtered cases.
+    let (o, folder) = run(
+        dir.path(),
+        &["--filter", FOUR[1], "--partition", "2/2"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(folder.is_none());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--partition 2/2 selects none of the 1 case the filters keep"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// `list`: the runnable ids on stdout, one per line; the skipped cases counted on stderr and
+/// listed with their reasons behind `--skipped`; both in `--json`.
+#[test]
+fn list_prints_runnable_ids_and_skipped_cases_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = std::fs::read_to_string("profiles/reference.yaml")
+        .unwrap()
+        .replace("reuse: [true, false]", "reuse: [false]");
+    let p = dir.path().join("no-reuse.yaml");
+    std::fs::write(&p, profile).unwrap();
+    let p = p.display().to_string();
+    let args = ["list", "--profile", &p, "--filter", "F1/x/"];
+    let o = harness(&args, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!ids.is_empty());
+    for id in &ids {
+        assert!(
+            id.starts_with("F1/x/") && !id.contains(' ') && !id.contains("/reuse/"),
+            "not a runnable id: {id:?}"
+        );
+    }
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1 skipped case not listed: the profile does not declare what it needs"),
+        "{}",
+        text(&o)
+    );
+
+    let mut a = args.to_vec();
+    a.push("--skipped");
+    let o = harness(&a, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let skipped: Vec<(String, String)> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let (id, why) = l.split_once(": ").expect("id: reason");
+            (id.to_string(), why.to_string())
+        })
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    for (id, why) in &skipped {
+        assert!(id.contains("/reuse/"), "{id}");
+        assert!(why.contains("reuse"), "{why}");
+    }
+
+    let mut a = args.to_vec();
+    a.push("--json");
+    let o = harness(&a, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["cases"], serde_json::json!(ids));
+    let js: Vec<(String, String)> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["id"].as_str().unwrap().to_string(),
+                k["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(js, skipped);
+    assert_eq!(v["unmatched_filters"], serde_json::json!([]));
 }
 
 fn list(args: &[&str]) -> Vec<String> {
@@ -462,12 +586,8 @@ fn merged_shards_give_the_summary_of_one_run() {
 #[test]
 fn progress_bar_and_colour_on_a_terminal_only() {
     let _t = turn();
-    let have = Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        eprintln!("skipped: util-linux `script` is not installed (no pty to test with)");
+    // util-linux `script` gives the run a pty.
+    if common::require_tool("script").is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -517,17 +637,7 @@ fn progress_bar_and_colour_on_a_terminal_only() {
 #[test]
 fn failed_rows_and_steps_through_the_sip_core() {
     let _t = turn();
-    let have = Path::new("/usr/sbin/kamailio").exists()
-        || Command::new("sh")
-            .args(["-c", "command -v kamailio"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "kamailio is missing, and CI=true requires it (.ci/run installs it)"
-        );
-        eprintln!("skipped: kamailio is not installed");
+    if common::require_tool("kamailio").is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -569,4 +679,143 @@ fn failed_rows_and_steps_through_the_sip_core() {
         })
         .collect();
     assert_eq!(not_seen, [("INVITE2", "failed"), ("200-1", "failed")]);
+}
+
+/// The times of a case page's observed ladder, top to bottom.
+fn drawn_times(page: &str) -> Vec<f64> {
+    let from = page
+        .find("<svg class=\"ladder observed\"")
+        .expect("an observed ladder");
+    let svg = &page[from..from + page[from..].find("</svg>").unwrap()];
+    svg.split("<text class=\"t\" x=\"4\" y=\"")
+        .skip(1)
+        .map(|t| {
+            let t = &t[t.find('>').unwrap() + 1..];
+            t[..t.find('<').unwrap()].parse().unwrap()
+        })
+        .collect()
+}
+
+/// Time runs down the observed ladder of a real case page (one with a slow member, where the
+/// causal order went back in time on about half of the rows).
+#[test]
+fn time_runs_down_a_case_page() {
+    let _t = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let case = "F3/x/on-ack/udp/new/sdp/predefined/one-slow";
+    let (o, folder) = run(dir.path(), &["--filter", case], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let page = std::fs::read_to_string(
+        folder
+            .unwrap()
+            .join("cases")
+            .join("F3_x_on-ack_udp_new_sdp_predefined_one-slow.html"),
+    )
+    .unwrap();
+    let times = drawn_times(&page);
+    assert!(times.len() > 40, "{times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "time goes back: {times:?}"
+    );
+}
+
+/// What a run keeps: a passing case's ladder is on its page only (not in summary.json or
+/// JUnit), a failing case's everywhere; `--keep failed` keeps the captures of the failing
+/// case only; `merge` copies the case pages as the run drew them.
+#[test]
+fn a_passing_case_keeps_its_ladder_on_its_page_and_keep_failed_drops_its_capture() {
+    let _t = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = "F1/none/on-ack/udp/new/sdp/predefined/in-order";
+    let fail = FOUR[1];
+    let (o, folder) = run(
+        dir.path(),
+        &[
+            "--filter",
+            pass,
+            "--filter",
+            fail,
+            "--fault",
+            "sdp-wrong-c",
+            "--keep",
+            "failed",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let folder = folder.unwrap();
+    let s = summary(&folder);
+    assert_eq!(s["schema_version"], 4);
+    let case = |id: &str| {
+        s["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(case(pass)["verdict"], "pass");
+    assert!(
+        case(pass).get("ladder").is_none(),
+        "a passing ladder in summary.json"
+    );
+    assert!(case(pass)["expected"]["steps"].as_array().unwrap().len() > 10);
+    assert!(case(fail)["ladder"]["rows"].as_array().unwrap().len() > 10);
+    let stem = |id: &str| id.replace('/', "_");
+    for id in [pass, fail] {
+        let page = std::fs::read_to_string(folder.join("cases").join(format!("{}.html", stem(id))))
+            .unwrap();
+        assert!(page.contains("<svg class=\"ladder observed\""), "{id}");
+    }
+    let junit = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
+    assert_eq!(
+        junit.matches(" entities (").count(),
+        1,
+        "one text ladder: {junit}"
+    );
+    // The failing case's capture and map are kept, the passing case's are not.
+    let caps = dir
+        .path()
+        .join("captures")
+        .join(folder.file_name().unwrap());
+    let mut kept: Vec<String> = std::fs::read_dir(&caps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            format!("{}.pcap.gz", stem(fail)),
+            format!("{}.topology.yaml", stem(fail))
+        ]
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("captures: {}", caps.display())));
+    // The kept capture is compressed, and the harness reads it as it is.
+    let gz = caps.join(format!("{}.pcap.gz", stem(fail)));
+    let o = harness(&["show", &gz.display().to_string()], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(" entities ("));
+    // merge copies the pages, the passing ladder included.
+    let merged = dir.path().join("merged");
+    let o = harness(
+        &[
+            "merge",
+            "--out",
+            &merged.display().to_string(),
+            &folder.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    for id in [pass, fail] {
+        let name = format!("{}.html", stem(id));
+        assert_eq!(
+            std::fs::read(merged.join("cases").join(&name)).unwrap(),
+            std::fs::read(folder.join("cases").join(&name)).unwrap(),
+            "{name}"
+        );
+    }
 }

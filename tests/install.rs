@@ -210,10 +210,30 @@ fn init_writes_a_template_that_loads_once_filled() {
     let o = harness_in(d, &["list", "--profile", "my-sut.yaml", "--filter", "F1/"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains(CASE), "{out}");
+    assert!(out.lines().any(|l| l == CASE), "{out}");
+    assert!(!out.contains("F1/pf-a/"), "only the runnable ids: {out}");
     assert!(
-        out.contains("skipped F1/pf-a/"),
-        "other roles are skipped: {out}"
+        String::from_utf8_lossy(&o.stderr).contains("`--skipped` lists them with the reason"),
+        "{}",
+        text(&o)
+    );
+    // Other roles are skipped, and --skipped says why.
+    let o = harness_in(
+        d,
+        &[
+            "list",
+            "--profile",
+            "my-sut.yaml",
+            "--filter",
+            "F1/",
+            "--skipped",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("F1/pf-a/") && l.contains(": ")),
+        "{out}"
     );
     // The alternative the template shows for a running SUT loads too.
     let topo = d.join("my-sut-topology.yaml");
@@ -335,7 +355,7 @@ fn the_report_identifies_sut_harness_inputs_date_and_machine() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let s = summary(&folder);
-    assert_eq!(s["schema_version"], 3);
+    assert_eq!(s["schema_version"], 4);
     let p = &s["pctr"];
     assert_eq!(p["sut"]["profile"], "reference");
     assert_eq!(p["sut"]["origin"], profile.display().to_string());

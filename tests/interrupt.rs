@@ -4,6 +4,8 @@
 
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -103,8 +105,12 @@ fn interrupt_with(signal: i32) {
     let mut pcaps = 0;
     for run in std::fs::read_dir(&caps).into_iter().flatten().flatten() {
         for f in std::fs::read_dir(run.path()).unwrap().flatten() {
-            // Beside each finished case's pcap: its topology file.
-            if f.path().extension().is_none_or(|e| e != "pcap") {
+            // Finished cases' captures are compressed (`.pcap.gz`), those the signal cut off
+            // are not; beside each: its topology file.
+            if f.path()
+                .extension()
+                .is_none_or(|e| e != "pcap" && e != "gz")
+            {
                 continue;
             }
             pcaps += 1;
@@ -114,11 +120,14 @@ fn interrupt_with(signal: i32) {
         }
     }
     assert!(pcaps > 0, "no capture written before the signal");
-    // tshark (when installed) reads every one of them without an error.
-    if Command::new("tshark").arg("-v").output().is_ok() {
+    // tshark reads every one of them without an error (not run without tshark).
+    if common::require_tool("tshark").is_some() {
         for run in std::fs::read_dir(&caps).into_iter().flatten().flatten() {
             for f in std::fs::read_dir(run.path()).unwrap().flatten() {
-                if f.path().extension().is_none_or(|e| e != "pcap") {
+                if f.path()
+                    .extension()
+                    .is_none_or(|e| e != "pcap" && e != "gz")
+                {
                     continue;
                 }
                 let o = Command::new("tshark")
@@ -140,7 +149,7 @@ fn interrupt_with(signal: i32) {
     assert_eq!(runs.len(), 1);
     let summary = runs[0].path().join("summary.json");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], 3);
+    assert_eq!(v["schema_version"], 4);
     let cases = v["cases"].as_array().unwrap();
     assert!(
         cases.len() >= before,
@@ -151,7 +160,7 @@ fn interrupt_with(signal: i32) {
     let cap_run: Vec<_> = std::fs::read_dir(&caps).unwrap().flatten().collect();
     for c in cases {
         let id = c["id"].as_str().unwrap().replace('/', "_");
-        let pcap = cap_run[0].path().join(format!("{id}.pcap"));
+        let pcap = cap_run[0].path().join(format!("{id}.pcap.gz"));
         assert!(pcap.exists(), "{} missing", pcap.display());
         if c["verdict"] != "pass" {
             let trace = runs[0].path().join(format!("{id}.trace.jsonl"));

@@ -3,6 +3,8 @@
 //! error, a skipped and a not-run case), snapshot-tested with insta; the JUnit XML checked
 //! against the structure Jenkins and GitLab read (`tests/fixtures/junit.xsd`, xmllint).
 
+mod common;
+
 use cpm_harness::report::console::{case_lines, Styles, Verbosity};
 use cpm_harness::report::model::Summary;
 use cpm_harness::report::{html, junit};
@@ -167,21 +169,9 @@ fn summary_round_trips() {
     assert_eq!(back, s);
 }
 
-/// xmllint, or why it cannot run: required in CI (`CI=true`), else the test says why it
-/// skips.
-pub fn xmllint() -> Option<&'static str> {
-    let ok = std::process::Command::new("xmllint")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("xmllint");
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("xmllint is missing, and CI=true requires it (.ci/run installs libxml2-utils)");
-    }
-    eprintln!("skipped: xmllint is not installed (apt-get install libxml2-utils)");
-    None
+/// xmllint; when it is missing the test does not run (a failure under CI).
+pub fn xmllint() -> Option<std::path::PathBuf> {
+    common::require_tool("xmllint")
 }
 
 #[test]
@@ -191,7 +181,7 @@ fn junit_xml_validates_against_the_jenkins_and_gitlab_structure() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("junit.xml");
     std::fs::write(&f, junit::render(&s).unwrap()).unwrap();
-    let out = std::process::Command::new(tool)
+    let out = std::process::Command::new(&tool)
         .args(["--noout", "--schema"])
         .arg(schema())
         .arg(&f)
@@ -220,4 +210,60 @@ fn junit_xml_validates_against_the_jenkins_and_gitlab_structure() {
 
 fn schema() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd")
+}
+
+/// The times of the observed ladder's rows, top to bottom, as drawn on the page.
+pub fn drawn_times(page: &str) -> Vec<f64> {
+    let from = page
+        .find("<svg class=\"ladder observed\"")
+        .expect("an observed ladder");
+    let svg = &page[from..from + page[from..].find("</svg>").unwrap()];
+    svg.split("<text class=\"t\" x=\"4\" y=\"")
+        .skip(1)
+        .map(|t| {
+            let t = &t[t.find('>').unwrap() + 1..];
+            t[..t.find('<').unwrap()].parse().unwrap()
+        })
+        .collect()
+}
+
+/// Time runs down the observed ladder: its rows are drawn in the order they were captured
+/// (the fixture's model keeps them in causal order, where a 200 at 412 ms comes before one at
+/// 9 ms).
+#[test]
+fn observed_rows_are_drawn_in_time_order() {
+    let s = fixture();
+    let c = &s.cases[1];
+    let model: Vec<f64> = c
+        .ladder
+        .as_ref()
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| r.t_ms)
+        .collect();
+    assert!(
+        model.windows(2).any(|w| w[1] < w[0]),
+        "the fixture keeps a causal order that goes back in time"
+    );
+    let page = html::case_page(&s, c);
+    let drawn = drawn_times(&page);
+    assert_eq!(drawn.len(), model.len());
+    assert!(
+        drawn.windows(2).all(|w| w[0] <= w[1]),
+        "times go back: {drawn:?}"
+    );
+    assert!(page.contains("in the order they were captured"));
+}
+
+/// Evidence wraps where a line has no room, inside a long token if it must, but never splits
+/// a word that fits (`word-break: break-all` drew "po rt" and "LINK- TARGET").
+#[test]
+fn evidence_text_does_not_break_words() {
+    let s = fixture();
+    for page in [html::case_page(&s, &s.cases[1]), html::index(&s)] {
+        assert!(!page.contains("break-all"), "break-all in the CSS");
+        assert!(!page.contains("hyphens:auto"));
+        assert!(page.contains(".ev li{font-family:ui-monospace,\"DejaVu Sans Mono\",Menlo,monospace;font-size:12px;overflow-wrap:anywhere;white-space:pre-wrap}"));
+    }
 }

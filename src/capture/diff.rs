@@ -84,8 +84,9 @@ impl Diff {
     /// A readable diff: `-` missing in B, `+` added in B, `~` reordered, `!` changed.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "A: {} ({} rows)", self.a.display(), self.a_rows);
-        let _ = writeln!(s, "B: {} ({} rows)", self.b.display(), self.b_rows);
+        let rows = |n: usize| crate::text::plural(n, "row");
+        let _ = writeln!(s, "A: {} ({})", self.a.display(), rows(self.a_rows));
+        let _ = writeln!(s, "B: {} ({})", self.b.display(), rows(self.b_rows));
         if self.is_equal() {
             let _ = writeln!(
                 s,

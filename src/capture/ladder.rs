@@ -442,9 +442,9 @@ impl Ladder {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{} rows, {} entities ({}){}",
-            self.rows.len(),
-            self.columns.len(),
+            "{}, {} ({}){}",
+            crate::text::plural(self.rows.len(), "row"),
+            crate::text::plural_of(self.columns.len(), "entity", "entities"),
             match &self.map.source {
                 Some(_) => "from --map",
                 None => "inferred from the capture",

@@ -1,4 +1,5 @@
-//! Reads a pcap or pcapng file (ours, tcpdump's, Wireshark's) back into wire events.
+//! Reads a pcap or pcapng file (ours, tcpdump's, Wireshark's), gzip-compressed or not (as
+//! `run` keeps them: `<case>.pcap.gz`), back into wire events.
 //!
 //! Link types: Ethernet (1, with VLAN tags), Linux cooked SLL (113) and SLL2 (276), raw IP
 //! (101, 12, 14, 228, 229), BSD null/loopback (0, 108). IPv4 and IPv6; fragmented datagrams
@@ -99,8 +100,14 @@ pub fn read_capture_full(path: &Path) -> Result<Capture, CaptureError> {
     read_capture_from(path, BufReader::new(f))
 }
 
-/// Reads a capture from any reader; `name` is used in errors.
+/// Reads a capture from any reader, gzip-compressed or not; `name` is used in errors.
 pub fn read_capture_from(name: &Path, mut input: impl Read) -> Result<Capture, CaptureError> {
+    read_from(name, &mut input, true)
+}
+
+/// [`read_capture_from`]; `gzip`: whether a gzip stream may still be unwrapped (once: a
+/// compressed capture inside a compressed capture is not one).
+fn read_from(name: &Path, input: &mut dyn Read, gzip: bool) -> Result<Capture, CaptureError> {
     let mut magic = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -124,6 +131,14 @@ pub fn read_capture_from(name: &Path, mut input: impl Read) -> Result<Capture, C
         return Err(not(format!("{got} bytes long")));
     }
     let input = io::Cursor::new(magic).chain(input);
+    // A gzip-compressed capture (`run` keeps `<case>.pcap.gz`; Wireshark and tshark read
+    // them as they are): the same, decompressed as it is read.
+    if magic[..2] == [0x1f, 0x8b] {
+        if !gzip {
+            return Err(not("a gzip stream inside a gzip stream".into()));
+        }
+        return read_from(name, &mut flate2::read::MultiGzDecoder::new(input), false);
+    }
     let mut dec = Decoder::new(name);
     match u32::from_be_bytes(magic) {
         0x0a0d_0d0a => {

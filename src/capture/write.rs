@@ -467,3 +467,25 @@ pub fn write_pcap(
         .map_err(|e| e.into_error())?
         .sync_all()
 }
+
+/// Compresses a finished capture in place: `<name>` becomes `<name>.gz` (gzip; Wireshark,
+/// tshark and [`crate::capture::read_capture`] read it as it is), written aside and renamed,
+/// then the original removed. Returns the new path; `Ok(None)` when there is no file.
+pub fn gzip_in_place(path: &Path) -> io::Result<Option<std::path::PathBuf>> {
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 3),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&data)?;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".gz");
+    let to = path.with_file_name(name);
+    crate::files::write_atomic(&to, &gz.finish()?)?;
+    std::fs::remove_file(path)?;
+    Ok(Some(to))
+}

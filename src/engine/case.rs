@@ -241,9 +241,17 @@ async fn run_case_at(
             // `analyze --map` and `diff --map` later.
             if let Some(p) = &capture_path {
                 let map = p.with_extension("topology.yaml");
-                if let Err(e) = crate::files::write_atomic(&map, ctx.topology.to_yaml().as_bytes())
-                {
-                    notes.push(format!("{}: {e}", map.display()));
+                match crate::files::write_atomic(&map, ctx.topology.to_yaml().as_bytes()) {
+                    // The SUT's lines name the topology it was given, in the work folder
+                    // that is deleted after the run: they name the copy kept instead.
+                    Ok(()) => {
+                        let work = work_dir(s, case).join("topology.yaml");
+                        let (work, kept) = (work.display().to_string(), map.display().to_string());
+                        for n in notes.iter_mut().filter(|n| n.contains(&work)) {
+                            *n = n.replace(&work, &kept);
+                        }
+                    }
+                    Err(e) => notes.push(format!("{}: {e}", map.display())),
                 }
             }
             let obs = observe(&ctx, &events);
@@ -298,6 +306,11 @@ async fn run_case_at(
     }
 }
 
+/// The case's scratch folder under the run's work folder (deleted after the run).
+fn work_dir(s: &RunSettings, case: &Case) -> PathBuf {
+    s.work_dir.join(sanitize(&case.id.replace('/', "_")))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     case: &Case,
@@ -327,7 +340,7 @@ async fn drive(
                 topology.core = s.core;
             }
             let topology = Arc::new(topology);
-            let dir = s.work_dir.join(sanitize(&case.id.replace('/', "_")));
+            let dir = work_dir(s, case);
             let out_dir = dir.join("out");
             std::fs::create_dir_all(&out_dir)
                 .with_context(|| format!("creating {}", out_dir.display()))?;

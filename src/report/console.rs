@@ -164,8 +164,8 @@ pub fn case_lines(c: &CaseReport, styles: Styles, v: Verbosity) -> Vec<String> {
         }
         if more.len() > cap {
             out.push(format!(
-                "           … {} more lines (-v shows them)",
-                more.len() - cap
+                "           … {} more (-v shows them)",
+                crate::text::plural(more.len() - cap, "line")
             ));
         }
         if v == Verbosity::Verbose {

@@ -28,7 +28,8 @@ tr.fail td,tr.error td{background:#fff5f5}
 .ladders{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}
 figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
 .legend{color:#555;font-size:12px}
-.ev{margin:0;padding-left:16px}.ev li{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12px;word-break:break-all;white-space:pre-wrap}
+.ev{margin:0;padding-left:16px}.ev li{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12px;overflow-wrap:anywhere;white-space:pre-wrap}
+.mono{overflow-wrap:anywhere}
 svg.ladder{font:11px ui-monospace,"DejaVu Sans Mono",Menlo,monospace;background:#fcfcfc;border:1px solid #e3e3e3}
 svg .col rect{fill:#eef2f7;stroke:#9aa7b8}svg .col.sut rect{fill:#fff3cd;stroke:#c9a227}
 svg .col .name{text-anchor:middle;font-weight:700;font-size:12px}svg .col .sub{text-anchor:middle;fill:#555;font-size:10px}
@@ -377,14 +378,11 @@ fn skipped_groups(b: &mut String, r: &Results) {
     b.push_str("</table>\n</section>\n");
 }
 
-/// `cases/<case>.html`: one case.
+/// `cases/<case>.html`: one case. It names the run the case ran in, and links to the index
+/// beside it: `merge` copies it into the merged report as it is.
 pub fn case_page(s: &Summary, c: &CaseReport) -> String {
     let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "<p><a href=\"../index.html\">← all cases of {}</a></p>",
-        esc(&s.run)
-    );
+    b.push_str("<p><a href=\"../index.html\">← all cases</a></p>\n");
     let _ = writeln!(b, "<h1>{} {}</h1>", esc(&c.id), verdict_badge(c.verdict));
     let title = c
         .expected
@@ -393,12 +391,13 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
         .unwrap_or_else(|| format!("FIG {}", c.figure));
     let _ = writeln!(
         b,
-        "<p class=\"meta\">{} · SUT plays {} · ordering {} · {:.2} s · profile {}</p>",
+        "<p class=\"meta\">{} · SUT plays {} · ordering {} · {:.2} s · profile {} · run {}</p>",
         esc(&title),
         esc(&c.split),
         esc(&c.ordering),
         c.duration_ms as f64 / 1000.0,
-        esc(&s.profile)
+        esc(&s.profile),
+        esc(&s.run)
     );
     let failing: Vec<_> = c.failing_checks().collect();
     if !failing.is_empty() {
@@ -420,11 +419,14 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
         Some(l) => {
             let _ = writeln!(
                 b,
-                "<figure><figcaption>Observed ({} rows; hover an arrow for its message)</figcaption>\n{}\n</figure>",
-                l.rows.len(),
+                "<figure><figcaption>Observed ({}; hover an arrow for its message)</figcaption>\n{}\n</figure>",
+                crate::text::plural(l.rows.len(), "row"),
                 svg::observed(l)
             );
         }
+        None if c.verdict == Verdict::Pass => b.push_str(
+            "<figure><figcaption>Observed</figcaption><p>A passing case's ladder is drawn on the page its run wrote, not kept in summary.json.</p></figure>\n",
+        ),
         None => b.push_str(
             "<figure><figcaption>Observed</figcaption><p>Nothing was recorded to draw.</p></figure>\n",
         ),
@@ -443,7 +445,7 @@ pub fn case_page(s: &Summary, c: &CaseReport) -> String {
         );
     }
     b.push_str("</div>\n");
-    b.push_str("<p class=\"legend\">Solid: SIP. Thick dashed: an MSRP link opened (TCP), pointing away from the side that opened it. Thin dashed: MSRP requests and responses (chunks of one message are one row). Dotted: a link closed. Red: cited by a failing check, or a step of the figure that never happened. Yellow columns: the SUT. Times in ms since the case started.</p>\n");
+    b.push_str("<p class=\"legend\">Solid: SIP. Thick dashed: an MSRP link opened (TCP), pointing away from the side that opened it. Thin dashed: MSRP requests and responses (chunks of one message are one row). Dotted: a link closed. Red: cited by a failing check, or a step of the figure that never happened. Yellow columns: the SUT. Observed rows run down the page in the order they were captured, the time on the left in ms since the case started (the text ladder below draws the causal order of <code>cpm-harness show</code>, without times).</p>\n");
     b.push_str("<h2>Checks</h2>\n<table class=\"checks\">\n<tr><th>check</th><th>verdict</th><th>reference</th><th>evidence</th></tr>\n");
     for k in &c.checks {
         let ev: String = k

@@ -3,7 +3,8 @@
 //! `<failure>` and a harness error an `<error>`, each with the check ids as `type`, the first
 //! check's id, reference and evidence as `message`, and every failing check's evidence as
 //! text; a skipped or not-run case a `<skipped>` with the reason. `<system-out>` holds the
-//! normalized text ladder and the notes. Jenkins (junit plugin) and GitLab read this shape.
+//! notes, and the normalized text ladder of a case that did not pass (`summary.json` keeps
+//! no ladder of a passing case: its page draws it). Jenkins (junit plugin) and GitLab read this shape.
 
 use super::model::{CaseReport, Summary};
 use crate::engine::Verdict;

@@ -3,7 +3,9 @@
 //!
 //! Cases are ordered by their plan index (the same in every shard of one plan), skipped
 //! cases likewise; a case present in two inputs, inputs of another schema version or of
-//! different profiles are errors (exit 2).
+//! different profiles are errors (exit 2). Each case's page is copied from its shard's
+//! `cases/` folder (a passing case's ladder is drawn there only, not in `summary.json`); a
+//! page that is not there is drawn from the summary.
 
 use super::model::{Counts, Summary, SCHEMA_VERSION};
 use super::pctr::{Pctr, Shard};
@@ -188,7 +190,7 @@ pub fn merge_command(inputs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> 
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "merged".into());
     let merged = merge(&read, &name).map_err(|e| coded(EXIT_USAGE, e))?;
-    super::write_all(out, &merged).map_err(|e| {
+    let cant = |e: anyhow::Error| {
         coded(
             super::EXIT_HARNESS,
             anyhow!(
@@ -196,6 +198,27 @@ pub fn merge_command(inputs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> 
                 out.display()
             ),
         )
-    })?;
+    };
+    super::write_reports(out, &merged).map_err(cant)?;
+    // Each case's page as its shard drew it, else drawn from the summary.
+    let mut pages: BTreeMap<&str, PathBuf> = BTreeMap::new();
+    for (path, s) in &read {
+        let dir = path.parent().unwrap_or(Path::new(".")).join("cases");
+        for c in &s.cases {
+            pages.insert(c.id.as_str(), dir.join(c.page_name()));
+        }
+    }
+    std::fs::create_dir_all(out.join("cases")).map_err(|e| cant(e.into()))?;
+    for c in &merged.cases {
+        let to = out.join("cases").join(c.page_name());
+        match pages.get(c.id.as_str()).filter(|p| p.is_file()) {
+            Some(from) if *from != to => {
+                std::fs::copy(from, &to)
+                    .map_err(|e| cant(anyhow!("{} → {}: {e}", from.display(), to.display())))?;
+            }
+            Some(_) => {}
+            None => super::write_case_page(out, &merged, c).map_err(cant)?,
+        }
+    }
     Ok(merged)
 }

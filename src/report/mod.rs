@@ -13,9 +13,14 @@
 //! - [`pctr`]: the conformance test report (ISO/IEC 9646-5 PCTR): identification, PICS,
 //!   results by figure × SUT role, failed checks, skipped cases by reason.
 //!
-//! Files of a run folder: `summary.json` (rewritten after every case), `<case>.events.jsonl`
-//! (per case), then at the end `junit.xml`, `index.html`, `cases/<case>.html` and
-//! `docs/checks.md`.
+//! Files of a run folder: `cases/<case>.html` as each case finishes, `summary.json`
+//! (rewritten as cases finish), `<case>.trace.jsonl` for a case that did not pass, then at the
+//! end `junit.xml`, `index.html` and `docs/checks.md`.
+//!
+//! What a run keeps is sized for use: a passing case's ladder is drawn on its page and not
+//! repeated in `summary.json` or JUnit (a case that did not pass keeps it everywhere), and
+//! `--keep failed` drops the captures of passing cases ([`Keep`]). `merge` copies the shards'
+//! case pages rather than redrawing them.
 
 pub mod console;
 pub mod html;
@@ -100,11 +105,40 @@ pub fn write_summary(dir: &Path, s: &Summary) -> anyhow::Result<()> {
 /// How often a running run rewrites `summary.json` (also at the end and on interrupt).
 const SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Writes every report rendered from the summary: `summary.json`, `junit.xml`, `index.html`
-/// (the conformance test report), `cases/<case>.html`, and `docs/checks.md` (the check
-/// catalogue the report's references link to).
+/// Which captures a run keeps (`run --keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Keep {
+    /// Every case's capture and topology map (evidence a third party can re-judge).
+    #[default]
+    All,
+    /// Only those of cases that did not pass.
+    Failed,
+}
+
+/// Writes every report rendered from the summary: [`write_reports`] and a page per case.
 pub fn write_all(dir: &Path, s: &Summary) -> anyhow::Result<()> {
+    write_reports(dir, s)?;
+    for c in &s.cases {
+        write_case_page(dir, s, c)?;
+    }
+    Ok(())
+}
+
+/// Writes `cases/<case>.html`.
+pub fn write_case_page(dir: &Path, s: &Summary, c: &model::CaseReport) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("cases"))?;
+    write_atomic(
+        &dir.join("cases").join(c.page_name()),
+        html::case_page(s, c).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Writes the reports of the whole run rendered from the summary: `summary.json`,
+/// `junit.xml`, `index.html` (the conformance test report), and `docs/checks.md` (the check
+/// catalogue the report's references link to); not the case pages.
+pub fn write_reports(dir: &Path, s: &Summary) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
     write_summary(dir, s)?;
     write_atomic(&dir.join("junit.xml"), junit::render(s)?.as_bytes())?;
     write_atomic(&dir.join("index.html"), html::index(s).as_bytes())?;
@@ -114,12 +148,6 @@ pub fn write_all(dir: &Path, s: &Summary) -> anyhow::Result<()> {
         &dir.join("docs").join("checks.md"),
         crate::engine::catalogue::markdown().as_bytes(),
     )?;
-    for c in &s.cases {
-        write_atomic(
-            &dir.join("cases").join(c.page_name()),
-            html::case_page(s, c).as_bytes(),
-        )?;
-    }
     Ok(())
 }
 
@@ -138,6 +166,10 @@ pub struct ReportOptions {
     pub case_index: Vec<usize>,
     /// The conformance test report's identification part (the CLI's runs give one).
     pub pctr: Option<pctr::Pctr>,
+    /// Where the cases' captures go (`<dir>/<case>.pcap` and `.topology.yaml`), and which of
+    /// them to keep.
+    pub captures: Option<PathBuf>,
+    pub keep: Keep,
 }
 
 /// The reporters of a live run: console, `summary.json` and event logs as each case ends,
@@ -149,6 +181,8 @@ pub struct RunReporter {
     case_index: Vec<usize>,
     console: console::Console,
     last_write: Option<std::time::Instant>,
+    captures: Option<PathBuf>,
+    keep: Keep,
 }
 
 impl RunReporter {
@@ -161,7 +195,7 @@ impl RunReporter {
         skipped: &[(usize, String, String)],
         mut opts: ReportOptions,
     ) -> anyhow::Result<RunReporter> {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        std::fs::create_dir_all(dir.join("cases")).map_err(|e| {
             coded(
                 EXIT_HARNESS,
                 anyhow::anyhow!("cannot create the report folder {}: {e}", dir.display()),
@@ -195,6 +229,8 @@ impl RunReporter {
             case_index: std::mem::take(&mut opts.case_index),
             console: console::Console::new(opts.console, out),
             last_write: None,
+            captures: opts.captures.take(),
+            keep: opts.keep,
         })
     }
 
@@ -230,10 +266,33 @@ impl RunSink for RunReporter {
                 outcome,
             } => {
                 let at = self.plan_index(*index);
-                let report = case_report(at, case, outcome, self.suites.get(&case.figure));
+                let mut report = case_report(at, case, outcome, self.suites.get(&case.figure));
                 self.console.case_finished(*index, &report);
                 write_trace(&self.dir, outcome)
                     .map_err(|e| self.harness("cannot write the trace", e))?;
+                // The page now, with the ladder; a passing case's ladder stays on its page
+                // only (summary.json and JUnit keep the ladders of cases that did not pass).
+                write_case_page(&self.dir, &self.summary, &report)
+                    .map_err(|e| self.harness("cannot write the case page", e))?;
+                let pass = report.verdict == Verdict::Pass;
+                if pass {
+                    report.ladder = None;
+                }
+                // The capture, finished: dropped (a passing case under --keep failed) or
+                // compressed to a quarter of its size.
+                if let Some(caps) = &self.captures {
+                    let stem = model::file_stem(&report.id);
+                    let pcap = caps.join(format!("{stem}.pcap"));
+                    if pass && self.keep == Keep::Failed {
+                        for f in [pcap, caps.join(format!("{stem}.topology.yaml"))] {
+                            let _ = std::fs::remove_file(f);
+                        }
+                    } else if let Err(e) = crate::capture::write::gzip_in_place(&pcap) {
+                        report
+                            .notes
+                            .push(format!("{}: not compressed: {e}", pcap.display()));
+                    }
+                }
                 let at = self
                     .summary
                     .cases
@@ -266,7 +325,7 @@ impl RunSink for RunReporter {
             }
             RunEvent::Finished => {
                 self.summary.recount();
-                write_all(&self.dir, &self.summary)
+                write_reports(&self.dir, &self.summary)
                     .map_err(|e| self.harness("cannot write the reports", e))?;
                 self.console.finished(&self.summary);
             }

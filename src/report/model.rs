@@ -19,7 +19,7 @@ use std::time::Duration;
 /// The summary's format version. Bumped whenever a field is removed, renamed or changes
 /// meaning; new fields keep it (readers ignore fields they do not know, and a reader of this
 /// version gives fields an older file lacks their documented default).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,8 +144,9 @@ pub struct CaseReport {
     pub checks: Vec<CheckResult>,
     /// Harness-level notes (timeouts, the SUT's last lines).
     pub notes: Vec<String>,
-    /// What crossed the wire, as a normalized ladder; none when nothing could be drawn.
-    #[serde(default)]
+    /// What crossed the wire, as a normalized ladder; none when nothing could be drawn, and
+    /// none in `summary.json` for a passing case (its page draws it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ladder: Option<LadderView>,
     /// The figure's steps and what became of each; none without the figure's suite.
     #[serde(default)]

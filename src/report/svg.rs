@@ -1,31 +1,15 @@
-//! Ladder diagrams as inline SVG: the observed ladder of a case (entities as columns, SIP as
-//! solid arrows, MSRP link openings as thick dashed arrows in their opening direction, MSRP
+//! Ladder diagrams as inline SVG: the observed ladder of a case (rows in the order they were
+//! captured, the time on the left; entities as columns, SIP as solid arrows, MSRP link openings as thick dashed arrows in their opening direction, MSRP
 //! requests and responses as thin dashed arrows, closings dotted; rows a failing check cites
 //! in red; each arrow shows its message on hover through an SVG `<title>`), and the figure's
 //! expected ladder with what became of each step.
 //!
-//! Every string is escaped with [`esc`]: labels, headers and SDP lines come from the SUT.
+//! Every string is escaped with [`esc`] ([`crate::text::escape_markup`]): labels, headers
+//! and SDP lines come from the SUT.
 
 use super::model::{ExpectedView, LadderView, RowStyle, StepStatus};
+pub use crate::text::escape_markup as esc;
 use std::fmt::Write as _;
-
-/// Escapes text for HTML/SVG element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            // Control characters have no place in a tooltip (and some are invalid XML).
-            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{fffd}'),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 const COLW: f64 = 88.0;
 const LEFT: f64 = 56.0;
@@ -109,7 +93,18 @@ fn arrow(
     );
 }
 
-/// The observed ladder.
+/// The order the observed ladder's rows are drawn in: by the time each row's first message was
+/// captured, so that time runs down the page (rows at the same time keep the model's causal
+/// order). Every effect was captured after its cause, so this order is causal too; the text
+/// ladder (`cpm-harness show`) keeps the canonical causal order, with no times.
+pub fn time_order(l: &LadderView) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..l.rows.len()).collect();
+    order.sort_by(|&a, &b| l.rows[a].t_ms.total_cmp(&l.rows[b].t_ms));
+    order
+}
+
+/// The observed ladder, its rows in [`time_order`] (`data-row` keeps each row's index in the
+/// model).
 pub fn observed(l: &LadderView) -> String {
     let p = "obs";
     let width = LEFT + COLW * l.columns.len() as f64 + 8.0;
@@ -131,8 +126,9 @@ pub fn observed(l: &LadderView) -> String {
         })
         .collect();
     header(&mut s, &names, height);
-    for (i, r) in l.rows.iter().enumerate() {
-        let y = HEAD + ROWH * (i as f64 + 1.0);
+    for (drawn, i) in time_order(l).into_iter().enumerate() {
+        let r = &l.rows[i];
+        let y = HEAD + ROWH * (drawn as f64 + 1.0);
         let failed = !r.failed.is_empty();
         let kind = match r.style {
             RowStyle::Sip => "sip",
@@ -268,18 +264,4 @@ pub fn expected(e: &ExpectedView, sut: &[String], case_failed: bool) -> String {
     }
     s.push_str("</svg>");
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn esc_leaves_no_markup() {
-        assert_eq!(
-            esc("<script>a('x')</script> & \"q\""),
-            "&lt;script&gt;a(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
-        );
-        assert_eq!(esc("a\u{1}b"), "a\u{fffd}b");
-    }
 }

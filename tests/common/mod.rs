@@ -1,4 +1,5 @@
-//! Helpers shared by the tests that drive third-party programs (Kamailio, SIPp, dumpcap).
+//! Helpers shared by the tests that drive third-party programs (Kamailio, SIPp, dumpcap,
+//! tshark, xmllint, Chromium), and the record of the tests that could not run in full.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -7,16 +8,77 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// A program on PATH or in /usr/sbin (root's tools). Under CI the program is required:
-/// `.ci/run` installs it, so its absence is a failure there, not a skip.
+/// Whether this is CI (`CI` set, not empty and not `false`): `.ci/run` installs every tool
+/// the tests use, so there a missing tool fails the test instead of skipping it.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Where tests that could not run in full record themselves: `$CPM_NOT_RUN_DIR` (set by
+/// `scripts/test`), else `target/not-run/`.
+pub fn not_run_dir() -> PathBuf {
+    match std::env::var_os("CPM_NOT_RUN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap_or(Path::new("target"))
+            .join("not-run"),
+    }
+}
+
+/// The running test's name, `<test file>::<test>` (libtest names each test's thread after
+/// the test).
+pub fn current_test() -> String {
+    let t = std::thread::current();
+    format!(
+        "{}::{}",
+        env!("CARGO_CRATE_NAME"),
+        t.name().unwrap_or("unknown test")
+    )
+}
+
+/// Records in `dir` that `test` did not run in full because it `needs` something missing
+/// (one file per test and need; `scripts/test` lists them in its closing summary).
+pub fn record_not_run_in(dir: &Path, test: &str, needs: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let file = dir.join(format!("{}--{}", safe(test), safe(needs)));
+    std::fs::write(&file, format!("{test}\t{needs}\n"))?;
+    Ok(file)
+}
+
+/// The running test cannot run (in full) because it `needs` something missing, such as
+/// `needs chromium`: under CI a failure; elsewhere it says so on stderr and records itself
+/// for `scripts/test`'s summary, and the caller returns (or skips the part).
+pub fn not_run(needs: &str) {
+    let test = current_test();
+    // Recorded first, so that under CI the summary names it too.
+    if let Err(e) = record_not_run_in(&not_run_dir(), &test, needs) {
+        eprintln!("cannot record it in {}: {e}", not_run_dir().display());
+    }
+    assert!(
+        !ci(),
+        "{test} {needs}, and CI requires it (.ci/run installs it)"
+    );
+    eprintln!("NOT RUN: {test} {needs}");
+}
+
+/// A program on PATH or in /usr/sbin (root's tools). When it is missing, the test does not
+/// run (in full): see [`not_run`] (a failure under CI, where `.ci/run` installs it).
 pub fn require_tool(name: &str) -> Option<PathBuf> {
-    let found = require_tool_quiet(name);
+    let found = find_tool(name);
     if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is not installed; .ci/run installs it"
-        );
-        eprintln!("skipped: {name} is not installed");
+        not_run(&format!("needs {name}"));
     }
     found
 }
@@ -30,9 +92,9 @@ pub struct RealCapture {
 
 impl RealCapture {
     /// Starts capturing `lo` with a BPF filter; returns once the tool says it is capturing.
-    /// `None` (a skip, or a failure under CI) when neither tool is installed.
+    /// `None` (not run, or a failure under CI) when neither tool is installed.
     pub async fn start(path: &Path, filter: &str) -> Option<RealCapture> {
-        let (tool, args): (PathBuf, Vec<String>) = if let Some(d) = require_tool_quiet("dumpcap") {
+        let (tool, args): (PathBuf, Vec<String>) = if let Some(d) = find_tool("dumpcap") {
             (
                 d,
                 vec![
@@ -46,7 +108,10 @@ impl RealCapture {
                 ],
             )
         } else {
-            let t = require_tool("tcpdump")?;
+            let Some(t) = find_tool("tcpdump") else {
+                not_run("needs dumpcap or tcpdump");
+                return None;
+            };
             (
                 t,
                 vec![
@@ -115,7 +180,8 @@ impl RealCapture {
     }
 }
 
-fn require_tool_quiet(name: &str) -> Option<PathBuf> {
+/// A program on PATH or in /usr/sbin, without recording anything when it is missing.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .and_then(|paths| {
             std::env::split_paths(&paths)
