@@ -198,6 +198,9 @@ impl VariantArgs {
             group: self.group,
             transport: self.transport,
             chunk_size: self.chunk_size,
+            // The topology (given or generated) decides the addresses; the family only names
+            // the case the way the harness's ids do.
+            ip: Default::default(),
             rules: None,
         };
         v.validate().map_err(|e| anyhow!(e))?;

@@ -335,7 +335,7 @@ async fn drive(
             )
         }
         Site::Net(net) => {
-            let mut topology = Topology::generate(net, 3, 2, 5060, 2855);
+            let mut topology = Topology::generate_lab(net, case.variant.ip);
             if s.core.is_some() {
                 topology.core = s.core;
             }

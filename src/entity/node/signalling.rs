@@ -157,7 +157,7 @@ impl Node {
             Some(p) => format!("{};branch={}", &via[..p], new_branch(&mut self.rng)),
             None => via,
         };
-        let host = self.cfg.sip.ip().to_string();
+        let host = crate::codec::sip::host::uri_host(self.cfg.sip.ip());
         let text = format!(
             "OPTIONS {ruri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: <sip:{name}@{host}>;tag={tag}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 OPTIONS\r\nThis header line has no colon\r\nContent-Length: 0\r\n\r\n",
             ruri = invite.request_uri().unwrap_or("sip:invalid"),
