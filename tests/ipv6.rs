@@ -8,9 +8,19 @@
 //!   headers) read back gives the same verdicts, with the topology and with the entities
 //!   inferred from the signalling.
 //!
-//! Ports on ::1: 16000–19199 (the lab topologies of `run` use 10000–15119).
+//! - A whole chain run on ::1 written as pcap (IPv6 headers): tshark finds no malformed
+//!   frame, no expert error, no TCP analysis flag, every UDP/TCP checksum good, every frame
+//!   IPv6, and dissects the SIP, SDP and MSRP fields the harness's own parsers read.
+//! - Through the binary: `cpm-harness run` runs the default suite's IPv6 sections in lab mode
+//!   (every entity on ::1) and against the reference SUT started once on ::1
+//!   (profiles/reference-running-ipv6.yaml); `analyze` and `show` read the IPv6 captures.
+//!
+//! Ports on ::1: 16000–19199 for the in-process cases, 19200–19299 for the chain runs,
+//! 10000–15119 for the lab topologies of `run`, 20000–20999 and 30000–30999 for the running
+//! profile.
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
+mod common;
 mod common_inproc;
 
 use common_inproc::*;
@@ -215,4 +225,463 @@ on_ipv6! {
     figure5_on_ipv6: 5;
     figure6_on_ipv6: 6;
     figure7_on_ipv6: 7;
+}
+
+// ---------------------------------------------------------------------------------------
+// Captures of IPv6 traffic, as tshark reads them.
+
+use bytes::Bytes;
+use cpm_harness::capture::write::MAX_SEGMENT;
+use cpm_harness::chain::{pattern, run_once, ChainOptions};
+use cpm_harness::codec::msrp::{Limits as MsrpLimits, MsrpEvent, MsrpParser};
+use cpm_harness::codec::sdp::Sdp;
+use cpm_harness::codec::sip::SipMessage;
+use cpm_harness::trace::{one_copy, Recorder};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Printable content without `;` (tshark's MSRP dissector reads a `;` at the start of a body
+/// as Content-Type parameters and calls the frame malformed; see tests/capture.rs).
+fn text_content(len: usize) -> Bytes {
+    let printable = |b: &u8| match b' ' + b % 95 {
+        b';' => b'.',
+        c => c,
+    };
+    pattern(len)
+        .iter()
+        .map(printable)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// A whole chain run (every role in this process) on ::1 with SIP over `t`, written as pcap.
+async fn chain_pcap(t: Transport, dir: &Path) -> (Vec<(Duration, WireEvent)>, PathBuf) {
+    let rec = Recorder::new(Instant::now());
+    let start = SystemTime::now();
+    let mut variant = Variant::new(1);
+    variant.transport = t;
+    variant.ip = IpFamily::V6;
+    let base = 19200 + if t == Transport::Tcp { 40 } else { 0 };
+    let topo = Topology::generate_shared(IpAddr::V6(Ipv6Addr::LOCALHOST), 3, 2, base);
+    let opts = ChainOptions {
+        recorder: Some(rec.clone()),
+        ..ChainOptions::new(Arc::new(topo), variant)
+    };
+    run_once(opts, text_content(100_000), Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("chain run on ::1 over {t}: {e:#}"));
+    let events = one_copy(&rec.records());
+    let pcap = dir.join(format!("chain-ipv6-{t}.pcap"));
+    write_pcap(&pcap, start, &events).expect("write pcap");
+    (events, pcap)
+}
+
+/// tshark's `-T fields` output, one row per frame, fields split on tabs.
+fn tshark_fields(pcap: &Path, args: &[&str]) -> Vec<Vec<String>> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields"])
+        .args(args)
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// Every MSRP head of the TCP streams as a tshark row (tid, method, status, To-Path,
+/// From-Path, Byte-Range), and the tids of the heads that start a segment.
+fn msrp_heads(
+    events: &[(Duration, WireEvent)],
+) -> (BTreeMap<String, Vec<String>>, BTreeSet<String>) {
+    let mut parsers: BTreeMap<(SocketAddr, SocketAddr), MsrpParser> = BTreeMap::new();
+    let (mut all, mut starts) = (BTreeMap::new(), BTreeSet::new());
+    for (_, e) in events {
+        let WireEvent::TcpData { from, to, data } = e else {
+            continue;
+        };
+        let p = parsers
+            .entry((*from, *to))
+            .or_insert_with(|| MsrpParser::new(MsrpLimits::default()));
+        for seg in data.chunks(MAX_SEGMENT) {
+            let fresh = p.is_idle();
+            p.push(seg);
+            let mut first = true;
+            while let Some(ev) = p.next().expect("recorded MSRP parses") {
+                if let MsrpEvent::Head(h) = ev {
+                    let h_ = |n: &str| h.header(n).unwrap_or_default().to_owned();
+                    let row = vec![
+                        h.tid.clone(),
+                        h.method().unwrap_or_default().to_owned(),
+                        h.code().map(|c| c.to_string()).unwrap_or_default(),
+                        h_("To-Path"),
+                        h_("From-Path"),
+                        h_("Byte-Range"),
+                    ];
+                    if fresh && first {
+                        starts.insert(h.tid.clone());
+                    }
+                    all.insert(h.tid.clone(), row);
+                    first = false;
+                }
+            }
+        }
+    }
+    (all, starts)
+}
+
+/// The capture of an IPv6 chain run: IPv6 headers, good checksums, nothing malformed, and the
+/// SIP, SDP and MSRP tshark decodes equal to what the harness's parsers read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tshark_reads_ipv6_captures_as_the_harness_does() {
+    if common::require_tool("tshark").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for t in [Transport::Udp, Transport::Tcp] {
+        let (events, pcap) = chain_pcap(t, dir.path()).await;
+        // Read back by the harness: the same SIP messages, on the same IPv6 4-tuples.
+        let sip = |ev: &[(Duration, WireEvent)]| -> Vec<(SocketAddr, SocketAddr, Bytes)> {
+            ev.iter()
+                .filter_map(|(_, e)| match e {
+                    WireEvent::Sip { from, to, raw, .. } => Some((*from, *to, raw.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        let back = read_capture_full(&pcap).expect("read the IPv6 pcap");
+        assert!(
+            sip(&back.events) == sip(&events),
+            "{t}: the SIP messages read back differ"
+        );
+
+        let checks = [
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+        ];
+        let mut args = checks.to_vec();
+        args.extend([
+            "-Y",
+            "_ws.malformed || _ws.expert.severity >= 0x00600000 || tcp.analysis.flags \
+             || tcp.checksum.status != 1 || udp.checksum.status != 1 || !ipv6 || ip",
+            "-e",
+            "frame.number",
+            "-e",
+            "_ws.col.Info",
+        ]);
+        let bad = tshark_fields(&pcap, &args);
+        assert!(
+            bad.is_empty(),
+            "{t}: {} bad frames: {:?}",
+            bad.len(),
+            &bad[..bad.len().min(10)]
+        );
+        // The checksum checks ran: every frame is IPv6 with a verified TCP or UDP checksum.
+        let mut args = checks.to_vec();
+        args.extend([
+            "-e",
+            "ipv6.src",
+            "-e",
+            "tcp.checksum.status",
+            "-e",
+            "udp.checksum.status",
+        ]);
+        let rows = tshark_fields(&pcap, &args);
+        assert!(rows.len() > 100, "{t}: only {} frames", rows.len());
+        for r in &rows {
+            assert_eq!(r[0], "::1", "{t}: frame {r:?}");
+            assert!(r[1] == "1" || r[2] == "1", "{t}: unverified checksum {r:?}");
+        }
+
+        let msgs: Vec<SipMessage> = events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                WireEvent::Sip { raw, .. } => Some(SipMessage::parse(raw).expect("SIP parses")),
+                _ => None,
+            })
+            .collect();
+        // SIP: method, status, Call-ID, top Via and Contact, one message per frame.
+        let rows = tshark_fields(
+            &pcap,
+            &[
+                "-Y",
+                "sip",
+                "-E",
+                "occurrence=f",
+                "-e",
+                "sip.Method",
+                "-e",
+                "sip.Status-Code",
+                "-e",
+                "sip.Call-ID",
+                "-e",
+                "sip.Via.sent-by.address",
+                "-e",
+                "sip.r-uri.host",
+            ],
+        );
+        let want: Vec<Vec<String>> = msgs
+            .iter()
+            .map(|m| {
+                let via_host = m
+                    .via_sent_by()
+                    .and_then(|(_, sb)| cpm_harness::codec::sip::host::parse_hostport(&sb).ok())
+                    .and_then(|(h, _)| h.ip())
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default();
+                let ruri_host = m
+                    .request_uri()
+                    .and_then(cpm_harness::codec::sip::host::sip_uri_hostport)
+                    .and_then(Result::ok)
+                    .map(|(h, _)| h.to_string())
+                    .unwrap_or_default();
+                vec![
+                    m.method()
+                        .map(|x| x.as_str().to_owned())
+                        .unwrap_or_default(),
+                    m.code().map(|c| c.to_string()).unwrap_or_default(),
+                    m.call_id().unwrap_or_default().to_owned(),
+                    via_host,
+                    ruri_host,
+                ]
+            })
+            .collect();
+        assert!(want.len() >= 20, "{t}: only {} SIP messages", want.len());
+        assert_eq!(
+            rows, want,
+            "{t}: sip.Method, Status-Code, Call-ID, Via host, R-URI host"
+        );
+        assert!(rows.iter().all(|r| r[3] == "::1"), "{t}: Via sent-by ::1");
+
+        // SDP: c= address (IP6), m= port and every media attribute (a=path among them).
+        let rows = tshark_fields(
+            &pcap,
+            &[
+                "-Y",
+                "sdp",
+                "-E",
+                "occurrence=a",
+                "-E",
+                "aggregator=|",
+                "-e",
+                "sdp.connection_info.address_type",
+                "-e",
+                "sdp.connection_info.address",
+                "-e",
+                "sdp.media.port",
+                "-e",
+                "sdp.media_attr",
+            ],
+        );
+        let want: Vec<Vec<String>> = msgs
+            .iter()
+            .filter_map(|m| m.sdp_body())
+            .map(|body| {
+                let sdp = Sdp::parse(&body).expect("recorded SDP parses");
+                let m = &sdp.media[0];
+                let c = m
+                    .connection
+                    .as_ref()
+                    .or(sdp.connection.as_ref())
+                    .expect("c=");
+                let attrs: Vec<String> = m
+                    .attributes
+                    .iter()
+                    .map(|(n, v)| match v {
+                        Some(v) => format!("{n}:{v}"),
+                        None => n.clone(),
+                    })
+                    .collect();
+                vec![
+                    c.addr_type.clone(),
+                    c.address.clone(),
+                    m.port.to_string(),
+                    attrs.join("|"),
+                ]
+            })
+            .collect();
+        assert!(want.len() >= 10, "{t}: only {} SDP bodies", want.len());
+        assert_eq!(rows, want, "{t}: SDP c=, m= port, a= attributes");
+        assert!(
+            rows.iter()
+                .all(|r| r[0] == "IP6" && r[1] == "::1" && r[3].contains("path:msrp://[::1]:")),
+            "{t}: c=IN IP6 ::1 and a=path msrp://[::1]:port"
+        );
+
+        // MSRP, by transaction id.
+        let rows = tshark_fields(
+            &pcap,
+            &[
+                "-Y",
+                "msrp",
+                "-E",
+                "occurrence=f",
+                "-e",
+                "msrp.transaction.id",
+                "-e",
+                "msrp.method",
+                "-e",
+                "msrp.status.code",
+                "-e",
+                "msrp.to.path",
+                "-e",
+                "msrp.from.path",
+                "-e",
+                "msrp.byte.range",
+            ],
+        );
+        let shown: BTreeMap<String, Vec<String>> =
+            rows.into_iter().map(|r| (r[0].clone(), r)).collect();
+        let (all, at_segment_start) = msrp_heads(&events);
+        assert!(
+            at_segment_start.len() > 20,
+            "{t}: {} MSRP heads",
+            at_segment_start.len()
+        );
+        for (tid, row) in &shown {
+            assert_eq!(
+                all.get(tid),
+                Some(row),
+                "{t}: MSRP message {tid} as tshark shows it"
+            );
+            assert!(row[3].starts_with("msrp://[::1]:"), "{t}: To-Path {row:?}");
+        }
+        for tid in &at_segment_start {
+            assert!(
+                shown.contains_key(tid),
+                "{t}: MSRP {tid} starts a segment, not shown"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Through the binary.
+
+use std::path::PathBuf;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cpm-harness");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `cpm-harness <args>` in the repository root; (exit code, stdout + stderr).
+fn harness(args: &[&str]) -> (i32, String) {
+    let o = Command::new(BIN)
+        .current_dir(root())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run cpm-harness");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.code().unwrap_or(-1), text)
+}
+
+/// The one run folder under `dir`.
+fn run_folder(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no run folder in {}", dir.display()))
+}
+
+/// The default suite's IPv6 sections through the binary: one case per figure, on ::1 (lab
+/// mode, the SUT launched per case) and against the reference SUT started once on ::1; the
+/// captures are IPv6 and `analyze` and `show` read them.
+#[test]
+fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, profile) in [
+        ("lab", "profiles/reference.yaml"),
+        ("running", "profiles/reference-running-ipv6.yaml"),
+    ] {
+        let out = dir.path().join(name);
+        let (reports, captures) = (out.join("reports"), out.join("captures"));
+        let (code, text) = harness(&[
+            "run",
+            "--profile",
+            profile,
+            "--filter",
+            "/ipv6/",
+            "--out",
+            reports.to_str().unwrap(),
+            "--captures",
+            captures.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{name}: {text}");
+        assert!(text.contains("7 passed, 0 failed"), "{name}: {text}");
+        for fig in 1..=7 {
+            assert!(
+                text.contains(&format!("pass   F{fig}/pf-a+x+pf-b/")),
+                "{name}: F{fig}: {text}"
+            );
+        }
+        // The captures: IPv6, judged again offline, drawn.
+        let caps = run_folder(&captures);
+        let mut n = 0;
+        for e in std::fs::read_dir(&caps).unwrap() {
+            let gz = e.unwrap().path();
+            let Some(stem) = gz
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .strip_suffix(".pcap.gz")
+            else {
+                continue;
+            };
+            n += 1;
+            let pcap = out.join(format!("{stem}.pcap"));
+            let mut d = flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap());
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut d, &mut bytes).unwrap();
+            std::fs::write(&pcap, &bytes).unwrap();
+            let cap = read_capture_full(&pcap).expect("read the capture");
+            assert!(
+                cap.events.iter().all(|(_, e)| e.source().is_ipv6()),
+                "{stem}: not every packet is IPv6"
+            );
+            let fig = &stem[1..2];
+            let transport = if stem.contains("_tcp_") { "tcp" } else { "udp" };
+            let (code, text) = harness(&[
+                "analyze",
+                pcap.to_str().unwrap(),
+                "--figure",
+                fig,
+                "--transport",
+                transport,
+                "--sut",
+                "pf-a,x,pf-b",
+            ]);
+            assert_eq!(code, 0, "{name} analyze {stem}: {text}");
+            assert!(
+                text.contains("verdict: pass"),
+                "{name} analyze {stem}: {text}"
+            );
+            let (code, text) = harness(&["show", pcap.to_str().unwrap()]);
+            assert_eq!(code, 0, "{name} show {stem}: {text}");
+            assert!(
+                text.contains("path:msrp://[::1]:"),
+                "{name} show {stem}: {text}"
+            );
+        }
+        assert_eq!(n, 7, "{name}: captures in {}", caps.display());
+    }
 }
