@@ -603,33 +603,57 @@ fn run_folder(dir: &Path) -> PathBuf {
 }
 
 /// The default suite's IPv6 sections through the binary: one case per figure, on ::1 (lab
-/// mode, the SUT launched per case) and against the reference SUT started once on ::1; the
-/// captures are IPv6 and `analyze` and `show` read them.
+/// mode, the SUT launched per case) and against the reference SUT started once on ::1 (one
+/// split per run); the captures are IPv6 and `analyze` and `show` read them.
 #[test]
 fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, profile) in [
-        ("lab", "profiles/reference.yaml"),
-        ("running", "profiles/reference-running-ipv6.yaml"),
+    const NETWORK: &str = "/pf-a+x+pf-b/on-ack/udp/new/sdp/predefined/ipv6/";
+    const X: &str = "/x/on-ack/tcp/new/sdp/predefined/ipv6/";
+    for (name, profile, filters, figures) in [
+        (
+            "lab",
+            "profiles/reference.yaml",
+            &[NETWORK, X][..],
+            &[1, 2, 3, 4, 5, 6, 7][..],
+        ),
+        (
+            "running-network",
+            "profiles/reference-running-ipv6.yaml",
+            &[NETWORK][..],
+            &[1, 3, 5, 7][..],
+        ),
+        (
+            "running-x",
+            "profiles/reference-running-ipv6.yaml",
+            &[X][..],
+            &[2, 4, 6][..],
+        ),
     ] {
         let out = dir.path().join(name);
         let (reports, captures) = (out.join("reports"), out.join("captures"));
-        let (code, text) = harness(&[
+        let mut args = vec![
             "run",
             "--profile",
             profile,
-            "--filter",
-            "/ipv6/",
             "--out",
             reports.to_str().unwrap(),
             "--captures",
             captures.to_str().unwrap(),
-        ]);
+        ];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        let (code, text) = harness(&args);
         assert_eq!(code, 0, "{name}: {text}");
-        assert!(text.contains("7 passed, 0 failed"), "{name}: {text}");
-        for fig in 1..=7 {
+        assert!(
+            text.contains(&format!("{} passed, 0 failed", figures.len())),
+            "{name}: {text}"
+        );
+        for fig in figures {
+            let split = if fig % 2 == 1 { "pf-a+x+pf-b" } else { "x" };
             assert!(
-                text.contains(&format!("pass   F{fig}/pf-a+x+pf-b/")),
+                text.contains(&format!("pass   F{fig}/{split}/")),
                 "{name}: F{fig}: {text}"
             );
         }
@@ -659,7 +683,11 @@ fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
                 "{stem}: not every packet is IPv6"
             );
             let fig = &stem[1..2];
-            let transport = if stem.contains("_tcp_") { "tcp" } else { "udp" };
+            let (transport, sut) = if stem.contains("_tcp_") {
+                ("tcp", "x")
+            } else {
+                ("udp", "pf-a,x,pf-b")
+            };
             let (code, text) = harness(&[
                 "analyze",
                 pcap.to_str().unwrap(),
@@ -668,7 +696,7 @@ fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
                 "--transport",
                 transport,
                 "--sut",
-                "pf-a,x,pf-b",
+                sut,
             ]);
             assert_eq!(code, 0, "{name} analyze {stem}: {text}");
             assert!(
@@ -682,7 +710,7 @@ fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
                 "{name} show {stem}: {text}"
             );
         }
-        assert_eq!(n, 7, "{name}: captures in {}", caps.display());
+        assert_eq!(n, figures.len(), "{name}: captures in {}", caps.display());
     }
 }
 
@@ -927,4 +955,63 @@ mod rfc5118 {
         refused("ipv6-unbracketed-via.txt", "must be in brackets");
         refused("ipv6-unclosed-bracket-via.txt", "without its `]`");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The IPv6 faults of the reference SUT, each failing its check on ::1.
+
+/// One case of figure 2 over TCP on ::1 with x as the SUT, with `faults`.
+async fn x_on_ipv6_with(faults: &[cpm_harness::entity::Fault], base: u16) -> Vec<CheckResult> {
+    let mut v = Variant::new(2);
+    v.transport = Transport::Tcp;
+    v.ip = IpFamily::V6;
+    let mut case = Case::new(v, &[Role::X]);
+    case.faults = faults.to_vec();
+    let topo = Arc::new(Topology::generate_shared(
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+        3,
+        2,
+        base,
+    ));
+    judge(&run_case_on(topo, &case).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unbracketed_ipv6_host_fails_wire_syntax() {
+    use cpm_harness::engine::{CheckId, FindingKind};
+    let r = x_on_ipv6_with(&[cpm_harness::entity::Fault::UnbracketedIpv6], 19300).await;
+    let ws = verdict_of(&r, CheckId::WireSyntax);
+    assert!(
+        fails_with(ws, |f| matches!(
+            &f.kind,
+            FindingKind::SipHost { header, value, .. } if header == "From" && value.ends_with("@::1")
+        )),
+        "{}",
+        show(&r)
+    );
+    // Nothing else suffers: the From URI routes nothing.
+    for c in &r {
+        if c.id != CheckId::WireSyntax {
+            assert!(
+                matches!(c.verdict, Verdict::Pass | Verdict::NotObservable),
+                "{}",
+                show(&r)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_in_ip4_on_an_ipv6_session_fails_sdp_c() {
+    use cpm_harness::engine::{CheckId, FindingKind};
+    let r = x_on_ipv6_with(&[cpm_harness::entity::Fault::CIp4OnIpv6], 19340).await;
+    let c = verdict_of(&r, CheckId::SdpC);
+    assert!(
+        fails_with(c, |f| matches!(
+            &f.kind,
+            FindingKind::ConnectionTypeMismatch { line } if line == "c=IN IP4 ::1"
+        )),
+        "{}",
+        show(&r)
+    );
 }

@@ -3157,7 +3157,23 @@ fn wire_syntax(a: &Analysis) -> Vec<Finding> {
                     error: err.clone().unwrap_or_default(),
                 },
             )),
-            (Some(_), _) => sip += 1,
+            (Some(m), _) => {
+                let bad = m.host_errors();
+                if bad.is_empty() {
+                    sip += 1;
+                }
+                for (header, value, error) in bad {
+                    out.push(about(
+                        Class::Fail,
+                        a.sip_ev(s.index),
+                        K::SipHost {
+                            header,
+                            value,
+                            error,
+                        },
+                    ));
+                }
+            }
         }
     }
     for c in a.links() {

@@ -152,6 +152,41 @@ pub fn parse_received(v: &str) -> Option<IpAddr> {
     v.parse::<IpAddr>().ok()
 }
 
+impl super::SipMessage {
+    /// Every host of the message the RFC 3261 §25.1 grammar does not take, as (where, value,
+    /// why): the Request-URI, the URIs of From, To, Contact, Route and Record-Route, and each
+    /// Via sent-by — an IPv6 address without brackets, an unpaired bracket, a bad port. URIs
+    /// of other schemes (tel:, urn:) are left alone.
+    pub fn host_errors(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        if let Some(uri) = self.request_uri() {
+            if let Some(Err(e)) = sip_uri_hostport(uri) {
+                out.push(("Request-URI".into(), uri.to_string(), e));
+            }
+        }
+        for name in ["From", "To", "Contact", "Route", "Record-Route"] {
+            for v in self.header_all(name) {
+                for one in super::split_outside(v, b',') {
+                    let Some((uri, _)) = super::name_addr(one) else {
+                        continue;
+                    };
+                    if let Some(Err(e)) = sip_uri_hostport(uri) {
+                        out.push((name.to_string(), uri.to_string(), e));
+                    }
+                }
+            }
+        }
+        for v in self.vias() {
+            if let Some(p) = super::parse_via(v) {
+                if let Err(e) = parse_hostport(&p.sent_by) {
+                    out.push(("Via".into(), p.sent_by.clone(), e));
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +228,30 @@ mod tests {
             assert!(parse_hostport(bad).is_err(), "{bad:?}");
         }
         assert!(parse_hostport("::1").unwrap_err().contains("brackets"));
+    }
+
+    #[test]
+    fn host_errors_of_a_message() {
+        let m = super::super::SipMessage::parse(
+            b"INVITE sip:b@[::1]:5062 SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1\r\n\
+              Via: SIP/2.0/UDP ::1:5070;branch=z9hG4bK0\r\nFrom: <sip:x@::1>;tag=a\r\n\
+              To: <sip:b@example.com>\r\nCall-ID: c@::1\r\nCSeq: 1 INVITE\r\n\
+              Contact: <sip:x@[::1]:5060>, <tel:+1234>\r\nRoute: <sip:[::1]:5090;lr>\r\n\
+              Content-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let errs: Vec<(String, String)> = m
+            .host_errors()
+            .into_iter()
+            .map(|(w, v, _)| (w, v))
+            .collect();
+        assert_eq!(
+            errs,
+            [
+                ("From".to_string(), "sip:x@::1".to_string()),
+                ("Via".to_string(), "::1:5070".to_string())
+            ]
+        );
     }
 
     #[test]

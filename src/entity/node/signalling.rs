@@ -61,7 +61,10 @@ impl Node {
                 self.legs[leg].local_sdp.path = up.path.clone();
             }
         }
-        let sdp = self.legs[leg].local_sdp.encode();
+        let sdp = c_ip4(
+            self.legs[leg].local_sdp.encode(),
+            self.fault(Fault::CIp4OnIpv6),
+        );
         let mut extra = vec![
             (
                 "Accept-Contact".to_string(),
@@ -294,11 +297,12 @@ impl Node {
         }
         let (answer_setup, opens) = self.answer_setup(leg);
         let no_sdp = self.fault(Fault::ParamsInWrongMessage);
+        let ip4 = self.fault(Fault::CIp4OnIpv6);
         let l = &mut self.legs[leg];
         l.opens = opens;
         l.local_sdp.setup = answer_setup;
         l.local_sdp.direction = Some("recvonly".into());
-        let sdp = l.local_sdp.encode();
+        let sdp = c_ip4(l.local_sdp.encode(), ip4);
         let invite = l.invite.clone().expect("up leg has its INVITE");
         let ok = build_response(
             &invite,
@@ -778,4 +782,14 @@ fn non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> SipMessage {
         body: None,
     };
     build_request(&spec)
+}
+
+/// [`Fault::CIp4OnIpv6`]: the `c=` line labelled `IN IP4` whatever the address (`c=IN IP4 ::1`),
+/// as a SUT that hard-codes the address type writes it on IPv6.
+fn c_ip4(sdp: String, on: bool) -> String {
+    if on {
+        sdp.replace("c=IN IP6 ", "c=IN IP4 ")
+    } else {
+        sdp
+    }
 }
