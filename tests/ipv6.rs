@@ -1015,3 +1015,91 @@ async fn c_in_ip4_on_an_ipv6_session_fails_sdp_c() {
         show(&r)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Through a real SIP/IP core on IPv6: Kamailio listening on 127.252.0.250 and on [::1]:19500.
+
+/// Every figure, SIP over UDP and TCP, x as the SUT, every entity on ::1 routing through
+/// Kamailio's IPv6 listener: every check passes (SIG-ROUTE among them), every SIP message
+/// goes to or comes from the proxy, and the route it records is an IPv6 reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_figure_through_kamailio_on_ipv6() {
+    use cpm_harness::kamailio::CoreProxy;
+    if cpm_harness::kamailio::kamailio_binary().is_none() {
+        common::not_run("needs kamailio");
+        return;
+    }
+    let core6: SocketAddr = "[::1]:19500".parse().unwrap();
+    let mut core = CoreProxy::start_kamailio_dual(
+        "127.252.0.250:5060".parse().unwrap(),
+        Some(core6),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("kamailio starts on IPv4 and IPv6");
+    assert_eq!(core.addr_for(IpFamily::V6), Some(core6));
+    let mut bad = String::new();
+    for fig in 1..=7u8 {
+        for (k, t) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
+            let mut v = Variant::new(fig);
+            v.transport = t;
+            v.ip = IpFamily::V6;
+            let case = Case::new(v.clone(), &[Role::X]);
+            // Own ports per case: the proxy keeps its TCP connections to earlier listeners.
+            let base = 19520 + (u16::from(fig - 1) * 2 + k as u16) * 20;
+            let mut topo = Topology::generate_shared(IpAddr::V6(Ipv6Addr::LOCALHOST), 3, 2, base);
+            topo.core = Some(core6);
+            let run = run_case_on(Arc::new(topo), &case).await;
+            let r = judge(&run);
+            if r.iter()
+                .any(|c| !matches!(c.verdict, Verdict::Pass | Verdict::NotObservable))
+            {
+                let sips: Vec<String> = run
+                    .events
+                    .iter()
+                    .filter_map(|(_, e)| match e {
+                        WireEvent::Sip { from, to, raw, .. } => Some(format!(
+                            "{from} -> {to} {}",
+                            String::from_utf8_lossy(raw).lines().next().unwrap_or("")
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                bad.push_str(&format!(
+                    "{}: {}\n{:?}\n{}\n",
+                    v.id(),
+                    show(&r),
+                    core.log(),
+                    sips.join("\n")
+                ));
+            }
+            let mut rr = 0;
+            for (_, e) in &run.events {
+                if let WireEvent::Sip { from, to, raw, .. } = e {
+                    if *from != core6 && *to != core6 && from.port() != core6.port() {
+                        // Over TCP the proxy's side may be an ephemeral port of ::1.
+                        if t == Transport::Udp {
+                            bad.push_str(&format!(
+                                "{}: SIP {from} -> {to} bypassed the core\n",
+                                v.id()
+                            ));
+                        }
+                    }
+                    let m = SipMessage::parse(raw).unwrap();
+                    for r in m.uri_list("Record-Route") {
+                        rr += 1;
+                        if !r.contains("[::1]") {
+                            bad.push_str(&format!("{}: Record-Route {r}\n", v.id()));
+                        }
+                    }
+                }
+            }
+            if rr == 0 {
+                bad.push_str(&format!("{}: no Record-Route seen\n", v.id()));
+            }
+        }
+    }
+    core.stop().await;
+    assert!(bad.is_empty(), "{bad}");
+}
