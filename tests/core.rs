@@ -139,7 +139,7 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
     // With an IPv6 listener for the default suite's IPv6 cases (every entity on ::1).
     let core = CoreProxy::start_kamailio_dual(
         "127.251.0.1:5060".parse().unwrap(),
-        Some("[::1]:19600".parse().unwrap()),
+        Some("[::1]:19990".parse().unwrap()),
         None,
         Duration::from_secs(10),
     )
