@@ -1103,3 +1103,54 @@ async fn every_figure_through_kamailio_on_ipv6() {
     core.stop().await;
     assert!(bad.is_empty(), "{bad}");
 }
+
+/// A SIP URI's address as the entities read it (route sets, Contact): an IPv6 reference with
+/// or without a port (`sip:[::1];lr` is port 5060, as Kamailio writes its Record-Route on the
+/// default port).
+#[test]
+fn sip_uri_addresses_with_ipv6_references() {
+    use cpm_harness::entity::sip_uri_addr;
+    let a = |s: &str| sip_uri_addr(s).map(|a| a.to_string());
+    assert_eq!(a("sip:[::1];lr").as_deref(), Some("[::1]:5060"));
+    assert_eq!(
+        a("<sip:[::1]:5062;transport=tcp;lr>").as_deref(),
+        Some("[::1]:5062")
+    );
+    assert_eq!(
+        a("sip:b1@[2001:db8::1]:5070").as_deref(),
+        Some("[2001:db8::1]:5070")
+    );
+    assert_eq!(a("sip:b1@127.0.0.1").as_deref(), Some("127.0.0.1:5060"));
+    assert_eq!(a("sip:b1@::1:5060"), None);
+    assert_eq!(a("sip:b1@example.com"), None);
+}
+
+/// `run --core kamailio` through the binary: the IPv6 cases of the default suite route
+/// through Kamailio's IPv6 listener (on ::1, port 5060 + 2k, written without a port in its
+/// Record-Route when it is 5060) and pass.
+#[test]
+fn binary_runs_the_ipv6_sections_through_kamailio() {
+    if cpm_harness::kamailio::kamailio_binary().is_none() {
+        common::not_run("needs kamailio");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = harness(&[
+        "run",
+        "--core",
+        "kamailio",
+        "--filter",
+        "/ipv6/",
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+        "--captures",
+        dir.path().join("c").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("7 passed, 0 failed"), "{text}");
+    assert!(
+        text.contains("SIP/IP core: kamailio at 127.250.0."),
+        "{text}"
+    );
+    assert!(text.contains(" and [::1]:50"), "{text}");
+}

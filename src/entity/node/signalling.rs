@@ -732,16 +732,10 @@ impl Node {
 /// `sip:name@127.0.0.1:5060;transport=udp` → the socket address, when the host is an IP.
 pub fn sip_uri_addr(uri: &str) -> Option<SocketAddr> {
     let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
-    let u = u.strip_prefix("sip:").or_else(|| u.strip_prefix("sips:"))?;
-    let hostport = u.rsplit_once('@').map(|(_, h)| h).unwrap_or(u);
-    let hostport = hostport.split(';').next()?;
-    if let Ok(a) = hostport.parse::<SocketAddr>() {
-        return Some(a);
-    }
-    hostport
-        .parse::<std::net::IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, 5060))
+    // An IP host, IPv6 in brackets (`sip:[::1];lr`: port 5060, as Kamailio writes its
+    // Record-Route on the default port, RFC 3261 §19.1.2).
+    let (host, port) = crate::codec::sip::host::sip_uri_hostport(u)?.ok()?;
+    Some(SocketAddr::new(host.ip()?, port.unwrap_or(5060)))
 }
 
 /// The `transport` parameter of a SIP URI, when it names UDP or TCP.
