@@ -60,30 +60,30 @@ fn bad_files_and_flags_are_located_and_named() {
         2,
         &["profile.yaml:", "pfa", "did you mean \"pf-a\""],
     );
-    // Profile: a figure out of range in a list is pointed at itself (line 10: `figures:`),
-    // and the location is given once, in front.
-    let profile = std::fs::read_to_string("profiles/reference.yaml")
+    // Profile: a figure out of range in a list is pointed at itself (the `8` on the
+    // `figures:` line, column 17), and the location is given once, in front.
+    let text = std::fs::read_to_string("profiles/reference.yaml")
         .unwrap()
         .replace("figures: [1, 2, 3, 4, 5, 6, 7]", "figures: [1, 2, 8]");
-    let profile = w("figures.yaml", &profile);
+    let line = 1 + text
+        .lines()
+        .position(|l| l == "figures: [1, 2, 8]")
+        .expect("profiles/reference.yaml has a top-level `figures:` list");
+    let profile = w("figures.yaml", &text);
     let (c, err) = run(&["list", "--profile", &profile]);
     assert_eq!(c, 2, "{err}");
-    assert!(
-        err.trim_end()
-            .ends_with("figures.yaml:10:17: figures[2]: figure must be 1..7, got 8"),
-        "{err}"
-    );
+    let want = format!("figures.yaml:{line}:17: figures[2]: figure must be 1..7, got 8");
+    assert!(err.trim_end().ends_with(&want), "{err}");
     // A misspelt key: its location once.
-    let profile = std::fs::read_to_string("profiles/reference.yaml")
+    let text = std::fs::read_to_string("profiles/reference.yaml")
         .unwrap()
         .replace("\nroles:", "\nrolez:");
-    let profile = w("typo.yaml", &profile);
+    let line = 1 + text.lines().position(|l| l.starts_with("rolez:")).unwrap();
+    let profile = w("typo.yaml", &text);
     let (c, err) = run(&["list", "--profile", &profile]);
     assert_eq!(c, 2, "{err}");
-    assert!(
-        err.contains("typo.yaml:9:1: unknown field `rolez`"),
-        "{err}"
-    );
+    let want = format!("typo.yaml:{line}:1: unknown field `rolez`");
+    assert!(err.contains(&want), "{err}");
     assert!(!err.contains(" at line "), "the location twice: {err}");
     // Topology: a misspelt key, and a file that is not YAML.
     let topo = w(

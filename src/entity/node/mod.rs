@@ -48,7 +48,7 @@ use rand::SeedableRng;
 use role::x::Admit;
 use state::{Ack, Call, CallIdx, Conn, DialogState, Held, Leg, LegIdx, Opens, Side};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -159,6 +159,9 @@ pub struct Node {
     rules: &'static dyn role::Rules,
     legs: Vec<Leg>,
     calls: Vec<Call>,
+    /// Calls not ended yet, so a scan across calls (an idle connection another call's session
+    /// may still reuse) does not grow with every call a long-running node has seen.
+    live_calls: BTreeSet<CallIdx>,
     /// (Call-ID, local tag) → leg, for in-dialog requests and responses.
     dialogs: HashMap<(String, String), LegIdx>,
     /// (Call-ID, From tag) of INVITEs received → leg, to absorb retransmissions.
@@ -197,6 +200,7 @@ impl Node {
             cfg,
             legs: Vec::new(),
             calls: Vec::new(),
+            live_calls: BTreeSet::new(),
             dialogs: HashMap::new(),
             invites_in: HashMap::new(),
             sessions: HashMap::new(),
@@ -459,6 +463,8 @@ impl Node {
             msg_total: None,
             variant,
         });
-        self.calls.len() - 1
+        let call = self.calls.len() - 1;
+        self.live_calls.insert(call);
+        call
     }
 }

@@ -72,6 +72,7 @@ impl Node {
         for &l in &legs {
             self.close_session(l);
         }
+        self.live_calls.remove(&call);
         let c = &mut self.calls[call];
         c.ended = true;
         c.content = None;
@@ -135,15 +136,18 @@ impl Node {
     /// Only the side that opened a connection closes it when idle: the opener may be about
     /// to reuse it for another session (RFC 4975 §5.4), and the accepting side cannot
     /// know. The accepting side closes when the opener does. With reuse, an idle connection
-    /// stays open while a session of the same call may still want it (a member that answers
-    /// late), so the late session does not open a second connection to the same peer.
+    /// stays open while a session that reuses may still want it — of this call (a member
+    /// that answers late) or of another one (pf-b's members are separate calls: member 1's
+    /// BYE may come before member 2's ACK triggers its link to the same x) — so the late
+    /// session does not open a second connection to the same peer.
     fn close_idle_conns(&mut self, call: CallIdx) {
         let reuse = self.variant(call).reuse && !self.fault(Fault::NoReuse);
         let waiting: Vec<Option<SocketAddr>> = if reuse {
-            let c = &self.calls[call];
-            c.downs
+            let calls = &self.calls;
+            self.live_calls
                 .iter()
-                .chain(c.up.iter())
+                .filter(|&&c| self.variant(c).reuse)
+                .flat_map(|&c| calls[c].downs.iter().chain(calls[c].up.iter()))
                 .map(|&l| &self.legs[l])
                 .filter(|l| !l.session_closed && l.conn.is_none() && l.opens != Opens::Peer)
                 .filter(|l| !matches!(l.state, DialogState::Failed | DialogState::Terminated))
