@@ -449,9 +449,18 @@ fn self_check_cases_are_not_in_a_sut_profile_run() {
     assert!(!reference.variant_header);
     let p = plan(&root().join("suites"), &d, &reference).unwrap();
     assert!(p.cases.iter().any(|c| c.is_self_check()));
+    // The running profile's SUT is on IPv4: the IPv6 cases are skipped there, saying why.
+    let v6 = |c: &Case| c.variant.ip == cpm_harness::config::IpFamily::V6;
+    let ipv6 = p.cases.iter().filter(|c| v6(c)).count();
+    assert!(ipv6 > 0);
+    assert!(running.cases.iter().all(|c| !v6(c)));
+    assert!(running
+        .skipped
+        .iter()
+        .any(|(id, why)| id.contains("/ipv6/") && why.contains("IPv4")));
     assert_eq!(
         p.cases.len() - running.cases.len(),
-        p.cases.iter().filter(|c| c.is_self_check()).count()
+        p.cases.iter().filter(|c| c.is_self_check()).count() + ipv6
     );
 }
 
