@@ -961,7 +961,10 @@ mod rfc5118 {
 // The IPv6 faults of the reference SUT, each failing its check on ::1.
 
 /// One case of figure 2 over TCP on ::1 with x as the SUT, with `faults`.
-async fn x_on_ipv6_with(faults: &[cpm_harness::entity::Fault], base: u16) -> Vec<CheckResult> {
+async fn x_on_ipv6_with(
+    faults: &[cpm_harness::entity::Fault],
+    base: u16,
+) -> (Run, Vec<CheckResult>) {
     let mut v = Variant::new(2);
     v.transport = Transport::Tcp;
     v.ip = IpFamily::V6;
@@ -973,13 +976,23 @@ async fn x_on_ipv6_with(faults: &[cpm_harness::entity::Fault], base: u16) -> Vec
         2,
         base,
     ));
-    judge(&run_case_on(topo, &case).await)
+    let run = run_case_on(topo, &case).await;
+    let r = judge(&run);
+    (run, r)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unbracketed_ipv6_host_fails_wire_syntax() {
     use cpm_harness::engine::{CheckId, FindingKind};
-    let r = x_on_ipv6_with(&[cpm_harness::entity::Fault::UnbracketedIpv6], 19300).await;
+    let (run, r) = x_on_ipv6_with(&[cpm_harness::entity::Fault::UnbracketedIpv6], 19300).await;
+    // The wire scan of the every-figure tests sees it too.
+    let problems = ipv6_wire_problems(&run);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("unbracketed ::1 in \"From: <sip:x@::1>")),
+        "{problems:?}"
+    );
     let ws = verdict_of(&r, CheckId::WireSyntax);
     assert!(
         fails_with(ws, |f| matches!(
@@ -1004,7 +1017,12 @@ async fn an_unbracketed_ipv6_host_fails_wire_syntax() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_in_ip4_on_an_ipv6_session_fails_sdp_c() {
     use cpm_harness::engine::{CheckId, FindingKind};
-    let r = x_on_ipv6_with(&[cpm_harness::entity::Fault::CIp4OnIpv6], 19340).await;
+    let (run, r) = x_on_ipv6_with(&[cpm_harness::entity::Fault::CIp4OnIpv6], 19340).await;
+    let problems = ipv6_wire_problems(&run);
+    assert!(
+        problems.iter().any(|p| p.contains("\"c=IN IP4 ::1\"")),
+        "{problems:?}"
+    );
     let c = verdict_of(&r, CheckId::SdpC);
     assert!(
         fails_with(c, |f| matches!(
