@@ -190,6 +190,38 @@ pub enum GroupKind {
     Adhoc,
 }
 
+/// The IP family every entity of a case listens on and writes in its addresses.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpFamily {
+    /// IPv4: in lab mode one loopback address `127.<net>.x.x` per entity.
+    #[default]
+    V4,
+    /// IPv6: in lab mode every entity on `::1`, told apart by port; `c=IN IP6`, bracketed
+    /// hosts in SIP and MSRP URIs (RFC 5118, RFC 4975 §9).
+    V6,
+}
+
+impl IpFamily {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::V4 => "v4",
+            IpFamily::V6 => "v6",
+        }
+    }
+
+    /// The family of an address.
+    pub fn of(ip: std::net::IpAddr) -> IpFamily {
+        if ip.is_ipv4() {
+            IpFamily::V4
+        } else {
+            IpFamily::V6
+        }
+    }
+}
+
 /// One point of the option space.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -217,6 +249,9 @@ pub struct Variant {
     /// MSRP chunk size in bytes.
     #[serde(default = "default_chunk")]
     pub chunk_size: u64,
+    /// The IP family of the case's addresses (`ip: v6`: every entity on IPv6).
+    #[serde(default, skip_serializing_if = "is_v4")]
+    pub ip: IpFamily,
     /// The figure's rules as a suite file states them (set by the engine's plan); when absent
     /// the built-in table of the seven figures applies. Entities and checks both read the
     /// rules through this variant, so a suite file decides what is expected.
@@ -252,6 +287,9 @@ fn default_transport() -> Transport {
 fn default_chunk() -> u64 {
     2048
 }
+fn is_v4(f: &IpFamily) -> bool {
+    *f == IpFamily::V4
+}
 
 /// A link of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -284,6 +322,7 @@ impl Variant {
             group: default_group(),
             transport: default_transport(),
             chunk_size: default_chunk(),
+            ip: IpFamily::V4,
             rules: None,
         }
     }
@@ -374,6 +413,9 @@ impl Variant {
             GroupKind::Predefined => "/predefined",
             GroupKind::Adhoc => "/adhoc",
         });
+        if self.ip == IpFamily::V6 {
+            s.push_str("/ipv6");
+        }
         s
     }
 }
@@ -391,7 +433,7 @@ impl Variant {
     }
 
     /// Parses [`Variant::id`] (or [`Variant::header_value`]): `F2/on-ack[/x-on-200][/l23-x]
-    /// [/ack-on-200|/ack-after-ack]/udp|tcp/reuse|new/sdp|preset/predefined|adhoc[/chunk-N]`.
+    /// [/ack-on-200|/ack-after-ack]/udp|tcp/reuse|new/sdp|preset/predefined|adhoc[/ipv6][/chunk-N]`.
     /// The figure's rules are the built-in table (`rules: None`).
     pub fn from_id(id: &str) -> Result<Variant, String> {
         let bad = |why: &str| format!("variant id {id:?}: {why}");
@@ -456,7 +498,12 @@ impl Variant {
             Some("adhoc") => GroupKind::Adhoc,
             _ => return Err(bad("expected predefined or adhoc")),
         };
-        if let Some(p) = next(&mut i) {
+        let mut p = next(&mut i);
+        if p == Some("ipv6") {
+            v.ip = IpFamily::V6;
+            p = next(&mut i);
+        }
+        if let Some(p) = p {
             v.chunk_size = p
                 .strip_prefix("chunk-")
                 .and_then(|n| n.parse().ok())

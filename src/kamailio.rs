@@ -48,6 +48,8 @@ pub fn kamailio_binary() -> Option<PathBuf> {
 pub struct CoreProxy {
     proc: SutProcess,
     addr: SocketAddr,
+    /// Its IPv6 listener, for the cases on IPv6 (`ip: v6`).
+    addr_v6: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -59,8 +61,21 @@ impl CoreProxy {
         config: Option<&Path>,
         timeout: Duration,
     ) -> anyhow::Result<CoreProxy> {
-        if !addr.ip().is_loopback() {
-            bail!("the SIP/IP core must listen on a loopback address, not {addr}");
+        CoreProxy::start_kamailio_dual(addr, None, config, timeout).await
+    }
+
+    /// Like [`CoreProxy::start_kamailio`], listening on UDP and TCP at `addr_v6` too (an IPv6
+    /// loopback address and port): one proxy for the run's IPv4 and IPv6 cases.
+    pub async fn start_kamailio_dual(
+        addr: SocketAddr,
+        addr_v6: Option<SocketAddr>,
+        config: Option<&Path>,
+        timeout: Duration,
+    ) -> anyhow::Result<CoreProxy> {
+        for a in std::iter::once(addr).chain(addr_v6) {
+            if !a.ip().is_loopback() {
+                bail!("the SIP/IP core must listen on a loopback address, not {a}");
+            }
         }
         let bin = kamailio_binary().ok_or_else(|| {
             anyhow!("kamailio not found (set CPM_KAMAILIO or install the Debian package kamailio)")
@@ -78,7 +93,7 @@ impl CoreProxy {
             }
         };
         let d = dir.path().display().to_string();
-        let argv: Vec<String> = vec![
+        let mut argv: Vec<String> = vec![
             bin.display().to_string(),
             "-f".into(),
             cfg.display().to_string(),
@@ -100,14 +115,66 @@ impl CoreProxy {
             "-l".into(),
             format!("tcp:{addr}"),
         ];
-        let proc = SutProcess::launch(&argv, &Readiness::Port(addr), timeout)
+        if let Some(a6) = addr_v6 {
+            argv.extend([
+                "-l".into(),
+                format!("udp:{a6}"),
+                "-l".into(),
+                format!("tcp:{a6}"),
+            ]);
+        }
+        let mut proc = SutProcess::launch(&argv, &Readiness::Port(addr), timeout)
             .await
             .with_context(|| format!("starting kamailio at {addr}"))?;
+        if let Some(a6) = addr_v6 {
+            // Ready on IPv4 means its listeners are set up; the IPv6 one answers too, or the
+            // proxy is no use for the IPv6 cases.
+            let ok = tokio::time::timeout(timeout, async {
+                loop {
+                    if tokio::net::TcpStream::connect(a6).await.is_ok() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .is_ok();
+            if !ok {
+                let log = proc.drain_log().join("\n");
+                proc.stop(Duration::from_secs(2)).await;
+                bail!("kamailio does not accept TCP connections at {a6}:\n{log}");
+            }
+        }
         Ok(CoreProxy {
             proc,
             addr,
+            addr_v6,
             _dir: dir,
         })
+    }
+
+    /// Starts Kamailio on the first free pair of `candidates` (an IPv4 address and, for the
+    /// IPv6 cases, an IPv6 one; another run may hold one).
+    pub async fn start_kamailio_any_dual(
+        candidates: &[(SocketAddr, Option<SocketAddr>)],
+        config: Option<&Path>,
+        timeout: Duration,
+    ) -> anyhow::Result<CoreProxy> {
+        let mut errors = Vec::new();
+        for &(a, a6) in candidates {
+            // A listener already there belongs to someone else: skip without starting.
+            if let Some(busy) = std::iter::once(a).chain(a6).find(|x| {
+                std::net::TcpStream::connect_timeout(x, Duration::from_millis(100)).is_ok()
+            }) {
+                errors.push(format!("{busy}: in use"));
+                continue;
+            }
+            match CoreProxy::start_kamailio_dual(a, a6, config, timeout).await {
+                Ok(p) => return Ok(p),
+                Err(e) => errors.push(format!("{a}: {e:#}")),
+            }
+        }
+        bail!("could not start kamailio:\n{}", errors.join("\n"))
     }
 
     /// Starts Kamailio on the first free address of `candidates` (another run may hold one).
@@ -133,6 +200,19 @@ impl CoreProxy {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Its IPv6 address, when it listens on one.
+    pub fn addr_v6(&self) -> Option<SocketAddr> {
+        self.addr_v6
+    }
+
+    /// The address for the entities of a topology of `family`.
+    pub fn addr_for(&self, family: crate::config::IpFamily) -> Option<SocketAddr> {
+        match family {
+            crate::config::IpFamily::V4 => Some(self.addr),
+            crate::config::IpFamily::V6 => self.addr_v6,
+        }
     }
 
     /// What the proxy printed so far (its warnings name malformed requests it dropped).

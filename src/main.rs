@@ -198,6 +198,9 @@ impl VariantArgs {
             group: self.group,
             transport: self.transport,
             chunk_size: self.chunk_size,
+            // The topology (given or generated) decides the addresses; the family only names
+            // the case the way the harness's ids do.
+            ip: Default::default(),
             rules: None,
         };
         v.validate().map_err(|e| anyhow!(e))?;
@@ -759,6 +762,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         .await
         .map_err(|e| report::coded(EXIT_HARNESS, e))?;
     s.core = core.as_ref().map(|c| c.addr());
+    s.core_v6 = core.as_ref().and_then(|c| c.addr_v6());
     if !a.quiet {
         out!(
             "{}, {} skipped; profile {} ({}); suite {}",
@@ -883,13 +887,27 @@ async fn start_core(
     match kind {
         CoreKind::Direct => Ok(None),
         CoreKind::Kamailio => {
-            let candidates: Vec<std::net::SocketAddr> = (1..=20)
-                .map(|i| std::net::SocketAddr::from(([127, 250, 0, i], 5060)))
+            // With each IPv4 address an IPv6 listener on ::1 (port 5060 + 2 × (i - 1)), for
+            // the cases on IPv6.
+            let candidates: Vec<(std::net::SocketAddr, Option<std::net::SocketAddr>)> = (1..=20)
+                .map(|i| {
+                    (
+                        std::net::SocketAddr::from(([127, 250, 0, i], 5060)),
+                        Some(std::net::SocketAddr::from((
+                            std::net::Ipv6Addr::LOCALHOST,
+                            5060 + 2 * (u16::from(i) - 1),
+                        ))),
+                    )
+                })
                 .collect();
             let p =
-                CoreProxy::start_kamailio_any(&candidates, config, Duration::from_secs(10)).await?;
+                CoreProxy::start_kamailio_any_dual(&candidates, config, Duration::from_secs(10))
+                    .await?;
             if !quiet {
-                out!("SIP/IP core: kamailio at {}", p.addr());
+                match p.addr_v6() {
+                    Some(a6) => out!("SIP/IP core: kamailio at {} and {a6}", p.addr()),
+                    None => out!("SIP/IP core: kamailio at {}", p.addr()),
+                }
             }
             Ok(Some(p))
         }
@@ -975,6 +993,7 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
     let mut s = settings(&dir, 20_000, 1000, a.case_timeout, Vec::new(), None);
     let core = start_core(a.core, None, false).await?;
     s.core = core.as_ref().map(|c| c.addr());
+    s.core_v6 = core.as_ref().and_then(|c| c.addr_v6());
     out!(
         "{:<24} {:<15} {:<6} checks that failed",
         "fault",

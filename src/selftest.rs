@@ -84,6 +84,10 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         Fault::NoMsrp200 => !sut(Role::ClientA),
         // Sent before each INVITE: every role but client-b sends one.
         Fault::MalformedSip => !sut(Role::ClientB),
+        // IPv6 cases only: the From of the INVITEs a B2BUA sends (client-a's is its public
+        // URI, client-b sends none), and every SDP.
+        Fault::UnbracketedIpv6 => middle && v.ip == crate::config::IpFamily::V6,
+        Fault::CIp4OnIpv6 => v.ip == crate::config::IpFamily::V6,
         // ACK and BYE: sent by client-a and the middle entities (client-b sends neither).
         Fault::IgnoreRouteSet => !sut(Role::ClientB),
         // Hostile faults (Fault::HOSTILE: tests/hostile.rs) and cosmetic ones (reports'

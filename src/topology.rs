@@ -8,6 +8,10 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
+/// First port of the IPv6 lab topologies ([`Topology::generate_lab`]): 20 ports per net,
+/// below the kernel's ephemeral range (32768 up), so no outgoing connection takes one.
+pub const V6_LAB_BASE: u16 = 10000;
+
 /// The five roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Role {
@@ -236,6 +240,31 @@ impl Topology {
         let mut t = Topology::generate(0, members, pfbs, 5060, 2855);
         t.place_shared(&Role::ALL, ip, base);
         t
+    }
+
+    /// The topology of a lab-mode case on `net` (3 members on 2 pf-b): IPv4, one address
+    /// `127.<net>.x.x` per entity ([`Topology::generate`]); IPv6, every entity on `::1` (the
+    /// one IPv6 loopback address) on the ports `V6_LAB_BASE + 20·net …`, so cases on
+    /// different nets never share a port ([`Topology::generate_shared`]).
+    pub fn generate_lab(net: u8, family: crate::config::IpFamily) -> Topology {
+        match family {
+            crate::config::IpFamily::V4 => Topology::generate(net, 3, 2, 5060, 2855),
+            crate::config::IpFamily::V6 => Topology::generate_shared(
+                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                3,
+                2,
+                V6_LAB_BASE + 20 * u16::from(net),
+            ),
+        }
+    }
+
+    /// The IP family of the topology: IPv6 when any instance listens on IPv6.
+    pub fn family(&self) -> crate::config::IpFamily {
+        if self.instances().iter().any(|i| i.sip.is_ipv6()) {
+            crate::config::IpFamily::V6
+        } else {
+            crate::config::IpFamily::V4
+        }
     }
 
     /// Moves the instances of `roles` to the one address `ip`, told apart by port as in

@@ -417,6 +417,20 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::SipUnparsable { error } if error.contains("without a colon")),
     },
     FaultCase {
+        fault: Fault::UnbracketedIpv6,
+        fig: 2,
+        sut: &[Role::X],
+        tweak: ipv6,
+        expect: |k| matches!(k, K::SipHost { header, value, .. } if header == "From" && value.ends_with("@::1")),
+    },
+    FaultCase {
+        fault: Fault::CIp4OnIpv6,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: ipv6,
+        expect: |k| matches!(k, K::ConnectionTypeMismatch { line } if line == "c=IN IP4 ::1"),
+    },
+    FaultCase {
         fault: Fault::CpimAltered,
         fig: 1,
         sut: &[Role::PfA],
@@ -431,6 +445,10 @@ fn reuse(v: &mut Variant) {
 
 fn adhoc(v: &mut Variant) {
     v.group = GroupKind::Adhoc;
+}
+
+fn ipv6(v: &mut Variant) {
+    v.ip = cpm_harness::config::IpFamily::V6;
 }
 
 /// Each fault of the reference SUT makes the check it targets fail, for the reason named in

@@ -235,8 +235,14 @@ mod same_model {
         b"BYE sip:x@127.9.0.2 SIP/2.0\r\nVia: SIP/2.0/TCP 127.9.0.1:5060;branch=z9hG4bK2\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:friends@cf.example.com>;tag=b\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
     ];
 
+    /// Hosts 1–3 are 127.9.0.x; 101–103 the IPv6 fd00::1–3 (an act keeps to one family).
     fn addr(ip: u8, port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 9, 0, ip], port))
+        if ip > 100 {
+            let v6 = std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(ip - 100));
+            SocketAddr::from((v6, port))
+        } else {
+            SocketAddr::from(([127, 9, 0, ip], port))
+        }
     }
 
     /// One thing on the wire, and which of its ends record it (both, the sender, the
@@ -261,13 +267,16 @@ mod same_model {
     }
 
     fn act() -> impl Strategy<Value = Act> {
-        let udp =
-            (1u8..4, 1u8..4, 0..SIP.len(), 0u8..3).prop_map(|(from, to, msg, ends)| Act::Udp {
-                from,
-                to,
+        // IPv4 or IPv6 (hosts + 100), both ends of one act alike.
+        let fam = |v6: bool, h: u8| if v6 { h + 100 } else { h };
+        let udp = (1u8..4, 1u8..4, 0..SIP.len(), 0u8..3, any::<bool>()).prop_map(
+            move |(from, to, msg, ends, v6)| Act::Udp {
+                from: fam(v6, from),
+                to: fam(v6, to),
                 msg,
                 ends,
-            });
+            },
+        );
         // MSRP bytes (after `MSRP `, as every MSRP stream starts) or SIP messages in TCP.
         let piece = (any::<bool>(), prop::collection::vec(any::<u8>(), 1..300));
         let tcp = (
@@ -277,17 +286,19 @@ mod same_model {
             any::<bool>(),
             prop::collection::vec(piece, 1..6),
             any::<bool>(),
-            0u8..3,
+            (0u8..3, any::<bool>()),
         )
-            .prop_map(|(ip, eph, to, sip, pieces, close, ends)| Act::Tcp {
-                ip,
-                eph,
-                to,
-                sip,
-                pieces,
-                close,
-                ends,
-            });
+            .prop_map(
+                move |(ip, eph, to, sip, pieces, close, (ends, v6))| Act::Tcp {
+                    ip: fam(v6, ip),
+                    eph,
+                    to: fam(v6, to),
+                    sip,
+                    pieces,
+                    close,
+                    ends,
+                },
+            );
         prop_oneof![udp, tcp]
     }
 
@@ -442,7 +453,8 @@ mod same_model {
         #![proptest_config(ProptestConfig::with_cases(96))]
         /// The same random traffic (RFC 4475 torture requests over UDP and TCP, MSRP streams
         /// of random bytes cut anywhere, recorded by one end or both) gives the same model
-        /// live (the recording, made one copy) and offline (written as a pcap, read back).
+        /// live (the recording, made one copy) and offline (written as a pcap, read back), on
+        /// IPv4 and IPv6 addresses.
         #[test]
         fn live_and_offline_models_are_identical(acts in prop::collection::vec(act(), 1..12)) {
             let live = one_copy(&record(&acts));

@@ -211,20 +211,37 @@ async fn every_fault_fails_its_target_check_against_a_running_sut() {
     // In plan order, as selftest picks them.
     let order = cases_in_plan_order(&profile);
     all.sort_by_key(|c| order.iter().position(|id| id == &c.id));
+    // The IPv6 faults show only in IPv6 cases: against the SUT started on ::1 (the harness
+    // there too, on other ports), x alone as in the default suite's ipv6-tcp section.
+    let mut profile6 = profile.clone();
+    let place6 = |first: u16| Place {
+        ip: "::1".parse::<IpAddr>().unwrap(),
+        first,
+        last: first + 249,
+    };
+    profile6.harness = Some(place6(24000));
+    profile6.sut = Some(place6(24250));
+    let mut all6 = cases(&profile6, "x", Transport::Udp);
+    let order6 = cases_in_plan_order(&profile6);
+    all6.sort_by_key(|c| order6.iter().position(|id| id == &c.id));
     let mut missed = String::new();
     let mut n = 0;
     for &f in Fault::ALL.iter().filter(|f| !f.needs_core()) {
-        let case = all
+        let (case, p) = all
             .iter()
             .find(|c| fault_applies(f, c))
+            .map(|c| (c, &profile))
+            .or_else(|| {
+                all6.iter()
+                    .find(|c| fault_applies(f, c))
+                    .map(|c| (c, &profile6))
+            })
             .unwrap_or_else(|| panic!("no case for {}", f.name()));
         let work = tempfile::tempdir().unwrap();
         let mut s = settings(work.path());
         s.faults = vec![f];
         s.case_timeout = Duration::from_secs(6);
-        let (outcomes, _) = run(std::slice::from_ref(case), &profile, &s)
-            .await
-            .expect("run");
+        let (outcomes, _) = run(std::slice::from_ref(case), p, &s).await.expect("run");
         let target = CheckId::parse(f.target_check()).expect("target check");
         let o = &outcomes[0];
         if !o
@@ -432,9 +449,18 @@ fn self_check_cases_are_not_in_a_sut_profile_run() {
     assert!(!reference.variant_header);
     let p = plan(&root().join("suites"), &d, &reference).unwrap();
     assert!(p.cases.iter().any(|c| c.is_self_check()));
+    // The running profile's SUT is on IPv4: the IPv6 cases are skipped there, saying why.
+    let v6 = |c: &Case| c.variant.ip == cpm_harness::config::IpFamily::V6;
+    let ipv6 = p.cases.iter().filter(|c| v6(c)).count();
+    assert!(ipv6 > 0);
+    assert!(running.cases.iter().all(|c| !v6(c)));
+    assert!(running
+        .skipped
+        .iter()
+        .any(|(id, why)| id.contains("/ipv6/") && why.contains("IPv4")));
     assert_eq!(
         p.cases.len() - running.cases.len(),
-        p.cases.iter().filter(|c| c.is_self_check()).count()
+        p.cases.iter().filter(|c| c.is_self_check()).count() + ipv6
     );
 }
 

@@ -120,7 +120,12 @@ async fn finish(name: &str, child: tokio::process::Child) {
 /// Runs SIPp against the reference SUT (with `fault`, if any) and returns the analysis of
 /// the real capture, after checking SIPp's view equals the harness's.
 async fn sipp_against_reference_sut(fig: u8, net: u8) {
-    let Some(report) = sipp_session(fig, net, None).await else {
+    sipp_against_reference_sut_on(fig, net, false).await
+}
+
+/// The same, with every entity on `::1` when `v6` (SIPp with `-i ::1`).
+async fn sipp_against_reference_sut_on(fig: u8, net: u8, v6: bool) {
+    let Some(report) = sipp_session_on(fig, net, None, v6).await else {
         return;
     };
     let mut bad = String::new();
@@ -156,6 +161,18 @@ async fn sipp_session(
     net: u8,
     fault: Option<&str>,
 ) -> Option<cpm_harness::capture::analyze::Report> {
+    sipp_session_on(fig, net, fault, false).await
+}
+
+/// IPv6 (`v6`): every entity on `::1`, ports 19900–19911; SIPp binds `-i ::1` and writes its
+/// hosts in brackets (`[local_ip]`) and its SDP as `IN IP6 ::1` (`[media_ip_type]`,
+/// `[media_ip]`).
+async fn sipp_session_on(
+    fig: u8,
+    net: u8,
+    fault: Option<&str>,
+    v6: bool,
+) -> Option<cpm_harness::capture::analyze::Report> {
     require_tool("sipp")?;
     let dir = tempfile::Builder::new()
         .prefix("cpm-sipp-")
@@ -170,11 +187,21 @@ async fn sipp_session(
         dir.path().to_path_buf()
     };
     let d = d.as_path();
-    let topo = Topology::generate(net, 2, 1, 5060, 2855);
+    let (topo, filter) = if v6 {
+        (
+            Topology::generate_shared(std::net::Ipv6Addr::LOCALHOST.into(), 2, 1, 19900),
+            "ip6 and portrange 19900-19911".to_string(),
+        )
+    } else {
+        (
+            Topology::generate(net, 2, 1, 5060, 2855),
+            format!("net 127.{net}.0.0/16"),
+        )
+    };
     let topo_path = d.join("topology.yaml");
     std::fs::write(&topo_path, topo.to_yaml()).unwrap();
     let pcap = d.join("real.pcap");
-    let cap = RealCapture::start(&pcap, &format!("net 127.{net}.0.0/16")).await?;
+    let cap = RealCapture::start(&pcap, &filter).await?;
     let mut argv: Vec<String> = [
         BIN,
         "sut",
@@ -328,6 +355,12 @@ async fn sipp_clients_fig1_and_faulty_suts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_clients_fig2() {
     sipp_against_reference_sut(2, 10).await;
+}
+
+/// SIPp on IPv6 (`-i ::1`), the reference SUT and every member on ::1 too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_clients_fig1_on_ipv6() {
+    sipp_against_reference_sut_on(1, 0, true).await;
 }
 
 /// The same sessions with a faulty SUT: the verdict from the real capture fails on the

@@ -21,6 +21,7 @@ use bytes::{Bytes, BytesMut};
 use rand::Rng;
 use std::fmt;
 
+pub mod host;
 mod refuse;
 pub use refuse::{refusal_of_unparsed, refusal_response, Refusal};
 

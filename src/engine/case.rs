@@ -131,6 +131,8 @@ pub struct RunSettings {
     /// The SIP/IP core every entity routes through (`run --core`), written into each case's
     /// topology so that the SUT learns it too.
     pub core: Option<std::net::SocketAddr>,
+    /// The core's IPv6 address, for the cases on IPv6 (`ip: v6`).
+    pub core_v6: Option<std::net::SocketAddr>,
     /// The SUT's session-ids in the run's cases so far (shared by the clones of these
     /// settings): SDP-UNIQUE fails a session-id an earlier case used.
     pub session_ids: Arc<RunSessionIds>,
@@ -153,7 +155,25 @@ impl RunSettings {
             limits: crate::limits::Limits::default(),
             reanalyze: false,
             core: None,
+            core_v6: None,
             session_ids: Arc::new(RunSessionIds::default()),
+        }
+    }
+}
+
+impl RunSettings {
+    /// The core address for a case of `family`: an error when the core has none of that
+    /// family (an IPv4 proxy cannot relay for entities on IPv6).
+    pub fn core_for(
+        &self,
+        family: crate::config::IpFamily,
+    ) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        match (self.core, family) {
+            (None, _) => Ok(None),
+            (Some(c), crate::config::IpFamily::V4) => Ok(Some(c)),
+            (Some(c), crate::config::IpFamily::V6) => self.core_v6.map(Some).ok_or_else(|| {
+                anyhow::anyhow!("the SIP/IP core at {c} has no IPv6 address for this IPv6 case")
+            }),
         }
     }
 }
@@ -335,9 +355,9 @@ async fn drive(
             )
         }
         Site::Net(net) => {
-            let mut topology = Topology::generate(net, 3, 2, 5060, 2855);
+            let mut topology = Topology::generate_lab(net, case.variant.ip);
             if s.core.is_some() {
-                topology.core = s.core;
+                topology.core = s.core_for(case.variant.ip)?;
             }
             let topology = Arc::new(topology);
             let dir = work_dir(s, case);

@@ -247,8 +247,14 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::SdpC,
         title: "`c=` present, an address the SUT uses for MSRP",
         what: "Every SDP the SUT sends has a `c=` line (session or media level), `IN IP4`/`IN IP6` \
-               matching the address, and the address is one the SUT really uses for MSRP.",
-        rfc: &["RFC 8866 §5.7", "RFC 4975 §8.1", "RFC 6135 §4.2.2"],
+               matching the address (`c=IN IP6 ::1` on IPv6, the address without brackets), \
+               and the address is one the SUT really uses for MSRP.",
+        rfc: &[
+            "RFC 8866 §5.7",
+            "RFC 4975 §8.1",
+            "RFC 6135 §4.2.2",
+            "RFC 5118 §4.6",
+        ],
         patent: &["S103", "S104", "S108", "S109"],
     },
     Entry {
@@ -505,12 +511,17 @@ pub static CATALOGUE: &[Entry] = &[
                over TCP, its framing) and every MSRP byte stream it writes parses (start line, \
                headers, end-line). One that does not fails here, with its excerpt, the peer it \
                was sent to and where the parse stopped (the line, or the stream offset); the \
-               other checks leave it unjudged rather than failing as a side effect.",
+               other checks leave it unjudged rather than failing as a side effect. The hosts \
+               of its SIP URIs (Request-URI, From, To, Contact, Route, Record-Route) and Via \
+               sent-by values are well-formed: an IPv6 address in brackets (`sip:x@[::1]`, \
+               `[::1]:5060`), every bracket paired; MSRP URIs likewise (`msrp://[::1]:2855/id;tcp`).",
         rfc: &[
             "RFC 3261 §7",
             "RFC 3261 §7.3",
             "RFC 3261 §18.3",
+            "RFC 3261 §19.1.1",
             "RFC 3261 §25.1",
+            "RFC 5118 §4.2",
             "RFC 4975 §7.1",
             "RFC 4975 §9",
         ],

@@ -2420,6 +2420,10 @@ fn sig_route(a: &Analysis) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     let mut checked = 0usize;
+    // The core's addresses (its own IP, or on an IP shared with the entities, e.g. ::1, its
+    // listener and its connections to them), as the model tells them.
+    let ls = crate::model::who::Listeners::new(a.topo);
+    let ca = crate::model::who::CoreAddr::new(a.topo, &ls);
     for s in &a.obs.sip {
         if !a.subject_opt(&s.sender) {
             continue;
@@ -2428,8 +2432,8 @@ fn sig_route(a: &Analysis) -> Vec<Finding> {
         let ev = a.sip_ev(s.index);
         checked += 1;
         // Recorded where it was sent (to the core) or where it arrived (from the core).
-        let sent_to_core = s.to.ip() == core.ip();
-        if !sent_to_core && s.from.ip() != core.ip() {
+        let sent_to_core = ca.is(s.to, Some(s.from));
+        if !sent_to_core && !ca.is(s.from, Some(s.to)) {
             out.push(about(Class::Fail, ev, K::BypassedCore { to: s.to, core }));
             continue;
         }
@@ -3157,7 +3161,23 @@ fn wire_syntax(a: &Analysis) -> Vec<Finding> {
                     error: err.clone().unwrap_or_default(),
                 },
             )),
-            (Some(_), _) => sip += 1,
+            (Some(m), _) => {
+                let bad = m.host_errors();
+                if bad.is_empty() {
+                    sip += 1;
+                }
+                for (header, value, error) in bad {
+                    out.push(about(
+                        Class::Fail,
+                        a.sip_ev(s.index),
+                        K::SipHost {
+                            header,
+                            value,
+                            error,
+                        },
+                    ));
+                }
+            }
         }
     }
     for c in a.links() {

@@ -992,6 +992,13 @@ pub enum FindingKind {
     SipUnparsable {
         error: String,
     },
+    /// A host the SUT wrote in a SIP URI or a Via sent-by that the RFC 3261 §25.1 grammar
+    /// does not take (an IPv6 address without brackets, an unpaired bracket).
+    SipHost {
+        header: String,
+        value: String,
+        error: String,
+    },
     NoViaBranch,
     BadViaBranch {
         branch: String,
@@ -1905,6 +1912,14 @@ impl fmt::Display for FindingKind {
             ),
             K::NotAMember { uri } => write!(f, "{uri} is not a member of the group"),
             K::SipUnparsable { error } => write!(f, "does not parse: {error}"),
+            K::SipHost {
+                header,
+                value,
+                error,
+            } => write!(
+                f,
+                "{header} `{value}`: {error} (RFC 3261 §25.1, RFC 5118 §4.2)"
+            ),
             K::NoViaBranch => f.write_str("no Via branch (RFC 3261 §8.1.1.7)"),
             K::BadViaBranch { branch } => write!(
                 f,

@@ -73,6 +73,8 @@ pub struct VariantPatch {
     pub group: Option<GroupKind>,
     pub transport: Option<Transport>,
     pub chunk_size: Option<u64>,
+    /// `ip: v6`: every entity on IPv6.
+    pub ip: Option<crate::config::IpFamily>,
 }
 
 impl VariantPatch {
@@ -103,6 +105,9 @@ impl VariantPatch {
         }
         if let Some(c) = self.chunk_size {
             v.chunk_size = c;
+        }
+        if let Some(f) = self.ip {
+            v.ip = f;
         }
     }
 }

@@ -54,7 +54,9 @@
 //! ```
 
 use crate::codec::sip::Transport;
-use crate::config::{AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
+use crate::config::{
+    AckTiming, Figure, GroupKind, IpFamily, MiddleOpener, SetupMode, Trigger, Variant,
+};
 use crate::engine::spec::{ack_name, parse_split, split_name, Case, Relevance};
 use crate::engine::suite::{locate_key, parse_yaml_hinted, Suite};
 use crate::entity::Fault;
@@ -126,6 +128,8 @@ struct RawProfile {
         deserialize_with = "crate::engine::suite::ack_serde::option_list"
     )]
     acks: Option<Vec<AckTiming>>,
+    #[serde(default)]
+    ip_families: Option<Vec<IpFamily>>,
     #[serde(default)]
     addresses: Option<PathBuf>,
     #[serde(default)]
@@ -271,6 +275,9 @@ pub struct Profile {
     pub groups: Option<Vec<GroupKind>>,
     pub l23_openers: Option<Vec<MiddleOpener>>,
     pub acks: Option<Vec<AckTiming>>,
+    /// IP families the SUT speaks (`ip-families: [v4, v6]`); a running SUT's cases are those
+    /// of its addresses' family.
+    pub ip_families: Option<Vec<IpFamily>>,
     /// A fixed topology (path resolved against the profile's folder, and the loaded file).
     pub addresses: Option<(PathBuf, Topology)>,
     pub launch: Option<Launch>,
@@ -323,6 +330,7 @@ impl Profile {
             groups: None,
             l23_openers: None,
             acks: None,
+            ip_families: None,
             addresses: None,
             launch: None,
             trigger: None,
@@ -340,6 +348,19 @@ impl Profile {
     /// ([`Profile::run_topology`]).
     pub fn runs_once(&self) -> bool {
         self.addresses.is_some() || self.launch.as_ref().is_some_and(|l| l.per == Per::Run)
+    }
+
+    /// The IP family of a running SUT's run (its `sut` block's address, else its
+    /// `addresses` topology's); `None` when cases get their own lab topologies.
+    pub fn run_family(&self) -> Option<IpFamily> {
+        if !self.runs_once() {
+            return None;
+        }
+        match (&self.sut, &self.addresses) {
+            (Some(s), _) => Some(IpFamily::of(s.ip)),
+            (None, Some((_, t))) => Some(t.family()),
+            (None, None) => None,
+        }
     }
 
     /// The topology of a run against a running SUT playing `split`: the shape and the SUT's
@@ -396,6 +417,22 @@ impl Profile {
                 "profile does not implement SIP transport {}",
                 transport_name(variant.transport)
             ));
+        }
+        if !declares(&self.ip_families, &variant.ip) {
+            return Err(format!(
+                "profile does not implement IP family {}",
+                variant.ip.as_str()
+            ));
+        }
+        if let Some(f) = self.run_family() {
+            if f != variant.ip {
+                return Err(format!(
+                    "the running SUT's addresses are IP{} (harness/sut blocks or addresses); \
+                     the case needs IP{}",
+                    f.as_str(),
+                    variant.ip.as_str()
+                ));
+            }
         }
         if !declares(&self.setup, &variant.setup) {
             return Err(format!(
@@ -676,6 +713,14 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         ));
     }
     if let (Some(h), Some(s)) = (&harness, &sut) {
+        if h.ip.is_ipv4() != s.ip.is_ipv4() {
+            return Err(format!(
+                "{}: the SUT's address {} and the harness's {} are of different IP families",
+                at("sut"),
+                s.ip,
+                h.ip
+            ));
+        }
         if h.overlaps(s) {
             return Err(format!(
                 "{}: the SUT's addresses ({s}) overlap the harness's ({h})",
@@ -767,6 +812,10 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         raw.l23_openers.as_ref().is_some_and(Vec::is_empty),
     )?;
     nonempty("acks", raw.acks.as_ref().is_some_and(Vec::is_empty))?;
+    nonempty(
+        "ip-families",
+        raw.ip_families.as_ref().is_some_and(Vec::is_empty),
+    )?;
     if let Some(v) = &raw.version_command {
         version_argv(v, Path::new("cpm-harness"))
             .map_err(|e| format!("{}: version-command: {e}", at("version-command")))?;
@@ -786,6 +835,7 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         groups: raw.groups,
         l23_openers: raw.l23_openers,
         acks: raw.acks,
+        ip_families: raw.ip_families,
         addresses,
         launch,
         trigger,

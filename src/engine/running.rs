@@ -79,7 +79,7 @@ impl RunningSut {
     ) -> anyhow::Result<RunningSut> {
         let mut topology = profile.run_topology(split).map_err(|e| anyhow!(e))?;
         if s.core.is_some() {
-            topology.core = s.core;
+            topology.core = s.core_for(topology.family())?;
         }
         let dir = s.work_dir.join("running-sut");
         let out_dir = dir.join("out");

@@ -103,6 +103,8 @@ faults! {
     NoMsrp200 = "no-msrp-200", "MEDIA-RESPONSE", "never answers a SEND";
     CpimAltered = "cpim-altered", "MEDIA-CPIM", "rewrites the CPIM From header while relaying";
     MalformedSip = "malformed-sip", "WIRE-SYNTAX", "before each INVITE it sends, sends the same peer an OPTIONS with a header line that has no colon";
+    UnbracketedIpv6 = "unbracketed-ipv6", "WIRE-SYNTAX", "writes its IPv6 address without brackets as the host of the From URI of the INVITEs it sends (`sip:x@::1`)";
+    CIp4OnIpv6 = "c-ip4-on-ipv6", "SDP-C", "labels its c= line IN IP4 whatever the address family (`c=IN IP4 ::1` on IPv6)";
     }
     hostile {
     Silent = "silent", "never sends anything: no SIP, no connection, no MSRP";

@@ -80,11 +80,48 @@ pub fn listener(topology: &Topology, addr: SocketAddr) -> Option<Party> {
         })
 }
 
+/// Which addresses are the SIP/IP core's. On an address of its own (`127.250.0.1`), every
+/// port of that address (its TCP connections leave from ephemeral ports). On an address it
+/// shares with the entities (IPv6 loopback `::1`, where everything lives on one address), its
+/// listening address exactly, and an ephemeral port of that address talking SIP to an
+/// entity's listener (with a core, entities never send SIP to one another directly: that is
+/// the core's connection to the entity).
+#[derive(Clone, Copy)]
+pub struct CoreAddr<'a> {
+    core: Option<SocketAddr>,
+    shared: bool,
+    ls: &'a Listeners,
+}
+
+impl<'a> CoreAddr<'a> {
+    pub fn new(topo: &Topology, ls: &'a Listeners) -> CoreAddr<'a> {
+        let core = topo.core;
+        let shared = core.is_some_and(|c| ls.by_addr.keys().any(|a| a.ip() == c.ip()));
+        CoreAddr { core, shared, ls }
+    }
+
+    /// Whether `a`, talking to `other` (when known), is the core.
+    pub fn is(&self, a: SocketAddr, other: Option<SocketAddr>) -> bool {
+        let Some(c) = self.core else { return false };
+        if a == c {
+            return true;
+        }
+        if a.ip() != c.ip() {
+            return false;
+        }
+        if !self.shared {
+            return true;
+        }
+        self.ls.at(a).is_none() && other.is_some_and(|o| o != c && self.ls.is_sip(o))
+    }
+}
+
 /// Names the parties of every SIP message and connection of `obs` (see the module docs).
 pub fn attribute(obs: &mut Observation, topo: &Topology) {
     let ls = Listeners::new(topo);
     let core = topo.core;
-    let is_core = |a: SocketAddr| core.is_some_and(|c| c.ip() == a.ip());
+    let ca = CoreAddr::new(topo, &ls);
+    let is_core = |a: SocketAddr, other: SocketAddr| ca.is(a, Some(other));
 
     // Ephemeral addresses learnt from what was sent from them.
     // (ephemeral end, other end) of a connection → the party at the ephemeral end.
@@ -98,7 +135,7 @@ pub fn attribute(obs: &mut Observation, topo: &Topology) {
     // 1. By address, and requests from ephemeral ports by their top Via (a request an
     // entity sends to the core carries its own Via on top too).
     for s in obs.sip.iter_mut() {
-        if is_core(s.from) {
+        if is_core(s.from, s.to) {
             continue;
         }
         let sender = ls.at(s.from).or_else(|| {
@@ -110,7 +147,7 @@ pub fn attribute(obs: &mut Observation, topo: &Topology) {
             eph.entry((s.from, s.to)).or_insert_with(|| p.clone());
             Some(p)
         });
-        if !is_core(s.to) {
+        if !is_core(s.to, s.from) {
             s.sender = sender;
             s.receiver = ls.at(s.to);
         }
@@ -118,7 +155,7 @@ pub fn attribute(obs: &mut Observation, topo: &Topology) {
     // 2. Ephemeral ends by what they sent, then responses by the request they answer.
     for i in 0..obs.sip.len() {
         let s = &obs.sip[i];
-        if is_core(s.from) || is_core(s.to) {
+        if is_core(s.from, s.to) || is_core(s.to, s.from) {
             continue;
         }
         let mut sender = s
@@ -145,15 +182,15 @@ pub fn attribute(obs: &mut Observation, topo: &Topology) {
     if core.is_some() {
         for i in 0..obs.sip.len() {
             let s = &obs.sip[i];
-            if !(is_core(s.from) || is_core(s.to)) {
+            if !(is_core(s.from, s.to) || is_core(s.to, s.from)) {
                 continue;
             }
-            let (snd, rcv) = core_parties(topo, &ls, &eph, s.from, s.to, &s.raw, &obs.sip[..i]);
+            let (snd, rcv) = core_parties(ca, &ls, &eph, s.from, s.to, &s.raw, &obs.sip[..i]);
             let s = &mut obs.sip[i];
             s.sender = snd;
             s.receiver = rcv;
         }
-        pair_core_records(obs, topo);
+        pair_core_records(obs, ca);
     }
     for s in obs.sip.iter_mut() {
         s.link = match (&s.sender, &s.receiver) {
@@ -249,15 +286,18 @@ pub fn attribute(obs: &mut Observation, topo: &Topology) {
     // What stayed unknown.
     let mut unknown = BTreeSet::new();
     for s in &obs.sip {
-        for (a, p) in [(s.from, &s.sender), (s.to, &s.receiver)] {
-            if p.is_none() && !is_core(a) {
+        for (a, o, p) in [(s.from, s.to, &s.sender), (s.to, s.from, &s.receiver)] {
+            if p.is_none() && !is_core(a, o) {
                 unknown.insert(a);
             }
         }
     }
     for c in &obs.conns {
-        for (a, p) in [(c.opener, &c.opener_party), (c.target, &c.target_party)] {
-            if p.is_none() && !is_core(a) {
+        for (a, o, p) in [
+            (c.opener, c.target, &c.opener_party),
+            (c.target, c.opener, &c.target_party),
+        ] {
+            if p.is_none() && !is_core(a, o) {
                 unknown.insert(a);
             }
         }
@@ -333,7 +373,7 @@ fn ip_of(topo: &Topology, p: &Party) -> Option<std::net::IpAddr> {
 /// comes from whoever received the request it answers. A 100 Trying from the core is the
 /// proxy's own (RFC 3261 §16.2): no entity sent it.
 fn core_parties(
-    topo: &Topology,
+    ca: CoreAddr<'_>,
     ls: &Listeners,
     eph: &HashMap<(SocketAddr, SocketAddr), Party>,
     from: SocketAddr,
@@ -341,8 +381,7 @@ fn core_parties(
     raw: &Bytes,
     earlier: &[SipObs],
 ) -> (Option<Party>, Option<Party>) {
-    let core_ip = topo.core.map(|c| c.ip());
-    let is_core = |a: SocketAddr| Some(a.ip()) == core_ip;
+    let is_core = |a: SocketAddr, other: SocketAddr| ca.is(a, Some(other));
     // `a`, talking to `other`.
     let at = |a: SocketAddr, other: SocketAddr| ls.at(a).or_else(|| eph.get(&(a, other)).cloned());
     let Ok(msg) = SipMessage::parse(raw) else {
@@ -355,16 +394,16 @@ fn core_parties(
     };
     let uri_party = |u: &str| {
         crate::entity::sip_uri_addr(u)
-            .filter(|a| !is_core(*a))
+            .filter(|a| !ca.is(*a, None))
             .and_then(|a| ls.at(a))
     };
     if msg.is_request() {
-        let sender = if is_core(from) {
+        let sender = if is_core(from, to) {
             origin()
         } else {
             at(from, to)
         };
-        let receiver = if is_core(to) {
+        let receiver = if is_core(to, from) {
             let routed = msg.uri_list("Route").iter().find_map(|r| uri_party(r));
             routed.or_else(|| msg.request_uri().and_then(uri_party))
         } else {
@@ -372,8 +411,12 @@ fn core_parties(
         };
         return (sender, receiver);
     }
-    let receiver = if is_core(to) { origin() } else { at(to, from) };
-    let sender = if !is_core(from) {
+    let receiver = if is_core(to, from) {
+        origin()
+    } else {
+        at(to, from)
+    };
+    let sender = if !is_core(from, to) {
         at(from, to)
     } else if msg.code() == Some(100) {
         None
@@ -405,11 +448,13 @@ fn relay_identity(raw: &Bytes) -> Option<(String, String, String, String)> {
 
 /// Merges the two wire records of each message the core relayed (entity → core, then core →
 /// entity) into the first; the merged message counts `recorded == 2`.
-fn pair_core_records(obs: &mut Observation, topo: &Topology) {
-    let Some(core) = topo.core else { return };
+fn pair_core_records(obs: &mut Observation, ca: CoreAddr<'_>) {
+    if ca.core.is_none() {
+        return;
+    }
     let mut drop = vec![false; obs.sip.len()];
     for i in 0..obs.sip.len() {
-        if drop[i] || obs.sip[i].to.ip() != core.ip() {
+        if drop[i] || !ca.is(obs.sip[i].to, Some(obs.sip[i].from)) {
             continue;
         }
         let Some(id) = relay_identity(&obs.sip[i].raw) else {
@@ -423,7 +468,7 @@ fn pair_core_records(obs: &mut Observation, topo: &Topology) {
         let pair = (i + 1..obs.sip.len()).find(|&j| {
             let s = &obs.sip[j];
             !drop[j]
-                && s.from.ip() == core.ip()
+                && ca.is(s.from, Some(s.to))
                 && s.t.saturating_sub(t) <= CORE_PAIR_WINDOW
                 && s.sender == snd
                 && s.receiver == rcv

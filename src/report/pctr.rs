@@ -365,6 +365,7 @@ pub fn pics(p: &Profile) -> Vec<PicsItem> {
         item("groups", &p.groups, |g| group_name(*g).to_string()),
         item("l23-openers", &p.l23_openers, |o| l23_name(*o).to_string()),
         item("acks", &p.acks, |a| ack_name(*a).to_string()),
+        item("ip-families", &p.ip_families, |f| f.as_str().to_string()),
     ]
 }
 

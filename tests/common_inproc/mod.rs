@@ -82,8 +82,14 @@ pub fn holds_for(role: Role, sut: &[Role]) -> Holds {
     h
 }
 
-/// Runs one case over loopback on `127.<net>.*` with ports from `slot`.
+/// Runs one case over loopback on `127.<net>.*` with ports from `slot`; an IPv6 case
+/// (`ip: v6`) on `::1`, 20 ports per slot from 21000 + 800 × (net mod 8).
 pub async fn run_case(net: u8, slot: u16, case: &Case) -> Run {
+    if case.variant.ip == cpm_harness::config::IpFamily::V6 {
+        let base = 21000 + 800 * u16::from(net % 8) + 20 * slot;
+        let ip = std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        return run_case_on(Arc::new(Topology::generate_shared(ip, 3, 2, base)), case).await;
+    }
     let sip_port = 21000 + slot * 2;
     run_case_on(
         Arc::new(Topology::generate(net, 3, 2, sip_port, sip_port + 1)),

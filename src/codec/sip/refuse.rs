@@ -104,43 +104,7 @@ fn via_ok(v: &str) -> bool {
 /// The host and port of a SIP or SIPS URI are well-formed: a name or an IPv4 address, or an
 /// IPv6 reference in brackets, then an optional decimal port (RFC 3261 §25.1, RFC 5118 §4.2).
 fn sip_uri_host_ok(uri: &str) -> bool {
-    let lower = uri.to_ascii_lowercase();
-    let rest = if let Some(r) = lower.strip_prefix("sips:") {
-        r
-    } else if let Some(r) = lower.strip_prefix("sip:") {
-        r
-    } else {
-        return true; // Another scheme: its syntax is its own.
-    };
-    let end = rest.find([';', '?']).unwrap_or(rest.len());
-    let userhost = &rest[..end];
-    let hostport = match userhost.rfind('@') {
-        Some(at) => &userhost[at + 1..],
-        None => userhost,
-    };
-    let (host_ok, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        match v6.find(']') {
-            Some(close) => (
-                v6[..close].parse::<std::net::Ipv6Addr>().is_ok(),
-                &v6[close + 1..],
-            ),
-            None => (false, ""),
-        }
-    } else {
-        let (h, p) = match hostport.find(':') {
-            Some(c) => (&hostport[..c], &hostport[c..]),
-            None => (hostport, ""),
-        };
-        let ok = !h.is_empty()
-            && h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-        (ok, p)
-    };
-    let port_ok = port.is_empty()
-        || port.strip_prefix(':').is_some_and(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
-        });
-    host_ok && port_ok
+    super::host::sip_uri_hostport(uri).is_none_or(|r| r.is_ok())
 }
 
 impl SipMessage {
@@ -183,6 +147,11 @@ impl SipMessage {
         for v in self.header_all("Via") {
             if !via_ok(v) {
                 return Err(bad(format!("invalid Via {v:?}")));
+            }
+        }
+        for v in self.vias() {
+            if let Some(Err(e)) = parse_via(v).map(|p| super::host::parse_hostport(&p.sent_by)) {
+                return Err(bad(format!("invalid Via sent-by: {e}")));
             }
         }
         if !sip_uri_host_ok(uri) {

@@ -77,7 +77,12 @@ pub(super) trait Rules: Sync {
     }
     /// The From URI of the INVITEs it sends.
     fn invite_from(&self, cfg: &NodeConfig) -> String {
-        format!("sip:{}@{}", cfg.name, cfg.sip.ip())
+        let host = if cfg.faults.contains(&crate::entity::Fault::UnbracketedIpv6) {
+            cfg.sip.ip().to_string()
+        } else {
+            crate::codec::sip::host::uri_host(cfg.sip.ip())
+        };
+        format!("sip:{}@{host}", cfg.name)
     }
     /// Whom an INVITE with an acceptable offer is for: the new call's members (none for a
     /// role that serves nobody in particular), or `None` once the rules have rejected it.

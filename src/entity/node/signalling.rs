@@ -61,7 +61,10 @@ impl Node {
                 self.legs[leg].local_sdp.path = up.path.clone();
             }
         }
-        let sdp = self.legs[leg].local_sdp.encode();
+        let sdp = c_ip4(
+            self.legs[leg].local_sdp.encode(),
+            self.fault(Fault::CIp4OnIpv6),
+        );
         let mut extra = vec![
             (
                 "Accept-Contact".to_string(),
@@ -157,7 +160,7 @@ impl Node {
             Some(p) => format!("{};branch={}", &via[..p], new_branch(&mut self.rng)),
             None => via,
         };
-        let host = self.cfg.sip.ip().to_string();
+        let host = crate::codec::sip::host::uri_host(self.cfg.sip.ip());
         let text = format!(
             "OPTIONS {ruri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: <sip:{name}@{host}>;tag={tag}\r\nTo: <{ruri}>\r\nCall-ID: {cid}\r\nCSeq: 1 OPTIONS\r\nThis header line has no colon\r\nContent-Length: 0\r\n\r\n",
             ruri = invite.request_uri().unwrap_or("sip:invalid"),
@@ -294,11 +297,12 @@ impl Node {
         }
         let (answer_setup, opens) = self.answer_setup(leg);
         let no_sdp = self.fault(Fault::ParamsInWrongMessage);
+        let ip4 = self.fault(Fault::CIp4OnIpv6);
         let l = &mut self.legs[leg];
         l.opens = opens;
         l.local_sdp.setup = answer_setup;
         l.local_sdp.direction = Some("recvonly".into());
-        let sdp = l.local_sdp.encode();
+        let sdp = c_ip4(l.local_sdp.encode(), ip4);
         let invite = l.invite.clone().expect("up leg has its INVITE");
         let ok = build_response(
             &invite,
@@ -728,16 +732,10 @@ impl Node {
 /// `sip:name@127.0.0.1:5060;transport=udp` → the socket address, when the host is an IP.
 pub fn sip_uri_addr(uri: &str) -> Option<SocketAddr> {
     let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
-    let u = u.strip_prefix("sip:").or_else(|| u.strip_prefix("sips:"))?;
-    let hostport = u.rsplit_once('@').map(|(_, h)| h).unwrap_or(u);
-    let hostport = hostport.split(';').next()?;
-    if let Ok(a) = hostport.parse::<SocketAddr>() {
-        return Some(a);
-    }
-    hostport
-        .parse::<std::net::IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, 5060))
+    // An IP host, IPv6 in brackets (`sip:[::1];lr`: port 5060, as Kamailio writes its
+    // Record-Route on the default port, RFC 3261 §19.1.2).
+    let (host, port) = crate::codec::sip::host::sip_uri_hostport(u)?.ok()?;
+    Some(SocketAddr::new(host.ip()?, port.unwrap_or(5060)))
 }
 
 /// The `transport` parameter of a SIP URI, when it names UDP or TCP.
@@ -778,4 +776,14 @@ fn non2xx_ack(invite: &SipMessage, resp: &SipMessage) -> SipMessage {
         body: None,
     };
     build_request(&spec)
+}
+
+/// [`Fault::CIp4OnIpv6`]: the `c=` line labelled `IN IP4` whatever the address (`c=IN IP4 ::1`),
+/// as a SUT that hard-codes the address type writes it on IPv6.
+fn c_ip4(sdp: String, on: bool) -> String {
+    if on {
+        sdp.replace("c=IN IP6 ", "c=IN IP4 ")
+    } else {
+        sdp
+    }
 }
