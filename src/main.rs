@@ -29,7 +29,7 @@ use cpm_harness::bench;
 use cpm_harness::chain::{pattern, sessions_per_instance, Chain, ChainOptions};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{
-    AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
+    AckTiming, Figure, GroupKind, MiddleOpener, MsrpTransport, SetupMode, Trigger, Variant,
 };
 use cpm_harness::engine::case::RunSettings;
 use cpm_harness::engine::plan::{plan_with, Plan};
@@ -174,6 +174,9 @@ struct VariantArgs {
     /// MSRP chunk size in bytes.
     #[arg(long, default_value_t = 2048)]
     chunk_size: u64,
+    /// MSRP over TCP (msrp:, TCP/MSRP) or over TLS (msrps:, TCP/TLS/MSRP).
+    #[arg(long, value_enum, default_value_t = MsrpTransport::Tcp)]
+    msrp_transport: MsrpTransport,
 }
 
 impl VariantArgs {
@@ -198,6 +201,7 @@ impl VariantArgs {
             group: self.group,
             transport: self.transport,
             chunk_size: self.chunk_size,
+            msrp_transport: self.msrp_transport,
             rules: None,
         };
         v.validate().map_err(|e| anyhow!(e))?;
@@ -245,6 +249,11 @@ struct SutArgs {
     /// A receive limit, NAME=VALUE (repeatable; see `run --help`).
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     limits: Vec<String>,
+    /// TLS material: DIR/ca.pem and DIR/ca.key, the CA that mints every entity's certificate
+    /// and that peers are verified against (the harness writes it per run; without it the
+    /// SUT makes its own CA, which the harness does not trust).
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -571,6 +580,13 @@ fn load_plan(a: &PlanArgs) -> anyhow::Result<Planned> {
     let suites = builtin::suites(a.suite.as_deref()).map_err(cfg)?;
     let pin = builtin::profile_input(a.profile.as_deref()).map_err(cfg)?;
     let profile = Profile::parse(&pin.text, &pin.origin, pin.base_dir()).map_err(cfg)?;
+    // The run's TLS material: a fresh CA (with the profile's TLS PIXIT), handed to the SUT.
+    cpm_harness::driver::tls::install(
+        profile
+            .tls
+            .context()
+            .map_err(|e| cfg(anyhow!("{}: {e:#}", pin.origin)))?,
+    );
     let mut inputs: Vec<InputDigest> = suites
         .inputs
         .iter()
@@ -1031,6 +1047,11 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             FaultArg::List => None,
         })
         .collect();
+    if let Some(dir) = &a.tls_dir {
+        cpm_harness::driver::tls::install(
+            cpm_harness::driver::tls::TlsContext::from_dir(dir).context("--tls-dir")?,
+        );
+    }
     let (topology, topo_origin) = match &a.topology {
         Some(p) => (Topology::load(p)?, p.display().to_string()),
         None => {

@@ -802,7 +802,9 @@ impl Sim {
     fn carry_out(&mut self, n: usize, out: Output) {
         match out {
             Output::Sip { transport, to, msg } => self.send_sip(n, transport, to, msg),
-            Output::Connect { conn, local_ip, to } => self.connect(n, conn, local_ip, to),
+            Output::Connect {
+                conn, local_ip, to, ..
+            } => self.connect(n, conn, local_ip, to),
             Output::MsrpWrite { conn, data } => self.write(n, conn, data),
             Output::PauseRead { conn } => {
                 if let Some(&(link, side)) = self.nodes[n].ends.get(&conn) {

@@ -1069,7 +1069,9 @@ fn mutation_link_target() {
                         fix(&mut conn.1);
                         fix(opener);
                     }
-                    WireEvent::TcpData { from, to, .. } | WireEvent::TcpClose { from, to } => {
+                    WireEvent::TcpData { from, to, .. }
+                    | WireEvent::TcpClose { from, to }
+                    | WireEvent::Tls { from, to, .. } => {
                         fix(from);
                         fix(to);
                     }

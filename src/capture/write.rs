@@ -160,6 +160,8 @@ impl<W: Write> PcapWriter<W> {
                 self.open(*opener, target)
             }
             WireEvent::TcpClose { from, to } => self.close(*from, *to),
+            // The session's records are written where they crossed the wire (README, "TLS").
+            WireEvent::Tls { .. } => Ok(()),
         }
     }
 

@@ -16,6 +16,7 @@
 
 pub mod hostile;
 mod slab;
+pub mod tls;
 
 use crate::codec::sip::{Framed, Limits as SipLimits, SipFramer, SipMessage, Transport};
 use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output, Start};
@@ -31,6 +32,50 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
+
+/// An MSRP connection: plain TCP, or a TLS session over it (either end of the handshake).
+enum MsrpStream {
+    Tcp(TcpStream),
+    TlsClient(Box<tls::ClientStream>),
+    TlsServer(Box<tls::ServerStream>),
+}
+
+impl MsrpStream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            MsrpStream::Tcp(s) => s,
+            MsrpStream::TlsClient(s) => s.get_ref().0,
+            MsrpStream::TlsServer(s) => s.get_ref().0,
+        }
+    }
+
+    /// The TLS version, when it is a TLS session.
+    fn tls_version(&self) -> Option<String> {
+        let v = match self {
+            MsrpStream::Tcp(_) => return None,
+            MsrpStream::TlsClient(s) => s.get_ref().1.protocol_version(),
+            MsrpStream::TlsServer(s) => s.get_ref().1.protocol_version(),
+        };
+        Some(match v {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+            Some(other) => format!("{other:?}"),
+            None => "TLS".into(),
+        })
+    }
+}
+
+/// How a node's MSRP listener takes connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListenTls {
+    /// Plain TCP (MSRP over TLS is not configured).
+    Plain,
+    /// TLS only: plain text on the port is a failed handshake, named with the peer.
+    Tls,
+    /// Either, by the first byte (a TLS handshake record is 0x16): the reference SUT's
+    /// per-call mode, where one listener serves plain and TLS calls.
+    Sniff,
+}
 
 /// What the I/O tasks report to the node's loop.
 enum Ev {
@@ -57,9 +102,14 @@ enum Ev {
         peer: SocketAddr,
     },
     MsrpAccepted {
-        stream: TcpStream,
+        stream: MsrpStream,
         peer: SocketAddr,
         slot: Slot,
+    },
+    /// A connection whose TLS handshake failed (the reason names the peer and the alert).
+    TlsFailed {
+        peer: SocketAddr,
+        reason: String,
     },
     /// A connection refused by the per-peer limit.
     Refused {
@@ -69,7 +119,7 @@ enum Ev {
     },
     Connected {
         conn: ConnId,
-        result: Result<TcpStream, String>,
+        result: Result<MsrpStream, String>,
     },
     MsrpData {
         conn: ConnId,
@@ -237,9 +287,32 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
         wall: crate::clock::wall(),
         seed: crate::entropy::seed(),
     };
+    let tls_mode = if cfg.per_call_variant {
+        ListenTls::Sniff
+    } else if cfg.variant.msrp_transport == crate::config::MsrpTransport::Tls {
+        ListenTls::Tls
+    } else {
+        ListenTls::Plain
+    };
+    let acceptor = match tls_mode {
+        ListenTls::Plain => None,
+        _ => Some((
+            tls::context()
+                .and_then(|c| c.acceptor(&name, cfg.msrp.ip()))
+                .with_context(|| format!("{name}: TLS for MSRP {}", cfg.msrp))?,
+            tls_mode == ListenTls::Sniff,
+        )),
+    };
     let node = Node::new(cfg, start);
     let join = tokio::spawn(run(
-        node, udp, sip_tcp, msrp, in_rx, ev_tx, stop_rx, recorder,
+        node,
+        udp,
+        sip_tcp,
+        (msrp, acceptor),
+        in_rx,
+        ev_tx,
+        stop_rx,
+        recorder,
     ));
     Ok(NodeHandle {
         name,
@@ -273,7 +346,7 @@ async fn run(
     mut node: Node,
     udp: UdpSocket,
     sip_tcp: TcpListener,
-    msrp: TcpListener,
+    (msrp, acceptor): (TcpListener, Option<(tokio_rustls::TlsAcceptor, bool)>),
     mut inputs: mpsc::UnboundedReceiver<Input>,
     events: mpsc::UnboundedSender<NodeEvent>,
     mut stop: watch::Receiver<bool>,
@@ -360,7 +433,26 @@ async fn run(
                 match msrp.accept().await {
                     Ok((stream, peer)) => {
                         let ev = match slots.take(peer.ip()) {
-                            Ok(slot) => Ev::MsrpAccepted { stream, peer, slot },
+                            Ok(slot) if acceptor.is_some() => {
+                                // The handshake runs beside the accept loop (bounded).
+                                let Some(acceptor) = acceptor.clone() else {
+                                    continue;
+                                };
+                                let tx = tx.clone();
+                                tokio::spawn(async move {
+                                    let ev = match tls_accept(acceptor, stream, peer).await {
+                                        Ok(stream) => Ev::MsrpAccepted { stream, peer, slot },
+                                        Err(reason) => Ev::TlsFailed { peer, reason },
+                                    };
+                                    let _ = tx.send(ev);
+                                });
+                                continue;
+                            }
+                            Ok(slot) => Ev::MsrpAccepted {
+                                stream: MsrpStream::Tcp(stream),
+                                peer,
+                                slot,
+                            },
                             Err(open) => {
                                 // Recorded, so the refused connection is evidence in the capture.
                                 if let Some(r) = &rec {
@@ -452,14 +544,29 @@ async fn run(
                         }
                     }
                 }
-                Output::Connect { conn, local_ip, to } => {
+                Output::Connect {
+                    conn,
+                    local_ip,
+                    to,
+                    tls,
+                } => {
                     let Some((to, flood)) = hostile.connect(to) else {
                         continue;
                     };
                     let tx = tx.clone();
+                    let name = node.config().name.clone();
                     tokio::spawn(async move {
                         let held = hostile::flood(local_ip, to, flood).await;
-                        let r = connect_from(local_ip, to).await.map_err(|e| e.to_string());
+                        let r = match connect_from(local_ip, to).await {
+                            Err(e) => Err(e.to_string()),
+                            Ok(s) if !tls => Ok(MsrpStream::Tcp(s)),
+                            Ok(s) => match tls::context() {
+                                Err(e) => Err(format!("TLS to {to}: {e}")),
+                                Ok(ctx) => tls::connect(&ctx, &name, s, to)
+                                    .await
+                                    .map(|s| MsrpStream::TlsClient(Box::new(s))),
+                            },
+                        };
                         let _ = tx.send(Ev::Connected { conn, result: r });
                         if !held.is_empty() {
                             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
@@ -573,17 +680,32 @@ async fn run(
                 }
                 Ev::SipConn { peer, tx } => { sip_conns.insert(peer, tx); }
                 Ev::SipConnGone { peer } => { sip_conns.remove(&peer); }
+                Ev::TlsFailed { peer, reason } => {
+                    if let Some(n) = noisy.admit("TLS", peer.ip()) {
+                        let _ = events.send(NodeEvent::Warning(format!("{}: MSRP {reason}{n}", node.config().name)));
+                    }
+                }
                 Ev::MsrpAccepted { stream, peer, slot } => {
                     let conn = node.new_conn_id();
-                    if let Some(r) = &rec { r.received(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer }); }
+                    if let Some(r) = &rec {
+                        r.received(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer });
+                        if let Some(version) = stream.tls_version() {
+                            r.received(WireEvent::Tls { from: peer, to: local_msrp, version });
+                        }
+                    }
                     conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone(), Some(slot), read_budget.clone()));
                     node.handle_input(Instant::now(), Input::Accepted { conn, peer });
                 }
                 Ev::Connected { conn, result } => match result {
                     Ok(stream) => {
-                        let local = stream.local_addr().unwrap_or(local_msrp);
-                        let peer = stream.peer_addr().unwrap_or(local_msrp);
-                        if let Some(r) = &rec { r.sent(WireEvent::TcpOpen { conn: (local, peer), opener: local }); }
+                        let local = stream.tcp().local_addr().unwrap_or(local_msrp);
+                        let peer = stream.tcp().peer_addr().unwrap_or(local_msrp);
+                        if let Some(r) = &rec {
+                            r.sent(WireEvent::TcpOpen { conn: (local, peer), opener: local });
+                            if let Some(version) = stream.tls_version() {
+                                r.sent(WireEvent::Tls { from: local, to: peer, version });
+                            }
+                        }
                         conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone(), None, read_budget.clone()));
                         node.handle_input(Instant::now(), Input::Connected { conn, local });
                     }
@@ -659,7 +781,7 @@ async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Re
 #[allow(clippy::too_many_arguments)]
 fn start_msrp_conn(
     conn: ConnId,
-    stream: TcpStream,
+    stream: MsrpStream,
     a: SocketAddr,
     b: SocketAddr,
     tx: mpsc::UnboundedSender<Ev>,
@@ -668,193 +790,343 @@ fn start_msrp_conn(
     slot: Option<Slot>,
     budget: Arc<tokio::sync::Semaphore>,
 ) -> MsrpConn {
-    let _ = stream.set_nodelay(true);
-    let local = stream.local_addr().unwrap_or(a);
-    let peer = stream.peer_addr().unwrap_or(b);
-    let (rd, mut wr) = stream.into_split();
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<WriteCmd>();
-    let (ptx, mut prx) = watch::channel(false);
+    let _ = stream.tcp().set_nodelay(true);
+    let local = stream.tcp().local_addr().unwrap_or(a);
+    let peer = stream.tcp().peer_addr().unwrap_or(b);
+    let (wtx, wrx) = mpsc::unbounded_channel::<WriteCmd>();
+    let (ptx, prx) = watch::channel(false);
     let rtx = tx.clone();
     let rrec = rec.clone();
-    tokio::spawn(async move {
-        // The per-peer slot is given back when the reader ends.
-        let _slot = slot;
-        // Set once the node let go of the connection (the pause sender is gone).
-        let mut closing: Option<(tokio::time::Instant, usize)> = None;
-        loop {
-            if let Some((until, drained)) = closing {
-                if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
-                    return;
-                }
-            } else if *prx.borrow() {
-                if prx.changed().await.is_err() {
-                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                }
-                continue;
-            }
-            let ctl = async {
-                match closing {
-                    Some((until, _)) => {
-                        tokio::time::sleep_until(until).await;
-                        true
-                    }
-                    None => prx.changed().await.is_err(),
-                }
-            };
-            tokio::select! {
-                gone = ctl => {
-                    if gone && closing.is_none() {
-                        closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                    }
-                }
-                r = rd.readable() => {
-                    if let Err(e) = r {
-                        let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
-                        return;
-                    }
-                    // Budget first (the bytes wait in the kernel meanwhile), unless draining.
-                    let permit = match closing {
-                        Some(_) => None,
-                        None => tokio::select! {
-                            p = budget.clone().acquire_many_owned(READ_MAX as u32) => p.ok(),
-                            // The node let go of the connection: drain, then end.
-                            r = prx.changed() => {
-                                if r.is_err() {
-                                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                                }
-                                continue;
-                            }
-                        },
-                    };
-                    let max = if permit.is_some() { READ_MAX } else { CLOSE_DRAIN_BYTES };
-                    match read_now(&rd, max) {
-                        Ok(None) => {}
-                        Ok(Some(data)) if data.is_empty() => {
-                            if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
-                            let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
-                            return;
-                        }
-                        Ok(Some(data)) => {
-                            let n = data.len();
-                            let budgeted = match permit {
-                                Some(mut p) => {
-                                    // Keep what was read; the rest goes back at once.
-                                    if let Some(kept) = p.split(n) {
-                                        kept.forget();
-                                    }
-                                    n
-                                }
-                                None => {
-                                    if let Some((_, drained)) = closing.as_mut() {
-                                        *drained += n;
-                                    }
-                                    0
-                                }
-                            };
-                            if let Some(r) = &rrec { r.received(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
-                            if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
-                            return;
-                        }
-                    }
-                }
-            }
+    let ends = Ends { conn, local, peer };
+    match stream {
+        MsrpStream::Tcp(s) => {
+            let (rd, wr) = s.into_split();
+            tokio::spawn(tcp_reader(rd, ends, rtx, rrec, slot, budget, prx));
+            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
         }
-    });
-    tokio::spawn(async move {
-        let _live = live;
-        let mut flushed = 0usize;
-        let mut batch: Vec<Bytes> = Vec::new();
-        loop {
-            let cmd = match wrx.try_recv() {
-                Ok(c) => c,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if flushed > 0 {
-                        let _ = tx.send(Ev::Flushed {
-                            conn,
-                            bytes: flushed,
-                        });
-                        flushed = 0;
-                    }
-                    match wrx.recv().await {
-                        Some(c) => c,
-                        None => return,
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => return,
-            };
-            // Gather what is already queued (a relayed chunk is a head, body pieces and an
-            // end-line) into one vectored write: fewer syscalls and fuller segments.
-            let mut special = None;
-            let mut next = Some(cmd);
-            let mut queued = 0usize;
-            while let Some(cmd) = next.take() {
-                match cmd {
-                    WriteCmd::Data(d) => {
-                        if let Some(r) = &rec {
-                            r.sent(WireEvent::TcpData {
-                                from: local,
-                                to: peer,
-                                data: d.clone(),
-                            });
-                        }
-                        queued += d.len();
-                        batch.push(d);
-                    }
-                    other => {
-                        special = Some(other);
-                        break;
-                    }
-                }
-                if batch.len() < MAX_IOV && queued < MAX_BATCH {
-                    next = wrx.try_recv().ok();
-                }
-            }
-            if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
-                let _ = tx.send(Ev::Closed {
-                    conn,
-                    reason: format!("write failed: {e}"),
-                });
-                return;
-            }
-            flushed += queued;
-            match special {
-                None | Some(WriteCmd::Data(_)) => {}
-                Some(WriteCmd::Endless) => {
-                    let filler = Bytes::from(vec![b'x'; 64 * 1024]);
-                    while wr.write_all(&filler).await.is_ok() {}
-                    return;
-                }
-                Some(WriteCmd::Drip(d)) => {
-                    for b in d.iter() {
-                        if wr.write_all(&[*b]).await.is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                    flushed += d.len();
-                }
-                Some(WriteCmd::Close) => {
-                    if let Some(r) = &rec {
-                        r.sent(WireEvent::TcpClose {
-                            from: local,
-                            to: peer,
-                        });
-                    }
-                    let _ = wr.shutdown().await;
-                    return;
-                }
-            }
+        MsrpStream::TlsClient(s) => {
+            let (rd, wr) = tokio::io::split(*s);
+            tokio::spawn(stream_reader(rd, ends, rtx, rrec, slot, budget, prx));
+            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
         }
-    });
+        MsrpStream::TlsServer(s) => {
+            let (rd, wr) = tokio::io::split(*s);
+            tokio::spawn(stream_reader(rd, ends, rtx, rrec, slot, budget, prx));
+            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
+        }
+    }
     MsrpConn {
         tx: wtx,
         pause: ptx,
     }
+}
+
+/// A connection's id and its two ends.
+#[derive(Clone, Copy)]
+struct Ends {
+    conn: ConnId,
+    local: SocketAddr,
+    peer: SocketAddr,
+}
+
+/// Reads a plain-TCP MSRP connection as its socket becomes readable, within the read budget
+/// (see [`READ_BUDGET`]), pausing for backpressure and draining for a moment after the node
+/// let go of it.
+async fn tcp_reader(
+    rd: tokio::net::tcp::OwnedReadHalf,
+    Ends { conn, local, peer }: Ends,
+    rtx: mpsc::UnboundedSender<Ev>,
+    rrec: Option<Recorder>,
+    slot: Option<Slot>,
+    budget: Arc<tokio::sync::Semaphore>,
+    mut prx: watch::Receiver<bool>,
+) {
+    // The per-peer slot is given back when the reader ends.
+    let _slot = slot;
+    // Set once the node let go of the connection (the pause sender is gone).
+    let mut closing: Option<(tokio::time::Instant, usize)> = None;
+    loop {
+        if let Some((until, drained)) = closing {
+            if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
+                return;
+            }
+        } else if *prx.borrow() {
+            if prx.changed().await.is_err() {
+                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+            }
+            continue;
+        }
+        let ctl = async {
+            match closing {
+                Some((until, _)) => {
+                    tokio::time::sleep_until(until).await;
+                    true
+                }
+                None => prx.changed().await.is_err(),
+            }
+        };
+        tokio::select! {
+            gone = ctl => {
+                if gone && closing.is_none() {
+                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                }
+            }
+            r = rd.readable() => {
+                if let Err(e) = r {
+                    let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
+                    return;
+                }
+                // Budget first (the bytes wait in the kernel meanwhile), unless draining.
+                let permit = match closing {
+                    Some(_) => None,
+                    None => tokio::select! {
+                        p = budget.clone().acquire_many_owned(READ_MAX as u32) => p.ok(),
+                        // The node let go of the connection: drain, then end.
+                        r = prx.changed() => {
+                            if r.is_err() {
+                                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                            }
+                            continue;
+                        }
+                    },
+                };
+                let max = if permit.is_some() { READ_MAX } else { CLOSE_DRAIN_BYTES };
+                match read_now(&rd, max) {
+                    Ok(None) => {}
+                    Ok(Some(data)) if data.is_empty() => {
+                        if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
+                        let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
+                        return;
+                    }
+                    Ok(Some(data)) => {
+                        let n = data.len();
+                        let budgeted = match permit {
+                            Some(mut p) => {
+                                // Keep what was read; the rest goes back at once.
+                                if let Some(kept) = p.split(n) {
+                                    kept.forget();
+                                }
+                                n
+                            }
+                            None => {
+                                if let Some((_, drained)) = closing.as_mut() {
+                                    *drained += n;
+                                }
+                                0
+                            }
+                        };
+                        if let Some(r) = &rrec { r.received(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
+                        if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes what the node queues on a connection (any stream: a TCP half, a TLS session),
+/// gathering queued buffers into vectored writes, and reports what was flushed.
+async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
+    mut wr: W,
+    Ends { conn, local, peer }: Ends,
+    mut wrx: mpsc::UnboundedReceiver<WriteCmd>,
+    tx: mpsc::UnboundedSender<Ev>,
+    rec: Option<Recorder>,
+    live: Arc<()>,
+) {
+    let _live = live;
+    let mut flushed = 0usize;
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        let cmd = match wrx.try_recv() {
+            Ok(c) => c,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if flushed > 0 {
+                    let _ = tx.send(Ev::Flushed {
+                        conn,
+                        bytes: flushed,
+                    });
+                    flushed = 0;
+                }
+                match wrx.recv().await {
+                    Some(c) => c,
+                    None => return,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+        };
+        // Gather what is already queued (a relayed chunk is a head, body pieces and an
+        // end-line) into one vectored write: fewer syscalls and fuller segments.
+        let mut special = None;
+        let mut next = Some(cmd);
+        let mut queued = 0usize;
+        while let Some(cmd) = next.take() {
+            match cmd {
+                WriteCmd::Data(d) => {
+                    if let Some(r) = &rec {
+                        r.sent(WireEvent::TcpData {
+                            from: local,
+                            to: peer,
+                            data: d.clone(),
+                        });
+                    }
+                    queued += d.len();
+                    batch.push(d);
+                }
+                other => {
+                    special = Some(other);
+                    break;
+                }
+            }
+            if batch.len() < MAX_IOV && queued < MAX_BATCH {
+                next = wrx.try_recv().ok();
+            }
+        }
+        if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+            let _ = tx.send(Ev::Closed {
+                conn,
+                reason: format!("write failed: {e}"),
+            });
+            return;
+        }
+        flushed += queued;
+        match special {
+            None | Some(WriteCmd::Data(_)) => {}
+            Some(WriteCmd::Endless) => {
+                let filler = Bytes::from(vec![b'x'; 64 * 1024]);
+                while wr.write_all(&filler).await.is_ok() {}
+                return;
+            }
+            Some(WriteCmd::Drip(d)) => {
+                for b in d.iter() {
+                    if wr.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                flushed += d.len();
+            }
+            Some(WriteCmd::Close) => {
+                if let Some(r) = &rec {
+                    r.sent(WireEvent::TcpClose {
+                        from: local,
+                        to: peer,
+                    });
+                }
+                let _ = wr.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+/// Reads a TLS session (any stream whose readiness is not the socket's) within the read
+/// budget: the same pause and drain rules as [`tcp_reader`], but a read waits in the stream
+/// (TLS records are decrypted in it) and takes budget for what it got.
+async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
+    mut rd: R,
+    Ends { conn, local, peer }: Ends,
+    rtx: mpsc::UnboundedSender<Ev>,
+    rrec: Option<Recorder>,
+    slot: Option<Slot>,
+    budget: Arc<tokio::sync::Semaphore>,
+    mut prx: watch::Receiver<bool>,
+) {
+    let _slot = slot;
+    let mut closing: Option<(tokio::time::Instant, usize)> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Some((until, drained)) = closing {
+            if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
+                return;
+            }
+        } else if *prx.borrow() {
+            if prx.changed().await.is_err() {
+                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+            }
+            continue;
+        }
+        let ctl = async {
+            match closing {
+                Some((until, _)) => {
+                    tokio::time::sleep_until(until).await;
+                    true
+                }
+                None => prx.changed().await.is_err(),
+            }
+        };
+        tokio::select! {
+            gone = ctl => {
+                if gone && closing.is_none() {
+                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                }
+            }
+            r = rd.read(&mut buf) => match r {
+                // The end of the session (close_notify), or a TCP close without it.
+                Ok(0) => {
+                    if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
+                    let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
+                    return;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
+                    let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer (no TLS close_notify)".into() });
+                    return;
+                }
+                Ok(n) => {
+                    let data = Bytes::copy_from_slice(&buf[..n]);
+                    let budgeted = match closing.as_mut() {
+                        Some((_, drained)) => {
+                            *drained += n;
+                            0
+                        }
+                        None => match budget.clone().acquire_many_owned(n as u32).await {
+                            Ok(p) => {
+                                p.forget();
+                                n
+                            }
+                            Err(_) => 0,
+                        },
+                    };
+                    if let Some(r) = &rrec { r.received(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
+                    if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = rtx.send(Ev::Closed { conn, reason: format!("TLS: {}", tls::describe(&e)) });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The server side of an accepted MSRP connection: the TLS handshake (with `sniff`, only when
+/// the first byte is a TLS handshake record; plain TCP otherwise).
+async fn tls_accept(
+    acceptor: (tokio_rustls::TlsAcceptor, bool),
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<MsrpStream, String> {
+    let (acceptor, sniff) = acceptor;
+    if sniff {
+        let mut first = [0u8; 1];
+        let peeked =
+            tokio::time::timeout(std::time::Duration::from_secs(30), stream.peek(&mut first)).await;
+        if !matches!(peeked, Ok(Ok(1))) || first[0] != 0x16 {
+            return Ok(MsrpStream::Tcp(stream));
+        }
+    }
+    tls::accept(&acceptor, stream, peer)
+        .await
+        .map(|s| MsrpStream::TlsServer(Box::new(s)))
 }
 
 /// Datagrams taken per wake of a node's loop.

@@ -73,6 +73,7 @@ pub struct VariantPatch {
     pub group: Option<GroupKind>,
     pub transport: Option<Transport>,
     pub chunk_size: Option<u64>,
+    pub msrp_transport: Option<crate::config::MsrpTransport>,
 }
 
 impl VariantPatch {
@@ -103,6 +104,9 @@ impl VariantPatch {
         }
         if let Some(c) = self.chunk_size {
             v.chunk_size = c;
+        }
+        if let Some(m) = self.msrp_transport {
+            v.msrp_transport = m;
         }
     }
 }

@@ -52,6 +52,15 @@ pub enum WireEvent {
     },
     /// `from` closed its side of the connection.
     TcpClose { from: SocketAddr, to: SocketAddr },
+    /// A TLS session is up on the TCP connection `from`–`to`; `from` started the handshake
+    /// (the TLS client). The connection's `TcpData` after it is the session's plaintext; the
+    /// capture writer puts the real TLS records on the wire instead (README, "TLS").
+    Tls {
+        from: SocketAddr,
+        to: SocketAddr,
+        /// `TLSv1.3` or `TLSv1.2`.
+        version: String,
+    },
 }
 
 impl WireEvent {
@@ -74,7 +83,8 @@ impl WireEvent {
         match self {
             WireEvent::Sip { from, .. }
             | WireEvent::TcpData { from, .. }
-            | WireEvent::TcpClose { from, .. } => *from,
+            | WireEvent::TcpClose { from, .. }
+            | WireEvent::Tls { from, .. } => *from,
             WireEvent::TcpOpen { opener, .. } => *opener,
         }
     }
@@ -84,7 +94,8 @@ impl WireEvent {
         match self {
             WireEvent::Sip { to, .. }
             | WireEvent::TcpData { to, .. }
-            | WireEvent::TcpClose { to, .. } => *to,
+            | WireEvent::TcpClose { to, .. }
+            | WireEvent::Tls { to, .. } => *to,
             WireEvent::TcpOpen { conn, opener } => {
                 if conn.0 == *opener {
                     conn.1

@@ -54,6 +54,8 @@ struct Conn {
     /// Per direction (index 0: from the lower address): a sender's write was recorded.
     sent: [bool; 2],
     closed: [bool; 2],
+    /// A TLS session on it was kept.
+    tls: bool,
 }
 
 impl Conn {
@@ -139,6 +141,12 @@ impl OneCopy {
                     }
                     _ => true,
                 }
+            }
+            WireEvent::Tls { from, to, .. } => {
+                // Both ends record the session: one copy.
+                let (k, _) = key(*from, *to);
+                let c = self.conns.entry(k).or_default();
+                !std::mem::replace(&mut c.tls, true)
             }
             WireEvent::TcpClose { from, to } => {
                 let (k, d) = key(*from, *to);
@@ -294,6 +302,7 @@ mod tests {
                 WireEvent::TcpClose { from, .. } => {
                     format!("{}:close {}", t.as_millis(), from.port())
                 }
+                WireEvent::Tls { .. } => format!("{}:tls", t.as_millis()),
             })
             .collect();
         assert_eq!(

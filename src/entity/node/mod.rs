@@ -379,7 +379,8 @@ impl Node {
             Side::Up => up,
             Side::Down => down,
         };
-        let (sdp, path) = self.new_local_session();
+        let over = self.variant(call).msrp_transport;
+        let (sdp, path) = self.new_local_session(over);
         let idx = self.legs.len();
         self.sessions
             .entry(path.session_id.clone().unwrap_or_default())
