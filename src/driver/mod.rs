@@ -439,11 +439,15 @@ async fn run(
                                     continue;
                                 };
                                 let tx = tx.clone();
+                                let rec = rec.clone();
                                 tokio::spawn(async move {
-                                    let ev = match tls_accept(acceptor, stream, peer).await {
-                                        Ok(stream) => Ev::MsrpAccepted { stream, peer, slot },
-                                        Err(reason) => Ev::TlsFailed { peer, reason },
-                                    };
+                                    let ev =
+                                        match tls_accept(acceptor, stream, peer, local_msrp, rec)
+                                            .await
+                                        {
+                                            Ok(stream) => Ev::MsrpAccepted { stream, peer, slot },
+                                            Err(reason) => Ev::TlsFailed { peer, reason },
+                                        };
                                     let _ = tx.send(ev);
                                 });
                                 continue;
@@ -555,17 +559,13 @@ async fn run(
                     };
                     let tx = tx.clone();
                     let name = node.config().name.clone();
+                    let rec = rec.clone();
                     tokio::spawn(async move {
                         let held = hostile::flood(local_ip, to, flood).await;
                         let r = match connect_from(local_ip, to).await {
                             Err(e) => Err(e.to_string()),
                             Ok(s) if !tls => Ok(MsrpStream::Tcp(s)),
-                            Ok(s) => match tls::context() {
-                                Err(e) => Err(format!("TLS to {to}: {e}")),
-                                Ok(ctx) => tls::connect(&ctx, &name, s, to)
-                                    .await
-                                    .map(|s| MsrpStream::TlsClient(Box::new(s))),
-                            },
+                            Ok(s) => tls_connect(&name, s, to, rec).await,
                         };
                         let _ = tx.send(Ev::Connected { conn, result: r });
                         if !held.is_empty() {
@@ -688,9 +688,12 @@ async fn run(
                 Ev::MsrpAccepted { stream, peer, slot } => {
                     let conn = node.new_conn_id();
                     if let Some(r) = &rec {
-                        r.received(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer });
+                        // A TLS opening was recorded before its handshake.
+                        if stream.tls_version().is_none() {
+                            r.received(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer });
+                        }
                         if let Some(version) = stream.tls_version() {
-                            r.received(WireEvent::Tls { from: peer, to: local_msrp, version });
+                            r.received(WireEvent::Tls { from: peer, to: local_msrp, version, failed: None });
                         }
                     }
                     conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone(), Some(slot), read_budget.clone()));
@@ -701,9 +704,10 @@ async fn run(
                         let local = stream.tcp().local_addr().unwrap_or(local_msrp);
                         let peer = stream.tcp().peer_addr().unwrap_or(local_msrp);
                         if let Some(r) = &rec {
-                            r.sent(WireEvent::TcpOpen { conn: (local, peer), opener: local });
-                            if let Some(version) = stream.tls_version() {
-                                r.sent(WireEvent::Tls { from: local, to: peer, version });
+                            // A TLS opening was recorded before its handshake.
+                            match stream.tls_version() {
+                                None => r.sent(WireEvent::TcpOpen { conn: (local, peer), opener: local }),
+                                Some(version) => r.sent(WireEvent::Tls { from: local, to: peer, version, failed: None }),
                             }
                         }
                         conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone(), None, read_budget.clone()));
@@ -1108,25 +1112,120 @@ async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
+/// The client side of a TLS link: the opening is recorded before the handshake, and a failed
+/// handshake with its reason (the peer, the alert) and the close after it.
+async fn tls_connect(
+    name: &str,
+    s: TcpStream,
+    to: SocketAddr,
+    rec: Option<Recorder>,
+) -> Result<MsrpStream, String> {
+    let local = s.local_addr().unwrap_or(to);
+    if let Some(r) = &rec {
+        r.sent(WireEvent::TcpOpen {
+            conn: (local, to),
+            opener: local,
+        });
+    }
+    let result = match tls::context() {
+        Err(e) => Err(format!("TLS to {to}: {e}")),
+        Ok(ctx) => tls::connect(&ctx, name, s, to).await,
+    };
+    match result {
+        Ok(s) => Ok(MsrpStream::TlsClient(Box::new(s))),
+        Err(reason) => {
+            if let Some(r) = &rec {
+                r.sent(WireEvent::Tls {
+                    from: local,
+                    to,
+                    version: String::new(),
+                    failed: Some(reason.clone()),
+                });
+                r.sent(WireEvent::TcpClose { from: local, to });
+            }
+            Err(reason)
+        }
+    }
+}
+
 /// The server side of an accepted MSRP connection: the TLS handshake (with `sniff`, only when
-/// the first byte is a TLS handshake record; plain TCP otherwise).
+/// the first byte is a TLS handshake record; plain TCP otherwise). Plain text on a TLS-only
+/// port is refused, and recorded (the opening, the bytes, the close) so the checks see a plain
+/// connection where TLS was negotiated; the reason names the peer and what it sent.
 async fn tls_accept(
     acceptor: (tokio_rustls::TlsAcceptor, bool),
     stream: TcpStream,
     peer: SocketAddr,
+    local: SocketAddr,
+    rec: Option<Recorder>,
 ) -> Result<MsrpStream, String> {
     let (acceptor, sniff) = acceptor;
-    if sniff {
-        let mut first = [0u8; 1];
-        let peeked =
-            tokio::time::timeout(std::time::Duration::from_secs(30), stream.peek(&mut first)).await;
-        if !matches!(peeked, Ok(Ok(1))) || first[0] != 0x16 {
-            return Ok(MsrpStream::Tcp(stream));
+    let mut first = [0u8; 2048];
+    let peeked = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await;
+    match peeked {
+        Ok(Ok(n)) if n > 0 && first[0] != 0x16 => {
+            if sniff {
+                return Ok(MsrpStream::Tcp(stream));
+            }
+            let data = Bytes::copy_from_slice(&first[..n]);
+            if let Some(r) = &rec {
+                r.received(WireEvent::TcpOpen {
+                    conn: (peer, local),
+                    opener: peer,
+                });
+                r.received(WireEvent::TcpData {
+                    from: peer,
+                    to: local,
+                    data: data.clone(),
+                });
+                r.sent(WireEvent::TcpClose {
+                    from: local,
+                    to: peer,
+                });
+            }
+            let line = String::from_utf8_lossy(&data[..data.len().min(40)])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            return Err(format!(
+                "TLS handshake from {peer} failed: plain text on a TLS port ({line:?}…), not a \
+                 ClientHello; the connection is closed"
+            ));
+        }
+        Err(_) if sniff => return Ok(MsrpStream::Tcp(stream)),
+        _ => {}
+    }
+    if let Some(r) = &rec {
+        r.received(WireEvent::TcpOpen {
+            conn: (peer, local),
+            opener: peer,
+        });
+    }
+    let result = match peeked {
+        Ok(Ok(0)) => Err(format!(
+            "TLS handshake from {peer} failed: it closed before its ClientHello"
+        )),
+        _ => tls::accept(&acceptor, stream, peer).await,
+    };
+    match result {
+        Ok(s) => Ok(MsrpStream::TlsServer(Box::new(s))),
+        Err(reason) => {
+            if let Some(r) = &rec {
+                r.received(WireEvent::Tls {
+                    from: peer,
+                    to: local,
+                    version: String::new(),
+                    failed: Some(reason.clone()),
+                });
+                r.sent(WireEvent::TcpClose {
+                    from: local,
+                    to: peer,
+                });
+            }
+            Err(reason)
         }
     }
-    tls::accept(&acceptor, stream, peer)
-        .await
-        .map(|s| MsrpStream::TlsServer(Box::new(s)))
 }
 
 /// Datagrams taken per wake of a node's loop.

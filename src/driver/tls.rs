@@ -74,11 +74,15 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 const VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
-fn ca_params() -> anyhow::Result<rcgen::CertificateParams> {
+/// The CA's parameters; its name carries a digest of its key, so two runs' CAs (or the
+/// harness's and a SUT's own) never share a name and an untrusted one reads as such.
+fn ca_params(key: &rcgen::KeyPair) -> anyhow::Result<rcgen::CertificateParams> {
+    use sha2::Digest;
+    let id = hex::encode(&sha2::Sha256::digest(key.public_key_pem().as_bytes())[..6]);
     let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name
-        .push(rcgen::DnType::CommonName, CA_NAME);
+        .push(rcgen::DnType::CommonName, format!("{CA_NAME} {id}"));
     p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     p.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
@@ -103,7 +107,7 @@ impl TlsContext {
     /// A fresh CA (ECDSA P-256) that mints every entity's leaf; peers are verified by address.
     pub fn generate() -> anyhow::Result<TlsContext> {
         let key = rcgen::KeyPair::generate().context("generating the CA key")?;
-        let params = ca_params()?;
+        let params = ca_params(&key)?;
         let cert = params.self_signed(&key).context("signing the CA")?;
         TlsContext::from_ca(&cert.pem(), &key.serialize_pem(), Verify::Address)
     }
@@ -112,7 +116,7 @@ impl TlsContext {
     /// reference SUT): leaves are minted from it.
     pub fn from_ca(ca_pem: &str, ca_key_pem: &str, verify: Verify) -> anyhow::Result<TlsContext> {
         let key = rcgen::KeyPair::from_pem(ca_key_pem).context("the CA key")?;
-        let issuer = rcgen::Issuer::new(ca_params()?, key);
+        let issuer = rcgen::Issuer::new(ca_params(&key)?, key);
         let mut ctx = TlsContext::trusting(ca_pem, verify)?;
         ctx.ca_key_pem = Some(ca_key_pem.to_string());
         ctx.issuer = Some(issuer);
@@ -463,6 +467,9 @@ pub fn describe(e: &std::io::Error) -> String {
             let why = match ce {
                 rustls::CertificateError::UnknownIssuer => {
                     "its certificate is not signed by a trusted CA".to_string()
+                }
+                rustls::CertificateError::BadSignature => {
+                    "its certificate's signature does not verify against the trusted CA".to_string()
                 }
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. } => {

@@ -57,6 +57,7 @@ check_ids! {
     LinkTrigger = "LINK-TRIGGER",
     LinkBind = "LINK-BIND",
     LinkReuse = "LINK-REUSE",
+    LinkTls = "LINK-TLS",
     SigSeq = "SIG-SEQ",
     SigCfAnswer = "SIG-CF-ANSWER",
     SigAck = "SIG-ACK",
@@ -94,7 +95,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 27] = [
+    pub const ALL: [CheckId; 28] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -109,6 +110,7 @@ impl CheckId {
         CheckId::LinkTrigger,
         CheckId::LinkBind,
         CheckId::LinkReuse,
+        CheckId::LinkTls,
         CheckId::SigSeq,
         CheckId::SigCfAnswer,
         CheckId::SigAck,
@@ -263,8 +265,9 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::SdpPath,
         title: "`a=path` present: MSRP URIs with `;tcp`",
         what: "`a=path` is present and every URI in it is an MSRP URI with `;tcp` and a scheme \
-               that matches the `m=` proto (`msrps` with `TCP/TLS/MSRP`).",
-        rfc: &["RFC 4975 §6", "RFC 4975 §8.2", "RFC 4975 §9"],
+               that matches the `m=` proto (`msrps` with `TCP/TLS/MSRP`, `msrp` with \
+               `TCP/MSRP`).",
+        rfc: &["RFC 4975 §6", "RFC 4975 §8.2", "RFC 4975 §9", "RFC 4975 §14", "RFC 6135 §4"],
         patent: &["S103", "S104", "S108", "S109"],
     },
     Entry {
@@ -377,6 +380,16 @@ pub static CATALOGUE: &[Entry] = &[
                whose To-Path and From-Path are both its URIs, never to another connection by \
                its session-id alone (a SUT may repeat a session-id, which SDP-UNIQUE judges).",
         rfc: &["RFC 4975 §5.4"],
+        patent: &["S105", "S201–S204", "S301–S304"],
+    },
+    Entry {
+        id: CheckId::LinkTls,
+        title: "MSRP over TLS where negotiated, started by the link's opener",
+        what: "A link of a session that negotiated TLS (`msrps:` URIs, `TCP/TLS/MSRP`) carries \
+               a TLS session (1.2 or later), and the side that opened the TCP connection also \
+               started the TLS handshake; plain TCP there fails. Links of plain `TCP/MSRP` \
+               sessions are not judged.",
+        rfc: &["RFC 4975 §14", "RFC 6135 §4", "RFC 8996"],
         patent: &["S105", "S201–S204", "S301–S304"],
     },
     Entry {

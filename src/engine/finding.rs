@@ -746,6 +746,27 @@ pub enum FindingKind {
         peer: String,
         uri: String,
     },
+    /// LINK-TLS: the link of a TCP/TLS/MSRP session carries TLS, started by its opener.
+    TlsLink {
+        opener: String,
+        version: String,
+    },
+    /// LINK-TLS: plain TCP on a link whose session negotiated TLS (`msrps:`, TCP/TLS/MSRP).
+    PlainWhereTls {
+        opener: String,
+        uri: String,
+    },
+    /// LINK-TLS: the TLS handshake of a link failed (the reason names the peer and alert).
+    TlsHandshakeFailed {
+        opener: String,
+        target: String,
+        reason: String,
+    },
+    /// LINK-TLS: the TLS handshake was started by the side that did not open the link.
+    TlsStartedByTarget {
+        opener: String,
+        client: String,
+    },
     TargetNotPath {
         peer: String,
         uri: String,
@@ -1565,6 +1586,28 @@ impl fmt::Display for FindingKind {
             }
             K::PeerNoPath { peer } => write!(f, "{peer} advertised no readable a=path on its dialog"),
             K::TargetIsPath { peer, uri } => write!(f, "{peer} advertised {uri}"),
+            K::TlsLink { opener, version } => {
+                write!(f, "{opener} opened the link and started its {version} session")
+            }
+            K::PlainWhereTls { opener, uri } => write!(
+                f,
+                "{opener} connected over plain TCP where TLS was negotiated ({uri}, TCP/TLS/MSRP; \
+                 RFC 4975 §14)"
+            ),
+            K::TlsHandshakeFailed {
+                opener,
+                target,
+                reason,
+            } => write!(
+                f,
+                "the TLS handshake of {opener}'s link to {target} failed, no MSRP could flow: \
+                 {reason}"
+            ),
+            K::TlsStartedByTarget { opener, client } => write!(
+                f,
+                "{opener} opened the link but {client} started the TLS handshake (the opener is \
+                 the TLS client, RFC 4975 §14)"
+            ),
             K::TargetNotPath {
                 peer,
                 uri,

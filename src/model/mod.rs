@@ -322,6 +322,8 @@ pub struct TlsObs {
     /// `TLSv1.3` or `TLSv1.2`.
     pub version: String,
     pub at: Duration,
+    /// The handshake failed (no session): why, with the peer and the TLS alert.
+    pub failed: Option<String>,
 }
 
 impl ConnObs {

@@ -69,12 +69,18 @@ pub fn interpret(events: &[(Duration, WireEvent)]) -> Observation {
                     c.chunks[d].push((*t, data.clone()));
                 }
             }
-            WireEvent::Tls { from, to, version } => {
+            WireEvent::Tls {
+                from,
+                to,
+                version,
+                failed,
+            } => {
                 let idx = find_or_guess(&mut raw_conns, *from, *to, *t);
                 raw_conns[idx].tls = Some(TlsObs {
                     client: *from,
                     version: version.clone(),
                     at: *t,
+                    failed: failed.clone(),
                 });
             }
             WireEvent::TcpClose { from, to } => {

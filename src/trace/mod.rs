@@ -52,14 +52,18 @@ pub enum WireEvent {
     },
     /// `from` closed its side of the connection.
     TcpClose { from: SocketAddr, to: SocketAddr },
-    /// A TLS session is up on the TCP connection `from`–`to`; `from` started the handshake
+    /// A TLS handshake ended on the TCP connection (with `failed`: no session); otherwise a
+    /// TLS session is up on the TCP connection `from`–`to`; `from` started the handshake
     /// (the TLS client). The connection's `TcpData` after it is the session's plaintext; the
     /// capture writer puts the real TLS records on the wire instead (README, "TLS").
     Tls {
         from: SocketAddr,
         to: SocketAddr,
-        /// `TLSv1.3` or `TLSv1.2`.
+        /// `TLSv1.3` or `TLSv1.2` (empty when the handshake failed).
         version: String,
+        /// The handshake failed: why, naming the peer and the TLS alert (then no session).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failed: Option<String>,
     },
 }
 
