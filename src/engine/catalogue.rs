@@ -384,12 +384,13 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         id: CheckId::LinkTls,
-        title: "MSRP over TLS where negotiated, started by the link's opener",
+        title: "a link is TLS exactly where TLS was negotiated, started by its opener",
         what: "A link of a session that negotiated TLS (`msrps:` URIs, `TCP/TLS/MSRP`) carries \
-               a TLS session (1.2 or later), and the side that opened the TCP connection also \
-               started the TLS handshake; plain TCP there fails. Links of plain `TCP/MSRP` \
-               sessions are not judged.",
-        rfc: &["RFC 4975 §14", "RFC 6135 §4", "RFC 8996"],
+               a TLS session (1.2 or later) whose handshake the side that opened the TCP \
+               connection started; plain TCP there fails, and so does a failed handshake (the \
+               evidence names the peer and the TLS alert). A link of a plain `TCP/MSRP` session \
+               is plain TCP.",
+        rfc: &["RFC 4975 §14", "RFC 6135 §4", "RFC 8996 §5"],
         patent: &["S105", "S201–S204", "S301–S304"],
     },
     Entry {

@@ -1421,6 +1421,28 @@ fn link_tls(a: &Analysis) -> Vec<Finding> {
             })
         });
         if tls_uri.is_none() && !tls_proto {
+            // A plain TCP/MSRP session: plain TCP, as negotiated (only a session the model
+            // can name is judged).
+            if legs.is_empty() {
+                continue;
+            }
+            out.push(match &c.tls {
+                Some(t) if t.failed.is_none() => about(
+                    Class::Fail,
+                    a.conn_ev(c),
+                    K::TlsWherePlain {
+                        opener: s.name.clone(),
+                        version: t.version.clone(),
+                    },
+                ),
+                _ => about(
+                    Class::Pass,
+                    a.conn_ev(c),
+                    K::PlainAsNegotiated {
+                        opener: s.name.clone(),
+                    },
+                ),
+            });
             continue;
         }
         match &c.tls {

@@ -756,6 +756,15 @@ pub enum FindingKind {
         opener: String,
         uri: String,
     },
+    /// LINK-TLS: a plain TCP/MSRP session's link is plain TCP.
+    PlainAsNegotiated {
+        opener: String,
+    },
+    /// LINK-TLS: TLS on the link of a session that negotiated plain TCP/MSRP.
+    TlsWherePlain {
+        opener: String,
+        version: String,
+    },
     /// LINK-TLS: the TLS handshake of a link failed (the reason names the peer and alert).
     TlsHandshakeFailed {
         opener: String,
@@ -1593,6 +1602,14 @@ impl fmt::Display for FindingKind {
                 f,
                 "{opener} connected over plain TCP where TLS was negotiated ({uri}, TCP/TLS/MSRP; \
                  RFC 4975 §14)"
+            ),
+            K::PlainAsNegotiated { opener } => write!(
+                f,
+                "{opener} opened the link over plain TCP, as its TCP/MSRP session negotiated"
+            ),
+            K::TlsWherePlain { opener, version } => write!(
+                f,
+                "{opener} started {version} on the link of a plain TCP/MSRP session (msrp: URIs)"
             ),
             K::TlsHandshakeFailed {
                 opener,
