@@ -397,6 +397,7 @@ impl Variant {
         s.push_str(match self.transport {
             Transport::Udp => "/udp",
             Transport::Tcp => "/tcp",
+            Transport::Tls => "/tls",
         });
         s.push_str(if self.reuse { "/reuse" } else { "/new" });
         s.push_str(match self.setup {
@@ -477,7 +478,8 @@ impl Variant {
         v.transport = match p {
             Some("udp") => Transport::Udp,
             Some("tcp") => Transport::Tcp,
-            _ => return Err(bad("expected udp or tcp")),
+            Some("tls") => Transport::Tls,
+            _ => return Err(bad("expected udp, tcp or tls")),
         };
         v.reuse = match next(&mut i) {
             Some("reuse") => true,

@@ -913,7 +913,8 @@ impl Sim {
                 }
                 self.now + delay
             }
-            Transport::Tcp => {
+            // The simulator has no TLS: a TLS hop is simulated as the TCP it runs over.
+            Transport::Tcp | Transport::Tls => {
                 let last = self.sip_tcp_last.entry((n, dest)).or_default();
                 let at = (*last).max(self.now + delay);
                 *last = at;

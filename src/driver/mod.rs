@@ -303,11 +303,21 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
             tls_mode == ListenTls::Sniff,
         )),
     };
+    // SIP over TLS: the SIP/TCP listener tells a TLS handshake by its first byte.
+    let sip_acceptor = if cfg.per_call_variant || cfg.variant.transport == Transport::Tls {
+        Some(
+            tls::context()
+                .and_then(|c| c.acceptor(&name, cfg.sip.ip()))
+                .with_context(|| format!("{name}: TLS for SIP {}", cfg.sip))?,
+        )
+    } else {
+        None
+    };
     let node = Node::new(cfg, start);
     let join = tokio::spawn(run(
         node,
         udp,
-        sip_tcp,
+        (sip_tcp, sip_acceptor),
         (msrp, acceptor),
         in_rx,
         ev_tx,
@@ -345,7 +355,7 @@ fn grow_udp_receive_buffer(udp: &UdpSocket) {
 async fn run(
     mut node: Node,
     udp: UdpSocket,
-    sip_tcp: TcpListener,
+    (sip_tcp, sip_acceptor): (TcpListener, Option<tokio_rustls::TlsAcceptor>),
     (msrp, acceptor): (TcpListener, Option<(tokio_rustls::TlsAcceptor, bool)>),
     mut inputs: mpsc::UnboundedReceiver<Input>,
     events: mpsc::UnboundedSender<NodeEvent>,
@@ -408,8 +418,12 @@ async fn run(
                         }
                         let Some(live) = live.upgrade() else { return };
                         let sip_limits = limits.sip();
+                        let how = match &sip_acceptor {
+                            Some(a) => SipTls::Sniff(a.clone()),
+                            None => SipTls::Plain,
+                        };
                         tokio::spawn(sip_tcp_conn(
-                            s,
+                            (s, how),
                             peer,
                             wrx,
                             tx.clone(),
@@ -527,12 +541,14 @@ async fn run(
                                     )));
                                 }
                             }
-                            Transport::Tcp => {
+                            Transport::Tcp | Transport::Tls => {
                                 let w = sip_conns.entry(to).or_insert_with(|| {
                                     let (wtx, wrx) = mpsc::unbounded_channel();
+                                    let tls = (transport == Transport::Tls)
+                                        .then(|| node.config().name.clone());
                                     tokio::spawn(sip_tcp_connect(
                                         sip_ip,
-                                        to,
+                                        (to, tls),
                                         wrx,
                                         tx.clone(),
                                         rec.clone(),
@@ -1296,7 +1312,7 @@ async fn write_all_vectored<W: tokio::io::AsyncWrite + Unpin>(
 
 async fn sip_tcp_connect(
     local_ip: std::net::IpAddr,
-    to: SocketAddr,
+    (to, tls): (SocketAddr, Option<String>),
     wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
     rec: Option<Recorder>,
@@ -1311,7 +1327,11 @@ async fn sip_tcp_connect(
                     opener: local,
                 });
             }
-            sip_tcp_conn(s, to, wrx, tx, rec, live, limits, None).await
+            let how = match tls {
+                Some(name) => SipTls::Connect(name),
+                None => SipTls::Plain,
+            };
+            sip_tcp_conn((s, how), to, wrx, tx, rec, live, limits, None).await
         }
         Err(e) => {
             let _ = tx.send(Ev::SipBad {
@@ -1323,11 +1343,96 @@ async fn sip_tcp_connect(
     }
 }
 
-/// Reads SIP messages framed by Content-Length and writes queued ones, on one TCP connection;
-/// both are recorded with the connection's 4-tuple.
+/// How a SIP connection runs: plain TCP, TLS as the client (SIP over TLS to a peer), or, on
+/// an accepted connection, TLS when its first byte is a TLS handshake record.
+enum SipTls {
+    Plain,
+    Connect(String),
+    Sniff(tokio_rustls::TlsAcceptor),
+}
+
+/// The TLS handshake of a SIP connection, if any: the stream to use and its transport; a
+/// failure is recorded and reported with the peer and the alert.
+async fn sip_handshake(
+    (s, how): (TcpStream, SipTls),
+    peer: SocketAddr,
+    tx: &mpsc::UnboundedSender<Ev>,
+    rec: &Option<Recorder>,
+) -> Option<(MsrpStream, Transport)> {
+    let local = s.local_addr().unwrap_or(peer);
+    let (result, client) = match how {
+        SipTls::Plain => return Some((MsrpStream::Tcp(s), Transport::Tcp)),
+        SipTls::Connect(name) => {
+            let r = match tls::context() {
+                Err(e) => Err(format!("TLS to {peer}: {e}")),
+                Ok(ctx) => tls::connect(&ctx, &name, s, peer)
+                    .await
+                    .map(|s| MsrpStream::TlsClient(Box::new(s))),
+            };
+            (r, local)
+        }
+        SipTls::Sniff(acceptor) => {
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, s.peek(&mut first)).await;
+            if !matches!(peeked, Ok(Ok(1))) || first[0] != 0x16 {
+                return Some((MsrpStream::Tcp(s), Transport::Tcp));
+            }
+            let r = tls::accept(&acceptor, s, peer)
+                .await
+                .map(|s| MsrpStream::TlsServer(Box::new(s)));
+            (r, peer)
+        }
+    };
+    let server = if client == local { peer } else { local };
+    match result {
+        Ok(s) => {
+            if let Some(r) = rec {
+                let ev = WireEvent::Tls {
+                    from: client,
+                    to: server,
+                    version: s.tls_version().unwrap_or_default(),
+                    failed: None,
+                };
+                if client == local {
+                    r.sent(ev)
+                } else {
+                    r.received(ev)
+                }
+            }
+            Some((s, Transport::Tls))
+        }
+        Err(reason) => {
+            if let Some(r) = rec {
+                let ev = WireEvent::Tls {
+                    from: client,
+                    to: server,
+                    version: String::new(),
+                    failed: Some(reason.clone()),
+                };
+                if client == local {
+                    r.sent(ev)
+                } else {
+                    r.received(ev)
+                }
+                r.sent(WireEvent::TcpClose {
+                    from: local,
+                    to: peer,
+                });
+            }
+            let _ = tx.send(Ev::SipBad {
+                from: peer,
+                err: format!("SIP/{reason}"),
+            });
+            None
+        }
+    }
+}
+
+/// Reads SIP messages framed by Content-Length and writes queued ones, on one TCP connection
+/// (or a TLS session over it); both are recorded with the connection's 4-tuple.
 #[allow(clippy::too_many_arguments)]
 async fn sip_tcp_conn(
-    s: TcpStream,
+    s: (TcpStream, SipTls),
     peer: SocketAddr,
     mut wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
@@ -1336,15 +1441,35 @@ async fn sip_tcp_conn(
     limits: SipLimits,
     _slot: Option<Slot>,
 ) {
-    let local = s.local_addr().unwrap_or(peer);
-    let (mut rd, mut wr) = s.into_split();
+    let local = s.0.local_addr().unwrap_or(peer);
+    let Some((s, transport)) = sip_handshake(s, peer, &tx, &rec).await else {
+        let _ = tx.send(Ev::SipConnGone { peer });
+        return;
+    };
+    let (mut rd, mut wr): (
+        Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+        Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    ) = match s {
+        MsrpStream::Tcp(s) => {
+            let (r, w) = s.into_split();
+            (Box::new(r), Box::new(w))
+        }
+        MsrpStream::TlsClient(s) => {
+            let (r, w) = tokio::io::split(*s);
+            (Box::new(r), Box::new(w))
+        }
+        MsrpStream::TlsServer(s) => {
+            let (r, w) = tokio::io::split(*s);
+            (Box::new(r), Box::new(w))
+        }
+    };
     let wrec = rec.clone();
     let writer = tokio::spawn(async move {
         let _live = live;
         while let Some(b) = wrx.recv().await {
             if let Some(r) = &wrec {
                 r.sent(WireEvent::Sip {
-                    transport: Transport::Tcp,
+                    transport,
                     from: local,
                     to: peer,
                     raw: b.clone(),
@@ -1367,10 +1492,10 @@ async fn sip_tcp_conn(
             let ev = match framer.next_framed() {
                 Ok(Some(Framed::Message(msg))) => {
                     if let Some(r) = &rec {
-                        r.received(WireEvent::sip(Transport::Tcp, peer, local, &msg));
+                        r.received(WireEvent::sip(transport, peer, local, &msg));
                     }
                     Ev::Sip {
-                        transport: Transport::Tcp,
+                        transport,
                         from: peer,
                         msg,
                     }
@@ -1378,7 +1503,7 @@ async fn sip_tcp_conn(
                 Ok(Some(Framed::Invalid { raw, error })) => {
                     if let Some(r) = &rec {
                         r.received(WireEvent::Sip {
-                            transport: Transport::Tcp,
+                            transport,
                             from: peer,
                             to: local,
                             raw: raw.clone(),

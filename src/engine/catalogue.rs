@@ -387,9 +387,9 @@ pub static CATALOGUE: &[Entry] = &[
         title: "a link is TLS exactly where TLS was negotiated, started by its opener",
         what: "A link of a session that negotiated TLS (`msrps:` URIs, `TCP/TLS/MSRP`) carries \
                a TLS session (1.2 or later) whose handshake the side that opened the TCP \
-               connection started; plain TCP there fails, and so does a failed handshake (the \
-               evidence names the peer and the TLS alert). A link of a plain `TCP/MSRP` session \
-               is plain TCP.",
+               connection started; plain TCP there fails. A link of a plain `TCP/MSRP` session is \
+               plain TCP. A failed TLS handshake on any connection to or from the SUT (an MSRP \
+               link, or SIP over TLS) fails, the evidence naming the peer and the TLS alert.",
         rfc: &["RFC 4975 §14", "RFC 6135 §4", "RFC 8996 §5"],
         patent: &["S105", "S201–S204", "S301–S304"],
     },

@@ -1394,6 +1394,27 @@ fn link_tls(a: &Analysis) -> Vec<Finding> {
         if !a.subject(s) && !target_is_subject {
             continue;
         }
+        let target_name = || {
+            c.target_party
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| c.target.to_string())
+        };
+        // A failed handshake (SIP or MSRP): either side may be the one at fault (an
+        // untrusted CA, a wrong name); the reason says which rejected which.
+        if let Some(reason) = c.tls.as_ref().and_then(|t| t.failed.clone()) {
+            out.push(about(
+                Class::Fail,
+                a.conn_ev(c),
+                K::TlsHandshakeFailed {
+                    opener: s.name.clone(),
+                    target: target_name(),
+                    sip: c.to_sip_port,
+                    reason,
+                },
+            ));
+            continue;
+        }
         // The legs whose session it carries, else every leg between its two parties.
         let mut legs: Vec<&LegObs> = c.legs.iter().filter_map(|&i| a.obs.legs.get(i)).collect();
         if legs.is_empty() {
@@ -1456,21 +1477,6 @@ fn link_tls(a: &Analysis) -> Vec<Finding> {
             )),
             // The harness opened it plain: not the SUT's doing.
             None => {}
-            // Either side may be the one at fault (an untrusted CA, a wrong name): the reason
-            // says which rejected which.
-            Some(t) if t.failed.is_some() => out.push(about(
-                Class::Fail,
-                a.conn_ev(c),
-                K::TlsHandshakeFailed {
-                    opener: s.name.clone(),
-                    target: c
-                        .target_party
-                        .as_ref()
-                        .map(|p| p.name.clone())
-                        .unwrap_or_else(|| c.target.to_string()),
-                    reason: t.failed.clone().unwrap_or_default(),
-                },
-            )),
             Some(t) if t.client != c.opener => out.push(about(
                 Class::Fail,
                 a.conn_ev(c),
@@ -2431,9 +2437,7 @@ fn sig_b2bua(a: &Analysis) -> Vec<Finding> {
         }
         let cl = m.header("Content-Length").map(str::trim);
         match cl {
-            None if s.transport == crate::codec::sip::Transport::Tcp => {
-                bad.push(K::NoContentLength)
-            }
+            None if s.transport.is_stream() => bad.push(K::NoContentLength),
             Some(v) if v.parse::<usize>().ok() != Some(m.body.len()) => {
                 bad.push(K::ContentLengthWrong {
                     value: v.to_string(),

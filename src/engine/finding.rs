@@ -769,6 +769,8 @@ pub enum FindingKind {
     TlsHandshakeFailed {
         opener: String,
         target: String,
+        /// On a connection to the target's SIP port (SIP over TLS), not an MSRP link.
+        sip: bool,
         reason: String,
     },
     /// LINK-TLS: the TLS handshake was started by the side that did not open the link.
@@ -1614,11 +1616,14 @@ impl fmt::Display for FindingKind {
             K::TlsHandshakeFailed {
                 opener,
                 target,
+                sip,
                 reason,
             } => write!(
                 f,
-                "the TLS handshake of {opener}'s link to {target} failed, no MSRP could flow: \
-                 {reason}"
+                "the TLS handshake of {opener}'s {} to {target} failed, no {} could flow: \
+                 {reason}",
+                if *sip { "SIP connection" } else { "link" },
+                if *sip { "SIP" } else { "MSRP" },
             ),
             K::TlsStartedByTarget { opener, client } => write!(
                 f,

@@ -543,6 +543,7 @@ pub fn transport_name(t: Transport) -> &'static str {
     match t {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
     }
 }
 pub fn setup_name(s: SetupMode) -> &'static str {

@@ -49,7 +49,7 @@ pub fn interpret(events: &[(Duration, WireEvent)]) -> Observation {
                 to,
                 raw,
             } => {
-                if *transport == Transport::Tcp {
+                if transport.is_stream() {
                     sip_tcp.insert((*from, *to));
                     sip_tcp.insert((*to, *from));
                 }

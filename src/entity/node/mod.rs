@@ -340,6 +340,7 @@ impl Node {
         let t = match self.transport(call) {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         };
         format!("sip:{}@{};transport={t}", self.cfg.name, self.cfg.sip)
     }
