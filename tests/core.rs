@@ -47,6 +47,7 @@ async fn through_core(core: &mut CoreProxy, net: u8, fig: u8, transport: Transpo
     let (sip, msrp) = match transport {
         Transport::Udp => (5060, 2855),
         Transport::Tcp => (5070, 2865),
+        Transport::Tls => unreachable!("the Kamailio core is not configured for TLS"),
     };
     let mut topo = Topology::generate(net, 3, 2, sip, msrp);
     topo.core = Some(core.addr());
