@@ -1130,7 +1130,8 @@ fn mutation_link_target() {
                     }
                     WireEvent::TcpData { from, to, .. }
                     | WireEvent::TcpClose { from, to }
-                    | WireEvent::Tls { from, to, .. } => {
+                    | WireEvent::Tls { from, to, .. }
+                    | WireEvent::TlsRecords { from, to, .. } => {
                         fix(from);
                         fix(to);
                     }

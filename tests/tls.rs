@@ -162,7 +162,9 @@ fn plain_text_and_silence_on_a_tls_port_end_the_handshake_with_a_reason() {
             tokio::time::sleep(Duration::from_secs(10)).await;
         });
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let e = tls::connect(&ctx, "pf-a", tcp, addr).await.unwrap_err();
+        let e = tls::connect(&ctx, "pf-a", tcp, addr, None)
+            .await
+            .unwrap_err();
         assert!(e.contains(&addr.to_string()), "{e}");
         assert!(e.contains("not TLS"), "{e}");
 
@@ -175,7 +177,9 @@ fn plain_text_and_silence_on_a_tls_port_end_the_handshake_with_a_reason() {
         });
         let t = Instant::now();
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let e = tls::connect(&ctx, "pf-a", tcp, addr).await.unwrap_err();
+        let e = tls::connect(&ctx, "pf-a", tcp, addr, None)
+            .await
+            .unwrap_err();
         assert!(e.contains("no answer to the ClientHello"), "{e}");
         assert!(t.elapsed() < tls::HANDSHAKE_TIMEOUT + Duration::from_secs(2));
 
@@ -185,7 +189,7 @@ fn plain_text_and_silence_on_a_tls_port_end_the_handshake_with_a_reason() {
         let acc = ctx.acceptor("x", LO).unwrap();
         let server = tokio::spawn(async move {
             let (s, peer) = l.accept().await.unwrap();
-            tls::accept(&acc, s, peer).await.map(|_| ())
+            tls::accept(&acc, s, peer, None).await.map(|_| ())
         });
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
         c.write_all(b"MSRP kd8Fj3mQ SEND\r\nTo-Path: msrps://127.0.0.1:2855/s;tcp\r\n")
@@ -229,7 +233,7 @@ async fn handshake(client: &TlsContext, server: &TlsContext) -> (String, String)
     let acc = server.acceptor("x", LO).unwrap();
     let s = tokio::spawn(async move {
         let (s, peer) = l.accept().await.unwrap();
-        match tls::accept(&acc, s, peer).await {
+        match tls::accept(&acc, s, peer, None).await {
             Ok(mut s) => {
                 // Let the client finish reading the server's flight.
                 let _ = s.write_all(b"x").await;
@@ -239,7 +243,7 @@ async fn handshake(client: &TlsContext, server: &TlsContext) -> (String, String)
         }
     });
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let c = match tls::connect(client, "pf-a", tcp, addr).await {
+    let c = match tls::connect(client, "pf-a", tcp, addr, None).await {
         Ok(_) => "ok".to_string(),
         Err(e) => e,
     };

@@ -44,8 +44,8 @@ impl MsrpStream {
     fn tcp(&self) -> &TcpStream {
         match self {
             MsrpStream::Tcp(s) => s,
-            MsrpStream::TlsClient(s) => s.get_ref().0,
-            MsrpStream::TlsServer(s) => s.get_ref().0,
+            MsrpStream::TlsClient(s) => &s.get_ref().0.tcp,
+            MsrpStream::TlsServer(s) => &s.get_ref().0.tcp,
         }
     }
 
@@ -1145,7 +1145,7 @@ async fn tls_connect(
     }
     let result = match tls::context() {
         Err(e) => Err(format!("TLS to {to}: {e}")),
-        Ok(ctx) => tls::connect(&ctx, name, s, to).await,
+        Ok(ctx) => tls::connect(&ctx, name, s, to, rec.clone()).await,
     };
     match result {
         Ok(s) => Ok(MsrpStream::TlsClient(Box::new(s))),
@@ -1222,7 +1222,7 @@ async fn tls_accept(
         Ok(Ok(0)) => Err(format!(
             "TLS handshake from {peer} failed: it closed before its ClientHello"
         )),
-        _ => tls::accept(&acceptor, stream, peer).await,
+        _ => tls::accept(&acceptor, stream, peer, rec.clone()).await,
     };
     match result {
         Ok(s) => Ok(MsrpStream::TlsServer(Box::new(s))),
@@ -1365,7 +1365,7 @@ async fn sip_handshake(
         SipTls::Connect(name) => {
             let r = match tls::context() {
                 Err(e) => Err(format!("TLS to {peer}: {e}")),
-                Ok(ctx) => tls::connect(&ctx, &name, s, peer)
+                Ok(ctx) => tls::connect(&ctx, &name, s, peer, rec.clone())
                     .await
                     .map(|s| MsrpStream::TlsClient(Box::new(s))),
             };
@@ -1377,7 +1377,7 @@ async fn sip_handshake(
             if !matches!(peeked, Ok(Ok(1))) || first[0] != 0x16 {
                 return Some((MsrpStream::Tcp(s), Transport::Tcp));
             }
-            let r = tls::accept(&acceptor, s, peer)
+            let r = tls::accept(&acceptor, s, peer, rec.clone())
                 .await
                 .map(|s| MsrpStream::TlsServer(Box::new(s)));
             (r, peer)

@@ -14,6 +14,7 @@
 //! secrets go to the process's key log ([`keylog_lines`]), which the capture writer puts in
 //! the pcapng (a Decryption Secrets Block), so Wireshark decodes what crossed the wire.
 
+use crate::trace::{Recorder, WireEvent};
 use anyhow::{anyhow, Context};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -405,8 +406,100 @@ pub fn keylog_lines(randoms: Option<&[String]>) -> Vec<String> {
 
 // ------------------------------------------------------------------ handshakes and errors
 
-pub type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
-pub type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+pub type ClientStream = tokio_rustls::client::TlsStream<Tap>;
+pub type ServerStream = tokio_rustls::server::TlsStream<Tap>;
+
+/// The TCP stream under a TLS session, recording the TLS records that cross it
+/// ([`WireEvent::TlsRecords`]): the capture writes them on the wire, the model reads the
+/// session's plaintext the driver records above TLS.
+pub struct Tap {
+    pub tcp: TcpStream,
+    rec: Option<(Recorder, SocketAddr, SocketAddr)>,
+    /// Bytes at the front of the next write that were recorded but not yet written: a write
+    /// is recorded before it is made (the one-copy rule: the sender records first, so the
+    /// peer's reply is never recorded before it), and the TLS layer offers an unwritten tail
+    /// again.
+    recorded_ahead: usize,
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tap").field("tcp", &self.tcp).finish()
+    }
+}
+
+impl Tap {
+    pub fn new(tcp: TcpStream, rec: Option<Recorder>) -> Tap {
+        let ends = tcp.local_addr().ok().zip(tcp.peer_addr().ok());
+        Tap {
+            rec: rec.zip(ends).map(|(r, (l, p))| (r, l, p)),
+            tcp,
+            recorded_ahead: 0,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Tap {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if let (std::task::Poll::Ready(Ok(())), Some((rec, local, peer))) = (&r, &self.rec) {
+            let got = &buf.filled()[before..];
+            if !got.is_empty() {
+                rec.received(WireEvent::TlsRecords {
+                    from: *peer,
+                    to: *local,
+                    data: bytes::Bytes::copy_from_slice(got),
+                });
+            }
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for Tap {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Some((rec, local, peer)) = &self.rec {
+            if data.len() > self.recorded_ahead {
+                rec.sent(WireEvent::TlsRecords {
+                    from: *local,
+                    to: *peer,
+                    data: bytes::Bytes::copy_from_slice(&data[self.recorded_ahead..]),
+                });
+                self.recorded_ahead = data.len();
+            }
+        }
+        let r = std::pin::Pin::new(&mut self.tcp).poll_write(cx, data);
+        match &r {
+            std::task::Poll::Ready(Ok(n)) => {
+                self.recorded_ahead = self.recorded_ahead.saturating_sub(*n)
+            }
+            std::task::Poll::Ready(Err(_)) => self.recorded_ahead = 0,
+            std::task::Poll::Pending => {}
+        }
+        r
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
 
 /// The client handshake over `tcp` to `to` (bounded by [`HANDSHAKE_TIMEOUT`]); the error
 /// names the peer and the TLS alert.
@@ -415,11 +508,13 @@ pub async fn connect(
     name: &str,
     tcp: TcpStream,
     to: SocketAddr,
+    rec: Option<Recorder>,
 ) -> Result<ClientStream, String> {
     let connector = ctx
         .connector(name, tcp.local_addr().map(|a| a.ip()).unwrap_or(to.ip()))
         .map_err(|e| format!("TLS to {to}: {e}"))?;
     let sn = ctx.server_name(to);
+    let tcp = Tap::new(tcp, rec);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(sn, tcp)).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("TLS handshake with {to} failed: {}", describe(&e))),
@@ -436,7 +531,9 @@ pub async fn accept(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
     peer: SocketAddr,
+    rec: Option<Recorder>,
 ) -> Result<ServerStream, String> {
+    let tcp = Tap::new(tcp, rec);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!(
@@ -540,10 +637,10 @@ mod tests {
             let acc = ctx.acceptor("pf-a", ip).unwrap();
             let server = tokio::spawn(async move {
                 let (s, peer) = l.accept().await.unwrap();
-                accept(&acc, s, peer).await.map(|_| ())
+                accept(&acc, s, peer, None).await.map(|_| ())
             });
             let tcp = TcpStream::connect(addr).await.unwrap();
-            let s = connect(&ctx, "client-a", tcp, addr).await.unwrap();
+            let s = connect(&ctx, "client-a", tcp, addr, None).await.unwrap();
             let (_, conn) = s.get_ref();
             assert!(conn.protocol_version().is_some());
             server.await.unwrap().unwrap();

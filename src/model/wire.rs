@@ -69,6 +69,8 @@ pub fn interpret(events: &[(Duration, WireEvent)]) -> Observation {
                     c.chunks[d].push((*t, data.clone()));
                 }
             }
+            // The ciphertext: the session's plaintext is the connection's data.
+            WireEvent::TlsRecords { .. } => {}
             WireEvent::Tls {
                 from,
                 to,

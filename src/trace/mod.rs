@@ -52,6 +52,15 @@ pub enum WireEvent {
     },
     /// `from` closed its side of the connection.
     TcpClose { from: SocketAddr, to: SocketAddr },
+    /// TLS records as they crossed the TCP connection (the ciphertext under a session whose
+    /// plaintext is the connection's `TcpData` or `Sip`): what the capture writes on the wire.
+    /// The model does not read them.
+    TlsRecords {
+        from: SocketAddr,
+        to: SocketAddr,
+        #[serde(with = "text_bytes")]
+        data: Bytes,
+    },
     /// A TLS handshake ended on the TCP connection (with `failed`: no session); otherwise a
     /// TLS session is up on the TCP connection `from`–`to`; `from` started the handshake
     /// (the TLS client). The connection's `TcpData` after it is the session's plaintext; the
@@ -88,7 +97,8 @@ impl WireEvent {
             WireEvent::Sip { from, .. }
             | WireEvent::TcpData { from, .. }
             | WireEvent::TcpClose { from, .. }
-            | WireEvent::Tls { from, .. } => *from,
+            | WireEvent::Tls { from, .. }
+            | WireEvent::TlsRecords { from, .. } => *from,
             WireEvent::TcpOpen { opener, .. } => *opener,
         }
     }
@@ -99,7 +109,8 @@ impl WireEvent {
             WireEvent::Sip { to, .. }
             | WireEvent::TcpData { to, .. }
             | WireEvent::TcpClose { to, .. }
-            | WireEvent::Tls { to, .. } => *to,
+            | WireEvent::Tls { to, .. }
+            | WireEvent::TlsRecords { to, .. } => *to,
             WireEvent::TcpOpen { conn, opener } => {
                 if conn.0 == *opener {
                     conn.1

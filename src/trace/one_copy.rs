@@ -56,6 +56,8 @@ struct Conn {
     closed: [bool; 2],
     /// A TLS session on it was kept.
     tls: bool,
+    /// Per direction: a sender's TLS records were recorded.
+    tls_sent: [bool; 2],
 }
 
 impl Conn {
@@ -140,6 +142,17 @@ impl OneCopy {
                         false
                     }
                     _ => true,
+                }
+            }
+            WireEvent::TlsRecords { from, to, .. } => {
+                let (k, d) = key(*from, *to);
+                let c = self.conns.entry(k).or_default();
+                match r.seen {
+                    Seen::Sent => {
+                        c.tls_sent[d] = true;
+                        true
+                    }
+                    _ => !c.tls_sent[d],
                 }
             }
             WireEvent::Tls { from, to, .. } => {
@@ -302,7 +315,9 @@ mod tests {
                 WireEvent::TcpClose { from, .. } => {
                     format!("{}:close {}", t.as_millis(), from.port())
                 }
-                WireEvent::Tls { .. } => format!("{}:tls", t.as_millis()),
+                WireEvent::Tls { .. } | WireEvent::TlsRecords { .. } => {
+                    format!("{}:tls", t.as_millis())
+                }
             })
             .collect();
         assert_eq!(
