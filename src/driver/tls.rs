@@ -550,6 +550,11 @@ pub async fn accept(
 /// A handshake error in words, with the TLS alert it sent or received (RFC 8446 §6 names).
 pub fn describe(e: &std::io::Error) -> String {
     let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return "the peer closed the connection during the handshake (it rejected this \
+                    side before its alert reached us, or does not speak TLS)"
+                .into();
+        }
         return e.to_string();
     };
     match err {
