@@ -388,6 +388,9 @@ async fn run(
             loop {
                 match sip_tcp.accept().await {
                     Ok((s, peer)) => {
+                        // No Nagle: a 100 Trying and a 200 written back to back (more so as TLS
+                        // records) would otherwise wait for the peer's delayed ACK.
+                        let _ = s.set_nodelay(true);
                         // Recorded so a peer that connects to a SIP port for MSRP is visible.
                         if let Some(r) = &rec {
                             r.received(WireEvent::TcpOpen {
@@ -976,7 +979,11 @@ async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
                 }
                 match wrx.recv().await {
                     Some(c) => c,
-                    None => return,
+                    // The node let go of the connection: end it (over TLS, close_notify).
+                    None => {
+                        let _ = wr.shutdown().await;
+                        return;
+                    }
                 }
             }
             Err(mpsc::error::TryRecvError::Disconnected) => return,
@@ -1479,6 +1486,9 @@ async fn sip_tcp_conn(
                 return;
             }
         }
+        // Everything queued is out: end the stream (over TLS a close_notify, then FIN; a
+        // TLS write half dropped alone would leave the connection open to the peer).
+        let _ = wr.shutdown().await;
     });
     let mut framer = SipFramer::new(limits);
     let mut buf = vec![0u8; 65536];
