@@ -156,6 +156,8 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
                 && splits.contains(&c.split().as_str())
                 && c.id.contains("/on-ack/")
                 && c.id.contains("/new/sdp/predefined/")
+                // The core is not configured for SIP over TLS (`run --core` skips them).
+                && !c.id.contains("/tls/")
         })
         .cloned()
         .collect();

@@ -28,8 +28,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const BIN: &str = env!("CARGO_BIN_EXE_cpm-harness");
 
 /// Runs `cpm-harness run` with `args` (reports and captures in a temporary folder); returns
-/// (exit code, stdout + stderr + summary.json, seconds taken).
+/// (exit code, stdout + stderr + summary.json, seconds taken). One at a time: every run uses
+/// the default topology's addresses.
 fn run(args: &[&str]) -> (i32, String, f64) {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports");
     let caps = dir.path().join("captures");

@@ -1040,13 +1040,15 @@ async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
                 flushed += d.len();
             }
             Some(WriteCmd::Close) => {
+                // Over TLS the shutdown writes a close_notify record first: the close is
+                // recorded after it (a capture shows no bytes after the FIN).
+                let _ = wr.shutdown().await;
                 if let Some(r) = &rec {
                     r.sent(WireEvent::TcpClose {
                         from: local,
                         to: peer,
                     });
                 }
-                let _ = wr.shutdown().await;
                 return;
             }
         }
