@@ -252,11 +252,43 @@ pub struct Variant {
     /// The IP family of the case's addresses (`ip: v6`: every entity on IPv6).
     #[serde(default, skip_serializing_if = "is_v4")]
     pub ip: IpFamily,
+    /// MSRP over TCP (`msrp:`, `TCP/MSRP`) or over TLS (`msrps:`, `TCP/TLS/MSRP`, RFC 4975
+    /// §14, RFC 6135); the link's opener starts both the TCP and the TLS handshake.
+    #[serde(default)]
+    pub msrp_transport: MsrpTransport,
     /// The figure's rules as a suite file states them (set by the engine's plan); when absent
     /// the built-in table of the seven figures applies. Entities and checks both read the
     /// rules through this variant, so a suite file decides what is expected.
     #[serde(skip)]
     pub rules: Option<FigureRules>,
+}
+
+/// How MSRP is carried: plain TCP or TLS over TCP (RFC 4975 §14).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum MsrpTransport {
+    #[default]
+    Tcp,
+    Tls,
+}
+
+impl MsrpTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MsrpTransport::Tcp => "tcp",
+            MsrpTransport::Tls => "tls",
+        }
+    }
+
+    /// The `m=` protocol of an MSRP stream carried this way.
+    pub fn proto(self) -> &'static str {
+        match self {
+            MsrpTransport::Tcp => "TCP/MSRP",
+            MsrpTransport::Tls => "TCP/TLS/MSRP",
+        }
+    }
 }
 
 /// What a figure fixes: who opens each link, when x answers, the ACK timing it draws.
@@ -323,6 +355,7 @@ impl Variant {
             transport: default_transport(),
             chunk_size: default_chunk(),
             ip: IpFamily::V4,
+            msrp_transport: MsrpTransport::Tcp,
             rules: None,
         }
     }
@@ -403,6 +436,7 @@ impl Variant {
         s.push_str(match self.transport {
             Transport::Udp => "/udp",
             Transport::Tcp => "/tcp",
+            Transport::Tls => "/tls",
         });
         s.push_str(if self.reuse { "/reuse" } else { "/new" });
         s.push_str(match self.setup {
@@ -413,6 +447,10 @@ impl Variant {
             GroupKind::Predefined => "/predefined",
             GroupKind::Adhoc => "/adhoc",
         });
+        // Only TLS is named, so the ids of plain-TCP cases stay as they were.
+        if self.msrp_transport == MsrpTransport::Tls {
+            s.push_str("/msrps");
+        }
         if self.ip == IpFamily::V6 {
             s.push_str("/ipv6");
         }
@@ -433,7 +471,8 @@ impl Variant {
     }
 
     /// Parses [`Variant::id`] (or [`Variant::header_value`]): `F2/on-ack[/x-on-200][/l23-x]
-    /// [/ack-on-200|/ack-after-ack]/udp|tcp/reuse|new/sdp|preset/predefined|adhoc[/ipv6][/chunk-N]`.
+    /// [/ack-on-200|/ack-after-ack]/udp|tcp|tls/reuse|new/sdp|preset/predefined|adhoc[/msrps]
+    /// [/ipv6][/chunk-N]`.
     /// The figure's rules are the built-in table (`rules: None`).
     pub fn from_id(id: &str) -> Result<Variant, String> {
         let bad = |why: &str| format!("variant id {id:?}: {why}");
@@ -481,7 +520,8 @@ impl Variant {
         v.transport = match p {
             Some("udp") => Transport::Udp,
             Some("tcp") => Transport::Tcp,
-            _ => return Err(bad("expected udp or tcp")),
+            Some("tls") => Transport::Tls,
+            _ => return Err(bad("expected udp, tcp or tls")),
         };
         v.reuse = match next(&mut i) {
             Some("reuse") => true,
@@ -499,6 +539,10 @@ impl Variant {
             _ => return Err(bad("expected predefined or adhoc")),
         };
         let mut p = next(&mut i);
+        if p == Some("msrps") {
+            v.msrp_transport = MsrpTransport::Tls;
+            p = next(&mut i);
+        }
         if p == Some("ipv6") {
             v.ip = IpFamily::V6;
             p = next(&mut i);
@@ -628,10 +672,11 @@ mod tests {
         v.setup = SetupMode::Preset;
         v.group = GroupKind::Adhoc;
         v.chunk_size = 999;
+        v.msrp_transport = MsrpTransport::Tls;
         let h = v.header_value();
         assert_eq!(
             h,
-            "F5/on-send/x-on-200/l23-x/ack-on-200/tcp/reuse/preset/adhoc/chunk-999"
+            "F5/on-send/x-on-200/l23-x/ack-on-200/tcp/reuse/preset/adhoc/msrps/chunk-999"
         );
         assert_eq!(Variant::from_id(&h).unwrap(), v);
         assert_eq!(Variant::from_id(&v.id()).unwrap().chunk_size, 2048);

@@ -29,7 +29,7 @@ use cpm_harness::bench;
 use cpm_harness::chain::{pattern, sessions_per_instance, Chain, ChainOptions};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{
-    AckTiming, Figure, GroupKind, MiddleOpener, SetupMode, Trigger, Variant,
+    AckTiming, Figure, GroupKind, MiddleOpener, MsrpTransport, SetupMode, Trigger, Variant,
 };
 use cpm_harness::engine::case::RunSettings;
 use cpm_harness::engine::plan::{plan_with, Plan};
@@ -174,6 +174,9 @@ struct VariantArgs {
     /// MSRP chunk size in bytes.
     #[arg(long, default_value_t = 2048)]
     chunk_size: u64,
+    /// MSRP over TCP (msrp:, TCP/MSRP) or over TLS (msrps:, TCP/TLS/MSRP).
+    #[arg(long, value_enum, default_value_t = MsrpTransport::Tcp)]
+    msrp_transport: MsrpTransport,
 }
 
 impl VariantArgs {
@@ -201,6 +204,7 @@ impl VariantArgs {
             // The topology (given or generated) decides the addresses; the family only names
             // the case the way the harness's ids do.
             ip: Default::default(),
+            msrp_transport: self.msrp_transport,
             rules: None,
         };
         v.validate().map_err(|e| anyhow!(e))?;
@@ -248,6 +252,11 @@ struct SutArgs {
     /// A receive limit, NAME=VALUE (repeatable; see `run --help`).
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     limits: Vec<String>,
+    /// TLS material: DIR/ca.pem and DIR/ca.key, the CA that mints every entity's certificate
+    /// and that peers are verified against (the harness writes it per run; without it the
+    /// SUT makes its own CA, which the harness does not trust).
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -574,6 +583,13 @@ fn load_plan(a: &PlanArgs) -> anyhow::Result<Planned> {
     let suites = builtin::suites(a.suite.as_deref()).map_err(cfg)?;
     let pin = builtin::profile_input(a.profile.as_deref()).map_err(cfg)?;
     let profile = Profile::parse(&pin.text, &pin.origin, pin.base_dir()).map_err(cfg)?;
+    // The run's TLS material: a fresh CA (with the profile's TLS PIXIT), handed to the SUT.
+    cpm_harness::driver::tls::install(
+        profile
+            .tls
+            .context()
+            .map_err(|e| cfg(anyhow!("{}: {e:#}", pin.origin)))?,
+    );
     let mut inputs: Vec<InputDigest> = suites
         .inputs
         .iter()
@@ -744,6 +760,21 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
             )));
         }
         cpm_harness::engine::running::run_split(&profile, &p.cases).map_err(cfg)?;
+    }
+    // The SIP/IP core is not configured for SIP over TLS: those cases are skipped behind it.
+    let mut p = p;
+    if a.core != cpm_harness::kamailio::CoreKind::Direct {
+        let (tls, rest): (Vec<_>, Vec<_>) = p
+            .cases
+            .into_iter()
+            .partition(|c| c.variant.transport == Transport::Tls);
+        p.cases = rest;
+        p.skipped.extend(tls.into_iter().map(|c| {
+            (
+                c.id,
+                "SIP over TLS: the SIP/IP core (Kamailio) is not configured for TLS".to_string(),
+            )
+        }));
     }
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
@@ -1050,6 +1081,11 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
             FaultArg::List => None,
         })
         .collect();
+    if let Some(dir) = &a.tls_dir {
+        cpm_harness::driver::tls::install(
+            cpm_harness::driver::tls::TlsContext::from_dir(dir).context("--tls-dir")?,
+        );
+    }
     let (topology, topo_origin) = match &a.topology {
         Some(p) => (Topology::load(p)?, p.display().to_string()),
         None => {

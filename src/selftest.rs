@@ -36,6 +36,26 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         | Fault::PathUdp
         | Fault::SessionIdReuse
         | Fault::MissingAcceptTypes => true,
+        // Only a TLS session shows them.
+        Fault::PathSchemeMsrp => v.msrp_transport == crate::config::MsrpTransport::Tls,
+        // Where the SUT opens a link of a TLS session.
+        Fault::PlainOverTls => {
+            use crate::config::{Link, Opener};
+            let opens = |l: Link| {
+                let (offerer, answerer) = match l {
+                    Link::L1 => (Role::ClientA, Role::PfA),
+                    Link::L2 => (Role::PfA, Role::X),
+                    Link::L3 => (Role::X, Role::PfB),
+                    Link::L4 => (Role::PfB, Role::ClientB),
+                };
+                sut(match v.opener(l) {
+                    Opener::Offerer => offerer,
+                    Opener::Answerer => answerer,
+                })
+            };
+            v.msrp_transport == crate::config::MsrpTransport::Tls
+                && Link::all().into_iter().any(opens)
+        }
         Fault::SdpCopyUpstreamPath
         | Fault::ReuseCallId
         | Fault::Skip200Upstream

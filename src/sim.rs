@@ -802,7 +802,9 @@ impl Sim {
     fn carry_out(&mut self, n: usize, out: Output) {
         match out {
             Output::Sip { transport, to, msg } => self.send_sip(n, transport, to, msg),
-            Output::Connect { conn, local_ip, to } => self.connect(n, conn, local_ip, to),
+            Output::Connect {
+                conn, local_ip, to, ..
+            } => self.connect(n, conn, local_ip, to),
             Output::MsrpWrite { conn, data } => self.write(n, conn, data),
             Output::PauseRead { conn } => {
                 if let Some(&(link, side)) = self.nodes[n].ends.get(&conn) {
@@ -911,7 +913,8 @@ impl Sim {
                 }
                 self.now + delay
             }
-            Transport::Tcp => {
+            // The simulator has no TLS: a TLS hop is simulated as the TCP it runs over.
+            Transport::Tcp | Transport::Tls => {
                 let last = self.sip_tcp_last.entry((n, dest)).or_default();
                 let at = (*last).max(self.now + delay);
                 *last = at;

@@ -191,6 +191,20 @@ fn no_tweak(_: &mut Variant) {}
 
 const FAULT_CASES: &[FaultCase] = &[
     FaultCase {
+        fault: Fault::PathSchemeMsrp,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: msrps,
+        expect: |k| matches!(k, K::PathSchemeMismatch { uri, proto } if uri.starts_with("msrp://") && proto == "TCP/TLS/MSRP"),
+    },
+    FaultCase {
+        fault: Fault::PlainOverTls,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: msrps,
+        expect: |k| matches!(k, K::PlainWhereTls { opener, uri } if opener == "x" && uri.starts_with("msrps://")),
+    },
+    FaultCase {
         fault: Fault::MlineProto,
         fig: 1,
         sut: &[Role::PfA],
@@ -441,6 +455,10 @@ const FAULT_CASES: &[FaultCase] = &[
 
 fn reuse(v: &mut Variant) {
     v.reuse = true;
+}
+
+fn msrps(v: &mut Variant) {
+    v.msrp_transport = cpm_harness::config::MsrpTransport::Tls;
 }
 
 fn adhoc(v: &mut Variant) {
@@ -1035,6 +1053,47 @@ fn mutation_sdp_place() {
     );
 }
 
+/// LINK-TLS on the plain recording: x starting TLS on the link of a plain TCP/MSRP session
+/// (msrp: URIs) fails it (a plain connect where TLS was negotiated is the `plain-over-tls`
+/// fault's case in `each_fault_fails_its_check`).
+#[test]
+fn mutation_link_tls() {
+    let rec = recording();
+    assert_mutation_fails(
+        CheckId::LinkTls,
+        |f| {
+            matches!(&f.kind, K::TlsWherePlain { opener, .. } if opener == "x")
+                && matches!(&f.subject, Some(Cite::Conn { .. }))
+        },
+        |_| {},
+        |ev| {
+            let x = addr_of(rec, "x", true).ip();
+            let i = ev
+                .iter()
+                .position(
+                    |(_, e)| matches!(e, WireEvent::TcpOpen { opener, .. } if opener.ip() == x),
+                )
+                .expect("x opens L3 in figure 1");
+            let (t, WireEvent::TcpOpen { conn, opener }) = ev[i].clone() else {
+                unreachable!()
+            };
+            let to = if conn.0 == opener { conn.1 } else { conn.0 };
+            ev.insert(
+                i + 1,
+                (
+                    t,
+                    WireEvent::Tls {
+                        from: opener,
+                        to,
+                        version: "TLSv1.3".into(),
+                        failed: None,
+                    },
+                ),
+            );
+        },
+    );
+}
+
 #[test]
 fn mutation_link_dir() {
     let rec = recording();
@@ -1087,7 +1146,10 @@ fn mutation_link_target() {
                         fix(&mut conn.1);
                         fix(opener);
                     }
-                    WireEvent::TcpData { from, to, .. } | WireEvent::TcpClose { from, to } => {
+                    WireEvent::TcpData { from, to, .. }
+                    | WireEvent::TcpClose { from, to }
+                    | WireEvent::Tls { from, to, .. }
+                    | WireEvent::TlsRecords { from, to, .. } => {
                         fix(from);
                         fix(to);
                     }

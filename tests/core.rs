@@ -47,6 +47,7 @@ async fn through_core(core: &mut CoreProxy, net: u8, fig: u8, transport: Transpo
     let (sip, msrp) = match transport {
         Transport::Udp => (5060, 2855),
         Transport::Tcp => (5070, 2865),
+        Transport::Tls => unreachable!("the Kamailio core is not configured for TLS"),
     };
     let mut topo = Topology::generate(net, 3, 2, sip, msrp);
     topo.core = Some(core.addr());
@@ -158,6 +159,8 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
                 && splits.contains(&c.split().as_str())
                 && c.id.contains("/on-ack/")
                 && c.id.contains("/new/sdp/predefined/")
+                // The core is not configured for SIP over TLS (`run --core` skips them).
+                && !c.id.contains("/tls/")
         })
         .cloned()
         .collect();

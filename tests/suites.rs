@@ -585,11 +585,17 @@ fn reference_profile_expands_to_the_sut_command() {
         faults: &faults,
     };
     let argv = prof.launch_argv(case, &run, &topo).unwrap().unwrap();
-    let want: Vec<&str> = "/bin/cpm-harness sut --topology /tmp/t.yaml --roles x --figure 1 \
+    // The run's TLS material (the per-run CA), written once per process.
+    let tls_dir = cpm_harness::driver::tls::shared_dir().unwrap();
+    assert!(tls_dir.join("ca.pem").is_file() && tls_dir.join("ca.key").is_file());
+    let want = format!(
+        "/bin/cpm-harness sut --topology /tmp/t.yaml --roles x --figure 1 \
         --trigger on-ack --x-trigger on-ack --l23 pf --ack after-ack --setup sdp --transport udp \
-        --group predefined --chunk-size 2048 --reuse --out-dir /tmp/out --fault no-reuse"
-        .split_whitespace()
-        .collect();
+        --group predefined --chunk-size 2048 --msrp-transport tcp --tls-dir {} --reuse \
+        --out-dir /tmp/out --fault no-reuse",
+        tls_dir.display()
+    );
+    let want: Vec<&str> = want.split_whitespace().collect();
     assert_eq!(argv, want);
     let vars = case_vars(case, &run);
     for k in VARS {

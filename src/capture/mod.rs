@@ -24,6 +24,7 @@ pub mod diff;
 pub mod ladder;
 pub mod read;
 mod tcp;
+pub mod tls;
 pub mod write;
 
 pub use read::{read_capture, read_capture_from, read_capture_full, Capture, CaptureError};

@@ -97,7 +97,16 @@ pub fn read_capture_full(path: &Path) -> Result<Capture, CaptureError> {
         path: path.to_owned(),
         source,
     })?;
-    read_capture_from(path, BufReader::new(f))
+    let mut cap = read_capture_from(path, BufReader::new(f))?;
+    // A TLS case's key log beside it: its sessions are read as their plaintext.
+    if let Ok(text) = std::fs::read_to_string(super::tls::keys_path(path)) {
+        let keys = super::tls::KeyLog::parse(&text);
+        if !keys.is_empty() {
+            let w = super::tls::decrypt_events(&mut cap.events, &keys);
+            cap.warnings.extend(w);
+        }
+    }
+    Ok(cap)
 }
 
 /// Reads a capture from any reader, gzip-compressed or not; `name` is used in errors.

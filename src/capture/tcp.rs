@@ -162,7 +162,9 @@ impl Tracker {
         // Offset of this segment relative to the next expected byte, modulo 2^32.
         let start = half.off as i64 + i64::from(s.seq.wrapping_sub(next) as i32);
         let end = start + s.payload.len() as i64;
-        if end > half.off as i64 {
+        // A bare ACK carries no bytes: after this side's FIN its sequence number is one past
+        // the stream (the FIN's), which is no hole (a peer's close_notify after our FIN).
+        if !s.payload.is_empty() && end > half.off as i64 {
             let skip = (half.off as i64 - start).max(0) as usize;
             let at = start.max(half.off as i64) as u64;
             let data = &s.payload[skip..];

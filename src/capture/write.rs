@@ -74,6 +74,10 @@ pub struct PcapWriter<W: Write = BufWriter<File>> {
     last: Duration,
     /// Live connections by (opener, target); see [`PcapWriter::conn`].
     tcp: HashMap<(SocketAddr, SocketAddr), Tcp>,
+    /// Connections (both orders) that carry TLS records: their plaintext is not written.
+    tls: std::collections::HashSet<(SocketAddr, SocketAddr)>,
+    /// The ClientHello randoms of the TLS sessions written (what the key log is cut to).
+    client_randoms: Vec<Vec<u8>>,
     ip_id: u16,
     frame: Vec<u8>,
     stats: WriteStats,
@@ -113,6 +117,8 @@ impl<W: Write> PcapWriter<W> {
             start: start.duration_since(UNIX_EPOCH).unwrap_or_default(),
             last: Duration::ZERO,
             tcp: HashMap::new(),
+            tls: Default::default(),
+            client_randoms: Vec::new(),
             ip_id: 0,
             frame: Vec::with_capacity(MAX_SEGMENT + 128),
             stats: WriteStats::default(),
@@ -138,6 +144,11 @@ impl<W: Write> PcapWriter<W> {
         self.stats
     }
 
+    /// The ClientHello randoms of the TLS sessions in the capture, for its key log.
+    pub fn client_randoms(&self) -> &[Vec<u8>] {
+        &self.client_randoms
+    }
+
     /// Flushes and returns the underlying writer. Connections still open stay open in the
     /// capture (no FIN is invented).
     pub fn finish(mut self) -> io::Result<W> {
@@ -153,13 +164,32 @@ impl<W: Write> PcapWriter<W> {
                 to,
                 raw,
             } => self.udp(*from, *to, raw),
+            // On a TLS connection the records are written, not the plaintext under them.
+            WireEvent::Sip { from, to, .. } | WireEvent::TcpData { from, to, .. }
+                if self.tls.contains(&(*from, *to)) =>
+            {
+                Ok(())
+            }
             WireEvent::Sip { from, to, raw, .. } => self.data(*from, *to, raw),
             WireEvent::TcpData { from, to, data } => self.data(*from, *to, data),
+            WireEvent::TlsRecords { from, to, data } => {
+                if self.tls.insert((*from, *to)) {
+                    self.tls.insert((*to, *from));
+                }
+                if let Some(cr) = super::tls::client_random(data) {
+                    self.client_randoms.push(cr);
+                }
+                self.data(*from, *to, data)
+            }
             WireEvent::TcpOpen { conn, opener } => {
                 let target = if *opener == conn.0 { conn.1 } else { conn.0 };
+                self.tls.remove(&(conn.0, conn.1));
+                self.tls.remove(&(conn.1, conn.0));
                 self.open(*opener, target)
             }
             WireEvent::TcpClose { from, to } => self.close(*from, *to),
+            // The session's records are written where they crossed the wire (README, "TLS").
+            WireEvent::Tls { .. } => Ok(()),
         }
     }
 

@@ -40,6 +40,15 @@ pub struct SipError {
 pub enum Transport {
     Udp,
     Tcp,
+    /// SIP over TLS over TCP (RFC 3261 §26, Via `SIP/2.0/TLS`, `transport=tls`).
+    Tls,
+}
+
+impl Transport {
+    /// A stream transport (TCP or TLS over TCP): framed by Content-Length on a connection.
+    pub fn is_stream(self) -> bool {
+        self != Transport::Udp
+    }
 }
 
 impl fmt::Display for Transport {
@@ -47,6 +56,7 @@ impl fmt::Display for Transport {
         f.write_str(match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         })
     }
 }
@@ -251,6 +261,8 @@ impl SipMessage {
             Transport::Udp
         } else if via.transport.eq_ignore_ascii_case("TCP") {
             Transport::Tcp
+        } else if via.transport.eq_ignore_ascii_case("TLS") {
+            Transport::Tls
         } else {
             return None;
         };

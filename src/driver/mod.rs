@@ -16,6 +16,7 @@
 
 pub mod hostile;
 mod slab;
+pub mod tls;
 
 use crate::codec::sip::{Framed, Limits as SipLimits, SipFramer, SipMessage, Transport};
 use crate::entity::{ConnId, Input, Node, NodeConfig, NodeEvent, Output, Start};
@@ -31,6 +32,50 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
+
+/// An MSRP connection: plain TCP, or a TLS session over it (either end of the handshake).
+enum MsrpStream {
+    Tcp(TcpStream),
+    TlsClient(Box<tls::ClientStream>),
+    TlsServer(Box<tls::ServerStream>),
+}
+
+impl MsrpStream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            MsrpStream::Tcp(s) => s,
+            MsrpStream::TlsClient(s) => &s.get_ref().0.tcp,
+            MsrpStream::TlsServer(s) => &s.get_ref().0.tcp,
+        }
+    }
+
+    /// The TLS version, when it is a TLS session.
+    fn tls_version(&self) -> Option<String> {
+        let v = match self {
+            MsrpStream::Tcp(_) => return None,
+            MsrpStream::TlsClient(s) => s.get_ref().1.protocol_version(),
+            MsrpStream::TlsServer(s) => s.get_ref().1.protocol_version(),
+        };
+        Some(match v {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+            Some(other) => format!("{other:?}"),
+            None => "TLS".into(),
+        })
+    }
+}
+
+/// How a node's MSRP listener takes connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListenTls {
+    /// Plain TCP (MSRP over TLS is not configured).
+    Plain,
+    /// TLS only: plain text on the port is a failed handshake, named with the peer.
+    Tls,
+    /// Either, by the first byte (a TLS handshake record is 0x16): the reference SUT's
+    /// per-call mode, where one listener serves plain and TLS calls.
+    Sniff,
+}
 
 /// What the I/O tasks report to the node's loop.
 enum Ev {
@@ -57,9 +102,14 @@ enum Ev {
         peer: SocketAddr,
     },
     MsrpAccepted {
-        stream: TcpStream,
+        stream: MsrpStream,
         peer: SocketAddr,
         slot: Slot,
+    },
+    /// A connection whose TLS handshake failed (the reason names the peer and the alert).
+    TlsFailed {
+        peer: SocketAddr,
+        reason: String,
     },
     /// A connection refused by the per-peer limit.
     Refused {
@@ -69,7 +119,7 @@ enum Ev {
     },
     Connected {
         conn: ConnId,
-        result: Result<TcpStream, String>,
+        result: Result<MsrpStream, String>,
     },
     MsrpData {
         conn: ConnId,
@@ -237,9 +287,42 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
         wall: crate::clock::wall(),
         seed: crate::entropy::seed(),
     };
+    let tls_mode = if cfg.per_call_variant {
+        ListenTls::Sniff
+    } else if cfg.variant.msrp_transport == crate::config::MsrpTransport::Tls {
+        ListenTls::Tls
+    } else {
+        ListenTls::Plain
+    };
+    let acceptor = match tls_mode {
+        ListenTls::Plain => None,
+        _ => Some((
+            tls::context()
+                .and_then(|c| c.acceptor(&name, cfg.msrp.ip()))
+                .with_context(|| format!("{name}: TLS for MSRP {}", cfg.msrp))?,
+            tls_mode == ListenTls::Sniff,
+        )),
+    };
+    // SIP over TLS: the SIP/TCP listener tells a TLS handshake by its first byte.
+    let sip_acceptor = if cfg.per_call_variant || cfg.variant.transport == Transport::Tls {
+        Some(
+            tls::context()
+                .and_then(|c| c.acceptor(&name, cfg.sip.ip()))
+                .with_context(|| format!("{name}: TLS for SIP {}", cfg.sip))?,
+        )
+    } else {
+        None
+    };
     let node = Node::new(cfg, start);
     let join = tokio::spawn(run(
-        node, udp, sip_tcp, msrp, in_rx, ev_tx, stop_rx, recorder,
+        node,
+        udp,
+        (sip_tcp, sip_acceptor),
+        (msrp, acceptor),
+        in_rx,
+        ev_tx,
+        stop_rx,
+        recorder,
     ));
     Ok(NodeHandle {
         name,
@@ -272,8 +355,8 @@ fn grow_udp_receive_buffer(udp: &UdpSocket) {
 async fn run(
     mut node: Node,
     udp: UdpSocket,
-    sip_tcp: TcpListener,
-    msrp: TcpListener,
+    (sip_tcp, sip_acceptor): (TcpListener, Option<tokio_rustls::TlsAcceptor>),
+    (msrp, acceptor): (TcpListener, Option<(tokio_rustls::TlsAcceptor, bool)>),
     mut inputs: mpsc::UnboundedReceiver<Input>,
     events: mpsc::UnboundedSender<NodeEvent>,
     mut stop: watch::Receiver<bool>,
@@ -305,6 +388,9 @@ async fn run(
             loop {
                 match sip_tcp.accept().await {
                     Ok((s, peer)) => {
+                        // No Nagle: a 100 Trying and a 200 written back to back (more so as TLS
+                        // records) would otherwise wait for the peer's delayed ACK.
+                        let _ = s.set_nodelay(true);
                         // Recorded so a peer that connects to a SIP port for MSRP is visible.
                         if let Some(r) = &rec {
                             r.received(WireEvent::TcpOpen {
@@ -335,8 +421,12 @@ async fn run(
                         }
                         let Some(live) = live.upgrade() else { return };
                         let sip_limits = limits.sip();
+                        let how = match &sip_acceptor {
+                            Some(a) => SipTls::Sniff(a.clone()),
+                            None => SipTls::Plain,
+                        };
                         tokio::spawn(sip_tcp_conn(
-                            s,
+                            (s, how),
                             peer,
                             wrx,
                             tx.clone(),
@@ -360,7 +450,30 @@ async fn run(
                 match msrp.accept().await {
                     Ok((stream, peer)) => {
                         let ev = match slots.take(peer.ip()) {
-                            Ok(slot) => Ev::MsrpAccepted { stream, peer, slot },
+                            Ok(slot) if acceptor.is_some() => {
+                                // The handshake runs beside the accept loop (bounded).
+                                let Some(acceptor) = acceptor.clone() else {
+                                    continue;
+                                };
+                                let tx = tx.clone();
+                                let rec = rec.clone();
+                                tokio::spawn(async move {
+                                    let ev =
+                                        match tls_accept(acceptor, stream, peer, local_msrp, rec)
+                                            .await
+                                        {
+                                            Ok(stream) => Ev::MsrpAccepted { stream, peer, slot },
+                                            Err(reason) => Ev::TlsFailed { peer, reason },
+                                        };
+                                    let _ = tx.send(ev);
+                                });
+                                continue;
+                            }
+                            Ok(slot) => Ev::MsrpAccepted {
+                                stream: MsrpStream::Tcp(stream),
+                                peer,
+                                slot,
+                            },
                             Err(open) => {
                                 // Recorded, so the refused connection is evidence in the capture.
                                 if let Some(r) = &rec {
@@ -431,12 +544,14 @@ async fn run(
                                     )));
                                 }
                             }
-                            Transport::Tcp => {
+                            Transport::Tcp | Transport::Tls => {
                                 let w = sip_conns.entry(to).or_insert_with(|| {
                                     let (wtx, wrx) = mpsc::unbounded_channel();
+                                    let tls = (transport == Transport::Tls)
+                                        .then(|| node.config().name.clone());
                                     tokio::spawn(sip_tcp_connect(
                                         sip_ip,
-                                        to,
+                                        (to, tls),
                                         wrx,
                                         tx.clone(),
                                         rec.clone(),
@@ -452,14 +567,25 @@ async fn run(
                         }
                     }
                 }
-                Output::Connect { conn, local_ip, to } => {
+                Output::Connect {
+                    conn,
+                    local_ip,
+                    to,
+                    tls,
+                } => {
                     let Some((to, flood)) = hostile.connect(to) else {
                         continue;
                     };
                     let tx = tx.clone();
+                    let name = node.config().name.clone();
+                    let rec = rec.clone();
                     tokio::spawn(async move {
                         let held = hostile::flood(local_ip, to, flood).await;
-                        let r = connect_from(local_ip, to).await.map_err(|e| e.to_string());
+                        let r = match connect_from(local_ip, to).await {
+                            Err(e) => Err(e.to_string()),
+                            Ok(s) if !tls => Ok(MsrpStream::Tcp(s)),
+                            Ok(s) => tls_connect(&name, s, to, rec).await,
+                        };
                         let _ = tx.send(Ev::Connected { conn, result: r });
                         if !held.is_empty() {
                             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
@@ -573,17 +699,36 @@ async fn run(
                 }
                 Ev::SipConn { peer, tx } => { sip_conns.insert(peer, tx); }
                 Ev::SipConnGone { peer } => { sip_conns.remove(&peer); }
+                Ev::TlsFailed { peer, reason } => {
+                    if let Some(n) = noisy.admit("TLS", peer.ip()) {
+                        let _ = events.send(NodeEvent::Warning(format!("{}: MSRP {reason}{n}", node.config().name)));
+                    }
+                }
                 Ev::MsrpAccepted { stream, peer, slot } => {
                     let conn = node.new_conn_id();
-                    if let Some(r) = &rec { r.received(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer }); }
+                    if let Some(r) = &rec {
+                        // A TLS opening was recorded before its handshake.
+                        if stream.tls_version().is_none() {
+                            r.received(WireEvent::TcpOpen { conn: (peer, local_msrp), opener: peer });
+                        }
+                        if let Some(version) = stream.tls_version() {
+                            r.received(WireEvent::Tls { from: peer, to: local_msrp, version, failed: None });
+                        }
+                    }
                     conns.insert(conn, start_msrp_conn(conn, stream, peer, local_msrp, tx.clone(), rec.clone(), live.clone(), Some(slot), read_budget.clone()));
                     node.handle_input(Instant::now(), Input::Accepted { conn, peer });
                 }
                 Ev::Connected { conn, result } => match result {
                     Ok(stream) => {
-                        let local = stream.local_addr().unwrap_or(local_msrp);
-                        let peer = stream.peer_addr().unwrap_or(local_msrp);
-                        if let Some(r) = &rec { r.sent(WireEvent::TcpOpen { conn: (local, peer), opener: local }); }
+                        let local = stream.tcp().local_addr().unwrap_or(local_msrp);
+                        let peer = stream.tcp().peer_addr().unwrap_or(local_msrp);
+                        if let Some(r) = &rec {
+                            // A TLS opening was recorded before its handshake.
+                            match stream.tls_version() {
+                                None => r.sent(WireEvent::TcpOpen { conn: (local, peer), opener: local }),
+                                Some(version) => r.sent(WireEvent::Tls { from: local, to: peer, version, failed: None }),
+                            }
+                        }
                         conns.insert(conn, start_msrp_conn(conn, stream, local, peer, tx.clone(), rec.clone(), live.clone(), None, read_budget.clone()));
                         node.handle_input(Instant::now(), Input::Connected { conn, local });
                     }
@@ -659,7 +804,7 @@ async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Re
 #[allow(clippy::too_many_arguments)]
 fn start_msrp_conn(
     conn: ConnId,
-    stream: TcpStream,
+    stream: MsrpStream,
     a: SocketAddr,
     b: SocketAddr,
     tx: mpsc::UnboundedSender<Ev>,
@@ -668,192 +813,443 @@ fn start_msrp_conn(
     slot: Option<Slot>,
     budget: Arc<tokio::sync::Semaphore>,
 ) -> MsrpConn {
-    let _ = stream.set_nodelay(true);
-    let local = stream.local_addr().unwrap_or(a);
-    let peer = stream.peer_addr().unwrap_or(b);
-    let (rd, mut wr) = stream.into_split();
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<WriteCmd>();
-    let (ptx, mut prx) = watch::channel(false);
+    let _ = stream.tcp().set_nodelay(true);
+    let local = stream.tcp().local_addr().unwrap_or(a);
+    let peer = stream.tcp().peer_addr().unwrap_or(b);
+    let (wtx, wrx) = mpsc::unbounded_channel::<WriteCmd>();
+    let (ptx, prx) = watch::channel(false);
     let rtx = tx.clone();
     let rrec = rec.clone();
-    tokio::spawn(async move {
-        // The per-peer slot is given back when the reader ends.
-        let _slot = slot;
-        // Set once the node let go of the connection (the pause sender is gone).
-        let mut closing: Option<(tokio::time::Instant, usize)> = None;
-        loop {
-            if let Some((until, drained)) = closing {
-                if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
-                    return;
-                }
-            } else if *prx.borrow() {
-                if prx.changed().await.is_err() {
-                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                }
-                continue;
-            }
-            let ctl = async {
-                match closing {
-                    Some((until, _)) => {
-                        tokio::time::sleep_until(until).await;
-                        true
-                    }
-                    None => prx.changed().await.is_err(),
-                }
-            };
-            tokio::select! {
-                gone = ctl => {
-                    if gone && closing.is_none() {
-                        closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                    }
-                }
-                r = rd.readable() => {
-                    if let Err(e) = r {
-                        let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
-                        return;
-                    }
-                    // Budget first (the bytes wait in the kernel meanwhile), unless draining.
-                    let permit = match closing {
-                        Some(_) => None,
-                        None => tokio::select! {
-                            p = budget.clone().acquire_many_owned(READ_MAX as u32) => p.ok(),
-                            // The node let go of the connection: drain, then end.
-                            r = prx.changed() => {
-                                if r.is_err() {
-                                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                                }
-                                continue;
-                            }
-                        },
-                    };
-                    let max = if permit.is_some() { READ_MAX } else { CLOSE_DRAIN_BYTES };
-                    match read_now(&rd, max) {
-                        Ok(None) => {}
-                        Ok(Some(data)) if data.is_empty() => {
-                            if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
-                            let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
-                            return;
-                        }
-                        Ok(Some(data)) => {
-                            let n = data.len();
-                            let budgeted = match permit {
-                                Some(mut p) => {
-                                    // Keep what was read; the rest goes back at once.
-                                    if let Some(kept) = p.split(n) {
-                                        kept.forget();
-                                    }
-                                    n
-                                }
-                                None => {
-                                    if let Some((_, drained)) = closing.as_mut() {
-                                        *drained += n;
-                                    }
-                                    0
-                                }
-                            };
-                            if let Some(r) = &rrec { r.received(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
-                            if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
-                            return;
-                        }
-                    }
-                }
-            }
+    let ends = Ends { conn, local, peer };
+    match stream {
+        MsrpStream::Tcp(s) => {
+            let (rd, wr) = s.into_split();
+            tokio::spawn(tcp_reader(rd, ends, rtx, rrec, slot, budget, prx));
+            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
         }
-    });
-    tokio::spawn(async move {
-        let _live = live;
-        let mut flushed = 0usize;
-        let mut batch: Vec<Bytes> = Vec::new();
-        loop {
-            let cmd = match wrx.try_recv() {
-                Ok(c) => c,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if flushed > 0 {
-                        let _ = tx.send(Ev::Flushed {
-                            conn,
-                            bytes: flushed,
-                        });
-                        flushed = 0;
-                    }
-                    match wrx.recv().await {
-                        Some(c) => c,
-                        None => return,
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => return,
-            };
-            // Gather what is already queued (a relayed chunk is a head, body pieces and an
-            // end-line) into one vectored write: fewer syscalls and fuller segments.
-            let mut special = None;
-            let mut next = Some(cmd);
-            let mut queued = 0usize;
-            while let Some(cmd) = next.take() {
-                match cmd {
-                    WriteCmd::Data(d) => {
-                        if let Some(r) = &rec {
-                            r.sent(WireEvent::TcpData {
-                                from: local,
-                                to: peer,
-                                data: d.clone(),
-                            });
-                        }
-                        queued += d.len();
-                        batch.push(d);
-                    }
-                    other => {
-                        special = Some(other);
-                        break;
-                    }
-                }
-                if batch.len() < MAX_IOV && queued < MAX_BATCH {
-                    next = wrx.try_recv().ok();
-                }
-            }
-            if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
-                let _ = tx.send(Ev::Closed {
-                    conn,
-                    reason: format!("write failed: {e}"),
-                });
-                return;
-            }
-            flushed += queued;
-            match special {
-                None | Some(WriteCmd::Data(_)) => {}
-                Some(WriteCmd::Endless) => {
-                    let filler = Bytes::from(vec![b'x'; 64 * 1024]);
-                    while wr.write_all(&filler).await.is_ok() {}
-                    return;
-                }
-                Some(WriteCmd::Drip(d)) => {
-                    for b in d.iter() {
-                        if wr.write_all(&[*b]).await.is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                    flushed += d.len();
-                }
-                Some(WriteCmd::Close) => {
-                    if let Some(r) = &rec {
-                        r.sent(WireEvent::TcpClose {
-                            from: local,
-                            to: peer,
-                        });
-                    }
-                    let _ = wr.shutdown().await;
-                    return;
-                }
-            }
+        MsrpStream::TlsClient(s) => {
+            let (rd, wr) = tokio::io::split(*s);
+            tokio::spawn(stream_reader(rd, ends, rtx, rrec, slot, budget, prx));
+            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
         }
-    });
+        MsrpStream::TlsServer(s) => {
+            let (rd, wr) = tokio::io::split(*s);
+            tokio::spawn(stream_reader(rd, ends, rtx, rrec, slot, budget, prx));
+            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
+        }
+    }
     MsrpConn {
         tx: wtx,
         pause: ptx,
+    }
+}
+
+/// A connection's id and its two ends.
+#[derive(Clone, Copy)]
+struct Ends {
+    conn: ConnId,
+    local: SocketAddr,
+    peer: SocketAddr,
+}
+
+/// Reads a plain-TCP MSRP connection as its socket becomes readable, within the read budget
+/// (see [`READ_BUDGET`]), pausing for backpressure and draining for a moment after the node
+/// let go of it.
+async fn tcp_reader(
+    rd: tokio::net::tcp::OwnedReadHalf,
+    Ends { conn, local, peer }: Ends,
+    rtx: mpsc::UnboundedSender<Ev>,
+    rrec: Option<Recorder>,
+    slot: Option<Slot>,
+    budget: Arc<tokio::sync::Semaphore>,
+    mut prx: watch::Receiver<bool>,
+) {
+    // The per-peer slot is given back when the reader ends.
+    let _slot = slot;
+    // Set once the node let go of the connection (the pause sender is gone).
+    let mut closing: Option<(tokio::time::Instant, usize)> = None;
+    loop {
+        if let Some((until, drained)) = closing {
+            if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
+                return;
+            }
+        } else if *prx.borrow() {
+            if prx.changed().await.is_err() {
+                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+            }
+            continue;
+        }
+        let ctl = async {
+            match closing {
+                Some((until, _)) => {
+                    tokio::time::sleep_until(until).await;
+                    true
+                }
+                None => prx.changed().await.is_err(),
+            }
+        };
+        tokio::select! {
+            gone = ctl => {
+                if gone && closing.is_none() {
+                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                }
+            }
+            r = rd.readable() => {
+                if let Err(e) = r {
+                    let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
+                    return;
+                }
+                // Budget first (the bytes wait in the kernel meanwhile), unless draining.
+                let permit = match closing {
+                    Some(_) => None,
+                    None => tokio::select! {
+                        p = budget.clone().acquire_many_owned(READ_MAX as u32) => p.ok(),
+                        // The node let go of the connection: drain, then end.
+                        r = prx.changed() => {
+                            if r.is_err() {
+                                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                            }
+                            continue;
+                        }
+                    },
+                };
+                let max = if permit.is_some() { READ_MAX } else { CLOSE_DRAIN_BYTES };
+                match read_now(&rd, max) {
+                    Ok(None) => {}
+                    Ok(Some(data)) if data.is_empty() => {
+                        if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
+                        let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
+                        return;
+                    }
+                    Ok(Some(data)) => {
+                        let n = data.len();
+                        let budgeted = match permit {
+                            Some(mut p) => {
+                                // Keep what was read; the rest goes back at once.
+                                if let Some(kept) = p.split(n) {
+                                    kept.forget();
+                                }
+                                n
+                            }
+                            None => {
+                                if let Some((_, drained)) = closing.as_mut() {
+                                    *drained += n;
+                                }
+                                0
+                            }
+                        };
+                        if let Some(r) = &rrec { r.received(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
+                        if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes what the node queues on a connection (any stream: a TCP half, a TLS session),
+/// gathering queued buffers into vectored writes, and reports what was flushed.
+async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
+    mut wr: W,
+    Ends { conn, local, peer }: Ends,
+    mut wrx: mpsc::UnboundedReceiver<WriteCmd>,
+    tx: mpsc::UnboundedSender<Ev>,
+    rec: Option<Recorder>,
+    live: Arc<()>,
+) {
+    let _live = live;
+    let mut flushed = 0usize;
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        let cmd = match wrx.try_recv() {
+            Ok(c) => c,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if flushed > 0 {
+                    let _ = tx.send(Ev::Flushed {
+                        conn,
+                        bytes: flushed,
+                    });
+                    flushed = 0;
+                }
+                match wrx.recv().await {
+                    Some(c) => c,
+                    // The node let go of the connection: end it (over TLS, close_notify).
+                    None => {
+                        let _ = wr.shutdown().await;
+                        return;
+                    }
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+        };
+        // Gather what is already queued (a relayed chunk is a head, body pieces and an
+        // end-line) into one vectored write: fewer syscalls and fuller segments.
+        let mut special = None;
+        let mut next = Some(cmd);
+        let mut queued = 0usize;
+        while let Some(cmd) = next.take() {
+            match cmd {
+                WriteCmd::Data(d) => {
+                    if let Some(r) = &rec {
+                        r.sent(WireEvent::TcpData {
+                            from: local,
+                            to: peer,
+                            data: d.clone(),
+                        });
+                    }
+                    queued += d.len();
+                    batch.push(d);
+                }
+                other => {
+                    special = Some(other);
+                    break;
+                }
+            }
+            if batch.len() < MAX_IOV && queued < MAX_BATCH {
+                next = wrx.try_recv().ok();
+            }
+        }
+        if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+            let _ = tx.send(Ev::Closed {
+                conn,
+                reason: format!("write failed: {e}"),
+            });
+            return;
+        }
+        flushed += queued;
+        match special {
+            None | Some(WriteCmd::Data(_)) => {}
+            Some(WriteCmd::Endless) => {
+                let filler = Bytes::from(vec![b'x'; 64 * 1024]);
+                while wr.write_all(&filler).await.is_ok() {}
+                return;
+            }
+            Some(WriteCmd::Drip(d)) => {
+                for b in d.iter() {
+                    if wr.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                flushed += d.len();
+            }
+            Some(WriteCmd::Close) => {
+                // Over TLS the shutdown writes a close_notify record first: the close is
+                // recorded after it (a capture shows no bytes after the FIN).
+                let _ = wr.shutdown().await;
+                if let Some(r) = &rec {
+                    r.sent(WireEvent::TcpClose {
+                        from: local,
+                        to: peer,
+                    });
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Reads a TLS session (any stream whose readiness is not the socket's) within the read
+/// budget: the same pause and drain rules as [`tcp_reader`], but a read waits in the stream
+/// (TLS records are decrypted in it) and takes budget for what it got.
+async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
+    mut rd: R,
+    Ends { conn, local, peer }: Ends,
+    rtx: mpsc::UnboundedSender<Ev>,
+    rrec: Option<Recorder>,
+    slot: Option<Slot>,
+    budget: Arc<tokio::sync::Semaphore>,
+    mut prx: watch::Receiver<bool>,
+) {
+    let _slot = slot;
+    let mut closing: Option<(tokio::time::Instant, usize)> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Some((until, drained)) = closing {
+            if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
+                return;
+            }
+        } else if *prx.borrow() {
+            if prx.changed().await.is_err() {
+                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+            }
+            continue;
+        }
+        let ctl = async {
+            match closing {
+                Some((until, _)) => {
+                    tokio::time::sleep_until(until).await;
+                    true
+                }
+                None => prx.changed().await.is_err(),
+            }
+        };
+        tokio::select! {
+            gone = ctl => {
+                if gone && closing.is_none() {
+                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+                }
+            }
+            r = rd.read(&mut buf) => match r {
+                // The end of the session (close_notify), or a TCP close without it.
+                Ok(0) => {
+                    if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
+                    let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
+                    return;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
+                    let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer (no TLS close_notify)".into() });
+                    return;
+                }
+                Ok(n) => {
+                    let data = Bytes::copy_from_slice(&buf[..n]);
+                    let budgeted = match closing.as_mut() {
+                        Some((_, drained)) => {
+                            *drained += n;
+                            0
+                        }
+                        None => match budget.clone().acquire_many_owned(n as u32).await {
+                            Ok(p) => {
+                                p.forget();
+                                n
+                            }
+                            Err(_) => 0,
+                        },
+                    };
+                    if let Some(r) = &rrec { r.received(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
+                    if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = rtx.send(Ev::Closed { conn, reason: format!("TLS: {}", tls::describe(&e)) });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The client side of a TLS link: the opening is recorded before the handshake, and a failed
+/// handshake with its reason (the peer, the alert) and the close after it.
+async fn tls_connect(
+    name: &str,
+    s: TcpStream,
+    to: SocketAddr,
+    rec: Option<Recorder>,
+) -> Result<MsrpStream, String> {
+    let local = s.local_addr().unwrap_or(to);
+    if let Some(r) = &rec {
+        r.sent(WireEvent::TcpOpen {
+            conn: (local, to),
+            opener: local,
+        });
+    }
+    let result = match tls::context() {
+        Err(e) => Err(format!("TLS to {to}: {e}")),
+        Ok(ctx) => tls::connect(&ctx, name, s, to, rec.clone()).await,
+    };
+    match result {
+        Ok(s) => Ok(MsrpStream::TlsClient(Box::new(s))),
+        Err(reason) => {
+            if let Some(r) = &rec {
+                r.sent(WireEvent::Tls {
+                    from: local,
+                    to,
+                    version: String::new(),
+                    failed: Some(reason.clone()),
+                });
+                r.sent(WireEvent::TcpClose { from: local, to });
+            }
+            Err(reason)
+        }
+    }
+}
+
+/// The server side of an accepted MSRP connection: the TLS handshake (with `sniff`, only when
+/// the first byte is a TLS handshake record; plain TCP otherwise). Plain text on a TLS-only
+/// port is refused, and recorded (the opening, the bytes, the close) so the checks see a plain
+/// connection where TLS was negotiated; the reason names the peer and what it sent.
+async fn tls_accept(
+    acceptor: (tokio_rustls::TlsAcceptor, bool),
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    rec: Option<Recorder>,
+) -> Result<MsrpStream, String> {
+    let (acceptor, sniff) = acceptor;
+    let mut first = [0u8; 2048];
+    let peeked = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await;
+    match peeked {
+        Ok(Ok(n)) if n > 0 && first[0] != 0x16 => {
+            if sniff {
+                return Ok(MsrpStream::Tcp(stream));
+            }
+            let data = Bytes::copy_from_slice(&first[..n]);
+            if let Some(r) = &rec {
+                r.received(WireEvent::TcpOpen {
+                    conn: (peer, local),
+                    opener: peer,
+                });
+                r.received(WireEvent::TcpData {
+                    from: peer,
+                    to: local,
+                    data: data.clone(),
+                });
+                r.sent(WireEvent::TcpClose {
+                    from: local,
+                    to: peer,
+                });
+            }
+            let line = String::from_utf8_lossy(&data[..data.len().min(40)])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            return Err(format!(
+                "TLS handshake from {peer} failed: plain text on a TLS port ({line:?}…), not a \
+                 ClientHello; the connection is closed"
+            ));
+        }
+        Err(_) if sniff => return Ok(MsrpStream::Tcp(stream)),
+        _ => {}
+    }
+    if let Some(r) = &rec {
+        r.received(WireEvent::TcpOpen {
+            conn: (peer, local),
+            opener: peer,
+        });
+    }
+    let result = match peeked {
+        Ok(Ok(0)) => Err(format!(
+            "TLS handshake from {peer} failed: it closed before its ClientHello"
+        )),
+        _ => tls::accept(&acceptor, stream, peer, rec.clone()).await,
+    };
+    match result {
+        Ok(s) => Ok(MsrpStream::TlsServer(Box::new(s))),
+        Err(reason) => {
+            if let Some(r) = &rec {
+                r.received(WireEvent::Tls {
+                    from: peer,
+                    to: local,
+                    version: String::new(),
+                    failed: Some(reason.clone()),
+                });
+                r.sent(WireEvent::TcpClose {
+                    from: local,
+                    to: peer,
+                });
+            }
+            Err(reason)
+        }
     }
 }
 
@@ -925,7 +1321,7 @@ async fn write_all_vectored<W: tokio::io::AsyncWrite + Unpin>(
 
 async fn sip_tcp_connect(
     local_ip: std::net::IpAddr,
-    to: SocketAddr,
+    (to, tls): (SocketAddr, Option<String>),
     wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
     rec: Option<Recorder>,
@@ -940,7 +1336,11 @@ async fn sip_tcp_connect(
                     opener: local,
                 });
             }
-            sip_tcp_conn(s, to, wrx, tx, rec, live, limits, None).await
+            let how = match tls {
+                Some(name) => SipTls::Connect(name),
+                None => SipTls::Plain,
+            };
+            sip_tcp_conn((s, how), to, wrx, tx, rec, live, limits, None).await
         }
         Err(e) => {
             let _ = tx.send(Ev::SipBad {
@@ -952,11 +1352,96 @@ async fn sip_tcp_connect(
     }
 }
 
-/// Reads SIP messages framed by Content-Length and writes queued ones, on one TCP connection;
-/// both are recorded with the connection's 4-tuple.
+/// How a SIP connection runs: plain TCP, TLS as the client (SIP over TLS to a peer), or, on
+/// an accepted connection, TLS when its first byte is a TLS handshake record.
+enum SipTls {
+    Plain,
+    Connect(String),
+    Sniff(tokio_rustls::TlsAcceptor),
+}
+
+/// The TLS handshake of a SIP connection, if any: the stream to use and its transport; a
+/// failure is recorded and reported with the peer and the alert.
+async fn sip_handshake(
+    (s, how): (TcpStream, SipTls),
+    peer: SocketAddr,
+    tx: &mpsc::UnboundedSender<Ev>,
+    rec: &Option<Recorder>,
+) -> Option<(MsrpStream, Transport)> {
+    let local = s.local_addr().unwrap_or(peer);
+    let (result, client) = match how {
+        SipTls::Plain => return Some((MsrpStream::Tcp(s), Transport::Tcp)),
+        SipTls::Connect(name) => {
+            let r = match tls::context() {
+                Err(e) => Err(format!("TLS to {peer}: {e}")),
+                Ok(ctx) => tls::connect(&ctx, &name, s, peer, rec.clone())
+                    .await
+                    .map(|s| MsrpStream::TlsClient(Box::new(s))),
+            };
+            (r, local)
+        }
+        SipTls::Sniff(acceptor) => {
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, s.peek(&mut first)).await;
+            if !matches!(peeked, Ok(Ok(1))) || first[0] != 0x16 {
+                return Some((MsrpStream::Tcp(s), Transport::Tcp));
+            }
+            let r = tls::accept(&acceptor, s, peer, rec.clone())
+                .await
+                .map(|s| MsrpStream::TlsServer(Box::new(s)));
+            (r, peer)
+        }
+    };
+    let server = if client == local { peer } else { local };
+    match result {
+        Ok(s) => {
+            if let Some(r) = rec {
+                let ev = WireEvent::Tls {
+                    from: client,
+                    to: server,
+                    version: s.tls_version().unwrap_or_default(),
+                    failed: None,
+                };
+                if client == local {
+                    r.sent(ev)
+                } else {
+                    r.received(ev)
+                }
+            }
+            Some((s, Transport::Tls))
+        }
+        Err(reason) => {
+            if let Some(r) = rec {
+                let ev = WireEvent::Tls {
+                    from: client,
+                    to: server,
+                    version: String::new(),
+                    failed: Some(reason.clone()),
+                };
+                if client == local {
+                    r.sent(ev)
+                } else {
+                    r.received(ev)
+                }
+                r.sent(WireEvent::TcpClose {
+                    from: local,
+                    to: peer,
+                });
+            }
+            let _ = tx.send(Ev::SipBad {
+                from: peer,
+                err: format!("SIP/{reason}"),
+            });
+            None
+        }
+    }
+}
+
+/// Reads SIP messages framed by Content-Length and writes queued ones, on one TCP connection
+/// (or a TLS session over it); both are recorded with the connection's 4-tuple.
 #[allow(clippy::too_many_arguments)]
 async fn sip_tcp_conn(
-    s: TcpStream,
+    s: (TcpStream, SipTls),
     peer: SocketAddr,
     mut wrx: mpsc::UnboundedReceiver<Bytes>,
     tx: mpsc::UnboundedSender<Ev>,
@@ -965,15 +1450,35 @@ async fn sip_tcp_conn(
     limits: SipLimits,
     _slot: Option<Slot>,
 ) {
-    let local = s.local_addr().unwrap_or(peer);
-    let (mut rd, mut wr) = s.into_split();
+    let local = s.0.local_addr().unwrap_or(peer);
+    let Some((s, transport)) = sip_handshake(s, peer, &tx, &rec).await else {
+        let _ = tx.send(Ev::SipConnGone { peer });
+        return;
+    };
+    let (mut rd, mut wr): (
+        Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+        Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    ) = match s {
+        MsrpStream::Tcp(s) => {
+            let (r, w) = s.into_split();
+            (Box::new(r), Box::new(w))
+        }
+        MsrpStream::TlsClient(s) => {
+            let (r, w) = tokio::io::split(*s);
+            (Box::new(r), Box::new(w))
+        }
+        MsrpStream::TlsServer(s) => {
+            let (r, w) = tokio::io::split(*s);
+            (Box::new(r), Box::new(w))
+        }
+    };
     let wrec = rec.clone();
     let writer = tokio::spawn(async move {
         let _live = live;
         while let Some(b) = wrx.recv().await {
             if let Some(r) = &wrec {
                 r.sent(WireEvent::Sip {
-                    transport: Transport::Tcp,
+                    transport,
                     from: local,
                     to: peer,
                     raw: b.clone(),
@@ -983,6 +1488,9 @@ async fn sip_tcp_conn(
                 return;
             }
         }
+        // Everything queued is out: end the stream (over TLS a close_notify, then FIN; a
+        // TLS write half dropped alone would leave the connection open to the peer).
+        let _ = wr.shutdown().await;
     });
     let mut framer = SipFramer::new(limits);
     let mut buf = vec![0u8; 65536];
@@ -996,10 +1504,10 @@ async fn sip_tcp_conn(
             let ev = match framer.next_framed() {
                 Ok(Some(Framed::Message(msg))) => {
                     if let Some(r) = &rec {
-                        r.received(WireEvent::sip(Transport::Tcp, peer, local, &msg));
+                        r.received(WireEvent::sip(transport, peer, local, &msg));
                     }
                     Ev::Sip {
-                        transport: Transport::Tcp,
+                        transport,
                         from: peer,
                         msg,
                     }
@@ -1007,7 +1515,7 @@ async fn sip_tcp_conn(
                 Ok(Some(Framed::Invalid { raw, error })) => {
                     if let Some(r) = &rec {
                         r.received(WireEvent::Sip {
-                            transport: Transport::Tcp,
+                            transport,
                             from: peer,
                             to: local,
                             raw: raw.clone(),

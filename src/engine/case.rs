@@ -219,6 +219,7 @@ async fn run_case_at(
         Some(dir) => {
             let path = dir.join(format!("{}.pcap", sanitize(&case.id.replace('/', "_"))));
             let (tx, rx) = std::sync::mpsc::channel::<crate::trace::Stamped>();
+            let keys = crate::capture::tls::keys_path(&path);
             let writer = std::fs::create_dir_all(dir)
                 .and_then(|_| crate::capture::PcapWriter::create(&path, wall))
                 .map(|mut w| {
@@ -226,7 +227,17 @@ async fn run_case_at(
                         while let Ok((t, ev)) = rx.recv() {
                             w.write_event(t, &ev)?;
                         }
-                        w.finish().map(|_| ())
+                        // A TLS case's key log beside its capture (SSLKEYLOGFILE format):
+                        // the secrets of the sessions in it, so Wireshark and `analyze`
+                        // decode the records.
+                        let randoms: Vec<String> =
+                            w.client_randoms().iter().map(hex::encode).collect();
+                        w.finish()?;
+                        if !randoms.is_empty() {
+                            let lines = crate::driver::tls::keylog_lines(Some(&randoms));
+                            std::fs::write(&keys, lines.join("\n") + "\n")?;
+                        }
+                        Ok(())
                     })
                 });
             match writer {

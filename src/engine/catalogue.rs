@@ -57,6 +57,7 @@ check_ids! {
     LinkTrigger = "LINK-TRIGGER",
     LinkBind = "LINK-BIND",
     LinkReuse = "LINK-REUSE",
+    LinkTls = "LINK-TLS",
     SigSeq = "SIG-SEQ",
     SigCfAnswer = "SIG-CF-ANSWER",
     SigAck = "SIG-ACK",
@@ -94,7 +95,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 27] = [
+    pub const ALL: [CheckId; 28] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -109,6 +110,7 @@ impl CheckId {
         CheckId::LinkTrigger,
         CheckId::LinkBind,
         CheckId::LinkReuse,
+        CheckId::LinkTls,
         CheckId::SigSeq,
         CheckId::SigCfAnswer,
         CheckId::SigAck,
@@ -269,8 +271,9 @@ pub static CATALOGUE: &[Entry] = &[
         id: CheckId::SdpPath,
         title: "`a=path` present: MSRP URIs with `;tcp`",
         what: "`a=path` is present and every URI in it is an MSRP URI with `;tcp` and a scheme \
-               that matches the `m=` proto (`msrps` with `TCP/TLS/MSRP`).",
-        rfc: &["RFC 4975 §6", "RFC 4975 §8.2", "RFC 4975 §9"],
+               that matches the `m=` proto (`msrps` with `TCP/TLS/MSRP`, `msrp` with \
+               `TCP/MSRP`).",
+        rfc: &["RFC 4975 §6", "RFC 4975 §8.2", "RFC 4975 §9", "RFC 4975 §14", "RFC 6135 §4"],
         patent: &["S103", "S104", "S108", "S109"],
     },
     Entry {
@@ -383,6 +386,17 @@ pub static CATALOGUE: &[Entry] = &[
                whose To-Path and From-Path are both its URIs, never to another connection by \
                its session-id alone (a SUT may repeat a session-id, which SDP-UNIQUE judges).",
         rfc: &["RFC 4975 §5.4"],
+        patent: &["S105", "S201–S204", "S301–S304"],
+    },
+    Entry {
+        id: CheckId::LinkTls,
+        title: "a link is TLS exactly where TLS was negotiated, started by its opener",
+        what: "A link of a session that negotiated TLS (`msrps:` URIs, `TCP/TLS/MSRP`) carries \
+               a TLS session (1.2 or later) whose handshake the side that opened the TCP \
+               connection started; plain TCP there fails. A link of a plain `TCP/MSRP` session is \
+               plain TCP. A failed TLS handshake on any connection to or from the SUT (an MSRP \
+               link, or SIP over TLS) fails, the evidence naming the peer and the TLS alert.",
+        rfc: &["RFC 4975 §14", "RFC 6135 §4", "RFC 8996 §5"],
         patent: &["S105", "S201–S204", "S301–S304"],
     },
     Entry {

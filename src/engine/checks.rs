@@ -54,6 +54,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::LinkTrigger => link_trigger(&a),
                 CheckId::LinkBind => link_bind(&a),
                 CheckId::LinkReuse => link_reuse(&a),
+                CheckId::LinkTls => link_tls(&a),
                 CheckId::SigSeq => sig_seq(&a),
                 CheckId::SigCfAnswer => sig_cf_answer(&a),
                 CheckId::SigAck => sig_ack(&a),
@@ -1384,6 +1385,123 @@ fn link_dir(a: &Analysis) -> Vec<Finding> {
     out
 }
 
+/// LINK-TLS: a link of a session that negotiated TLS carries TLS, started by its opener.
+fn link_tls(a: &Analysis) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for c in a.links() {
+        let Some(s) = &c.opener_party else { continue };
+        let target_is_subject = a.subject_opt(&c.target_party);
+        if !a.subject(s) && !target_is_subject {
+            continue;
+        }
+        let target_name = || {
+            c.target_party
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| c.target.to_string())
+        };
+        // A failed handshake (SIP or MSRP): either side may be the one at fault (an
+        // untrusted CA, a wrong name); the reason says which rejected which.
+        if let Some(reason) = c.tls.as_ref().and_then(|t| t.failed.clone()) {
+            out.push(about(
+                Class::Fail,
+                a.conn_ev(c),
+                K::TlsHandshakeFailed {
+                    opener: s.name.clone(),
+                    target: target_name(),
+                    sip: c.to_sip_port,
+                    reason,
+                },
+            ));
+            continue;
+        }
+        // The legs whose session it carries, else every leg between its two parties.
+        let mut legs: Vec<&LegObs> = c.legs.iter().filter_map(|&i| a.obs.legs.get(i)).collect();
+        if legs.is_empty() {
+            if let Some(t) = &c.target_party {
+                legs = a.obs.legs_between(&s.name, &t.name).collect();
+            }
+        }
+        // TLS negotiated: the URI the opener connects to is msrps:, or an m= says
+        // TCP/TLS/MSRP.
+        let tls_uri = legs.iter().find_map(|l| {
+            let t = l.peer_of(&s.name)?;
+            l.path_of(&t.name)
+                .first()
+                .filter(|u| u.scheme == Scheme::Msrps)
+                .map(|u| u.to_string())
+        });
+        let tls_proto = legs.iter().any(|l| {
+            [Some(l.invite), l.ok].iter().flatten().any(|&i| {
+                a.obs
+                    .sip
+                    .get(i)
+                    .and_then(|m| m.sdp.as_ref())
+                    .and_then(|d| d.message_media())
+                    .is_some_and(|m| m.proto == "TCP/TLS/MSRP")
+            })
+        });
+        if tls_uri.is_none() && !tls_proto {
+            // A plain TCP/MSRP session: plain TCP, as negotiated (only a session the model
+            // can name is judged).
+            if legs.is_empty() {
+                continue;
+            }
+            out.push(match &c.tls {
+                Some(t) if t.failed.is_none() => about(
+                    Class::Fail,
+                    a.conn_ev(c),
+                    K::TlsWherePlain {
+                        opener: s.name.clone(),
+                        version: t.version.clone(),
+                    },
+                ),
+                _ => about(
+                    Class::Pass,
+                    a.conn_ev(c),
+                    K::PlainAsNegotiated {
+                        opener: s.name.clone(),
+                    },
+                ),
+            });
+            continue;
+        }
+        match &c.tls {
+            None if a.subject(s) => out.push(about(
+                Class::Fail,
+                a.conn_ev(c),
+                K::PlainWhereTls {
+                    opener: s.name.clone(),
+                    uri: tls_uri.unwrap_or_else(|| "TCP/TLS/MSRP".into()),
+                },
+            )),
+            // The harness opened it plain: not the SUT's doing.
+            None => {}
+            Some(t) if t.client != c.opener => out.push(about(
+                Class::Fail,
+                a.conn_ev(c),
+                K::TlsStartedByTarget {
+                    opener: s.name.clone(),
+                    client: c
+                        .target_party
+                        .as_ref()
+                        .map(|p| p.name.clone())
+                        .unwrap_or_else(|| t.client.to_string()),
+                },
+            )),
+            Some(t) => out.push(about(
+                Class::Pass,
+                a.conn_ev(c),
+                K::TlsLink {
+                    opener: s.name.clone(),
+                    version: t.version.clone(),
+                },
+            )),
+        }
+    }
+    out
+}
+
 fn link_target(a: &Analysis) -> Vec<Finding> {
     let mut out = Vec::new();
     for c in a.links() {
@@ -2319,9 +2437,7 @@ fn sig_b2bua(a: &Analysis) -> Vec<Finding> {
         }
         let cl = m.header("Content-Length").map(str::trim);
         match cl {
-            None if s.transport == crate::codec::sip::Transport::Tcp => {
-                bad.push(K::NoContentLength)
-            }
+            None if s.transport.is_stream() => bad.push(K::NoContentLength),
             Some(v) if v.parse::<usize>().ok() != Some(m.body.len()) => {
                 bad.push(K::ContentLengthWrong {
                     value: v.to_string(),

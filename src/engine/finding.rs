@@ -746,6 +746,38 @@ pub enum FindingKind {
         peer: String,
         uri: String,
     },
+    /// LINK-TLS: the link of a TCP/TLS/MSRP session carries TLS, started by its opener.
+    TlsLink {
+        opener: String,
+        version: String,
+    },
+    /// LINK-TLS: plain TCP on a link whose session negotiated TLS (`msrps:`, TCP/TLS/MSRP).
+    PlainWhereTls {
+        opener: String,
+        uri: String,
+    },
+    /// LINK-TLS: a plain TCP/MSRP session's link is plain TCP.
+    PlainAsNegotiated {
+        opener: String,
+    },
+    /// LINK-TLS: TLS on the link of a session that negotiated plain TCP/MSRP.
+    TlsWherePlain {
+        opener: String,
+        version: String,
+    },
+    /// LINK-TLS: the TLS handshake of a link failed (the reason names the peer and alert).
+    TlsHandshakeFailed {
+        opener: String,
+        target: String,
+        /// On a connection to the target's SIP port (SIP over TLS), not an MSRP link.
+        sip: bool,
+        reason: String,
+    },
+    /// LINK-TLS: the TLS handshake was started by the side that did not open the link.
+    TlsStartedByTarget {
+        opener: String,
+        client: String,
+    },
     TargetNotPath {
         peer: String,
         uri: String,
@@ -1572,6 +1604,39 @@ impl fmt::Display for FindingKind {
             }
             K::PeerNoPath { peer } => write!(f, "{peer} advertised no readable a=path on its dialog"),
             K::TargetIsPath { peer, uri } => write!(f, "{peer} advertised {uri}"),
+            K::TlsLink { opener, version } => {
+                write!(f, "{opener} opened the link and started its {version} session")
+            }
+            K::PlainWhereTls { opener, uri } => write!(
+                f,
+                "{opener} connected over plain TCP where TLS was negotiated ({uri}, TCP/TLS/MSRP; \
+                 RFC 4975 §14)"
+            ),
+            K::PlainAsNegotiated { opener } => write!(
+                f,
+                "{opener} opened the link over plain TCP, as its TCP/MSRP session negotiated"
+            ),
+            K::TlsWherePlain { opener, version } => write!(
+                f,
+                "{opener} started {version} on the link of a plain TCP/MSRP session (msrp: URIs)"
+            ),
+            K::TlsHandshakeFailed {
+                opener,
+                target,
+                sip,
+                reason,
+            } => write!(
+                f,
+                "the TLS handshake of {opener}'s {} to {target} failed, no {} could flow: \
+                 {reason}",
+                if *sip { "SIP connection" } else { "link" },
+                if *sip { "SIP" } else { "MSRP" },
+            ),
+            K::TlsStartedByTarget { opener, client } => write!(
+                f,
+                "{opener} opened the link but {client} started the TLS handshake (the opener is \
+                 the TLS client, RFC 4975 §14)"
+            ),
             K::TargetNotPath {
                 peer,
                 uri,

@@ -75,6 +75,7 @@ pub struct VariantPatch {
     pub chunk_size: Option<u64>,
     /// `ip: v6`: every entity on IPv6.
     pub ip: Option<crate::config::IpFamily>,
+    pub msrp_transport: Option<crate::config::MsrpTransport>,
 }
 
 impl VariantPatch {
@@ -108,6 +109,9 @@ impl VariantPatch {
         }
         if let Some(f) = self.ip {
             v.ip = f;
+        }
+        if let Some(m) = self.msrp_transport {
+            v.msrp_transport = m;
         }
     }
 }

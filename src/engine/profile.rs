@@ -55,7 +55,8 @@
 
 use crate::codec::sip::Transport;
 use crate::config::{
-    AckTiming, Figure, GroupKind, IpFamily, MiddleOpener, SetupMode, Trigger, Variant,
+    AckTiming, Figure, GroupKind, IpFamily, MiddleOpener, MsrpTransport, SetupMode, Trigger,
+    Variant,
 };
 use crate::engine::spec::{ack_name, parse_split, split_name, Case, Relevance};
 use crate::engine::suite::{locate_key, parse_yaml_hinted, Suite};
@@ -89,14 +90,66 @@ pub const VARS: &[&str] = &[
     "case",
     "content",
     "variant",
+    "msrp-transport",
+    "tls-dir",
 ];
 
 /// Placeholders that do not change from case to case (allowed with `per: run`; `{roles}` is
 /// the run's one split).
-const RUN_VARS: &[&str] = &["exe", "topology", "out-dir", "faults", "size", "roles"];
+const RUN_VARS: &[&str] = &[
+    "exe", "topology", "out-dir", "faults", "size", "roles", "tls-dir",
+];
 
 // ------------------------------------------------------------------------------------------
 // Raw file format
+
+/// The TLS PIXIT of a profile.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTls {
+    /// PEM bundle of the CAs that sign the SUT's certificates (trusted besides the run's CA).
+    #[serde(default)]
+    ca: Option<PathBuf>,
+    /// The certificate chain (PEM) the harness presents (default: a leaf per entity from the
+    /// run's CA, `{tls-dir}/ca.pem`, which the SUT then trusts).
+    #[serde(default)]
+    cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(default)]
+    key: Option<PathBuf>,
+    /// `address` (default: the SUT's certificate must name the IP address connected to),
+    /// `off`, or a DNS name it must carry.
+    #[serde(default)]
+    verify: Option<String>,
+}
+
+/// The TLS PIXIT, files resolved against the profile's folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsPixit {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub verify: crate::driver::tls::Verify,
+}
+
+impl TlsPixit {
+    /// The run's TLS context: a fresh CA that mints the harness's leaves, also trusting the
+    /// PIXIT's CA bundle, presenting its certificate when given, verifying as it says.
+    pub fn context(&self) -> anyhow::Result<crate::driver::tls::TlsContext> {
+        use anyhow::Context;
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).with_context(|| format!("tls: {}: cannot read", p.display()))
+        };
+        let mut ctx = crate::driver::tls::TlsContext::generate()?;
+        if let Some(ca) = &self.ca {
+            ctx = ctx.also_trust(&read(ca)?)?;
+        }
+        if let (Some(c), Some(k)) = (&self.cert, &self.key) {
+            ctx = ctx.present(&read(c)?, &read(k)?)?;
+        }
+        Ok(ctx.with_verify(self.verify.clone()))
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -119,6 +172,12 @@ struct RawProfile {
     setup: Option<Vec<SetupMode>>,
     #[serde(default)]
     transports: Option<Vec<Transport>>,
+    /// MSRP over TCP and/or TLS (absent: TCP only; TLS needs the `tls` PIXIT or the run's CA).
+    #[serde(default)]
+    msrp_transports: Option<Vec<MsrpTransport>>,
+    /// TLS PIXIT: what the harness trusts and presents, and how it verifies the SUT.
+    #[serde(default)]
+    tls: Option<RawTls>,
     #[serde(default)]
     groups: Option<Vec<GroupKind>>,
     #[serde(default)]
@@ -272,6 +331,9 @@ pub struct Profile {
     pub reuse: Option<Vec<bool>>,
     pub setup: Option<Vec<SetupMode>>,
     pub transports: Option<Vec<Transport>>,
+    /// MSRP transports (`None`: TCP only).
+    pub msrp_transports: Option<Vec<MsrpTransport>>,
+    pub tls: TlsPixit,
     pub groups: Option<Vec<GroupKind>>,
     pub l23_openers: Option<Vec<MiddleOpener>>,
     pub acks: Option<Vec<AckTiming>>,
@@ -327,6 +389,8 @@ impl Profile {
             reuse: None,
             setup: None,
             transports: None,
+            msrp_transports: None,
+            tls: TlsPixit::default(),
             groups: None,
             l23_openers: None,
             acks: None,
@@ -434,6 +498,16 @@ impl Profile {
                 ));
             }
         }
+        let msrp_ok = match &self.msrp_transports {
+            None => variant.msrp_transport == MsrpTransport::Tcp,
+            Some(l) => l.contains(&variant.msrp_transport),
+        };
+        if !msrp_ok {
+            return Err(format!(
+                "profile does not implement MSRP transport {} (msrp-transports)",
+                variant.msrp_transport.as_str()
+            ));
+        }
         if !declares(&self.setup, &variant.setup) {
             return Err(format!(
                 "profile does not implement setup {}",
@@ -505,6 +579,7 @@ pub fn transport_name(t: Transport) -> &'static str {
     match t {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
     }
 }
 pub fn setup_name(s: SetupMode) -> &'static str {
@@ -806,7 +881,42 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         "transports",
         raw.transports.as_ref().is_some_and(Vec::is_empty),
     )?;
+    nonempty(
+        "msrp-transports",
+        raw.msrp_transports.as_ref().is_some_and(Vec::is_empty),
+    )?;
     nonempty("groups", raw.groups.as_ref().is_some_and(Vec::is_empty))?;
+    let tls = match &raw.tls {
+        None => TlsPixit::default(),
+        Some(t) => {
+            if t.cert.is_some() != t.key.is_some() {
+                return Err(format!(
+                    "{}: tls: give both cert and key, or neither",
+                    at("tls")
+                ));
+            }
+            let verify = match t.verify.as_deref() {
+                None | Some("address") => crate::driver::tls::Verify::Address,
+                Some("off") => crate::driver::tls::Verify::Off,
+                Some(n) if !n.trim().is_empty() => {
+                    crate::driver::tls::Verify::Name(n.trim().into())
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "{}: tls: verify is `address`, `off` or a DNS name",
+                        at("tls")
+                    ))
+                }
+            };
+            let file = |p: &Option<PathBuf>| p.as_ref().map(|p| base_dir.join(p));
+            TlsPixit {
+                ca: file(&t.ca),
+                cert: file(&t.cert),
+                key: file(&t.key),
+                verify,
+            }
+        }
+    };
     nonempty(
         "l23-openers",
         raw.l23_openers.as_ref().is_some_and(Vec::is_empty),
@@ -832,6 +942,8 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         reuse: raw.reuse,
         setup: raw.setup,
         transports: raw.transports,
+        msrp_transports: raw.msrp_transports,
+        tls,
         groups: raw.groups,
         l23_openers: raw.l23_openers,
         acks: raw.acks,
@@ -946,6 +1058,14 @@ pub fn case_vars(case: &Case, run: &RunVars<'_>) -> BTreeMap<String, String> {
         run.out_dir.with_file_name("content").display().to_string(),
     );
     put("variant", case.variant.header_value());
+    put("msrp-transport", v.msrp_transport.as_str().into());
+    // The run's TLS material (the per-run CA that mints every entity's certificate).
+    put(
+        "tls-dir",
+        crate::driver::tls::shared_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+    );
     m
 }
 

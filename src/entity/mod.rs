@@ -137,11 +137,14 @@ pub enum Output {
         to: SocketAddr,
         msg: SipMessage,
     },
-    /// Open a TCP connection from `local_ip` to `to` for MSRP.
+    /// Open a TCP connection from `local_ip` to `to` for MSRP; with `tls`, then start a TLS
+    /// handshake over it (an `msrps:` peer, RFC 4975 §14), verifying the peer against the
+    /// address in its URI.
     Connect {
         conn: ConnId,
         local_ip: IpAddr,
         to: SocketAddr,
+        tls: bool,
     },
     /// Write bytes on an MSRP connection, in order.
     MsrpWrite {

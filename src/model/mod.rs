@@ -306,10 +306,24 @@ pub struct ConnObs {
     /// SIP messages were seen on it (by its exact address pair, or sent by its opener's
     /// SIP listener to its target: how a harness connector records them).
     pub carried_sip: bool,
+    /// The TLS session on it (`None`: plain TCP); its data are the session's plaintext.
+    pub tls: Option<TlsObs>,
     /// `[opener → target, target → opener]`.
     pub dirs: [DirObs; 2],
     /// Legs whose sessions its messages name.
     pub legs: Vec<usize>,
+}
+
+/// A TLS session on a connection (RFC 4975 §14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsObs {
+    /// The side that started the handshake (the TLS client).
+    pub client: SocketAddr,
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    pub at: Duration,
+    /// The handshake failed (no session): why, with the peer and the TLS alert.
+    pub failed: Option<String>,
 }
 
 impl ConnObs {

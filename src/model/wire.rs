@@ -10,7 +10,7 @@
 
 use super::{
     first_line, ConnObs, ContentObs, DirObs, MsrpObs, MsrpParseError, Observation, SdpObs, SipKind,
-    SipObs,
+    SipObs, TlsObs,
 };
 use crate::codec::cpim::Cpim;
 use crate::codec::msrp::{ByteRange, Flag, Limits, MsrpEvent, MsrpParser};
@@ -49,7 +49,7 @@ pub fn interpret(events: &[(Duration, WireEvent)]) -> Observation {
                 to,
                 raw,
             } => {
-                if *transport == Transport::Tcp {
+                if transport.is_stream() {
                     sip_tcp.insert((*from, *to));
                     sip_tcp.insert((*to, *from));
                 }
@@ -68,6 +68,22 @@ pub fn interpret(events: &[(Duration, WireEvent)]) -> Observation {
                 if !data.is_empty() {
                     c.chunks[d].push((*t, data.clone()));
                 }
+            }
+            // The ciphertext: the session's plaintext is the connection's data.
+            WireEvent::TlsRecords { .. } => {}
+            WireEvent::Tls {
+                from,
+                to,
+                version,
+                failed,
+            } => {
+                let idx = find_or_guess(&mut raw_conns, *from, *to, *t);
+                raw_conns[idx].tls = Some(TlsObs {
+                    client: *from,
+                    version: version.clone(),
+                    at: *t,
+                    failed: failed.clone(),
+                });
             }
             WireEvent::TcpClose { from, to } => {
                 let idx = find_or_guess(&mut raw_conns, *from, *to, *t);
@@ -147,6 +163,7 @@ struct RawConn {
     open_seen: bool,
     chunks: [Vec<(Duration, Bytes)>; 2],
     closed: [Option<Duration>; 2],
+    tls: Option<TlsObs>,
 }
 
 impl RawConn {
@@ -158,6 +175,7 @@ impl RawConn {
             open_seen,
             chunks: [Vec::new(), Vec::new()],
             closed: [None, None],
+            tls: None,
         }
     }
 }
@@ -228,6 +246,7 @@ fn build_conn(index: usize, rc: RawConn) -> ConnObs {
         open_seen: rc.open_seen,
         to_sip_port: false,
         carried_sip: false,
+        tls: rc.tls,
         dirs: [d0, d1],
         legs: Vec::new(),
     }

@@ -284,7 +284,11 @@ impl RunSink for RunReporter {
                     let stem = model::file_stem(&report.id);
                     let pcap = caps.join(format!("{stem}.pcap"));
                     if pass && self.keep == Keep::Failed {
-                        for f in [pcap, caps.join(format!("{stem}.topology.yaml"))] {
+                        for f in [
+                            pcap,
+                            caps.join(format!("{stem}.topology.yaml")),
+                            caps.join(format!("{stem}.keys")),
+                        ] {
                             let _ = std::fs::remove_file(f);
                         }
                     } else if let Err(e) = crate::capture::write::gzip_in_place(&pcap) {

@@ -52,6 +52,28 @@ pub enum WireEvent {
     },
     /// `from` closed its side of the connection.
     TcpClose { from: SocketAddr, to: SocketAddr },
+    /// TLS records as they crossed the TCP connection (the ciphertext under a session whose
+    /// plaintext is the connection's `TcpData` or `Sip`): what the capture writes on the wire.
+    /// The model does not read them.
+    TlsRecords {
+        from: SocketAddr,
+        to: SocketAddr,
+        #[serde(with = "text_bytes")]
+        data: Bytes,
+    },
+    /// A TLS handshake ended on the TCP connection (with `failed`: no session); otherwise a
+    /// TLS session is up on the TCP connection `from`–`to`; `from` started the handshake
+    /// (the TLS client). The connection's `TcpData` after it is the session's plaintext; the
+    /// capture writer puts the real TLS records on the wire instead (README, "TLS").
+    Tls {
+        from: SocketAddr,
+        to: SocketAddr,
+        /// `TLSv1.3` or `TLSv1.2` (empty when the handshake failed).
+        version: String,
+        /// The handshake failed: why, naming the peer and the TLS alert (then no session).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failed: Option<String>,
+    },
 }
 
 impl WireEvent {
@@ -74,7 +96,9 @@ impl WireEvent {
         match self {
             WireEvent::Sip { from, .. }
             | WireEvent::TcpData { from, .. }
-            | WireEvent::TcpClose { from, .. } => *from,
+            | WireEvent::TcpClose { from, .. }
+            | WireEvent::Tls { from, .. }
+            | WireEvent::TlsRecords { from, .. } => *from,
             WireEvent::TcpOpen { opener, .. } => *opener,
         }
     }
@@ -84,7 +108,9 @@ impl WireEvent {
         match self {
             WireEvent::Sip { to, .. }
             | WireEvent::TcpData { to, .. }
-            | WireEvent::TcpClose { to, .. } => *to,
+            | WireEvent::TcpClose { to, .. }
+            | WireEvent::Tls { to, .. }
+            | WireEvent::TlsRecords { to, .. } => *to,
             WireEvent::TcpOpen { conn, opener } => {
                 if conn.0 == *opener {
                     conn.1

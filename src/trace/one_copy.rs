@@ -54,6 +54,10 @@ struct Conn {
     /// Per direction (index 0: from the lower address): a sender's write was recorded.
     sent: [bool; 2],
     closed: [bool; 2],
+    /// A TLS session on it was kept.
+    tls: bool,
+    /// Per direction: a sender's TLS records were recorded.
+    tls_sent: [bool; 2],
 }
 
 impl Conn {
@@ -139,6 +143,23 @@ impl OneCopy {
                     }
                     _ => true,
                 }
+            }
+            WireEvent::TlsRecords { from, to, .. } => {
+                let (k, d) = key(*from, *to);
+                let c = self.conns.entry(k).or_default();
+                match r.seen {
+                    Seen::Sent => {
+                        c.tls_sent[d] = true;
+                        true
+                    }
+                    _ => !c.tls_sent[d],
+                }
+            }
+            WireEvent::Tls { from, to, .. } => {
+                // Both ends record the session: one copy.
+                let (k, _) = key(*from, *to);
+                let c = self.conns.entry(k).or_default();
+                !std::mem::replace(&mut c.tls, true)
             }
             WireEvent::TcpClose { from, to } => {
                 let (k, d) = key(*from, *to);
@@ -293,6 +314,9 @@ mod tests {
                 }
                 WireEvent::TcpClose { from, .. } => {
                     format!("{}:close {}", t.as_millis(), from.port())
+                }
+                WireEvent::Tls { .. } | WireEvent::TlsRecords { .. } => {
+                    format!("{}:tls", t.as_millis())
                 }
             })
             .collect();

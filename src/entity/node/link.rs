@@ -79,10 +79,14 @@ impl Node {
         self.conns
             .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
         self.attach(leg, conn);
+        // The peer's scheme says how: msrps: is TLS (the plain-over-tls fault ignores it).
+        let tls = target_uri.scheme == crate::codec::msrp::Scheme::Msrps
+            && !self.fault(Fault::PlainOverTls);
         self.out.push_back(Output::Connect {
             conn,
             local_ip: self.cfg.msrp.ip(),
             to: target,
+            tls,
         });
     }
 
@@ -95,10 +99,13 @@ impl Node {
             .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
         self.legs[leg].open_requested = true;
         self.attach(leg, conn);
+        let tls = self.leg_variant(leg).msrp_transport == crate::config::MsrpTransport::Tls
+            && !self.fault(Fault::PlainOverTls);
         self.out.push_back(Output::Connect {
             conn,
             local_ip: self.cfg.msrp.ip(),
             to: target,
+            tls,
         });
     }
 

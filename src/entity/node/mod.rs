@@ -344,6 +344,7 @@ impl Node {
         let t = match self.transport(call) {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         };
         format!("sip:{}@{};transport={t}", self.cfg.name, self.cfg.sip)
     }
@@ -383,7 +384,8 @@ impl Node {
             Side::Up => up,
             Side::Down => down,
         };
-        let (sdp, path) = self.new_local_session();
+        let over = self.variant(call).msrp_transport;
+        let (sdp, path) = self.new_local_session(over);
         let idx = self.legs.len();
         self.sessions
             .entry(path.session_id.clone().unwrap_or_default())

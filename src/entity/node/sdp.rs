@@ -6,7 +6,7 @@ use super::state::{LegIdx, Opens, Side};
 use super::Node;
 use crate::codec::msrp::{new_ident, MsrpUri, Scheme};
 use crate::codec::sdp::{MsrpSdp, Setup};
-use crate::config::{Link, Opener, SetupMode};
+use crate::config::{Link, MsrpTransport, Opener, SetupMode};
 use crate::entity::Fault;
 use rand::Rng;
 
@@ -23,7 +23,9 @@ impl Node {
         mine != self.fault(Fault::WrongDirection)
     }
 
-    pub(super) fn new_local_session(&mut self) -> (MsrpSdp, MsrpUri) {
+    /// A fresh local MSRP session (`a=path`, `m=`) carried over `over` (TCP or TLS).
+    pub(super) fn new_local_session(&mut self, over: MsrpTransport) -> (MsrpSdp, MsrpUri) {
+        let tls = over == MsrpTransport::Tls;
         let sid = if self.fault(Fault::SessionIdReuse) {
             format!("s{}", self.legs.len())
         } else if self.fault(Fault::ConstantSessionId) {
@@ -33,7 +35,13 @@ impl Node {
             format!("{}{}", new_ident(&mut self.rng), new_ident(&mut self.rng))
         };
         let path = MsrpUri {
-            scheme: Scheme::Msrp,
+            // RFC 4975 §6: msrps: names a TLS session; the scheme fault keeps msrp: under
+            // TCP/TLS/MSRP.
+            scheme: if tls && !self.fault(Fault::PathSchemeMsrp) {
+                Scheme::Msrps
+            } else {
+                Scheme::Msrp
+            },
             userinfo: None,
             host: self.cfg.msrp.ip().to_string(),
             port: self.cfg.msrp.port(),
@@ -62,7 +70,7 @@ impl Node {
             proto: if self.fault(Fault::MlineProto) {
                 "TCP/RTP/AVP"
             } else {
-                "TCP/MSRP"
+                over.proto()
             }
             .into(),
             path: vec![path.clone()],

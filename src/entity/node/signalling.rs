@@ -101,7 +101,7 @@ impl Node {
             ));
         }
         // The pre-loaded route goes last (the TCP fallback below replaces it).
-        let tcp0 = self.transport(call) == Transport::Tcp;
+        let tcp0 = self.transport(call).is_stream();
         extra.extend(preloaded(tcp0));
         let l = &self.legs[leg];
         let spec = RequestSpec {
@@ -749,6 +749,7 @@ fn uri_transport(uri: &str) -> Option<Transport> {
         match v.trim().to_ascii_lowercase().as_str() {
             "udp" => Some(Transport::Udp),
             "tcp" => Some(Transport::Tcp),
+            "tls" => Some(Transport::Tls),
             _ => None,
         }
     })
