@@ -76,6 +76,13 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
                 && !case.holds.ack_delay.is_zero()
         }
         Fault::NoAckDownstream => middle,
+        // Exception scenarios (issue 16): where a harness member declines.
+        Fault::NoAckNon2xx => (sut(Role::X) || sut(Role::PfB)) && !case.holds.decline.is_empty(),
+        Fault::DeclineAnswersCf => {
+            sut(Role::X)
+                && v.x_answer() == XAnswer::AfterFirstMember
+                && !case.holds.decline.is_empty()
+        }
         Fault::FanoutFirstOnly => sut(Role::X),
         Fault::AdhocToGroupUri => sut(Role::ClientA) && v.group == crate::config::GroupKind::Adhoc,
         Fault::RelayTruncate | Fault::WrongToPath | Fault::BadByteRange | Fault::CpimAltered => {

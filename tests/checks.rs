@@ -176,6 +176,64 @@ async fn self_check_recordings_are_deduplicated() {
     assert_eq!(obs.views.len(), run.ctx.topology.instances().len());
 }
 
+/// member-declines (issue 16): b1 (on pf-b1 with b2) declines with 486. FIG 2 (x waits for a
+/// 200-3, solution 1), FIG 3 (x answers at once, solution 2) and FIG 5 (solution 3): the
+/// reference passes every check on every split that can see the decline (or it is not
+/// observable), SIG-NON2XX-ACK and SIG-DECLINE pass wherever x or pf-b is the SUT's, b2 and
+/// b3 get the whole message and b1 nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_declines_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let mut cases = Vec::new();
+    for fig in [2u8, 3, 5] {
+        for sut in splits {
+            let mut case = Case::new(var(fig, Transport::Udp), sut);
+            case.scenario = b1_declines();
+            cases.push(case);
+        }
+    }
+    let runs = futures_join(cases.into_iter().enumerate().map(|(i, case)| async move {
+        let run = run_case(162, i as u16, &case).await;
+        (case, run)
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        let bad: Vec<&CheckResult> = results
+            .iter()
+            .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+            .collect();
+        if !bad.is_empty() {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        for id in [CheckId::SigNon2xxAck, CheckId::SigDecline] {
+            let v = verdict_of(&results, id).verdict;
+            if v != Verdict::Pass {
+                failures.push_str(&format!("{name}: {id} is {}\n", v.as_str()));
+            }
+        }
+        assert!(
+            run.ctx.delivered.get("b1").is_none_or(|d| d.bytes == 0),
+            "{name}: b1 got content"
+        );
+        for m in ["b2", "b3"] {
+            assert!(
+                run.ctx.delivered.get(m).is_some_and(|d| d.complete),
+                "{name}: {m} incomplete: {:?}",
+                run.ctx.delivered
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
 // ------------------------------------------------------------------------------ faults
 
 struct FaultCase {
@@ -183,11 +241,25 @@ struct FaultCase {
     fig: u8,
     sut: &'static [Role],
     tweak: fn(&mut Variant),
+    /// The exception scenario the harness plays.
+    scenario: fn() -> Holds,
     /// The reason the target check must give: a failure of this kind.
     expect: fn(&K) -> bool,
 }
 
 fn no_tweak(_: &mut Variant) {}
+
+fn no_scenario() -> Holds {
+    Holds::default()
+}
+
+/// member-declines: b1 (sharing pf-b1 with b2) answers INVITE4 with 486.
+fn b1_declines() -> Holds {
+    Holds {
+        decline: [("b1".to_string(), 486)].into(),
+        ..Holds::default()
+    }
+}
 
 const FAULT_CASES: &[FaultCase] = &[
     FaultCase {
@@ -195,6 +267,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::WrongProto { mline } if mline.contains("TCP/RTP/AVP")),
     },
     FaultCase {
@@ -202,6 +275,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ConnectionNotOwn { line, .. } if line.ends_with("127.254.254.254")),
     },
     FaultCase {
@@ -209,6 +283,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::PortMismatch { .. }),
     },
     FaultCase {
@@ -216,6 +291,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::PathTransport { transport, .. } if transport == "udp"),
     },
     FaultCase {
@@ -223,6 +299,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::PathCopied { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
@@ -230,6 +307,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SessionIdWeak { .. } | K::SessionIdClash { .. }),
     },
     FaultCase {
@@ -237,6 +315,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SessionIdClash { session_id, .. } if session_id.len() >= 16),
     },
     FaultCase {
@@ -244,6 +323,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::AcceptTypesEmpty | K::MissingAttribute { .. }),
     },
     FaultCase {
@@ -251,6 +331,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SetupWrongOpener { link: Link::L4, expected, .. } if expected.starts_with("pf-b")),
     },
     FaultCase {
@@ -258,6 +339,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NoParams { .. }),
     },
     FaultCase {
@@ -265,6 +347,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| {
             matches!(
                 k,
@@ -281,6 +364,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::WrongTarget { sip_port: true, .. }),
     },
     FaultCase {
@@ -288,6 +372,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::LinkBeforeTrigger { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
@@ -295,6 +380,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::LinkLate { entity, .. } | K::LinkAfterWindow { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
@@ -302,6 +388,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::LinkBeforeTrigger { entity, .. } if entity == "client-a"),
     },
     FaultCase {
@@ -309,6 +396,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 3,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NoBindingRequest { .. }),
     },
     FaultCase {
@@ -316,6 +404,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: reuse,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NewConnectionWhileOpen { entity, .. } if entity == "x"),
     },
     FaultCase {
@@ -323,6 +412,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NeverSentDespiteCause { sender, step: SipStep::Ok, .. } if sender == "pf-a"),
     },
     FaultCase {
@@ -330,6 +420,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 2,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::CfAnswerEarly { figure: 2, .. }),
     },
     FaultCase {
@@ -337,6 +428,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::CfAnswerLate { figure: 1, .. }),
     },
     FaultCase {
@@ -344,6 +436,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::AckBeforeUpstream { .. }),
     },
     FaultCase {
@@ -351,6 +444,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NeverAcked { entity, .. } if entity == "x"),
     },
     FaultCase {
@@ -358,6 +452,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NoInviteForMember { .. }),
     },
     FaultCase {
@@ -365,6 +460,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientA],
         tweak: adhoc,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::GroupRequestUriWrong { adhoc: true, want, .. } if want.contains("factory")),
     },
     FaultCase {
@@ -372,6 +468,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::CallIdReused { .. }),
     },
     FaultCase {
@@ -379,6 +476,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ByeNotPropagated { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
@@ -386,6 +484,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::DeliveryLength { bytes, sent: 20000, .. } if *bytes < 20000),
     },
     FaultCase {
@@ -393,6 +492,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ToPathNotPeers { peer, .. } if peer == "x"),
     },
     FaultCase {
@@ -400,6 +500,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ByteRangeUnparsable { value, .. } if value.starts_with("0-")),
     },
     FaultCase {
@@ -407,6 +508,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SendUnanswered { .. }),
     },
     FaultCase {
@@ -414,6 +516,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SipUnparsable { error } if error.contains("without a colon")),
     },
     FaultCase {
@@ -421,7 +524,24 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ContentAltered { changed, .. } if !changed.is_empty()),
+    },
+    FaultCase {
+        fault: Fault::NoAckNon2xx,
+        fig: 2,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        scenario: b1_declines,
+        expect: |k| matches!(k, K::Non2xxNotAcked { entity, .. } if entity == "x"),
+    },
+    FaultCase {
+        fault: Fault::DeclineAnswersCf,
+        fig: 2,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        scenario: b1_declines,
+        expect: |k| matches!(k, K::AnsweredOnDecline { .. }),
     },
 ];
 
@@ -446,6 +566,7 @@ async fn each_fault_fails_its_check() {
         (fc.tweak)(&mut v);
         let mut case = Case::new(v, fc.sut);
         case.faults = vec![fc.fault];
+        case.scenario = (fc.scenario)();
         case.timeout = Duration::from_millis(2500);
         let fault = fc.fault;
         async move { (fault, run_case(158, i as u16, &case).await) }
@@ -628,6 +749,44 @@ fn recording() -> &'static Recording {
     })
 }
 
+/// A clean self-check recording of member-declines (FIG 2, b1 declines with 486).
+fn decline_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut case = Case::new(var(2, Transport::Udp), &[]);
+                case.scenario = b1_declines();
+                let mut last = String::new();
+                for attempt in 0..3u16 {
+                    let run = run_case(163, attempt, &case).await;
+                    let results = judge(&run);
+                    let clean = results.iter().all(|r| {
+                        r.verdict == Verdict::Pass
+                            || matches!(r.id, CheckId::SigRoute | CheckId::LinkReuse)
+                    });
+                    if clean {
+                        return Recording {
+                            ctx: run.ctx,
+                            events: run.events,
+                        };
+                    }
+                    last = show(&results);
+                    eprintln!("decline recording attempt {attempt} not clean; again:\n{last}");
+                }
+                panic!("no clean decline recording in 3 attempts:\n{last}");
+            })
+        })
+        .join()
+        .expect("recording thread")
+    })
+}
+
 fn addr_of(rec: &Recording, name: &str, msrp: bool) -> SocketAddr {
     let i = rec.ctx.topology.instance(name).expect("instance");
     if msrp {
@@ -646,7 +805,11 @@ fn assert_mutation_fails(
     mutate_ctx: impl FnOnce(&mut CaseContext),
     mutate: impl FnOnce(&mut Events),
 ) {
-    let rec = recording();
+    // The exception checks judge a recording of their scenario.
+    let rec = match id {
+        CheckId::SigNon2xxAck | CheckId::SigDecline => decline_recording(),
+        _ => recording(),
+    };
     let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
     let before = verdict_of(&original, id);
     assert_eq!(
@@ -1514,6 +1677,42 @@ fn mutation_wire_syntax() {
         },
     );
     only_wire_syntax(&msrp_ev);
+}
+
+#[test]
+fn mutation_sig_non2xx_ack() {
+    // x's hop-by-hop ACK of pf-b1's 486 for b1 is gone.
+    let rec = decline_recording();
+    let (x, pfb1) = (addr_of(rec, "x", false), addr_of(rec, "pf-b1", false));
+    assert_mutation_fails(
+        CheckId::SigNon2xxAck,
+        |f| matches!(&f.kind, K::Non2xxNotAcked { entity, .. } if entity == "x"),
+        |_| {},
+        |ev| {
+            let i = find_sip(ev, x, pfb1, "ACK ", "b1@");
+            let all = same_sip(ev, i);
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_decline() {
+    // pf-b1 never relays b1's 486 to x (nor does x ACK it).
+    let rec = decline_recording();
+    let (x, pfb1) = (addr_of(rec, "x", false), addr_of(rec, "pf-b1", false));
+    assert_mutation_fails(
+        CheckId::SigDecline,
+        |f| matches!(&f.kind, K::DeclineNotRelayed { member, .. } if member == "b1"),
+        |_| {},
+        |ev| {
+            let r = find_sip(ev, pfb1, x, "SIP/2.0 486", "");
+            let mut all = same_sip(ev, r);
+            let a = find_sip(ev, x, pfb1, "ACK ", "b1@");
+            all.extend(same_sip(ev, a));
+            drop_events(ev, all);
+        },
+    );
 }
 
 #[test]

@@ -64,6 +64,8 @@ check_ids! {
     SigB2bua = "SIG-B2BUA",
     SigTeardown = "SIG-TEARDOWN",
     SigRoute = "SIG-ROUTE",
+    SigNon2xxAck = "SIG-NON2XX-ACK",
+    SigDecline = "SIG-DECLINE",
     MediaDelivery = "MEDIA-DELIVERY",
     MediaPaths = "MEDIA-PATHS",
     MediaFraming = "MEDIA-FRAMING",
@@ -94,7 +96,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 27] = [
+    pub const ALL: [CheckId; 29] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -116,6 +118,8 @@ impl CheckId {
         CheckId::SigB2bua,
         CheckId::SigTeardown,
         CheckId::SigRoute,
+        CheckId::SigNon2xxAck,
+        CheckId::SigDecline,
         CheckId::MediaDelivery,
         CheckId::MediaPaths,
         CheckId::MediaFraming,
@@ -447,10 +451,31 @@ pub static CATALOGUE: &[Entry] = &[
         patent: &["S101–S111"],
     },
     Entry {
+        id: CheckId::SigNon2xxAck,
+        title: "a final non-2xx is ACKed hop by hop",
+        what: "An entity whose INVITE is answered with a final non-2xx (a member's 486 or 603, \
+               relayed hop by hop) ACKs it itself, on that hop: an ACK with the INVITE's Via \
+               branch and CSeq number and the response's To tag, never forwarded as an \
+               end-to-end ACK (exception scenarios `member-declines`).",
+        rfc: &["RFC 3261 §17.1.1.3"],
+        patent: &["S103"],
+    },
+    Entry {
+        id: CheckId::SigDecline,
+        title: "a member's decline is relayed; the call goes on for the others",
+        what: "When a member declines its INVITE4 (486, 603: scenario `member-declines`), its \
+               pf-b answers x's INVITE3 for it with a final non-2xx; x keeps the call for the \
+               other members (no BYE or CANCEL to them before the upstream BYE) and, where it \
+               answers on the first 200-3 (FIG 2, 4, 5, 6), does not answer 200-2 on the \
+               decline; no link is opened for the declined session.",
+        rfc: &["RFC 3261 §13.2.2.3", "RFC 3261 §15"],
+        patent: &["S103", "S104", "FIG 1–7"],
+    },
+    Entry {
         id: CheckId::MediaDelivery,
         title: "every member gets the whole content, byte-exact",
         what: "Every member receives the whole content, byte-exact (SHA-256), whatever the \
-               chunking on each hop. The content is the message client-a sent, as its link \
+               chunking on each hop (a member that declined its session is left out). The content is the message client-a sent, as its link \
                (L1) shows it: a SUT's client-a may send content of its own choosing; with L1 \
                between two SUT roles, the first visible hop's content at the size the trigger \
                asked for. A profile whose trigger names `{content}` pins it: the harness writes \

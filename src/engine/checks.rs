@@ -61,6 +61,8 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::SigB2bua => sig_b2bua(&a),
                 CheckId::SigTeardown => sig_teardown(&a),
                 CheckId::SigRoute => sig_route(&a),
+                CheckId::SigNon2xxAck => sig_non2xx_ack(&a),
+                CheckId::SigDecline => sig_decline(&a),
                 CheckId::MediaDelivery => media_delivery(&a),
                 CheckId::MediaPaths => media_paths(&a),
                 CheckId::MediaFraming => media_framing(&a),
@@ -211,7 +213,9 @@ impl<'a> Analysis<'a> {
             member: None,
             obs: None,
         });
-        for m in a.members.clone() {
+        // A member that declined (the wire's scenario) has no session: its legs end with the
+        // non-2xx and SIG-DECLINE judges them; every other check expects the rest of the group.
+        for m in a.accepting() {
             let Some(pfb) = topo.pf_b_serving(&m) else {
                 continue;
             };
@@ -243,6 +247,15 @@ impl<'a> Analysis<'a> {
                 .map(|l| l.index);
         }
         a
+    }
+
+    /// The members that did not decline (all of the group on the happy path).
+    fn accepting(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| !self.obs.scenario.declined(m))
+            .cloned()
+            .collect()
     }
 
     /// The group: the topology's members, or the ad-hoc list the INVITEs carried.
@@ -2579,6 +2592,292 @@ fn sig_teardown(a: &Analysis) -> Vec<Finding> {
 
 // ---------------------------------------------------------------------------- media
 
+// ---------------------------------------------------------------------------- exceptions
+
+/// The status code of SIP message `i`, when it is a response.
+fn code_of(a: &Analysis, i: usize) -> Option<u16> {
+    match a.obs.sip.get(i).and_then(|s| s.kind.as_ref()) {
+        Some(crate::model::SipKind::Response { code, .. }) => Some(*code),
+        _ => None,
+    }
+}
+
+/// SIG-NON2XX-ACK: every final non-2xx to an INVITE the SUT sent is ACKed by it on that hop,
+/// with the INVITE's branch (found by the model) and CSeq number and the response's To tag.
+fn sig_non2xx_ack(a: &Analysis) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for l in &a.obs.legs {
+        if !a.subject(&l.uac) {
+            continue;
+        }
+        let Some(fi) = l.final_response else { continue };
+        if code_of(a, fi).is_none_or(|c| c < 300) || l.ok.is_some() {
+            continue;
+        }
+        let response = a.sip_ev(fi);
+        let Some(ai) = l.failure_ack else {
+            out.push(about(
+                Class::Fail,
+                response.clone(),
+                K::Non2xxNotAcked {
+                    response,
+                    entity: l.uac.name.clone(),
+                },
+            ));
+            continue;
+        };
+        let msg = |i: usize| a.obs.sip.get(i).and_then(|s| s.msg.as_ref());
+        let mut wrong = Vec::new();
+        let inv_cseq = msg(l.invite).and_then(|m| m.cseq()).map(|(n, _)| n);
+        let ack_cseq = msg(ai).and_then(|m| m.cseq()).map(|(n, _)| n);
+        if inv_cseq != ack_cseq {
+            wrong.push(format!(
+                "CSeq {} instead of the INVITE's {}",
+                ack_cseq.map_or("(none)".into(), |n| n.to_string()),
+                inv_cseq.map_or("(none)".into(), |n| n.to_string())
+            ));
+        }
+        let resp_tag = msg(fi).and_then(|m| m.to_tag());
+        let ack_tag = msg(ai).and_then(|m| m.to_tag());
+        if resp_tag != ack_tag {
+            wrong.push(format!(
+                "To tag {} instead of the response's {}",
+                ack_tag.as_deref().unwrap_or("(none)"),
+                resp_tag.as_deref().unwrap_or("(none)")
+            ));
+        }
+        let ack = a.sip_ev(ai);
+        if wrong.is_empty() {
+            out.push(about(
+                Class::Pass,
+                ack.clone(),
+                K::Non2xxAcked { response, ack },
+            ));
+        } else {
+            out.push(about(
+                Class::Fail,
+                ack.clone(),
+                K::Non2xxAckWrong {
+                    ack,
+                    what: wrong.join("; "),
+                },
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NoNon2xx));
+    }
+    out
+}
+
+/// SIG-DECLINE: a member's decline (the model's [`crate::model::scenario::Scenario`]) is
+/// relayed by its pf-b, and x goes on with the others.
+fn sig_decline(a: &Analysis) -> Vec<Finding> {
+    let sc = &a.obs.scenario;
+    if sc.declined.is_empty() {
+        return vec![Finding::not_observable(K::NoDecline)];
+    }
+    let mut out = Vec::new();
+    let x = party(a.topo, "x", Role::X);
+    let x_legs = |m: &str| -> Vec<&LegObs> {
+        a.obs
+            .legs
+            .iter()
+            .filter(|l| l.uac.role == Role::X && l.uas.role == Role::PfB)
+            .filter(|l| member_of(a.topo, l).as_deref() == Some(m))
+            .collect()
+    };
+    // pf-b answers x's INVITE for a declining member with a final non-2xx.
+    for (m, d) in &sc.declined {
+        let own = a.obs.legs.get(d.leg);
+        if own.is_none_or(|l| l.uas.role != Role::ClientB) {
+            continue; // Read off x's leg: the member's own answer is not on the wire.
+        }
+        let Some(pfb) = a.topo.pf_b_serving(m) else {
+            continue;
+        };
+        let pfb = party(a.topo, &pfb.name, Role::PfB);
+        if !a.subject(&pfb) {
+            continue;
+        }
+        let decline = a.sip_ev(d.response);
+        let legs = x_legs(m);
+        let Some(l3) = legs.first() else {
+            if !a.self_check && a.ctx.is_sut(Role::X) {
+                out.push(a.hidden("x's INVITE3 for a declined member (x is the SUT's too)"));
+            }
+            continue;
+        };
+        match (l3.ok, l3.final_response) {
+            (Some(ok), _) => out.push(about(
+                Class::Fail,
+                a.sip_ev(ok),
+                K::DeclineAccepted {
+                    member: m.clone(),
+                    decline,
+                    response: a.sip_ev(ok),
+                },
+            )),
+            (None, Some(f)) => out.push(about(
+                Class::Pass,
+                a.sip_ev(f),
+                K::DeclineRelayed {
+                    member: m.clone(),
+                    code: code_of(a, f).unwrap_or(0),
+                    response: a.sip_ev(f),
+                },
+            )),
+            (None, None) => out.push(Finding::fail(K::DeclineNotRelayed {
+                member: m.clone(),
+                decline,
+                watched: Time(a.obs.end),
+            })),
+        }
+    }
+    // x: no 200-2 on a decline, the remaining members kept until the upstream BYE.
+    let l2 = a
+        .legs
+        .iter()
+        .find(|el| el.link == Link::L2)
+        .filter(|el| a.visible(el))
+        .and_then(|el| a.sleg(el));
+    if a.subject(&x) {
+        let mine: Vec<&LegObs> = a.obs.legs.iter().filter(|l| l.uac == x).collect();
+        let first = |ok: bool| {
+            mine.iter()
+                .filter_map(|l| {
+                    if ok {
+                        l.ok
+                    } else {
+                        l.final_response
+                            .filter(|&f| code_of(a, f).is_some_and(|c| c >= 300))
+                    }
+                })
+                .min_by_key(|&i| a.t(i))
+        };
+        let (first_ok, first_decline) = (first(true), first(false));
+        if let (Some(ok2), Some(dec)) = (l2.and_then(|l| l.ok), first_decline) {
+            if a.ctx.variant.x_answer() == XAnswer::AfterFirstMember && !mine.is_empty() {
+                let early = first_ok.is_none_or(|f| a.t(ok2) < a.t(f));
+                if early && a.t(ok2) >= a.t(dec) {
+                    out.push(about(
+                        Class::Fail,
+                        a.sip_ev(ok2),
+                        K::AnsweredOnDecline {
+                            answer: a.sip_ev(ok2),
+                            decline: a.sip_ev(dec),
+                        },
+                    ));
+                } else if !early {
+                    out.push(about(
+                        Class::Pass,
+                        a.sip_ev(ok2),
+                        K::WaitedPastDecline {
+                            answer: a.sip_ev(ok2),
+                        },
+                    ));
+                }
+            }
+        }
+        if let Some(l2) = l2 {
+            let upstream_bye = l2
+                .bye
+                .filter(|&b| a.obs.sip.get(b).and_then(|s| s.sender.as_ref()) == Some(&l2.uac))
+                .map(|b| a.t(b));
+            let mut kept = Vec::new();
+            for m in a.accepting() {
+                for l in x_legs(&m) {
+                    let ended = l.messages.iter().copied().find(|&i| {
+                        let s = &a.obs.sip[i];
+                        (s.is_request("BYE") || s.is_request("CANCEL"))
+                            && s.sender.as_ref() == Some(&x)
+                            && upstream_bye.is_none_or(|t| s.t < t)
+                    });
+                    match ended {
+                        Some(i) => out.push(about(
+                            Class::Fail,
+                            a.sip_ev(i),
+                            K::RemainingMemberEnded {
+                                member: m.clone(),
+                                request: a.sip_ev(i),
+                            },
+                        )),
+                        None if l.ok.is_some() => kept.push(m.clone()),
+                        None => {}
+                    }
+                }
+            }
+            if !kept.is_empty() {
+                out.push(Finding::pass(K::RemainingMembersKept { members: kept }));
+            }
+        } else if !a.self_check {
+            out.push(a.hidden("x's upstream leg (pf-a is the SUT's too)"));
+        }
+    }
+    // No link for a declined session.
+    for m in sc.declined.keys() {
+        let before = out.len();
+        let legs = a.obs.legs.iter().filter(|l| {
+            l.ok.is_none()
+                && (l.uas.name == *m
+                    || (l.link == Some(Link::L3)
+                        && member_of(a.topo, l).as_deref() == Some(m.as_str())))
+        });
+        for l in legs {
+            for &ci in &l.conns {
+                let Some(c) = a.obs.conns.get(ci) else {
+                    continue;
+                };
+                if a.subject_opt(&c.opener_party) {
+                    out.push(about(
+                        Class::Fail,
+                        a.conn_ev(c),
+                        K::LinkForDeclinedLeg {
+                            member: m.clone(),
+                            conn: a.conn_ev(c),
+                        },
+                    ));
+                }
+            }
+        }
+        for c in a.links() {
+            if c.target_party.as_ref().is_some_and(|p| p.name == *m)
+                && a.subject_opt(&c.opener_party)
+            {
+                out.push(about(
+                    Class::Fail,
+                    a.conn_ev(c),
+                    K::LinkForDeclinedLeg {
+                        member: m.clone(),
+                        conn: a.conn_ev(c),
+                    },
+                ));
+            }
+        }
+        // The member's own hop is on the wire: its pf-b, when the SUT's, was free to open.
+        let own_visible = sc
+            .declined
+            .get(m)
+            .and_then(|d| a.obs.legs.get(d.leg))
+            .is_some_and(|l| l.uas.role == Role::ClientB);
+        if let Some(pfb) = a.topo.pf_b_serving(m) {
+            let pfb = party(a.topo, &pfb.name, Role::PfB);
+            if out.len() == before && own_visible && a.subject(&pfb) {
+                out.push(Finding::pass(K::NoLinkForDeclined {
+                    member: m.clone(),
+                    entity: pfb.name.clone(),
+                }));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "x or the declining member's pf-b".into(),
+        }));
+    }
+    out
+}
+
 /// What reached a member on the wire (CPIM object, before unwrapping), for evidence.
 fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
     let mut seen = Vec::new();
@@ -2620,7 +2919,7 @@ fn media_delivery(a: &Analysis) -> Vec<Finding> {
             }));
         }
     }
-    for m in &a.members {
+    for m in &a.accepting() {
         let wire = || wire_delivery(a, m);
         let member = m.clone();
         let sent = a.ctx.content_len;

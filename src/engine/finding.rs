@@ -955,6 +955,76 @@ pub enum FindingKind {
         ack: Cite,
     },
     NoInvite2,
+    // ------------------------------------------------------------ SIG-NON2XX-ACK, SIG-DECLINE
+    /// The INVITE sender ACKed the final non-2xx `response` hop by hop, as required.
+    Non2xxAcked {
+        response: Cite,
+        ack: Cite,
+    },
+    /// No ACK with the INVITE's branch answered the final non-2xx `response` (RFC 3261
+    /// §17.1.1.3).
+    Non2xxNotAcked {
+        response: Cite,
+        entity: String,
+    },
+    /// The ACK of a non-2xx has another CSeq number than the INVITE, or another To tag than
+    /// the response.
+    Non2xxAckWrong {
+        ack: Cite,
+        what: String,
+    },
+    /// No final non-2xx to any INVITE the SUT sent: nothing for the hop-by-hop ACK.
+    NoNon2xx,
+    /// pf-b relayed the member's decline upstream: its final response to x's INVITE for the
+    /// member is a non-2xx.
+    DeclineRelayed {
+        member: String,
+        code: u16,
+        response: Cite,
+    },
+    /// pf-b accepted x's INVITE for a member that declined (`response` is its 2xx).
+    DeclineAccepted {
+        member: String,
+        decline: Cite,
+        response: Cite,
+    },
+    /// pf-b gave x's INVITE for a member that declined no final response at all.
+    DeclineNotRelayed {
+        member: String,
+        decline: Cite,
+        watched: Time,
+    },
+    /// x answered 200-2 after a member's decline and before any member accepted, in a figure
+    /// where it waits for the first 200-3 (FIG 2, 4, 5, 6).
+    AnsweredOnDecline {
+        answer: Cite,
+        decline: Cite,
+    },
+    /// x waited for an accepting member before 200-2, whatever the decline.
+    WaitedPastDecline {
+        answer: Cite,
+    },
+    /// x ended a remaining member's leg (BYE or CANCEL) before the upstream BYE came.
+    RemainingMemberEnded {
+        member: String,
+        request: Cite,
+    },
+    /// x kept every remaining member's leg until the upstream BYE.
+    RemainingMembersKept {
+        members: Vec<String>,
+    },
+    /// A link was opened for a leg whose member declined (no session exists).
+    LinkForDeclinedLeg {
+        member: String,
+        conn: Cite,
+    },
+    /// No link was opened for the declined session of `member` by the SUT's pf-b serving it.
+    NoLinkForDeclined {
+        member: String,
+        entity: String,
+    },
+    /// No member declined: nothing for SIG-DECLINE.
+    NoDecline,
     NoInviteForMember {
         member: String,
         uri: String,
@@ -1870,6 +1940,67 @@ impl fmt::Display for FindingKind {
                 f,
                 "the INVITE for {member} went to {sent_to} but {serving} serves {member}"
             ),
+            K::Non2xxAcked { response, ack } => {
+                write!(f, "{response} ACKed hop by hop with the INVITE's branch: {ack}")
+            }
+            K::Non2xxNotAcked { response, entity } => write!(
+                f,
+                "{entity} never ACKed the final non-2xx {response} (RFC 3261 §17.1.1.3: an ACK \
+                 with the INVITE's branch)"
+            ),
+            K::Non2xxAckWrong { ack, what } => {
+                write!(f, "the ACK of a non-2xx {ack}: {what} (RFC 3261 §17.1.1.3)")
+            }
+            K::NoNon2xx => f.write_str("no INVITE of the SUT was answered with a final non-2xx"),
+            K::DeclineRelayed {
+                member,
+                code,
+                response,
+            } => write!(f, "{member}'s decline relayed upstream as {code}: {response}"),
+            K::DeclineAccepted {
+                member,
+                decline,
+                response,
+            } => write!(
+                f,
+                "member {member} declined ({decline}), yet its pf-b accepted x's INVITE for it: \
+                 {response}"
+            ),
+            K::DeclineNotRelayed {
+                member,
+                decline,
+                watched,
+            } => write!(
+                f,
+                "member {member} declined ({decline}), and its pf-b sent no final response to \
+                 x's INVITE for it (watched until {watched})"
+            ),
+            K::AnsweredOnDecline { answer, decline } => write!(
+                f,
+                "x answered 200-2 {answer} on a member's decline {decline}, before any member \
+                 accepted (it answers on the first 200-3)"
+            ),
+            K::WaitedPastDecline { answer } => {
+                write!(f, "x answered 200-2 only once a member accepted: {answer}")
+            }
+            K::RemainingMemberEnded { member, request } => write!(
+                f,
+                "x ended the leg of remaining member {member} before the upstream BYE: {request}"
+            ),
+            K::RemainingMembersKept { members } => write!(
+                f,
+                "x kept the legs of the remaining members ({}) until the upstream BYE",
+                members.join(", ")
+            ),
+            K::LinkForDeclinedLeg { member, conn } => write!(
+                f,
+                "a link was opened for the session of member {member}, who declined it: {conn}"
+            ),
+            K::NoLinkForDeclined { member, entity } => write!(
+                f,
+                "{entity} opened no link for the session member {member} declined"
+            ),
+            K::NoDecline => f.write_str("no member declined"),
             K::DuplicateInvites { member, invites } => write!(
                 f,
                 "x sent {} INVITE dialogs for member {member}: {}",

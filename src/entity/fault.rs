@@ -97,6 +97,8 @@ faults! {
     ReuseCallId = "reuse-call-id", "SIG-B2BUA", "a B2BUA reuses the upstream Call-ID on its downstream leg";
     NoByeDownstream = "no-bye-downstream", "SIG-TEARDOWN", "answers the upstream BYE but never sends BYE downstream";
     IgnoreRouteSet = "ignore-route-set", "SIG-ROUTE", "sends ACK and BYE straight to the peer's Contact, without the route set the SIP/IP core recorded";
+    NoAckNon2xx = "no-ack-non2xx", "SIG-NON2XX-ACK", "a middle entity never ACKs a final non-2xx to its INVITE";
+    DeclineAnswersCf = "decline-answers-cf", "SIG-DECLINE", "x answers 200-2 on a member's decline, before any member accepted, in figures where it waits for the first 200-3";
     RelayTruncate = "relay-truncate", "MEDIA-DELIVERY", "drops the last 10 bytes of every relayed message";
     WrongToPath = "wrong-to-path", "MEDIA-PATHS", "relayed SENDs carry the upstream To-Path";
     BadByteRange = "bad-byte-range", "MEDIA-FRAMING", "relayed chunks start their Byte-Range at 0";

@@ -45,6 +45,7 @@ pub(super) fn build_legs(obs: &mut Observation) {
                     final_response: None,
                     ok: None,
                     ack: None,
+                    failure_ack: None,
                     bye: None,
                     bye_ok: None,
                     messages: Vec::new(),
@@ -125,6 +126,15 @@ pub(super) fn build_legs(obs: &mut Observation) {
         if is_ack && l.ack.is_none() && l.ok.is_some() && (branch != l.branch || l.branch.is_none())
         {
             l.ack = Some(i);
+        }
+        if is_ack
+            && l.failure_ack.is_none()
+            && l.ok.is_none()
+            && l.final_response.is_some()
+            && l.branch.is_some()
+            && branch == l.branch
+        {
+            l.failure_ack = Some(i);
         }
         if is_bye && l.bye.is_none() {
             l.bye = Some(i);

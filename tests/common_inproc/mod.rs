@@ -34,6 +34,9 @@ pub struct Case {
     pub sut: Vec<Role>,
     pub faults: Vec<Fault>,
     pub timeout: Duration,
+    /// The exception scenario the harness's entities play (issue 16: a member that
+    /// declines, …), wherever they are in the chain.
+    pub scenario: Holds,
 }
 
 impl Case {
@@ -43,6 +46,7 @@ impl Case {
             sut: sut.to_vec(),
             faults: vec![],
             timeout: Duration::from_secs(8),
+            scenario: Holds::default(),
         }
     }
 }
@@ -103,7 +107,7 @@ pub async fn run_case_on(topo: Arc<Topology>, case: &Case) -> Run {
             cfg.faults = case.faults.clone();
             None
         } else {
-            cfg.holds = holds_for(inst.role, &case.sut);
+            cfg.holds = holds_for(inst.role, &case.sut).with_scenario(&case.scenario);
             Some(rec.clone())
         };
         nodes.push(

@@ -601,7 +601,9 @@ impl Node {
                     .expect("down leg has its INVITE");
                 let ack = non2xx_ack(&invite, &msg);
                 let to = self.legs[leg].invite_dest;
-                self.send_sip(Some(leg), to, ack);
+                if !(self.fault(Fault::NoAckNon2xx) && self.rules.middle()) {
+                    self.send_sip(Some(leg), to, ack);
+                }
                 self.legs[leg].state = DialogState::Failed;
                 self.bp_legs.push(leg);
                 self.warn(format!(
@@ -722,6 +724,21 @@ impl Node {
             self.maybe_bye(d);
         }
         self.end_call_if_done(call);
+    }
+}
+
+/// The reason phrase of a final non-2xx this node sends or relays (RFC 3261 §21).
+pub(super) fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        408 => "Request Timeout",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        488 => "Not Acceptable Here",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        _ => "Downstream Failed",
     }
 }
 

@@ -16,6 +16,12 @@ impl Node {
                 DialogState::Failed | DialogState::Terminated
             )
         });
+        if !all_failed && self.rules.takes_turns() && self.fault(Fault::DeclineAnswersCf) {
+            // x takes a member's decline for an answer (a fault).
+            if let Some(up) = self.calls[call].up {
+                self.answer_up(up);
+            }
+        }
         if all_failed {
             if let Some(up) = self.calls[call].up {
                 if !self.calls[call].answered_up {
@@ -25,7 +31,7 @@ impl Node {
                     } else {
                         480
                     };
-                    self.reject_up(up, code, "Downstream Failed");
+                    self.reject_up(up, code, super::signalling::reason_phrase(code));
                 }
             }
         }

@@ -37,10 +37,15 @@ impl Rules for ClientB {
     fn delivers(&self) -> bool {
         true
     }
-    /// Answers at once: the call is for this member.
+    /// Answers at once: the call is for this member; or declines it with the final non-2xx
+    /// the harness's member-declines scenario gives this member (486 Busy Here, 603 Decline).
     fn invited(&self, node: &mut Node, inv: Invited<'_>) {
         let call = &mut node.calls[inv.call];
         call.member = Some(node.cfg.name.clone());
+        if let Some(&code) = node.cfg.holds.decline.get(&node.cfg.name) {
+            node.reject_up(inv.leg, code, super::super::signalling::reason_phrase(code));
+            return;
+        }
         call.delivery = Some(Delivery::default());
         node.answer_up(inv.leg);
     }

@@ -1,0 +1,98 @@
+//! The exception conditions a case shows on the wire (issue 16), read once for the checks,
+//! `analyze`, the ladders and the reports: which members declined their session. A capture
+//! carries no harness settings, so everything here comes from the messages alone.
+
+use super::{member_of, Observation};
+use crate::topology::{Role, Topology};
+use std::collections::BTreeMap;
+
+/// A member's decline: the final response its client-b refused its INVITE (INVITE4) with
+/// ([`is_decline`]: 480, 486, 600, 603).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declined {
+    /// The status code (486 Busy Here, 603 Decline, …).
+    pub code: u16,
+    /// The response ([`Observation::sip`] index).
+    pub response: usize,
+    /// The dialog it ended ([`Observation::legs`] index): the member's L4 leg, or its L3
+    /// leg when no L4 leg of the member is on the wire.
+    pub leg: usize,
+}
+
+/// The exception scenario of a case, as its wire shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scenario {
+    /// Per member: its decline. Read from the member's own leg (L4: the member is the
+    /// sender of the final non-2xx); where no L4 leg of the member was recorded (pf-b and
+    /// client-b both the SUT's), from x's leg for it (L3).
+    pub declined: BTreeMap<String, Declined>,
+}
+
+impl Scenario {
+    /// Whether `member` declined.
+    pub fn declined(&self, member: &str) -> bool {
+        self.declined.contains_key(member)
+    }
+
+    /// Whether every one of `members` declined (and there is one).
+    pub fn all_declined(&self, members: &[String]) -> bool {
+        !members.is_empty() && members.iter().all(|m| self.declined(m))
+    }
+}
+
+/// A member's own refusal of a session (RFC 3261 §21.4.18, §21.6): busy, unavailable or
+/// declined. Other failures (488 for an offer it cannot accept, 400, …) answer what the
+/// INVITE sender did wrong and stay ordinary failures of the flow.
+pub fn is_decline(code: u16) -> bool {
+    matches!(code, 480 | 486 | 600 | 603)
+}
+
+/// Reads the [`Scenario`] off an attributed observation with its legs built.
+pub(super) fn read(obs: &Observation, topo: &Topology) -> Scenario {
+    let mut out = Scenario::default();
+    let final_code = |li: usize| -> Option<(u16, usize)> {
+        let l = obs.legs.get(li)?;
+        let i = l.final_response?;
+        let s = obs.sip.get(i)?;
+        match &s.kind {
+            Some(super::SipKind::Response { code, .. }) if is_decline(*code) => Some((*code, i)),
+            _ => None,
+        }
+    };
+    for m in &topo.members {
+        let l4: Vec<usize> = obs
+            .legs
+            .iter()
+            .filter(|l| l.uas.name == m.name && l.uas.role == Role::ClientB)
+            .map(|l| l.index)
+            .collect();
+        let candidates: Vec<usize> = if l4.is_empty() {
+            obs.legs
+                .iter()
+                .filter(|l| l.uac.role == Role::X && l.uas.role == Role::PfB)
+                .filter(|l| member_of(topo, l).as_deref() == Some(m.name.as_str()))
+                .map(|l| l.index)
+                .collect()
+        } else {
+            l4
+        };
+        // The member declined when no leg of it was accepted and one was refused.
+        if candidates.iter().any(|&li| obs.legs[li].ok.is_some()) {
+            continue;
+        }
+        if let Some((li, (code, response))) = candidates
+            .iter()
+            .find_map(|&li| final_code(li).map(|c| (li, c)))
+        {
+            out.declined.insert(
+                m.name.clone(),
+                Declined {
+                    code,
+                    response,
+                    leg: li,
+                },
+            );
+        }
+    }
+    out
+}
