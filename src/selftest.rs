@@ -78,6 +78,9 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         Fault::NoAckDownstream => middle,
         // Exception scenarios (issue 16): where a harness member declines.
         Fault::NoAckNon2xx => (sut(Role::X) || sut(Role::PfB)) && !case.holds.decline.is_empty(),
+        Fault::NoByeUpstream => {
+            sut(Role::X) && v.x_answer() == XAnswer::AtOnce && case.holds.decline.len() >= 3
+        }
         Fault::DeclineAnswersCf => {
             sut(Role::X)
                 && v.x_answer() == XAnswer::AfterFirstMember

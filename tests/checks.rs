@@ -62,8 +62,15 @@ async fn figure_passes(net: u8, variant: Variant) {
         if sut.is_empty() {
             for r in &results {
                 // SIG-ROUTE judges only runs behind a SIP/IP core (tests/core.rs).
-                let may_hide =
-                    (r.id == CheckId::LinkReuse && !variant.reuse) || r.id == CheckId::SigRoute;
+                // The exception checks judge their scenarios only (member_declines_passes, …).
+                let may_hide = (r.id == CheckId::LinkReuse && !variant.reuse)
+                    || matches!(
+                        r.id,
+                        CheckId::SigRoute
+                            | CheckId::SigNon2xxAck
+                            | CheckId::SigDecline
+                            | CheckId::SigAllDecline
+                    );
                 assert!(
                     r.verdict == Verdict::Pass || may_hide,
                     "{} self-check: {} is {}\n{}",
@@ -234,6 +241,66 @@ async fn member_declines_passes() {
     assert!(failures.is_empty(), "{failures}");
 }
 
+/// all-decline (issue 16): every member declines. FIG 1 (x answered 200-2 at once: it ends
+/// the call with BYE, pf-a relays it) and FIG 2 (x refuses INVITE2, pf-a relays the
+/// refusal): the reference passes on every split that sees it, SIG-ALL-DECLINE judges
+/// something wherever client-a, pf-a or x is the SUT's, and nobody gets content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_decline_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::ClientA],
+        &[Role::PfA],
+        &[Role::X],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let mut cases = Vec::new();
+    for fig in [1u8, 2] {
+        for sut in splits {
+            // In FIG 1 a SUT client-a may have its content acknowledged before x's BYE.
+            if fig == 1 && *sut == [Role::ClientA] {
+                continue;
+            }
+            let mut case = Case::new(var(fig, Transport::Udp), sut);
+            case.scenario = all_decline();
+            cases.push(case);
+        }
+    }
+    let runs = futures_join(cases.into_iter().enumerate().map(|(i, case)| async move {
+        let run = run_case(165, i as u16, &case).await;
+        (case, run)
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        let bad: Vec<&CheckResult> = results
+            .iter()
+            .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+            .collect();
+        if !bad.is_empty() {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        // client-a in FIG 2 only ACKs the refusal: SIG-NON2XX-ACK judges it.
+        let judged = if case.sut == [Role::ClientA] && case.variant.figure.n() == 2 {
+            CheckId::SigNon2xxAck
+        } else {
+            CheckId::SigAllDecline
+        };
+        let v = verdict_of(&results, judged).verdict;
+        if v != Verdict::Pass {
+            failures.push_str(&format!("{name}: {judged} is {}\n", v.as_str()));
+        }
+        assert!(
+            run.ctx.delivered.values().all(|d| d.bytes == 0),
+            "{name}: content delivered: {:?}",
+            run.ctx.delivered
+        );
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
 // ------------------------------------------------------------------------------ faults
 
 struct FaultCase {
@@ -251,6 +318,20 @@ fn no_tweak(_: &mut Variant) {}
 
 fn no_scenario() -> Holds {
     Holds::default()
+}
+
+/// all-decline: every member declines.
+fn all_decline() -> Holds {
+    Holds {
+        decline: [
+            ("b1".to_string(), 486),
+            ("b2".to_string(), 486),
+            ("b3".to_string(), 603),
+        ]
+        .into(),
+        chunk_gap: Duration::from_millis(50),
+        ..Holds::default()
+    }
 }
 
 /// member-declines: b1 (sharing pf-b1 with b2) answers INVITE4 with 486.
@@ -536,6 +617,14 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::Non2xxNotAcked { entity, .. } if entity == "x"),
     },
     FaultCase {
+        fault: Fault::NoByeUpstream,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        scenario: all_decline,
+        expect: |k| matches!(k, K::UpstreamLeftOpen { entity, .. } if entity == "x"),
+    },
+    FaultCase {
         fault: Fault::DeclineAnswersCf,
         fig: 2,
         sut: &[Role::X],
@@ -728,10 +817,18 @@ fn recording() -> &'static Recording {
                             .collect()
                     };
                     let shared = conns_of("b1@").iter().any(|c| conns_of("b2@").contains(c));
-                    // SIG-ROUTE is not observable without a SIP/IP core.
-                    let clean = results
-                        .iter()
-                        .all(|r| r.verdict == Verdict::Pass || r.id == CheckId::SigRoute);
+                    // SIG-ROUTE is not observable without a SIP/IP core, the exception checks
+                    // without their scenario (they have recordings of their own).
+                    let clean = results.iter().all(|r| {
+                        r.verdict == Verdict::Pass
+                            || matches!(
+                                r.id,
+                                CheckId::SigRoute
+                                    | CheckId::SigNon2xxAck
+                                    | CheckId::SigDecline
+                                    | CheckId::SigAllDecline
+                            )
+                    });
                     if shared && clean {
                         return Recording {
                             ctx: run.ctx,
@@ -749,42 +846,50 @@ fn recording() -> &'static Recording {
     })
 }
 
-/// A clean self-check recording of member-declines (FIG 2, b1 declines with 486).
+/// A clean self-check recording of an exception scenario on `fig` (net `net`).
+fn scenario_recording(fig: u8, net: u8, scenario: Holds) -> Recording {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut case = Case::new(var(fig, Transport::Udp), &[]);
+            case.scenario = scenario;
+            let mut last = String::new();
+            for attempt in 0..3u16 {
+                let run = run_case(net, attempt, &case).await;
+                let results = judge(&run);
+                let clean = results
+                    .iter()
+                    .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::NotObservable));
+                if clean {
+                    return Recording {
+                        ctx: run.ctx,
+                        events: run.events,
+                    };
+                }
+                last = show(&results);
+                eprintln!("scenario recording attempt {attempt} not clean; again:\n{last}");
+            }
+            panic!("no clean scenario recording in 3 attempts:\n{last}");
+        })
+    })
+    .join()
+    .expect("recording thread")
+}
+
+/// member-declines, FIG 2, b1 declines with 486.
 fn decline_recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| {
-        std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let mut case = Case::new(var(2, Transport::Udp), &[]);
-                case.scenario = b1_declines();
-                let mut last = String::new();
-                for attempt in 0..3u16 {
-                    let run = run_case(163, attempt, &case).await;
-                    let results = judge(&run);
-                    let clean = results.iter().all(|r| {
-                        r.verdict == Verdict::Pass
-                            || matches!(r.id, CheckId::SigRoute | CheckId::LinkReuse)
-                    });
-                    if clean {
-                        return Recording {
-                            ctx: run.ctx,
-                            events: run.events,
-                        };
-                    }
-                    last = show(&results);
-                    eprintln!("decline recording attempt {attempt} not clean; again:\n{last}");
-                }
-                panic!("no clean decline recording in 3 attempts:\n{last}");
-            })
-        })
-        .join()
-        .expect("recording thread")
-    })
+    REC.get_or_init(|| scenario_recording(2, 163, b1_declines()))
+}
+
+/// all-decline, FIG 1 (x answered 200-2 at once, so it ends the call with BYE).
+fn all_decline_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 164, all_decline()))
 }
 
 fn addr_of(rec: &Recording, name: &str, msrp: bool) -> SocketAddr {
@@ -808,6 +913,7 @@ fn assert_mutation_fails(
     // The exception checks judge a recording of their scenario.
     let rec = match id {
         CheckId::SigNon2xxAck | CheckId::SigDecline => decline_recording(),
+        CheckId::SigAllDecline => all_decline_recording(),
         _ => recording(),
     };
     let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
@@ -1710,6 +1816,25 @@ fn mutation_sig_decline() {
             let mut all = same_sip(ev, r);
             let a = find_sip(ev, x, pfb1, "ACK ", "b1@");
             all.extend(same_sip(ev, a));
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_all_decline() {
+    // x never ends its answered upstream leg (its BYE and the answer to it are gone).
+    let rec = all_decline_recording();
+    let (x, pfa) = (addr_of(rec, "x", false), addr_of(rec, "pf-a", false));
+    assert_mutation_fails(
+        CheckId::SigAllDecline,
+        |f| matches!(&f.kind, K::UpstreamLeftOpen { entity, .. } if entity == "x"),
+        |_| {},
+        |ev| {
+            let b = find_sip(ev, x, pfa, "BYE ", "");
+            let mut all = same_sip(ev, b);
+            let ok = find_sip(ev, pfa, x, "SIP/2.0 200", "BYE");
+            all.extend(same_sip(ev, ok));
             drop_events(ev, all);
         },
     );

@@ -66,6 +66,7 @@ check_ids! {
     SigRoute = "SIG-ROUTE",
     SigNon2xxAck = "SIG-NON2XX-ACK",
     SigDecline = "SIG-DECLINE",
+    SigAllDecline = "SIG-ALL-DECLINE",
     MediaDelivery = "MEDIA-DELIVERY",
     MediaPaths = "MEDIA-PATHS",
     MediaFraming = "MEDIA-FRAMING",
@@ -96,7 +97,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 29] = [
+    pub const ALL: [CheckId; 30] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -120,6 +121,7 @@ impl CheckId {
         CheckId::SigRoute,
         CheckId::SigNon2xxAck,
         CheckId::SigDecline,
+        CheckId::SigAllDecline,
         CheckId::MediaDelivery,
         CheckId::MediaPaths,
         CheckId::MediaFraming,
@@ -470,6 +472,19 @@ pub static CATALOGUE: &[Entry] = &[
                decline; no link is opened for the declined session.",
         rfc: &["RFC 3261 §13.2.2.3", "RFC 3261 §15"],
         patent: &["S103", "S104", "FIG 1–7"],
+    },
+    Entry {
+        id: CheckId::SigAllDecline,
+        title: "when every member declines, the call ends upstream",
+        what: "When every member declines (scenario `all-decline`), each middle entity of the \
+               SUT ends its up leg once its last down leg failed: with a final non-2xx where it \
+               has not answered yet (x in FIG 2, 4, 5, 6; pf-a relaying x's refusal), else \
+               with a BYE of its own after the ACK (x in FIG 1, 3, 7, which answered 200-2 at \
+               once; pf-a relaying x's BYE), so that nothing stays open and client-a learns \
+               that nobody takes the message; a client-a whose call is ended that way answers \
+               the BYE.",
+        rfc: &["RFC 3261 §13.3.1.4", "RFC 3261 §15", "RFC 3261 §15.1.1"],
+        patent: &["S103", "FIG 1–7"],
     },
     Entry {
         id: CheckId::MediaDelivery,

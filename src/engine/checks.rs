@@ -63,6 +63,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::SigRoute => sig_route(&a),
                 CheckId::SigNon2xxAck => sig_non2xx_ack(&a),
                 CheckId::SigDecline => sig_decline(&a),
+                CheckId::SigAllDecline => sig_all_decline(&a),
                 CheckId::MediaDelivery => media_delivery(&a),
                 CheckId::MediaPaths => media_paths(&a),
                 CheckId::MediaFraming => media_framing(&a),
@@ -196,6 +197,11 @@ impl<'a> Analysis<'a> {
             members: Vec::new(),
         };
         a.members = a.expected_members();
+        // Every member declined: no session is owed on any hop. SIG-ALL-DECLINE judges how
+        // the call ended; the checks of the flow have no leg to expect.
+        if a.obs.scenario.all_declined(&a.members) {
+            return a;
+        }
         let ca = party(topo, "client-a", Role::ClientA);
         let pfa = party(topo, "pf-a", Role::PfA);
         let x = party(topo, "x", Role::X);
@@ -1707,6 +1713,8 @@ fn link_bind(a: &Analysis) -> Vec<Finding> {
                         watched: Time(a.obs.end),
                     },
                 )),
+                // Every member declined: the call's end may overtake a link just opened.
+                None if a.obs.scenario.all_declined(&a.members) => {}
                 None => out.push(about(
                     Class::Inconc,
                     a.conn_ev(c),
@@ -2878,6 +2886,145 @@ fn sig_decline(a: &Analysis) -> Vec<Finding> {
     out
 }
 
+/// SIG-ALL-DECLINE: once every member declined, each middle entity of the SUT ends its up leg
+/// (a final non-2xx where it had not answered, else a BYE of its own).
+fn sig_all_decline(a: &Analysis) -> Vec<Finding> {
+    if !a.obs.scenario.all_declined(&a.members) {
+        return vec![Finding::not_observable(K::NotAllDeclined)];
+    }
+    let mut out = Vec::new();
+    for (role, name, up_role) in [
+        (Role::X, "x", Role::PfA),
+        (Role::PfA, "pf-a", Role::ClientA),
+    ] {
+        let me = party(a.topo, name, role);
+        if !a.subject(&me) {
+            continue;
+        }
+        if !a.self_check && a.ctx.is_sut(up_role) {
+            out.push(a.hidden(&format!("{name}'s upstream leg")));
+            continue;
+        }
+        let Some(up) = a
+            .obs
+            .legs
+            .iter()
+            .find(|l| l.uas == me && l.uac.role == up_role)
+        else {
+            continue; // No INVITE reached it: nothing to end.
+        };
+        let Some(ok) = up.ok else {
+            match up.final_response {
+                Some(f) => out.push(about(
+                    Class::Pass,
+                    a.sip_ev(f),
+                    K::UpstreamRefused {
+                        entity: name.into(),
+                        response: a.sip_ev(f),
+                    },
+                )),
+                None => out.push(about(
+                    Class::Fail,
+                    a.sip_ev(up.invite),
+                    K::UpstreamLeftOpen {
+                        entity: name.into(),
+                        answer: a.sip_ev(up.invite),
+                        watched: Time(a.obs.end),
+                    },
+                )),
+            }
+            continue;
+        };
+        let bye_from = |p: &Party| {
+            up.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                s.is_request("BYE") && s.sender.as_ref() == Some(p)
+            })
+        };
+        match (bye_from(&me), bye_from(&up.uac)) {
+            (Some(b), _) => out.push(about(
+                Class::Pass,
+                a.sip_ev(b),
+                K::UpstreamEndedWithBye {
+                    entity: name.into(),
+                    bye: a.sip_ev(b),
+                },
+            )),
+            // Its upstream ended the call first: a race with its own BYE unless that came
+            // well after the last of its downstream ended (and its 2xx was ACKed).
+            (None, Some(b)) => {
+                let downs_ended = a
+                    .obs
+                    .legs
+                    .iter()
+                    .filter(|l| l.uac == me)
+                    .filter_map(|l| {
+                        l.messages.iter().copied().find(|&i| {
+                            let s = &a.obs.sip[i];
+                            (s.is_response("INVITE", 300..=699) || s.is_request("BYE"))
+                                && s.sender.as_ref() == Some(&l.uas)
+                        })
+                    })
+                    .map(|i| a.t(i))
+                    .chain(a.obs.scenario.declined.values().map(|d| a.t(d.response)))
+                    .chain(up.ack.map(|i| a.t(i)))
+                    .max()
+                    .unwrap_or_default();
+                if a.t(b) > downs_ended + race_margin(a) {
+                    out.push(about(
+                        Class::Fail,
+                        a.sip_ev(ok),
+                        K::UpstreamLeftOpen {
+                            entity: name.into(),
+                            answer: a.sip_ev(ok),
+                            watched: Time(a.t(b)),
+                        },
+                    ));
+                }
+            }
+            (None, None) => out.push(about(
+                Class::Fail,
+                a.sip_ev(ok),
+                K::UpstreamLeftOpen {
+                    entity: name.into(),
+                    answer: a.sip_ev(ok),
+                    watched: Time(a.obs.end),
+                },
+            )),
+        }
+    }
+    // client-a, when its call is ended for it, answers the BYE (RFC 3261 §15.1.2).
+    let ca = party(a.topo, "client-a", Role::ClientA);
+    if a.subject(&ca) {
+        for l in a.obs.legs.iter().filter(|l| l.uac == ca) {
+            let Some(b) = l.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                s.is_request("BYE") && s.sender.as_ref() == Some(&l.uas)
+            }) else {
+                continue;
+            };
+            let answered = l.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                s.is_response("BYE", 200..=299) && s.sender.as_ref() == Some(&ca)
+            });
+            out.push(match answered {
+                Some(r) => about(
+                    Class::Pass,
+                    a.sip_ev(b),
+                    K::ByeAnswered { bye: a.sip_ev(r) },
+                ),
+                None => about(Class::Fail, a.sip_ev(b), K::ByeUnanswered),
+            });
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "client-a, pf-a or x".into(),
+        }));
+    }
+    out
+}
+
 /// What reached a member on the wire (CPIM object, before unwrapping), for evidence.
 fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
     let mut seen = Vec::new();
@@ -3252,6 +3399,23 @@ fn media_response(a: &Analysis) -> Vec<Finding> {
                     .msgs
                     .iter()
                     .find(|r| !r.is_request() && r.head.tid == m.head.tid);
+                // The SUT ended the session with a BYE of its own (every member declined or
+                // left) before it answered: the SEND may be refused (481, RFC 4975 §7.3) or
+                // left unanswered.
+                let legs: Vec<usize> = match m.leg {
+                    Some(l) => vec![l],
+                    None => c.legs.clone(),
+                };
+                let answered_at = resp.map_or(a.obs.end, |r| r.t);
+                let ended_before = legs.iter().filter_map(|&l| a.obs.legs.get(l)).any(|l| {
+                    l.messages.iter().any(|&i| {
+                        let b = &a.obs.sip[i];
+                        b.is_request("BYE") && b.sender.as_ref() == Some(s) && b.t <= answered_at
+                    })
+                });
+                if ended_before && resp.is_none_or(|r| r.head.code() != Some(200)) {
+                    continue;
+                }
                 match resp {
                     Some(r) if r.head.code() == Some(200) => ok += 1,
                     Some(r) => out.push(Finding::fail(K::SendAnsweredNon200 {
@@ -3382,6 +3546,11 @@ fn media_cpim(a: &Analysis) -> Vec<Finding> {
             _ => from_harness.clone(),
         };
         let refs: Vec<&str> = inputs.iter().filter_map(|k| k.sha256.as_deref()).collect();
+        // A message its sender aborted (`#`), or cut short because every member declined and
+        // the call ended under it, has no whole to compare.
+        if k.sha256.is_none() && (k.aborted || a.obs.scenario.all_declined(&a.members)) {
+            continue;
+        }
         let Some(sha) = k.sha256.as_deref() else {
             out.push(about(
                 Class::Inconc,

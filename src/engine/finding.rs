@@ -1025,6 +1025,26 @@ pub enum FindingKind {
     },
     /// No member declined: nothing for SIG-DECLINE.
     NoDecline,
+    /// Not every member declined: nothing for SIG-ALL-DECLINE.
+    NotAllDeclined,
+
+    /// `entity` refused its up leg with a final non-2xx once every member declined.
+    UpstreamRefused {
+        entity: String,
+        response: Cite,
+    },
+    /// `entity`, which had answered its up leg, ended it with a BYE of its own.
+    UpstreamEndedWithBye {
+        entity: String,
+        bye: Cite,
+    },
+    /// `entity` left its up leg open although nobody downstream was left.
+    UpstreamLeftOpen {
+        entity: String,
+        /// Its answer (a 2xx) or the INVITE it never answered.
+        answer: Cite,
+        watched: Time,
+    },
     NoInviteForMember {
         member: String,
         uri: String,
@@ -2001,6 +2021,26 @@ impl fmt::Display for FindingKind {
                 "{entity} opened no link for the session member {member} declined"
             ),
             K::NoDecline => f.write_str("no member declined"),
+            K::NotAllDeclined => f.write_str("not every member declined"),
+
+            K::UpstreamRefused { entity, response } => write!(
+                f,
+                "{entity} refused its upstream INVITE once every member declined: {response}"
+            ),
+            K::UpstreamEndedWithBye { entity, bye } => write!(
+                f,
+                "{entity} ended its answered upstream leg with a BYE of its own once every \
+                 member declined: {bye}"
+            ),
+            K::UpstreamLeftOpen {
+                entity,
+                answer,
+                watched,
+            } => write!(
+                f,
+                "every member declined, yet {entity} neither refused nor ended its upstream leg \
+                 ({answer}; watched until {watched})"
+            ),
             K::DuplicateInvites { member, invites } => write!(
                 f,
                 "x sent {} INVITE dialogs for member {member}: {}",

@@ -259,6 +259,8 @@ pub struct ContentObs {
     pub received: u64,
     /// The final chunk came and every octet up to it arrived.
     pub complete: bool,
+    /// A chunk of it ended with `#`: its sender aborted it (RFC 4975 §7.1.1).
+    pub aborted: bool,
     /// SHA-256 (hex) of the reassembled object, when complete and unambiguous.
     pub sha256: Option<String>,
     /// Octets and SHA-256 (hex) of what is inside the message/cpim wrapper (the whole object

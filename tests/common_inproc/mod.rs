@@ -128,6 +128,11 @@ pub async fn run_case_on(topo: Arc<Topology>, case: &Case) -> Run {
         })
         .expect("client-a runs");
     let (delivered, warnings) = wait_all(&mut nodes, &topo, case.timeout).await;
+    if case.scenario.is_exception() {
+        // A session may end before its last message (the ACK of a final non-2xx) is on the
+        // wire: let the wire go quiet, as the engine does.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for n in nodes {
         let _ = n.stop().await;
     }

@@ -514,6 +514,7 @@ impl Node {
             let l = &mut self.legs[leg];
             l.peer = from;
             l.route_set = msg.uri_list("Record-Route");
+            l.remote_contact = msg.contact_uri();
             l.remote_sdp = Some(offer);
             l.invite = Some(msg.clone());
         }
@@ -570,12 +571,12 @@ impl Node {
             ));
             return;
         };
-        if self.legs[leg].side != Side::Down {
-            return;
-        }
         let method = msg.cseq().map(|(_, m)| m);
         match method {
-            Some(Method::Invite) => self.on_invite_response(leg, code, msg),
+            // Only a down leg sent an INVITE; either side may have sent a BYE.
+            Some(Method::Invite) if self.legs[leg].side == Side::Down => {
+                self.on_invite_response(leg, code, msg)
+            }
             Some(Method::Bye) if code >= 200 && self.legs[leg].state == DialogState::AwaitByeOk => {
                 self.legs[leg].state = DialogState::Terminated;
                 self.bp_legs.push(leg);
@@ -698,6 +699,9 @@ impl Node {
         for d in self.calls[call].downs.clone() {
             self.maybe_open(d);
         }
+        if self.legs[leg].bye_after_ack {
+            self.send_bye(leg);
+        }
     }
 
     fn on_bye(&mut self, leg: LegIdx, from: SocketAddr, msg: SipMessage) {
@@ -722,6 +726,10 @@ impl Node {
         self.close_session(leg);
         for d in self.calls[call].downs.clone() {
             self.maybe_bye(d);
+        }
+        if self.legs[leg].side == Side::Down {
+            // A member's side left: once nobody is left downstream, the call ends upstream.
+            self.on_down_ended(call);
         }
         self.end_call_if_done(call);
     }

@@ -32,10 +32,39 @@ impl Node {
                         480
                     };
                     self.reject_up(up, code, super::signalling::reason_phrase(code));
+                } else {
+                    // Answered already (x at once, FIG 1, 3, 7): nobody is left to serve.
+                    self.on_down_ended(call);
                 }
             }
         }
         self.end_call_if_done(call);
+    }
+
+    /// A down leg ended from its far side (a BYE from downstream, every member declined): a
+    /// middle entity with no down leg left ends its up leg too — with a BYE once its 2xx is
+    /// ACKed (its 200 went out already; the final non-2xx case is [`Node::on_down_failed`]'s).
+    pub(super) fn on_down_ended(&mut self, call: CallIdx) {
+        if !self.rules.middle() || self.calls[call].bye_from_up {
+            return;
+        }
+        let none_left = self.calls[call].downs.iter().all(|&d| {
+            matches!(
+                self.legs[d].state,
+                DialogState::Failed | DialogState::Terminated
+            )
+        });
+        if !none_left || self.fault(Fault::NoByeUpstream) {
+            return;
+        }
+        let Some(up) = self.calls[call].up else {
+            return;
+        };
+        match self.legs[up].state {
+            DialogState::Confirmed => self.send_bye(up),
+            DialogState::AwaitAck => self.legs[up].bye_after_ack = true,
+            _ => {}
+        }
     }
 
     /// Ends a confirmed down leg with BYE once the role says it is done (client-a: its content
