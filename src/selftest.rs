@@ -81,6 +81,7 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         Fault::NoByeUpstream => {
             sut(Role::X) && v.x_answer() == XAnswer::AtOnce && case.holds.decline.len() >= 3
         }
+        Fault::AbortAsEnd => middle && case.holds.abort_after_chunks.is_some(),
         Fault::DeclineAnswersCf => {
             sut(Role::X)
                 && v.x_answer() == XAnswer::AfterFirstMember

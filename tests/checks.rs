@@ -70,6 +70,7 @@ async fn figure_passes(net: u8, variant: Variant) {
                             | CheckId::SigNon2xxAck
                             | CheckId::SigDecline
                             | CheckId::SigAllDecline
+                            | CheckId::MediaAbort
                     );
                 assert!(
                     r.verdict == Verdict::Pass || may_hide,
@@ -301,6 +302,50 @@ async fn all_decline_passes() {
     assert!(failures.is_empty(), "{failures}");
 }
 
+/// sender-aborts (issue 16): client-a ends its message with `#` after its third chunk (FIG 1;
+/// relaying is the same in every figure): the reference forwards the abort on every hop and
+/// no member is given the message as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_aborts_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::PfA],
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let runs = futures_join(splits.iter().enumerate().map(|(i, sut)| {
+        let mut case = Case::new(var(1, Transport::Udp), sut);
+        case.scenario = sender_aborts();
+        async move {
+            let run = run_case(167, i as u16, &case).await;
+            (case, run)
+        }
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        if results
+            .iter()
+            .any(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+        {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        let v = verdict_of(&results, CheckId::MediaAbort).verdict;
+        if v != Verdict::Pass {
+            failures.push_str(&format!("{name}: MEDIA-ABORT is {}\n", v.as_str()));
+        }
+        assert!(
+            run.ctx.delivered.values().all(|d| !d.complete),
+            "{name}: an aborted message delivered: {:?}",
+            run.ctx.delivered
+        );
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
 // ------------------------------------------------------------------------------ faults
 
 struct FaultCase {
@@ -330,6 +375,14 @@ fn all_decline() -> Holds {
         ]
         .into(),
         chunk_gap: Duration::from_millis(50),
+        ..Holds::default()
+    }
+}
+
+/// sender-aborts: client-a ends its message with `#` after its third chunk.
+fn sender_aborts() -> Holds {
+    Holds {
+        abort_after_chunks: Some(3),
         ..Holds::default()
     }
 }
@@ -625,6 +678,14 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::UpstreamLeftOpen { entity, .. } if entity == "x"),
     },
     FaultCase {
+        fault: Fault::AbortAsEnd,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: sender_aborts,
+        expect: |k| matches!(k, K::AbortForwardedAsEnd { entity, .. } if entity.starts_with("pf-b")),
+    },
+    FaultCase {
         fault: Fault::DeclineAnswersCf,
         fig: 2,
         sut: &[Role::X],
@@ -827,6 +888,7 @@ fn recording() -> &'static Recording {
                                     | CheckId::SigNon2xxAck
                                     | CheckId::SigDecline
                                     | CheckId::SigAllDecline
+                                    | CheckId::MediaAbort
                             )
                     });
                     if shared && clean {
@@ -886,6 +948,12 @@ fn decline_recording() -> &'static Recording {
     REC.get_or_init(|| scenario_recording(2, 163, b1_declines()))
 }
 
+/// sender-aborts, FIG 1.
+fn abort_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 166, sender_aborts()))
+}
+
 /// all-decline, FIG 1 (x answered 200-2 at once, so it ends the call with BYE).
 fn all_decline_recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
@@ -914,6 +982,7 @@ fn assert_mutation_fails(
     let rec = match id {
         CheckId::SigNon2xxAck | CheckId::SigDecline => decline_recording(),
         CheckId::SigAllDecline => all_decline_recording(),
+        CheckId::MediaAbort => abort_recording(),
         _ => recording(),
     };
     let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
@@ -1836,6 +1905,21 @@ fn mutation_sig_all_decline() {
             let ok = find_sip(ev, pfa, x, "SIP/2.0 200", "BYE");
             all.extend(same_sip(ev, ok));
             drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_media_abort() {
+    // pf-b1 ends b1's copy of the aborted message with `$` instead of `#`.
+    let rec = abort_recording();
+    let (pfb1, b1) = (addr_of(rec, "pf-b1", true), addr_of(rec, "b1", true));
+    assert_mutation_fails(
+        CheckId::MediaAbort,
+        |f| matches!(&f.kind, K::AbortForwardedAsEnd { entity, .. } if entity == "pf-b1"),
+        |_| {},
+        |ev| {
+            mutate_stream(ev, pfb1, b1, |s| replace_nth(s, b"#\r\n", b"$\r\n", 0));
         },
     );
 }

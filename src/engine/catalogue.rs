@@ -72,6 +72,7 @@ check_ids! {
     MediaFraming = "MEDIA-FRAMING",
     MediaResponse = "MEDIA-RESPONSE",
     MediaCpim = "MEDIA-CPIM",
+    MediaAbort = "MEDIA-ABORT",
     WireSyntax = "WIRE-SYNTAX",
     Capture = "CAPTURE",
     Harness = "HARNESS",
@@ -97,7 +98,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 30] = [
+    pub const ALL: [CheckId; 31] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -127,6 +128,7 @@ impl CheckId {
         CheckId::MediaFraming,
         CheckId::MediaResponse,
         CheckId::MediaCpim,
+        CheckId::MediaAbort,
         CheckId::WireSyntax,
     ];
 
@@ -537,6 +539,16 @@ pub static CATALOGUE: &[Entry] = &[
                Content-Type); a relaying SUT forwards the CPIM object octet for octet.",
         rfc: &["RFC 3862 §2", "RFC 3862 §3", "RFC 4975 §11.4"],
         patent: &[],
+    },
+    Entry {
+        id: CheckId::MediaAbort,
+        title: "an aborted message is forwarded as aborted, never as complete",
+        what: "When client-a ends its message part-way with a `#` chunk (scenario \
+               `sender-aborts`), every relay of the SUT ends its copy on each downstream link \
+               with `#` too, and never ends it with `$` as if it were complete; members are \
+               not given the message as delivered (MEDIA-DELIVERY).",
+        rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.1.2"],
+        patent: &["S112"],
     },
     Entry {
         id: CheckId::WireSyntax,

@@ -18,7 +18,7 @@
 //!   time since the run started); [`crate::engine::finding`] turns them into text.
 
 use crate::codec::cpim::Cpim;
-use crate::codec::msrp::{ByteRange, MsrpUri, Scheme};
+use crate::codec::msrp::{ByteRange, Flag, MsrpUri, Scheme};
 use crate::codec::sdp::{Media, Sdp, Setup};
 use crate::config::{AckTiming, GroupKind, Link, Opener, SetupMode, Solution, Trigger, XAnswer};
 use crate::engine::catalogue::CheckId;
@@ -69,6 +69,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::MediaFraming => media_framing(&a),
                 CheckId::MediaResponse => media_response(&a),
                 CheckId::MediaCpim => media_cpim(&a),
+                CheckId::MediaAbort => media_abort(&a),
                 CheckId::WireSyntax => wire_syntax(&a),
                 CheckId::Capture | CheckId::Harness => Vec::new(),
             };
@@ -3025,6 +3026,69 @@ fn sig_all_decline(a: &Analysis) -> Vec<Finding> {
     out
 }
 
+/// MEDIA-ABORT: once the sender aborted its message, every relay of the SUT ends its copy
+/// with `#` on each visible downstream link, and none ends it with `$`.
+fn media_abort(a: &Analysis) -> Vec<Finding> {
+    if a.obs.scenario.aborted.is_none() {
+        return vec![Finding::not_observable(K::NoAbort)];
+    }
+    let mut out = Vec::new();
+    for c in a.links() {
+        for d in 0..2 {
+            let Some(s) = c.sender(d).filter(|s| a.subject(s)) else {
+                continue;
+            };
+            if !matches!(s.role, Role::PfA | Role::X | Role::PfB) {
+                continue;
+            }
+            // Its downstream direction only.
+            if c.sender(1 - d).is_none_or(|r| r.role <= s.role) {
+                continue;
+            }
+            for k in &c.dirs[d].contents {
+                let chunks: Vec<&MsrpObs> = k
+                    .chunks
+                    .iter()
+                    .filter_map(|&i| c.dirs[d].msgs.get(i))
+                    .collect();
+                let ended = |f: Flag| chunks.iter().rev().find(|m| m.flag == Some(f));
+                if let Some(m) = ended(Flag::End) {
+                    out.push(about(
+                        Class::Fail,
+                        a.msrp_ev(c, d, m),
+                        K::AbortForwardedAsEnd {
+                            entity: s.name.clone(),
+                            chunk: a.msrp_ev(c, d, m),
+                        },
+                    ));
+                } else if let Some(m) = ended(Flag::Abort) {
+                    out.push(about(
+                        Class::Pass,
+                        a.msrp_ev(c, d, m),
+                        K::AbortForwarded {
+                            entity: s.name.clone(),
+                            chunk: a.msrp_ev(c, d, m),
+                        },
+                    ));
+                } else {
+                    out.push(about(
+                        Class::Fail,
+                        content_ev(c, d, k),
+                        K::AbortNotForwarded {
+                            entity: s.name.clone(),
+                            content: content_ev(c, d, k),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(a.hidden("content a relay of the SUT sends downstream"));
+    }
+    out
+}
+
 /// What reached a member on the wire (CPIM object, before unwrapping), for evidence.
 fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
     let mut seen = Vec::new();
@@ -3065,6 +3129,25 @@ fn media_delivery(a: &Analysis) -> Vec<Finding> {
                 pinned_sha256: sha.clone(),
             }));
         }
+    }
+    // The sender aborted its message: nobody may be given it as delivered.
+    if a.obs.scenario.aborted.is_some() {
+        for m in &a.accepting() {
+            let member = m.clone();
+            match a.ctx.delivered.get(m) {
+                Some(d) if d.complete && d.bytes == a.ctx.content_len => {
+                    out.push(Finding::fail(K::AbortedDelivered {
+                        member,
+                        bytes: d.bytes,
+                    }))
+                }
+                d => out.push(Finding::pass(K::AbortedNotDelivered {
+                    member,
+                    bytes: d.map_or(0, |d| d.bytes),
+                })),
+            }
+        }
+        return out;
     }
     for m in &a.accepting() {
         let wire = || wire_delivery(a, m);

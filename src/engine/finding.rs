@@ -1027,6 +1027,34 @@ pub enum FindingKind {
     NoDecline,
     /// Not every member declined: nothing for SIG-ALL-DECLINE.
     NotAllDeclined,
+    // ------------------------------------------------------------ MEDIA-ABORT
+    /// The sender aborted nothing: nothing for MEDIA-ABORT.
+    NoAbort,
+    /// `entity` ended its copy of the aborted message with `#`.
+    AbortForwarded {
+        entity: String,
+        chunk: Cite,
+    },
+    /// `entity` ended its copy of the aborted message with `$`, as if it were complete.
+    AbortForwardedAsEnd {
+        entity: String,
+        chunk: Cite,
+    },
+    /// `entity` left its copy of the aborted message unended (no `#`).
+    AbortNotForwarded {
+        entity: String,
+        content: Cite,
+    },
+    /// The aborted message did not reach `member` whole.
+    AbortedNotDelivered {
+        member: String,
+        bytes: u64,
+    },
+    /// The aborted message reached `member` as if it were whole.
+    AbortedDelivered {
+        member: String,
+        bytes: u64,
+    },
 
     /// `entity` refused its up leg with a final non-2xx once every member declined.
     UpstreamRefused {
@@ -2022,6 +2050,27 @@ impl fmt::Display for FindingKind {
             ),
             K::NoDecline => f.write_str("no member declined"),
             K::NotAllDeclined => f.write_str("not every member declined"),
+            K::NoAbort => f.write_str("the sender aborted no message"),
+            K::AbortForwarded { entity, chunk } => {
+                write!(f, "{entity} forwarded the abort: {chunk} ends with `#`")
+            }
+            K::AbortForwardedAsEnd { entity, chunk } => write!(
+                f,
+                "{entity} ended its copy of an aborted message with `$`, as if it were complete: \
+                 {chunk} (RFC 4975 §7.1.1)"
+            ),
+            K::AbortNotForwarded { entity, content } => write!(
+                f,
+                "{entity} never ended its copy of the aborted message with `#`: {content}"
+            ),
+            K::AbortedNotDelivered { member, bytes } => write!(
+                f,
+                "member {member} was not given the aborted message as delivered ({bytes} octets)"
+            ),
+            K::AbortedDelivered { member, bytes } => write!(
+                f,
+                "member {member} was given the aborted message as delivered ({bytes} octets)"
+            ),
 
             K::UpstreamRefused { entity, response } => write!(
                 f,

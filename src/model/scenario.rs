@@ -26,6 +26,21 @@ pub struct Scenario {
     /// sender of the final non-2xx); where no L4 leg of the member was recorded (pf-b and
     /// client-b both the SUT's), from x's leg for it (L3).
     pub declined: BTreeMap<String, Declined>,
+    /// The message the sender aborted: a content object of the most upstream visible hop
+    /// (client-a's own link, L1, when it is on the wire) with a chunk ending in `#`
+    /// (RFC 4975 §7.1.1).
+    pub aborted: Option<Aborted>,
+}
+
+/// A message its sender aborted, as the most upstream visible hop shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aborted {
+    /// Its Message-ID on that hop.
+    pub message_id: String,
+    /// The hop's sender (client-a, or the first visible relay).
+    pub sender: String,
+    /// Octets of the object that crossed that hop before the abort.
+    pub received: u64,
 }
 
 impl Scenario {
@@ -59,6 +74,28 @@ pub(super) fn read(obs: &Observation, topo: &Topology) -> Scenario {
             _ => None,
         }
     };
+    // The content as the most upstream visible hop carried it.
+    'hops: for role in [Role::ClientA, Role::PfA, Role::X, Role::PfB] {
+        for c in obs.conns.iter().filter(|c| c.is_link()) {
+            for d in 0..2 {
+                let Some(s) = c.sender(d).filter(|p| p.role == role) else {
+                    continue;
+                };
+                let downstream = c.sender(1 - d).is_some_and(|r| r.role > role);
+                let Some(k) = c.dirs[d].contents.first().filter(|_| downstream) else {
+                    continue;
+                };
+                if k.aborted {
+                    out.aborted = Some(Aborted {
+                        message_id: k.message_id.clone(),
+                        sender: s.name.clone(),
+                        received: k.received,
+                    });
+                }
+                break 'hops;
+            }
+        }
+    }
     for m in &topo.members {
         let l4: Vec<usize> = obs
             .legs

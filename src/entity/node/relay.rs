@@ -484,10 +484,16 @@ impl Node {
                 }
             }
         }
-        // Finish relayed copies with the same continuation flag.
+        // Finish relayed copies with the same continuation flag (the abort-as-end fault ends
+        // an aborted message with `$` instead of `#`).
+        let out_flag = if flag == Flag::Abort && self.fault(Fault::AbortAsEnd) {
+            Flag::End
+        } else {
+            flag
+        };
         for (d, rtid) in &m.relays {
             let mut buf = BytesMut::new();
-            encode_end(&mut buf, rtid, flag, true);
+            encode_end(&mut buf, rtid, out_flag, true);
             let last = flag != Flag::More;
             if let Some(dc) = self.legs[*d].conn {
                 if let Some(c) = self.conns.get_mut(&dc) {
