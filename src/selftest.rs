@@ -82,6 +82,14 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
             sut(Role::X) && v.x_answer() == XAnswer::AtOnce && case.holds.decline.len() >= 3
         }
         Fault::AbortAsEnd => middle && case.holds.abort_after_chunks.is_some(),
+        Fault::NoReleaseOnClose => {
+            sut(Role::PfB)
+                && case
+                    .holds
+                    .leave
+                    .values()
+                    .any(|l| *l == crate::entity::Leave::Close)
+        }
         Fault::DeclineAnswersCf => {
             sut(Role::X)
                 && v.x_answer() == XAnswer::AfterFirstMember

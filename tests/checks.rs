@@ -26,7 +26,7 @@ use cpm_harness::engine::observe;
 use cpm_harness::engine::{
     CaseContext, CheckId, CheckResult, Cite, Class, Finding, FindingKind as K, Verdict,
 };
-use cpm_harness::entity::{Fault, Holds};
+use cpm_harness::entity::{Fault, Holds, Leave};
 use cpm_harness::topology::{Role, Topology};
 use cpm_harness::trace::WireEvent;
 use std::collections::BTreeMap;
@@ -71,6 +71,7 @@ async fn figure_passes(net: u8, variant: Variant) {
                             | CheckId::SigDecline
                             | CheckId::SigAllDecline
                             | CheckId::MediaAbort
+                            | CheckId::SigLeave
                     );
                 assert!(
                     r.verdict == Verdict::Pass || may_hide,
@@ -346,6 +347,64 @@ async fn sender_aborts_passes() {
     assert!(failures.is_empty(), "{failures}");
 }
 
+/// member-leaves (issue 16): b1 sends BYE mid-transfer (FIG 1), b3 closes its link without
+/// one (FIG 3): the reference releases the member up to x and only it; the others get the
+/// whole message; SIG-LEAVE judges something wherever x or pf-b is the SUT's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_leaves_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let mut cases = Vec::new();
+    for (fig, scenario, gone, stay) in [
+        (1u8, b1_leaves as fn() -> Holds, "b1", ["b2", "b3"]),
+        (3, b3_closes, "b3", ["b1", "b2"]),
+    ] {
+        for sut in splits {
+            let mut case = Case::new(var(fig, Transport::Udp), sut);
+            case.scenario = scenario();
+            cases.push((case, gone, stay));
+        }
+    }
+    let runs = futures_join(cases.into_iter().enumerate().map(
+        |(i, (case, gone, stay))| async move {
+            let run = run_case(169, i as u16, &case).await;
+            (case, gone, stay, run)
+        },
+    ))
+    .await;
+    let mut failures = String::new();
+    for (case, gone, stay, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        if results
+            .iter()
+            .any(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+        {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        let v = verdict_of(&results, CheckId::SigLeave).verdict;
+        if v != Verdict::Pass {
+            failures.push_str(&format!("{name}: SIG-LEAVE is {}\n", v.as_str()));
+        }
+        assert!(
+            run.ctx.delivered.get(*gone).is_none_or(|d| !d.complete),
+            "{name}: {gone} left, yet got everything"
+        );
+        for m in stay {
+            assert!(
+                run.ctx.delivered.get(*m).is_some_and(|d| d.complete),
+                "{name}: {m} incomplete: {:?}",
+                run.ctx.delivered
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
 // ------------------------------------------------------------------------------ faults
 
 struct FaultCase {
@@ -383,6 +442,24 @@ fn all_decline() -> Holds {
 fn sender_aborts() -> Holds {
     Holds {
         abort_after_chunks: Some(3),
+        ..Holds::default()
+    }
+}
+
+/// member-leaves: b1 sends BYE once its first chunk came; client-a leaves 30 ms between chunks.
+fn b1_leaves() -> Holds {
+    Holds {
+        leave: [("b1".to_string(), Leave::Bye)].into(),
+        chunk_gap: Duration::from_millis(30),
+        ..Holds::default()
+    }
+}
+
+/// member-leaves-close: b3 closes its link without BYE once its first chunk came.
+fn b3_closes() -> Holds {
+    Holds {
+        leave: [("b3".to_string(), Leave::Close)].into(),
+        chunk_gap: Duration::from_millis(30),
         ..Holds::default()
     }
 }
@@ -686,6 +763,14 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::AbortForwardedAsEnd { entity, .. } if entity.starts_with("pf-b")),
     },
     FaultCase {
+        fault: Fault::NoReleaseOnClose,
+        fig: 3,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: b3_closes,
+        expect: |k| matches!(k, K::LeftMemberNotReleased { member, .. } if member == "b3"),
+    },
+    FaultCase {
         fault: Fault::DeclineAnswersCf,
         fig: 2,
         sut: &[Role::X],
@@ -889,6 +974,7 @@ fn recording() -> &'static Recording {
                                     | CheckId::SigDecline
                                     | CheckId::SigAllDecline
                                     | CheckId::MediaAbort
+                                    | CheckId::SigLeave
                             )
                     });
                     if shared && clean {
@@ -948,6 +1034,12 @@ fn decline_recording() -> &'static Recording {
     REC.get_or_init(|| scenario_recording(2, 163, b1_declines()))
 }
 
+/// member-leaves, FIG 1, b1 sends BYE mid-transfer.
+fn leave_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 168, b1_leaves()))
+}
+
 /// sender-aborts, FIG 1.
 fn abort_recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
@@ -983,6 +1075,7 @@ fn assert_mutation_fails(
         CheckId::SigNon2xxAck | CheckId::SigDecline => decline_recording(),
         CheckId::SigAllDecline => all_decline_recording(),
         CheckId::MediaAbort => abort_recording(),
+        CheckId::SigLeave => leave_recording(),
         _ => recording(),
     };
     let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
@@ -1920,6 +2013,25 @@ fn mutation_media_abort() {
         |_| {},
         |ev| {
             mutate_stream(ev, pfb1, b1, |s| replace_nth(s, b"#\r\n", b"$\r\n", 0));
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_leave() {
+    // pf-b1 never ends its leg from x for b1, who left (its BYE to x and x's 200 are gone).
+    let rec = leave_recording();
+    let (pfb1, x) = (addr_of(rec, "pf-b1", false), addr_of(rec, "x", false));
+    assert_mutation_fails(
+        CheckId::SigLeave,
+        |f| matches!(&f.kind, K::LeaveNotPropagated { member, .. } if member == "b1"),
+        |_| {},
+        |ev| {
+            let b = find_sip(ev, pfb1, x, "BYE ", "");
+            let mut all = same_sip(ev, b);
+            let ok = find_sip(ev, x, pfb1, "SIP/2.0 200", "BYE");
+            all.extend(same_sip(ev, ok));
+            drop_events(ev, all);
         },
     );
 }

@@ -67,6 +67,7 @@ check_ids! {
     SigNon2xxAck = "SIG-NON2XX-ACK",
     SigDecline = "SIG-DECLINE",
     SigAllDecline = "SIG-ALL-DECLINE",
+    SigLeave = "SIG-LEAVE",
     MediaDelivery = "MEDIA-DELIVERY",
     MediaPaths = "MEDIA-PATHS",
     MediaFraming = "MEDIA-FRAMING",
@@ -98,7 +99,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 31] = [
+    pub const ALL: [CheckId; 32] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -123,6 +124,7 @@ impl CheckId {
         CheckId::SigNon2xxAck,
         CheckId::SigDecline,
         CheckId::SigAllDecline,
+        CheckId::SigLeave,
         CheckId::MediaDelivery,
         CheckId::MediaPaths,
         CheckId::MediaFraming,
@@ -487,6 +489,17 @@ pub static CATALOGUE: &[Entry] = &[
                the BYE.",
         rfc: &["RFC 3261 §13.3.1.4", "RFC 3261 §15", "RFC 3261 §15.1.1"],
         patent: &["S103", "FIG 1–7"],
+    },
+    Entry {
+        id: CheckId::SigLeave,
+        title: "a member that leaves is released up to x, and only it",
+        what: "When a member leaves mid-transfer (scenario `member-leaves`: it sends BYE, or \
+               closes its link L4 without one), its pf-b releases its leg (answers the BYE, or \
+               sends BYE once the link closed) and ends its own leg from x for that member \
+               with a BYE; x keeps the other members (no BYE or CANCEL to them before the \
+               upstream BYE), who get the whole message (MEDIA-DELIVERY).",
+        rfc: &["RFC 3261 §15", "RFC 3261 §15.1.2", "RFC 4975 §5.4"],
+        patent: &["S112", "FIG 1–7"],
     },
     Entry {
         id: CheckId::MediaDelivery,

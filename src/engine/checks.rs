@@ -64,6 +64,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::SigNon2xxAck => sig_non2xx_ack(&a),
                 CheckId::SigDecline => sig_decline(&a),
                 CheckId::SigAllDecline => sig_all_decline(&a),
+                CheckId::SigLeave => sig_leave(&a),
                 CheckId::MediaDelivery => media_delivery(&a),
                 CheckId::MediaPaths => media_paths(&a),
                 CheckId::MediaFraming => media_framing(&a),
@@ -256,11 +257,11 @@ impl<'a> Analysis<'a> {
         a
     }
 
-    /// The members that did not decline (all of the group on the happy path).
+    /// The members that neither declined nor left (all of the group on the happy path).
     fn accepting(&self) -> Vec<String> {
         self.members
             .iter()
-            .filter(|m| !self.obs.scenario.declined(m))
+            .filter(|m| !self.obs.scenario.declined(m) && !self.obs.scenario.left(m))
             .cloned()
             .collect()
     }
@@ -1715,7 +1716,8 @@ fn link_bind(a: &Analysis) -> Vec<Finding> {
                     },
                 )),
                 // Every member declined: the call's end may overtake a link just opened.
-                None if a.obs.scenario.all_declined(&a.members) => {}
+                None if a.obs.scenario.all_declined(&a.members)
+                    || !a.obs.scenario.left.is_empty() => {}
                 None => out.push(about(
                     Class::Inconc,
                     a.conn_ev(c),
@@ -3089,6 +3091,156 @@ fn media_abort(a: &Analysis) -> Vec<Finding> {
     out
 }
 
+/// SIG-LEAVE: a member that left mid-transfer (the model's `left`) is released by its pf-b —
+/// its BYE answered, or, after its link closed without one, a BYE sent to it — and the
+/// release goes on up to x (pf-b's leg for that member ends with pf-b's BYE); x keeps the
+/// other members until the upstream BYE.
+fn sig_leave(a: &Analysis) -> Vec<Finding> {
+    use crate::model::scenario::LeftBy;
+    let sc = &a.obs.scenario;
+    if sc.left.is_empty() {
+        return vec![Finding::not_observable(K::NoLeave)];
+    }
+    let mut out = Vec::new();
+    let first_from = |l: &LegObs, p: &Party, after: Duration, bye: bool| {
+        l.messages.iter().copied().find(|&i| {
+            let s = &a.obs.sip[i];
+            let what = if bye {
+                s.is_request("BYE")
+            } else {
+                s.is_response("BYE", 200..=299)
+            };
+            what && s.sender.as_ref() == Some(p) && s.t >= after
+        })
+    };
+    for (m, left) in &sc.left {
+        let Some(l4) = a.obs.legs.get(left.leg) else {
+            continue;
+        };
+        let pfb = l4.uac.clone();
+        if !a.subject(&pfb) {
+            continue;
+        }
+        // Released: the member's BYE answered, or a BYE sent to it once its link closed —
+        // before the call's end reached pf-b (x's BYE for the member), not as part of it.
+        let l3 = a.obs.legs.iter().find(|l| {
+            l.uas == pfb
+                && l.uac.role == Role::X
+                && member_of(a.topo, l).as_deref() == Some(m.as_str())
+        });
+        let call_end = l3
+            .and_then(|l| first_from(l, &l.uac, Duration::ZERO, true))
+            .map(|b| a.t(b));
+        let released = match left.by {
+            LeftBy::Bye(b) => first_from(l4, &pfb, a.t(b), false).map(|r| (b, r)),
+            LeftBy::Close(_) => first_from(l4, &pfb, left.t, true).map(|r| (r, r)),
+        }
+        .filter(|&(_, r)| call_end.is_none_or(|t| a.t(r) < t));
+        let cause = match left.by {
+            LeftBy::Bye(b) => a.sip_ev(b),
+            LeftBy::Close(c) => a.conn_ev(&a.obs.conns[c]),
+        };
+        let Some((_, r)) = released else {
+            out.push(about(
+                Class::Fail,
+                cause.clone(),
+                K::LeftMemberNotReleased {
+                    member: m.clone(),
+                    entity: pfb.name.clone(),
+                    cause,
+                    watched: Time(a.obs.end),
+                },
+            ));
+            continue;
+        };
+        out.push(about(
+            Class::Pass,
+            a.sip_ev(r),
+            K::LeftMemberReleased {
+                member: m.clone(),
+                entity: pfb.name.clone(),
+                by: a.sip_ev(r),
+            },
+        ));
+        // On up to x: pf-b ends its leg for the member.
+        match l3 {
+            None if !a.self_check && a.ctx.is_sut(Role::X) => {
+                out.push(a.hidden("pf-b's leg from x (x is the SUT's too)"));
+            }
+            None => {}
+            Some(l3) => match first_from(l3, &pfb, Duration::ZERO, true) {
+                Some(b) => out.push(about(
+                    Class::Pass,
+                    a.sip_ev(b),
+                    K::LeavePropagated {
+                        member: m.clone(),
+                        entity: pfb.name.clone(),
+                        bye: a.sip_ev(b),
+                    },
+                )),
+                None => out.push(about(
+                    Class::Fail,
+                    a.sip_ev(l3.invite),
+                    K::LeaveNotPropagated {
+                        member: m.clone(),
+                        entity: pfb.name.clone(),
+                        watched: Time(a.obs.end),
+                    },
+                )),
+            },
+        }
+    }
+    // x keeps the others until the upstream BYE.
+    let x = party(a.topo, "x", Role::X);
+    let l2 = a
+        .obs
+        .legs
+        .iter()
+        .find(|l| l.uas == x && l.uac.role == Role::PfA);
+    if a.subject(&x) && (a.self_check || !a.ctx.is_sut(Role::PfA)) {
+        let upstream_bye = l2
+            .and_then(|l| first_from(l, &l.uac, Duration::ZERO, true))
+            .map(|b| a.t(b));
+        let mut kept = Vec::new();
+        for m in a.accepting() {
+            for l in a
+                .obs
+                .legs
+                .iter()
+                .filter(|l| l.uac == x && member_of(a.topo, l).as_deref() == Some(m.as_str()))
+            {
+                let ended = l.messages.iter().copied().find(|&i| {
+                    let s = &a.obs.sip[i];
+                    (s.is_request("BYE") || s.is_request("CANCEL"))
+                        && s.sender.as_ref() == Some(&x)
+                        && upstream_bye.is_none_or(|t| s.t < t)
+                });
+                match ended {
+                    Some(i) => out.push(about(
+                        Class::Fail,
+                        a.sip_ev(i),
+                        K::RemainingMemberEnded {
+                            member: m.clone(),
+                            request: a.sip_ev(i),
+                        },
+                    )),
+                    None if l.ok.is_some() => kept.push(m.clone()),
+                    None => {}
+                }
+            }
+        }
+        if !kept.is_empty() {
+            out.push(Finding::pass(K::RemainingMembersKept { members: kept }));
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "x or the leaving member's pf-b".into(),
+        }));
+    }
+    out
+}
+
 /// What reached a member on the wire (CPIM object, before unwrapping), for evidence.
 fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
     let mut seen = Vec::new();
@@ -3631,7 +3783,8 @@ fn media_cpim(a: &Analysis) -> Vec<Finding> {
         let refs: Vec<&str> = inputs.iter().filter_map(|k| k.sha256.as_deref()).collect();
         // A message its sender aborted (`#`), or cut short because every member declined and
         // the call ended under it, has no whole to compare.
-        if k.sha256.is_none() && (k.aborted || a.obs.scenario.all_declined(&a.members)) {
+        let cut_short = a.obs.scenario.all_declined(&a.members) || !a.obs.scenario.left.is_empty();
+        if k.sha256.is_none() && (k.aborted || cut_short) {
             continue;
         }
         let Some(sha) = k.sha256.as_deref() else {

@@ -1027,6 +1027,35 @@ pub enum FindingKind {
     NoDecline,
     /// Not every member declined: nothing for SIG-ALL-DECLINE.
     NotAllDeclined,
+    // ------------------------------------------------------------ SIG-LEAVE
+    /// No member left mid-transfer: nothing for SIG-LEAVE.
+    NoLeave,
+    /// `entity` released the leg of `member`, who left (`by`: its 200 to the member's BYE,
+    /// or its own BYE once the member's link closed).
+    LeftMemberReleased {
+        member: String,
+        entity: String,
+        by: Cite,
+    },
+    /// `entity` never released the leg of `member`, who left (`cause`).
+    LeftMemberNotReleased {
+        member: String,
+        entity: String,
+        cause: Cite,
+        watched: Time,
+    },
+    /// `entity` ended its leg from x for `member`, who left.
+    LeavePropagated {
+        member: String,
+        entity: String,
+        bye: Cite,
+    },
+    /// `entity` kept its leg from x for `member`, who left.
+    LeaveNotPropagated {
+        member: String,
+        entity: String,
+        watched: Time,
+    },
     // ------------------------------------------------------------ MEDIA-ABORT
     /// The sender aborted nothing: nothing for MEDIA-ABORT.
     NoAbort,
@@ -2051,6 +2080,34 @@ impl fmt::Display for FindingKind {
             K::NoDecline => f.write_str("no member declined"),
             K::NotAllDeclined => f.write_str("not every member declined"),
             K::NoAbort => f.write_str("the sender aborted no message"),
+            K::NoLeave => f.write_str("no member left mid-transfer"),
+            K::LeftMemberReleased { member, entity, by } => {
+                write!(f, "{entity} released the leg of {member}, who left: {by}")
+            }
+            K::LeftMemberNotReleased {
+                member,
+                entity,
+                cause,
+                watched,
+            } => write!(
+                f,
+                "member {member} left ({cause}), yet {entity} never released its leg (no BYE \
+                 answered or sent; watched until {watched})"
+            ),
+            K::LeavePropagated {
+                member,
+                entity,
+                bye,
+            } => write!(f, "{entity} ended its leg from x for {member}, who left: {bye}"),
+            K::LeaveNotPropagated {
+                member,
+                entity,
+                watched,
+            } => write!(
+                f,
+                "member {member} left, yet {entity} kept its leg from x for it (no BYE to x; \
+                 watched until {watched})"
+            ),
             K::AbortForwarded { entity, chunk } => {
                 write!(f, "{entity} forwarded the abort: {chunk} ends with `#`")
             }

@@ -30,6 +30,29 @@ pub struct Scenario {
     /// (client-a's own link, L1, when it is on the wire) with a chunk ending in `#`
     /// (RFC 4975 §7.1.1).
     pub aborted: Option<Aborted>,
+    /// Per member: how it left its session mid-transfer (a BYE of its own on its L4 leg, or
+    /// its side of the L4 link closed while its message was still incomplete and before any
+    /// BYE on the leg).
+    pub left: BTreeMap<String, Left>,
+}
+
+/// How a member left its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftBy {
+    /// Its BYE ([`Observation::sip`] index).
+    Bye(usize),
+    /// Its side of this connection ([`Observation::conns`] index) closed without a BYE.
+    Close(usize),
+}
+
+/// A member that left its session mid-transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    pub by: LeftBy,
+    /// When (the BYE, or the close).
+    pub t: std::time::Duration,
+    /// Its L4 leg ([`Observation::legs`] index).
+    pub leg: usize,
 }
 
 /// A message its sender aborted, as the most upstream visible hop shows it.
@@ -47,6 +70,11 @@ impl Scenario {
     /// Whether `member` declined.
     pub fn declined(&self, member: &str) -> bool {
         self.declined.contains_key(member)
+    }
+
+    /// Whether `member` left its session mid-transfer.
+    pub fn left(&self, member: &str) -> bool {
+        self.left.contains_key(member)
     }
 
     /// Whether every one of `members` declined (and there is one).
@@ -93,6 +121,60 @@ pub(super) fn read(obs: &Observation, topo: &Topology) -> Scenario {
                     });
                 }
                 break 'hops;
+            }
+        }
+    }
+    // Members that left: a BYE from the member (the flow has pf-b end L4), or the member's
+    // side of its link closed under an incomplete message before any BYE on its leg.
+    for m in &topo.members {
+        let Some(l) = obs
+            .legs
+            .iter()
+            .find(|l| l.uas.name == m.name && l.uas.role == Role::ClientB && l.ok.is_some())
+        else {
+            continue;
+        };
+        let bye = l.messages.iter().copied().find(|&i| {
+            let s = &obs.sip[i];
+            s.is_request("BYE") && s.sender.as_ref() == Some(&l.uas)
+        });
+        let first_bye = l
+            .messages
+            .iter()
+            .copied()
+            .find(|&i| obs.sip[i].is_request("BYE"))
+            .map(|i| obs.sip[i].t);
+        if let Some(b) = bye.filter(|&b| first_bye == Some(obs.sip[b].t)) {
+            out.left.insert(
+                m.name.clone(),
+                Left {
+                    by: LeftBy::Bye(b),
+                    t: obs.sip[b].t,
+                    leg: l.index,
+                },
+            );
+            continue;
+        }
+        for c in obs.conns.iter().filter(|c| c.is_link()) {
+            let Some(d) = (0..2).find(|&d| c.sender(d).is_some_and(|p| p.name == m.name)) else {
+                continue;
+            };
+            let Some(tc) = c.dirs[d].closed_at else {
+                continue;
+            };
+            let first = c.dirs[1 - d].closed_at.is_none_or(|o| tc < o);
+            let unfinished = !c.dirs[1 - d].contents.is_empty()
+                && c.dirs[1 - d].contents.iter().all(|k| !k.complete);
+            if first && unfinished && first_bye.is_none_or(|b| tc < b) {
+                out.left.insert(
+                    m.name.clone(),
+                    Left {
+                        by: LeftBy::Close(c.index),
+                        t: tc,
+                        leg: l.index,
+                    },
+                );
+                break;
             }
         }
     }

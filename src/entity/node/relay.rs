@@ -531,6 +531,12 @@ impl Node {
             }
             self.check_delivered(call);
         }
+        if let (Some(leg), true) = (
+            m.leg,
+            self.rules.delivers() && m.method == "SEND" && m.has_body,
+        ) {
+            self.maybe_leave(leg);
+        }
     }
 }
 

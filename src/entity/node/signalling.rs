@@ -582,6 +582,10 @@ impl Node {
                 self.bp_legs.push(leg);
                 self.close_session(leg);
                 let call = self.legs[leg].call;
+                if self.legs[leg].side == Side::Down {
+                    // A leg this node released (its member left): nobody left downstream?
+                    self.on_down_ended(call);
+                }
                 self.end_call_if_done(call);
             }
             _ => {}

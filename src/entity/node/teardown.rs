@@ -236,7 +236,18 @@ impl Node {
             self.legs[leg].conn = None;
             self.bp_legs.push(leg);
             self.legs[leg].ready = false;
-            self.maybe_bye(leg);
+            // A middle entity whose member's side closed the link under a live session
+            // releases that leg at once (the member left) rather than at the call's end.
+            let release = self.rules.middle()
+                && self.legs[leg].side == Side::Down
+                && self.legs[leg].state == DialogState::Confirmed
+                && !self.calls[self.legs[leg].call].bye_from_up
+                && !self.fault(Fault::NoReleaseOnClose);
+            if release {
+                self.send_bye(leg);
+            } else {
+                self.maybe_bye(leg);
+            }
         }
     }
 }

@@ -5,13 +5,13 @@
 //! each piece of the content at its offset ([`crate::entity::NodeEvent::Data`]), then the
 //! whole ([`crate::entity::NodeEvent::Delivered`]).
 
-use super::super::state::{CallIdx, LegIdx};
+use super::super::state::{CallIdx, DialogState, LegIdx};
 use super::super::Node;
 use super::{Invited, Rules};
 use crate::codec::cpim::Cpim;
 use crate::codec::msrp::RangeTracker;
 use crate::config::Link;
-use crate::entity::{NodeEvent, Output};
+use crate::entity::{Leave, NodeEvent, Output};
 use bytes::Bytes;
 
 /// What client-b has of a call's content: the CPIM head until it is complete, pieces that
@@ -23,6 +23,8 @@ pub(in crate::entity::node) struct Delivery {
     early: Vec<(u64, Bytes)>,
     pub(in crate::entity::node) tracker: RangeTracker,
     pub(in crate::entity::node) delivered: bool,
+    /// It left the session mid-transfer (the member-leaves scenario).
+    left: bool,
 }
 
 pub(in crate::entity::node) struct ClientB;
@@ -68,6 +70,41 @@ impl Rules for ClientB {
 }
 
 impl Node {
+    /// The member-leaves scenario: once the first chunk of content has arrived, this member
+    /// leaves its session — with a BYE (RFC 3261 §15.1), or by closing its link (L4) without
+    /// one. Nothing more of the message is taken.
+    pub(in crate::entity::node) fn maybe_leave(&mut self, leg: LegIdx) {
+        let call = self.legs[leg].call;
+        let Some(&how) = self.cfg.holds.leave.get(&self.cfg.name) else {
+            return;
+        };
+        let Some(d) = self.calls[call].delivery.as_mut() else {
+            return;
+        };
+        if d.left {
+            return;
+        }
+        d.left = true;
+        match how {
+            Leave::Bye => {
+                if self.legs[leg].state == DialogState::Confirmed {
+                    self.send_bye(leg);
+                }
+            }
+            Leave::Close => {
+                if let Some(conn) = self.legs[leg].conn {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        if !c.closed {
+                            c.closed = true;
+                            self.out.push_back(Output::Close { conn });
+                        }
+                    }
+                }
+            }
+        }
+        self.close_session(leg);
+    }
+
     /// A piece of a SEND's body at `abs_offset` of the CPIM object: once the CPIM head is
     /// complete, the content after it goes out as [`NodeEvent::Data`].
     pub(in crate::entity::node) fn deliver(&mut self, call: CallIdx, abs_offset: u64, data: Bytes) {
