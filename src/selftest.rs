@@ -90,6 +90,7 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
                     .values()
                     .any(|l| *l == crate::entity::Leave::Close)
         }
+        Fault::ContinueAfterReject => sut(Role::PfB) && !case.holds.reject_content.is_empty(),
         Fault::DeclineAnswersCf => {
             sut(Role::X)
                 && v.x_answer() == XAnswer::AfterFirstMember

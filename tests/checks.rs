@@ -72,6 +72,7 @@ async fn figure_passes(net: u8, variant: Variant) {
                             | CheckId::SigAllDecline
                             | CheckId::MediaAbort
                             | CheckId::SigLeave
+                            | CheckId::MediaReject
                     );
                 assert!(
                     r.verdict == Verdict::Pass || may_hide,
@@ -405,6 +406,52 @@ async fn member_leaves_passes() {
     assert!(failures.is_empty(), "{failures}");
 }
 
+/// member-rejects-content (issue 16): b1 answers the message with 413 (FIG 1): the reference
+/// pf-b stops it toward b1 and releases b1; b2 and b3 get it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_rejects_content_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let runs = futures_join(splits.iter().enumerate().map(|(i, sut)| {
+        let mut case = Case::new(var(1, Transport::Udp), sut);
+        case.scenario = b1_refuses();
+        async move {
+            let run = run_case(171, i as u16, &case).await;
+            (case, run)
+        }
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        if results
+            .iter()
+            .any(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+        {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        if case.sut.is_empty() || case.sut.contains(&Role::PfB) {
+            let v = verdict_of(&results, CheckId::MediaReject).verdict;
+            if v != Verdict::Pass {
+                failures.push_str(&format!("{name}: MEDIA-REJECT is {}\n", v.as_str()));
+            }
+        }
+        for m in ["b2", "b3"] {
+            assert!(
+                run.ctx.delivered.get(m).is_some_and(|d| d.complete),
+                "{name}: {m} incomplete: {:?}",
+                run.ctx.delivered
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
 // ------------------------------------------------------------------------------ faults
 
 struct FaultCase {
@@ -464,10 +511,23 @@ fn b3_closes() -> Holds {
     }
 }
 
-/// member-declines: b1 (sharing pf-b1 with b2) answers INVITE4 with 486.
+/// member-rejects-content: b1 answers every chunk with 413; client-a leaves 30 ms between
+/// chunks.
+fn b1_refuses() -> Holds {
+    Holds {
+        reject_content: [("b1".to_string(), 413)].into(),
+        chunk_gap: Duration::from_millis(30),
+        ..Holds::default()
+    }
+}
+
+/// member-declines: b1 (sharing pf-b1 with b2) answers INVITE4 with 486; b2 and b3 answer
+/// 300 ms late at pf-b and at client-b, so that x sees the decline well before a 200-3 even
+/// on a loaded machine.
 fn b1_declines() -> Holds {
     Holds {
         decline: [("b1".to_string(), 486)].into(),
+        answer_delay_ms_per_member: [("b2".to_string(), 300), ("b3".to_string(), 300)].into(),
         ..Holds::default()
     }
 }
@@ -771,6 +831,14 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::LeftMemberNotReleased { member, .. } if member == "b3"),
     },
     FaultCase {
+        fault: Fault::ContinueAfterReject,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: b1_refuses,
+        expect: |k| matches!(k, K::ContinuedAfterRefusal { member, .. } if member == "b1"),
+    },
+    FaultCase {
         fault: Fault::DeclineAnswersCf,
         fig: 2,
         sut: &[Role::X],
@@ -975,6 +1043,7 @@ fn recording() -> &'static Recording {
                                     | CheckId::SigAllDecline
                                     | CheckId::MediaAbort
                                     | CheckId::SigLeave
+                                    | CheckId::MediaReject
                             )
                     });
                     if shared && clean {
@@ -1040,6 +1109,12 @@ fn leave_recording() -> &'static Recording {
     REC.get_or_init(|| scenario_recording(1, 168, b1_leaves()))
 }
 
+/// member-rejects-content, FIG 1, b1 answers 413.
+fn refuse_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 170, b1_refuses()))
+}
+
 /// sender-aborts, FIG 1.
 fn abort_recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
@@ -1076,6 +1151,7 @@ fn assert_mutation_fails(
         CheckId::SigAllDecline => all_decline_recording(),
         CheckId::MediaAbort => abort_recording(),
         CheckId::SigLeave => leave_recording(),
+        CheckId::MediaReject => refuse_recording(),
         _ => recording(),
     };
     let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
@@ -2030,6 +2106,25 @@ fn mutation_sig_leave() {
             let b = find_sip(ev, pfb1, x, "BYE ", "");
             let mut all = same_sip(ev, b);
             let ok = find_sip(ev, x, pfb1, "SIP/2.0 200", "BYE");
+            all.extend(same_sip(ev, ok));
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_media_reject() {
+    // pf-b1 never releases b1 after its 413 (its BYE to b1 and b1's 200 are gone).
+    let rec = refuse_recording();
+    let (pfb1, b1) = (addr_of(rec, "pf-b1", false), addr_of(rec, "b1", false));
+    assert_mutation_fails(
+        CheckId::MediaReject,
+        |f| matches!(&f.kind, K::RefusingMemberKept { member, .. } if member == "b1"),
+        |_| {},
+        |ev| {
+            let b = find_sip(ev, pfb1, b1, "BYE ", "");
+            let mut all = same_sip(ev, b);
+            let ok = find_sip(ev, b1, pfb1, "SIP/2.0 200", "BYE");
             all.extend(same_sip(ev, ok));
             drop_events(ev, all);
         },

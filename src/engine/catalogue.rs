@@ -74,6 +74,7 @@ check_ids! {
     MediaResponse = "MEDIA-RESPONSE",
     MediaCpim = "MEDIA-CPIM",
     MediaAbort = "MEDIA-ABORT",
+    MediaReject = "MEDIA-REJECT",
     WireSyntax = "WIRE-SYNTAX",
     Capture = "CAPTURE",
     Harness = "HARNESS",
@@ -99,7 +100,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 32] = [
+    pub const ALL: [CheckId; 33] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -131,6 +132,7 @@ impl CheckId {
         CheckId::MediaResponse,
         CheckId::MediaCpim,
         CheckId::MediaAbort,
+        CheckId::MediaReject,
         CheckId::WireSyntax,
     ];
 
@@ -561,6 +563,17 @@ pub static CATALOGUE: &[Entry] = &[
                with `#` too, and never ends it with `$` as if it were complete; members are \
                not given the message as delivered (MEDIA-DELIVERY).",
         rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.1.2"],
+        patent: &["S112"],
+    },
+    Entry {
+        id: CheckId::MediaReject,
+        title: "a member's 413/415 stops the message toward it and releases its leg",
+        what: "When a member answers a chunk with 413 (stop sending this message) or 415 (its \
+               media type is not accepted; scenario `member-rejects-content`), its pf-b starts \
+               no further chunk of that message toward it (a chunk under way is ended with \
+               `#`) and releases the member's leg with a BYE; every other member gets the whole \
+               message (MEDIA-DELIVERY) and client-a its 200s (MEDIA-RESPONSE).",
+        rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.1.2", "RFC 4975 §7.2", "RFC 3261 §15"],
         patent: &["S112"],
     },
     Entry {

@@ -71,6 +71,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::MediaResponse => media_response(&a),
                 CheckId::MediaCpim => media_cpim(&a),
                 CheckId::MediaAbort => media_abort(&a),
+                CheckId::MediaReject => media_reject(&a),
                 CheckId::WireSyntax => wire_syntax(&a),
                 CheckId::Capture | CheckId::Harness => Vec::new(),
             };
@@ -261,7 +262,10 @@ impl<'a> Analysis<'a> {
     fn accepting(&self) -> Vec<String> {
         self.members
             .iter()
-            .filter(|m| !self.obs.scenario.declined(m) && !self.obs.scenario.left(m))
+            .filter(|m| {
+                let sc = &self.obs.scenario;
+                !sc.declined(m) && !sc.left(m) && !sc.refused.contains_key(*m)
+            })
             .cloned()
             .collect()
     }
@@ -1717,7 +1721,8 @@ fn link_bind(a: &Analysis) -> Vec<Finding> {
                 )),
                 // Every member declined: the call's end may overtake a link just opened.
                 None if a.obs.scenario.all_declined(&a.members)
-                    || !a.obs.scenario.left.is_empty() => {}
+                    || !a.obs.scenario.left.is_empty()
+                    || !a.obs.scenario.refused.is_empty() => {}
                 None => out.push(about(
                     Class::Inconc,
                     a.conn_ev(c),
@@ -3241,6 +3246,114 @@ fn sig_leave(a: &Analysis) -> Vec<Finding> {
     out
 }
 
+/// MEDIA-REJECT: once a member refused the message (413, 415), the SUT's pf-b starts no
+/// further chunk of it toward that member and releases the member's leg with a BYE.
+fn media_reject(a: &Analysis) -> Vec<Finding> {
+    let sc = &a.obs.scenario;
+    if sc.refused.is_empty() {
+        return vec![Finding::not_observable(K::NoRefusal)];
+    }
+    let mut out = Vec::new();
+    for (m, r) in &sc.refused {
+        let Some(c) = a.obs.conns.get(r.conn) else {
+            continue;
+        };
+        let Some(pfb) = c.sender(1 - r.dir).cloned() else {
+            continue;
+        };
+        if !a.subject(&pfb) {
+            continue;
+        }
+        let resp = &c.dirs[r.dir].msgs[r.msg];
+        let after = r.t + race_margin(a);
+        let more = c.dirs[1 - r.dir].msgs.iter().find(|s| {
+            s.is_request()
+                && s.head.method() == Some("SEND")
+                && s.head.message_id() == Some(r.message_id.as_str())
+                && s.t > after
+        });
+        match more {
+            Some(s) => out.push(about(
+                Class::Fail,
+                a.msrp_ev(c, 1 - r.dir, s),
+                K::ContinuedAfterRefusal {
+                    entity: pfb.name.clone(),
+                    member: m.clone(),
+                    refusal: a.msrp_ev(c, r.dir, resp),
+                    send: a.msrp_ev(c, 1 - r.dir, s),
+                },
+            )),
+            None => out.push(about(
+                Class::Pass,
+                a.msrp_ev(c, r.dir, resp),
+                K::RefusalHonoured {
+                    entity: pfb.name.clone(),
+                    member: m.clone(),
+                    refusal: a.msrp_ev(c, r.dir, resp),
+                },
+            )),
+        }
+        // The member's leg released by pf-b (before the call's end reached it).
+        let Some(l4) = a
+            .obs
+            .legs
+            .iter()
+            .find(|l| l.uac == pfb && l.uas.name == *m && l.ok.is_some())
+        else {
+            continue;
+        };
+        let l3_end = a
+            .obs
+            .legs
+            .iter()
+            .find(|l| {
+                l.uas == pfb
+                    && l.uac.role == Role::X
+                    && member_of(a.topo, l).as_deref() == Some(m.as_str())
+            })
+            .and_then(|l| {
+                l.messages.iter().copied().find(|&i| {
+                    let s = &a.obs.sip[i];
+                    s.is_request("BYE") && s.sender.as_ref() == Some(&l.uac)
+                })
+            })
+            .map(|i| a.t(i));
+        let bye = l4.messages.iter().copied().find(|&i| {
+            let s = &a.obs.sip[i];
+            s.is_request("BYE")
+                && s.sender.as_ref() == Some(&pfb)
+                && s.t >= r.t
+                && l3_end.is_none_or(|t| s.t < t)
+        });
+        match bye {
+            Some(b) => out.push(about(
+                Class::Pass,
+                a.sip_ev(b),
+                K::RefusingMemberReleased {
+                    entity: pfb.name.clone(),
+                    member: m.clone(),
+                    bye: a.sip_ev(b),
+                },
+            )),
+            None => out.push(about(
+                Class::Fail,
+                a.msrp_ev(c, r.dir, resp),
+                K::RefusingMemberKept {
+                    entity: pfb.name.clone(),
+                    member: m.clone(),
+                    watched: Time(a.obs.end),
+                },
+            )),
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "the refusing member's pf-b".into(),
+        }));
+    }
+    out
+}
+
 /// What reached a member on the wire (CPIM object, before unwrapping), for evidence.
 fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
     let mut seen = Vec::new();
@@ -3651,6 +3764,12 @@ fn media_response(a: &Analysis) -> Vec<Finding> {
                 if ended_before && resp.is_none_or(|r| r.head.code() != Some(200)) {
                     continue;
                 }
+                // A member's refusal of the message (member-rejects-content): MEDIA-REJECT's.
+                let refusal = resp.is_some_and(|r| matches!(r.head.code(), Some(413 | 415)))
+                    && a.obs.scenario.refused.contains_key(&s.name);
+                if refusal {
+                    continue;
+                }
                 match resp {
                     Some(r) if r.head.code() == Some(200) => ok += 1,
                     Some(r) => out.push(Finding::fail(K::SendAnsweredNon200 {
@@ -3783,7 +3902,9 @@ fn media_cpim(a: &Analysis) -> Vec<Finding> {
         let refs: Vec<&str> = inputs.iter().filter_map(|k| k.sha256.as_deref()).collect();
         // A message its sender aborted (`#`), or cut short because every member declined and
         // the call ended under it, has no whole to compare.
-        let cut_short = a.obs.scenario.all_declined(&a.members) || !a.obs.scenario.left.is_empty();
+        let sc = &a.obs.scenario;
+        let cut_short =
+            sc.all_declined(&a.members) || !sc.left.is_empty() || !sc.refused.is_empty();
         if k.sha256.is_none() && (k.aborted || cut_short) {
             continue;
         }

@@ -1056,6 +1056,34 @@ pub enum FindingKind {
         entity: String,
         watched: Time,
     },
+    // ------------------------------------------------------------ MEDIA-REJECT
+    /// No member refused the message: nothing for MEDIA-REJECT.
+    NoRefusal,
+    /// `entity` started no further chunk of the message `member` refused.
+    RefusalHonoured {
+        entity: String,
+        member: String,
+        refusal: Cite,
+    },
+    /// `entity` started another chunk of the message `member` refused.
+    ContinuedAfterRefusal {
+        entity: String,
+        member: String,
+        refusal: Cite,
+        send: Cite,
+    },
+    /// `entity` released the leg of `member`, who refused the message.
+    RefusingMemberReleased {
+        entity: String,
+        member: String,
+        bye: Cite,
+    },
+    /// `entity` kept the leg of `member`, who refused the message, until the call ended.
+    RefusingMemberKept {
+        entity: String,
+        member: String,
+        watched: Time,
+    },
     // ------------------------------------------------------------ MEDIA-ABORT
     /// The sender aborted nothing: nothing for MEDIA-ABORT.
     NoAbort,
@@ -2080,6 +2108,42 @@ impl fmt::Display for FindingKind {
             K::NoDecline => f.write_str("no member declined"),
             K::NotAllDeclined => f.write_str("not every member declined"),
             K::NoAbort => f.write_str("the sender aborted no message"),
+            K::NoRefusal => f.write_str("no member refused the message"),
+            K::RefusalHonoured {
+                entity,
+                member,
+                refusal,
+            } => write!(
+                f,
+                "{entity} sent no further chunk of the message {member} refused: {refusal}"
+            ),
+            K::ContinuedAfterRefusal {
+                entity,
+                member,
+                refusal,
+                send,
+            } => write!(
+                f,
+                "{entity} went on sending the message {member} refused ({refusal}): {send} \
+                 (RFC 4975 §7.1.2)"
+            ),
+            K::RefusingMemberReleased {
+                entity,
+                member,
+                bye,
+            } => write!(
+                f,
+                "{entity} released the leg of {member}, who refused the message: {bye}"
+            ),
+            K::RefusingMemberKept {
+                entity,
+                member,
+                watched,
+            } => write!(
+                f,
+                "{member} refused the message, yet {entity} kept its leg until the call ended \
+                 (watched until {watched})"
+            ),
             K::NoLeave => f.write_str("no member left mid-transfer"),
             K::LeftMemberReleased { member, entity, by } => {
                 write!(f, "{entity} released the leg of {member}, who left: {by}")

@@ -106,8 +106,12 @@ impl Holds {
         !members.is_empty() && members.iter().all(|m| self.decline.contains_key(m))
     }
 
-    /// Merges the scenario's behaviours of `other` into these holds.
+    /// Merges the scenario's behaviours of `other` into these holds, and its per-member
+    /// answer delays when it has any (a scenario that needs the other members late).
     pub fn with_scenario(mut self, other: &Holds) -> Holds {
+        if !other.answer_delay_ms_per_member.is_empty() {
+            self.answer_delay_ms_per_member = other.answer_delay_ms_per_member.clone();
+        }
         let s = other.scenario();
         self.decline = s.decline;
         self.reject_content = s.reject_content;

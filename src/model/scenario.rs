@@ -34,6 +34,23 @@ pub struct Scenario {
     /// its side of the L4 link closed while its message was still incomplete and before any
     /// BYE on the leg).
     pub left: BTreeMap<String, Left>,
+    /// Per member: its refusal of the message (a 413 or 415 it answered a SEND with on its
+    /// own link, RFC 4975 §7.1.2, §7.2).
+    pub refused: BTreeMap<String, Refused>,
+}
+
+/// A member's refusal of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub code: u16,
+    /// The connection ([`Observation::conns`] index), the direction of the member's
+    /// response, and the response's index in it.
+    pub conn: usize,
+    pub dir: usize,
+    pub msg: usize,
+    /// The Message-ID of the SEND it refused.
+    pub message_id: String,
+    pub t: std::time::Duration,
 }
 
 /// How a member left its session.
@@ -121,6 +138,37 @@ pub(super) fn read(obs: &Observation, topo: &Topology) -> Scenario {
                     });
                 }
                 break 'hops;
+            }
+        }
+    }
+    // Members that refused the message: the member's own 413 or 415 to a SEND on its link.
+    for m in &topo.members {
+        'conns: for c in obs.conns.iter().filter(|c| c.is_link()) {
+            let Some(d) = (0..2).find(|&d| c.sender(d).is_some_and(|p| p.name == m.name)) else {
+                continue;
+            };
+            for (i, r) in c.dirs[d].msgs.iter().enumerate() {
+                let Some(code) = r.head.code().filter(|c| matches!(c, 413 | 415)) else {
+                    continue;
+                };
+                let message_id = c.dirs[1 - d]
+                    .msgs
+                    .iter()
+                    .find(|s| s.is_request() && s.head.tid == r.head.tid)
+                    .and_then(|s| s.head.message_id().map(String::from))
+                    .unwrap_or_default();
+                out.refused.insert(
+                    m.name.clone(),
+                    Refused {
+                        code,
+                        conn: c.index,
+                        dir: d,
+                        msg: i,
+                        message_id,
+                        t: r.t,
+                    },
+                );
+                break 'conns;
             }
         }
     }
