@@ -488,7 +488,7 @@ pub static CATALOGUE: &[Entry] = &[
                with a BYE of its own after the ACK (x in FIG 1, 3, 7, which answered 200-2 at \
                once; pf-a relaying x's BYE), so that nothing stays open and client-a learns \
                that nobody takes the message; a client-a whose call is ended that way answers \
-               the BYE.",
+               the BYE, and one whose INVITE is refused sends no BYE and opens no link.",
         rfc: &["RFC 3261 §13.3.1.4", "RFC 3261 §15", "RFC 3261 §15.1.1"],
         patent: &["S103", "FIG 1–7"],
     },

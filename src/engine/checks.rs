@@ -2631,6 +2631,12 @@ fn sig_non2xx_ack(a: &Analysis) -> Vec<Finding> {
             continue;
         }
         let response = a.sip_ev(fi);
+        // Behind a stateful SIP/IP core the ACK ends at the core (which ACKs downstream
+        // itself): the SUT's ACK is on no hop the harness records.
+        if l.failure_ack.is_none() && a.topo.core.is_some() && !a.self_check {
+            out.push(a.hidden("the SUT's ACK of a final non-2xx (it ends at the SIP/IP core)"));
+            continue;
+        }
         let Some(ai) = l.failure_ack else {
             out.push(about(
                 Class::Fail,
@@ -3001,9 +3007,54 @@ fn sig_all_decline(a: &Analysis) -> Vec<Finding> {
             )),
         }
     }
-    // client-a, when its call is ended for it, answers the BYE (RFC 3261 §15.1.2).
+    // client-a, when its call is ended for it, answers the BYE (RFC 3261 §15.1.2); when it is
+    // refused, it takes the refusal: no BYE in the dialog that never was, no link.
     let ca = party(a.topo, "client-a", Role::ClientA);
     if a.subject(&ca) {
+        for l in a.obs.legs.iter().filter(|l| l.uac == ca && l.ok.is_none()) {
+            let Some(f) = l
+                .final_response
+                .filter(|&f| code_of(a, f).is_some_and(|c| c >= 300))
+            else {
+                continue;
+            };
+            let bye = l.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                s.is_request("BYE") && s.sender.as_ref() == Some(&ca)
+            });
+            let link = a
+                .links()
+                .find(|c| c.opener_party.as_ref() == Some(&ca) && c.opened_at > a.t(f));
+            match (bye, link) {
+                (Some(b), _) => out.push(about(
+                    Class::Fail,
+                    a.sip_ev(b),
+                    K::RefusalIgnored {
+                        entity: "client-a".into(),
+                        response: a.sip_ev(f),
+                        after: a.sip_ev(b),
+                    },
+                )),
+                (None, Some(c)) => out.push(about(
+                    Class::Fail,
+                    a.conn_ev(c),
+                    K::RefusalIgnored {
+                        entity: "client-a".into(),
+                        response: a.sip_ev(f),
+                        after: a.conn_ev(c),
+                    },
+                )),
+                // About its INVITE: what the SUT sent and what was refused.
+                (None, None) => out.push(about(
+                    Class::Pass,
+                    a.sip_ev(l.invite),
+                    K::RefusalTaken {
+                        entity: "client-a".into(),
+                        response: a.sip_ev(f),
+                    },
+                )),
+            }
+        }
         for l in a.obs.legs.iter().filter(|l| l.uac == ca) {
             let Some(b) = l.messages.iter().copied().find(|&i| {
                 let s = &a.obs.sip[i];

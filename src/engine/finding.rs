@@ -1027,6 +1027,17 @@ pub enum FindingKind {
     NoDecline,
     /// Not every member declined: nothing for SIG-ALL-DECLINE.
     NotAllDeclined,
+    /// `entity` took the refusal of its INVITE: no BYE in that dialog, no link after it.
+    RefusalTaken {
+        entity: String,
+        response: Cite,
+    },
+    /// `entity` acted as if its refused INVITE had been accepted (`after`: its BYE or link).
+    RefusalIgnored {
+        entity: String,
+        response: Cite,
+        after: Cite,
+    },
     // ------------------------------------------------------------ SIG-LEAVE
     /// No member left mid-transfer: nothing for SIG-LEAVE.
     NoLeave,
@@ -2107,6 +2118,18 @@ impl fmt::Display for FindingKind {
             ),
             K::NoDecline => f.write_str("no member declined"),
             K::NotAllDeclined => f.write_str("not every member declined"),
+            K::RefusalTaken { entity, response } => write!(
+                f,
+                "{entity} took the refusal {response}: no BYE, no link in a call that never was"
+            ),
+            K::RefusalIgnored {
+                entity,
+                response,
+                after,
+            } => write!(
+                f,
+                "{entity} went on after the refusal {response} as if accepted: {after}"
+            ),
             K::NoAbort => f.write_str("the sender aborted no message"),
             K::NoRefusal => f.write_str("no member refused the message"),
             K::RefusalHonoured {

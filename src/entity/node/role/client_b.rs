@@ -86,11 +86,13 @@ impl Node {
         }
         d.left = true;
         match how {
-            Leave::Bye => {
-                if self.legs[leg].state == DialogState::Confirmed {
-                    self.send_bye(leg);
-                }
-            }
+            // Content may come before the ACK (behind a SIP/IP core): the BYE then waits
+            // for it (RFC 3261 §15).
+            Leave::Bye => match self.legs[leg].state {
+                DialogState::Confirmed => self.send_bye(leg),
+                DialogState::AwaitAck => self.legs[leg].bye_after_ack = true,
+                _ => {}
+            },
             Leave::Close => {
                 if let Some(conn) = self.legs[leg].conn {
                     if let Some(c) = self.conns.get_mut(&conn) {
