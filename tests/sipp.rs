@@ -135,6 +135,7 @@ async fn sipp_against_reference_sut(fig: u8, net: u8) {
             CheckId::SigNon2xxAck,
             CheckId::SigDecline,
             CheckId::SigAllDecline,
+            CheckId::SigLeave,
         ]
         .contains(&c.id);
         let ok = if media || x_only {

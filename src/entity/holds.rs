@@ -1,8 +1,8 @@
 //! What the harness, as impersonator, does with time and order: ordering choices (where a
 //! figure leaves the order free) and the discriminating pauses that make trigger timing
 //! visible; and the exception scenarios (issue 16), in which its members decline, reject the
-//! content or leave, and its sender aborts or asks for reports. Plain data on a
-//! [`super::NodeConfig`]; the reference SUT leaves it empty.
+//! content or leave, and its sender aborts. Plain data on a [`super::NodeConfig`]; the
+//! reference SUT leaves it empty.
 //!
 //! The timing holds apply to the SUT's neighbours only (so that delays do not stack); the
 //! scenario's behaviours ([`Holds::scenario`]) to every harness entity of the role they name,
@@ -39,9 +39,9 @@ pub struct Holds {
     /// (486 Busy Here, 603 Decline) instead of 200.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub decline: BTreeMap<String, u16>,
-    /// client-b instances (by name) that answer the first chunk of the content with this
-    /// MSRP status (413: stop sending the message; 415: its media type is not accepted) as
-    /// soon as its head arrives (RFC 4975 §7.1.2, §7.2).
+    /// client-b instances (by name) that answer every chunk of the content with this MSRP
+    /// status (413: stop sending the message; 415: its media type is not accepted) instead of
+    /// 200, and take none of it (RFC 4975 §7.1.2, §7.2).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reject_content: BTreeMap<String, u16>,
     /// client-a ends the message part-way: this chunk (1-based) ends with the `#` flag and no
@@ -56,13 +56,6 @@ pub struct Holds {
     /// rejecting happens while the message is still in transfer).
     #[serde(default, with = "ms", skip_serializing_if = "Duration::is_zero")]
     pub chunk_gap: Duration,
-    /// client-a sends its content with `Success-Report: yes` (RFC 4975 §7.1.2).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub success_report: bool,
-    /// client-a sends its content with `Failure-Report: no` (RFC 4975 §7.1.2): no transaction
-    /// responses are sent for it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub failure_report_no: bool,
 }
 
 /// How a member leaves mid-transfer.
@@ -85,8 +78,6 @@ impl Holds {
             abort_after_chunks: self.abort_after_chunks,
             leave: self.leave.clone(),
             chunk_gap: self.chunk_gap,
-            success_report: self.success_report,
-            failure_report_no: self.failure_report_no,
             ..Holds::default()
         }
     }
@@ -97,13 +88,6 @@ impl Holds {
             || !self.reject_content.is_empty()
             || self.abort_after_chunks.is_some()
             || !self.leave.is_empty()
-            || self.success_report
-            || self.failure_report_no
-    }
-
-    /// Every member of `members` declines (the all-decline scenario).
-    pub fn all_decline(&self, members: &[String]) -> bool {
-        !members.is_empty() && members.iter().all(|m| self.decline.contains_key(m))
     }
 
     /// Merges the scenario's behaviours of `other` into these holds, and its per-member
@@ -118,8 +102,6 @@ impl Holds {
         self.abort_after_chunks = s.abort_after_chunks;
         self.leave = s.leave;
         self.chunk_gap = s.chunk_gap;
-        self.success_report = s.success_report;
-        self.failure_report_no = s.failure_report_no;
         self
     }
 

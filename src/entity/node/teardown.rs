@@ -231,14 +231,17 @@ impl Node {
                     self.legs[leg].remote_uri
                 ));
             }
+            let was_ready = self.legs[leg].ready;
             self.legs[leg].media_failed = true;
             self.bp_legs.push(leg);
             self.legs[leg].conn = None;
             self.bp_legs.push(leg);
             self.legs[leg].ready = false;
-            // A middle entity whose member's side closed the link under a live session
-            // releases that leg at once (the member left) rather than at the call's end.
-            let release = self.rules.middle()
+            // A middle entity whose member's side closed a working link (bound) under a live
+            // session releases that leg at once (the member left) rather than at the call's
+            // end; a link that never came up is the call's end's business as before.
+            let release = was_ready
+                && self.rules.middle()
                 && self.legs[leg].side == Side::Down
                 && self.legs[leg].state == DialogState::Confirmed
                 && !self.calls[self.legs[leg].call].bye_from_up
