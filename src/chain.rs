@@ -156,6 +156,10 @@ impl Chain {
                 .is_none_or(|r| r.contains(&cfg.role))
             {
                 cfg.holds = opts.holds.clone();
+            } else {
+                // The scenario's behaviours (a member that declines, a sender that aborts)
+                // wherever the entity is; its timing holds only next to the SUT.
+                cfg.holds = opts.holds.scenario();
             }
             cfg.faults = opts.faults.clone();
             cfg.limits = opts.limits;

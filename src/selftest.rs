@@ -96,6 +96,26 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
                 && !case.holds.ack_delay.is_zero()
         }
         Fault::NoAckDownstream => middle,
+        // Exception scenarios (issue 16): where a harness member declines.
+        Fault::NoAckNon2xx => (sut(Role::X) || sut(Role::PfB)) && !case.holds.decline.is_empty(),
+        Fault::NoByeUpstream => {
+            sut(Role::X) && v.x_answer() == XAnswer::AtOnce && case.holds.decline.len() >= 3
+        }
+        Fault::AbortAsEnd => middle && case.holds.abort_after_chunks.is_some(),
+        Fault::NoReleaseOnClose => {
+            sut(Role::PfB)
+                && case
+                    .holds
+                    .leave
+                    .values()
+                    .any(|l| *l == crate::entity::Leave::Close)
+        }
+        Fault::ContinueAfterReject => sut(Role::PfB) && !case.holds.reject_content.is_empty(),
+        Fault::DeclineAnswersCf => {
+            sut(Role::X)
+                && v.x_answer() == XAnswer::AfterFirstMember
+                && !case.holds.decline.is_empty()
+        }
         Fault::FanoutFirstOnly => sut(Role::X),
         Fault::AdhocToGroupUri => sut(Role::ClientA) && v.group == crate::config::GroupKind::Adhoc,
         Fault::RelayTruncate | Fault::WrongToPath | Fault::BadByteRange | Fault::CpimAltered => {

@@ -26,7 +26,7 @@ use cpm_harness::engine::observe;
 use cpm_harness::engine::{
     CaseContext, CheckId, CheckResult, Cite, Class, Finding, FindingKind as K, Verdict,
 };
-use cpm_harness::entity::{Fault, Holds};
+use cpm_harness::entity::{Fault, Holds, Leave};
 use cpm_harness::topology::{Role, Topology};
 use cpm_harness::trace::WireEvent;
 use std::collections::BTreeMap;
@@ -62,8 +62,18 @@ async fn figure_passes(net: u8, variant: Variant) {
         if sut.is_empty() {
             for r in &results {
                 // SIG-ROUTE judges only runs behind a SIP/IP core (tests/core.rs).
-                let may_hide =
-                    (r.id == CheckId::LinkReuse && !variant.reuse) || r.id == CheckId::SigRoute;
+                // The exception checks judge their scenarios only (member_declines_passes, …).
+                let may_hide = (r.id == CheckId::LinkReuse && !variant.reuse)
+                    || matches!(
+                        r.id,
+                        CheckId::SigRoute
+                            | CheckId::SigNon2xxAck
+                            | CheckId::SigDecline
+                            | CheckId::SigAllDecline
+                            | CheckId::MediaAbort
+                            | CheckId::SigLeave
+                            | CheckId::MediaReject
+                    );
                 assert!(
                     r.verdict == Verdict::Pass || may_hide,
                     "{} self-check: {} is {}\n{}",
@@ -176,6 +186,272 @@ async fn self_check_recordings_are_deduplicated() {
     assert_eq!(obs.views.len(), run.ctx.topology.instances().len());
 }
 
+/// member-declines (issue 16): b1 (on pf-b1 with b2) declines with 486. FIG 2 (x waits for a
+/// 200-3, solution 1), FIG 3 (x answers at once, solution 2) and FIG 5 (solution 3): the
+/// reference passes every check on every split that can see the decline (or it is not
+/// observable), SIG-NON2XX-ACK and SIG-DECLINE pass wherever x or pf-b is the SUT's, b2 and
+/// b3 get the whole message and b1 nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_declines_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let mut cases = Vec::new();
+    for fig in [2u8, 3, 5] {
+        for sut in splits {
+            let mut case = Case::new(var(fig, Transport::Udp), sut);
+            case.scenario = b1_declines();
+            cases.push(case);
+        }
+    }
+    let runs = futures_join(cases.into_iter().enumerate().map(|(i, case)| async move {
+        let run = run_case(162, i as u16, &case).await;
+        (case, run)
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        let bad: Vec<&CheckResult> = results
+            .iter()
+            .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+            .collect();
+        if !bad.is_empty() {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        for id in [CheckId::SigNon2xxAck, CheckId::SigDecline] {
+            let v = verdict_of(&results, id).verdict;
+            if v != Verdict::Pass {
+                failures.push_str(&format!("{name}: {id} is {}\n", v.as_str()));
+            }
+        }
+        assert!(
+            run.ctx.delivered.get("b1").is_none_or(|d| d.bytes == 0),
+            "{name}: b1 got content"
+        );
+        for m in ["b2", "b3"] {
+            assert!(
+                run.ctx.delivered.get(m).is_some_and(|d| d.complete),
+                "{name}: {m} incomplete: {:?}",
+                run.ctx.delivered
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
+/// all-decline (issue 16): every member declines. FIG 1 (x answered 200-2 at once: it ends
+/// the call with BYE, pf-a relays it) and FIG 2 (x refuses INVITE2, pf-a relays the
+/// refusal): the reference passes on every split that sees it, SIG-ALL-DECLINE judges
+/// something wherever client-a, pf-a or x is the SUT's, and nobody gets content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_decline_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::ClientA],
+        &[Role::PfA],
+        &[Role::X],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let mut cases = Vec::new();
+    for fig in [1u8, 2] {
+        for sut in splits {
+            // In FIG 1 a SUT client-a may have its content acknowledged before x's BYE.
+            if fig == 1 && *sut == [Role::ClientA] {
+                continue;
+            }
+            let mut case = Case::new(var(fig, Transport::Udp), sut);
+            case.scenario = all_decline();
+            cases.push(case);
+        }
+    }
+    let runs = futures_join(cases.into_iter().enumerate().map(|(i, case)| async move {
+        let run = run_case(165, i as u16, &case).await;
+        (case, run)
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        let bad: Vec<&CheckResult> = results
+            .iter()
+            .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+            .collect();
+        if !bad.is_empty() {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        // client-a in FIG 2 only ACKs the refusal: SIG-NON2XX-ACK judges it.
+        let judged = if case.sut == [Role::ClientA] && case.variant.figure.n() == 2 {
+            CheckId::SigNon2xxAck
+        } else {
+            CheckId::SigAllDecline
+        };
+        let v = verdict_of(&results, judged).verdict;
+        if v != Verdict::Pass {
+            failures.push_str(&format!("{name}: {judged} is {}\n", v.as_str()));
+        }
+        assert!(
+            run.ctx.delivered.values().all(|d| d.bytes == 0),
+            "{name}: content delivered: {:?}",
+            run.ctx.delivered
+        );
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
+/// sender-aborts (issue 16): client-a ends its message with `#` after its third chunk (FIG 1;
+/// relaying is the same in every figure): the reference forwards the abort on every hop and
+/// no member is given the message as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_aborts_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::PfA],
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let runs = futures_join(splits.iter().enumerate().map(|(i, sut)| {
+        let mut case = Case::new(var(1, Transport::Udp), sut);
+        case.scenario = sender_aborts();
+        async move {
+            let run = run_case(167, i as u16, &case).await;
+            (case, run)
+        }
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        if results
+            .iter()
+            .any(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+        {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        let v = verdict_of(&results, CheckId::MediaAbort).verdict;
+        if v != Verdict::Pass {
+            failures.push_str(&format!("{name}: MEDIA-ABORT is {}\n", v.as_str()));
+        }
+        assert!(
+            run.ctx.delivered.values().all(|d| !d.complete),
+            "{name}: an aborted message delivered: {:?}",
+            run.ctx.delivered
+        );
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
+/// member-leaves (issue 16): b1 sends BYE mid-transfer (FIG 1), b3 closes its link without
+/// one (FIG 3): the reference releases the member up to x and only it; the others get the
+/// whole message; SIG-LEAVE judges something wherever x or pf-b is the SUT's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_leaves_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let mut cases = Vec::new();
+    for (fig, scenario, gone, stay) in [
+        (1u8, b1_leaves as fn() -> Holds, "b1", ["b2", "b3"]),
+        (3, b3_closes, "b3", ["b1", "b2"]),
+    ] {
+        for sut in splits {
+            let mut case = Case::new(var(fig, Transport::Udp), sut);
+            case.scenario = scenario();
+            cases.push((case, gone, stay));
+        }
+    }
+    let runs = futures_join(cases.into_iter().enumerate().map(
+        |(i, (case, gone, stay))| async move {
+            let run = run_case(169, i as u16, &case).await;
+            (case, gone, stay, run)
+        },
+    ))
+    .await;
+    let mut failures = String::new();
+    for (case, gone, stay, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        if results
+            .iter()
+            .any(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+        {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        let v = verdict_of(&results, CheckId::SigLeave).verdict;
+        if v != Verdict::Pass {
+            failures.push_str(&format!("{name}: SIG-LEAVE is {}\n", v.as_str()));
+        }
+        assert!(
+            run.ctx.delivered.get(*gone).is_none_or(|d| !d.complete),
+            "{name}: {gone} left, yet got everything"
+        );
+        for m in stay {
+            assert!(
+                run.ctx.delivered.get(*m).is_some_and(|d| d.complete),
+                "{name}: {m} incomplete: {:?}",
+                run.ctx.delivered
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
+/// member-rejects-content (issue 16): b1 answers the message with 413 (FIG 1): the reference
+/// pf-b stops it toward b1 and releases b1; b2 and b3 get it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_rejects_content_passes() {
+    let splits: &[&[Role]] = &[
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let runs = futures_join(splits.iter().enumerate().map(|(i, sut)| {
+        let mut case = Case::new(var(1, Transport::Udp), sut);
+        case.scenario = b1_refuses();
+        async move {
+            let run = run_case(171, i as u16, &case).await;
+            (case, run)
+        }
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        if results
+            .iter()
+            .any(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+        {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        if case.sut.is_empty() || case.sut.contains(&Role::PfB) {
+            let v = verdict_of(&results, CheckId::MediaReject).verdict;
+            if v != Verdict::Pass {
+                failures.push_str(&format!("{name}: MEDIA-REJECT is {}\n", v.as_str()));
+            }
+        }
+        for m in ["b2", "b3"] {
+            assert!(
+                run.ctx.delivered.get(m).is_some_and(|d| d.complete),
+                "{name}: {m} incomplete: {:?}",
+                run.ctx.delivered
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
 // ------------------------------------------------------------------------------ faults
 
 struct FaultCase {
@@ -183,11 +459,78 @@ struct FaultCase {
     fig: u8,
     sut: &'static [Role],
     tweak: fn(&mut Variant),
+    /// The exception scenario the harness plays.
+    scenario: fn() -> Holds,
     /// The reason the target check must give: a failure of this kind.
     expect: fn(&K) -> bool,
 }
 
 fn no_tweak(_: &mut Variant) {}
+
+fn no_scenario() -> Holds {
+    Holds::default()
+}
+
+/// all-decline: every member declines.
+fn all_decline() -> Holds {
+    Holds {
+        decline: [
+            ("b1".to_string(), 486),
+            ("b2".to_string(), 486),
+            ("b3".to_string(), 603),
+        ]
+        .into(),
+        chunk_gap: Duration::from_millis(50),
+        ..Holds::default()
+    }
+}
+
+/// sender-aborts: client-a ends its message with `#` after its third chunk.
+fn sender_aborts() -> Holds {
+    Holds {
+        abort_after_chunks: Some(3),
+        ..Holds::default()
+    }
+}
+
+/// member-leaves: b1 sends BYE once its first chunk came; client-a leaves 30 ms between chunks.
+fn b1_leaves() -> Holds {
+    Holds {
+        leave: [("b1".to_string(), Leave::Bye)].into(),
+        chunk_gap: Duration::from_millis(30),
+        ..Holds::default()
+    }
+}
+
+/// member-leaves-close: b3 closes its link without BYE once its first chunk came.
+fn b3_closes() -> Holds {
+    Holds {
+        leave: [("b3".to_string(), Leave::Close)].into(),
+        chunk_gap: Duration::from_millis(30),
+        ..Holds::default()
+    }
+}
+
+/// member-rejects-content: b1 answers every chunk with 413; client-a leaves 30 ms between
+/// chunks.
+fn b1_refuses() -> Holds {
+    Holds {
+        reject_content: [("b1".to_string(), 413)].into(),
+        chunk_gap: Duration::from_millis(30),
+        ..Holds::default()
+    }
+}
+
+/// member-declines: b1 (sharing pf-b1 with b2) answers INVITE4 with 486; b2 and b3 answer
+/// 300 ms late at pf-b and at client-b, so that x sees the decline well before a 200-3 even
+/// on a loaded machine.
+fn b1_declines() -> Holds {
+    Holds {
+        decline: [("b1".to_string(), 486)].into(),
+        answer_delay_ms_per_member: [("b2".to_string(), 300), ("b3".to_string(), 300)].into(),
+        ..Holds::default()
+    }
+}
 
 const FAULT_CASES: &[FaultCase] = &[
     FaultCase {
@@ -195,6 +538,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: msrps,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::PathSchemeMismatch { uri, proto } if uri.starts_with("msrp://") && proto == "TCP/TLS/MSRP"),
     },
     FaultCase {
@@ -202,6 +546,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: msrps,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::PlainWhereTls { opener, uri } if opener == "x" && uri.starts_with("msrps://")),
     },
     FaultCase {
@@ -209,6 +554,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::WrongProto { mline } if mline.contains("TCP/RTP/AVP")),
     },
     FaultCase {
@@ -216,6 +562,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ConnectionNotOwn { line, .. } if line.ends_with("127.254.254.254")),
     },
     FaultCase {
@@ -223,6 +570,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::PortMismatch { .. }),
     },
     FaultCase {
@@ -230,6 +578,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::PathTransport { transport, .. } if transport == "udp"),
     },
     FaultCase {
@@ -237,6 +586,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::PathCopied { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
@@ -244,6 +594,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SessionIdWeak { .. } | K::SessionIdClash { .. }),
     },
     FaultCase {
@@ -251,6 +602,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SessionIdClash { session_id, .. } if session_id.len() >= 16),
     },
     FaultCase {
@@ -258,6 +610,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::AcceptTypesEmpty | K::MissingAttribute { .. }),
     },
     FaultCase {
@@ -265,6 +618,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SetupWrongOpener { link: Link::L4, expected, .. } if expected.starts_with("pf-b")),
     },
     FaultCase {
@@ -272,6 +626,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NoParams { .. }),
     },
     FaultCase {
@@ -279,6 +634,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| {
             matches!(
                 k,
@@ -295,6 +651,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::WrongTarget { sip_port: true, .. }),
     },
     FaultCase {
@@ -302,6 +659,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::LinkBeforeTrigger { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
@@ -309,6 +667,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::LinkLate { entity, .. } | K::LinkAfterWindow { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
@@ -316,6 +675,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::LinkBeforeTrigger { entity, .. } if entity == "client-a"),
     },
     FaultCase {
@@ -323,6 +683,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 3,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NoBindingRequest { .. }),
     },
     FaultCase {
@@ -330,6 +691,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: reuse,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NewConnectionWhileOpen { entity, .. } if entity == "x"),
     },
     FaultCase {
@@ -337,6 +699,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NeverSentDespiteCause { sender, step: SipStep::Ok, .. } if sender == "pf-a"),
     },
     FaultCase {
@@ -344,6 +707,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 2,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::CfAnswerEarly { figure: 2, .. }),
     },
     FaultCase {
@@ -351,6 +715,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::CfAnswerLate { figure: 1, .. }),
     },
     FaultCase {
@@ -358,6 +723,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::AckBeforeUpstream { .. }),
     },
     FaultCase {
@@ -365,6 +731,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NeverAcked { entity, .. } if entity == "x"),
     },
     FaultCase {
@@ -372,6 +739,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::NoInviteForMember { .. }),
     },
     FaultCase {
@@ -379,6 +747,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::ClientA],
         tweak: adhoc,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::GroupRequestUriWrong { adhoc: true, want, .. } if want.contains("factory")),
     },
     FaultCase {
@@ -386,6 +755,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::CallIdReused { .. }),
     },
     FaultCase {
@@ -393,6 +763,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ByeNotPropagated { entity, .. } if entity == "pf-a"),
     },
     FaultCase {
@@ -400,6 +771,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::DeliveryLength { bytes, sent: 20000, .. } if *bytes < 20000),
     },
     FaultCase {
@@ -407,6 +779,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ToPathNotPeers { peer, .. } if peer == "x"),
     },
     FaultCase {
@@ -414,6 +787,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::X],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ByteRangeUnparsable { value, .. } if value.starts_with("0-")),
     },
     FaultCase {
@@ -421,6 +795,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfB],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SendUnanswered { .. }),
     },
     FaultCase {
@@ -428,6 +803,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SipUnparsable { error } if error.contains("without a colon")),
     },
     FaultCase {
@@ -435,6 +811,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 2,
         sut: &[Role::X],
         tweak: ipv6,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::SipHost { header, value, .. } if header == "From" && value.ends_with("@::1")),
     },
     FaultCase {
@@ -442,6 +819,7 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: ipv6,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ConnectionTypeMismatch { line } if line == "c=IN IP4 ::1"),
     },
     FaultCase {
@@ -449,7 +827,56 @@ const FAULT_CASES: &[FaultCase] = &[
         fig: 1,
         sut: &[Role::PfA],
         tweak: no_tweak,
+        scenario: no_scenario,
         expect: |k| matches!(k, K::ContentAltered { changed, .. } if !changed.is_empty()),
+    },
+    FaultCase {
+        fault: Fault::NoAckNon2xx,
+        fig: 2,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        scenario: b1_declines,
+        expect: |k| matches!(k, K::Non2xxNotAcked { entity, .. } if entity == "x"),
+    },
+    FaultCase {
+        fault: Fault::NoByeUpstream,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        scenario: all_decline,
+        expect: |k| matches!(k, K::UpstreamLeftOpen { entity, .. } if entity == "x"),
+    },
+    FaultCase {
+        fault: Fault::AbortAsEnd,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: sender_aborts,
+        expect: |k| matches!(k, K::AbortForwardedAsEnd { entity, .. } if entity.starts_with("pf-b")),
+    },
+    FaultCase {
+        fault: Fault::NoReleaseOnClose,
+        fig: 3,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: b3_closes,
+        expect: |k| matches!(k, K::LeftMemberNotReleased { member, .. } if member == "b3"),
+    },
+    FaultCase {
+        fault: Fault::ContinueAfterReject,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: b1_refuses,
+        expect: |k| matches!(k, K::ContinuedAfterRefusal { member, .. } if member == "b1"),
+    },
+    FaultCase {
+        fault: Fault::DeclineAnswersCf,
+        fig: 2,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        scenario: b1_declines,
+        expect: |k| matches!(k, K::AnsweredOnDecline { .. }),
     },
 ];
 
@@ -482,6 +909,7 @@ async fn each_fault_fails_its_check() {
         (fc.tweak)(&mut v);
         let mut case = Case::new(v, fc.sut);
         case.faults = vec![fc.fault];
+        case.scenario = (fc.scenario)();
         case.timeout = Duration::from_millis(2500);
         let fault = fc.fault;
         async move { (fault, run_case(158, i as u16, &case).await) }
@@ -643,10 +1071,21 @@ fn recording() -> &'static Recording {
                             .collect()
                     };
                     let shared = conns_of("b1@").iter().any(|c| conns_of("b2@").contains(c));
-                    // SIG-ROUTE is not observable without a SIP/IP core.
-                    let clean = results
-                        .iter()
-                        .all(|r| r.verdict == Verdict::Pass || r.id == CheckId::SigRoute);
+                    // SIG-ROUTE is not observable without a SIP/IP core, the exception checks
+                    // without their scenario (they have recordings of their own).
+                    let clean = results.iter().all(|r| {
+                        r.verdict == Verdict::Pass
+                            || matches!(
+                                r.id,
+                                CheckId::SigRoute
+                                    | CheckId::SigNon2xxAck
+                                    | CheckId::SigDecline
+                                    | CheckId::SigAllDecline
+                                    | CheckId::MediaAbort
+                                    | CheckId::SigLeave
+                                    | CheckId::MediaReject
+                            )
+                    });
                     if shared && clean {
                         return Recording {
                             ctx: run.ctx,
@@ -662,6 +1101,70 @@ fn recording() -> &'static Recording {
         .join()
         .expect("recording thread")
     })
+}
+
+/// A clean self-check recording of an exception scenario on `fig` (net `net`).
+fn scenario_recording(fig: u8, net: u8, scenario: Holds) -> Recording {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut case = Case::new(var(fig, Transport::Udp), &[]);
+            case.scenario = scenario;
+            let mut last = String::new();
+            for attempt in 0..3u16 {
+                let run = run_case(net, attempt, &case).await;
+                let results = judge(&run);
+                let clean = results
+                    .iter()
+                    .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::NotObservable));
+                if clean {
+                    return Recording {
+                        ctx: run.ctx,
+                        events: run.events,
+                    };
+                }
+                last = show(&results);
+                eprintln!("scenario recording attempt {attempt} not clean; again:\n{last}");
+            }
+            panic!("no clean scenario recording in 3 attempts:\n{last}");
+        })
+    })
+    .join()
+    .expect("recording thread")
+}
+
+/// member-declines, FIG 2, b1 declines with 486.
+fn decline_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(2, 163, b1_declines()))
+}
+
+/// member-leaves, FIG 1, b1 sends BYE mid-transfer.
+fn leave_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 168, b1_leaves()))
+}
+
+/// member-rejects-content, FIG 1, b1 answers 413.
+fn refuse_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 170, b1_refuses()))
+}
+
+/// sender-aborts, FIG 1.
+fn abort_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 166, sender_aborts()))
+}
+
+/// all-decline, FIG 1 (x answered 200-2 at once, so it ends the call with BYE).
+fn all_decline_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 164, all_decline()))
 }
 
 fn addr_of(rec: &Recording, name: &str, msrp: bool) -> SocketAddr {
@@ -682,7 +1185,15 @@ fn assert_mutation_fails(
     mutate_ctx: impl FnOnce(&mut CaseContext),
     mutate: impl FnOnce(&mut Events),
 ) {
-    let rec = recording();
+    // The exception checks judge a recording of their scenario.
+    let rec = match id {
+        CheckId::SigNon2xxAck | CheckId::SigDecline => decline_recording(),
+        CheckId::SigAllDecline => all_decline_recording(),
+        CheckId::MediaAbort => abort_recording(),
+        CheckId::SigLeave => leave_recording(),
+        CheckId::MediaReject => refuse_recording(),
+        _ => recording(),
+    };
     let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
     let before = verdict_of(&original, id);
     assert_eq!(
@@ -1594,6 +2105,114 @@ fn mutation_wire_syntax() {
         },
     );
     only_wire_syntax(&msrp_ev);
+}
+
+#[test]
+fn mutation_sig_non2xx_ack() {
+    // x's hop-by-hop ACK of pf-b1's 486 for b1 is gone.
+    let rec = decline_recording();
+    let (x, pfb1) = (addr_of(rec, "x", false), addr_of(rec, "pf-b1", false));
+    assert_mutation_fails(
+        CheckId::SigNon2xxAck,
+        |f| matches!(&f.kind, K::Non2xxNotAcked { entity, .. } if entity == "x"),
+        |_| {},
+        |ev| {
+            let i = find_sip(ev, x, pfb1, "ACK ", "b1@");
+            let all = same_sip(ev, i);
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_decline() {
+    // pf-b1 never relays b1's 486 to x (nor does x ACK it).
+    let rec = decline_recording();
+    let (x, pfb1) = (addr_of(rec, "x", false), addr_of(rec, "pf-b1", false));
+    assert_mutation_fails(
+        CheckId::SigDecline,
+        |f| matches!(&f.kind, K::DeclineNotRelayed { member, .. } if member == "b1"),
+        |_| {},
+        |ev| {
+            let r = find_sip(ev, pfb1, x, "SIP/2.0 486", "");
+            let mut all = same_sip(ev, r);
+            let a = find_sip(ev, x, pfb1, "ACK ", "b1@");
+            all.extend(same_sip(ev, a));
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_all_decline() {
+    // x never ends its answered upstream leg (its BYE and the answer to it are gone).
+    let rec = all_decline_recording();
+    let (x, pfa) = (addr_of(rec, "x", false), addr_of(rec, "pf-a", false));
+    assert_mutation_fails(
+        CheckId::SigAllDecline,
+        |f| matches!(&f.kind, K::UpstreamLeftOpen { entity, .. } if entity == "x"),
+        |_| {},
+        |ev| {
+            let b = find_sip(ev, x, pfa, "BYE ", "");
+            let mut all = same_sip(ev, b);
+            let ok = find_sip(ev, pfa, x, "SIP/2.0 200", "BYE");
+            all.extend(same_sip(ev, ok));
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_media_abort() {
+    // pf-b1 ends b1's copy of the aborted message with `$` instead of `#`.
+    let rec = abort_recording();
+    let (pfb1, b1) = (addr_of(rec, "pf-b1", true), addr_of(rec, "b1", true));
+    assert_mutation_fails(
+        CheckId::MediaAbort,
+        |f| matches!(&f.kind, K::AbortForwardedAsEnd { entity, .. } if entity == "pf-b1"),
+        |_| {},
+        |ev| {
+            mutate_stream(ev, pfb1, b1, |s| replace_nth(s, b"#\r\n", b"$\r\n", 0));
+        },
+    );
+}
+
+#[test]
+fn mutation_sig_leave() {
+    // pf-b1 never ends its leg from x for b1, who left (its BYE to x and x's 200 are gone).
+    let rec = leave_recording();
+    let (pfb1, x) = (addr_of(rec, "pf-b1", false), addr_of(rec, "x", false));
+    assert_mutation_fails(
+        CheckId::SigLeave,
+        |f| matches!(&f.kind, K::LeaveNotPropagated { member, .. } if member == "b1"),
+        |_| {},
+        |ev| {
+            let b = find_sip(ev, pfb1, x, "BYE ", "");
+            let mut all = same_sip(ev, b);
+            let ok = find_sip(ev, x, pfb1, "SIP/2.0 200", "BYE");
+            all.extend(same_sip(ev, ok));
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn mutation_media_reject() {
+    // pf-b1 never releases b1 after its 413 (its BYE to b1 and b1's 200 are gone).
+    let rec = refuse_recording();
+    let (pfb1, b1) = (addr_of(rec, "pf-b1", false), addr_of(rec, "b1", false));
+    assert_mutation_fails(
+        CheckId::MediaReject,
+        |f| matches!(&f.kind, K::RefusingMemberKept { member, .. } if member == "b1"),
+        |_| {},
+        |ev| {
+            let b = find_sip(ev, pfb1, b1, "BYE ", "");
+            let mut all = same_sip(ev, b);
+            let ok = find_sip(ev, b1, pfb1, "SIP/2.0 200", "BYE");
+            all.extend(same_sip(ev, ok));
+            drop_events(ev, all);
+        },
+    );
 }
 
 #[test]

@@ -825,17 +825,17 @@ fn start_msrp_conn(
         MsrpStream::Tcp(s) => {
             let (rd, wr) = s.into_split();
             tokio::spawn(tcp_reader(rd, ends, rtx, rrec, slot, budget, prx));
-            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
+            tokio::spawn(msrp_writer(wr, false, ends, wrx, tx, rec, live));
         }
         MsrpStream::TlsClient(s) => {
             let (rd, wr) = tokio::io::split(*s);
             tokio::spawn(stream_reader(rd, ends, rtx, rrec, slot, budget, prx));
-            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
+            tokio::spawn(msrp_writer(wr, true, ends, wrx, tx, rec, live));
         }
         MsrpStream::TlsServer(s) => {
             let (rd, wr) = tokio::io::split(*s);
             tokio::spawn(stream_reader(rd, ends, rtx, rrec, slot, budget, prx));
-            tokio::spawn(msrp_writer(wr, ends, wrx, tx, rec, live));
+            tokio::spawn(msrp_writer(wr, true, ends, wrx, tx, rec, live));
         }
     }
     MsrpConn {
@@ -957,6 +957,7 @@ async fn tcp_reader(
 /// gathering queued buffers into vectored writes, and reports what was flushed.
 async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
     mut wr: W,
+    tls: bool,
     Ends { conn, local, peer }: Ends,
     mut wrx: mpsc::UnboundedReceiver<WriteCmd>,
     tx: mpsc::UnboundedSender<Ev>,
@@ -1040,14 +1041,25 @@ async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
                 flushed += d.len();
             }
             Some(WriteCmd::Close) => {
-                // Over TLS the shutdown writes a close_notify record first: the close is
-                // recorded after it (a capture shows no bytes after the FIN).
-                let _ = wr.shutdown().await;
-                if let Some(r) = &rec {
-                    r.sent(WireEvent::TcpClose {
-                        from: local,
-                        to: peer,
-                    });
+                let record = || {
+                    if let Some(r) = &rec {
+                        r.sent(WireEvent::TcpClose {
+                            from: local,
+                            to: peer,
+                        });
+                    }
+                };
+                // Over plain TCP the close is recorded before the FIN goes: recorded after,
+                // a busy task could record it after the peer's reaction to it (its own close,
+                // a BYE), and the trace would say the peer went first. Over TLS the shutdown
+                // writes a close_notify record first, so the close is recorded after it (a
+                // capture shows no bytes after the FIN).
+                if tls {
+                    let _ = wr.shutdown().await;
+                    record();
+                } else {
+                    record();
+                    let _ = wr.shutdown().await;
                 }
                 return;
             }

@@ -65,11 +65,17 @@ check_ids! {
     SigB2bua = "SIG-B2BUA",
     SigTeardown = "SIG-TEARDOWN",
     SigRoute = "SIG-ROUTE",
+    SigNon2xxAck = "SIG-NON2XX-ACK",
+    SigDecline = "SIG-DECLINE",
+    SigAllDecline = "SIG-ALL-DECLINE",
+    SigLeave = "SIG-LEAVE",
     MediaDelivery = "MEDIA-DELIVERY",
     MediaPaths = "MEDIA-PATHS",
     MediaFraming = "MEDIA-FRAMING",
     MediaResponse = "MEDIA-RESPONSE",
     MediaCpim = "MEDIA-CPIM",
+    MediaAbort = "MEDIA-ABORT",
+    MediaReject = "MEDIA-REJECT",
     WireSyntax = "WIRE-SYNTAX",
     Capture = "CAPTURE",
     Harness = "HARNESS",
@@ -95,7 +101,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 28] = [
+    pub const ALL: [CheckId; 34] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -118,11 +124,17 @@ impl CheckId {
         CheckId::SigB2bua,
         CheckId::SigTeardown,
         CheckId::SigRoute,
+        CheckId::SigNon2xxAck,
+        CheckId::SigDecline,
+        CheckId::SigAllDecline,
+        CheckId::SigLeave,
         CheckId::MediaDelivery,
         CheckId::MediaPaths,
         CheckId::MediaFraming,
         CheckId::MediaResponse,
         CheckId::MediaCpim,
+        CheckId::MediaAbort,
+        CheckId::MediaReject,
         CheckId::WireSyntax,
     ];
 
@@ -467,10 +479,55 @@ pub static CATALOGUE: &[Entry] = &[
         patent: &["S101–S111"],
     },
     Entry {
+        id: CheckId::SigNon2xxAck,
+        title: "a final non-2xx is ACKed hop by hop",
+        what: "An entity whose INVITE is answered with a final non-2xx (a member's 486 or 603, \
+               relayed hop by hop) ACKs it itself, on that hop: an ACK with the INVITE's Via \
+               branch and CSeq number and the response's To tag, never forwarded as an \
+               end-to-end ACK (exception scenarios `member-declines`).",
+        rfc: &["RFC 3261 §17.1.1.3"],
+        patent: &["S103"],
+    },
+    Entry {
+        id: CheckId::SigDecline,
+        title: "a member's decline is relayed; the call goes on for the others",
+        what: "When a member declines its INVITE4 (486, 603: scenario `member-declines`), its \
+               pf-b answers x's INVITE3 for it with a final non-2xx; x keeps the call for the \
+               other members (no BYE or CANCEL to them before the upstream BYE) and, where it \
+               answers on the first 200-3 (FIG 2, 4, 5, 6), does not answer 200-2 on the \
+               decline; no link is opened for the declined session.",
+        rfc: &["RFC 3261 §13.2.2.3", "RFC 3261 §15"],
+        patent: &["S103", "S104", "FIG 1–7"],
+    },
+    Entry {
+        id: CheckId::SigAllDecline,
+        title: "when every member declines, the call ends upstream",
+        what: "When every member declines (scenario `all-decline`), each middle entity of the \
+               SUT ends its up leg once its last down leg failed: with a final non-2xx where it \
+               has not answered yet (x in FIG 2, 4, 5, 6; pf-a relaying x's refusal), else \
+               with a BYE of its own after the ACK (x in FIG 1, 3, 7, which answered 200-2 at \
+               once; pf-a relaying x's BYE), so that nothing stays open and client-a learns \
+               that nobody takes the message; a client-a whose call is ended that way answers \
+               the BYE, and one whose INVITE is refused sends no BYE and opens no link.",
+        rfc: &["RFC 3261 §13.3.1.4", "RFC 3261 §15", "RFC 3261 §15.1.1"],
+        patent: &["S103", "FIG 1–7"],
+    },
+    Entry {
+        id: CheckId::SigLeave,
+        title: "a member that leaves is released up to x, and only it",
+        what: "When a member leaves mid-transfer (scenario `member-leaves`: it sends BYE, or \
+               closes its link L4 without one), its pf-b releases its leg (answers the BYE, or \
+               sends BYE once the link closed) and ends its own leg from x for that member \
+               with a BYE; x keeps the other members (no BYE or CANCEL to them before the \
+               upstream BYE), who get the whole message (MEDIA-DELIVERY).",
+        rfc: &["RFC 3261 §15", "RFC 3261 §15.1.2", "RFC 4975 §5.4"],
+        patent: &["S112", "FIG 1–7"],
+    },
+    Entry {
         id: CheckId::MediaDelivery,
         title: "every member gets the whole content, byte-exact",
         what: "Every member receives the whole content, byte-exact (SHA-256), whatever the \
-               chunking on each hop. The content is the message client-a sent, as its link \
+               chunking on each hop (a member that declined its session is left out). The content is the message client-a sent, as its link \
                (L1) shows it: a SUT's client-a may send content of its own choosing; with L1 \
                between two SUT roles, the first visible hop's content at the size the trigger \
                asked for. A profile whose trigger names `{content}` pins it: the harness writes \
@@ -517,6 +574,27 @@ pub static CATALOGUE: &[Entry] = &[
                Content-Type); a relaying SUT forwards the CPIM object octet for octet.",
         rfc: &["RFC 3862 §2", "RFC 3862 §3", "RFC 4975 §11.4"],
         patent: &[],
+    },
+    Entry {
+        id: CheckId::MediaAbort,
+        title: "an aborted message is forwarded as aborted, never as complete",
+        what: "When client-a ends its message part-way with a `#` chunk (scenario \
+               `sender-aborts`), every relay of the SUT ends its copy on each downstream link \
+               with `#` too, and never ends it with `$` as if it were complete; members are \
+               not given the message as delivered (MEDIA-DELIVERY).",
+        rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.1.2"],
+        patent: &["S112"],
+    },
+    Entry {
+        id: CheckId::MediaReject,
+        title: "a member's 413/415 stops the message toward it and releases its leg",
+        what: "When a member answers a chunk with 413 (stop sending this message) or 415 (its \
+               media type is not accepted; scenario `member-rejects-content`), its pf-b starts \
+               no further chunk of that message toward it (a chunk under way is ended with \
+               `#`) and releases the member's leg with a BYE; every other member gets the whole \
+               message (MEDIA-DELIVERY) and client-a its 200s (MEDIA-RESPONSE).",
+        rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.1.2", "RFC 4975 §7.2", "RFC 3261 §15"],
+        patent: &["S112"],
     },
     Entry {
         id: CheckId::WireSyntax,

@@ -18,7 +18,7 @@
 //!   time since the run started); [`crate::engine::finding`] turns them into text.
 
 use crate::codec::cpim::Cpim;
-use crate::codec::msrp::{ByteRange, MsrpUri, Scheme};
+use crate::codec::msrp::{ByteRange, Flag, MsrpUri, Scheme};
 use crate::codec::sdp::{Media, Sdp, Setup};
 use crate::config::{AckTiming, GroupKind, Link, Opener, SetupMode, Solution, Trigger, XAnswer};
 use crate::engine::catalogue::CheckId;
@@ -62,11 +62,17 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::SigB2bua => sig_b2bua(&a),
                 CheckId::SigTeardown => sig_teardown(&a),
                 CheckId::SigRoute => sig_route(&a),
+                CheckId::SigNon2xxAck => sig_non2xx_ack(&a),
+                CheckId::SigDecline => sig_decline(&a),
+                CheckId::SigAllDecline => sig_all_decline(&a),
+                CheckId::SigLeave => sig_leave(&a),
                 CheckId::MediaDelivery => media_delivery(&a),
                 CheckId::MediaPaths => media_paths(&a),
                 CheckId::MediaFraming => media_framing(&a),
                 CheckId::MediaResponse => media_response(&a),
                 CheckId::MediaCpim => media_cpim(&a),
+                CheckId::MediaAbort => media_abort(&a),
+                CheckId::MediaReject => media_reject(&a),
                 CheckId::WireSyntax => wire_syntax(&a),
                 CheckId::Capture | CheckId::Harness => Vec::new(),
             };
@@ -195,6 +201,11 @@ impl<'a> Analysis<'a> {
             members: Vec::new(),
         };
         a.members = a.expected_members();
+        // Every member declined: no session is owed on any hop. SIG-ALL-DECLINE judges how
+        // the call ended; the checks of the flow have no leg to expect.
+        if a.obs.scenario.all_declined(&a.members) {
+            return a;
+        }
         let ca = party(topo, "client-a", Role::ClientA);
         let pfa = party(topo, "pf-a", Role::PfA);
         let x = party(topo, "x", Role::X);
@@ -212,7 +223,9 @@ impl<'a> Analysis<'a> {
             member: None,
             obs: None,
         });
-        for m in a.members.clone() {
+        // A member that declined (the wire's scenario) has no session: its legs end with the
+        // non-2xx and SIG-DECLINE judges them; every other check expects the rest of the group.
+        for m in a.accepting() {
             let Some(pfb) = topo.pf_b_serving(&m) else {
                 continue;
             };
@@ -244,6 +257,18 @@ impl<'a> Analysis<'a> {
                 .map(|l| l.index);
         }
         a
+    }
+
+    /// The members that neither declined nor left (all of the group on the happy path).
+    fn accepting(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| {
+                let sc = &self.obs.scenario;
+                !sc.declined(m) && !sc.left(m) && !sc.refused.contains_key(*m)
+            })
+            .cloned()
+            .collect()
     }
 
     /// The group: the topology's members, or the ad-hoc list the INVITEs carried.
@@ -1812,6 +1837,10 @@ fn link_bind(a: &Analysis) -> Vec<Finding> {
                         watched: Time(a.obs.end),
                     },
                 )),
+                // Every member declined: the call's end may overtake a link just opened.
+                None if a.obs.scenario.all_declined(&a.members)
+                    || !a.obs.scenario.left.is_empty()
+                    || !a.obs.scenario.refused.is_empty() => {}
                 None => out.push(about(
                     Class::Inconc,
                     a.conn_ev(c),
@@ -2699,6 +2728,803 @@ fn sig_teardown(a: &Analysis) -> Vec<Finding> {
 
 // ---------------------------------------------------------------------------- media
 
+// ---------------------------------------------------------------------------- exceptions
+
+/// The status code of SIP message `i`, when it is a response.
+fn code_of(a: &Analysis, i: usize) -> Option<u16> {
+    match a.obs.sip.get(i).and_then(|s| s.kind.as_ref()) {
+        Some(crate::model::SipKind::Response { code, .. }) => Some(*code),
+        _ => None,
+    }
+}
+
+/// SIG-NON2XX-ACK: every final non-2xx to an INVITE the SUT sent is ACKed by it on that hop,
+/// with the INVITE's branch (found by the model) and CSeq number and the response's To tag.
+fn sig_non2xx_ack(a: &Analysis) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for l in &a.obs.legs {
+        if !a.subject(&l.uac) {
+            continue;
+        }
+        let Some(fi) = l.final_response else { continue };
+        if code_of(a, fi).is_none_or(|c| c < 300) || l.ok.is_some() {
+            continue;
+        }
+        let response = a.sip_ev(fi);
+        // Behind a stateful SIP/IP core the ACK ends at the core (which ACKs downstream
+        // itself): the SUT's ACK is on no hop the harness records.
+        if l.failure_ack.is_none() && a.topo.core.is_some() && !a.self_check {
+            out.push(a.hidden("the SUT's ACK of a final non-2xx (it ends at the SIP/IP core)"));
+            continue;
+        }
+        let Some(ai) = l.failure_ack else {
+            out.push(about(
+                Class::Fail,
+                response.clone(),
+                K::Non2xxNotAcked {
+                    response,
+                    entity: l.uac.name.clone(),
+                },
+            ));
+            continue;
+        };
+        let msg = |i: usize| a.obs.sip.get(i).and_then(|s| s.msg.as_ref());
+        let mut wrong = Vec::new();
+        let inv_cseq = msg(l.invite).and_then(|m| m.cseq()).map(|(n, _)| n);
+        let ack_cseq = msg(ai).and_then(|m| m.cseq()).map(|(n, _)| n);
+        if inv_cseq != ack_cseq {
+            wrong.push(format!(
+                "CSeq {} instead of the INVITE's {}",
+                ack_cseq.map_or("(none)".into(), |n| n.to_string()),
+                inv_cseq.map_or("(none)".into(), |n| n.to_string())
+            ));
+        }
+        let resp_tag = msg(fi).and_then(|m| m.to_tag());
+        let ack_tag = msg(ai).and_then(|m| m.to_tag());
+        if resp_tag != ack_tag {
+            wrong.push(format!(
+                "To tag {} instead of the response's {}",
+                ack_tag.as_deref().unwrap_or("(none)"),
+                resp_tag.as_deref().unwrap_or("(none)")
+            ));
+        }
+        let ack = a.sip_ev(ai);
+        if wrong.is_empty() {
+            out.push(about(
+                Class::Pass,
+                ack.clone(),
+                K::Non2xxAcked { response, ack },
+            ));
+        } else {
+            out.push(about(
+                Class::Fail,
+                ack.clone(),
+                K::Non2xxAckWrong {
+                    ack,
+                    what: wrong.join("; "),
+                },
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NoNon2xx));
+    }
+    out
+}
+
+/// SIG-DECLINE: a member's decline (the model's [`crate::model::scenario::Scenario`]) is
+/// relayed by its pf-b, and x goes on with the others.
+fn sig_decline(a: &Analysis) -> Vec<Finding> {
+    let sc = &a.obs.scenario;
+    if sc.declined.is_empty() {
+        return vec![Finding::not_observable(K::NoDecline)];
+    }
+    let mut out = Vec::new();
+    let x = party(a.topo, "x", Role::X);
+    let x_legs = |m: &str| -> Vec<&LegObs> {
+        a.obs
+            .legs
+            .iter()
+            .filter(|l| l.uac.role == Role::X && l.uas.role == Role::PfB)
+            .filter(|l| member_of(a.topo, l).as_deref() == Some(m))
+            .collect()
+    };
+    // pf-b answers x's INVITE for a declining member with a final non-2xx.
+    for (m, d) in &sc.declined {
+        let own = a.obs.legs.get(d.leg);
+        if own.is_none_or(|l| l.uas.role != Role::ClientB) {
+            continue; // Read off x's leg: the member's own answer is not on the wire.
+        }
+        let Some(pfb) = a.topo.pf_b_serving(m) else {
+            continue;
+        };
+        let pfb = party(a.topo, &pfb.name, Role::PfB);
+        if !a.subject(&pfb) {
+            continue;
+        }
+        let decline = a.sip_ev(d.response);
+        let legs = x_legs(m);
+        let Some(l3) = legs.first() else {
+            if !a.self_check && a.ctx.is_sut(Role::X) {
+                out.push(a.hidden("x's INVITE3 for a declined member (x is the SUT's too)"));
+            }
+            continue;
+        };
+        match (l3.ok, l3.final_response) {
+            (Some(ok), _) => out.push(about(
+                Class::Fail,
+                a.sip_ev(ok),
+                K::DeclineAccepted {
+                    member: m.clone(),
+                    decline,
+                    response: a.sip_ev(ok),
+                },
+            )),
+            (None, Some(f)) => out.push(about(
+                Class::Pass,
+                a.sip_ev(f),
+                K::DeclineRelayed {
+                    member: m.clone(),
+                    code: code_of(a, f).unwrap_or(0),
+                    response: a.sip_ev(f),
+                },
+            )),
+            (None, None) => out.push(Finding::fail(K::DeclineNotRelayed {
+                member: m.clone(),
+                decline,
+                watched: Time(a.obs.end),
+            })),
+        }
+    }
+    // x: no 200-2 on a decline, the remaining members kept until the upstream BYE.
+    let l2 = a
+        .legs
+        .iter()
+        .find(|el| el.link == Link::L2)
+        .filter(|el| a.visible(el))
+        .and_then(|el| a.sleg(el));
+    if a.subject(&x) {
+        let mine: Vec<&LegObs> = a.obs.legs.iter().filter(|l| l.uac == x).collect();
+        let first = |ok: bool| {
+            mine.iter()
+                .filter_map(|l| {
+                    if ok {
+                        l.ok
+                    } else {
+                        l.final_response
+                            .filter(|&f| code_of(a, f).is_some_and(|c| c >= 300))
+                    }
+                })
+                .min_by_key(|&i| a.t(i))
+        };
+        let (first_ok, first_decline) = (first(true), first(false));
+        if let (Some(ok2), Some(dec)) = (l2.and_then(|l| l.ok), first_decline) {
+            if a.ctx.variant.x_answer() == XAnswer::AfterFirstMember && !mine.is_empty() {
+                let early = first_ok.is_none_or(|f| a.t(ok2) < a.t(f));
+                if early && a.t(ok2) >= a.t(dec) {
+                    out.push(about(
+                        Class::Fail,
+                        a.sip_ev(ok2),
+                        K::AnsweredOnDecline {
+                            answer: a.sip_ev(ok2),
+                            decline: a.sip_ev(dec),
+                        },
+                    ));
+                } else if !early {
+                    out.push(about(
+                        Class::Pass,
+                        a.sip_ev(ok2),
+                        K::WaitedPastDecline {
+                            answer: a.sip_ev(ok2),
+                        },
+                    ));
+                }
+            }
+        }
+        if let Some(l2) = l2 {
+            let upstream_bye = l2
+                .bye
+                .filter(|&b| a.obs.sip.get(b).and_then(|s| s.sender.as_ref()) == Some(&l2.uac))
+                .map(|b| a.t(b));
+            let mut kept = Vec::new();
+            for m in a.accepting() {
+                for l in x_legs(&m) {
+                    let ended = l.messages.iter().copied().find(|&i| {
+                        let s = &a.obs.sip[i];
+                        (s.is_request("BYE") || s.is_request("CANCEL"))
+                            && s.sender.as_ref() == Some(&x)
+                            && upstream_bye.is_none_or(|t| s.t < t)
+                    });
+                    match ended {
+                        Some(i) => out.push(about(
+                            Class::Fail,
+                            a.sip_ev(i),
+                            K::RemainingMemberEnded {
+                                member: m.clone(),
+                                request: a.sip_ev(i),
+                            },
+                        )),
+                        None if l.ok.is_some() => kept.push(m.clone()),
+                        None => {}
+                    }
+                }
+            }
+            if !kept.is_empty() {
+                out.push(Finding::pass(K::RemainingMembersKept { members: kept }));
+            }
+        } else if !a.self_check {
+            out.push(a.hidden("x's upstream leg (pf-a is the SUT's too)"));
+        }
+    }
+    // No link for a declined session.
+    for m in sc.declined.keys() {
+        let before = out.len();
+        let legs = a.obs.legs.iter().filter(|l| {
+            l.ok.is_none()
+                && (l.uas.name == *m
+                    || (l.link == Some(Link::L3)
+                        && member_of(a.topo, l).as_deref() == Some(m.as_str())))
+        });
+        for l in legs {
+            for &ci in &l.conns {
+                let Some(c) = a.obs.conns.get(ci) else {
+                    continue;
+                };
+                if a.subject_opt(&c.opener_party) {
+                    out.push(about(
+                        Class::Fail,
+                        a.conn_ev(c),
+                        K::LinkForDeclinedLeg {
+                            member: m.clone(),
+                            conn: a.conn_ev(c),
+                        },
+                    ));
+                }
+            }
+        }
+        for c in a.links() {
+            if c.target_party.as_ref().is_some_and(|p| p.name == *m)
+                && a.subject_opt(&c.opener_party)
+            {
+                out.push(about(
+                    Class::Fail,
+                    a.conn_ev(c),
+                    K::LinkForDeclinedLeg {
+                        member: m.clone(),
+                        conn: a.conn_ev(c),
+                    },
+                ));
+            }
+        }
+        // The member's own hop is on the wire: its pf-b, when the SUT's, was free to open.
+        let own_visible = sc
+            .declined
+            .get(m)
+            .and_then(|d| a.obs.legs.get(d.leg))
+            .is_some_and(|l| l.uas.role == Role::ClientB);
+        if let Some(pfb) = a.topo.pf_b_serving(m) {
+            let pfb = party(a.topo, &pfb.name, Role::PfB);
+            if out.len() == before && own_visible && a.subject(&pfb) {
+                out.push(Finding::pass(K::NoLinkForDeclined {
+                    member: m.clone(),
+                    entity: pfb.name.clone(),
+                }));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "x or the declining member's pf-b".into(),
+        }));
+    }
+    out
+}
+
+/// SIG-ALL-DECLINE: once every member declined, each middle entity of the SUT ends its up leg
+/// (a final non-2xx where it had not answered, else a BYE of its own).
+fn sig_all_decline(a: &Analysis) -> Vec<Finding> {
+    if !a.obs.scenario.all_declined(&a.members) {
+        return vec![Finding::not_observable(K::NotAllDeclined)];
+    }
+    let mut out = Vec::new();
+    for (role, name, up_role) in [
+        (Role::X, "x", Role::PfA),
+        (Role::PfA, "pf-a", Role::ClientA),
+    ] {
+        let me = party(a.topo, name, role);
+        if !a.subject(&me) {
+            continue;
+        }
+        if !a.self_check && a.ctx.is_sut(up_role) {
+            out.push(a.hidden(&format!("{name}'s upstream leg")));
+            continue;
+        }
+        let Some(up) = a
+            .obs
+            .legs
+            .iter()
+            .find(|l| l.uas == me && l.uac.role == up_role)
+        else {
+            continue; // No INVITE reached it: nothing to end.
+        };
+        let Some(ok) = up.ok else {
+            match up.final_response {
+                Some(f) => out.push(about(
+                    Class::Pass,
+                    a.sip_ev(f),
+                    K::UpstreamRefused {
+                        entity: name.into(),
+                        response: a.sip_ev(f),
+                    },
+                )),
+                None => out.push(about(
+                    Class::Fail,
+                    a.sip_ev(up.invite),
+                    K::UpstreamLeftOpen {
+                        entity: name.into(),
+                        answer: a.sip_ev(up.invite),
+                        watched: Time(a.obs.end),
+                    },
+                )),
+            }
+            continue;
+        };
+        let bye_from = |p: &Party| {
+            up.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                s.is_request("BYE") && s.sender.as_ref() == Some(p)
+            })
+        };
+        match (bye_from(&me), bye_from(&up.uac)) {
+            (Some(b), _) => out.push(about(
+                Class::Pass,
+                a.sip_ev(b),
+                K::UpstreamEndedWithBye {
+                    entity: name.into(),
+                    bye: a.sip_ev(b),
+                },
+            )),
+            // Its upstream ended the call first: a race with its own BYE unless that came
+            // well after the last of its downstream ended (and its 2xx was ACKed).
+            (None, Some(b)) => {
+                let downs_ended = a
+                    .obs
+                    .legs
+                    .iter()
+                    .filter(|l| l.uac == me)
+                    .filter_map(|l| {
+                        l.messages.iter().copied().find(|&i| {
+                            let s = &a.obs.sip[i];
+                            (s.is_response("INVITE", 300..=699) || s.is_request("BYE"))
+                                && s.sender.as_ref() == Some(&l.uas)
+                        })
+                    })
+                    .map(|i| a.t(i))
+                    .chain(a.obs.scenario.declined.values().map(|d| a.t(d.response)))
+                    .chain(up.ack.map(|i| a.t(i)))
+                    .max()
+                    .unwrap_or_default();
+                if a.t(b) > downs_ended + race_margin(a) {
+                    out.push(about(
+                        Class::Fail,
+                        a.sip_ev(ok),
+                        K::UpstreamLeftOpen {
+                            entity: name.into(),
+                            answer: a.sip_ev(ok),
+                            watched: Time(a.t(b)),
+                        },
+                    ));
+                }
+            }
+            (None, None) => out.push(about(
+                Class::Fail,
+                a.sip_ev(ok),
+                K::UpstreamLeftOpen {
+                    entity: name.into(),
+                    answer: a.sip_ev(ok),
+                    watched: Time(a.obs.end),
+                },
+            )),
+        }
+    }
+    // client-a, when its call is ended for it, answers the BYE (RFC 3261 §15.1.2); when it is
+    // refused, it takes the refusal: no BYE in the dialog that never was, no link.
+    let ca = party(a.topo, "client-a", Role::ClientA);
+    if a.subject(&ca) {
+        for l in a.obs.legs.iter().filter(|l| l.uac == ca && l.ok.is_none()) {
+            let Some(f) = l
+                .final_response
+                .filter(|&f| code_of(a, f).is_some_and(|c| c >= 300))
+            else {
+                continue;
+            };
+            let bye = l.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                s.is_request("BYE") && s.sender.as_ref() == Some(&ca)
+            });
+            let link = a
+                .links()
+                .find(|c| c.opener_party.as_ref() == Some(&ca) && c.opened_at > a.t(f));
+            match (bye, link) {
+                (Some(b), _) => out.push(about(
+                    Class::Fail,
+                    a.sip_ev(b),
+                    K::RefusalIgnored {
+                        entity: "client-a".into(),
+                        response: a.sip_ev(f),
+                        after: a.sip_ev(b),
+                    },
+                )),
+                (None, Some(c)) => out.push(about(
+                    Class::Fail,
+                    a.conn_ev(c),
+                    K::RefusalIgnored {
+                        entity: "client-a".into(),
+                        response: a.sip_ev(f),
+                        after: a.conn_ev(c),
+                    },
+                )),
+                // About its INVITE: what the SUT sent and what was refused.
+                (None, None) => out.push(about(
+                    Class::Pass,
+                    a.sip_ev(l.invite),
+                    K::RefusalTaken {
+                        entity: "client-a".into(),
+                        response: a.sip_ev(f),
+                    },
+                )),
+            }
+        }
+        for l in a.obs.legs.iter().filter(|l| l.uac == ca) {
+            let Some(b) = l.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                s.is_request("BYE") && s.sender.as_ref() == Some(&l.uas)
+            }) else {
+                continue;
+            };
+            let answered = l.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                s.is_response("BYE", 200..=299) && s.sender.as_ref() == Some(&ca)
+            });
+            out.push(match answered {
+                Some(r) => about(
+                    Class::Pass,
+                    a.sip_ev(b),
+                    K::ByeAnswered { bye: a.sip_ev(r) },
+                ),
+                None => about(Class::Fail, a.sip_ev(b), K::ByeUnanswered),
+            });
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "client-a, pf-a or x".into(),
+        }));
+    }
+    out
+}
+
+/// MEDIA-ABORT: once the sender aborted its message, every relay of the SUT ends its copy
+/// with `#` on each visible downstream link, and none ends it with `$`.
+fn media_abort(a: &Analysis) -> Vec<Finding> {
+    if a.obs.scenario.aborted.is_none() {
+        return vec![Finding::not_observable(K::NoAbort)];
+    }
+    let mut out = Vec::new();
+    for c in a.links() {
+        for d in 0..2 {
+            let Some(s) = c.sender(d).filter(|s| a.subject(s)) else {
+                continue;
+            };
+            if !matches!(s.role, Role::PfA | Role::X | Role::PfB) {
+                continue;
+            }
+            // Its downstream direction only.
+            if c.sender(1 - d).is_none_or(|r| r.role <= s.role) {
+                continue;
+            }
+            for k in &c.dirs[d].contents {
+                let chunks: Vec<&MsrpObs> = k
+                    .chunks
+                    .iter()
+                    .filter_map(|&i| c.dirs[d].msgs.get(i))
+                    .collect();
+                let ended = |f: Flag| chunks.iter().rev().find(|m| m.flag == Some(f));
+                if let Some(m) = ended(Flag::End) {
+                    out.push(about(
+                        Class::Fail,
+                        a.msrp_ev(c, d, m),
+                        K::AbortForwardedAsEnd {
+                            entity: s.name.clone(),
+                            chunk: a.msrp_ev(c, d, m),
+                        },
+                    ));
+                } else if let Some(m) = ended(Flag::Abort) {
+                    out.push(about(
+                        Class::Pass,
+                        a.msrp_ev(c, d, m),
+                        K::AbortForwarded {
+                            entity: s.name.clone(),
+                            chunk: a.msrp_ev(c, d, m),
+                        },
+                    ));
+                } else {
+                    out.push(about(
+                        Class::Fail,
+                        content_ev(c, d, k),
+                        K::AbortNotForwarded {
+                            entity: s.name.clone(),
+                            content: content_ev(c, d, k),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(a.hidden("content a relay of the SUT sends downstream"));
+    }
+    out
+}
+
+/// SIG-LEAVE: a member that left mid-transfer (the model's `left`) is released by its pf-b —
+/// its BYE answered, or, after its link closed without one, a BYE sent to it — and the
+/// release goes on up to x (pf-b's leg for that member ends with pf-b's BYE); x keeps the
+/// other members until the upstream BYE.
+fn sig_leave(a: &Analysis) -> Vec<Finding> {
+    use crate::model::scenario::LeftBy;
+    let sc = &a.obs.scenario;
+    if sc.left.is_empty() {
+        return vec![Finding::not_observable(K::NoLeave)];
+    }
+    let mut out = Vec::new();
+    let first_from = |l: &LegObs, p: &Party, after: Duration, bye: bool| {
+        l.messages.iter().copied().find(|&i| {
+            let s = &a.obs.sip[i];
+            let what = if bye {
+                s.is_request("BYE")
+            } else {
+                s.is_response("BYE", 200..=299)
+            };
+            what && s.sender.as_ref() == Some(p) && s.t >= after
+        })
+    };
+    for (m, left) in &sc.left {
+        let Some(l4) = a.obs.legs.get(left.leg) else {
+            continue;
+        };
+        let pfb = l4.uac.clone();
+        if !a.subject(&pfb) {
+            continue;
+        }
+        // Released: the member's BYE answered, or a BYE sent to it once its link closed —
+        // before the call's end reached pf-b (x's BYE for the member), not as part of it.
+        let l3 = a.obs.legs.iter().find(|l| {
+            l.uas == pfb
+                && l.uac.role == Role::X
+                && member_of(a.topo, l).as_deref() == Some(m.as_str())
+        });
+        let call_end = l3
+            .and_then(|l| first_from(l, &l.uac, Duration::ZERO, true))
+            .map(|b| a.t(b));
+        let released = match left.by {
+            LeftBy::Bye(b) => first_from(l4, &pfb, a.t(b), false).map(|r| (b, r)),
+            LeftBy::Close(_) => first_from(l4, &pfb, left.t, true).map(|r| (r, r)),
+        }
+        .filter(|&(_, r)| call_end.is_none_or(|t| a.t(r) < t));
+        let cause = match left.by {
+            LeftBy::Bye(b) => a.sip_ev(b),
+            LeftBy::Close(c) => a.conn_ev(&a.obs.conns[c]),
+        };
+        let Some((_, r)) = released else {
+            out.push(about(
+                Class::Fail,
+                cause.clone(),
+                K::LeftMemberNotReleased {
+                    member: m.clone(),
+                    entity: pfb.name.clone(),
+                    cause,
+                    watched: Time(a.obs.end),
+                },
+            ));
+            continue;
+        };
+        out.push(about(
+            Class::Pass,
+            a.sip_ev(r),
+            K::LeftMemberReleased {
+                member: m.clone(),
+                entity: pfb.name.clone(),
+                by: a.sip_ev(r),
+            },
+        ));
+        // On up to x: pf-b ends its leg for the member.
+        match l3 {
+            None if !a.self_check && a.ctx.is_sut(Role::X) => {
+                out.push(a.hidden("pf-b's leg from x (x is the SUT's too)"));
+            }
+            None => {}
+            Some(l3) => match first_from(l3, &pfb, Duration::ZERO, true) {
+                Some(b) => out.push(about(
+                    Class::Pass,
+                    a.sip_ev(b),
+                    K::LeavePropagated {
+                        member: m.clone(),
+                        entity: pfb.name.clone(),
+                        bye: a.sip_ev(b),
+                    },
+                )),
+                None => out.push(about(
+                    Class::Fail,
+                    a.sip_ev(l3.invite),
+                    K::LeaveNotPropagated {
+                        member: m.clone(),
+                        entity: pfb.name.clone(),
+                        watched: Time(a.obs.end),
+                    },
+                )),
+            },
+        }
+    }
+    // x keeps the others until the upstream BYE.
+    let x = party(a.topo, "x", Role::X);
+    let l2 = a
+        .obs
+        .legs
+        .iter()
+        .find(|l| l.uas == x && l.uac.role == Role::PfA);
+    if a.subject(&x) && (a.self_check || !a.ctx.is_sut(Role::PfA)) {
+        let upstream_bye = l2
+            .and_then(|l| first_from(l, &l.uac, Duration::ZERO, true))
+            .map(|b| a.t(b));
+        let mut kept = Vec::new();
+        for m in a.accepting() {
+            for l in a
+                .obs
+                .legs
+                .iter()
+                .filter(|l| l.uac == x && member_of(a.topo, l).as_deref() == Some(m.as_str()))
+            {
+                let ended = l.messages.iter().copied().find(|&i| {
+                    let s = &a.obs.sip[i];
+                    (s.is_request("BYE") || s.is_request("CANCEL"))
+                        && s.sender.as_ref() == Some(&x)
+                        && upstream_bye.is_none_or(|t| s.t < t)
+                });
+                match ended {
+                    Some(i) => out.push(about(
+                        Class::Fail,
+                        a.sip_ev(i),
+                        K::RemainingMemberEnded {
+                            member: m.clone(),
+                            request: a.sip_ev(i),
+                        },
+                    )),
+                    None if l.ok.is_some() => kept.push(m.clone()),
+                    None => {}
+                }
+            }
+        }
+        if !kept.is_empty() {
+            out.push(Finding::pass(K::RemainingMembersKept { members: kept }));
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "x or the leaving member's pf-b".into(),
+        }));
+    }
+    out
+}
+
+/// MEDIA-REJECT: once a member refused the message (413, 415), the SUT's pf-b starts no
+/// further chunk of it toward that member and releases the member's leg with a BYE.
+fn media_reject(a: &Analysis) -> Vec<Finding> {
+    let sc = &a.obs.scenario;
+    if sc.refused.is_empty() {
+        return vec![Finding::not_observable(K::NoRefusal)];
+    }
+    let mut out = Vec::new();
+    for (m, r) in &sc.refused {
+        let Some(c) = a.obs.conns.get(r.conn) else {
+            continue;
+        };
+        let Some(pfb) = c.sender(1 - r.dir).cloned() else {
+            continue;
+        };
+        if !a.subject(&pfb) {
+            continue;
+        }
+        let resp = &c.dirs[r.dir].msgs[r.msg];
+        let after = r.t + race_margin(a);
+        let more = c.dirs[1 - r.dir].msgs.iter().find(|s| {
+            s.is_request()
+                && s.head.method() == Some("SEND")
+                && s.head.message_id() == Some(r.message_id.as_str())
+                && s.t > after
+        });
+        match more {
+            Some(s) => out.push(about(
+                Class::Fail,
+                a.msrp_ev(c, 1 - r.dir, s),
+                K::ContinuedAfterRefusal {
+                    entity: pfb.name.clone(),
+                    member: m.clone(),
+                    refusal: a.msrp_ev(c, r.dir, resp),
+                    send: a.msrp_ev(c, 1 - r.dir, s),
+                },
+            )),
+            None => out.push(about(
+                Class::Pass,
+                a.msrp_ev(c, r.dir, resp),
+                K::RefusalHonoured {
+                    entity: pfb.name.clone(),
+                    member: m.clone(),
+                    refusal: a.msrp_ev(c, r.dir, resp),
+                },
+            )),
+        }
+        // The member's leg released by pf-b (before the call's end reached it).
+        let Some(l4) = a
+            .obs
+            .legs
+            .iter()
+            .find(|l| l.uac == pfb && l.uas.name == *m && l.ok.is_some())
+        else {
+            continue;
+        };
+        let l3_end = a
+            .obs
+            .legs
+            .iter()
+            .find(|l| {
+                l.uas == pfb
+                    && l.uac.role == Role::X
+                    && member_of(a.topo, l).as_deref() == Some(m.as_str())
+            })
+            .and_then(|l| {
+                l.messages.iter().copied().find(|&i| {
+                    let s = &a.obs.sip[i];
+                    s.is_request("BYE") && s.sender.as_ref() == Some(&l.uac)
+                })
+            })
+            .map(|i| a.t(i));
+        let bye = l4.messages.iter().copied().find(|&i| {
+            let s = &a.obs.sip[i];
+            s.is_request("BYE")
+                && s.sender.as_ref() == Some(&pfb)
+                && s.t >= r.t
+                && l3_end.is_none_or(|t| s.t < t)
+        });
+        match bye {
+            Some(b) => out.push(about(
+                Class::Pass,
+                a.sip_ev(b),
+                K::RefusingMemberReleased {
+                    entity: pfb.name.clone(),
+                    member: m.clone(),
+                    bye: a.sip_ev(b),
+                },
+            )),
+            None => out.push(about(
+                Class::Fail,
+                a.msrp_ev(c, r.dir, resp),
+                K::RefusingMemberKept {
+                    entity: pfb.name.clone(),
+                    member: m.clone(),
+                    watched: Time(a.obs.end),
+                },
+            )),
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "the refusing member's pf-b".into(),
+        }));
+    }
+    out
+}
+
 /// What reached a member on the wire (CPIM object, before unwrapping), for evidence.
 fn wire_delivery(a: &Analysis, member: &str) -> WireDelivery {
     let mut seen = Vec::new();
@@ -2740,7 +3566,26 @@ fn media_delivery(a: &Analysis) -> Vec<Finding> {
             }));
         }
     }
-    for m in &a.members {
+    // The sender aborted its message: nobody may be given it as delivered.
+    if a.obs.scenario.aborted.is_some() {
+        for m in &a.accepting() {
+            let member = m.clone();
+            match a.ctx.delivered.get(m) {
+                Some(d) if d.complete && d.bytes == a.ctx.content_len => {
+                    out.push(Finding::fail(K::AbortedDelivered {
+                        member,
+                        bytes: d.bytes,
+                    }))
+                }
+                d => out.push(Finding::pass(K::AbortedNotDelivered {
+                    member,
+                    bytes: d.map_or(0, |d| d.bytes),
+                })),
+            }
+        }
+        return out;
+    }
+    for m in &a.accepting() {
         let wire = || wire_delivery(a, m);
         let member = m.clone();
         let sent = a.ctx.content_len;
@@ -3073,6 +3918,29 @@ fn media_response(a: &Analysis) -> Vec<Finding> {
                     .msgs
                     .iter()
                     .find(|r| !r.is_request() && r.head.tid == m.head.tid);
+                // The SUT ended the session with a BYE of its own (every member declined or
+                // left) before it answered: the SEND may be refused (481, RFC 4975 §7.3) or
+                // left unanswered.
+                let legs: Vec<usize> = match m.leg {
+                    Some(l) => vec![l],
+                    None => c.legs.clone(),
+                };
+                let answered_at = resp.map_or(a.obs.end, |r| r.t);
+                let ended_before = legs.iter().filter_map(|&l| a.obs.legs.get(l)).any(|l| {
+                    l.messages.iter().any(|&i| {
+                        let b = &a.obs.sip[i];
+                        b.is_request("BYE") && b.sender.as_ref() == Some(s) && b.t <= answered_at
+                    })
+                });
+                if ended_before && resp.is_none_or(|r| r.head.code() != Some(200)) {
+                    continue;
+                }
+                // A member's refusal of the message (member-rejects-content): MEDIA-REJECT's.
+                let refusal = resp.is_some_and(|r| matches!(r.head.code(), Some(413 | 415)))
+                    && a.obs.scenario.refused.contains_key(&s.name);
+                if refusal {
+                    continue;
+                }
                 match resp {
                     Some(r) if r.head.code() == Some(200) => ok += 1,
                     Some(r) => out.push(Finding::fail(K::SendAnsweredNon200 {
@@ -3203,6 +4071,14 @@ fn media_cpim(a: &Analysis) -> Vec<Finding> {
             _ => from_harness.clone(),
         };
         let refs: Vec<&str> = inputs.iter().filter_map(|k| k.sha256.as_deref()).collect();
+        // A message its sender aborted (`#`), or cut short because every member declined and
+        // the call ended under it, has no whole to compare.
+        let sc = &a.obs.scenario;
+        let cut_short =
+            sc.all_declined(&a.members) || !sc.left.is_empty() || !sc.refused.is_empty();
+        if k.sha256.is_none() && (k.aborted || cut_short) {
+            continue;
+        }
         let Some(sha) = k.sha256.as_deref() else {
             out.push(about(
                 Class::Inconc,

@@ -987,6 +987,192 @@ pub enum FindingKind {
         ack: Cite,
     },
     NoInvite2,
+    // ------------------------------------------------------------ SIG-NON2XX-ACK, SIG-DECLINE
+    /// The INVITE sender ACKed the final non-2xx `response` hop by hop, as required.
+    Non2xxAcked {
+        response: Cite,
+        ack: Cite,
+    },
+    /// No ACK with the INVITE's branch answered the final non-2xx `response` (RFC 3261
+    /// §17.1.1.3).
+    Non2xxNotAcked {
+        response: Cite,
+        entity: String,
+    },
+    /// The ACK of a non-2xx has another CSeq number than the INVITE, or another To tag than
+    /// the response.
+    Non2xxAckWrong {
+        ack: Cite,
+        what: String,
+    },
+    /// No final non-2xx to any INVITE the SUT sent: nothing for the hop-by-hop ACK.
+    NoNon2xx,
+    /// pf-b relayed the member's decline upstream: its final response to x's INVITE for the
+    /// member is a non-2xx.
+    DeclineRelayed {
+        member: String,
+        code: u16,
+        response: Cite,
+    },
+    /// pf-b accepted x's INVITE for a member that declined (`response` is its 2xx).
+    DeclineAccepted {
+        member: String,
+        decline: Cite,
+        response: Cite,
+    },
+    /// pf-b gave x's INVITE for a member that declined no final response at all.
+    DeclineNotRelayed {
+        member: String,
+        decline: Cite,
+        watched: Time,
+    },
+    /// x answered 200-2 after a member's decline and before any member accepted, in a figure
+    /// where it waits for the first 200-3 (FIG 2, 4, 5, 6).
+    AnsweredOnDecline {
+        answer: Cite,
+        decline: Cite,
+    },
+    /// x waited for an accepting member before 200-2, whatever the decline.
+    WaitedPastDecline {
+        answer: Cite,
+    },
+    /// x ended a remaining member's leg (BYE or CANCEL) before the upstream BYE came.
+    RemainingMemberEnded {
+        member: String,
+        request: Cite,
+    },
+    /// x kept every remaining member's leg until the upstream BYE.
+    RemainingMembersKept {
+        members: Vec<String>,
+    },
+    /// A link was opened for a leg whose member declined (no session exists).
+    LinkForDeclinedLeg {
+        member: String,
+        conn: Cite,
+    },
+    /// No link was opened for the declined session of `member` by the SUT's pf-b serving it.
+    NoLinkForDeclined {
+        member: String,
+        entity: String,
+    },
+    /// No member declined: nothing for SIG-DECLINE.
+    NoDecline,
+    /// Not every member declined: nothing for SIG-ALL-DECLINE.
+    NotAllDeclined,
+    /// `entity` took the refusal of its INVITE: no BYE in that dialog, no link after it.
+    RefusalTaken {
+        entity: String,
+        response: Cite,
+    },
+    /// `entity` acted as if its refused INVITE had been accepted (`after`: its BYE or link).
+    RefusalIgnored {
+        entity: String,
+        response: Cite,
+        after: Cite,
+    },
+    // ------------------------------------------------------------ SIG-LEAVE
+    /// No member left mid-transfer: nothing for SIG-LEAVE.
+    NoLeave,
+    /// `entity` released the leg of `member`, who left (`by`: its 200 to the member's BYE,
+    /// or its own BYE once the member's link closed).
+    LeftMemberReleased {
+        member: String,
+        entity: String,
+        by: Cite,
+    },
+    /// `entity` never released the leg of `member`, who left (`cause`).
+    LeftMemberNotReleased {
+        member: String,
+        entity: String,
+        cause: Cite,
+        watched: Time,
+    },
+    /// `entity` ended its leg from x for `member`, who left.
+    LeavePropagated {
+        member: String,
+        entity: String,
+        bye: Cite,
+    },
+    /// `entity` kept its leg from x for `member`, who left.
+    LeaveNotPropagated {
+        member: String,
+        entity: String,
+        watched: Time,
+    },
+    // ------------------------------------------------------------ MEDIA-REJECT
+    /// No member refused the message: nothing for MEDIA-REJECT.
+    NoRefusal,
+    /// `entity` started no further chunk of the message `member` refused.
+    RefusalHonoured {
+        entity: String,
+        member: String,
+        refusal: Cite,
+    },
+    /// `entity` started another chunk of the message `member` refused.
+    ContinuedAfterRefusal {
+        entity: String,
+        member: String,
+        refusal: Cite,
+        send: Cite,
+    },
+    /// `entity` released the leg of `member`, who refused the message.
+    RefusingMemberReleased {
+        entity: String,
+        member: String,
+        bye: Cite,
+    },
+    /// `entity` kept the leg of `member`, who refused the message, until the call ended.
+    RefusingMemberKept {
+        entity: String,
+        member: String,
+        watched: Time,
+    },
+    // ------------------------------------------------------------ MEDIA-ABORT
+    /// The sender aborted nothing: nothing for MEDIA-ABORT.
+    NoAbort,
+    /// `entity` ended its copy of the aborted message with `#`.
+    AbortForwarded {
+        entity: String,
+        chunk: Cite,
+    },
+    /// `entity` ended its copy of the aborted message with `$`, as if it were complete.
+    AbortForwardedAsEnd {
+        entity: String,
+        chunk: Cite,
+    },
+    /// `entity` left its copy of the aborted message unended (no `#`).
+    AbortNotForwarded {
+        entity: String,
+        content: Cite,
+    },
+    /// The aborted message did not reach `member` whole.
+    AbortedNotDelivered {
+        member: String,
+        bytes: u64,
+    },
+    /// The aborted message reached `member` as if it were whole.
+    AbortedDelivered {
+        member: String,
+        bytes: u64,
+    },
+
+    /// `entity` refused its up leg with a final non-2xx once every member declined.
+    UpstreamRefused {
+        entity: String,
+        response: Cite,
+    },
+    /// `entity`, which had answered its up leg, ended it with a BYE of its own.
+    UpstreamEndedWithBye {
+        entity: String,
+        bye: Cite,
+    },
+    /// `entity` left its up leg open although nobody downstream was left.
+    UpstreamLeftOpen {
+        entity: String,
+        /// Its answer (a 2xx) or the INVITE it never answered.
+        answer: Cite,
+        watched: Time,
+    },
     NoInviteForMember {
         member: String,
         uri: String,
@@ -1941,6 +2127,184 @@ impl fmt::Display for FindingKind {
             } => write!(
                 f,
                 "the INVITE for {member} went to {sent_to} but {serving} serves {member}"
+            ),
+            K::Non2xxAcked { response, ack } => {
+                write!(f, "{response} ACKed hop by hop with the INVITE's branch: {ack}")
+            }
+            K::Non2xxNotAcked { response, entity } => write!(
+                f,
+                "{entity} never ACKed the final non-2xx {response} (RFC 3261 §17.1.1.3: an ACK \
+                 with the INVITE's branch)"
+            ),
+            K::Non2xxAckWrong { ack, what } => {
+                write!(f, "the ACK of a non-2xx {ack}: {what} (RFC 3261 §17.1.1.3)")
+            }
+            K::NoNon2xx => f.write_str("no INVITE of the SUT was answered with a final non-2xx"),
+            K::DeclineRelayed {
+                member,
+                code,
+                response,
+            } => write!(f, "{member}'s decline relayed upstream as {code}: {response}"),
+            K::DeclineAccepted {
+                member,
+                decline,
+                response,
+            } => write!(
+                f,
+                "member {member} declined ({decline}), yet its pf-b accepted x's INVITE for it: \
+                 {response}"
+            ),
+            K::DeclineNotRelayed {
+                member,
+                decline,
+                watched,
+            } => write!(
+                f,
+                "member {member} declined ({decline}), and its pf-b sent no final response to \
+                 x's INVITE for it (watched until {watched})"
+            ),
+            K::AnsweredOnDecline { answer, decline } => write!(
+                f,
+                "x answered 200-2 {answer} on a member's decline {decline}, before any member \
+                 accepted (it answers on the first 200-3)"
+            ),
+            K::WaitedPastDecline { answer } => {
+                write!(f, "x answered 200-2 only once a member accepted: {answer}")
+            }
+            K::RemainingMemberEnded { member, request } => write!(
+                f,
+                "x ended the leg of remaining member {member} before the upstream BYE: {request}"
+            ),
+            K::RemainingMembersKept { members } => write!(
+                f,
+                "x kept the legs of the remaining members ({}) until the upstream BYE",
+                members.join(", ")
+            ),
+            K::LinkForDeclinedLeg { member, conn } => write!(
+                f,
+                "a link was opened for the session of member {member}, who declined it: {conn}"
+            ),
+            K::NoLinkForDeclined { member, entity } => write!(
+                f,
+                "{entity} opened no link for the session member {member} declined"
+            ),
+            K::NoDecline => f.write_str("no member declined"),
+            K::NotAllDeclined => f.write_str("not every member declined"),
+            K::RefusalTaken { entity, response } => write!(
+                f,
+                "{entity} took the refusal {response}: no BYE, no link in a call that never was"
+            ),
+            K::RefusalIgnored {
+                entity,
+                response,
+                after,
+            } => write!(
+                f,
+                "{entity} went on after the refusal {response} as if accepted: {after}"
+            ),
+            K::NoAbort => f.write_str("the sender aborted no message"),
+            K::NoRefusal => f.write_str("no member refused the message"),
+            K::RefusalHonoured {
+                entity,
+                member,
+                refusal,
+            } => write!(
+                f,
+                "{entity} sent no further chunk of the message {member} refused: {refusal}"
+            ),
+            K::ContinuedAfterRefusal {
+                entity,
+                member,
+                refusal,
+                send,
+            } => write!(
+                f,
+                "{entity} went on sending the message {member} refused ({refusal}): {send} \
+                 (RFC 4975 §7.1.2)"
+            ),
+            K::RefusingMemberReleased {
+                entity,
+                member,
+                bye,
+            } => write!(
+                f,
+                "{entity} released the leg of {member}, who refused the message: {bye}"
+            ),
+            K::RefusingMemberKept {
+                entity,
+                member,
+                watched,
+            } => write!(
+                f,
+                "{member} refused the message, yet {entity} kept its leg until the call ended \
+                 (watched until {watched})"
+            ),
+            K::NoLeave => f.write_str("no member left mid-transfer"),
+            K::LeftMemberReleased { member, entity, by } => {
+                write!(f, "{entity} released the leg of {member}, who left: {by}")
+            }
+            K::LeftMemberNotReleased {
+                member,
+                entity,
+                cause,
+                watched,
+            } => write!(
+                f,
+                "member {member} left ({cause}), yet {entity} never released its leg (no BYE \
+                 answered or sent; watched until {watched})"
+            ),
+            K::LeavePropagated {
+                member,
+                entity,
+                bye,
+            } => write!(f, "{entity} ended its leg from x for {member}, who left: {bye}"),
+            K::LeaveNotPropagated {
+                member,
+                entity,
+                watched,
+            } => write!(
+                f,
+                "member {member} left, yet {entity} kept its leg from x for it (no BYE to x; \
+                 watched until {watched})"
+            ),
+            K::AbortForwarded { entity, chunk } => {
+                write!(f, "{entity} forwarded the abort: {chunk} ends with `#`")
+            }
+            K::AbortForwardedAsEnd { entity, chunk } => write!(
+                f,
+                "{entity} ended its copy of an aborted message with `$`, as if it were complete: \
+                 {chunk} (RFC 4975 §7.1.1)"
+            ),
+            K::AbortNotForwarded { entity, content } => write!(
+                f,
+                "{entity} never ended its copy of the aborted message with `#`: {content}"
+            ),
+            K::AbortedNotDelivered { member, bytes } => write!(
+                f,
+                "member {member} was not given the aborted message as delivered ({bytes} octets)"
+            ),
+            K::AbortedDelivered { member, bytes } => write!(
+                f,
+                "member {member} was given the aborted message as delivered ({bytes} octets)"
+            ),
+
+            K::UpstreamRefused { entity, response } => write!(
+                f,
+                "{entity} refused its upstream INVITE once every member declined: {response}"
+            ),
+            K::UpstreamEndedWithBye { entity, bye } => write!(
+                f,
+                "{entity} ended its answered upstream leg with a BYE of its own once every \
+                 member declined: {bye}"
+            ),
+            K::UpstreamLeftOpen {
+                entity,
+                answer,
+                watched,
+            } => write!(
+                f,
+                "every member declined, yet {entity} neither refused nor ended its upstream leg \
+                 ({answer}; watched until {watched})"
             ),
             K::DuplicateInvites { member, invites } => write!(
                 f,

@@ -99,6 +99,12 @@ faults! {
     ReuseCallId = "reuse-call-id", "SIG-B2BUA", "a B2BUA reuses the upstream Call-ID on its downstream leg";
     NoByeDownstream = "no-bye-downstream", "SIG-TEARDOWN", "answers the upstream BYE but never sends BYE downstream";
     IgnoreRouteSet = "ignore-route-set", "SIG-ROUTE", "sends ACK and BYE straight to the peer's Contact, without the route set the SIP/IP core recorded";
+    NoAckNon2xx = "no-ack-non2xx", "SIG-NON2XX-ACK", "a middle entity never ACKs a final non-2xx to its INVITE";
+    NoByeUpstream = "no-bye-upstream", "SIG-ALL-DECLINE", "a middle entity that answered its upstream INVITE never ends its up leg once every down leg ended (every member declined or left)";
+    AbortAsEnd = "abort-as-end", "MEDIA-ABORT", "a relay forwards the last chunk of an aborted message (`#`) with `$`, as if the message were complete";
+    NoReleaseOnClose = "no-release-on-close", "SIG-LEAVE", "pf-b keeps the dialog of a member that closed its link without BYE until the call ends (no BYE to it, none upstream)";
+    ContinueAfterReject = "continue-after-reject", "MEDIA-REJECT", "pf-b goes on sending a message its member refused with 413 or 415, and keeps the member's leg";
+    DeclineAnswersCf = "decline-answers-cf", "SIG-DECLINE", "x answers 200-2 on a member's decline, before any member accepted, in figures where it waits for the first 200-3";
     RelayTruncate = "relay-truncate", "MEDIA-DELIVERY", "drops the last 10 bytes of every relayed message";
     WrongToPath = "wrong-to-path", "MEDIA-PATHS", "relayed SENDs carry the upstream To-Path";
     BadByteRange = "bad-byte-range", "MEDIA-FRAMING", "relayed chunks start their Byte-Range at 0";

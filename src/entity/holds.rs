@@ -1,6 +1,12 @@
 //! What the harness, as impersonator, does with time and order: ordering choices (where a
 //! figure leaves the order free) and the discriminating pauses that make trigger timing
-//! visible. Plain data on a [`super::NodeConfig`]; the reference SUT leaves it empty.
+//! visible; and the exception scenarios (issue 16), in which its members decline, reject the
+//! content or leave, and its sender aborts. Plain data on a [`super::NodeConfig`]; the
+//! reference SUT leaves it empty.
+//!
+//! The timing holds apply to the SUT's neighbours only (so that delays do not stack); the
+//! scenario's behaviours ([`Holds::scenario`]) to every harness entity of the role they name,
+//! wherever it is in the chain.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,9 +33,78 @@ pub struct Holds {
     /// x as impersonator: send 200-2 before the INVITE3s (default after).
     #[serde(default)]
     pub x_answer_before_invites: bool,
+
+    // --- exception scenarios (issue 16): behaviours, not timing ---
+    /// client-b instances (by name) that answer their INVITE with this final non-2xx status
+    /// (486 Busy Here, 603 Decline) instead of 200.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub decline: BTreeMap<String, u16>,
+    /// client-b instances (by name) that answer every chunk of the content with this MSRP
+    /// status (413: stop sending the message; 415: its media type is not accepted) instead of
+    /// 200, and take none of it (RFC 4975 §7.1.2, §7.2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reject_content: BTreeMap<String, u16>,
+    /// client-a ends the message part-way: this chunk (1-based) ends with the `#` flag and no
+    /// chunk follows (RFC 4975 §7.1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_after_chunks: Option<u32>,
+    /// client-b instances (by name) that leave mid-transfer, once the first chunk of the
+    /// content arrived: with a BYE, or by closing their link without one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub leave: BTreeMap<String, Leave>,
+    /// client-a waits this long between two content chunks (so that a member's leaving or
+    /// rejecting happens while the message is still in transfer).
+    #[serde(default, with = "ms", skip_serializing_if = "Duration::is_zero")]
+    pub chunk_gap: Duration,
+}
+
+/// How a member leaves mid-transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Leave {
+    /// It sends BYE on its leg (RFC 3261 §15.1).
+    Bye,
+    /// It closes its MSRP connection (L4) without a BYE.
+    Close,
 }
 
 impl Holds {
+    /// The scenario's behaviours alone (no timing): what every harness entity applies,
+    /// whether or not it is next to the SUT.
+    pub fn scenario(&self) -> Holds {
+        Holds {
+            decline: self.decline.clone(),
+            reject_content: self.reject_content.clone(),
+            abort_after_chunks: self.abort_after_chunks,
+            leave: self.leave.clone(),
+            chunk_gap: self.chunk_gap,
+            ..Holds::default()
+        }
+    }
+
+    /// Whether the holds make an exception scenario (anything but the happy path).
+    pub fn is_exception(&self) -> bool {
+        !self.decline.is_empty()
+            || !self.reject_content.is_empty()
+            || self.abort_after_chunks.is_some()
+            || !self.leave.is_empty()
+    }
+
+    /// Merges the scenario's behaviours of `other` into these holds, and its per-member
+    /// answer delays when it has any (a scenario that needs the other members late).
+    pub fn with_scenario(mut self, other: &Holds) -> Holds {
+        if !other.answer_delay_ms_per_member.is_empty() {
+            self.answer_delay_ms_per_member = other.answer_delay_ms_per_member.clone();
+        }
+        let s = other.scenario();
+        self.decline = s.decline;
+        self.reject_content = s.reject_content;
+        self.abort_after_chunks = s.abort_after_chunks;
+        self.leave = s.leave;
+        self.chunk_gap = s.chunk_gap;
+        self
+    }
+
     pub fn answer_delay_for(&self, member: Option<&str>) -> Duration {
         member
             .and_then(|m| self.answer_delay_ms_per_member.get(m))

@@ -29,7 +29,7 @@ pub mod holds;
 mod node;
 
 pub use fault::Fault;
-pub use holds::Holds;
+pub use holds::{Holds, Leave};
 pub use node::{sip_uri_addr, Node, NodeConfig, SipTimers, Start};
 
 use crate::codec::sip::{SipMessage, Transport};

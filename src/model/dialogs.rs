@@ -45,6 +45,7 @@ pub(super) fn build_legs(obs: &mut Observation) {
                     final_response: None,
                     ok: None,
                     ack: None,
+                    failure_ack: None,
                     bye: None,
                     bye_ok: None,
                     messages: Vec::new(),
@@ -126,6 +127,15 @@ pub(super) fn build_legs(obs: &mut Observation) {
         {
             l.ack = Some(i);
         }
+        if is_ack
+            && l.failure_ack.is_none()
+            && l.ok.is_none()
+            && l.final_response.is_some()
+            && l.branch.is_some()
+            && branch == l.branch
+        {
+            l.failure_ack = Some(i);
+        }
         if is_bye && l.bye.is_none() {
             l.bye = Some(i);
         }
@@ -133,6 +143,36 @@ pub(super) fn build_legs(obs: &mut Observation) {
             l.bye_ok = Some(i);
         }
         l.messages.push(i);
+        obs.sip[i].leg = Some(li);
+    }
+    // The ACK of a final non-2xx ends at the next hop (RFC 3261 §17.1.1.3): behind a stateful
+    // SIP/IP core it goes to the core, which ACKs downstream itself, so its receiver is no
+    // entity. It is the INVITE sender's all the same: same sender, Call-ID and branch.
+    for i in 0..obs.sip.len() {
+        let s = &obs.sip[i];
+        if s.leg.is_some() || s.receiver.is_some() || !s.is_request("ACK") {
+            continue;
+        }
+        let (Some(m), Some(snd)) = (&s.msg, &s.sender) else {
+            continue;
+        };
+        let call_id = m.call_id().unwrap_or_default();
+        let branch = m.via_branch();
+        let Some(l) = obs.legs.iter_mut().find(|l| {
+            l.uac == *snd
+                && l.call_id == call_id
+                && l.branch.is_some()
+                && l.branch == branch
+                && l.ok.is_none()
+                && l.final_response.is_some()
+        }) else {
+            continue;
+        };
+        if l.failure_ack.is_none() {
+            l.failure_ack = Some(i);
+        }
+        l.messages.push(i);
+        let li = l.index;
         obs.sip[i].leg = Some(li);
     }
     for l in &mut obs.legs {

@@ -20,7 +20,8 @@
 //!   ACK, BYE and the offer and answer of one hop), MSRP messages and connections tied to the
 //!   leg whose session they name.
 //!
-//! [`delivery`] reads what client-a sent and what each member received off the model.
+//! [`delivery`] reads what client-a sent and what each member received off the model;
+//! [`scenario`] the exception conditions the wire shows (issue 16: a member that declined).
 //!
 //! It never judges: a malformed message is recorded as such, and the checks decide.
 //! Nothing here panics on hostile input; every index it hands out is valid in the same
@@ -28,6 +29,7 @@
 
 pub mod delivery;
 mod dialogs;
+pub mod scenario;
 pub mod who;
 pub mod wire;
 
@@ -155,6 +157,8 @@ pub struct LegObs {
     pub ok: Option<usize>,
     /// The first ACK of the 2xx (not the hop-by-hop ACK of a failure response).
     pub ack: Option<usize>,
+    /// The first hop-by-hop ACK of a final non-2xx: the INVITE's branch (RFC 3261 §17.1.1.3).
+    pub failure_ack: Option<usize>,
     pub bye: Option<usize>,
     /// The first 2xx to the BYE.
     pub bye_ok: Option<usize>,
@@ -255,6 +259,8 @@ pub struct ContentObs {
     pub received: u64,
     /// The final chunk came and every octet up to it arrived.
     pub complete: bool,
+    /// A chunk of it ended with `#`: its sender aborted it (RFC 4975 §7.1.1).
+    pub aborted: bool,
     /// SHA-256 (hex) of the reassembled object, when complete and unambiguous.
     pub sha256: Option<String>,
     /// Octets and SHA-256 (hex) of what is inside the message/cpim wrapper (the whole object
@@ -372,6 +378,9 @@ pub struct Observation {
     pub notes: Vec<String>,
     /// The time of the last event: how long the case was watched.
     pub end: Duration,
+    /// The exception scenario the wire shows (members that declined, …), read by
+    /// [`resolve`].
+    pub scenario: scenario::Scenario,
 }
 
 impl Observation {
@@ -422,6 +431,7 @@ pub fn resolve(topology: &Topology, sut: &[Role], mut obs: Observation) -> Obser
     who::attribute(&mut obs, topology);
     dialogs::build_legs(&mut obs);
     dialogs::attribute_msrp(&mut obs);
+    obs.scenario = scenario::read(&obs, topology);
     // What each harness instance saw.
     for (i, s) in obs.sip.iter().enumerate() {
         for p in [&s.sender, &s.receiver].into_iter().flatten() {

@@ -472,6 +472,7 @@ fn parse_dir(stream: &[u8], segments: &[(u64, Duration)]) -> DirObs {
                                 total: None,
                                 received: 0,
                                 complete: false,
+                                aborted: false,
                                 sha256: None,
                                 inner: None,
                                 cpim_head: None,
@@ -532,6 +533,9 @@ fn parse_dir(stream: &[u8], segments: &[(u64, Duration)]) -> DirObs {
                         if let Some(ci) = ci {
                             let acc = &mut contents[ci];
                             acc.obs.last_t = m.t_end.unwrap_or(m.t);
+                            if flag == Flag::Abort {
+                                acc.obs.aborted = true;
+                            }
                             if flag == Flag::End {
                                 acc.final_seen = true;
                                 let end = acc.chunk_offset.saturating_add(m.body_len);

@@ -34,6 +34,9 @@ pub struct Case {
     pub sut: Vec<Role>,
     pub faults: Vec<Fault>,
     pub timeout: Duration,
+    /// The exception scenario the harness's entities play (issue 16: a member that
+    /// declines, …), wherever they are in the chain.
+    pub scenario: Holds,
 }
 
 impl Case {
@@ -43,6 +46,7 @@ impl Case {
             sut: sut.to_vec(),
             faults: vec![],
             timeout: Duration::from_secs(8),
+            scenario: Holds::default(),
         }
     }
 }
@@ -109,7 +113,7 @@ pub async fn run_case_on(topo: Arc<Topology>, case: &Case) -> Run {
             cfg.faults = case.faults.clone();
             None
         } else {
-            cfg.holds = holds_for(inst.role, &case.sut);
+            cfg.holds = holds_for(inst.role, &case.sut).with_scenario(&case.scenario);
             Some(rec.clone())
         };
         nodes.push(
@@ -130,6 +134,11 @@ pub async fn run_case_on(topo: Arc<Topology>, case: &Case) -> Run {
         })
         .expect("client-a runs");
     let (delivered, warnings) = wait_all(&mut nodes, &topo, case.timeout).await;
+    if case.scenario.is_exception() {
+        // A session may end before its last message (the ACK of a final non-2xx) is on the
+        // wire: let the wire go quiet, as the engine does.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for n in nodes {
         let _ = n.stop().await;
     }

@@ -129,6 +129,13 @@ impl Node {
             return;
         };
         c.connected = true;
+        // Every session it was opened for ended while it was connecting (a BYE came first):
+        // it is idle, and its opener closes it (a close asked for earlier found nothing open).
+        if c.legs.is_empty() {
+            c.closed = true;
+            self.out.push_back(Output::Close { conn });
+            return;
+        }
         for leg in c.legs.clone() {
             self.bind(leg);
         }

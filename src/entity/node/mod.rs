@@ -416,6 +416,7 @@ impl Node {
             ack: Ack::NotYet,
             held: Held::default(),
             bye: None,
+            bye_after_ack: false,
             bye_response: None,
             local_sdp: sdp,
             local_path: path,

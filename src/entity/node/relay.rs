@@ -38,6 +38,59 @@ impl Node {
     }
 
     /// Queues relay bytes for a leg, writing at once when its link is ready.
+    /// A member refused the message (413, 415): nothing more of it goes to `leg` — a chunk
+    /// under way on the wire is ended with `#` (RFC 4975 §7.1.1, §7.1.2), later ones are
+    /// dropped — and the leg is released with a BYE.
+    fn stop_message(&mut self, leg: LegIdx) {
+        let busy = self.legs[leg]
+            .conn
+            .and_then(|c| self.conns.get(&c))
+            .and_then(|c| c.busy)
+            == Some(leg);
+        let pending = std::mem::take(&mut self.legs[leg].pending);
+        self.legs[leg].pending_bytes = 0;
+        if busy {
+            let queued_end = pending.into_iter().find_map(|p| match p {
+                Pending::End(b) => Some(b),
+                _ => None,
+            });
+            let end = match queued_end {
+                Some(b) => {
+                    let mut v = b.to_vec();
+                    let n = v.len();
+                    if n >= 3 {
+                        v[n - 3] = b'#';
+                    }
+                    Some(Bytes::from(v))
+                }
+                // The upstream chunk is still arriving: end this leg's copy now.
+                None => {
+                    let call = self.legs[leg].call;
+                    let up_conn = self.calls[call].up.and_then(|u| self.legs[u].conn);
+                    up_conn
+                        .and_then(|uc| self.conns.get_mut(&uc))
+                        .and_then(|c| c.cur.as_mut())
+                        .and_then(|m| {
+                            let i = m.relays.iter().position(|(d, _)| *d == leg)?;
+                            Some(m.relays.remove(i).1)
+                        })
+                        .map(|tid| {
+                            let mut b = BytesMut::new();
+                            encode_end(&mut b, &tid, Flag::Abort, true);
+                            b.freeze()
+                        })
+                }
+            };
+            if let Some(e) = end {
+                self.legs[leg].pending.push_back(Pending::End(e));
+            }
+        }
+        self.flush_leg(leg);
+        if self.legs[leg].state == DialogState::Confirmed {
+            self.send_bye(leg);
+        }
+    }
+
     fn push_leg(&mut self, leg: LegIdx, data: Bytes) {
         self.push_pending(leg, Pending::Data(data));
     }
@@ -301,10 +354,19 @@ impl Node {
                 let l = &mut self.legs[leg];
                 l.outstanding = l.outstanding.saturating_sub(1);
                 l.msrp_progress = Some(now);
-                if m.code != 200 {
+                // 413 (stop sending this message) and 415 (its type is not accepted) from a
+                // member: the message stops on this leg and the leg is released.
+                let refused =
+                    matches!(m.code, 413 | 415) && self.rules.middle() && l.side == Side::Down;
+                let ignore = refused && self.cfg.faults.contains(&Fault::ContinueAfterReject);
+                let l = &mut self.legs[leg];
+                if m.code != 200 && !ignore {
                     l.media_failed = true;
                     let uri = l.remote_uri.clone();
                     self.warn(format!("MSRP {} for a SEND to {uri}", m.code));
+                }
+                if refused && !ignore {
+                    self.stop_message(leg);
                 }
                 let _ = last;
                 self.maybe_bye(leg);
@@ -382,6 +444,20 @@ impl Node {
                 }
                 if m.reject.is_none() {
                     m.leg = Some(l);
+                }
+            }
+        }
+        // member-rejects-content: this member refuses the content (413 or 415), chunk by chunk.
+        if let (Some(_), "SEND", true) = (m.leg, m.method.as_str(), h.has_body) {
+            if self.rules.delivers() {
+                if let Some(&code) = self.cfg.holds.reject_content.get(&self.cfg.name) {
+                    let phrase = if code == 415 {
+                        "Unsupported Media Type"
+                    } else {
+                        "Request Entity Too Large"
+                    };
+                    m.reject = Some((code, phrase));
+                    m.leg = None;
                 }
             }
         }
@@ -484,10 +560,16 @@ impl Node {
                 }
             }
         }
-        // Finish relayed copies with the same continuation flag.
+        // Finish relayed copies with the same continuation flag (the abort-as-end fault ends
+        // an aborted message with `$` instead of `#`).
+        let out_flag = if flag == Flag::Abort && self.fault(Fault::AbortAsEnd) {
+            Flag::End
+        } else {
+            flag
+        };
         for (d, rtid) in &m.relays {
             let mut buf = BytesMut::new();
-            encode_end(&mut buf, rtid, flag, true);
+            encode_end(&mut buf, rtid, out_flag, true);
             let last = flag != Flag::More;
             if let Some(dc) = self.legs[*d].conn {
                 if let Some(c) = self.conns.get_mut(&dc) {
@@ -524,6 +606,12 @@ impl Node {
                 }
             }
             self.check_delivered(call);
+        }
+        if let (Some(leg), true) = (
+            m.leg,
+            self.rules.delivers() && m.method == "SEND" && m.has_body,
+        ) {
+            self.maybe_leave(leg);
         }
     }
 }

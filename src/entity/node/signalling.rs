@@ -518,6 +518,7 @@ impl Node {
             let l = &mut self.legs[leg];
             l.peer = from;
             l.route_set = msg.uri_list("Record-Route");
+            l.remote_contact = msg.contact_uri();
             l.remote_sdp = Some(offer);
             l.invite = Some(msg.clone());
         }
@@ -574,17 +575,21 @@ impl Node {
             ));
             return;
         };
-        if self.legs[leg].side != Side::Down {
-            return;
-        }
         let method = msg.cseq().map(|(_, m)| m);
         match method {
-            Some(Method::Invite) => self.on_invite_response(leg, code, msg),
+            // Only a down leg sent an INVITE; either side may have sent a BYE.
+            Some(Method::Invite) if self.legs[leg].side == Side::Down => {
+                self.on_invite_response(leg, code, msg)
+            }
             Some(Method::Bye) if code >= 200 && self.legs[leg].state == DialogState::AwaitByeOk => {
                 self.legs[leg].state = DialogState::Terminated;
                 self.bp_legs.push(leg);
                 self.close_session(leg);
                 let call = self.legs[leg].call;
+                if self.legs[leg].side == Side::Down {
+                    // A leg this node released (its member left): nobody left downstream?
+                    self.on_down_ended(call);
+                }
                 self.end_call_if_done(call);
             }
             _ => {}
@@ -605,7 +610,9 @@ impl Node {
                     .expect("down leg has its INVITE");
                 let ack = non2xx_ack(&invite, &msg);
                 let to = self.legs[leg].invite_dest;
-                self.send_sip(Some(leg), to, ack);
+                if !(self.fault(Fault::NoAckNon2xx) && self.rules.middle()) {
+                    self.send_sip(Some(leg), to, ack);
+                }
                 self.legs[leg].state = DialogState::Failed;
                 self.bp_legs.push(leg);
                 self.warn(format!(
@@ -700,6 +707,9 @@ impl Node {
         for d in self.calls[call].downs.clone() {
             self.maybe_open(d);
         }
+        if self.legs[leg].bye_after_ack {
+            self.send_bye(leg);
+        }
     }
 
     fn on_bye(&mut self, leg: LegIdx, from: SocketAddr, msg: SipMessage) {
@@ -725,7 +735,26 @@ impl Node {
         for d in self.calls[call].downs.clone() {
             self.maybe_bye(d);
         }
+        if self.legs[leg].side == Side::Down {
+            // A member's side left: once nobody is left downstream, the call ends upstream.
+            self.on_down_ended(call);
+        }
         self.end_call_if_done(call);
+    }
+}
+
+/// The reason phrase of a final non-2xx this node sends or relays (RFC 3261 §21).
+pub(super) fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        408 => "Request Timeout",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        488 => "Not Acceptable Here",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        _ => "Downstream Failed",
     }
 }
 

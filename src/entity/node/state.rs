@@ -113,6 +113,8 @@ pub(super) struct Held {
     pub(super) bind: Hold,
     /// The link opening (the late-trigger fault).
     pub(super) open: Hold,
+    /// client-a's next content chunk ([`crate::entity::Holds::chunk_gap`]).
+    pub(super) chunk: Hold,
 }
 
 /// UAC: the ACK of the 2xx on a down leg.
@@ -176,6 +178,9 @@ pub(super) struct Leg {
     /// Actions waiting on a timer: the 200, the ACK, the first request, the link opening.
     pub(super) held: Held,
     pub(super) bye: Option<SipMessage>,
+    /// UAS: end the dialog with a BYE of its own once the 2xx is ACKed (every down leg ended
+    /// before it was: RFC 3261 §15, no BYE before the ACK).
+    pub(super) bye_after_ack: bool,
     /// UAS: the response to the peer's BYE, re-sent on BYE retransmissions.
     pub(super) bye_response: Option<SipMessage>,
     // --- MSRP session ---

@@ -16,6 +16,12 @@ impl Node {
                 DialogState::Failed | DialogState::Terminated
             )
         });
+        if !all_failed && self.rules.takes_turns() && self.fault(Fault::DeclineAnswersCf) {
+            // x takes a member's decline for an answer (a fault).
+            if let Some(up) = self.calls[call].up {
+                self.answer_up(up);
+            }
+        }
         if all_failed {
             if let Some(up) = self.calls[call].up {
                 if !self.calls[call].answered_up {
@@ -25,11 +31,40 @@ impl Node {
                     } else {
                         480
                     };
-                    self.reject_up(up, code, "Downstream Failed");
+                    self.reject_up(up, code, super::signalling::reason_phrase(code));
+                } else {
+                    // Answered already (x at once, FIG 1, 3, 7): nobody is left to serve.
+                    self.on_down_ended(call);
                 }
             }
         }
         self.end_call_if_done(call);
+    }
+
+    /// A down leg ended from its far side (a BYE from downstream, every member declined): a
+    /// middle entity with no down leg left ends its up leg too — with a BYE once its 2xx is
+    /// ACKed (its 200 went out already; the final non-2xx case is [`Node::on_down_failed`]'s).
+    pub(super) fn on_down_ended(&mut self, call: CallIdx) {
+        if !self.rules.middle() || self.calls[call].bye_from_up {
+            return;
+        }
+        let none_left = self.calls[call].downs.iter().all(|&d| {
+            matches!(
+                self.legs[d].state,
+                DialogState::Failed | DialogState::Terminated
+            )
+        });
+        if !none_left || self.fault(Fault::NoByeUpstream) {
+            return;
+        }
+        let Some(up) = self.calls[call].up else {
+            return;
+        };
+        match self.legs[up].state {
+            DialogState::Confirmed => self.send_bye(up),
+            DialogState::AwaitAck => self.legs[up].bye_after_ack = true,
+            _ => {}
+        }
     }
 
     /// Ends a confirmed down leg with BYE once the role says it is done (client-a: its content
@@ -200,12 +235,26 @@ impl Node {
                     self.legs[leg].remote_uri
                 ));
             }
+            let was_ready = self.legs[leg].ready;
             self.legs[leg].media_failed = true;
             self.bp_legs.push(leg);
             self.legs[leg].conn = None;
             self.bp_legs.push(leg);
             self.legs[leg].ready = false;
-            self.maybe_bye(leg);
+            // A middle entity whose member's side closed a working link (bound) under a live
+            // session releases that leg at once (the member left) rather than at the call's
+            // end; a link that never came up is the call's end's business as before.
+            let release = was_ready
+                && self.rules.middle()
+                && self.legs[leg].side == Side::Down
+                && self.legs[leg].state == DialogState::Confirmed
+                && !self.calls[self.legs[leg].call].bye_from_up
+                && !self.fault(Fault::NoReleaseOnClose);
+            if release {
+                self.send_bye(leg);
+            } else {
+                self.maybe_bye(leg);
+            }
         }
     }
 }

@@ -28,6 +28,8 @@ pub(super) enum TimerKind {
     HoldAck,
     HoldBind,
     HoldOpen,
+    /// client-a's gap between two content chunks (exception scenarios).
+    ChunkGap,
 }
 
 impl Node {
@@ -113,6 +115,11 @@ impl Node {
                 }
             }
             TimerKind::HoldBind => self.bind(leg),
+            TimerKind::ChunkGap => {
+                self.legs[leg].held.chunk = Hold::Free;
+                let call = self.legs[leg].call;
+                self.pump(call);
+            }
             TimerKind::HoldOpen => {
                 self.legs[leg].held.open = Hold::Due;
                 self.maybe_open(leg);

@@ -5,7 +5,8 @@
 //! in chunks while the link has room (the content read piece by piece, never whole); and
 //! ends the session once the last chunk is answered.
 
-use super::super::state::{Ack, CallIdx, DialogState, LegIdx, Opens};
+use super::super::state::{Ack, CallIdx, DialogState, Hold, LegIdx, Opens};
+use super::super::timers::TimerKind;
 use super::super::Node;
 use super::super::NodeConfig;
 use super::{Invited, Rules};
@@ -114,7 +115,11 @@ impl Node {
             return;
         };
         let high = self.cfg.high_water;
+        let gap = self.cfg.holds.chunk_gap;
         while self.calls[call].next_chunk < self.calls[call].chunks.len() {
+            if self.legs[leg].held.chunk == Hold::Held {
+                break; // The chunk gap's timer pumps again.
+            }
             if self
                 .conns
                 .get(&conn)
@@ -123,8 +128,20 @@ impl Node {
             {
                 break;
             }
-            let (range, flag, off, len) = self.calls[call].chunks[self.calls[call].next_chunk];
+            let (range, mut flag, off, len) = self.calls[call].chunks[self.calls[call].next_chunk];
             self.calls[call].next_chunk += 1;
+            // sender-aborts: this chunk ends the message with `#` and none follows (RFC 4975
+            // §7.1.1).
+            let abort = self
+                .cfg
+                .holds
+                .abort_after_chunks
+                .is_some_and(|n| self.calls[call].next_chunk as u32 >= n.max(1));
+            if abort && flag != Flag::End {
+                flag = Flag::Abort;
+                let n = self.calls[call].chunks.len();
+                self.calls[call].next_chunk = n;
+            }
             let body = object_pieces(
                 self.calls[call].content.as_ref().expect("content"),
                 off,
@@ -147,7 +164,7 @@ impl Node {
             );
             let mut tail = BytesMut::new();
             encode_end(&mut tail, &tid, flag, true);
-            let last = flag == Flag::End;
+            let last = flag != Flag::More;
             self.legs[leg].outstanding += 1;
             if last {
                 self.legs[leg].content_done = true;
@@ -163,6 +180,10 @@ impl Node {
             // Ordering choice "ACK after the first SEND": the ACK goes now.
             if matches!(self.legs[leg].ack, Ack::Owed) {
                 self.send_ack(leg);
+            }
+            if !gap.is_zero() && !last {
+                self.legs[leg].held.chunk = Hold::Held;
+                self.arm(leg, TimerKind::ChunkGap, gap);
             }
         }
     }

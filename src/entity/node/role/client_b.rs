@@ -5,13 +5,13 @@
 //! each piece of the content at its offset ([`crate::entity::NodeEvent::Data`]), then the
 //! whole ([`crate::entity::NodeEvent::Delivered`]).
 
-use super::super::state::{CallIdx, LegIdx};
+use super::super::state::{CallIdx, DialogState, LegIdx};
 use super::super::Node;
 use super::{Invited, Rules};
 use crate::codec::cpim::Cpim;
 use crate::codec::msrp::RangeTracker;
 use crate::config::Link;
-use crate::entity::{NodeEvent, Output};
+use crate::entity::{Leave, NodeEvent, Output};
 use bytes::Bytes;
 
 /// What client-b has of a call's content: the CPIM head until it is complete, pieces that
@@ -23,6 +23,8 @@ pub(in crate::entity::node) struct Delivery {
     early: Vec<(u64, Bytes)>,
     pub(in crate::entity::node) tracker: RangeTracker,
     pub(in crate::entity::node) delivered: bool,
+    /// It left the session mid-transfer (the member-leaves scenario).
+    left: bool,
 }
 
 pub(in crate::entity::node) struct ClientB;
@@ -37,10 +39,15 @@ impl Rules for ClientB {
     fn delivers(&self) -> bool {
         true
     }
-    /// Answers at once: the call is for this member.
+    /// Answers at once: the call is for this member; or declines it with the final non-2xx
+    /// the harness's member-declines scenario gives this member (486 Busy Here, 603 Decline).
     fn invited(&self, node: &mut Node, inv: Invited<'_>) {
         let call = &mut node.calls[inv.call];
         call.member = Some(node.cfg.name.clone());
+        if let Some(&code) = node.cfg.holds.decline.get(&node.cfg.name) {
+            node.reject_up(inv.leg, code, super::super::signalling::reason_phrase(code));
+            return;
+        }
         call.delivery = Some(Delivery::default());
         node.answer_up(inv.leg);
     }
@@ -63,6 +70,43 @@ impl Rules for ClientB {
 }
 
 impl Node {
+    /// The member-leaves scenario: once the first chunk of content has arrived, this member
+    /// leaves its session — with a BYE (RFC 3261 §15.1), or by closing its link (L4) without
+    /// one. Nothing more of the message is taken.
+    pub(in crate::entity::node) fn maybe_leave(&mut self, leg: LegIdx) {
+        let call = self.legs[leg].call;
+        let Some(&how) = self.cfg.holds.leave.get(&self.cfg.name) else {
+            return;
+        };
+        let Some(d) = self.calls[call].delivery.as_mut() else {
+            return;
+        };
+        if d.left {
+            return;
+        }
+        d.left = true;
+        match how {
+            // Content may come before the ACK (behind a SIP/IP core): the BYE then waits
+            // for it (RFC 3261 §15).
+            Leave::Bye => match self.legs[leg].state {
+                DialogState::Confirmed => self.send_bye(leg),
+                DialogState::AwaitAck => self.legs[leg].bye_after_ack = true,
+                _ => {}
+            },
+            Leave::Close => {
+                if let Some(conn) = self.legs[leg].conn {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        if !c.closed {
+                            c.closed = true;
+                            self.out.push_back(Output::Close { conn });
+                        }
+                    }
+                }
+            }
+        }
+        self.close_session(leg);
+    }
+
     /// A piece of a SEND's body at `abs_offset` of the CPIM object: once the CPIM head is
     /// complete, the content after it goes out as [`NodeEvent::Data`].
     pub(in crate::entity::node) fn deliver(&mut self, call: CallIdx, abs_offset: u64, data: Bytes) {
