@@ -852,6 +852,75 @@ struct Ends {
     peer: SocketAddr,
 }
 
+/// The pause and close control both MSRP readers follow: no read while the node asks for a
+/// pause (backpressure); once the node let go of the connection (its pause sender is gone),
+/// at most [`CLOSE_DRAIN_BYTES`] more are read for [`CLOSE_DRAIN_TIME`], then the reader ends.
+struct ReadGate {
+    prx: watch::Receiver<bool>,
+    /// Set once the node let go: until when to drain, and what was drained.
+    closing: Option<(tokio::time::Instant, usize)>,
+}
+
+/// What a reader does next, by [`ReadGate::before_read`].
+enum Gate {
+    Open,
+    /// A pause ended or the node let go: look again.
+    Again,
+    End,
+}
+
+impl ReadGate {
+    fn new(prx: watch::Receiver<bool>) -> ReadGate {
+        ReadGate { prx, closing: None }
+    }
+
+    async fn before_read(&mut self) -> Gate {
+        if let Some((until, drained)) = self.closing {
+            if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
+                return Gate::End;
+            }
+        } else if *self.prx.borrow() {
+            if self.prx.changed().await.is_err() {
+                self.let_go();
+            }
+            return Gate::Again;
+        }
+        Gate::Open
+    }
+
+    /// Resolves when the control changes while a read waits: a pause asked or lifted, the
+    /// node letting go, or the end of the drain time.
+    async fn changed(&mut self) {
+        match self.closing {
+            Some((until, _)) => tokio::time::sleep_until(until).await,
+            None => {
+                if self.prx.changed().await.is_err() {
+                    self.let_go();
+                }
+            }
+        }
+    }
+
+    fn let_go(&mut self) {
+        self.closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
+    }
+
+    fn draining(&self) -> bool {
+        self.closing.is_some()
+    }
+
+    /// Counts `n` bytes read against the drain; false when not draining.
+    fn drained(&mut self, n: usize) -> bool {
+        match self.closing.as_mut() {
+            Some((_, drained)) => {
+                *drained += n;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Reads a plain-TCP MSRP connection as its socket becomes readable, within the read budget
 /// (see [`READ_BUDGET`]), pausing for backpressure and draining for a moment after the node
 /// let go of it.
@@ -862,56 +931,33 @@ async fn tcp_reader(
     rrec: Option<Recorder>,
     slot: Option<Slot>,
     budget: Arc<tokio::sync::Semaphore>,
-    mut prx: watch::Receiver<bool>,
+    prx: watch::Receiver<bool>,
 ) {
     // The per-peer slot is given back when the reader ends.
     let _slot = slot;
-    // Set once the node let go of the connection (the pause sender is gone).
-    let mut closing: Option<(tokio::time::Instant, usize)> = None;
+    let mut gate = ReadGate::new(prx);
     loop {
-        if let Some((until, drained)) = closing {
-            if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
-                return;
-            }
-        } else if *prx.borrow() {
-            if prx.changed().await.is_err() {
-                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-            }
-            continue;
+        match gate.before_read().await {
+            Gate::End => return,
+            Gate::Again => continue,
+            Gate::Open => {}
         }
-        let ctl = async {
-            match closing {
-                Some((until, _)) => {
-                    tokio::time::sleep_until(until).await;
-                    true
-                }
-                None => prx.changed().await.is_err(),
-            }
-        };
         tokio::select! {
-            gone = ctl => {
-                if gone && closing.is_none() {
-                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                }
-            }
+            () = gate.changed() => {}
             r = rd.readable() => {
                 if let Err(e) = r {
                     let _ = rtx.send(Ev::Closed { conn, reason: e.to_string() });
                     return;
                 }
                 // Budget first (the bytes wait in the kernel meanwhile), unless draining.
-                let permit = match closing {
-                    Some(_) => None,
-                    None => tokio::select! {
+                let permit = if gate.draining() {
+                    None
+                } else {
+                    tokio::select! {
                         p = budget.clone().acquire_many_owned(READ_MAX as u32) => p.ok(),
-                        // The node let go of the connection: drain, then end.
-                        r = prx.changed() => {
-                            if r.is_err() {
-                                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                            }
-                            continue;
-                        }
-                    },
+                        // A pause, or the node let go of the connection (drain, then end).
+                        () = gate.changed() => continue,
+                    }
                 };
                 let max = if permit.is_some() { READ_MAX } else { CLOSE_DRAIN_BYTES };
                 match read_now(&rd, max) {
@@ -932,9 +978,7 @@ async fn tcp_reader(
                                 n
                             }
                             None => {
-                                if let Some((_, drained)) = closing.as_mut() {
-                                    *drained += n;
-                                }
+                                gate.drained(n);
                                 0
                             }
                         };
@@ -1077,37 +1121,19 @@ async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
     rrec: Option<Recorder>,
     slot: Option<Slot>,
     budget: Arc<tokio::sync::Semaphore>,
-    mut prx: watch::Receiver<bool>,
+    prx: watch::Receiver<bool>,
 ) {
     let _slot = slot;
-    let mut closing: Option<(tokio::time::Instant, usize)> = None;
+    let mut gate = ReadGate::new(prx);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if let Some((until, drained)) = closing {
-            if drained > CLOSE_DRAIN_BYTES || tokio::time::Instant::now() >= until {
-                return;
-            }
-        } else if *prx.borrow() {
-            if prx.changed().await.is_err() {
-                closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-            }
-            continue;
+        match gate.before_read().await {
+            Gate::End => return,
+            Gate::Again => continue,
+            Gate::Open => {}
         }
-        let ctl = async {
-            match closing {
-                Some((until, _)) => {
-                    tokio::time::sleep_until(until).await;
-                    true
-                }
-                None => prx.changed().await.is_err(),
-            }
-        };
         tokio::select! {
-            gone = ctl => {
-                if gone && closing.is_none() {
-                    closing = Some((tokio::time::Instant::now() + CLOSE_DRAIN_TIME, 0));
-                }
-            }
+            () = gate.changed() => {}
             r = rd.read(&mut buf) => match r {
                 // The end of the session (close_notify), or a TCP close without it.
                 Ok(0) => {
@@ -1122,18 +1148,16 @@ async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
                 }
                 Ok(n) => {
                     let data = Bytes::copy_from_slice(&buf[..n]);
-                    let budgeted = match closing.as_mut() {
-                        Some((_, drained)) => {
-                            *drained += n;
-                            0
-                        }
-                        None => match budget.clone().acquire_many_owned(n as u32).await {
+                    let budgeted = if gate.drained(n) {
+                        0
+                    } else {
+                        match budget.clone().acquire_many_owned(n as u32).await {
                             Ok(p) => {
                                 p.forget();
                                 n
                             }
                             Err(_) => 0,
-                        },
+                        }
                     };
                     if let Some(r) = &rrec { r.received(WireEvent::TcpData { from: peer, to: local, data: data.clone() }); }
                     if rtx.send(Ev::MsrpData { conn, data, budgeted }).is_err() {
