@@ -88,7 +88,9 @@ fn ipv6_wire_problems(run: &Run) -> Vec<String> {
             WireEvent::TcpData { data, .. } => (String::from_utf8_lossy(data).into_owned(), false),
             _ => continue,
         };
-        if is_sip && (text.contains("127.") || text.contains("IP4")) {
+        // `IN IP4` (SDP's address type), not any `IP4`: random tokens (a branch, a tag) may
+        // hold those three letters.
+        if is_sip && (text.contains("127.") || text.contains("IN IP4")) {
             bad.push(format!("an IPv4 address or IP4 in {text:?}"));
         }
         let mut in_body = false;
