@@ -166,6 +166,22 @@ fn rule_like(tok: &str, next: Option<char>) -> bool {
     !(link || figure_id)
 }
 
+/// Names of planning material kept outside this repository (a user's checkout has none of
+/// it), assembled from parts so this file does not itself contain what it forbids.
+fn outside_names() -> Vec<String> {
+    [
+        ["protocol", "-notes"],
+        ["shared", "/docs"],
+        ["/work", "/shared"],
+        ["found", "ers"],
+        ["claims of ", "the flow"],
+        ["claims", " 9"],
+    ]
+    .iter()
+    .map(|p| p.concat())
+    .collect()
+}
+
 #[test]
 fn nothing_points_outside_the_repository_or_at_rule_ids_defined_elsewhere() {
     let mut bad = Vec::new();
@@ -180,15 +196,8 @@ fn nothing_points_outside_the_repository_or_at_rule_ids_defined_elsewhere() {
         };
         for (n, line) in text.lines().enumerate() {
             let lower = line.to_ascii_lowercase();
-            for needle in [
-                "protocol-notes",
-                "shared/docs",
-                "/work/shared",
-                "founders",
-                "claims of the flow",
-                "claims 9",
-            ] {
-                if lower.contains(needle) {
+            for needle in outside_names() {
+                if lower.contains(needle.as_str()) {
                     bad.push(format!("{rel}:{}: `{needle}`: {line}", n + 1));
                 }
             }
