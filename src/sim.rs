@@ -110,6 +110,19 @@ pub struct SimOptions {
     /// does, at virtual times: the same event stream as a live run, which the model and the
     /// checks read.
     pub record_wire: bool,
+    /// SIP messages held back on purpose: how a test makes one deterministic interleaving
+    /// that random delays would rarely give (a member that answers long after the others).
+    pub holds: Vec<SipHold>,
+}
+
+/// Delays the first SIP message `node` sends whose summary ([`SipMessage::summary`], e.g.
+/// `SIP/2.0 200 OK` or `INVITE sip:…`) starts with `starts_with` by `by` on top of the
+/// network's own delay; later messages of the same SIP/TCP stream stay behind it.
+#[derive(Debug, Clone)]
+pub struct SipHold {
+    pub node: String,
+    pub starts_with: String,
+    pub by: Duration,
 }
 
 impl Default for SimOptions {
@@ -127,6 +140,7 @@ impl Default for SimOptions {
             socket_buffer: 64 * 1024,
             keep_trace: false,
             record_wire: false,
+            holds: Vec::new(),
         }
     }
 }
@@ -437,6 +451,8 @@ struct Sim {
     wire: Option<Recorder>,
     /// The next ephemeral port per local IP.
     next_port: HashMap<std::net::IpAddr, u16>,
+    /// [`SimOptions::holds`] not used yet.
+    holds: Vec<SipHold>,
 }
 
 /// Steps allowed after every instance finished, to let in-flight deliveries land.
@@ -478,6 +494,7 @@ impl Sim {
             });
         }
         Ok(Sim {
+            holds: opts.holds.clone(),
             opts: opts.clone(),
             base,
             now: Duration::ZERO,
@@ -894,7 +911,16 @@ impl Sim {
                 raw: msg.raw.clone(),
             },
         );
-        let delay = self.delay();
+        let mut delay = self.delay();
+        let name = &self.nodes[n].name;
+        let summary = msg.summary();
+        if let Some(i) = self
+            .holds
+            .iter()
+            .position(|h| &h.node == name && summary.starts_with(&h.starts_with))
+        {
+            delay += self.holds.remove(i).by;
+        }
         let at = match transport {
             Transport::Udp => {
                 if self.rng.chance(self.opts.udp_loss) {

@@ -7,12 +7,14 @@
 //! every MSRP connection must be closed in both directions.
 //!
 //! Two node bugs the simulator found (a BYE overtaking a lost ACK; head-of-line deadlock with
-//! reuse and backpressure) are fixed and kept as regression tests at the end (`regression_*`).
+//! reuse and backpressure), and one found over real sockets and replayed here with a held
+//! message (an idle L3 closed under a late member of another call), are fixed and kept as
+//! regression tests at the end (`regression_*`).
 
 use cpm_harness::chain::{pattern, sessions_per_instance, sha256_hex};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{AckTiming, GroupKind, MiddleOpener, SetupMode, Trigger, Variant};
-use cpm_harness::sim::{run_sim, simulate, SimOptions, SimOutcome};
+use cpm_harness::sim::{run_sim, simulate, SimOptions, SimOutcome, SipHold};
 use cpm_harness::topology::Topology;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -485,4 +487,48 @@ fn regression_reuse_backpressure_deadlock() {
         ..SimOptions::seeded(5)
     };
     check(&var, &opts);
+}
+
+/// Was a reference-SUT bug (found over real sockets, about 1 run in 3): pf-b's members are
+/// separate calls, and with reuse the end of member 1's call closed pf-b's idle L3 connection
+/// to x just before member 2's trigger wanted it, so member 2 opened a second connection to
+/// the same x (RFC 4975 §5.4 allows the reuse the variant declared; LINK-REUSE fails it).
+///
+/// Here member b2 (pf-b1 serves b1 and b2) answers INVITE4 two seconds late, so b1's whole
+/// call, content and BYE included, is over at pf-b1 before b2's 200-4 and the ACK that
+/// follow it: pf-b1 must carry both members' L3 sessions on its one connection to x. Every
+/// figure where pf-b opens L3 (FIG 3–7), SIP over UDP and TCP.
+#[test]
+fn regression_idle_l3_kept_for_a_late_member_of_another_call() {
+    let x_msrp = topology().x.msrp.to_string();
+    for fig in 3..=7u8 {
+        for t in [Transport::Udp, Transport::Tcp] {
+            let mut var = v(fig, t);
+            var.reuse = true;
+            let opts = SimOptions {
+                keep_trace: true,
+                holds: vec![SipHold {
+                    node: "b2".into(),
+                    starts_with: "SIP/2.0 200".into(),
+                    by: Duration::from_secs(2),
+                }],
+                ..SimOptions::seeded(fig as u64 * 7 + 1)
+            };
+            let o = check(&var, &opts);
+            let opened: Vec<&str> = o
+                .trace
+                .iter()
+                .filter(|e| e.node == "pf-b1" && e.kind == "connect")
+                .map(|e| e.detail.as_str())
+                .collect();
+            assert_eq!(
+                opened.len(),
+                1,
+                "{}: pf-b1 opened {} connections (one to x {x_msrp} expected): {opened:#?}",
+                var.id(),
+                opened.len()
+            );
+            assert!(opened[0].contains(&x_msrp), "{}: {opened:?}", var.id());
+        }
+    }
 }
