@@ -15,7 +15,6 @@ use cpm_harness::capture::read::read_capture_full;
 use cpm_harness::capture::write::MAX_SEGMENT;
 use cpm_harness::capture::{read_capture, read_capture_from, write_pcap, CaptureError, PcapWriter};
 use cpm_harness::chain::{pattern, run_once, ChainOptions};
-use cpm_harness::codec::msrp::{Limits as MsrpLimits, MsrpEvent, MsrpParser};
 use cpm_harness::codec::sdp::Sdp;
 use cpm_harness::codec::sip::{SipMessage, Transport};
 use cpm_harness::config::Variant;
@@ -418,7 +417,7 @@ fn tshark_sip_sdp_and_msrp_fields_match_the_harness_parsers() {
         );
         let shown: BTreeMap<String, Vec<String>> =
             rows.into_iter().map(|r| (r[0].clone(), r)).collect();
-        let (all, at_segment_start) = msrp_heads(&canon);
+        let (all, at_segment_start) = common::msrp_heads(&canon);
         assert!(
             at_segment_start.len() > 100,
             "SIP/{t}: {} MSRP heads",
@@ -443,48 +442,6 @@ fn tshark_sip_sdp_and_msrp_fields_match_the_harness_parsers() {
             );
         }
     }
-}
-
-/// Every MSRP head in the canonical TCP streams as a tshark row (tid, method, status,
-/// To-Path, From-Path, Byte-Range), and the tids of the heads that start a segment.
-fn msrp_heads(
-    canon: &[(Duration, WireEvent)],
-) -> (BTreeMap<String, Vec<String>>, BTreeSet<String>) {
-    let mut parsers: BTreeMap<(SocketAddr, SocketAddr), MsrpParser> = BTreeMap::new();
-    let (mut all, mut starts) = (BTreeMap::new(), BTreeSet::new());
-    for (_, e) in canon {
-        let WireEvent::TcpData { from, to, data } = e else {
-            continue;
-        };
-        let p = parsers
-            .entry((*from, *to))
-            .or_insert_with(|| MsrpParser::new(MsrpLimits::default()));
-        // The writer cuts each data event into segments of at most MAX_SEGMENT bytes.
-        for seg in data.chunks(MAX_SEGMENT) {
-            let fresh = p.is_idle();
-            p.push(seg);
-            let mut first = true;
-            while let Some(ev) = p.next().expect("recorded MSRP parses") {
-                if let MsrpEvent::Head(h) = ev {
-                    let h_ = |n: &str| h.header(n).unwrap_or_default().to_owned();
-                    let row = vec![
-                        h.tid.clone(),
-                        h.method().unwrap_or_default().to_owned(),
-                        h.code().map(|c| c.to_string()).unwrap_or_default(),
-                        h_("To-Path"),
-                        h_("From-Path"),
-                        h_("Byte-Range"),
-                    ];
-                    if fresh && first {
-                        starts.insert(h.tid.clone());
-                    }
-                    all.insert(h.tid.clone(), row);
-                    first = false;
-                }
-            }
-        }
-    }
-    (all, starts)
 }
 
 /// (c) The SYN of every TCP stream comes from the side the recorder saw open it.

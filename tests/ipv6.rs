@@ -24,7 +24,6 @@ mod common;
 mod common_inproc;
 
 use common_inproc::*;
-use cpm_harness::capture::analyze::{analyze_events, Options};
 use cpm_harness::capture::{read_capture_full, write_pcap};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{IpFamily, Trigger, Variant};
@@ -36,40 +35,6 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
-
-fn verdicts(results: &[CheckResult]) -> BTreeMap<String, Verdict> {
-    results
-        .iter()
-        .map(|r| (r.id.as_str().to_string(), r.verdict))
-        .collect()
-}
-
-/// The pcap of a run, read back and analyzed (with the topology, or inferring it).
-fn offline(
-    run: &Run,
-    sut: &[Role],
-    map: Option<&Topology>,
-    dir: &Path,
-    name: &str,
-) -> Vec<CheckResult> {
-    let path = dir.join(format!("{name}.pcap"));
-    write_pcap(&path, SystemTime::now(), &run.events).expect("write pcap");
-    let cap = read_capture_full(&path).expect("read pcap");
-    assert_eq!(
-        cap.events.len(),
-        run.events.len(),
-        "{name}: events read back"
-    );
-    let mut opts = Options::new(run.ctx.variant.clone());
-    opts.sut = sut.to_vec();
-    opts.map = map.map(|t| (dir.join("topology.yaml"), t.clone()));
-    opts.pause = PAUSE;
-    opts.trigger_window = WINDOW;
-    analyze_events(&path, &cap.events, &opts)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .outcome
-        .checks
-}
 
 /// What the IPv6 wire must show, for every SIP message and MSRP head recorded: no IPv4
 /// address anywhere, `c=`/`o=` as `IN IP6 ::1`, and `::1` only in brackets in SIP header and
@@ -233,13 +198,10 @@ on_ipv6! {
 // Captures of IPv6 traffic, as tshark reads them.
 
 use bytes::Bytes;
-use cpm_harness::capture::write::MAX_SEGMENT;
 use cpm_harness::chain::{pattern, run_once, ChainOptions};
-use cpm_harness::codec::msrp::{Limits as MsrpLimits, MsrpEvent, MsrpParser};
 use cpm_harness::codec::sdp::Sdp;
 use cpm_harness::codec::sip::SipMessage;
 use cpm_harness::trace::{one_copy, Recorder};
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -298,47 +260,6 @@ fn tshark_fields(pcap: &Path, args: &[&str]) -> Vec<Vec<String>> {
         .lines()
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect()
-}
-
-/// Every MSRP head of the TCP streams as a tshark row (tid, method, status, To-Path,
-/// From-Path, Byte-Range), and the tids of the heads that start a segment.
-fn msrp_heads(
-    events: &[(Duration, WireEvent)],
-) -> (BTreeMap<String, Vec<String>>, BTreeSet<String>) {
-    let mut parsers: BTreeMap<(SocketAddr, SocketAddr), MsrpParser> = BTreeMap::new();
-    let (mut all, mut starts) = (BTreeMap::new(), BTreeSet::new());
-    for (_, e) in events {
-        let WireEvent::TcpData { from, to, data } = e else {
-            continue;
-        };
-        let p = parsers
-            .entry((*from, *to))
-            .or_insert_with(|| MsrpParser::new(MsrpLimits::default()));
-        for seg in data.chunks(MAX_SEGMENT) {
-            let fresh = p.is_idle();
-            p.push(seg);
-            let mut first = true;
-            while let Some(ev) = p.next().expect("recorded MSRP parses") {
-                if let MsrpEvent::Head(h) = ev {
-                    let h_ = |n: &str| h.header(n).unwrap_or_default().to_owned();
-                    let row = vec![
-                        h.tid.clone(),
-                        h.method().unwrap_or_default().to_owned(),
-                        h.code().map(|c| c.to_string()).unwrap_or_default(),
-                        h_("To-Path"),
-                        h_("From-Path"),
-                        h_("Byte-Range"),
-                    ];
-                    if fresh && first {
-                        starts.insert(h.tid.clone());
-                    }
-                    all.insert(h.tid.clone(), row);
-                    first = false;
-                }
-            }
-        }
-    }
-    (all, starts)
 }
 
 /// The capture of an IPv6 chain run: IPv6 headers, good checksums, nothing malformed, and the
@@ -545,7 +466,7 @@ async fn tshark_reads_ipv6_captures_as_the_harness_does() {
         );
         let shown: BTreeMap<String, Vec<String>> =
             rows.into_iter().map(|r| (r[0].clone(), r)).collect();
-        let (all, at_segment_start) = msrp_heads(&events);
+        let (all, at_segment_start) = common::msrp_heads(&events);
         assert!(
             at_segment_start.len() > 20,
             "{t}: {} MSRP heads",

@@ -13,8 +13,6 @@
 mod common_inproc;
 
 use common_inproc::*;
-use cpm_harness::capture::analyze::{analyze_events, Options};
-use cpm_harness::capture::{read_capture_full, write_pcap};
 use cpm_harness::chain::{pattern, sha256_hex};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::{Trigger, Variant};
@@ -23,41 +21,11 @@ use cpm_harness::engine::observe;
 use cpm_harness::engine::{CaseContext, CheckResult, Verdict};
 use cpm_harness::entity::Holds;
 use cpm_harness::sim::{run_sim, SimOptions};
-use cpm_harness::topology::{Role, Topology};
+use cpm_harness::topology::Topology;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-fn verdicts(results: &[CheckResult]) -> BTreeMap<String, Verdict> {
-    results
-        .iter()
-        .map(|r| (r.id.as_str().to_string(), r.verdict))
-        .collect()
-}
-
-/// The pcap of a run, read back and analyzed (with the topology, or inferring it).
-fn offline(
-    run: &Run,
-    sut: &[Role],
-    map: Option<&Topology>,
-    dir: &Path,
-    name: &str,
-) -> Vec<CheckResult> {
-    let path = dir.join(format!("{name}.pcap"));
-    write_pcap(&path, SystemTime::now(), &run.events).expect("write pcap");
-    let cap = read_capture_full(&path).expect("read pcap");
-    let mut opts = Options::new(run.ctx.variant.clone());
-    opts.sut = sut.to_vec();
-    opts.map = map.map(|t| (dir.join("topology.yaml"), t.clone()));
-    opts.pause = PAUSE;
-    opts.trigger_window = WINDOW;
-    analyze_events(&path, &cap.events, &opts)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .outcome
-        .checks
-}
+use std::time::Duration;
 
 /// Figure `fig` over `t`: every split on one shared address and on one address per entity.
 async fn shared_address_gives_the_same_verdicts(fig: u8, t: Transport, net: u8) {

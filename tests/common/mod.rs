@@ -2,6 +2,11 @@
 //! tshark, xmllint, Chromium), and the record of the tests that could not run in full.
 #![allow(dead_code)]
 
+use cpm_harness::capture::write::MAX_SEGMENT;
+use cpm_harness::codec::msrp::{Limits as MsrpLimits, MsrpEvent, MsrpParser};
+use cpm_harness::trace::WireEvent;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -192,4 +197,46 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
             let p = Path::new("/usr/sbin").join(name);
             p.is_file().then_some(p)
         })
+}
+
+/// Every MSRP head in the canonical TCP streams as a tshark row (tid, method, status,
+/// To-Path, From-Path, Byte-Range), and the tids of the heads that start a segment.
+pub fn msrp_heads(
+    canon: &[(Duration, WireEvent)],
+) -> (BTreeMap<String, Vec<String>>, BTreeSet<String>) {
+    let mut parsers: BTreeMap<(SocketAddr, SocketAddr), MsrpParser> = BTreeMap::new();
+    let (mut all, mut starts) = (BTreeMap::new(), BTreeSet::new());
+    for (_, e) in canon {
+        let WireEvent::TcpData { from, to, data } = e else {
+            continue;
+        };
+        let p = parsers
+            .entry((*from, *to))
+            .or_insert_with(|| MsrpParser::new(MsrpLimits::default()));
+        // The writer cuts each data event into segments of at most MAX_SEGMENT bytes.
+        for seg in data.chunks(MAX_SEGMENT) {
+            let fresh = p.is_idle();
+            p.push(seg);
+            let mut first = true;
+            while let Some(ev) = p.next().expect("recorded MSRP parses") {
+                if let MsrpEvent::Head(h) = ev {
+                    let h_ = |n: &str| h.header(n).unwrap_or_default().to_owned();
+                    let row = vec![
+                        h.tid.clone(),
+                        h.method().unwrap_or_default().to_owned(),
+                        h.code().map(|c| c.to_string()).unwrap_or_default(),
+                        h_("To-Path"),
+                        h_("From-Path"),
+                        h_("Byte-Range"),
+                    ];
+                    if fresh && first {
+                        starts.insert(h.tid.clone());
+                    }
+                    all.insert(h.tid.clone(), row);
+                    first = false;
+                }
+            }
+        }
+    }
+    (all, starts)
 }

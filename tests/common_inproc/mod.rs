@@ -5,19 +5,24 @@
 #![allow(dead_code)]
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
+use cpm_harness::capture::analyze::{analyze_events, Options};
+use cpm_harness::capture::{read_capture_full, write_pcap};
 use cpm_harness::chain::{pattern, sessions_per_instance, sha256_hex};
 use cpm_harness::codec::sip::Transport;
 use cpm_harness::config::Variant;
 use cpm_harness::driver::{spawn_node, NodeHandle};
 use cpm_harness::engine::checks::run_checks;
 use cpm_harness::engine::observe;
+use cpm_harness::engine::Verdict;
 use cpm_harness::engine::{CaseContext, CheckResult, Delivered};
 use cpm_harness::entity::{Fault, Holds, Input, NodeConfig, NodeEvent};
 use cpm_harness::topology::{Role, Topology};
 use cpm_harness::trace::{Recorder, WireEvent};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
 /// The harness's discriminating pause (withheld ACKs and 200s).
@@ -311,4 +316,39 @@ pub fn var(fig: u8, t: Transport) -> Variant {
     let mut v = Variant::new(fig);
     v.transport = t;
     v
+}
+
+/// Check id → verdict.
+pub fn verdicts(results: &[CheckResult]) -> BTreeMap<String, Verdict> {
+    results
+        .iter()
+        .map(|r| (r.id.as_str().to_string(), r.verdict))
+        .collect()
+}
+
+/// The pcap of a run, read back and analyzed (with the topology, or inferring it).
+pub fn offline(
+    run: &Run,
+    sut: &[Role],
+    map: Option<&Topology>,
+    dir: &Path,
+    name: &str,
+) -> Vec<CheckResult> {
+    let path = dir.join(format!("{name}.pcap"));
+    write_pcap(&path, SystemTime::now(), &run.events).expect("write pcap");
+    let cap = read_capture_full(&path).expect("read pcap");
+    assert_eq!(
+        cap.events.len(),
+        run.events.len(),
+        "{name}: events read back"
+    );
+    let mut opts = Options::new(run.ctx.variant.clone());
+    opts.sut = sut.to_vec();
+    opts.map = map.map(|t| (dir.join("topology.yaml"), t.clone()));
+    opts.pause = PAUSE;
+    opts.trigger_window = WINDOW;
+    analyze_events(&path, &cap.events, &opts)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .outcome
+        .checks
 }
