@@ -681,21 +681,6 @@ fn failed_rows_and_steps_through_the_sip_core() {
     assert_eq!(not_seen, [("INVITE2", "failed"), ("200-1", "failed")]);
 }
 
-/// The times of a case page's observed ladder, top to bottom.
-fn drawn_times(page: &str) -> Vec<f64> {
-    let from = page
-        .find("<svg class=\"ladder observed\"")
-        .expect("an observed ladder");
-    let svg = &page[from..from + page[from..].find("</svg>").unwrap()];
-    svg.split("<text class=\"t\" x=\"4\" y=\"")
-        .skip(1)
-        .map(|t| {
-            let t = &t[t.find('>').unwrap() + 1..];
-            t[..t.find('<').unwrap()].parse().unwrap()
-        })
-        .collect()
-}
-
 /// Time runs down the observed ladder of a real case page (one with a slow member, where the
 /// causal order went back in time on about half of the rows).
 #[test]
@@ -712,7 +697,7 @@ fn time_runs_down_a_case_page() {
             .join("F3_x_on-ack_udp_new_sdp_predefined_one-slow.html"),
     )
     .unwrap();
-    let times = drawn_times(&page);
+    let times = common::drawn_times(&page);
     assert!(times.len() > 40, "{times:?}");
     assert!(
         times.windows(2).all(|w| w[0] <= w[1]),

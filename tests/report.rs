@@ -212,21 +212,6 @@ fn schema() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd")
 }
 
-/// The times of the observed ladder's rows, top to bottom, as drawn on the page.
-pub fn drawn_times(page: &str) -> Vec<f64> {
-    let from = page
-        .find("<svg class=\"ladder observed\"")
-        .expect("an observed ladder");
-    let svg = &page[from..from + page[from..].find("</svg>").unwrap()];
-    svg.split("<text class=\"t\" x=\"4\" y=\"")
-        .skip(1)
-        .map(|t| {
-            let t = &t[t.find('>').unwrap() + 1..];
-            t[..t.find('<').unwrap()].parse().unwrap()
-        })
-        .collect()
-}
-
 /// Time runs down the observed ladder: its rows are drawn in the order they were captured
 /// (the fixture's model keeps them in causal order, where a 200 at 412 ms comes before one at
 /// 9 ms).
@@ -247,7 +232,7 @@ fn observed_rows_are_drawn_in_time_order() {
         "the fixture keeps a causal order that goes back in time"
     );
     let page = html::case_page(&s, c);
-    let drawn = drawn_times(&page);
+    let drawn = common::drawn_times(&page);
     assert_eq!(drawn.len(), model.len());
     assert!(
         drawn.windows(2).all(|w| w[0] <= w[1]),

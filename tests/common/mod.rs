@@ -240,3 +240,18 @@ pub fn msrp_heads(
     }
     (all, starts)
 }
+
+/// The times of the observed ladder's rows, top to bottom, as drawn on the page.
+pub fn drawn_times(page: &str) -> Vec<f64> {
+    let from = page
+        .find("<svg class=\"ladder observed\"")
+        .expect("an observed ladder");
+    let svg = &page[from..from + page[from..].find("</svg>").unwrap()];
+    svg.split("<text class=\"t\" x=\"4\" y=\"")
+        .skip(1)
+        .map(|t| {
+            let t = &t[t.find('>').unwrap() + 1..];
+            t[..t.find('<').unwrap()].parse().unwrap()
+        })
+        .collect()
+}
