@@ -15,7 +15,8 @@
 //!   (every entity on ::1) and against the reference SUT started once on ::1
 //!   (profiles/reference-running-ipv6.yaml); `analyze` and `show` read the IPv6 captures.
 //!
-//! Ports on ::1: 16000–19199 for the in-process cases, 19200–19299 for the chain runs,
+//! Ports on ::1: 16000–19199 for the in-process cases (19860–19999 for those over TLS),
+//! 19200–19299 for the chain runs,
 //! 10000–15119 for the lab topologies of `run`, 20000–20999 and 30000–30999 for the running
 //! profile.
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
@@ -116,8 +117,10 @@ fn ipv6_wire_problems(run: &Run) -> Vec<String> {
                 }
                 if let Some(p) = line.strip_prefix("a=path:") {
                     path_seen += 1;
-                    if !p.split(' ').all(|u| u.starts_with("msrp://[::1]:")) {
-                        bad.push(format!("a=path {p:?} not msrp://[::1]:port"));
+                    let bracketed =
+                        |u: &str| u.starts_with("msrp://[::1]:") || u.starts_with("msrps://[::1]:");
+                    if !p.split(' ').all(bracketed) {
+                        bad.push(format!("a=path {p:?} not msrp(s)://[::1]:port"));
                     }
                 }
                 continue;
@@ -957,6 +960,80 @@ mod rfc5118 {
         refused("ipv6-unbracketed-via.txt", "must be in brackets");
         refused("ipv6-unclosed-bracket-via.txt", "without its `]`");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6 and TLS together.
+
+/// Every figure with SIP over TLS and MSRP over TLS on ::1, x the SUT: every check passes
+/// (LINK-TLS and SIG-TLS judge something), the wire is IPv6 as above, requests go to
+/// `sips:` URIs with `sips:[::1]:port` Contacts, and the links are `msrps://[::1]:port` TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_figure_over_tls_on_ipv6() {
+    use cpm_harness::config::MsrpTransport;
+    use cpm_harness::engine::CheckId;
+    let runs = futures_join((1..=7u8).map(|fig| {
+        let mut v = Variant::new(fig);
+        v.transport = Transport::Tls;
+        v.msrp_transport = MsrpTransport::Tls;
+        v.ip = IpFamily::V6;
+        let case = Case::new(v, &[Role::X]);
+        let base = 19860 + u16::from(fig - 1) * 20;
+        let topo = Arc::new(Topology::generate_shared(
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            3,
+            2,
+            base,
+        ));
+        async move { (fig, run_case_on(topo, &case).await) }
+    }))
+    .await;
+    let mut bad = String::new();
+    for (fig, run) in &runs {
+        let r = judge(run);
+        let vs = verdicts(&r);
+        if vs
+            .values()
+            .any(|v| !matches!(v, Verdict::Pass | Verdict::NotObservable))
+            || verdict_of(&r, CheckId::LinkTls).verdict != Verdict::Pass
+            || verdict_of(&r, CheckId::SigTls).verdict != Verdict::Pass
+        {
+            bad.push_str(&format!("F{fig}: not every check passed\n{}", show(&r)));
+        }
+        for p in ipv6_wire_problems(run) {
+            bad.push_str(&format!("F{fig}: {p}\n"));
+        }
+        let (mut invites, mut tls, mut plain_sip) = (0, 0, 0);
+        for (_, e) in &run.events {
+            match e {
+                WireEvent::Sip { transport, raw, .. } => {
+                    if *transport != Transport::Tls {
+                        plain_sip += 1;
+                    }
+                    let text = String::from_utf8_lossy(raw);
+                    if text.starts_with("INVITE ") {
+                        invites += 1;
+                        if !text.starts_with("INVITE sips:")
+                            || !text.contains("\r\nContact: <sips:")
+                            || !text.contains("@[::1]:")
+                        {
+                            bad.push_str(&format!("F{fig}: INVITE not sips: on ::1:\n{text}\n"));
+                        }
+                    }
+                }
+                WireEvent::Tls {
+                    from, failed: None, ..
+                } if from.is_ipv6() => tls += 1,
+                _ => {}
+            }
+        }
+        if invites == 0 || tls == 0 || plain_sip > 0 {
+            bad.push_str(&format!(
+                "F{fig}: {invites} INVITEs, {tls} TLS sessions on IPv6, {plain_sip} SIP messages not over TLS\n"
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{bad}");
 }
 
 // ---------------------------------------------------------------------------------------

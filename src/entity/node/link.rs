@@ -61,11 +61,14 @@ impl Node {
             return;
         };
         self.legs[leg].open_requested = true;
+        // The peer's scheme says how: msrps: is TLS (the plain-over-tls fault ignores it).
+        let tls = target_uri.scheme == crate::codec::msrp::Scheme::Msrps
+            && !self.fault(Fault::PlainOverTls);
         if self.leg_variant(leg).reuse && !self.fault(Fault::NoReuse) {
             let existing = self
                 .conns
                 .iter()
-                .find(|(_, c)| c.target == Some(target) && !c.closed)
+                .find(|(_, c)| c.target == Some(target) && c.tls == tls && !c.closed)
                 .map(|(id, _)| *id);
             if let Some(conn) = existing {
                 self.attach(leg, conn);
@@ -76,12 +79,10 @@ impl Node {
             }
         }
         let conn = self.new_conn_id();
-        self.conns
-            .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
+        let mut c = Conn::new(Some(target), false, &self.cfg.limits);
+        c.tls = tls;
+        self.conns.insert(conn, c);
         self.attach(leg, conn);
-        // The peer's scheme says how: msrps: is TLS (the plain-over-tls fault ignores it).
-        let tls = target_uri.scheme == crate::codec::msrp::Scheme::Msrps
-            && !self.fault(Fault::PlainOverTls);
         self.out.push_back(Output::Connect {
             conn,
             local_ip: self.cfg.msrp.ip(),
@@ -94,13 +95,14 @@ impl Node {
     /// with INVITE1 (a correct client-a waits for 200-1 and its `a=path`).
     pub(super) fn connect_early(&mut self, leg: LegIdx) {
         let target = self.cfg.topology.pf_a.msrp;
-        let conn = self.new_conn_id();
-        self.conns
-            .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
-        self.legs[leg].open_requested = true;
-        self.attach(leg, conn);
         let tls = self.leg_variant(leg).msrp_transport == crate::config::MsrpTransport::Tls
             && !self.fault(Fault::PlainOverTls);
+        let conn = self.new_conn_id();
+        let mut c = Conn::new(Some(target), false, &self.cfg.limits);
+        c.tls = tls;
+        self.conns.insert(conn, c);
+        self.legs[leg].open_requested = true;
+        self.attach(leg, conn);
         self.out.push_back(Output::Connect {
             conn,
             local_ip: self.cfg.msrp.ip(),
