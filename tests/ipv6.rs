@@ -719,6 +719,66 @@ fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
     }
 }
 
+/// The default suite's `ipv6-tls` section through the binary, in lab mode and against the
+/// reference SUT started once on ::1: every figure passes over SIP/TLS and `msrps:` on IPv6,
+/// and each capture, read back with its key log (`run --reanalyze`), gives the live
+/// verdicts; `show` draws the decrypted `msrps://[::1]` paths.
+#[test]
+fn binary_runs_the_ipv6_tls_section_in_lab_mode_and_against_a_running_sut() {
+    let dir = tempfile::tempdir().unwrap();
+    const TLS6: &str = "/x/on-ack/tls/new/sdp/predefined/msrps/ipv6/";
+    for (name, profile) in [
+        ("lab", "profiles/reference.yaml"),
+        ("running", "profiles/reference-running-ipv6.yaml"),
+    ] {
+        let out = dir.path().join(name);
+        let (reports, captures) = (out.join("reports"), out.join("captures"));
+        let (code, text) = harness(&[
+            "run",
+            "--reanalyze",
+            "--keep",
+            "all",
+            "--profile",
+            profile,
+            "--filter",
+            TLS6,
+            "--out",
+            reports.to_str().unwrap(),
+            "--captures",
+            captures.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{name}: {text}");
+        assert!(text.contains("7 passed, 0 failed"), "{name}: {text}");
+        for fig in 1..=7 {
+            assert!(
+                text.contains(&format!("pass   F{fig}{TLS6}in-order")),
+                "{name}: F{fig}: {text}"
+            );
+        }
+        let caps = run_folder(&captures);
+        let gz = caps.join("F1_x_on-ack_tls_new_sdp_predefined_msrps_ipv6_in-order.pcap.gz");
+        let pcap = out.join("f1.pcap");
+        let mut d = flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap());
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut bytes).unwrap();
+        std::fs::write(&pcap, &bytes).unwrap();
+        std::fs::copy(
+            caps.join("F1_x_on-ack_tls_new_sdp_predefined_msrps_ipv6_in-order.keys"),
+            out.join("f1.keys"),
+        )
+        .unwrap();
+        let cap = read_capture_full(&pcap).expect("read the capture");
+        assert!(cap.warnings.is_empty(), "{name}: {:?}", cap.warnings);
+        assert!(
+            cap.events.iter().all(|(_, e)| e.source().is_ipv6()),
+            "{name}: not every packet is IPv6"
+        );
+        let (code, text) = harness(&["show", pcap.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name} show: {text}");
+        assert!(text.contains("path:msrps://[::1]:"), "{name} show: {text}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // RFC 5118 (SIP torture test messages for IPv6), one test per message, on the files of
 // tests/corpus/sip (which tests/corpus.rs also sends to a running node): what codec::sip

@@ -40,7 +40,7 @@ pub struct SipError {
 pub enum Transport {
     Udp,
     Tcp,
-    /// SIP over TLS over TCP (RFC 3261 §26, Via `SIP/2.0/TLS`, `transport=tls`).
+    /// SIP over TLS over TCP (RFC 3261 §26, Via `SIP/2.0/TLS`, `sips:` URIs).
     Tls,
 }
 
