@@ -530,7 +530,7 @@ pub static CATALOGUE: &[Entry] = &[
         title: "SIP over TLS where configured; SIPS URIs over TLS only",
         what: "In a case whose SIP transport is TLS, every SIP message the SUT sends goes over \
                TLS (plain TCP or UDP fails). In any case, a request the SUT sends to a `sips:` \
-               Request-URI goes over TLS and carries a `sips:` Contact. The harness's entities \
+               Request-URI goes over TLS, and an INVITE to one carries a `sips:` Contact. The harness's entities \
                send their requests over TLS to the `sips:` form of the AoR (group, factory, \
                member) and give a `sips:` Contact; AoRs are recognised in either form.",
         rfc: &["RFC 3261 §26.2", "RFC 3261 §26.2.2", "RFC 3261 §8.1.1.8"],

@@ -795,7 +795,7 @@ pub enum FindingKind {
         uri: String,
         transport: String,
     },
-    /// SIG-TLS: a request to a `sips:` Request-URI whose Contact is not a `sips:` URI.
+    /// SIG-TLS: an INVITE to a `sips:` Request-URI whose Contact is not a `sips:` URI.
     ContactNotSips {
         entity: String,
         contact: String,
@@ -1861,7 +1861,7 @@ impl fmt::Display for FindingKind {
             ),
             K::ContactNotSips { entity, contact } => write!(
                 f,
-                "{entity} sent a request to a SIPS URI with the Contact {contact}, not a SIPS URI \
+                "{entity} sent an INVITE to a SIPS URI with the Contact {contact}, not a SIPS URI \
                  (RFC 3261 §8.1.1.8)"
             ),
             K::TlsStartedByTarget { opener, client } => write!(
