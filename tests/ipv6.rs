@@ -610,8 +610,12 @@ fn run_folder(dir: &Path) -> PathBuf {
 /// The default suite's IPv6 sections through the binary: one case per figure, on ::1 (lab
 /// mode, the SUT launched per case) and against the reference SUT started once on ::1 (one
 /// split per run); the captures are IPv6 and `analyze` and `show` read them.
+/// The running profile's fixed addresses take one run at a time.
+static RUNNING_SUT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
+    let _one = RUNNING_SUT.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     const NETWORK: &str = "/pf-a+x+pf-b/on-ack/udp/new/sdp/predefined/ipv6/";
     const X: &str = "/x/on-ack/tcp/new/sdp/predefined/ipv6/";
@@ -725,6 +729,7 @@ fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
 /// verdicts; `show` draws the decrypted `msrps://[::1]` paths.
 #[test]
 fn binary_runs_the_ipv6_tls_section_in_lab_mode_and_against_a_running_sut() {
+    let _one = RUNNING_SUT.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     const TLS6: &str = "/x/on-ack/tls/new/sdp/predefined/msrps/ipv6/";
     for (name, profile) in [
