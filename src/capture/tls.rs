@@ -502,3 +502,34 @@ pub fn decrypt_events(events: &mut Vec<(Duration, WireEvent)>, keys: &KeyLog) ->
     *events = out;
     warnings
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The TLS 1.2 PRF with SHA-256 against a published known-answer vector (secret, seed,
+    /// label "test label", 100 bytes), so a key-expansion bug shows here and not only as an
+    /// undecodable capture.
+    #[test]
+    fn tls12_prf_known_answer() {
+        let secret = hex::decode("9bbe436ba940f017b17652849a71db35").unwrap();
+        let seed = hex::decode("a0ba9f936cda311827a6f796ffd5198c").unwrap();
+        let out = prf12(hmac::HMAC_SHA256, &secret, b"test label", &seed, 100);
+        assert_eq!(
+            hex::encode(out),
+            "e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a6b301791e90d35c9c9a4\
+             6b4e14baf9af0fa022f7077def17abfd3797c0564bab4fbc91666e9def9b97fce34f796789baa48082\
+             d122ee42c5a72e5a5110fff70187347b66"
+        );
+    }
+
+    /// TLS 1.2's suites map to their cipher, PRF hash and fixed-IV length; TLS 1.3's and CBC
+    /// suites are not TLS 1.2 AEAD suites.
+    #[test]
+    fn tls12_suites() {
+        for (id, iv) in [(0xc02b, 4), (0xc030, 4), (0xcca9, 12), (0xcca8, 12)] {
+            assert_eq!(suite12(id).map(|s| s.iv_len), Some(iv), "{id:#x}");
+        }
+        assert!(suite12(0x1301).is_none() && suite12(0xc013).is_none());
+    }
+}
