@@ -38,6 +38,10 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         | Fault::MissingAcceptTypes => true,
         // Only a TLS session shows them.
         Fault::PathSchemeMsrp => v.msrp_transport == crate::config::MsrpTransport::Tls,
+        // SIP over TLS, where the SUT sends a request (client-b only answers).
+        Fault::PlainSipOverTls => {
+            v.transport == crate::codec::sip::Transport::Tls && !sut(Role::ClientB)
+        }
         // Where the SUT opens a link of a TLS session.
         Fault::PlainOverTls => {
             use crate::config::{Link, Opener};

@@ -523,11 +523,18 @@ impl Topology {
     }
 }
 
-/// `sip:bob@example.com;x=y` → `sip:bob@example.com`, lower-cased scheme/host.
+/// `sip:bob@example.com;x=y` → `sip:bob@example.com`, lower-cased scheme/host: the key an
+/// AoR (group, factory, member) is recognised by. `sips:` reads as `sip:`: a request to the
+/// SIPS form of an AoR is for the same resource, to be reached over TLS (RFC 3261 §19.1,
+/// §26.2.2; SIG-TLS judges the transport).
 pub fn strip_uri(uri: &str) -> String {
     let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
     let u = u.split(';').next().unwrap_or(u);
-    u.to_ascii_lowercase()
+    let u = u.to_ascii_lowercase();
+    match u.strip_prefix("sips:") {
+        Some(rest) => format!("sip:{rest}"),
+        None => u,
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,9 @@ async fn figure_passes(net: u8, variant: Variant) {
             for r in &results {
                 // SIG-ROUTE judges only runs behind a SIP/IP core (tests/core.rs).
                 // The exception checks judge their scenarios only (member_declines_passes, …).
+                // SIG-TLS judges SIP over TLS (mutation_sig_tls).
                 let may_hide = (r.id == CheckId::LinkReuse && !variant.reuse)
+                    || (r.id == CheckId::SigTls && variant.transport != Transport::Tls)
                     || matches!(
                         r.id,
                         CheckId::SigRoute
@@ -550,6 +552,14 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::PlainWhereTls { opener, uri } if opener == "x" && uri.starts_with("msrps://")),
     },
     FaultCase {
+        fault: Fault::PlainSipOverTls,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: sip_tls,
+        scenario: no_scenario,
+        expect: |k| matches!(k, K::SipPlainWhereTls { entity, transport } if entity == "x" && transport == "TCP"),
+    },
+    FaultCase {
         fault: Fault::MlineProto,
         fig: 1,
         sut: &[Role::PfA],
@@ -888,6 +898,10 @@ fn msrps(v: &mut Variant) {
     v.msrp_transport = cpm_harness::config::MsrpTransport::Tls;
 }
 
+fn sip_tls(v: &mut Variant) {
+    v.transport = Transport::Tls;
+}
+
 fn adhoc(v: &mut Variant) {
     v.group = GroupKind::Adhoc;
 }
@@ -1078,6 +1092,7 @@ fn recording() -> &'static Recording {
                             || matches!(
                                 r.id,
                                 CheckId::SigRoute
+                                    | CheckId::SigTls
                                     | CheckId::SigNon2xxAck
                                     | CheckId::SigDecline
                                     | CheckId::SigAllDecline
@@ -1137,6 +1152,39 @@ fn scenario_recording(fig: u8, net: u8, scenario: Holds) -> Recording {
     .expect("recording thread")
 }
 
+/// FIG 1 with SIP over TLS (sips: URIs), self-check.
+fn tls_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let case = Case::new(var(1, Transport::Tls), &[]);
+                let mut last = String::new();
+                for attempt in 0..3u16 {
+                    let run = run_case(171, attempt, &case).await;
+                    let results = judge(&run);
+                    if verdict_of(&results, CheckId::SigTls).verdict == Verdict::Pass {
+                        return Recording {
+                            ctx: run.ctx,
+                            events: run.events,
+                        };
+                    }
+                    last = show(&results);
+                    eprintln!("TLS recording attempt {attempt} not clean; again:\n{last}");
+                }
+                panic!("no clean TLS recording in 3 attempts:\n{last}");
+            })
+        })
+        .join()
+        .expect("recording thread")
+    })
+}
+
 /// member-declines, FIG 2, b1 declines with 486.
 fn decline_recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
@@ -1192,6 +1240,7 @@ fn assert_mutation_fails(
         CheckId::MediaAbort => abort_recording(),
         CheckId::SigLeave => leave_recording(),
         CheckId::MediaReject => refuse_recording(),
+        CheckId::SigTls => tls_recording(),
         _ => recording(),
     };
     let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
@@ -1601,6 +1650,59 @@ fn mutation_link_tls() {
                     },
                 ),
             );
+        },
+    );
+}
+
+/// SIG-TLS on a SIP-over-TLS recording: x's INVITE recorded as sent over plain TCP fails
+/// it; a `sips:` request over plain TCP in a case configured for TCP fails it too, and so
+/// does a `sip:` Contact in a request to a `sips:` Request-URI.
+#[test]
+fn mutation_sig_tls() {
+    let rec = tls_recording();
+    let x = addr_of(rec, "x", false);
+    let x_invite = |ev: &Events| {
+        ev.iter()
+            .position(|(_, e)| {
+                matches!(e, WireEvent::Sip { from, raw, .. }
+                    if from.ip() == x.ip() && raw.starts_with(b"INVITE "))
+            })
+            .expect("x sends INVITE3 in figure 1")
+    };
+    assert_mutation_fails(
+        CheckId::SigTls,
+        |f| matches!(&f.kind, K::SipPlainWhereTls { entity, transport } if entity == "x" && transport == "TCP"),
+        |_| {},
+        |ev| {
+            let i = x_invite(ev);
+            if let WireEvent::Sip { transport, .. } = &mut ev[i].1 {
+                *transport = Transport::Tcp;
+            }
+        },
+    );
+    assert_mutation_fails(
+        CheckId::SigTls,
+        |f| matches!(&f.kind, K::SipsOverPlain { entity, uri, transport } if entity == "x" && uri.starts_with("sips:") && transport == "TCP"),
+        |ctx| ctx.variant.transport = Transport::Tcp,
+        |ev| {
+            for (_, e) in ev.iter_mut() {
+                if let WireEvent::Sip { transport, .. } = e {
+                    *transport = Transport::Tcp;
+                }
+            }
+        },
+    );
+    assert_mutation_fails(
+        CheckId::SigTls,
+        |f| matches!(&f.kind, K::ContactNotSips { entity, contact } if entity == "x" && contact.starts_with("sip:")),
+        |_| {},
+        |ev| {
+            let i = x_invite(ev);
+            if let WireEvent::Sip { raw, .. } = &mut ev[i].1 {
+                let text =
+                    String::from_utf8_lossy(raw).replace("Contact: <sips:", "Contact: <sip:");
+                *raw = text.into_bytes().into();
+            }
         },
     );
 }

@@ -15,7 +15,8 @@
 //!   (every entity on ::1) and against the reference SUT started once on ::1
 //!   (profiles/reference-running-ipv6.yaml); `analyze` and `show` read the IPv6 captures.
 //!
-//! Ports on ::1: 16000–19199 for the in-process cases, 19200–19299 for the chain runs,
+//! Ports on ::1: 16000–19199 for the in-process cases (19860–19999 for those over TLS),
+//! 19200–19299 for the chain runs,
 //! 10000–15119 for the lab topologies of `run`, 20000–20999 and 30000–30999 for the running
 //! profile.
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
@@ -81,8 +82,10 @@ fn ipv6_wire_problems(run: &Run) -> Vec<String> {
                 }
                 if let Some(p) = line.strip_prefix("a=path:") {
                     path_seen += 1;
-                    if !p.split(' ').all(|u| u.starts_with("msrp://[::1]:")) {
-                        bad.push(format!("a=path {p:?} not msrp://[::1]:port"));
+                    let bracketed =
+                        |u: &str| u.starts_with("msrp://[::1]:") || u.starts_with("msrps://[::1]:");
+                    if !p.split(' ').all(bracketed) {
+                        bad.push(format!("a=path {p:?} not msrp(s)://[::1]:port"));
                     }
                 }
                 continue;
@@ -528,8 +531,12 @@ fn run_folder(dir: &Path) -> PathBuf {
 /// The default suite's IPv6 sections through the binary: one case per figure, on ::1 (lab
 /// mode, the SUT launched per case) and against the reference SUT started once on ::1 (one
 /// split per run); the captures are IPv6 and `analyze` and `show` read them.
+/// The running profile's fixed addresses take one run at a time.
+static RUNNING_SUT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
+    let _one = RUNNING_SUT.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     const NETWORK: &str = "/pf-a+x+pf-b/on-ack/udp/new/sdp/predefined/ipv6/";
     const X: &str = "/x/on-ack/tcp/new/sdp/predefined/ipv6/";
@@ -634,6 +641,67 @@ fn binary_runs_the_ipv6_sections_in_lab_mode_and_against_a_running_sut() {
             );
         }
         assert_eq!(n, figures.len(), "{name}: captures in {}", caps.display());
+    }
+}
+
+/// The default suite's `ipv6-tls` section through the binary, in lab mode and against the
+/// reference SUT started once on ::1: every figure passes over SIP/TLS and `msrps:` on IPv6,
+/// and each capture, read back with its key log (`run --reanalyze`), gives the live
+/// verdicts; `show` draws the decrypted `msrps://[::1]` paths.
+#[test]
+fn binary_runs_the_ipv6_tls_section_in_lab_mode_and_against_a_running_sut() {
+    let _one = RUNNING_SUT.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    const TLS6: &str = "/x/on-ack/tls/new/sdp/predefined/msrps/ipv6/";
+    for (name, profile) in [
+        ("lab", "profiles/reference.yaml"),
+        ("running", "profiles/reference-running-ipv6.yaml"),
+    ] {
+        let out = dir.path().join(name);
+        let (reports, captures) = (out.join("reports"), out.join("captures"));
+        let (code, text) = harness(&[
+            "run",
+            "--reanalyze",
+            "--keep",
+            "all",
+            "--profile",
+            profile,
+            "--filter",
+            TLS6,
+            "--out",
+            reports.to_str().unwrap(),
+            "--captures",
+            captures.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{name}: {text}");
+        assert!(text.contains("7 passed, 0 failed"), "{name}: {text}");
+        for fig in 1..=7 {
+            assert!(
+                text.contains(&format!("pass   F{fig}{TLS6}in-order")),
+                "{name}: F{fig}: {text}"
+            );
+        }
+        let caps = run_folder(&captures);
+        let gz = caps.join("F1_x_on-ack_tls_new_sdp_predefined_msrps_ipv6_in-order.pcap.gz");
+        let pcap = out.join("f1.pcap");
+        let mut d = flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap());
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut bytes).unwrap();
+        std::fs::write(&pcap, &bytes).unwrap();
+        std::fs::copy(
+            caps.join("F1_x_on-ack_tls_new_sdp_predefined_msrps_ipv6_in-order.keys"),
+            out.join("f1.keys"),
+        )
+        .unwrap();
+        let cap = read_capture_full(&pcap).expect("read the capture");
+        assert!(cap.warnings.is_empty(), "{name}: {:?}", cap.warnings);
+        assert!(
+            cap.events.iter().all(|(_, e)| e.source().is_ipv6()),
+            "{name}: not every packet is IPv6"
+        );
+        let (code, text) = harness(&["show", pcap.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name} show: {text}");
+        assert!(text.contains("path:msrps://[::1]:"), "{name} show: {text}");
     }
 }
 
@@ -878,6 +946,80 @@ mod rfc5118 {
         refused("ipv6-unbracketed-via.txt", "must be in brackets");
         refused("ipv6-unclosed-bracket-via.txt", "without its `]`");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6 and TLS together.
+
+/// Every figure with SIP over TLS and MSRP over TLS on ::1, x the SUT: every check passes
+/// (LINK-TLS and SIG-TLS judge something), the wire is IPv6 as above, requests go to
+/// `sips:` URIs with `sips:[::1]:port` Contacts, and the links are `msrps://[::1]:port` TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_figure_over_tls_on_ipv6() {
+    use cpm_harness::config::MsrpTransport;
+    use cpm_harness::engine::CheckId;
+    let runs = futures_join((1..=7u8).map(|fig| {
+        let mut v = Variant::new(fig);
+        v.transport = Transport::Tls;
+        v.msrp_transport = MsrpTransport::Tls;
+        v.ip = IpFamily::V6;
+        let case = Case::new(v, &[Role::X]);
+        let base = 19860 + u16::from(fig - 1) * 20;
+        let topo = Arc::new(Topology::generate_shared(
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            3,
+            2,
+            base,
+        ));
+        async move { (fig, run_case_on(topo, &case).await) }
+    }))
+    .await;
+    let mut bad = String::new();
+    for (fig, run) in &runs {
+        let r = judge(run);
+        let vs = verdicts(&r);
+        if vs
+            .values()
+            .any(|v| !matches!(v, Verdict::Pass | Verdict::NotObservable))
+            || verdict_of(&r, CheckId::LinkTls).verdict != Verdict::Pass
+            || verdict_of(&r, CheckId::SigTls).verdict != Verdict::Pass
+        {
+            bad.push_str(&format!("F{fig}: not every check passed\n{}", show(&r)));
+        }
+        for p in ipv6_wire_problems(run) {
+            bad.push_str(&format!("F{fig}: {p}\n"));
+        }
+        let (mut invites, mut tls, mut plain_sip) = (0, 0, 0);
+        for (_, e) in &run.events {
+            match e {
+                WireEvent::Sip { transport, raw, .. } => {
+                    if *transport != Transport::Tls {
+                        plain_sip += 1;
+                    }
+                    let text = String::from_utf8_lossy(raw);
+                    if text.starts_with("INVITE ") {
+                        invites += 1;
+                        if !text.starts_with("INVITE sips:")
+                            || !text.contains("\r\nContact: <sips:")
+                            || !text.contains("@[::1]:")
+                        {
+                            bad.push_str(&format!("F{fig}: INVITE not sips: on ::1:\n{text}\n"));
+                        }
+                    }
+                }
+                WireEvent::Tls {
+                    from, failed: None, ..
+                } if from.is_ipv6() => tls += 1,
+                _ => {}
+            }
+        }
+        if invites == 0 || tls == 0 || plain_sip > 0 {
+            bad.push_str(&format!(
+                "F{fig}: {invites} INVITEs, {tls} TLS sessions on IPv6, {plain_sip} SIP messages not over TLS\n"
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{bad}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -132,8 +132,10 @@ async fn sipp_against_reference_sut_on(fig: u8, net: u8, v6: bool) {
     for c in &report.outcome.checks {
         let media = matches!(c.id.family(), Family::Link | Family::Media);
         // x's own hops are between SUT roles here, which the checks leave unjudged.
-        // SIG-ROUTE: no SIP/IP core in these sessions; the exception checks: no scenario.
+        // SIG-ROUTE: no SIP/IP core in these sessions; the exception checks: no scenario;
+        // SIG-TLS: no SIP over TLS.
         let x_only = [
+            CheckId::SigTls,
             CheckId::SigCfAnswer,
             CheckId::SigFanout,
             CheckId::SigRoute,

@@ -77,18 +77,22 @@ fn profile(dir: &tempfile::TempDir, edit: impl Fn(String) -> String) -> String {
 
 const F1_TLS: &str = "F1/x/on-ack/tls/new/sdp/predefined/msrps/in-order";
 
+/// The default suite's `tls` and `ipv6-tls` sections: every figure over SIP/TLS and `msrps:`,
+/// on IPv4 and on ::1, against the reference SUT launched per case.
 #[test]
 fn every_figure_passes_over_msrps_against_the_reference_sut() {
     let (code, out, _) = run(&["--filter", "/msrps/"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("7 passed, 0 failed"), "{out}");
+    assert!(out.contains("14 passed, 0 failed"), "{out}");
     for f in 1..=7 {
-        assert!(
-            out.contains(&format!(
-                "pass   F{f}/x/on-ack/tls/new/sdp/predefined/msrps/"
-            )),
-            "figure {f}:\n{out}"
-        );
+        for tail in ["in-order", "ipv6/in-order"] {
+            assert!(
+                out.contains(&format!(
+                    "pass   F{f}/x/on-ack/tls/new/sdp/predefined/msrps/{tail}"
+                )),
+                "figure {f} {tail}:\n{out}"
+            );
+        }
     }
 }
 
@@ -145,6 +149,72 @@ fn plain_tcp_where_tls_was_negotiated_fails_link_tls() {
         "{out}"
     );
     assert!(secs < 60.0, "took {secs} s");
+}
+
+/// SIG-TLS through the binary: the reference x sending its SIP over plain TCP where SIP over
+/// TLS was configured fails it, naming x and the transport.
+#[test]
+fn plain_sip_where_tls_was_configured_fails_sig_tls() {
+    let (code, out, secs) = run(&[
+        "--filter",
+        F1_TLS,
+        "--fault",
+        "plain-sip-over-tls",
+        "--case-timeout",
+        "5",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("SIG-TLS"), "{out}");
+    assert!(
+        out.contains("x sent SIP over plain TCP where SIP over TLS was configured"),
+        "{out}"
+    );
+    assert!(secs < 60.0, "took {secs} s");
+}
+
+/// SIP over TLS on real loopback sockets, x the reference SUT: every SIP message crosses TLS,
+/// every request goes to a `sips:` URI (the group's, a member's, a Contact) and every INVITE
+/// and 2xx carries a `sips:` Contact without `transport=tls`; SIG-TLS passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_over_tls_uses_sips_uris_and_passes_sig_tls() {
+    use cpm_harness::engine::{CheckId, Verdict};
+    let v = common_inproc::var(2, Transport::Tls);
+    let run = common_inproc::run_case(245, 0, &common_inproc::Case::new(v, &[Role::X])).await;
+    let (mut requests, mut contacts) = (0, 0);
+    for (_, e) in &run.events {
+        let WireEvent::Sip { transport, raw, .. } = e else {
+            continue;
+        };
+        let m = cpm_harness::codec::sip::SipMessage::parse(raw).unwrap();
+        assert_eq!(*transport, Transport::Tls, "{}", m.summary());
+        if let Some(ruri) = m.request_uri() {
+            requests += 1;
+            assert!(ruri.starts_with("sips:"), "{}", m.summary());
+        }
+        if let Some(c) = m.contact_uri() {
+            contacts += 1;
+            assert!(
+                c.starts_with("sips:") && !c.contains("transport="),
+                "{c} in {}",
+                m.summary()
+            );
+        }
+    }
+    // INVITE, ACK and BYE on each of 5 legs at least; a Contact in each INVITE and 200.
+    assert!(
+        requests >= 15 && contacts >= 10,
+        "{requests} requests, {contacts} Contacts"
+    );
+    let r = common_inproc::judge(&run);
+    let sig = common_inproc::verdict_of(&r, CheckId::SigTls);
+    assert_eq!(sig.verdict, Verdict::Pass, "{}", common_inproc::show(&r));
+    for c in &r {
+        assert!(
+            matches!(c.verdict, Verdict::Pass | Verdict::NotObservable),
+            "{}",
+            common_inproc::show(&r)
+        );
+    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -265,16 +335,43 @@ async fn handshake(client: &TlsContext, server: &TlsContext) -> (String, String)
 /// A TLS case's capture holds the real TLS records (no plaintext SIP or MSRP in it), and
 /// tshark, given the key log written beside it, decrypts exactly the SIP and MSRP bytes the
 /// harness recorded on every TLS connection, direction by direction; the reader's own
-/// decoding (what `analyze` and `show` read) gives the same.
+/// decoding (what `analyze` and `show` read) gives the same. Once with TLS 1.3 (what rustls
+/// negotiates with itself), once with both ends restricted to TLS 1.2 (the master secret and
+/// the PRF's key expansion).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_captures_decode_in_tshark_as_the_harness_recorded() {
     let Some(tshark) = common::require_tool("tshark") else {
         return;
     };
+    // One after the other: each installs the process's TLS context its nodes take.
+    tls::install(TlsContext::generate().unwrap());
+    capture_decodes_as_recorded(&tshark, "TLSv1.3", 243).await;
+    tls::install(TlsContext::generate().unwrap().tls12_only());
+    capture_decodes_as_recorded(&tshark, "TLSv1.2", 244).await;
+    tls::install(TlsContext::generate().unwrap());
+}
+
+async fn capture_decodes_as_recorded(tshark: &std::path::Path, version: &str, net: u8) {
     let mut v = common_inproc::var(1, Transport::Tls);
     v.msrp_transport = MsrpTransport::Tls;
-    let run = common_inproc::run_case(243, 0, &common_inproc::Case::new(v, &[Role::X])).await;
-    let (sip_port, msrp_port) = (21000, 21001);
+    let run = common_inproc::run_case(net, 0, &common_inproc::Case::new(v, &[Role::X])).await;
+    let (sip_port, msrp_port) = (
+        run.ctx.topology.x.sip.port(),
+        run.ctx.topology.x.msrp.port(),
+    );
+    let versions: HashSet<&str> = run
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            WireEvent::Tls {
+                version,
+                failed: None,
+                ..
+            } => Some(version.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, HashSet::from([version]), "negotiated versions");
 
     // The harness's plaintext per direction of each TLS connection.
     let tls_pairs: HashSet<(SocketAddr, SocketAddr)> = run
@@ -313,7 +410,7 @@ async fn tls_captures_decode_in_tshark_as_the_harness_recorded() {
     let all: Vec<u8> = harness.values().flatten().copied().collect();
     let text = String::from_utf8_lossy(&all);
     assert!(
-        text.contains("INVITE sip:") && text.contains("MSRP "),
+        text.contains("INVITE sips:") && text.contains("MSRP "),
         "SIP and MSRP over TLS"
     );
 
@@ -329,7 +426,7 @@ async fn tls_captures_decode_in_tshark_as_the_harness_recorded() {
     let keys = cpm_harness::capture::tls::keys_path(&pcap);
     std::fs::write(&keys, tls::keylog_lines(Some(&randoms)).join("\n") + "\n").unwrap();
     let bytes = std::fs::read(&pcap).unwrap();
-    for plain in [&b"INVITE sip:"[..], b"MSRP ", b"a=path:msrps://"] {
+    for plain in [&b"INVITE sips:"[..], b"MSRP ", b"a=path:msrps://"] {
         assert!(
             !bytes.windows(plain.len()).any(|w| w == plain),
             "plaintext {:?} in the capture",
@@ -407,5 +504,11 @@ async fn tls_captures_decode_in_tshark_as_the_harness_recorded() {
             .extend_from_slice(data);
     }
     assert!(read.warnings.is_empty(), "{:?}", read.warnings);
-    assert_eq!(ours, harness, "the reader's decoding");
+    assert_eq!(ours, harness, "the reader's decoding ({version})");
+    assert!(
+        read.events
+            .iter()
+            .any(|(_, e)| matches!(e, WireEvent::Tls { version: v, .. } if v.as_str() == version)),
+        "the reader names {version}"
+    );
 }

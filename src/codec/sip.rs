@@ -40,7 +40,7 @@ pub struct SipError {
 pub enum Transport {
     Udp,
     Tcp,
-    /// SIP over TLS over TCP (RFC 3261 §26, Via `SIP/2.0/TLS`, `transport=tls`).
+    /// SIP over TLS over TCP (RFC 3261 §26, Via `SIP/2.0/TLS`, `sips:` URIs).
     Tls,
 }
 
@@ -2198,6 +2198,43 @@ a=setup:passive
 
     fn names(m: &SipMessage) -> Vec<&str> {
         m.headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// SIP over TLS (RFC 3261 §26.2): a `sips:` Request-URI and Contact, Via TLS, survive
+    /// building and parsing; the hosts and ports read back (IPv4 and IPv6).
+    #[test]
+    fn sips_invite_round_trip() {
+        for (host, sent_by) in [
+            ("127.0.0.1:5061", "127.0.0.1:5061"),
+            ("[::1]:5061", "[::1]:5061"),
+        ] {
+            let spec = RequestSpec {
+                request_uri: "sips:friends@cf.example.com".into(),
+                transport: Transport::Tls,
+                sent_by: sent_by.into(),
+                contact: Some(format!("sips:alice@{host}")),
+                ..invite_spec()
+            };
+            let m = build_request(&spec);
+            let text = String::from_utf8(m.raw.to_vec()).unwrap();
+            assert!(
+                text.starts_with(&format!(
+                    "INVITE sips:friends@cf.example.com SIP/2.0\r\nVia: SIP/2.0/TLS {sent_by};"
+                )),
+                "{text}"
+            );
+            assert!(text.contains(&format!("\r\nContact: <sips:alice@{host}>\r\n")));
+            let back = SipMessage::parse(&m.raw).unwrap();
+            assert_eq!(back, m);
+            assert_eq!(back.request_uri(), Some("sips:friends@cf.example.com"));
+            assert_eq!(back.via_sent_by(), Some((Transport::Tls, sent_by.into())));
+            let contact = back.contact_uri().unwrap();
+            assert!(host::is_sips(&contact) && !host::is_sips("sip:a@b"));
+            let (h, port) = host::sip_uri_hostport(&contact).unwrap().unwrap();
+            assert_eq!(port, Some(5061));
+            assert!(h.ip().is_some());
+            assert!(back.host_errors().is_empty(), "{:?}", back.host_errors());
+        }
     }
 
     #[test]

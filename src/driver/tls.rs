@@ -55,6 +55,8 @@ pub struct TlsContext {
     /// The certificate chain and key every entity presents instead of a minted leaf.
     fixed: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
     verify: Verify,
+    /// The protocol versions offered and accepted ([`VERSIONS`] unless restricted).
+    versions: &'static [&'static rustls::SupportedProtocolVersion],
 }
 
 impl std::fmt::Debug for TlsContext {
@@ -74,6 +76,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// TLS 1.2 and 1.3; never 1.0 or 1.1 (RFC 8996).
 const VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// [`TlsContext::tls12_only`].
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
 
 /// The CA's parameters; its name carries a digest of its key, so two runs' CAs (or the
 /// harness's and a SUT's own) never share a name and an untrusted one reads as such.
@@ -140,6 +145,7 @@ impl TlsContext {
             roots: Arc::new(roots),
             fixed: None,
             verify,
+            versions: VERSIONS,
         })
     }
 
@@ -182,6 +188,13 @@ impl TlsContext {
             std::fs::write(dir.join("ca.key"), k)?;
         }
         Ok(())
+    }
+
+    /// Offers and accepts TLS 1.2 only (a peer that supports no more, and the tests that
+    /// prove the capture reader's TLS 1.2 decoding).
+    pub fn tls12_only(mut self) -> TlsContext {
+        self.versions = TLS12_ONLY;
+        self
     }
 
     pub fn with_verify(mut self, verify: Verify) -> TlsContext {
@@ -239,7 +252,7 @@ impl TlsContext {
     pub fn acceptor(&self, name: &str, ip: IpAddr) -> anyhow::Result<TlsAcceptor> {
         let (chain, key) = self.identity(name, ip)?;
         let mut cfg = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(VERSIONS)?
+            .with_protocol_versions(self.versions)?
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .context("TLS server certificate")?;
@@ -250,8 +263,8 @@ impl TlsContext {
     /// The TLS client side of entity `name` on `ip` (it presents its certificate when the
     /// server asks for one).
     pub fn connector(&self, name: &str, ip: IpAddr) -> anyhow::Result<TlsConnector> {
-        let builder =
-            ClientConfig::builder_with_provider(provider()).with_protocol_versions(VERSIONS)?;
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(self.versions)?;
         let builder = if self.verify == Verify::Off {
             let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
                 self.roots.clone(),

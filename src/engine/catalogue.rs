@@ -69,6 +69,7 @@ check_ids! {
     SigDecline = "SIG-DECLINE",
     SigAllDecline = "SIG-ALL-DECLINE",
     SigLeave = "SIG-LEAVE",
+    SigTls = "SIG-TLS",
     MediaDelivery = "MEDIA-DELIVERY",
     MediaPaths = "MEDIA-PATHS",
     MediaFraming = "MEDIA-FRAMING",
@@ -101,7 +102,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 34] = [
+    pub const ALL: [CheckId; 35] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -128,6 +129,7 @@ impl CheckId {
         CheckId::SigDecline,
         CheckId::SigAllDecline,
         CheckId::SigLeave,
+        CheckId::SigTls,
         CheckId::MediaDelivery,
         CheckId::MediaPaths,
         CheckId::MediaFraming,
@@ -522,6 +524,17 @@ pub static CATALOGUE: &[Entry] = &[
                upstream BYE), who get the whole message (MEDIA-DELIVERY).",
         rfc: &["RFC 3261 §15", "RFC 3261 §15.1.2", "RFC 4975 §5.4"],
         patent: &["S112", "FIG 1–7"],
+    },
+    Entry {
+        id: CheckId::SigTls,
+        title: "SIP over TLS where configured; SIPS URIs over TLS only",
+        what: "In a case whose SIP transport is TLS, every SIP message the SUT sends goes over \
+               TLS (plain TCP or UDP fails). In any case, a request the SUT sends to a `sips:` \
+               Request-URI goes over TLS, and an INVITE to one carries a `sips:` Contact. The harness's entities \
+               send their requests over TLS to the `sips:` form of the AoR (group, factory, \
+               member) and give a `sips:` Contact; AoRs are recognised in either form.",
+        rfc: &["RFC 3261 §26.2", "RFC 3261 §26.2.2", "RFC 3261 §8.1.1.8"],
+        patent: &["S101–S112", "FIG 1–7"],
     },
     Entry {
         id: CheckId::MediaDelivery,

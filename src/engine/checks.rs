@@ -66,6 +66,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::SigDecline => sig_decline(&a),
                 CheckId::SigAllDecline => sig_all_decline(&a),
                 CheckId::SigLeave => sig_leave(&a),
+                CheckId::SigTls => sig_tls(&a),
                 CheckId::MediaDelivery => media_delivery(&a),
                 CheckId::MediaPaths => media_paths(&a),
                 CheckId::MediaFraming => media_framing(&a),
@@ -2559,6 +2560,78 @@ fn sig_b2bua(a: &Analysis) -> Vec<Finding> {
 /// Behind a SIP/IP core (`run --core`): every SIP message an entity sends goes to the core;
 /// its 2xx to an INVITE echoes the Record-Route the core added; its ACK and BYE carry the
 /// dialog's route set (the 2xx's Record-Route, reversed for the UAC) as Route headers.
+/// SIG-TLS: SIP over TLS where the case configured it; a `sips:` Request-URI only over TLS,
+/// with a `sips:` Contact.
+fn sig_tls(a: &Analysis) -> Vec<Finding> {
+    use crate::codec::sip::Transport;
+    let tls_case = a.ctx.variant.transport == Transport::Tls;
+    let mut out = Vec::new();
+    // Messages over TLS, per sending entity (one pass line each).
+    let mut over_tls: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &a.obs.sip {
+        let Some(sender) = s.sender.as_ref().filter(|p| a.subject(p)) else {
+            continue;
+        };
+        let ev = a.sip_ev(s.index);
+        let entity = sender.name.clone();
+        let transport = s.transport.to_string();
+        let mut failed = false;
+        if tls_case && s.transport != Transport::Tls {
+            failed = true;
+            out.push(about(
+                Class::Fail,
+                ev.clone(),
+                K::SipPlainWhereTls {
+                    entity: entity.clone(),
+                    transport: transport.clone(),
+                },
+            ));
+        }
+        if let Some(m) = &s.msg {
+            let ruri = m.request_uri().unwrap_or_default();
+            if crate::codec::sip::host::is_sips(ruri) {
+                if s.transport != Transport::Tls && !tls_case {
+                    failed = true;
+                    out.push(about(
+                        Class::Fail,
+                        ev.clone(),
+                        K::SipsOverPlain {
+                            entity: entity.clone(),
+                            uri: ruri.to_string(),
+                            transport,
+                        },
+                    ));
+                }
+                // A request that opens a dialog names where it is reached (RFC 3261
+                // §8.1.1.8); ACK, BYE and CANCEL need not carry a Contact.
+                if let Some(c) = m
+                    .contact_uri()
+                    .filter(|c| !crate::codec::sip::host::is_sips(c))
+                {
+                    failed = true;
+                    out.push(about(
+                        Class::Fail,
+                        ev.clone(),
+                        K::ContactNotSips {
+                            entity: entity.clone(),
+                            contact: c,
+                        },
+                    ));
+                }
+            }
+        }
+        if !failed && s.transport == Transport::Tls {
+            *over_tls.entry(entity).or_default() += 1;
+        }
+    }
+    if tls_case {
+        for (entity, count) in over_tls {
+            out.push(Finding::pass(K::SipOverTls { entity, count }));
+        }
+    }
+    out
+}
+
 fn sig_route(a: &Analysis) -> Vec<Finding> {
     let Some(core) = a.topo.core else {
         return vec![Finding::not_observable(K::NoCore)];

@@ -778,6 +778,28 @@ pub enum FindingKind {
         opener: String,
         client: String,
     },
+    /// SIG-TLS: the SUT's SIP messages of a SIP-over-TLS case went over TLS.
+    SipOverTls {
+        entity: String,
+        count: usize,
+    },
+    /// SIG-TLS: a SIP message sent over plain TCP or UDP where SIP over TLS was configured.
+    SipPlainWhereTls {
+        entity: String,
+        /// `UDP` or `TCP`.
+        transport: String,
+    },
+    /// SIG-TLS: a request to a `sips:` Request-URI sent over a transport other than TLS.
+    SipsOverPlain {
+        entity: String,
+        uri: String,
+        transport: String,
+    },
+    /// SIG-TLS: an INVITE to a `sips:` Request-URI whose Contact is not a `sips:` URI.
+    ContactNotSips {
+        entity: String,
+        contact: String,
+    },
     TargetNotPath {
         peer: String,
         uri: String,
@@ -1817,6 +1839,30 @@ impl fmt::Display for FindingKind {
                  {reason}",
                 if *sip { "SIP connection" } else { "link" },
                 if *sip { "SIP" } else { "MSRP" },
+            ),
+            K::SipOverTls { entity, count } => write!(
+                f,
+                "{entity} sent its {count} SIP {} over TLS, as configured",
+                if *count == 1 { "message" } else { "messages" }
+            ),
+            K::SipPlainWhereTls { entity, transport } => write!(
+                f,
+                "{entity} sent SIP over plain {transport} where SIP over TLS was configured \
+                 (RFC 3261 §26.2)"
+            ),
+            K::SipsOverPlain {
+                entity,
+                uri,
+                transport,
+            } => write!(
+                f,
+                "{entity} sent a request to the SIPS URI {uri} over {transport}; a SIPS URI is \
+                 reached over TLS only (RFC 3261 §26.2.2)"
+            ),
+            K::ContactNotSips { entity, contact } => write!(
+                f,
+                "{entity} sent an INVITE to a SIPS URI with the Contact {contact}, not a SIPS URI \
+                 (RFC 3261 §8.1.1.8)"
             ),
             K::TlsStartedByTarget { opener, client } => write!(
                 f,

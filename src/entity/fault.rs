@@ -76,6 +76,7 @@ faults! {
     PathUdp = "path-udp", "SDP-PATH", "a=path URI says ;udp instead of ;tcp";
     PathSchemeMsrp = "path-scheme-msrp", "SDP-PATH", "a=path says msrp: in a TCP/TLS/MSRP session (msrps: expected)";
     PlainOverTls = "plain-over-tls", "LINK-TLS", "opens its links over plain TCP where TLS (TCP/TLS/MSRP) was negotiated";
+    PlainSipOverTls = "plain-sip-over-tls", "SIG-TLS", "sends its SIP over plain TCP where SIP over TLS was configured (the messages unchanged: Via TLS, sips: URIs)";
     SdpCopyUpstreamPath = "sdp-copy-upstream-path", "SDP-OWN", "a B2BUA copies the upstream a=path into its downstream offer";
     SessionIdReuse = "session-id-reuse", "SDP-UNIQUE", "every leg uses the same short session-id";
     ConstantSessionId = "constant-session-id", "SDP-UNIQUE", "uses one long random-looking session-id in every session of every case";

@@ -121,6 +121,12 @@ pub fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), String> {
     Ok((host, port))
 }
 
+/// Whether a URI (bare or in angle brackets) has the `sips:` scheme.
+pub fn is_sips(uri: &str) -> bool {
+    let u = uri.trim().trim_start_matches('<');
+    u.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+}
+
 /// The `hostport` of a `sip:`/`sips:` URI (after any userinfo, before parameters and
 /// headers), parsed; `None` for another scheme (its syntax is its own).
 pub fn sip_uri_hostport(uri: &str) -> Option<Result<(Host, Option<u16>), String>> {

@@ -2,13 +2,25 @@
 //! says when for down legs), reusing a connection to the same target (RFC 4975 §5.4 with
 //! `reuse`), and the active side's bodiless binding SEND, after which the leg is ready.
 
-use super::state::{Conn, DialogState, Hold, LegIdx, Opens, Side};
+use super::state::{Conn, DialogState, FastMap, Hold, LegIdx, Opens, Side};
 use super::timers::TimerKind;
 use super::Node;
 use crate::codec::msrp::{encode_end, new_ident, send_head, ByteRange, Flag};
 use crate::entity::{ConnId, Fault, Output};
 use bytes::BytesMut;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+/// A connection this node opened to `target` that a new session may share (`reuse`): still
+/// open and of the session's scheme, TLS (`msrps:`) or plain (`msrp:`) — never the other
+/// (RFC 4975 §14, RFC 6135).
+fn reusable(conns: &FastMap<ConnId, Conn>, target: SocketAddr, tls: bool) -> Option<ConnId> {
+    conns
+        .iter()
+        .filter(|(_, c)| c.target == Some(target) && c.tls == tls && !c.closed)
+        .map(|(id, _)| *id)
+        .min()
+}
 
 impl Node {
     /// Opens (or reuses) the link of `leg` when this node is its opener and the trigger fired.
@@ -61,12 +73,11 @@ impl Node {
             return;
         };
         self.legs[leg].open_requested = true;
+        // The peer's scheme says how: msrps: is TLS (the plain-over-tls fault ignores it).
+        let tls = target_uri.scheme == crate::codec::msrp::Scheme::Msrps
+            && !self.fault(Fault::PlainOverTls);
         if self.leg_variant(leg).reuse && !self.fault(Fault::NoReuse) {
-            let existing = self
-                .conns
-                .iter()
-                .find(|(_, c)| c.target == Some(target) && !c.closed)
-                .map(|(id, _)| *id);
+            let existing = reusable(&self.conns, target, tls);
             if let Some(conn) = existing {
                 self.attach(leg, conn);
                 if self.conns[&conn].connected {
@@ -76,12 +87,10 @@ impl Node {
             }
         }
         let conn = self.new_conn_id();
-        self.conns
-            .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
+        let mut c = Conn::new(Some(target), false, &self.cfg.limits);
+        c.tls = tls;
+        self.conns.insert(conn, c);
         self.attach(leg, conn);
-        // The peer's scheme says how: msrps: is TLS (the plain-over-tls fault ignores it).
-        let tls = target_uri.scheme == crate::codec::msrp::Scheme::Msrps
-            && !self.fault(Fault::PlainOverTls);
         self.out.push_back(Output::Connect {
             conn,
             local_ip: self.cfg.msrp.ip(),
@@ -94,13 +103,14 @@ impl Node {
     /// with INVITE1 (a correct client-a waits for 200-1 and its `a=path`).
     pub(super) fn connect_early(&mut self, leg: LegIdx) {
         let target = self.cfg.topology.pf_a.msrp;
-        let conn = self.new_conn_id();
-        self.conns
-            .insert(conn, Conn::new(Some(target), false, &self.cfg.limits));
-        self.legs[leg].open_requested = true;
-        self.attach(leg, conn);
         let tls = self.leg_variant(leg).msrp_transport == crate::config::MsrpTransport::Tls
             && !self.fault(Fault::PlainOverTls);
+        let conn = self.new_conn_id();
+        let mut c = Conn::new(Some(target), false, &self.cfg.limits);
+        c.tls = tls;
+        self.conns.insert(conn, c);
+        self.legs[leg].open_requested = true;
+        self.attach(leg, conn);
         self.out.push_back(Output::Connect {
             conn,
             local_ip: self.cfg.msrp.ip(),
@@ -193,5 +203,45 @@ impl Node {
         self.flush_leg(leg);
         let call = self.legs[leg].call;
         self.pump(call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An msrps: session never rides a plain connection to the same host and port, nor an
+    /// msrp: session a TLS one; a closed connection is never reused.
+    #[test]
+    fn reuse_keeps_the_scheme() {
+        let limits = crate::limits::Limits::default();
+        let t: SocketAddr = "127.0.0.1:2855".parse().unwrap();
+        let other: SocketAddr = "127.0.0.2:2855".parse().unwrap();
+        let conn = |target, tls, closed| {
+            let mut c = Conn::new(Some(target), true, &limits);
+            c.tls = tls;
+            c.closed = closed;
+            c
+        };
+        let mut conns: FastMap<ConnId, Conn> = FastMap::default();
+        conns.insert(1, conn(t, false, false));
+        conns.insert(2, conn(other, true, false));
+        assert_eq!(reusable(&conns, t, false), Some(1));
+        assert_eq!(
+            reusable(&conns, t, true),
+            None,
+            "msrps on a plain connection"
+        );
+        conns.insert(3, conn(t, true, true));
+        assert_eq!(reusable(&conns, t, true), None, "a closed connection");
+        conns.insert(4, conn(t, true, false));
+        assert_eq!(reusable(&conns, t, true), Some(4));
+        assert_eq!(
+            reusable(&conns, t, false),
+            Some(1),
+            "msrp on a TLS connection"
+        );
+        conns.get_mut(&1).unwrap().closed = true;
+        assert_eq!(reusable(&conns, t, false), None);
     }
 }

@@ -239,7 +239,21 @@ impl Node {
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let o = self.out.pop_front()?;
+        // Fault plain-sip-over-tls: SIP meant for TLS goes over plain TCP, the message as it
+        // was (Via TLS, sips: URIs).
+        Some(match o {
+            Output::Sip {
+                transport: Transport::Tls,
+                to,
+                msg,
+            } if self.fault(Fault::PlainSipOverTls) => Output::Sip {
+                transport: Transport::Tcp,
+                to,
+                msg,
+            },
+            o => o,
+        })
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -340,11 +354,14 @@ impl Node {
         self.variant(call).transport
     }
 
+    /// The node's Contact: over TLS a `sips:` URI with no transport parameter (reach this
+    /// device over TLS only; RFC 3261 §26.2.2 deprecates `transport=tls`), else
+    /// `sip:` with the transport named.
     fn contact(&self, call: CallIdx) -> String {
         let t = match self.transport(call) {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
+            Transport::Tls => return format!("sips:{}@{}", self.cfg.name, self.cfg.sip),
         };
         format!("sip:{}@{};transport={t}", self.cfg.name, self.cfg.sip)
     }

@@ -8,6 +8,7 @@ use super::state::{Ack, CallIdx, DialogState, Hold, LegIdx, Side};
 use super::timers::TimerKind;
 use super::Node;
 use crate::codec::sdp::{MsrpSdp, Setup};
+use crate::codec::sip::host::is_sips;
 use crate::codec::sip::{
     build_request, build_response, new_branch, new_call_id, new_tag, refusal_of_unparsed,
     refusal_response, Body, Method, Refusal, RequestSpec, SipError, SipMessage, Transport,
@@ -29,6 +30,9 @@ impl Node {
         members: Option<Vec<String>>,
     ) {
         let from_uri = self.rules.invite_from(&self.cfg);
+        // Over TLS the request is sent to the AoR's SIPS form (TLS on every hop, RFC 3261
+        // §26.2.2); From and To keep the configured AoRs.
+        let request_uri = sips_if(request_uri, self.transport(call) == Transport::Tls);
         let upstream_call_id = self.calls[call]
             .up
             .map(|u| self.legs[u].call_id.clone())
@@ -190,10 +194,14 @@ impl Node {
                 l.cseq
             }
         };
-        let request_uri = l
-            .remote_contact
-            .clone()
-            .unwrap_or_else(|| format!("sip:{}", l.remote_target));
+        let request_uri = l.remote_contact.clone().unwrap_or_else(|| {
+            let scheme = if l.transport == Transport::Tls {
+                "sips"
+            } else {
+                "sip"
+            };
+            format!("{scheme}:{}", l.remote_target)
+        });
         let spec = RequestSpec {
             method,
             request_uri,
@@ -762,14 +770,34 @@ pub(super) fn reason_phrase(code: u16) -> &'static str {
 pub fn sip_uri_addr(uri: &str) -> Option<SocketAddr> {
     let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
     // An IP host, IPv6 in brackets (`sip:[::1];lr`: port 5060, as Kamailio writes its
-    // Record-Route on the default port, RFC 3261 §19.1.2).
+    // Record-Route on the default port; 5061 for sips:, RFC 3261 §19.1.2).
     let (host, port) = crate::codec::sip::host::sip_uri_hostport(u)?.ok()?;
-    Some(SocketAddr::new(host.ip()?, port.unwrap_or(5060)))
+    let default = if is_sips(u) { 5061 } else { 5060 };
+    Some(SocketAddr::new(host.ip()?, port.unwrap_or(default)))
 }
 
-/// The `transport` parameter of a SIP URI, when it names UDP or TCP.
+/// `uri` with its `sip:` scheme made `sips:` when `tls` (other schemes, and a URI already
+/// `sips:`, unchanged).
+pub fn sips_if(uri: String, tls: bool) -> String {
+    match uri.get(..4) {
+        Some(s) if tls && s.eq_ignore_ascii_case("sip:") => format!("sips:{}", &uri[4..]),
+        _ => uri,
+    }
+}
+
+/// The transport a SIP URI asks for: its `transport` parameter, else TLS for `sips:` (RFC
+/// 3261 §26.2.2: a SIPS URI is reached over TLS only).
 fn uri_transport(uri: &str) -> Option<Transport> {
     let u = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    let param = uri_transport_param(u);
+    if is_sips(u) && param != Some(Transport::Udp) {
+        return Some(Transport::Tls);
+    }
+    param
+}
+
+/// The `transport` parameter of a SIP URI, when it names UDP, TCP or TLS.
+fn uri_transport_param(u: &str) -> Option<Transport> {
     u.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
         if !k.trim().eq_ignore_ascii_case("transport") {
@@ -815,5 +843,47 @@ fn c_ip4(sdp: String, on: bool) -> String {
         sdp.replace("c=IN IP6 ", "c=IN IP4 ")
     } else {
         sdp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `sips:` URI is reached over TLS, on 5061 by default (RFC 3261 §19.1.2, §26.2.2);
+    /// the AoR's SIPS form is made only for TLS and only from `sip:`.
+    #[test]
+    fn sips_uris_mean_tls() {
+        assert_eq!(
+            uri_transport("<sips:x@127.0.0.1:5070>"),
+            Some(Transport::Tls)
+        );
+        assert_eq!(uri_transport("sips:[::1];lr"), Some(Transport::Tls));
+        assert_eq!(
+            uri_transport("sip:x@127.0.0.1;transport=tls"),
+            Some(Transport::Tls)
+        );
+        assert_eq!(
+            uri_transport("sip:x@127.0.0.1;transport=tcp"),
+            Some(Transport::Tcp)
+        );
+        assert_eq!(uri_transport("sip:x@127.0.0.1"), None);
+        assert_eq!(
+            sip_uri_addr("sips:x@127.0.0.1"),
+            Some("127.0.0.1:5061".parse().unwrap())
+        );
+        assert_eq!(
+            sip_uri_addr("sip:x@[::1]"),
+            Some("[::1]:5060".parse().unwrap())
+        );
+        assert_eq!(sips_if("sip:g@x.example".into(), true), "sips:g@x.example");
+        assert_eq!(sips_if("SIP:g@x.example".into(), true), "sips:g@x.example");
+        assert_eq!(sips_if("sip:g@x.example".into(), false), "sip:g@x.example");
+        assert_eq!(sips_if("sips:g@x.example".into(), true), "sips:g@x.example");
+        assert_eq!(sips_if("tel:+1555".into(), true), "tel:+1555");
+        assert_eq!(
+            crate::topology::strip_uri("<sips:G@X.example;x=1>"),
+            crate::topology::strip_uri("sip:g@x.example")
+        );
     }
 }

@@ -287,6 +287,10 @@ pub(super) struct InMsg {
 pub(super) struct Conn {
     /// For links this node opened: the target, for reuse.
     pub(super) target: Option<SocketAddr>,
+    /// For links this node opened: over TLS (`msrps:`). Reuse takes a connection of the same
+    /// scheme only: an `msrps:` session never rides a plain connection, nor the reverse
+    /// (RFC 4975 §14, RFC 6135).
+    pub(super) tls: bool,
     /// The peer's address (accepted) or the target (opened), for warnings.
     pub(super) peer: Option<SocketAddr>,
     /// Body bytes of the chunk being read, against `Limits::msrp_chunk`.
@@ -322,6 +326,7 @@ impl Conn {
     pub(super) fn new(target: Option<SocketAddr>, connected: bool, limits: &Limits) -> Conn {
         Conn {
             target,
+            tls: false,
             peer: target,
             chunk_bytes: 0,
             connected,
