@@ -204,6 +204,12 @@ struct RawProfile {
     #[serde(default)]
     settle_ms: Option<u64>,
     #[serde(default)]
+    report_timing: crate::config::ReportTiming,
+    #[serde(default)]
+    report_wait_ms: Option<u64>,
+    #[serde(default)]
+    no_response_wait_ms: Option<u64>,
+    #[serde(default)]
     variant_header: bool,
     #[serde(default)]
     self_check: bool,
@@ -354,6 +360,14 @@ pub struct Profile {
     /// How long the harness waits for the previous case to be over on the wire (a running
     /// SUT).
     pub settle: Duration,
+    /// PICS: when a middle entity of the SUT sends the success REPORT its upstream asked for
+    /// (`report-timing: after-delivery` (default) or `on-receipt`).
+    pub report_timing: crate::config::ReportTiming,
+    /// PIXIT: how long the harness's sender waits for a success REPORT it asked for
+    /// (`report-wait-ms`), and lingers after a last chunk sent with `Failure-Report: no`
+    /// (`no-response-wait-ms`); `None`: the defaults of [`crate::entity::holds`].
+    pub report_wait_ms: Option<u64>,
+    pub no_response_wait_ms: Option<u64>,
     /// The harness's INVITEs carry `X-Cpm-Variant` (the reference SUT's per-call mode).
     pub variant_header: bool,
     /// The self-check cases (split `none`) belong to this profile's runs (the reference
@@ -402,6 +416,9 @@ impl Profile {
             harness: None,
             sut: None,
             settle: DEFAULT_SETTLE,
+            report_timing: crate::config::ReportTiming::default(),
+            report_wait_ms: None,
+            no_response_wait_ms: None,
             variant_header: false,
             self_check: true,
         }
@@ -958,6 +975,9 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
             .settle_ms
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_SETTLE),
+        report_timing: raw.report_timing,
+        report_wait_ms: raw.report_wait_ms,
+        no_response_wait_ms: raw.no_response_wait_ms,
         variant_header: raw.variant_header,
         self_check: raw.self_check,
     })
