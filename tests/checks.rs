@@ -557,6 +557,47 @@ async fn report_timing_follows_the_declared_pics() {
     );
 }
 
+/// Item 7: the wait for a success REPORT that never comes is the profile's PIXIT value
+/// (`report-wait-ms`), not a constant: against a client-b that never reports, client-a ends
+/// its session after the wait it was given — a long wait makes the case last that much longer —
+/// and neither case runs into its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_wait_is_the_profiles_value() {
+    let runs = futures_join([100u64, 1500].into_iter().enumerate().map(|(i, wait)| {
+        let mut case = Case::new(var(1, Transport::Udp), &[Role::ClientB]);
+        case.scenario = Holds {
+            report_wait_ms: Some(wait),
+            ..success_report()
+        };
+        case.faults = vec![Fault::NoSuccessReport];
+        case.timeout = Duration::from_secs(6);
+        async move {
+            let t0 = std::time::Instant::now();
+            let run = run_case(176, i as u16, &case).await;
+            (wait, run, t0.elapsed())
+        }
+    }))
+    .await;
+    for (wait, run, took) in &runs {
+        assert!(
+            *took < Duration::from_secs(5),
+            "wait {wait} ms: ran into the timeout ({took:?})"
+        );
+        assert!(
+            run.warnings
+                .iter()
+                .any(|w| w.contains("no success REPORT") && w.contains(&format!("{wait} ms"))),
+            "wait {wait} ms: {:?}",
+            run.warnings
+        );
+    }
+    let (short, long) = (runs[0].2, runs[1].2);
+    assert!(
+        long >= short + Duration::from_millis(1000),
+        "report-wait-ms 1500 took {long:?}, 100 took {short:?}"
+    );
+}
+
 // ------------------------------------------------------------------------------ faults
 
 struct FaultCase {

@@ -1268,6 +1268,32 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn report_pics_and_waits_are_read_with_defaults() {
+        let dir = Path::new(".");
+        let base = "name: t\nroles: [x]\nlaunch: { command: \"{exe} sut\", ready: { stdout-line: ready } }\n";
+        let p = Profile::parse(base, "t.yaml", dir).unwrap();
+        assert_eq!(p.report_timing, crate::config::ReportTiming::AfterDelivery);
+        assert_eq!((p.report_wait_ms, p.no_response_wait_ms), (None, None));
+        let p = Profile::parse(
+            &format!(
+                "{base}report-timing: on-receipt\nreport-wait-ms: 150\nno-response-wait-ms: 40\n"
+            ),
+            "t.yaml",
+            dir,
+        )
+        .unwrap();
+        assert_eq!(p.report_timing, crate::config::ReportTiming::OnReceipt);
+        assert_eq!(
+            (p.report_wait_ms, p.no_response_wait_ms),
+            (Some(150), Some(40))
+        );
+        let e = Profile::parse(&format!("{base}report-timing: later\n"), "t.yaml", dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("report-timing") || e.contains("later"), "{e}");
+    }
+
     const RUNNING: &str = "name: t\nroles: [x, pf-b]\nharness: { ip: 127.0.0.1, ports: 20000-20999 }\nsut: { ip: 127.0.0.2, ports: 30000-30999 }\nlaunch:\n  command: \"{exe} sut --topology {topology} --roles {roles}\"\n  ready: { stdout-line: ready }\n  per: run\nsettle-ms: 500\n";
 
     fn parse(text: &str) -> Result<Profile, String> {

@@ -149,6 +149,8 @@ impl Holds {
         self.chunk_gap = s.chunk_gap;
         self.success_report = s.success_report;
         self.failure_report_no = s.failure_report_no;
+        self.report_wait_ms = s.report_wait_ms.or(self.report_wait_ms);
+        self.no_response_wait_ms = s.no_response_wait_ms.or(self.no_response_wait_ms);
         self
     }
 
