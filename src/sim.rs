@@ -110,6 +110,9 @@ pub struct SimOptions {
     /// does, at virtual times: the same event stream as a live run, which the model and the
     /// checks read.
     pub record_wire: bool,
+    /// An exception scenario's behaviours ([`crate::entity::Holds::scenario`]), applied by
+    /// every node they name (a member that refuses the content, …).
+    pub holds: crate::entity::Holds,
 }
 
 impl Default for SimOptions {
@@ -127,6 +130,7 @@ impl Default for SimOptions {
             socket_buffer: 64 * 1024,
             keep_trace: false,
             record_wire: false,
+            holds: crate::entity::Holds::default(),
         }
     }
 }
@@ -453,6 +457,7 @@ impl Sim {
             let mut cfg = NodeConfig::new(topology.clone(), &inst.name, variant.clone())
                 .ok_or_else(|| anyhow!("instance {} not in topology", inst.name))?;
             cfg.timers = opts.timers;
+            cfg.holds = opts.holds.scenario();
             if let Some(h) = opts.high_water {
                 cfg.high_water = h;
             }
