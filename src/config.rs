@@ -98,6 +98,29 @@ pub enum AckTiming {
     AfterUpstreamAck,
 }
 
+/// When a middle entity sends the success REPORT its upstream asked for (RFC 4975 §7.1.2
+/// leaves it to the entity): a profile's PICS choice (`report-timing`), which MEDIA-REPORT
+/// follows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReportTiming {
+    /// Once the whole message arrived from upstream.
+    OnReceipt,
+    /// Only once every downstream hop it relayed the message to reported delivery (the
+    /// reference SUT).
+    #[default]
+    AfterDelivery,
+}
+
+impl ReportTiming {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportTiming::OnReceipt => "on-receipt",
+            ReportTiming::AfterDelivery => "after-delivery",
+        }
+    }
+}
+
 impl Figure {
     pub fn n(self) -> u8 {
         self.0

@@ -426,6 +426,19 @@ struct AnalyzeArgs {
     /// non-SUT peers speak no MSRP, such as SIPp.
     #[arg(long)]
     signalling_only: bool,
+    /// When the SUT's middle entities send a success REPORT (the profile's `report-timing`
+    /// PICS): `after-delivery` or `on-receipt`.
+    #[arg(long, default_value = "after-delivery", value_parser = parse_report_timing)]
+    report_timing: cpm_harness::config::ReportTiming,
+}
+
+fn parse_report_timing(s: &str) -> Result<cpm_harness::config::ReportTiming, String> {
+    use cpm_harness::config::ReportTiming;
+    match s {
+        "after-delivery" => Ok(ReportTiming::AfterDelivery),
+        "on-receipt" => Ok(ReportTiming::OnReceipt),
+        _ => Err(format!("{s:?}: after-delivery or on-receipt")),
+    }
 }
 
 #[derive(Args)]
@@ -979,6 +992,7 @@ fn analyze_cmd(a: AnalyzeArgs) -> anyhow::Result<u8> {
         trigger_window: Duration::from_millis(a.trigger_window_ms),
         pause: Duration::from_millis(a.pause_ms),
         signalling_only: a.signalling_only,
+        report_timing: a.report_timing,
     };
     let report = analyze_file(&a.file, &opts).map_err(|e| cfg(e.into()))?;
     if a.json {

@@ -115,6 +115,18 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
                     .any(|l| *l == crate::entity::Leave::Close)
         }
         Fault::ContinueAfterReject => sut(Role::PfB) && !case.holds.reject_content.is_empty(),
+        // reports: where client-a asks for a success REPORT (a receiver of the SUT; a relay
+        // of the SUT with a harness hop downstream to ask and to report first), or for no
+        // responses.
+        Fault::NoSuccessReport | Fault::ReportPartialRange => {
+            case.holds.success_report && (middle || sut(Role::ClientB))
+        }
+        Fault::ReportNotPropagated | Fault::ReportBeforeDelivery => {
+            case.holds.success_report && sut(Role::PfB) && !sut(Role::ClientB)
+        }
+        Fault::RespondsDespiteFailureReportNo => {
+            case.holds.failure_report_no && (middle || sut(Role::ClientB))
+        }
         Fault::DeclineAnswersCf => {
             sut(Role::X)
                 && v.x_answer() == XAnswer::AfterFirstMember

@@ -110,9 +110,12 @@ pub struct SimOptions {
     /// does, at virtual times: the same event stream as a live run, which the model and the
     /// checks read.
     pub record_wire: bool,
+    /// An exception scenario's behaviours ([`crate::entity::Holds::scenario`]), applied by
+    /// every node they name (a member that refuses the content, …).
+    pub holds: crate::entity::Holds,
     /// SIP messages held back on purpose: how a test makes one deterministic interleaving
     /// that random delays would rarely give (a member that answers long after the others).
-    pub holds: Vec<SipHold>,
+    pub sip_holds: Vec<SipHold>,
 }
 
 /// Delays the first SIP message `node` sends whose summary ([`SipMessage::summary`], e.g.
@@ -140,7 +143,8 @@ impl Default for SimOptions {
             socket_buffer: 64 * 1024,
             keep_trace: false,
             record_wire: false,
-            holds: Vec::new(),
+            sip_holds: Vec::new(),
+            holds: crate::entity::Holds::default(),
         }
     }
 }
@@ -451,8 +455,8 @@ struct Sim {
     wire: Option<Recorder>,
     /// The next ephemeral port per local IP.
     next_port: HashMap<std::net::IpAddr, u16>,
-    /// [`SimOptions::holds`] not used yet.
-    holds: Vec<SipHold>,
+    /// [`SimOptions::sip_holds`] not used yet.
+    sip_holds: Vec<SipHold>,
 }
 
 /// Steps allowed after every instance finished, to let in-flight deliveries land.
@@ -469,6 +473,7 @@ impl Sim {
             let mut cfg = NodeConfig::new(topology.clone(), &inst.name, variant.clone())
                 .ok_or_else(|| anyhow!("instance {} not in topology", inst.name))?;
             cfg.timers = opts.timers;
+            cfg.holds = opts.holds.scenario();
             if let Some(h) = opts.high_water {
                 cfg.high_water = h;
             }
@@ -494,7 +499,7 @@ impl Sim {
             });
         }
         Ok(Sim {
-            holds: opts.holds.clone(),
+            sip_holds: opts.sip_holds.clone(),
             opts: opts.clone(),
             base,
             now: Duration::ZERO,
@@ -915,11 +920,11 @@ impl Sim {
         let name = &self.nodes[n].name;
         let summary = msg.summary();
         if let Some(i) = self
-            .holds
+            .sip_holds
             .iter()
             .position(|h| &h.node == name && summary.starts_with(&h.starts_with))
         {
-            delay += self.holds.remove(i).by;
+            delay += self.sip_holds.remove(i).by;
         }
         let at = match transport {
             Transport::Udp => {

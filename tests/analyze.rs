@@ -163,6 +163,14 @@ fn runs() -> &'static BTreeMap<&'static str, Live> {
                 faults: vec![Fault::CpimAltered],
                 ..spec("f2-x-cpim-altered", 2, &[X], 196)
             },
+            // reports-success (issue 16): REPORTs on the wire, analyzed as live.
+            Spec {
+                holds: Holds {
+                    success_report: true,
+                    ..Holds::default()
+                },
+                ..spec("f1-pf-b-reports", 1, &[PfB], 197)
+            },
         ]);
         let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -481,6 +489,23 @@ fn ladders_of_the_figures_match_their_snapshots() {
         );
         insta::assert_snapshot!(format!("ladder_{name}"), text);
     }
+}
+
+/// The ladder shows each REPORT of a reports-success case with the range it reports and its
+/// status, as clearly as the SENDs it answers.
+#[test]
+fn ladder_shows_reports_with_range_and_status() {
+    let l = live("f1-pf-b-reports");
+    let text = Ladder::from_file(&l.pcap, None).unwrap().render();
+    let reports: Vec<&str> = text.lines().filter(|l| l.contains("REPORT")).collect();
+    // pf-b1 and pf-b2 report to x for each of their members, and each member to its pf-b.
+    assert!(reports.len() >= 6, "{text}");
+    assert!(
+        reports
+            .iter()
+            .all(|l| l.contains("(bytes 1-") && l.contains("000 200 OK")),
+        "{text}"
+    );
 }
 
 #[test]

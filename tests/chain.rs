@@ -158,6 +158,7 @@ fn model(
         content_sha256: String::new(),
         pinned: None,
         delivered: Default::default(),
+        report_timing: Default::default(),
     };
     let obs = cpm_harness::engine::observe(&ctx, events);
     (ctx, obs)

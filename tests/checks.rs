@@ -75,6 +75,8 @@ async fn figure_passes(net: u8, variant: Variant) {
                             | CheckId::MediaAbort
                             | CheckId::SigLeave
                             | CheckId::MediaReject
+                            | CheckId::MediaReport
+                            | CheckId::MediaNoResponse
                     );
                 assert!(
                     r.verdict == Verdict::Pass || may_hide,
@@ -454,6 +456,150 @@ async fn member_rejects_content_passes() {
     assert!(failures.is_empty(), "{failures}");
 }
 
+/// reports (issue 16): client-a asks for success REPORTs, or for no responses (FIG 1;
+/// relaying is the same in every figure). Every SUT role that receives or relays the message
+/// honours it: MEDIA-REPORT / MEDIA-NO-RESPONSE pass (judging something), every member gets
+/// the whole message, and nobody waits for a response that never comes (the run ends well
+/// inside its timeout, with no warning of a missing report or response).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_pass() {
+    let splits: &[&[Role]] = &[
+        &[Role::PfA],
+        &[Role::X],
+        &[Role::PfB],
+        &[Role::ClientB],
+        &[Role::PfA, Role::X, Role::PfB],
+        &[],
+    ];
+    let mut cases = Vec::new();
+    for (scenario, id) in [
+        (success_report as fn() -> Holds, CheckId::MediaReport),
+        (failure_report_no, CheckId::MediaNoResponse),
+    ] {
+        for sut in splits {
+            let mut case = Case::new(var(1, Transport::Udp), sut);
+            case.scenario = scenario();
+            case.timeout = Duration::from_secs(5);
+            cases.push((case, id));
+        }
+    }
+    let runs = futures_join(
+        cases
+            .into_iter()
+            .enumerate()
+            .map(|(i, (case, id))| async move {
+                let t0 = std::time::Instant::now();
+                let run = run_case(174, i as u16, &case).await;
+                (case, id, run, t0.elapsed())
+            }),
+    )
+    .await;
+    let mut failures = String::new();
+    for (case, id, run, took) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {} {id}", case.variant.id(), split_name(&case.sut));
+        if results
+            .iter()
+            .any(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+        {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        let v = verdict_of(&results, *id).verdict;
+        if v != Verdict::Pass {
+            failures.push_str(&format!("{name}: {id} is {}\n", v.as_str()));
+        }
+        if run
+            .warnings
+            .iter()
+            .any(|w| w.contains("REPORT") || w.contains("MSRP response"))
+        {
+            failures.push_str(&format!("{name}: warnings {:?}\n", run.warnings));
+        }
+        if *took >= case.timeout {
+            failures.push_str(&format!("{name}: ran into its timeout ({took:?})\n"));
+        }
+        for m in ["b1", "b2", "b3"] {
+            if !run.ctx.delivered.get(m).is_some_and(|d| d.complete) {
+                failures.push_str(&format!(
+                    "{name}: {m} incomplete: {:?}\n",
+                    run.ctx.delivered
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
+/// MEDIA-REPORT follows the profile's PICS choice: a pf-b that reports on receipt of the
+/// whole message (before its member reported) fails where `after-delivery` is declared and
+/// passes where `on-receipt` is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_timing_follows_the_declared_pics() {
+    use cpm_harness::config::ReportTiming;
+    let mut case = Case::new(var(1, Transport::Udp), &[Role::PfB]);
+    case.scenario = success_report();
+    case.faults = vec![Fault::ReportBeforeDelivery];
+    let mut run = run_case(175, 0, &case).await;
+    let after = judge(&run);
+    assert!(
+        fails_with(verdict_of(&after, CheckId::MediaReport), |f| matches!(
+            f.kind,
+            K::ReportBeforeDelivery { .. }
+        )),
+        "{}",
+        show(&after)
+    );
+    run.ctx.report_timing = ReportTiming::OnReceipt;
+    let on_receipt = judge(&run);
+    assert_eq!(
+        verdict_of(&on_receipt, CheckId::MediaReport).verdict,
+        Verdict::Pass,
+        "{}",
+        show(&on_receipt)
+    );
+}
+
+/// Item 7: the wait for a success REPORT that never comes is the profile's PIXIT value
+/// (`report-wait-ms`), not a constant: against a client-b that never reports, client-a ends
+/// its session after the wait it was given — a long wait makes the case last that much longer —
+/// and neither case runs into its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_wait_is_the_profiles_value() {
+    let runs = futures_join([100u64, 1500].into_iter().enumerate().map(|(i, wait)| {
+        let mut case = Case::new(var(1, Transport::Udp), &[Role::ClientB]);
+        case.scenario = Holds {
+            report_wait_ms: Some(wait),
+            ..success_report()
+        };
+        case.faults = vec![Fault::NoSuccessReport];
+        case.timeout = Duration::from_secs(6);
+        async move {
+            let t0 = std::time::Instant::now();
+            let run = run_case(176, i as u16, &case).await;
+            (wait, run, t0.elapsed())
+        }
+    }))
+    .await;
+    for (wait, run, took) in &runs {
+        assert!(
+            *took < Duration::from_secs(5),
+            "wait {wait} ms: ran into the timeout ({took:?})"
+        );
+        assert!(
+            run.warnings
+                .iter()
+                .any(|w| w.contains("no success REPORT") && w.contains(&format!("{wait} ms"))),
+            "wait {wait} ms: {:?}",
+            run.warnings
+        );
+    }
+    let (short, long) = (runs[0].2, runs[1].2);
+    assert!(
+        long >= short + Duration::from_millis(1000),
+        "report-wait-ms 1500 took {long:?}, 100 took {short:?}"
+    );
+}
+
 // ------------------------------------------------------------------------------ faults
 
 struct FaultCase {
@@ -491,6 +637,22 @@ fn all_decline() -> Holds {
 fn sender_aborts() -> Holds {
     Holds {
         abort_after_chunks: Some(3),
+        ..Holds::default()
+    }
+}
+
+/// reports-success: client-a sends with `Success-Report: yes`.
+fn success_report() -> Holds {
+    Holds {
+        success_report: true,
+        ..Holds::default()
+    }
+}
+
+/// reports-no-failure: client-a sends with `Failure-Report: no`.
+fn failure_report_no() -> Holds {
+    Holds {
+        failure_report_no: true,
         ..Holds::default()
     }
 }
@@ -881,6 +1043,46 @@ const FAULT_CASES: &[FaultCase] = &[
         expect: |k| matches!(k, K::ContinuedAfterRefusal { member, .. } if member == "b1"),
     },
     FaultCase {
+        fault: Fault::NoSuccessReport,
+        fig: 1,
+        sut: &[Role::ClientB],
+        tweak: no_tweak,
+        scenario: success_report,
+        expect: |k| matches!(k, K::ReportMissing { entity, .. } if entity.starts_with('b')),
+    },
+    FaultCase {
+        fault: Fault::ReportPartialRange,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: success_report,
+        expect: |k| matches!(k, K::ReportPartial { entity, covered, total, .. } if entity.starts_with("pf-b") && covered < total),
+    },
+    FaultCase {
+        fault: Fault::ReportNotPropagated,
+        fig: 1,
+        sut: &[Role::X],
+        tweak: no_tweak,
+        scenario: success_report,
+        expect: |k| matches!(k, K::ReportNotAskedDownstream { entity, .. } if entity == "x"),
+    },
+    FaultCase {
+        fault: Fault::ReportBeforeDelivery,
+        fig: 1,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: success_report,
+        expect: |k| matches!(k, K::ReportBeforeDelivery { entity, .. } if entity.starts_with("pf-b")),
+    },
+    FaultCase {
+        fault: Fault::RespondsDespiteFailureReportNo,
+        fig: 1,
+        sut: &[Role::PfA],
+        tweak: no_tweak,
+        scenario: failure_report_no,
+        expect: |k| matches!(k, K::ResponseDespiteFailureReportNo { entity, .. } if entity == "pf-a"),
+    },
+    FaultCase {
         fault: Fault::DeclineAnswersCf,
         fig: 2,
         sut: &[Role::X],
@@ -1099,6 +1301,8 @@ fn recording() -> &'static Recording {
                                     | CheckId::MediaAbort
                                     | CheckId::SigLeave
                                     | CheckId::MediaReject
+                                    | CheckId::MediaReport
+                                    | CheckId::MediaNoResponse
                             )
                     });
                     if shared && clean {
@@ -1203,6 +1407,18 @@ fn refuse_recording() -> &'static Recording {
     REC.get_or_init(|| scenario_recording(1, 170, b1_refuses()))
 }
 
+/// reports-success, FIG 1.
+fn success_report_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 172, success_report()))
+}
+
+/// reports-no-failure, FIG 1.
+fn no_response_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(1, 173, failure_report_no()))
+}
+
 /// sender-aborts, FIG 1.
 fn abort_recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
@@ -1241,6 +1457,8 @@ fn assert_mutation_fails(
         CheckId::SigLeave => leave_recording(),
         CheckId::MediaReject => refuse_recording(),
         CheckId::SigTls => tls_recording(),
+        CheckId::MediaReport => success_report_recording(),
+        CheckId::MediaNoResponse => no_response_recording(),
         _ => recording(),
     };
     let original = run_checks(&rec.ctx, &observe(&rec.ctx, &rec.events));
@@ -2280,6 +2498,40 @@ fn mutation_media_abort() {
 }
 
 #[test]
+fn mutation_media_report() {
+    // x relays the message to pf-b1 without the `Success-Report: yes` client-a sent.
+    let rec = success_report_recording();
+    let (x, pfb1) = (addr_of(rec, "x", true), addr_of(rec, "pf-b1", true));
+    assert_mutation_fails(
+        CheckId::MediaReport,
+        |f| matches!(&f.kind, K::ReportNotAskedDownstream { entity, .. } if entity == "x"),
+        |_| {},
+        |ev| {
+            mutate_stream(ev, x, pfb1, |s| {
+                replace_nth(s, b"Success-Report: yes", b"Success-Report: yex", 0)
+            });
+        },
+    );
+}
+
+#[test]
+fn mutation_media_no_response() {
+    // x relays the message to pf-b1 without `Failure-Report: no`.
+    let rec = no_response_recording();
+    let (x, pfb1) = (addr_of(rec, "x", true), addr_of(rec, "pf-b1", true));
+    assert_mutation_fails(
+        CheckId::MediaNoResponse,
+        |f| matches!(&f.kind, K::FailureReportNoNotAsked { entity, .. } if entity == "x"),
+        |_| {},
+        |ev| {
+            mutate_stream(ev, x, pfb1, |s| {
+                replace_nth(s, b"Failure-Report: no", b"Failure-Report: on", 0)
+            });
+        },
+    );
+}
+
+#[test]
 fn mutation_sig_leave() {
     // pf-b1 never ends its leg from x for b1, who left (its BYE to x and x's 200 are gone).
     let rec = leave_recording();
@@ -2451,6 +2703,7 @@ fn hostile_events_never_panic() {
                 content_sha256: String::new(),
                 pinned: None,
                 delivered: BTreeMap::new(),
+                report_timing: Default::default(),
             };
             let obs = observe(&ctx, &events);
             let results = run_checks(&ctx, &obs);

@@ -153,6 +153,7 @@ fn simulated_runs_are_judged_by_the_checks() {
                 content_sha256: String::new(),
                 pinned: None,
                 delivered: BTreeMap::new(),
+                report_timing: Default::default(),
             };
             let obs = observe(&ctx, &events);
             ctx.take_delivery(&obs);

@@ -507,7 +507,7 @@ fn regression_idle_l3_kept_for_a_late_member_of_another_call() {
             var.reuse = true;
             let opts = SimOptions {
                 keep_trace: true,
-                holds: vec![SipHold {
+                sip_holds: vec![SipHold {
                     node: "b2".into(),
                     starts_with: "SIP/2.0 200".into(),
                     by: Duration::from_secs(2),
@@ -531,4 +531,86 @@ fn regression_idle_l3_kept_for_a_late_member_of_another_call() {
             assert!(opened[0].contains(&x_msrp), "{}: {opened:?}", var.id());
         }
     }
+}
+
+/// member-rejects-content with the 413 landing mid-chunk (issue 16, RFC 4975 §7.1.1): client-a
+/// sends three 100 kB chunks back to back, so b1's 413 for the first reaches pf-b1 while the
+/// second is still going out to b1. pf-b1 then ends that chunk with `#` and sends b1 nothing
+/// more of the message (never a `$`), and b2 and b3 still get the whole message, in every
+/// seed; at least one seed shows the `#`.
+#[test]
+fn a_413_landing_mid_chunk_ends_the_chunk_with_hash() {
+    use cpm_harness::codec::msrp::Flag;
+    use cpm_harness::entity::Holds;
+    let topo = topology();
+    // Three chunks of 100 kB (interruptible), far longer than what a hop may run ahead of its
+    // reader: b1 answers 413 once it read the first, while the second is still going out.
+    let content = pattern(300_000);
+    let want = sha256_hex(&content);
+    let mut hashes = 0;
+    for seed in 0..20u64 {
+        let opts = SimOptions {
+            holds: Holds {
+                reject_content: [("b1".to_string(), 413)].into(),
+                ..Holds::default()
+            },
+            record_wire: true,
+            // Small buffers and queues: no hop runs more than a few kB ahead of its reader.
+            high_water: Some(4096),
+            socket_buffer: 4096,
+            ..SimOptions::seeded(seed)
+        };
+        let mut var = v(1, Transport::Udp);
+        var.chunk_size = 100_000;
+        let (o, _) = simulate(topo.clone(), var, content.clone(), &opts).expect("starts");
+        for m in ["b2", "b3"] {
+            let r = o
+                .received
+                .get(m)
+                .unwrap_or_else(|| panic!("seed {seed}: {m} got nothing"));
+            assert!(r.complete && r.sha256 == want, "seed {seed}: {m}: {r:?}");
+        }
+        let events = cpm_harness::trace::one_copy(&o.records);
+        let wire = cpm_harness::model::interpret(&events);
+        let obs = cpm_harness::model::resolve(&topo, &[], wire);
+        let to_b1 = obs.conns.iter().find_map(|c| {
+            (0..2).find_map(|d| {
+                let from = c.sender(d)?;
+                let to = c.sender(1 - d)?;
+                (from.name == "pf-b1" && to.name == "b1").then_some(&c.dirs[d])
+            })
+        });
+        let Some(dir) = to_b1 else {
+            panic!("seed {seed}: no link pf-b1 → b1");
+        };
+        let chunks: Vec<_> = dir.msgs.iter().filter(|m| m.is_content()).collect();
+        let back: Vec<String> = obs
+            .conns
+            .iter()
+            .flat_map(|c| {
+                (0..2)
+                    .filter(|&d| {
+                        c.sender(d).is_some_and(|p| p.name == "b1")
+                            && c.sender(1 - d).is_some_and(|p| p.name == "pf-b1")
+                    })
+                    .flat_map(move |d| c.dirs[d].msgs.iter())
+            })
+            .map(|m| format!("{:?} {:?}", m.t, m.head.code()))
+            .take(5)
+            .collect();
+        assert!(
+            chunks.len() < 3,
+            "seed {seed}: all {} chunks went to b1; b1 answered {back:?}",
+            chunks.len(),
+        );
+        if let Some(i) = chunks.iter().position(|m| m.flag == Some(Flag::Abort)) {
+            assert_eq!(i, chunks.len() - 1, "seed {seed}: a chunk after the `#`");
+            hashes += 1;
+        }
+        assert!(
+            chunks.iter().all(|m| m.flag != Some(Flag::End)),
+            "seed {seed}: the refused message was ended with `$` toward b1"
+        );
+    }
+    assert!(hashes > 0, "no seed landed the 413 mid-chunk");
 }

@@ -616,6 +616,8 @@ pub struct Options {
     /// Judge SIP and SDP only: LINK-* and MEDIA-* checks are not observable (the capture's
     /// non-SUT peers, e.g. SIPp, speak no MSRP).
     pub signalling_only: bool,
+    /// The PICS choice MEDIA-REPORT follows (`--report-timing`, a profile's `report-timing`).
+    pub report_timing: crate::config::ReportTiming,
 }
 
 impl Options {
@@ -627,6 +629,7 @@ impl Options {
             trigger_window: Duration::from_millis(1000),
             pause: Duration::ZERO,
             signalling_only: false,
+            report_timing: crate::config::ReportTiming::default(),
         }
     }
 }
@@ -702,6 +705,7 @@ pub fn analyze_events(
         content_sha256: String::new(),
         pinned: None,
         delivered: BTreeMap::new(),
+        report_timing: opts.report_timing,
     };
     let obs = crate::model::resolve(&ctx.topology, &ctx.sut, wire);
     let w = ctx.take_delivery(&obs);

@@ -1246,6 +1246,18 @@ fn describe(
                         format!("SEND (bind) {tid} to {to_sess}"),
                         "SEND (bind)".to_string(),
                     )
+                } else if first.head.method() == Some("REPORT") {
+                    // What a REPORT reports, on the arrow's line: the range and the status.
+                    let range = first.head.header("Byte-Range").unwrap_or("no Byte-Range");
+                    let status = first.head.header("Status").unwrap_or("no Status");
+                    (
+                        format!(
+                            "{label} (bytes {}, {}) {tid} to {to_sess}",
+                            range.trim(),
+                            status.trim()
+                        ),
+                        "REPORT".to_string(),
+                    )
                 } else {
                     (format!("{word} {tid} to {to_sess}"), word.clone())
                 }
@@ -1276,7 +1288,7 @@ fn describe(
             // Fields: the first message's headers (Byte-Range summarised), count, flag.
             fields.push(("count".into(), n.to_string()));
             for (name, v) in &first.head.headers {
-                if name.eq_ignore_ascii_case("Byte-Range") {
+                if name.eq_ignore_ascii_case("Byte-Range") && *content {
                     continue;
                 }
                 fields.push((name.clone(), norm.text(v.trim())));

@@ -15,7 +15,7 @@ use super::{
 use crate::chain::{pattern, sanitize, sessions_per_instance, sha256_hex, Chain, ChainOptions};
 use crate::clock;
 use crate::engine::observe;
-use crate::entity::{Fault, SipTimers};
+use crate::entity::{Fault, Holds, SipTimers};
 use crate::topology::{Role, Topology};
 use crate::trace::Recorder;
 use anyhow::{anyhow, Context};
@@ -44,6 +44,7 @@ async fn reanalyze(
         trigger_window: s.trigger_window,
         pause: case.pause(),
         signalling_only: false,
+        report_timing: ctx.report_timing,
     };
     let shown = path.display().to_string();
     let result = tokio::task::spawn_blocking(move || analyze_file(&path, &opts)).await;
@@ -429,7 +430,14 @@ async fn drive(
         recorder: Some(rec.clone()),
         out_dir: None,
         digest: true,
-        holds: case.holds.clone(),
+        // The profile's waits (PIXIT) for peers that do not answer.
+        holds: Holds {
+            report_wait_ms: profile.report_wait_ms.or(case.holds.report_wait_ms),
+            no_response_wait_ms: profile
+                .no_response_wait_ms
+                .or(case.holds.no_response_wait_ms),
+            ..case.holds.clone()
+        },
         hold_roles: hold_roles(&case.sut),
         faults: Vec::new(),
         limits: s.limits,
@@ -593,6 +601,7 @@ async fn drive(
         content_sha256: sha256_hex(&content),
         pinned: pinned.then(|| (content.len() as u64, sha256_hex(&content))),
         delivered,
+        report_timing: profile.report_timing,
     })
 }
 

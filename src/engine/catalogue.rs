@@ -77,6 +77,8 @@ check_ids! {
     MediaCpim = "MEDIA-CPIM",
     MediaAbort = "MEDIA-ABORT",
     MediaReject = "MEDIA-REJECT",
+    MediaReport = "MEDIA-REPORT",
+    MediaNoResponse = "MEDIA-NO-RESPONSE",
     WireSyntax = "WIRE-SYNTAX",
     Capture = "CAPTURE",
     Harness = "HARNESS",
@@ -102,7 +104,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 35] = [
+    pub const ALL: [CheckId; 37] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -137,6 +139,8 @@ impl CheckId {
         CheckId::MediaCpim,
         CheckId::MediaAbort,
         CheckId::MediaReject,
+        CheckId::MediaReport,
+        CheckId::MediaNoResponse,
         CheckId::WireSyntax,
     ];
 
@@ -607,6 +611,30 @@ pub static CATALOGUE: &[Entry] = &[
                `#`) and releases the member's leg with a BYE; every other member gets the whole \
                message (MEDIA-DELIVERY) and client-a its 200s (MEDIA-RESPONSE).",
         rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.1.2", "RFC 4975 §7.2", "RFC 3261 §15"],
+        patent: &["S112"],
+    },
+    Entry {
+        id: CheckId::MediaReport,
+        title: "success REPORTs cover the whole message, and are asked for downstream",
+        what: "When client-a sends with `Success-Report: yes` (scenario `reports-success`), \
+               every receiver of the SUT sends the hop's sender REPORT(s) with the message's \
+               Message-ID and `Status: 000 200 OK` whose Byte-Ranges together cover the whole \
+               message (`1-N/N`); a middle entity of the SUT puts `Success-Report: yes` on the \
+               SENDs it relays (it asks downstream what its upstream asked). Where the profile \
+               declares `report-timing: after-delivery` (PICS), a middle entity's REPORT comes \
+               only after the REPORT of each visible downstream hop it relayed the message to; \
+               with `on-receipt` it may come as soon as the whole message arrived.",
+        rfc: &["RFC 4975 §7.1.2", "RFC 4975 §7.1", "RFC 4975 §7.3"],
+        patent: &["S112"],
+    },
+    Entry {
+        id: CheckId::MediaNoResponse,
+        title: "no transaction responses where `Failure-Report: no` was asked",
+        what: "When client-a sends with `Failure-Report: no` (scenario `reports-no-failure`), \
+               every receiver of the SUT sends no response to those SENDs, and a middle entity \
+               of the SUT puts `Failure-Report: no` on the SENDs it relays (and so expects no \
+               response to them: the transfer completes without waiting for one).",
+        rfc: &["RFC 4975 §7.1.1", "RFC 4975 §7.1.2", "RFC 4975 §7.2"],
         patent: &["S112"],
     },
     Entry {

@@ -20,7 +20,9 @@
 use crate::codec::cpim::Cpim;
 use crate::codec::msrp::{ByteRange, Flag, MsrpUri, Scheme};
 use crate::codec::sdp::{Media, Sdp, Setup};
-use crate::config::{AckTiming, GroupKind, Link, Opener, SetupMode, Solution, Trigger, XAnswer};
+use crate::config::{
+    AckTiming, GroupKind, Link, Opener, ReportTiming, SetupMode, Solution, Trigger, XAnswer,
+};
 use crate::engine::catalogue::CheckId;
 use crate::engine::finding::{
     Class, Endpoint, FanoutCause, FigureRef, HiddenTrigger, LegRef, Overlap, ParamsRule, SetupAttr,
@@ -74,6 +76,8 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::MediaCpim => media_cpim(&a),
                 CheckId::MediaAbort => media_abort(&a),
                 CheckId::MediaReject => media_reject(&a),
+                CheckId::MediaReport => media_report(&a),
+                CheckId::MediaNoResponse => media_no_response(&a),
                 CheckId::WireSyntax => wire_syntax(&a),
                 CheckId::Capture | CheckId::Harness => Vec::new(),
             };
@@ -3336,6 +3340,260 @@ fn media_abort(a: &Analysis) -> Vec<Finding> {
     }
     if out.is_empty() {
         out.push(a.hidden("content a relay of the SUT sends downstream"));
+    }
+    out
+}
+
+/// The downstream direction of a link: (the content's sender, its receiver), when the
+/// receiver is further down the chain.
+fn downstream(c: &ConnObs, d: usize) -> Option<(&Party, &Party)> {
+    let (s, r) = (c.sender(d)?, c.sender(1 - d)?);
+    (r.role > s.role).then_some((s, r))
+}
+
+/// The success REPORTs for `message_id` in direction `d` of `c`, in order.
+fn success_reports<'c>(c: &'c ConnObs, d: usize, message_id: &str) -> Vec<&'c MsrpObs> {
+    c.dirs[d]
+        .msgs
+        .iter()
+        .filter(|r| r.head.method() == Some("REPORT") && r.head.message_id() == Some(message_id))
+        .filter(|r| {
+            r.head
+                .header("Status")
+                .is_some_and(|v| v.trim().starts_with("000 200"))
+        })
+        .collect()
+}
+
+/// Octets of `1..=total` that the REPORTs' Byte-Ranges cover together.
+fn covered(reports: &[&MsrpObs], total: u64) -> u64 {
+    let mut ranges: Vec<(u64, u64)> = reports
+        .iter()
+        .filter_map(|r| r.head.byte_range().and_then(|b| b.ok()))
+        .map(|b| (b.start.max(1), b.end.unwrap_or(total).min(total)))
+        .filter(|(s, e)| s <= e)
+        .collect();
+    ranges.sort_unstable();
+    let (mut n, mut upto) = (0u64, 0u64);
+    for (s, e) in ranges {
+        let s = s.max(upto + 1);
+        if s <= e {
+            n += e - s + 1;
+            upto = e;
+        }
+    }
+    n
+}
+
+/// MEDIA-REPORT: where the sender asked for success REPORTs (the model's `reports`), every
+/// receiver of the SUT reports the whole message delivered (RFC 4975 §7.1.2), a middle entity
+/// of the SUT asks downstream what its upstream asked, and, with `report-timing:
+/// after-delivery`, reports only after each visible downstream hop did.
+fn media_report(a: &Analysis) -> Vec<Finding> {
+    use crate::codec::msrp::ReportRequest;
+    if !a.obs.scenario.reports.success {
+        return vec![Finding::not_observable(K::NoReportAsked)];
+    }
+    let mut out = Vec::new();
+    let middle = |p: &Party| matches!(p.role, Role::PfA | Role::X | Role::PfB);
+    for c in a.links() {
+        for d in 0..2 {
+            let Some((snd, rcv)) = downstream(c, d) else {
+                continue;
+            };
+            for k in c.dirs[d].contents.iter().filter(|k| k.complete) {
+                let Some(first) = k.chunks.first().and_then(|&i| c.dirs[d].msgs.get(i)) else {
+                    continue;
+                };
+                let asked = ReportRequest::of(&first.head).success;
+                if a.subject(snd) && middle(snd) {
+                    let chunk = a.msrp_ev(c, d, first);
+                    let kind = if asked {
+                        K::ReportAskedDownstream {
+                            entity: snd.name.clone(),
+                            chunk: chunk.clone(),
+                        }
+                    } else {
+                        K::ReportNotAskedDownstream {
+                            entity: snd.name.clone(),
+                            chunk: chunk.clone(),
+                        }
+                    };
+                    let class = if asked { Class::Pass } else { Class::Fail };
+                    out.push(about(class, chunk, kind));
+                }
+                if !asked || !a.subject(rcv) {
+                    continue;
+                }
+                let total = k.total.unwrap_or(k.received);
+                let reports = success_reports(c, 1 - d, &k.message_id);
+                let Some(&last) = reports.last() else {
+                    out.push(about(
+                        Class::Fail,
+                        content_ev(c, d, k),
+                        K::ReportMissing {
+                            entity: rcv.name.clone(),
+                            content: content_ev(c, d, k),
+                        },
+                    ));
+                    continue;
+                };
+                let report = a.msrp_ev(c, 1 - d, last);
+                let n = covered(&reports, total);
+                if n < total {
+                    out.push(about(
+                        Class::Fail,
+                        report.clone(),
+                        K::ReportPartial {
+                            entity: rcv.name.clone(),
+                            report,
+                            covered: n,
+                            total,
+                        },
+                    ));
+                    continue;
+                }
+                out.push(about(
+                    Class::Pass,
+                    report.clone(),
+                    K::ReportCovers {
+                        entity: rcv.name.clone(),
+                        report: report.clone(),
+                    },
+                ));
+                // After delivery: no earlier than each visible downstream hop's report of the
+                // message this entity relayed.
+                if !middle(rcv) || a.ctx.report_timing != ReportTiming::AfterDelivery {
+                    continue;
+                }
+                // The downstream hops of the same session: a pf-b's call is one member's.
+                let member = |m: &MsrpObs| {
+                    m.leg
+                        .and_then(|l| a.obs.legs.get(l))
+                        .and_then(|l| member_of(a.topo, l))
+                };
+                let up_member = member(first);
+                for dc in a.links() {
+                    for dd in 0..2 {
+                        if downstream(dc, dd).is_none_or(|(s2, _)| s2.name != rcv.name) {
+                            continue;
+                        }
+                        for dk in &dc.dirs[dd].contents {
+                            let dm = dk.chunks.first().and_then(|&i| dc.dirs[dd].msgs.get(i));
+                            if up_member.is_some() && dm.and_then(member) != up_member {
+                                continue;
+                            }
+                            let Some(&down) = success_reports(dc, 1 - dd, &dk.message_id).last()
+                            else {
+                                continue;
+                            };
+                            if last.t < down.t {
+                                out.push(about(
+                                    Class::Fail,
+                                    report.clone(),
+                                    K::ReportBeforeDelivery {
+                                        entity: rcv.name.clone(),
+                                        report: report.clone(),
+                                        downstream: a.msrp_ev(dc, 1 - dd, down),
+                                    },
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(a.hidden("content with Success-Report: yes that the SUT receives or relays"));
+    }
+    out
+}
+
+/// MEDIA-NO-RESPONSE: where the sender asked for no responses (`Failure-Report: no`), no
+/// receiver of the SUT answers those SENDs, and a middle entity of the SUT asks the same
+/// downstream (RFC 4975 §7.1.1, §7.1.2).
+fn media_no_response(a: &Analysis) -> Vec<Finding> {
+    use crate::codec::msrp::ReportRequest;
+    if !a.obs.scenario.reports.failure_no {
+        return vec![Finding::not_observable(K::NoFailureReportNo)];
+    }
+    let mut out = Vec::new();
+    for c in a.links() {
+        for d in 0..2 {
+            let Some((snd, rcv)) = downstream(c, d) else {
+                continue;
+            };
+            for k in &c.dirs[d].contents {
+                let chunks: Vec<&MsrpObs> = k
+                    .chunks
+                    .iter()
+                    .filter_map(|&i| c.dirs[d].msgs.get(i))
+                    .collect();
+                let Some(&first) = chunks.first() else {
+                    continue;
+                };
+                let asked = ReportRequest::of(&first.head).failure_no;
+                if a.subject(snd) && matches!(snd.role, Role::PfA | Role::X | Role::PfB) {
+                    let chunk = a.msrp_ev(c, d, first);
+                    let (class, kind) = if asked {
+                        (
+                            Class::Pass,
+                            K::FailureReportNoAskedDownstream {
+                                entity: snd.name.clone(),
+                                chunk: chunk.clone(),
+                            },
+                        )
+                    } else {
+                        (
+                            Class::Fail,
+                            K::FailureReportNoNotAsked {
+                                entity: snd.name.clone(),
+                                chunk: chunk.clone(),
+                            },
+                        )
+                    };
+                    out.push(about(class, chunk, kind));
+                }
+                if !a.subject(rcv) {
+                    continue;
+                }
+                let mut answered = false;
+                for m in chunks
+                    .iter()
+                    .filter(|m| ReportRequest::of(&m.head).failure_no)
+                {
+                    if let Some(r) = c.dirs[1 - d]
+                        .msgs
+                        .iter()
+                        .find(|r| !r.is_request() && r.head.tid == m.head.tid)
+                    {
+                        answered = true;
+                        out.push(about(
+                            Class::Fail,
+                            a.msrp_ev(c, 1 - d, r),
+                            K::ResponseDespiteFailureReportNo {
+                                entity: rcv.name.clone(),
+                                response: a.msrp_ev(c, 1 - d, r),
+                            },
+                        ));
+                    }
+                }
+                if asked && !answered {
+                    out.push(about(
+                        Class::Pass,
+                        content_ev(c, d, k),
+                        K::NoResponseAsAsked {
+                            entity: rcv.name.clone(),
+                            content: content_ev(c, d, k),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(a.hidden("content with Failure-Report: no that the SUT receives or relays"));
     }
     out
 }

@@ -1149,6 +1149,67 @@ pub enum FindingKind {
         member: String,
         watched: Time,
     },
+    // ------------------------------------------------------------ MEDIA-REPORT
+    /// The sender asked for no success REPORT: nothing for MEDIA-REPORT.
+    NoReportAsked,
+    /// `entity` asked downstream for the success REPORT its upstream asked for.
+    ReportAskedDownstream {
+        entity: String,
+        chunk: Cite,
+    },
+    /// `entity` relayed a message whose upstream asked for a success REPORT without asking
+    /// downstream for one.
+    ReportNotAskedDownstream {
+        entity: String,
+        chunk: Cite,
+    },
+    /// `entity` received the whole message with `Success-Report: yes` and sent no success
+    /// REPORT for it.
+    ReportMissing {
+        entity: String,
+        content: Cite,
+    },
+    /// `entity`'s success REPORTs cover `covered` of the message's `total` octets.
+    ReportPartial {
+        entity: String,
+        report: Cite,
+        covered: u64,
+        total: u64,
+    },
+    /// `entity`'s success REPORTs cover the whole message.
+    ReportCovers {
+        entity: String,
+        report: Cite,
+    },
+    /// `entity` (reporting after delivery) sent its REPORT before the downstream one.
+    ReportBeforeDelivery {
+        entity: String,
+        report: Cite,
+        downstream: Cite,
+    },
+    // ------------------------------------------------------------ MEDIA-NO-RESPONSE
+    /// The sender asked for responses as usual: nothing for MEDIA-NO-RESPONSE.
+    NoFailureReportNo,
+    /// `entity` relayed the message with `Failure-Report: no`, as its upstream asked.
+    FailureReportNoAskedDownstream {
+        entity: String,
+        chunk: Cite,
+    },
+    /// `entity` relayed the message without the `Failure-Report: no` its upstream asked.
+    FailureReportNoNotAsked {
+        entity: String,
+        chunk: Cite,
+    },
+    /// `entity` answered a SEND that carried `Failure-Report: no`.
+    ResponseDespiteFailureReportNo {
+        entity: String,
+        response: Cite,
+    },
+    /// `entity` answered none of the SENDs that carried `Failure-Report: no`.
+    NoResponseAsAsked {
+        entity: String,
+        content: Cite,
+    },
     // ------------------------------------------------------------ MEDIA-ABORT
     /// The sender aborted nothing: nothing for MEDIA-ABORT.
     NoAbort,
@@ -2249,6 +2310,63 @@ impl fmt::Display for FindingKind {
                 "{entity} went on after the refusal {response} as if accepted: {after}"
             ),
             K::NoAbort => f.write_str("the sender aborted no message"),
+            K::NoReportAsked => f.write_str("the sender asked for no success REPORT"),
+            K::ReportAskedDownstream { entity, chunk } => write!(
+                f,
+                "{entity} asked downstream for the success REPORT its upstream asked for: {chunk}"
+            ),
+            K::ReportNotAskedDownstream { entity, chunk } => write!(
+                f,
+                "{entity} relayed the message without the `Success-Report: yes` its upstream \
+                 sent: {chunk} (RFC 4975 §7.1.2)"
+            ),
+            K::ReportMissing { entity, content } => write!(
+                f,
+                "{entity} received the whole message with `Success-Report: yes` and sent no \
+                 success REPORT for it: {content} (RFC 4975 §7.1.2)"
+            ),
+            K::ReportPartial {
+                entity,
+                report,
+                covered,
+                total,
+            } => write!(
+                f,
+                "{entity}'s success REPORTs cover {covered} of the message's {total} octets: \
+                 {report} (RFC 4975 §7.1.2)"
+            ),
+            K::ReportCovers { entity, report } => write!(
+                f,
+                "{entity} reported the whole message delivered: {report}"
+            ),
+            K::ReportBeforeDelivery {
+                entity,
+                report,
+                downstream,
+            } => write!(
+                f,
+                "{entity} reported delivery before its downstream did, where the profile \
+                 declares report-timing: after-delivery: {report}; downstream {downstream}"
+            ),
+            K::NoFailureReportNo => f.write_str("the sender did not send `Failure-Report: no`"),
+            K::FailureReportNoAskedDownstream { entity, chunk } => write!(
+                f,
+                "{entity} relayed the message with `Failure-Report: no`: {chunk}"
+            ),
+            K::FailureReportNoNotAsked { entity, chunk } => write!(
+                f,
+                "{entity} relayed the message without the `Failure-Report: no` its upstream \
+                 sent: {chunk} (RFC 4975 §7.1.2)"
+            ),
+            K::ResponseDespiteFailureReportNo { entity, response } => write!(
+                f,
+                "{entity} answered a SEND that carried `Failure-Report: no`: {response} \
+                 (RFC 4975 §7.1.1, §7.1.2)"
+            ),
+            K::NoResponseAsAsked { entity, content } => write!(
+                f,
+                "{entity} sent no response to the SENDs with `Failure-Report: no`: {content}"
+            ),
             K::NoRefusal => f.write_str("no member refused the message"),
             K::RefusalHonoured {
                 entity,

@@ -144,6 +144,9 @@ pub struct CaseContext {
     pub pinned: Option<(u64, String)>,
     /// Per member: what arrived.
     pub delivered: BTreeMap<String, Delivered>,
+    /// The profile's PICS choice of when a middle entity sends its success REPORT
+    /// (`report-timing`; the default where no profile says, as in `analyze`).
+    pub report_timing: crate::config::ReportTiming,
 }
 
 impl CaseContext {

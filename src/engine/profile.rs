@@ -204,6 +204,12 @@ struct RawProfile {
     #[serde(default)]
     settle_ms: Option<u64>,
     #[serde(default)]
+    report_timing: crate::config::ReportTiming,
+    #[serde(default)]
+    report_wait_ms: Option<u64>,
+    #[serde(default)]
+    no_response_wait_ms: Option<u64>,
+    #[serde(default)]
     variant_header: bool,
     #[serde(default)]
     self_check: bool,
@@ -354,6 +360,14 @@ pub struct Profile {
     /// How long the harness waits for the previous case to be over on the wire (a running
     /// SUT).
     pub settle: Duration,
+    /// PICS: when a middle entity of the SUT sends the success REPORT its upstream asked for
+    /// (`report-timing: after-delivery` (default) or `on-receipt`).
+    pub report_timing: crate::config::ReportTiming,
+    /// PIXIT: how long the harness's sender waits for a success REPORT it asked for
+    /// (`report-wait-ms`), and lingers after a last chunk sent with `Failure-Report: no`
+    /// (`no-response-wait-ms`); `None`: the defaults of [`crate::entity::holds`].
+    pub report_wait_ms: Option<u64>,
+    pub no_response_wait_ms: Option<u64>,
     /// The harness's INVITEs carry `X-Cpm-Variant` (the reference SUT's per-call mode).
     pub variant_header: bool,
     /// The self-check cases (split `none`) belong to this profile's runs (the reference
@@ -402,6 +416,9 @@ impl Profile {
             harness: None,
             sut: None,
             settle: DEFAULT_SETTLE,
+            report_timing: crate::config::ReportTiming::default(),
+            report_wait_ms: None,
+            no_response_wait_ms: None,
             variant_header: false,
             self_check: true,
         }
@@ -958,6 +975,9 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
             .settle_ms
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_SETTLE),
+        report_timing: raw.report_timing,
+        report_wait_ms: raw.report_wait_ms,
+        no_response_wait_ms: raw.no_response_wait_ms,
         variant_header: raw.variant_header,
         self_check: raw.self_check,
     })
@@ -1247,6 +1267,32 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_pics_and_waits_are_read_with_defaults() {
+        let dir = Path::new(".");
+        let base = "name: t\nroles: [x]\nlaunch: { command: \"{exe} sut\", ready: { stdout-line: ready } }\n";
+        let p = Profile::parse(base, "t.yaml", dir).unwrap();
+        assert_eq!(p.report_timing, crate::config::ReportTiming::AfterDelivery);
+        assert_eq!((p.report_wait_ms, p.no_response_wait_ms), (None, None));
+        let p = Profile::parse(
+            &format!(
+                "{base}report-timing: on-receipt\nreport-wait-ms: 150\nno-response-wait-ms: 40\n"
+            ),
+            "t.yaml",
+            dir,
+        )
+        .unwrap();
+        assert_eq!(p.report_timing, crate::config::ReportTiming::OnReceipt);
+        assert_eq!(
+            (p.report_wait_ms, p.no_response_wait_ms),
+            (Some(150), Some(40))
+        );
+        let e = Profile::parse(&format!("{base}report-timing: later\n"), "t.yaml", dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("report-timing") || e.contains("later"), "{e}");
+    }
 
     const RUNNING: &str = "name: t\nroles: [x, pf-b]\nharness: { ip: 127.0.0.1, ports: 20000-20999 }\nsut: { ip: 127.0.0.2, ports: 30000-30999 }\nlaunch:\n  command: \"{exe} sut --topology {topology} --roles {roles}\"\n  ready: { stdout-line: ready }\n  per: run\nsettle-ms: 500\n";
 

@@ -105,6 +105,11 @@ faults! {
     AbortAsEnd = "abort-as-end", "MEDIA-ABORT", "a relay forwards the last chunk of an aborted message (`#`) with `$`, as if the message were complete";
     NoReleaseOnClose = "no-release-on-close", "SIG-LEAVE", "pf-b keeps the dialog of a member that closed its link without BYE until the call ends (no BYE to it, none upstream)";
     ContinueAfterReject = "continue-after-reject", "MEDIA-REJECT", "pf-b goes on sending a message its member refused with 413 or 415, and keeps the member's leg";
+    NoSuccessReport = "no-success-report", "MEDIA-REPORT", "sends no success REPORT where a SEND asked for one (Success-Report: yes)";
+    ReportPartialRange = "report-partial-range", "MEDIA-REPORT", "its success REPORT covers the last chunk's Byte-Range only, not the whole message";
+    ReportNotPropagated = "report-not-propagated", "MEDIA-REPORT", "a middle entity relays SENDs without the Success-Report/Failure-Report its upstream asked for";
+    ReportBeforeDelivery = "report-before-delivery", "MEDIA-REPORT", "a middle entity sends its success REPORT on receipt of the whole message, before delivery downstream was reported (where the profile declares after-delivery)";
+    RespondsDespiteFailureReportNo = "responds-despite-failure-report-no", "MEDIA-NO-RESPONSE", "answers SENDs with 200 although they carry Failure-Report: no";
     DeclineAnswersCf = "decline-answers-cf", "SIG-DECLINE", "x answers 200-2 on a member's decline, before any member accepted, in figures where it waits for the first 200-3";
     RelayTruncate = "relay-truncate", "MEDIA-DELIVERY", "drops the last 10 bytes of every relayed message";
     WrongToPath = "wrong-to-path", "MEDIA-PATHS", "relayed SENDs carry the upstream To-Path";

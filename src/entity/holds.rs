@@ -6,7 +6,8 @@
 //!
 //! The timing holds apply to the SUT's neighbours only (so that delays do not stack); the
 //! scenario's behaviours ([`Holds::scenario`]) to every harness entity of the role they name,
-//! wherever it is in the chain.
+//! wherever it is in the chain. The waits for a peer that does not answer (a success REPORT
+//! that never comes) are the profile's PIXIT values, set here by the case.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -56,7 +57,32 @@ pub struct Holds {
     /// rejecting happens while the message is still in transfer).
     #[serde(default, with = "ms", skip_serializing_if = "Duration::is_zero")]
     pub chunk_gap: Duration,
+    /// client-a asks every receiver for a success REPORT (`Success-Report: yes`, RFC 4975
+    /// §7.1.2) on its content SENDs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub success_report: bool,
+    /// client-a asks for no transaction responses and no failure REPORTs (`Failure-Report:
+    /// no`, RFC 4975 §7.1.1, §7.1.2) on its content SENDs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failure_report_no: bool,
+
+    // --- waits (PIXIT: the profile's `report-wait-ms`, `no-response-wait-ms`) ---
+    /// How long a harness sender waits for a success REPORT it asked for before it gives up
+    /// on it and ends the session ([`DEFAULT_REPORT_WAIT`] when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_wait_ms: Option<u64>,
+    /// How long a harness sender that asked for no responses (`Failure-Report: no`) waits
+    /// after its last chunk before it ends the session: nothing will tell it the content
+    /// arrived ([`DEFAULT_NO_RESPONSE_WAIT`] when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_response_wait_ms: Option<u64>,
 }
+
+/// `report-wait-ms` when the profile does not say: far above a loopback chain's delivery
+/// and REPORT round trip, short enough that a SUT that never reports costs one second.
+pub const DEFAULT_REPORT_WAIT: Duration = Duration::from_millis(1000);
+/// `no-response-wait-ms` when the profile does not say.
+pub const DEFAULT_NO_RESPONSE_WAIT: Duration = Duration::from_millis(300);
 
 /// How a member leaves mid-transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +104,25 @@ impl Holds {
             abort_after_chunks: self.abort_after_chunks,
             leave: self.leave.clone(),
             chunk_gap: self.chunk_gap,
+            success_report: self.success_report,
+            failure_report_no: self.failure_report_no,
+            report_wait_ms: self.report_wait_ms,
+            no_response_wait_ms: self.no_response_wait_ms,
             ..Holds::default()
         }
+    }
+
+    /// The wait for a success REPORT (PIXIT `report-wait-ms`).
+    pub fn report_wait(&self) -> Duration {
+        self.report_wait_ms
+            .map_or(DEFAULT_REPORT_WAIT, Duration::from_millis)
+    }
+
+    /// The linger after a last chunk sent with `Failure-Report: no` (PIXIT
+    /// `no-response-wait-ms`).
+    pub fn no_response_wait(&self) -> Duration {
+        self.no_response_wait_ms
+            .map_or(DEFAULT_NO_RESPONSE_WAIT, Duration::from_millis)
     }
 
     /// Whether the holds make an exception scenario (anything but the happy path).
@@ -88,6 +131,8 @@ impl Holds {
             || !self.reject_content.is_empty()
             || self.abort_after_chunks.is_some()
             || !self.leave.is_empty()
+            || self.success_report
+            || self.failure_report_no
     }
 
     /// Merges the scenario's behaviours of `other` into these holds, and its per-member
@@ -102,6 +147,10 @@ impl Holds {
         self.abort_after_chunks = s.abort_after_chunks;
         self.leave = s.leave;
         self.chunk_gap = s.chunk_gap;
+        self.success_report = s.success_report;
+        self.failure_report_no = s.failure_report_no;
+        self.report_wait_ms = s.report_wait_ms.or(self.report_wait_ms);
+        self.no_response_wait_ms = s.no_response_wait_ms.or(self.no_response_wait_ms);
         self
     }
 

@@ -1,8 +1,10 @@
 //! The exception conditions a case shows on the wire (issue 16), read once for the checks,
-//! `analyze`, the ladders and the reports: which members declined their session. A capture
+//! `analyze`, the ladders and the reports: which members declined their session, what the
+//! sender asked about reports. A capture
 //! carries no harness settings, so everything here comes from the messages alone.
 
 use super::{member_of, Observation};
+use crate::codec::msrp::ReportRequest;
 use crate::topology::{Role, Topology};
 use std::collections::BTreeMap;
 
@@ -37,6 +39,10 @@ pub struct Scenario {
     /// Per member: its refusal of the message (a 413 or 415 it answered a SEND with on its
     /// own link, RFC 4975 §7.1.2, §7.2).
     pub refused: BTreeMap<String, Refused>,
+    /// What the sender asked of the receivers about reports, as the most upstream visible
+    /// hop's first content SEND says (RFC 4975 §7.1.2): `Success-Report: yes`,
+    /// `Failure-Report: no`.
+    pub reports: ReportRequest,
 }
 
 /// A member's refusal of the message.
@@ -130,6 +136,9 @@ pub(super) fn read(obs: &Observation, topo: &Topology) -> Scenario {
                 let Some(k) = c.dirs[d].contents.first().filter(|_| downstream) else {
                     continue;
                 };
+                if let Some(m) = k.chunks.first().and_then(|&i| c.dirs[d].msgs.get(i)) {
+                    out.reports = ReportRequest::of(&m.head);
+                }
                 if k.aborted {
                     out.aborted = Some(Aborted {
                         message_id: k.message_id.clone(),

@@ -366,6 +366,11 @@ pub fn pics(p: &Profile) -> Vec<PicsItem> {
         item("l23-openers", &p.l23_openers, |o| l23_name(*o).to_string()),
         item("acks", &p.acks, |a| ack_name(*a).to_string()),
         item("ip-families", &p.ip_families, |f| f.as_str().to_string()),
+        // One declared value (a choice, not a list of supported ones).
+        PicsItem {
+            item: "report-timing".into(),
+            values: Some(vec![p.report_timing.as_str().to_string()]),
+        },
     ]
 }
 

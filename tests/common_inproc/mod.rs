@@ -42,6 +42,8 @@ pub struct Case {
     /// The exception scenario the harness's entities play (issue 16: a member that
     /// declines, …), wherever they are in the chain.
     pub scenario: Holds,
+    /// The PICS choice MEDIA-REPORT follows.
+    pub report_timing: cpm_harness::config::ReportTiming,
 }
 
 impl Case {
@@ -52,6 +54,7 @@ impl Case {
             faults: vec![],
             timeout: Duration::from_secs(8),
             scenario: Holds::default(),
+            report_timing: Default::default(),
         }
     }
 }
@@ -162,6 +165,7 @@ pub async fn run_case_on(topo: Arc<Topology>, case: &Case) -> Run {
         content_sha256: sha256_hex(&content),
         pinned: None,
         delivered,
+        report_timing: case.report_timing,
     };
     Run {
         ctx,

@@ -456,6 +456,9 @@ impl Node {
             over: false,
             admit: Admit::No,
             reserved: 0,
+            report_due: false,
+            reported: false,
+            report_owed: None,
         });
         idx
     }

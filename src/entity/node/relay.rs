@@ -12,11 +12,11 @@
 //! connection while a relayed message is in progress (MSRP messages never interleave), so
 //! responses and binding SENDs wait for its end-line.
 
-use super::state::{DialogState, InMsg, LegIdx, PathCache, Pending, Side};
+use super::state::{DialogState, InMsg, LegIdx, OwedReport, PathCache, Pending, Side};
 use super::Node;
 use crate::codec::msrp::{
-    encode_end, encode_response, encode_send_head, new_ident, ByteRange, Flag, MsrpEvent, MsrpHead,
-    MsrpUri, StartLine,
+    encode_end, encode_report, encode_response, encode_send_head_with, new_ident, ByteRange, Flag,
+    MsrpEvent, MsrpHead, MsrpUri, ReportRequest, StartLine,
 };
 use crate::entity::{ConnId, Fault, Output};
 use bytes::{Bytes, BytesMut};
@@ -169,6 +169,7 @@ impl Node {
                             message_id,
                             range,
                             content_type,
+                            reports,
                         } => {
                             let range = if zero_range {
                                 ByteRange { start: 0, ..range }
@@ -182,7 +183,7 @@ impl Node {
                                 (None, None) => unreachable!("checked before the loop"),
                             };
                             let mut buf = BytesMut::new();
-                            encode_send_head(
+                            encode_send_head_with(
                                 &mut buf,
                                 &tid,
                                 to,
@@ -190,6 +191,7 @@ impl Node {
                                 &message_id,
                                 range,
                                 Some(&content_type),
+                                reports,
                             );
                             (buf.freeze(), Some(leg))
                         }
@@ -344,7 +346,15 @@ impl Node {
             relays: vec![],
             held: None,
             reject: None,
+            reports: ReportRequest::default(),
+            message_id: None,
         };
+        if is_request {
+            m.reports = ReportRequest::of(&h);
+            if m.reports.success {
+                m.message_id = h.message_id().map(String::from);
+            }
+        }
         if !is_request {
             let entry = self.conns.get_mut(&conn).and_then(|c| c.tx.remove(&h.tid));
             if let Some((leg, last)) = entry {
@@ -447,6 +457,9 @@ impl Node {
                 }
             }
         }
+        if let (Some(l), "REPORT") = (m.leg, m.method.as_str()) {
+            self.on_report(l, &h);
+        }
         // member-rejects-content: this member refuses the content (413 or 415), chunk by chunk.
         if let (Some(_), "SEND", true) = (m.leg, m.method.as_str(), h.has_body) {
             if self.rules.delivers() {
@@ -491,13 +504,17 @@ impl Node {
                             continue;
                         }
                         let tid = new_ident(&mut self.rng);
-                        self.legs[d].outstanding += 1;
+                        let reports = self.relayed_reports(m.reports);
+                        if !reports.failure_no {
+                            self.legs[d].outstanding += 1;
+                        }
                         m.relays.push((d, tid.clone()));
                         let head = Pending::Head {
                             tid,
                             message_id: msg_id.clone(),
                             range,
                             content_type: ctype.clone(),
+                            reports,
                         };
                         self.push_pending(d, head);
                     }
@@ -560,6 +577,48 @@ impl Node {
                 }
             }
         }
+        // The whole message arrived with a success REPORT asked for (RFC 4975 §7.1.2): a
+        // member reports at once; a middle entity once its downstream reported delivery, or
+        // at once with the report-before-delivery fault (before it relays the last chunk on).
+        let whole = flag == Flag::End
+            && m.method == "SEND"
+            && m.has_body
+            && m.reports.success
+            && m.reject.is_none();
+        if let (Some(leg), true) = (m.leg, whole && !self.fault(Fault::NoSuccessReport)) {
+            if self.legs[leg].side == Side::Up {
+                let r = m.range.unwrap_or(ByteRange {
+                    start: 1,
+                    end: None,
+                    total: None,
+                });
+                let total = r.start - 1 + m.seen;
+                // report-partial-range: the report covers the last chunk only.
+                let start = if self.fault(Fault::ReportPartialRange) {
+                    r.start
+                } else {
+                    1
+                };
+                let owed = m.from_path.clone().map(|to| OwedReport {
+                    to,
+                    message_id: m.message_id.clone().unwrap_or_default(),
+                    range: ByteRange {
+                        start,
+                        end: Some(total),
+                        total: Some(total),
+                    },
+                });
+                let now = self.rules.delivers()
+                    || (self.rules.middle() && self.fault(Fault::ReportBeforeDelivery));
+                if now {
+                    if let Some(o) = owed {
+                        self.send_report(leg, conn, o);
+                    }
+                } else if self.rules.middle() && !m.relays.is_empty() {
+                    self.legs[leg].report_owed = owed;
+                }
+            }
+        }
         // Finish relayed copies with the same continuation flag (the abort-as-end fault ends
         // an aborted message with `$` instead of `#`).
         let out_flag = if flag == Flag::Abort && self.fault(Fault::AbortAsEnd) {
@@ -567,11 +626,17 @@ impl Node {
         } else {
             flag
         };
+        let down_reports = self.relayed_reports(m.reports);
         for (d, rtid) in &m.relays {
             let mut buf = BytesMut::new();
             encode_end(&mut buf, rtid, out_flag, true);
             let last = flag != Flag::More;
-            if let Some(dc) = self.legs[*d].conn {
+            if last && flag == Flag::End && down_reports.success {
+                self.legs[*d].report_due = true;
+            }
+            if down_reports.failure_no {
+                // Failure-Report: no: no response will settle it (RFC 4975 §7.1.1).
+            } else if let Some(dc) = self.legs[*d].conn {
                 if let Some(c) = self.conns.get_mut(&dc) {
                     c.tx.insert(rtid.clone(), (*d, last));
                 }
@@ -585,8 +650,12 @@ impl Node {
             self.push_pending(*d, Pending::End(buf.freeze()));
         }
         // Answer the request on the connection it came in on (RFC 4975 §7.2).
-        let silent = self.fault(Fault::NoMsrp200) && m.reject.is_none();
-        if (m.method == "SEND" || m.reject.is_some()) && !silent {
+        // Failure-Report: no asks for no response (RFC 4975 §7.1.1, §7.1.2); a REPORT is never
+        // answered (§7.1.2).
+        let no_response =
+            m.reports.failure_no && !self.fault(Fault::RespondsDespiteFailureReportNo);
+        let silent = (self.fault(Fault::NoMsrp200) || no_response) && m.reject.is_none();
+        if (m.method == "SEND" || m.reject.is_some()) && m.method != "REPORT" && !silent {
             let (code, comment) = m.reject.unwrap_or((200, "OK"));
             if let (Some(to), Some(own)) = (m.from_path.clone(), m.to_path.clone()) {
                 let mut buf = BytesMut::new();
@@ -612,6 +681,73 @@ impl Node {
             self.rules.delivers() && m.method == "SEND" && m.has_body,
         ) {
             self.maybe_leave(leg);
+        }
+    }
+}
+
+impl Node {
+    /// The report headers a middle entity puts on the SENDs it relays: what its upstream
+    /// asked (RFC 4975 §7.1.2); none with the report-not-propagated fault.
+    fn relayed_reports(&self, up: ReportRequest) -> ReportRequest {
+        if self.fault(Fault::ReportNotPropagated) {
+            ReportRequest::default()
+        } else {
+            up
+        }
+    }
+
+    /// Writes a success REPORT (`Status: 000 200 OK`) for `leg`'s peer on `conn`.
+    fn send_report(&mut self, leg: LegIdx, conn: ConnId, o: OwedReport) {
+        let tid = new_ident(&mut self.rng);
+        let mut buf = BytesMut::new();
+        encode_report(
+            &mut buf,
+            &tid,
+            &o.to,
+            &self.legs[leg].local_path,
+            &o.message_id,
+            o.range,
+            200,
+            "OK",
+        );
+        self.write_ctl(conn, buf.freeze());
+    }
+
+    /// A REPORT on `leg`: a success covering the whole message settles the leg's wait
+    /// (client-a ends its session; a middle entity may now report upstream).
+    fn on_report(&mut self, leg: LegIdx, h: &MsrpHead) {
+        let ok = h
+            .header("Status")
+            .is_some_and(|s| s.trim().starts_with("000 200"));
+        let whole = matches!(
+            h.byte_range().and_then(|r| r.ok()),
+            Some(ByteRange { start: 1, end: Some(e), total: Some(t) }) if e == t
+        );
+        if !(ok && whole) {
+            self.warn(format!(
+                "REPORT from {} does not report the whole message delivered (Status {:?}, \
+                 Byte-Range {:?})",
+                self.legs[leg].remote_uri,
+                h.header("Status").unwrap_or(""),
+                h.header("Byte-Range").unwrap_or("")
+            ));
+            return;
+        }
+        self.legs[leg].report_due = false;
+        self.legs[leg].reported = true;
+        self.maybe_bye(leg);
+        let call = self.legs[leg].call;
+        let Some(up) = self.calls[call].up.filter(|_| self.rules.middle()) else {
+            return;
+        };
+        let downs = &self.calls[call].downs;
+        let done = downs.iter().all(|&d| !self.legs[d].report_due)
+            && downs.iter().any(|&d| self.legs[d].reported);
+        if !done {
+            return;
+        }
+        if let (Some(o), Some(conn)) = (self.legs[up].report_owed.take(), self.legs[up].conn) {
+            self.send_report(up, conn, o);
         }
     }
 }

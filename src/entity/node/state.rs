@@ -5,7 +5,7 @@
 
 use super::role::client_b::Delivery;
 use super::role::x::Admit;
-use crate::codec::msrp::{ByteRange, Flag, MsrpParser, MsrpUri};
+use crate::codec::msrp::{ByteRange, Flag, MsrpParser, MsrpUri, ReportRequest};
 use crate::codec::sdp::MsrpSdp;
 use crate::codec::sip::{SipMessage, Transport};
 use crate::config::Link;
@@ -220,6 +220,21 @@ pub(super) struct Leg {
     /// bytes its turn holds of the window.
     pub(super) admit: Admit,
     pub(super) reserved: u64,
+    /// A down leg: this node waits on it for what its last chunk asked (a success REPORT,
+    /// or, having asked for no responses, a short linger before the session may end).
+    pub(super) report_due: bool,
+    /// A down leg: a success REPORT covering the whole message came on it.
+    pub(super) reported: bool,
+    /// An up leg: the success REPORT this node owes its upstream once delivery downstream
+    /// is reported (a middle entity reporting after delivery).
+    pub(super) report_owed: Option<OwedReport>,
+}
+
+/// A success REPORT owed upstream (RFC 4975 §7.1.2).
+pub(super) struct OwedReport {
+    pub(super) to: Arc<MsrpUri>,
+    pub(super) message_id: String,
+    pub(super) range: ByteRange,
 }
 
 /// One item of relay data for a leg.
@@ -230,6 +245,8 @@ pub(super) enum Pending {
         message_id: String,
         range: ByteRange,
         content_type: String,
+        /// The report headers its upstream SEND carried, copied downstream.
+        reports: ReportRequest,
     },
     Data(Bytes),
     /// The end-line of a relayed chunk: the connection is free for other messages after it.
@@ -282,6 +299,10 @@ pub(super) struct InMsg {
     /// Relay: (down leg, new tid) per downstream copy.
     pub(super) relays: Vec<(LegIdx, String)>,
     pub(super) reject: Option<(u16, &'static str)>,
+    /// The request's report headers (RFC 4975 §7.1.2), and its Message-ID when a success
+    /// REPORT is asked for.
+    pub(super) reports: ReportRequest,
+    pub(super) message_id: Option<String>,
 }
 
 pub(super) struct Conn {

@@ -30,6 +30,9 @@ pub(super) enum TimerKind {
     HoldOpen,
     /// client-a's gap between two content chunks (exception scenarios).
     ChunkGap,
+    /// client-a's wait for the success REPORT it asked for, or its linger after a last
+    /// chunk sent with `Failure-Report: no` (PIXIT `report-wait-ms`, `no-response-wait-ms`).
+    ReportWait,
 }
 
 impl Node {
@@ -119,6 +122,19 @@ impl Node {
                 self.legs[leg].held.chunk = Hold::Free;
                 let call = self.legs[leg].call;
                 self.pump(call);
+            }
+            TimerKind::ReportWait => {
+                if self.legs[leg].report_due {
+                    self.legs[leg].report_due = false;
+                    if self.cfg.holds.success_report {
+                        self.warn(format!(
+                            "no success REPORT from {} within {} ms (report-wait-ms)",
+                            self.legs[leg].remote_uri,
+                            iv.as_millis()
+                        ));
+                    }
+                    self.maybe_bye(leg);
+                }
             }
             TimerKind::HoldOpen => {
                 self.legs[leg].held.open = Hold::Due;

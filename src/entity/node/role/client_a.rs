@@ -11,7 +11,9 @@ use super::super::Node;
 use super::super::NodeConfig;
 use super::{Invited, Rules};
 use crate::codec::cpim::Cpim;
-use crate::codec::msrp::{chunk_ranges, encode_end, encode_send_head, new_ident, Flag};
+use crate::codec::msrp::{
+    chunk_ranges, encode_end, encode_send_head_with, new_ident, Flag, ReportRequest,
+};
 use crate::config::{GroupKind, Link};
 use crate::entity::{ContentSource, Fault};
 use bytes::{Bytes, BytesMut};
@@ -49,10 +51,12 @@ impl Rules for ClientA {
             DialogState::AwaitAck | DialogState::Confirmed
         )
     }
-    /// Done once the last chunk is written and every SEND answered (or the media failed).
+    /// Done once the last chunk is written, every SEND answered and the success REPORT in
+    /// (or its wait over), or once the media failed.
     fn down_done(&self, node: &Node, leg: LegIdx) -> bool {
         let l = &node.legs[leg];
-        (l.content_done && l.outstanding == 0 && l.pending.is_empty()) || l.media_failed
+        (l.content_done && l.outstanding == 0 && l.pending.is_empty() && !l.report_due)
+            || l.media_failed
     }
 }
 
@@ -152,8 +156,13 @@ impl Node {
             let Some(to) = l.remote_sdp.as_ref().map(|s| s.next_hop().clone()) else {
                 return;
             };
+            // reports: what the scenario has client-a ask of its receivers.
+            let reports = ReportRequest {
+                success: self.cfg.holds.success_report,
+                failure_no: self.cfg.holds.failure_report_no,
+            };
             let mut buf = BytesMut::new();
-            encode_send_head(
+            encode_send_head_with(
                 &mut buf,
                 &tid,
                 &to,
@@ -161,16 +170,32 @@ impl Node {
                 &self.calls[call].message_id,
                 range,
                 Some("message/cpim"),
+                reports,
             );
             let mut tail = BytesMut::new();
             encode_end(&mut tail, &tid, flag, true);
             let last = flag != Flag::More;
-            self.legs[leg].outstanding += 1;
             if last {
                 self.legs[leg].content_done = true;
             }
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.tx.insert(tid, (leg, last));
+            // With Failure-Report: no no response comes (RFC 4975 §7.1.1): none is awaited.
+            if !reports.failure_no {
+                self.legs[leg].outstanding += 1;
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.tx.insert(tid, (leg, last));
+                }
+            }
+            // The session ends once the success REPORT came, or after the profile's wait for
+            // it (report-wait-ms); with no responses asked for, after a short linger
+            // (no-response-wait-ms), since nothing will say the content arrived.
+            if last && flag == Flag::End && (reports.success || reports.failure_no) {
+                self.legs[leg].report_due = true;
+                let wait = if reports.success {
+                    self.cfg.holds.report_wait()
+                } else {
+                    self.cfg.holds.no_response_wait()
+                };
+                self.arm(leg, TimerKind::ReportWait, wait);
             }
             self.write(conn, buf.freeze());
             for piece in body {
