@@ -1125,7 +1125,7 @@ impl Sim {
                         Input::Sip {
                             transport,
                             from,
-                            msg,
+                            msg: Box::new(msg),
                         },
                     )
                 }

@@ -266,7 +266,7 @@ impl Node {
                 transport,
                 from,
                 msg,
-            } => self.on_sip(transport, from, msg),
+            } => self.on_sip(transport, from, *msg),
             Input::SipInvalid {
                 transport,
                 from,
