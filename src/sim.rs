@@ -1156,7 +1156,7 @@ impl Sim {
                         Input::Sip {
                             transport,
                             from,
-                            msg,
+                            msg: Box::new(msg),
                         },
                     )
                 }

@@ -2,11 +2,13 @@
 //! 100 pf-b, the harness playing every role. Time from client-a's send to the last member's
 //! last byte, peak RSS and open file descriptors.
 //!
-//! One process holds at most [`MAX_PER_PROC`] members: every member costs about six sockets
-//! (SIP/UDP, SIP/TCP and MSRP listeners, both ends of L4, the pf-b end of L3) and the hard
-//! limit on open files here is 20,000, which no unprivileged process can raise. Larger groups
-//! are split: client-a, pf-a and x in the row's process, the pf-b instances with their members
-//! in worker processes of this binary. RSS and fds are then the sums over all processes.
+//! One process holds as many members as its limit on open files allows
+//! ([`members_per_process`]): every member costs about six sockets (SIP/UDP, SIP/TCP and MSRP
+//! listeners, both ends of L4, the pf-b end of L3) and no unprivileged process can raise its
+//! hard limit. Larger groups are split: client-a, pf-a and x in the row's process, the pf-b
+//! instances with their members in worker processes of this binary, as few as the limit
+//! allows (each process costs its own runtime, pools and copy of the topology). RSS and fds
+//! are then the sums over all processes.
 
 use super::{children_cpu_seconds, cpu_seconds, fd_count, peak_rss_kib, Row};
 use crate::chain::{pattern, Chain, ChainOptions};
@@ -22,8 +24,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-/// Members per process (about six fds each, under a 20,000 limit with room to spare).
-pub const MAX_PER_PROC: usize = 2000;
+/// Members one process may hold under a limit of `nofile` open files: seven fds each (six,
+/// and one to spare) after 1,000 for everything else, at least [`MIN_PER_PROC`].
+pub fn members_per_process(nofile: u64) -> usize {
+    (usize::try_from(nofile)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(1000)
+        / 7)
+    .max(MIN_PER_PROC)
+}
+/// Members per process whatever the limit (a limit too low for them fails with its error).
+pub const MIN_PER_PROC: usize = 500;
 /// Size of the delivered message.
 pub const MESSAGE: usize = 1 << 20;
 
@@ -200,12 +211,13 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
     let pfbs = pfbs_for(members);
     let net = net_for(members);
     let t = Arc::new(topology(net, members, pfbs));
-    // Parts: consecutive pf-b instances with at most MAX_PER_PROC members each.
+    // Parts: consecutive pf-b instances with at most `per_proc` members each.
+    let per_proc = members_per_process(super::raise_nofile());
     let mut parts: Vec<(usize, usize)> = Vec::new();
-    if members > MAX_PER_PROC {
+    if members > per_proc {
         let (mut first, mut count, mut n) = (0, 0, 0);
         for (i, p) in t.pf_b.iter().enumerate() {
-            if count > 0 && n + p.serves.len() > MAX_PER_PROC {
+            if count > 0 && n + p.serves.len() > per_proc {
                 parts.push((first, count));
                 (first, count, n) = (i, 0, 0);
             }

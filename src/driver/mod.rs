@@ -79,10 +79,11 @@ enum ListenTls {
 
 /// What the I/O tasks report to the node's loop.
 enum Ev {
+    /// Boxed, as is `error` below: the channel allocates room for 32 events at once, per node.
     Sip {
         transport: Transport,
         from: SocketAddr,
-        msg: SipMessage,
+        msg: Box<SipMessage>,
     },
     SipBad {
         from: SocketAddr,
@@ -92,7 +93,7 @@ enum Ev {
     SipInvalid {
         from: SocketAddr,
         raw: Bytes,
-        error: crate::codec::sip::SipError,
+        error: Box<crate::codec::sip::SipError>,
     },
     SipConn {
         peer: SocketAddr,
@@ -660,7 +661,7 @@ async fn run(
                     match parsed {
                         Ok(msg) => {
                             if let Some(r) = &rec { r.received(WireEvent::sip(Transport::Udp, from, local_sip, &msg)); }
-                            node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg });
+                            node.handle_input(Instant::now(), Input::Sip { transport: Transport::Udp, from, msg: Box::new(msg) });
                         }
                         Err((e, raw)) => {
                             // Recorded as it arrived: a SUT's malformed message is judged too.
@@ -669,7 +670,7 @@ async fn run(
                                 let _ = events.send(NodeEvent::Warning(format!("unparseable SIP/UDP datagram from {from}{n}: {e}")));
                             }
                             // Answered as RFC 4475 expects when it is a request (400, 505).
-                            node.handle_input(Instant::now(), Input::SipInvalid { transport: Transport::Udp, from, raw, error: e });
+                            node.handle_input(Instant::now(), Input::SipInvalid { transport: Transport::Udp, from, raw, error: Box::new(e) });
                         }
                     }
                 }
@@ -921,12 +922,32 @@ impl ReadGate {
     }
 }
 
+/// The peer closed the connection: recorded, then told to the node. Recorded first, so the
+/// trace has the peer's close before anything the node does about it (its own close, a BYE).
+fn peer_closed(
+    Ends { conn, local, peer }: Ends,
+    rrec: &Option<Recorder>,
+    rtx: &mpsc::UnboundedSender<Ev>,
+    reason: &str,
+) {
+    if let Some(r) = rrec {
+        r.received(WireEvent::TcpClose {
+            from: peer,
+            to: local,
+        });
+    }
+    let _ = rtx.send(Ev::Closed {
+        conn,
+        reason: reason.into(),
+    });
+}
+
 /// Reads a plain-TCP MSRP connection as its socket becomes readable, within the read budget
 /// (see [`READ_BUDGET`]), pausing for backpressure and draining for a moment after the node
 /// let go of it.
 async fn tcp_reader(
     rd: tokio::net::tcp::OwnedReadHalf,
-    Ends { conn, local, peer }: Ends,
+    ends: Ends,
     rtx: mpsc::UnboundedSender<Ev>,
     rrec: Option<Recorder>,
     slot: Option<Slot>,
@@ -935,6 +956,7 @@ async fn tcp_reader(
 ) {
     // The per-peer slot is given back when the reader ends.
     let _slot = slot;
+    let Ends { conn, local, peer } = ends;
     let mut gate = ReadGate::new(prx);
     loop {
         match gate.before_read().await {
@@ -963,9 +985,7 @@ async fn tcp_reader(
                 match read_now(&rd, max) {
                     Ok(None) => {}
                     Ok(Some(data)) if data.is_empty() => {
-                        if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
-                        let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
-                        return;
+                        return peer_closed(ends, &rrec, &rtx, "closed by peer");
                     }
                     Ok(Some(data)) => {
                         let n = data.len();
@@ -1116,7 +1136,7 @@ async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
 /// (TLS records are decrypted in it) and takes budget for what it got.
 async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
     mut rd: R,
-    Ends { conn, local, peer }: Ends,
+    ends: Ends,
     rtx: mpsc::UnboundedSender<Ev>,
     rrec: Option<Recorder>,
     slot: Option<Slot>,
@@ -1124,6 +1144,7 @@ async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
     prx: watch::Receiver<bool>,
 ) {
     let _slot = slot;
+    let Ends { conn, local, peer } = ends;
     let mut gate = ReadGate::new(prx);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -1136,15 +1157,9 @@ async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
             () = gate.changed() => {}
             r = rd.read(&mut buf) => match r {
                 // The end of the session (close_notify), or a TCP close without it.
-                Ok(0) => {
-                    if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
-                    let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer".into() });
-                    return;
-                }
+                Ok(0) => return peer_closed(ends, &rrec, &rtx, "closed by peer"),
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    if let Some(r) = &rrec { r.received(WireEvent::TcpClose { from: peer, to: local }); }
-                    let _ = rtx.send(Ev::Closed { conn, reason: "closed by peer (no TLS close_notify)".into() });
-                    return;
+                    return peer_closed(ends, &rrec, &rtx, "closed by peer (no TLS close_notify)");
                 }
                 Ok(n) => {
                     let data = Bytes::copy_from_slice(&buf[..n]);
@@ -1545,7 +1560,7 @@ async fn sip_tcp_conn(
                     Ev::Sip {
                         transport,
                         from: peer,
-                        msg,
+                        msg: Box::new(msg),
                     }
                 }
                 Ok(Some(Framed::Invalid { raw, error })) => {
@@ -1560,7 +1575,7 @@ async fn sip_tcp_conn(
                     Ev::SipInvalid {
                         from: peer,
                         raw,
-                        error,
+                        error: Box::new(error),
                     }
                 }
                 Ok(None) => break,

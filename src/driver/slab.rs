@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 /// Bytes per slab.
-pub const SLAB: usize = 512 * 1024;
+pub const SLAB: usize = 256 * 1024;
 /// A slab with less room than this is retired for a fresh one before a read.
 const MIN_FREE: usize = 64 * 1024;
 /// Idle slabs kept for reuse.

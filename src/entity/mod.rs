@@ -47,7 +47,9 @@ pub enum Input {
     Sip {
         transport: Transport,
         from: SocketAddr,
-        msg: SipMessage,
+        /// Boxed, as is `error` below: a node's input channel allocates room for 32 inputs at
+        /// once, so the size of the largest variant is paid per node (thousands per process).
+        msg: Box<SipMessage>,
     },
     /// Bytes that arrived as a SIP message (a datagram, or framed on a stream) but do not
     /// parse: the node answers a request as RFC 4475 expects (400, 505) when it can.
@@ -55,7 +57,7 @@ pub enum Input {
         transport: Transport,
         from: SocketAddr,
         raw: Bytes,
-        error: crate::codec::sip::SipError,
+        error: Box<crate::codec::sip::SipError>,
     },
     /// A connection the node asked for with [`Output::Connect`] is up.
     Connected { conn: ConnId, local: SocketAddr },

@@ -280,7 +280,7 @@ impl Node {
                 transport,
                 from,
                 msg,
-            } => self.on_sip(transport, from, msg),
+            } => self.on_sip(transport, from, *msg),
             Input::SipInvalid {
                 transport,
                 from,

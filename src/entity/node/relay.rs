@@ -12,7 +12,7 @@
 //! connection while a relayed message is in progress (MSRP messages never interleave), so
 //! responses and binding SENDs wait for its end-line.
 
-use super::state::{DialogState, InMsg, LegIdx, OwedReport, PathCache, Pending, Side};
+use super::state::{DialogState, InMsg, LegIdx, OwedReport, PathCache, Pending, RelayHead, Side};
 use super::Node;
 use crate::codec::msrp::{
     encode_end, encode_report, encode_response, encode_send_head_with, new_ident, ByteRange, Flag,
@@ -164,13 +164,14 @@ impl Node {
                             l.pending_bytes = l.pending_bytes.saturating_sub(d.len());
                             (d, Some(leg))
                         }
-                        Pending::Head {
-                            tid,
-                            message_id,
-                            range,
-                            content_type,
-                            reports,
-                        } => {
+                        Pending::Head(head) => {
+                            let RelayHead {
+                                tid,
+                                message_id,
+                                range,
+                                content_type,
+                                reports,
+                            } = *head;
                             let range = if zero_range {
                                 ByteRange { start: 0, ..range }
                             } else {
@@ -509,13 +510,13 @@ impl Node {
                             self.legs[d].outstanding += 1;
                         }
                         m.relays.push((d, tid.clone()));
-                        let head = Pending::Head {
+                        let head = Pending::Head(Box::new(RelayHead {
                             tid,
                             message_id: msg_id.clone(),
                             range,
                             content_type: ctype.clone(),
                             reports,
-                        };
+                        }));
                         self.push_pending(d, head);
                     }
                 }

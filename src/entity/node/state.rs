@@ -239,18 +239,22 @@ pub(super) struct OwedReport {
 
 /// One item of relay data for a leg.
 pub(super) enum Pending {
-    /// A SEND head whose To-Path is filled in when the leg's peer is known.
-    Head {
-        tid: String,
-        message_id: String,
-        range: ByteRange,
-        content_type: String,
-        /// The report headers its upstream SEND carried, copied downstream.
-        reports: ReportRequest,
-    },
+    /// A SEND head whose To-Path is filled in when the leg's peer is known. Boxed: x queues
+    /// a whole message's items on each of thousands of legs, so an item's size counts.
+    Head(Box<RelayHead>),
     Data(Bytes),
     /// The end-line of a relayed chunk: the connection is free for other messages after it.
     End(Bytes),
+}
+
+/// What a relayed SEND head carries besides the paths.
+pub(super) struct RelayHead {
+    pub(super) tid: String,
+    pub(super) message_id: String,
+    pub(super) range: ByteRange,
+    pub(super) content_type: String,
+    /// The report headers its upstream SEND carried, copied downstream.
+    pub(super) reports: ReportRequest,
 }
 
 pub(super) struct Call {
