@@ -179,7 +179,7 @@ async fn a_session_id_used_in_an_earlier_case_fails_sdp_unique() {
                 .checks
                 .iter()
                 .find(|k| k.id == CheckId::SdpUnique)
-                .unwrap();
+                .unwrap_or_else(|| panic!("no SDP-UNIQUE verdict: {}", describe(&o)));
             verdicts.push((u.verdict, u.clone(), describe(&o)));
         }
         if faulty {
