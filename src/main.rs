@@ -761,9 +761,9 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         }
         cpm_harness::engine::running::run_split(&profile, &p.cases).map_err(cfg)?;
     }
-    // The SIP/IP core is not configured for SIP over TLS: those cases are skipped behind it.
+    // Without Kamailio's tls module the core serves no SIP over TLS: those cases are skipped.
     let mut p = p;
-    if a.core != cpm_harness::kamailio::CoreKind::Direct {
+    if a.core == CoreKind::Kamailio && cpm_harness::kamailio::kamailio_tls_module().is_none() {
         let (tls, rest): (Vec<_>, Vec<_>) = p
             .cases
             .into_iter()
@@ -772,7 +772,9 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         p.skipped.extend(tls.into_iter().map(|c| {
             (
                 c.id,
-                "SIP over TLS: the SIP/IP core (Kamailio) is not configured for TLS".to_string(),
+                "SIP over TLS: Kamailio's tls module is not installed (Debian: \
+                 kamailio-tls-modules)"
+                    .to_string(),
             )
         }));
     }
@@ -794,6 +796,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         .map_err(|e| report::coded(EXIT_HARNESS, e))?;
     s.core = core.as_ref().map(|c| c.addr());
     s.core_v6 = core.as_ref().and_then(|c| c.addr_v6());
+    s.core_tls = core.as_ref().and_then(|c| c.tls_addrs());
     if !a.quiet {
         out!(
             "{}, {} skipped; profile {} ({}); suite {}",
@@ -931,13 +934,27 @@ async fn start_core(
                     )
                 })
                 .collect();
-            let p =
-                CoreProxy::start_kamailio_any_dual(&candidates, config, Duration::from_secs(10))
-                    .await?;
+            // SIP over TLS one port above, with a certificate from the run's CA (the entities
+            // verify it by address, it verifies theirs); without a CA key at hand, no TLS.
+            let ctx = cpm_harness::driver::tls::context()?;
+            let tls = (ctx.can_issue() && cpm_harness::kamailio::kamailio_tls_module().is_some())
+                .then_some(&*ctx);
+            let p = CoreProxy::start_kamailio_any_dual(
+                &candidates,
+                tls,
+                config,
+                Duration::from_secs(10),
+            )
+            .await?;
             if !quiet {
+                let tls = match p.tls_addrs() {
+                    Some((t4, Some(t6))) => format!("; SIP over TLS at {t4} and {t6}"),
+                    Some((t4, None)) => format!("; SIP over TLS at {t4}"),
+                    None => String::new(),
+                };
                 match p.addr_v6() {
-                    Some(a6) => out!("SIP/IP core: kamailio at {} and {a6}", p.addr()),
-                    None => out!("SIP/IP core: kamailio at {}", p.addr()),
+                    Some(a6) => out!("SIP/IP core: kamailio at {} and {a6}{tls}", p.addr()),
+                    None => out!("SIP/IP core: kamailio at {}{tls}", p.addr()),
                 }
             }
             Ok(Some(p))
@@ -1025,6 +1042,7 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
     let core = start_core(a.core, None, false).await?;
     s.core = core.as_ref().map(|c| c.addr());
     s.core_v6 = core.as_ref().and_then(|c| c.addr_v6());
+    s.core_tls = core.as_ref().and_then(|c| c.tls_addrs());
     out!(
         "{:<24} {:<15} {:<6} checks that failed",
         "fault",
