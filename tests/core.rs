@@ -471,31 +471,23 @@ async fn tls_cases_pass_through_kamailio_over_tls() {
         )
     };
     let mut failures = String::new();
-    // Two cases at a time, on nets 11 and 12 (no other test here uses them).
-    for batch in cases.chunks(2) {
-        let runs: Vec<_> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let (c, profile, s) = (c.clone(), profile.clone(), s.clone());
-                tokio::spawn(async move { run_case(&c, &profile, 11 + i as u8, &s).await })
-            })
-            .collect();
-        for r in runs {
-            let o = r.await.expect("case task");
-            if o.verdict != Verdict::Pass {
-                failures.push_str(&format!("{} {}\n", o.verdict.as_str(), o.id));
-                for c in o.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
-                    failures.push_str(&format!(
-                        "    {} {}: {:?}\n",
-                        c.verdict.as_str(),
-                        c.id,
-                        c.evidence()
-                    ));
-                }
-                for n in &o.notes {
-                    failures.push_str(&format!("    note: {n}\n"));
-                }
+    // One case at a time, on net 11 (no other test here uses it): through the proxy's single
+    // TLS worker a hop takes tens of ms, and SIG-ACK judges x's ACK timing (README, "Known
+    // gaps").
+    for c in &cases {
+        let o = run_case(c, &profile, 11, &s).await;
+        if o.verdict != Verdict::Pass {
+            failures.push_str(&format!("{} {}\n", o.verdict.as_str(), o.id));
+            for c in o.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
+                failures.push_str(&format!(
+                    "    {} {}: {:?}\n",
+                    c.verdict.as_str(),
+                    c.id,
+                    c.evidence()
+                ));
+            }
+            for n in &o.notes {
+                failures.push_str(&format!("    note: {n}\n"));
             }
         }
     }
