@@ -70,6 +70,26 @@ pub fn kamailio_tls_module() -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
+/// Why the core cannot serve SIP over TLS with `config` (the built-in one when `None`), or
+/// `None` when it can: the tls module is missing, or a configuration given instead of the
+/// built-in one has no `WITH_TLS` block (Kamailio then refuses `-l tls:…` and would not start).
+pub fn no_tls_reason(config: Option<&Path>) -> Option<String> {
+    if kamailio_tls_module().is_none() {
+        return Some(
+            "SIP over TLS: Kamailio's tls module is not installed (Debian: kamailio-tls-modules)"
+                .into(),
+        );
+    }
+    let cfg = config?;
+    let text = std::fs::read_to_string(cfg).unwrap_or_default();
+    (!text.contains("WITH_TLS")).then(|| {
+        format!(
+            "SIP over TLS: the Kamailio configuration {} has no WITH_TLS block",
+            cfg.display()
+        )
+    })
+}
+
 /// A running proxy; stopped (its whole process group) when dropped.
 pub struct CoreProxy {
     proc: SutProcess,
@@ -165,6 +185,7 @@ impl CoreProxy {
             ]);
         }
         let above = |a: SocketAddr| SocketAddr::new(a.ip(), a.port().wrapping_add(1));
+        let tls = tls.filter(|_| no_tls_reason(config).is_none());
         let tls_addrs = tls.map(|_| (above(addr), addr_v6.map(above)));
         if let (Some(ctx), Some((t4, t6))) = (tls, tls_addrs) {
             let ips: Vec<std::net::IpAddr> = std::iter::once(addr.ip())

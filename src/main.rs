@@ -761,22 +761,20 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         }
         cpm_harness::engine::running::run_split(&profile, &p.cases).map_err(cfg)?;
     }
-    // Without Kamailio's tls module the core serves no SIP over TLS: those cases are skipped.
+    // A core that cannot serve SIP over TLS (no tls module, or a given configuration without
+    // it): those cases are skipped, with the reason.
     let mut p = p;
-    if a.core == CoreKind::Kamailio && cpm_harness::kamailio::kamailio_tls_module().is_none() {
+    let no_tls = (a.core == CoreKind::Kamailio)
+        .then(|| cpm_harness::kamailio::no_tls_reason(a.core_config.as_deref()))
+        .flatten();
+    if let Some(why) = no_tls {
         let (tls, rest): (Vec<_>, Vec<_>) = p
             .cases
             .into_iter()
             .partition(|c| c.variant.transport == Transport::Tls);
         p.cases = rest;
-        p.skipped.extend(tls.into_iter().map(|c| {
-            (
-                c.id,
-                "SIP over TLS: Kamailio's tls module is not installed (Debian: \
-                 kamailio-tls-modules)"
-                    .to_string(),
-            )
-        }));
+        p.skipped
+            .extend(tls.into_iter().map(|c| (c.id, why.clone())));
     }
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
@@ -937,8 +935,7 @@ async fn start_core(
             // SIP over TLS one port above, with a certificate from the run's CA (the entities
             // verify it by address, it verifies theirs); without a CA key at hand, no TLS.
             let ctx = cpm_harness::driver::tls::context()?;
-            let tls = (ctx.can_issue() && cpm_harness::kamailio::kamailio_tls_module().is_some())
-                .then_some(&*ctx);
+            let tls = ctx.can_issue().then_some(&*ctx);
             let p = CoreProxy::start_kamailio_any_dual(
                 &candidates,
                 tls,
