@@ -554,3 +554,45 @@ async fn tls_cases_pass_through_kamailio_over_tls() {
     assert_eq!(pcaps, cases.len(), "a capture per case");
     core.stop().await;
 }
+
+/// A `--core-config` without the `WITH_TLS` block: Kamailio starts (no `-l tls:` it would
+/// refuse), the plain case runs through it and the TLS case is skipped, not failed.
+#[test]
+fn a_core_config_without_tls_skips_the_tls_cases() {
+    if !have_kamailio() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("no-tls.cfg");
+    std::fs::write(
+        &cfg,
+        cpm_harness::kamailio::KAMAILIO_CFG.replace("WITH_TLS", "NO_TLS_HERE"),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_cpm-harness"))
+        .args(["run", "--core", "kamailio", "--core-config"])
+        .arg(&cfg)
+        .args([
+            "--filter",
+            "F1/x/on-ack/tls/new/sdp/predefined/msrps/in-order",
+            "--filter",
+            "F1/x/on-ack/udp/new/sdp/predefined/in-order",
+            "--out",
+        ])
+        .arg(dir.path().join("r"))
+        .arg("--captures")
+        .arg(dir.path().join("c"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run cpm-harness");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("1 case, 1 skipped"), "{text}");
+    assert!(text.contains("1 passed, 0 failed"), "{text}");
+    assert!(!text.contains("SIP over TLS at"), "{text}");
+    assert!(!text.contains("/tls/"), "the TLS case ran: {text}");
+}
