@@ -767,12 +767,14 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
     let no_tls = (a.core == CoreKind::Kamailio)
         .then(|| cpm_harness::kamailio::no_tls_reason(a.core_config.as_deref()))
         .flatten();
+    let mut core_skipped = None;
     if let Some(why) = no_tls {
         let (tls, rest): (Vec<_>, Vec<_>) = p
             .cases
             .into_iter()
             .partition(|c| c.variant.transport == Transport::Tls);
         p.cases = rest;
+        core_skipped = (!tls.is_empty()).then(|| (tls.len(), why.clone()));
         p.skipped
             .extend(tls.into_iter().map(|c| (c.id, why.clone())));
     }
@@ -804,6 +806,13 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
             profile.origin,
             suite_source
         );
+        // Said once here: the run's reports list only the cases that ran.
+        if let Some((n, why)) = &core_skipped {
+            out!(
+                "skipped behind the core: {} ({why})",
+                cpm_harness::text::plural(*n, "case")
+            );
+        }
     }
     // The SUT's version, once, for the conformance test report (a failure is shown there).
     let version = match &profile.version_command {

@@ -592,6 +592,11 @@ fn a_core_config_without_tls_skips_the_tls_cases() {
     );
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(text.contains("1 case, 1 skipped"), "{text}");
+    assert!(
+        text.contains("skipped behind the core: 1 case (SIP over TLS: the Kamailio configuration")
+            && text.contains("has no WITH_TLS block)"),
+        "{text}"
+    );
     assert!(text.contains("1 passed, 0 failed"), "{text}");
     assert!(!text.contains("SIP over TLS at"), "{text}");
     assert!(!text.contains("/tls/"), "the TLS case ran: {text}");
