@@ -6,6 +6,10 @@
 //! process group (stopped with the group on drop, like a SUT), listening on UDP and TCP at one
 //! loopback address given on its command line. The entities learn the address through
 //! [`Topology::core`](crate::topology::Topology::core) and route through it.
+//!
+//! With the run's TLS material it serves SIP over TLS too, one port above (5061 beside 5060:
+//! TCP and TLS cannot share a port), presenting a certificate issued from the run's CA for
+//! its addresses; the cases over TLS route through that port.
 
 use crate::engine::sutproc::{Readiness, SutProcess};
 use anyhow::{anyhow, bail, Context};
@@ -44,12 +48,56 @@ pub fn kamailio_binary() -> Option<PathBuf> {
     })
 }
 
+/// Kamailio's tls module (Debian packages it apart: kamailio-tls-modules), looked for where
+/// distributions install modules (`/usr/lib/<triplet>/kamailio/modules`, `/usr/lib64/…`,
+/// `/usr/local/lib…`); `None` when absent, and then the core serves no SIP over TLS.
+pub fn kamailio_tls_module() -> Option<PathBuf> {
+    [
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/local/lib",
+        "/usr/local/lib64",
+    ]
+    .iter()
+    .flat_map(|d| {
+        let nested = std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("kamailio/modules/tls.so"));
+        std::iter::once(Path::new(d).join("kamailio/modules/tls.so")).chain(nested)
+    })
+    .find(|p| p.is_file())
+}
+
+/// Why the core cannot serve SIP over TLS with `config` (the built-in one when `None`), or
+/// `None` when it can: the tls module is missing, or a configuration given instead of the
+/// built-in one has no `WITH_TLS` block (Kamailio then refuses `-l tls:…` and would not start).
+pub fn no_tls_reason(config: Option<&Path>) -> Option<String> {
+    if kamailio_tls_module().is_none() {
+        return Some(
+            "SIP over TLS: Kamailio's tls module is not installed (Debian: kamailio-tls-modules)"
+                .into(),
+        );
+    }
+    let cfg = config?;
+    let text = std::fs::read_to_string(cfg).unwrap_or_default();
+    (!text.contains("WITH_TLS")).then(|| {
+        format!(
+            "SIP over TLS: the Kamailio configuration {} has no WITH_TLS block",
+            cfg.display()
+        )
+    })
+}
+
 /// A running proxy; stopped (its whole process group) when dropped.
 pub struct CoreProxy {
     proc: SutProcess,
     addr: SocketAddr,
     /// Its IPv6 listener, for the cases on IPv6 (`ip: v6`).
     addr_v6: Option<SocketAddr>,
+    /// Its SIP-over-TLS listeners (IPv4, IPv6), when started with TLS material.
+    tls: Option<(SocketAddr, Option<SocketAddr>)>,
     _dir: tempfile::TempDir,
 }
 
@@ -69,6 +117,19 @@ impl CoreProxy {
     pub async fn start_kamailio_dual(
         addr: SocketAddr,
         addr_v6: Option<SocketAddr>,
+        config: Option<&Path>,
+        timeout: Duration,
+    ) -> anyhow::Result<CoreProxy> {
+        CoreProxy::start_kamailio_tls(addr, addr_v6, None, config, timeout).await
+    }
+
+    /// Like [`CoreProxy::start_kamailio_dual`], serving SIP over TLS too when `tls` is given:
+    /// at the port above each address, with a certificate that `tls` issues for them, and
+    /// requiring and verifying the entities' certificates against its CA.
+    pub async fn start_kamailio_tls(
+        addr: SocketAddr,
+        addr_v6: Option<SocketAddr>,
+        tls: Option<&crate::driver::tls::TlsContext>,
         config: Option<&Path>,
         timeout: Duration,
     ) -> anyhow::Result<CoreProxy> {
@@ -123,15 +184,55 @@ impl CoreProxy {
                 format!("tcp:{a6}"),
             ]);
         }
+        let above = |a: SocketAddr| SocketAddr::new(a.ip(), a.port().wrapping_add(1));
+        let tls = tls.filter(|_| no_tls_reason(config).is_none());
+        let tls_addrs = tls.map(|_| (above(addr), addr_v6.map(above)));
+        if let (Some(ctx), Some((t4, t6))) = (tls, tls_addrs) {
+            let ips: Vec<std::net::IpAddr> = std::iter::once(addr.ip())
+                .chain(addr_v6.map(|a| a.ip()))
+                .collect();
+            let (cert, key) = ctx
+                .issue_pem("cpm-harness-core", &ips)
+                .context("the core's TLS certificate")?;
+            let file = |name: &str, text: &str| -> anyhow::Result<String> {
+                let p = dir.path().join(name);
+                std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+                Ok(p.display().to_string())
+            };
+            // Quoted: the config's preprocessor substitutes them as string literals.
+            let cert = file("core.pem", &cert)?;
+            let key = file("core.key", &key)?;
+            let ca = file("ca.pem", ctx.ca_pem())?;
+            argv.extend([
+                "-A".into(),
+                "WITH_TLS".into(),
+                "-A".into(),
+                format!("TLS_CERT=\"{cert}\""),
+                "-A".into(),
+                format!("TLS_KEY=\"{key}\""),
+                "-A".into(),
+                format!("TLS_CA=\"{ca}\""),
+                "-l".into(),
+                format!("tls:{t4}"),
+            ]);
+            if let Some(t6) = t6 {
+                argv.extend(["-l".into(), format!("tls:{t6}")]);
+            }
+        }
         let mut proc = SutProcess::launch(&argv, &Readiness::Port(addr), timeout)
             .await
             .with_context(|| format!("starting kamailio at {addr}"))?;
-        if let Some(a6) = addr_v6 {
-            // Ready on IPv4 means its listeners are set up; the IPv6 one answers too, or the
-            // proxy is no use for the IPv6 cases.
+        // Ready on IPv4 means its listeners are set up; the others answer too, or the proxy is
+        // no use for the IPv6 or TLS cases.
+        let others = addr_v6.into_iter().chain(
+            tls_addrs
+                .into_iter()
+                .flat_map(|(t4, t6)| std::iter::once(t4).chain(t6)),
+        );
+        for a in others {
             let ok = tokio::time::timeout(timeout, async {
                 loop {
-                    if tokio::net::TcpStream::connect(a6).await.is_ok() {
+                    if tokio::net::TcpStream::connect(a).await.is_ok() {
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -142,13 +243,14 @@ impl CoreProxy {
             if !ok {
                 let log = proc.drain_log().join("\n");
                 proc.stop(Duration::from_secs(2)).await;
-                bail!("kamailio does not accept TCP connections at {a6}:\n{log}");
+                bail!("kamailio does not accept TCP connections at {a}:\n{log}");
             }
         }
         Ok(CoreProxy {
             proc,
             addr,
             addr_v6,
+            tls: tls_addrs,
             _dir: dir,
         })
     }
@@ -157,19 +259,24 @@ impl CoreProxy {
     /// IPv6 cases, an IPv6 one; another run may hold one).
     pub async fn start_kamailio_any_dual(
         candidates: &[(SocketAddr, Option<SocketAddr>)],
+        tls: Option<&crate::driver::tls::TlsContext>,
         config: Option<&Path>,
         timeout: Duration,
     ) -> anyhow::Result<CoreProxy> {
         let mut errors = Vec::new();
         for &(a, a6) in candidates {
             // A listener already there belongs to someone else: skip without starting.
-            if let Some(busy) = std::iter::once(a).chain(a6).find(|x| {
+            let above = |x: SocketAddr| SocketAddr::new(x.ip(), x.port().wrapping_add(1));
+            let tls_ports = tls
+                .iter()
+                .flat_map(|_| std::iter::once(above(a)).chain(a6.map(above)));
+            if let Some(busy) = std::iter::once(a).chain(a6).chain(tls_ports).find(|x| {
                 std::net::TcpStream::connect_timeout(x, Duration::from_millis(100)).is_ok()
             }) {
                 errors.push(format!("{busy}: in use"));
                 continue;
             }
-            match CoreProxy::start_kamailio_dual(a, a6, config, timeout).await {
+            match CoreProxy::start_kamailio_tls(a, a6, tls, config, timeout).await {
                 Ok(p) => return Ok(p),
                 Err(e) => errors.push(format!("{a}: {e:#}")),
             }
@@ -205,6 +312,11 @@ impl CoreProxy {
     /// Its IPv6 address, when it listens on one.
     pub fn addr_v6(&self) -> Option<SocketAddr> {
         self.addr_v6
+    }
+
+    /// Its SIP-over-TLS addresses (IPv4, IPv6), when it serves TLS.
+    pub fn tls_addrs(&self) -> Option<(SocketAddr, Option<SocketAddr>)> {
+        self.tls
     }
 
     /// The address for the entities of a topology of `family`.

@@ -774,20 +774,22 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         }
         cpm_harness::engine::running::run_split(&profile, &p.cases).map_err(cfg)?;
     }
-    // The SIP/IP core is not configured for SIP over TLS: those cases are skipped behind it.
+    // A core that cannot serve SIP over TLS (no tls module, or a given configuration without
+    // it): those cases are skipped, with the reason.
     let mut p = p;
-    if a.core != cpm_harness::kamailio::CoreKind::Direct {
+    let no_tls = (a.core == CoreKind::Kamailio)
+        .then(|| cpm_harness::kamailio::no_tls_reason(a.core_config.as_deref()))
+        .flatten();
+    let mut core_skipped = None;
+    if let Some(why) = no_tls {
         let (tls, rest): (Vec<_>, Vec<_>) = p
             .cases
             .into_iter()
             .partition(|c| c.variant.transport == Transport::Tls);
         p.cases = rest;
-        p.skipped.extend(tls.into_iter().map(|c| {
-            (
-                c.id,
-                "SIP over TLS: the SIP/IP core (Kamailio) is not configured for TLS".to_string(),
-            )
-        }));
+        core_skipped = (!tls.is_empty()).then(|| (tls.len(), why.clone()));
+        p.skipped
+            .extend(tls.into_iter().map(|c| (c.id, why.clone())));
     }
     let run_id = runner::new_run_id();
     let dir = a.out.join(&run_id);
@@ -807,6 +809,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         .map_err(|e| report::coded(EXIT_HARNESS, e))?;
     s.core = core.as_ref().map(|c| c.addr());
     s.core_v6 = core.as_ref().and_then(|c| c.addr_v6());
+    s.core_tls = core.as_ref().and_then(|c| c.tls_addrs());
     if !a.quiet {
         out!(
             "{}, {} skipped; profile {} ({}); suite {}",
@@ -816,6 +819,13 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
             profile.origin,
             suite_source
         );
+        // Said once here: the run's reports list only the cases that ran.
+        if let Some((n, why)) = &core_skipped {
+            out!(
+                "skipped behind the core: {} ({why})",
+                cpm_harness::text::plural(*n, "case")
+            );
+        }
     }
     // The SUT's version, once, for the conformance test report (a failure is shown there).
     let version = match &profile.version_command {
@@ -944,13 +954,26 @@ async fn start_core(
                     )
                 })
                 .collect();
-            let p =
-                CoreProxy::start_kamailio_any_dual(&candidates, config, Duration::from_secs(10))
-                    .await?;
+            // SIP over TLS one port above, with a certificate from the run's CA (the entities
+            // verify it by address, it verifies theirs); without a CA key at hand, no TLS.
+            let ctx = cpm_harness::driver::tls::context()?;
+            let tls = ctx.can_issue().then_some(&*ctx);
+            let p = CoreProxy::start_kamailio_any_dual(
+                &candidates,
+                tls,
+                config,
+                Duration::from_secs(10),
+            )
+            .await?;
             if !quiet {
+                let tls = match p.tls_addrs() {
+                    Some((t4, Some(t6))) => format!("; SIP over TLS at {t4} and {t6}"),
+                    Some((t4, None)) => format!("; SIP over TLS at {t4}"),
+                    None => String::new(),
+                };
                 match p.addr_v6() {
-                    Some(a6) => out!("SIP/IP core: kamailio at {} and {a6}", p.addr()),
-                    None => out!("SIP/IP core: kamailio at {}", p.addr()),
+                    Some(a6) => out!("SIP/IP core: kamailio at {} and {a6}{tls}", p.addr()),
+                    None => out!("SIP/IP core: kamailio at {}{tls}", p.addr()),
                 }
             }
             Ok(Some(p))
@@ -1039,6 +1062,7 @@ async fn selftest_cmd(a: SelftestArgs) -> anyhow::Result<u8> {
     let core = start_core(a.core, None, false).await?;
     s.core = core.as_ref().map(|c| c.addr());
     s.core_v6 = core.as_ref().and_then(|c| c.addr_v6());
+    s.core_tls = core.as_ref().and_then(|c| c.tls_addrs());
     out!(
         "{:<24} {:<15} {:<6} checks that failed",
         "fault",

@@ -47,7 +47,7 @@ async fn through_core(core: &mut CoreProxy, net: u8, fig: u8, transport: Transpo
     let (sip, msrp) = match transport {
         Transport::Udp => (5060, 2855),
         Transport::Tcp => (5070, 2865),
-        Transport::Tls => unreachable!("the Kamailio core is not configured for TLS"),
+        Transport::Tls => unreachable!("SIP over TLS: tls_cases_pass_through_kamailio_over_tls"),
     };
     let mut topo = Topology::generate(net, 3, 2, sip, msrp);
     topo.core = Some(core.addr());
@@ -159,7 +159,7 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
                 && splits.contains(&c.split().as_str())
                 && c.id.contains("/on-ack/")
                 && c.id.contains("/new/sdp/predefined/")
-                // The core is not configured for SIP over TLS (`run --core` skips them).
+                // Over TLS: tls_cases_pass_through_kamailio_over_tls.
                 && !c.id.contains("/tls/")
         })
         .cloned()
@@ -404,4 +404,200 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
         r2.findings
     );
     core.stop().await;
+}
+
+/// Whether Kamailio's tls module (Debian: kamailio-tls-modules) is installed beside it.
+fn have_kamailio_tls() -> bool {
+    if !have_kamailio() {
+        return false;
+    }
+    let found = cpm_harness::kamailio::kamailio_tls_module().is_some();
+    if !found {
+        common::not_run("needs kamailio's tls module (kamailio-tls-modules)");
+    }
+    found
+}
+
+/// SIP over TLS through the core: every TLS case of the default suite (x the reference SUT
+/// as its own process, IPv4 and IPv6) passes with Kamailio serving TLS with a certificate of
+/// the run's CA. On the wire, every connection to or from the core's TLS port carries TLS
+/// records, never plain SIP; with the key log the same capture reads as SIP through the core,
+/// in-dialog ACKs included (the Record-Route kept TLS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_cases_pass_through_kamailio_over_tls() {
+    use cpm_harness::capture::read::{read_capture_from, read_capture_full};
+    use cpm_harness::engine::case::{run_case, RunSettings};
+    use cpm_harness::engine::plan::{plan, DefaultSuite};
+    use cpm_harness::engine::profile::Profile;
+    use cpm_harness::engine::Verdict;
+    use std::path::{Path, PathBuf};
+    if !have_kamailio_tls() {
+        return;
+    }
+    // The process's TLS context: the reference SUT gets it as its {tls-dir}, the core a leaf.
+    let ctx = cpm_harness::driver::tls::context().expect("TLS context");
+    let core = CoreProxy::start_kamailio_tls(
+        "127.251.0.3:5060".parse().unwrap(),
+        Some("[::1]:19996".parse().unwrap()),
+        Some(&ctx),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("kamailio starts with TLS");
+    let (tls4, tls6) = core.tls_addrs().expect("TLS listeners");
+    let tls6 = tls6.expect("an IPv6 TLS listener");
+    assert_eq!(tls4, "127.251.0.3:5061".parse().unwrap());
+    let d = DefaultSuite::load(Path::new("suites/default.yaml")).expect("suite");
+    let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
+    let p = plan(Path::new("suites"), &d, &profile).expect("plan");
+    let cases: Vec<_> = p
+        .cases
+        .iter()
+        .filter(|c| c.variant.transport == Transport::Tls)
+        .cloned()
+        .collect();
+    assert!(cases.len() >= 14, "only {} TLS cases", cases.len());
+    let work = tempfile::tempdir().unwrap();
+    let captures = tempfile::tempdir().unwrap();
+    let s = RunSettings {
+        capture_dir: Some(captures.path().to_path_buf()),
+        core: Some(core.addr()),
+        core_v6: core.addr_v6(),
+        core_tls: core.tls_addrs(),
+        ..RunSettings::new(
+            PathBuf::from(env!("CARGO_BIN_EXE_cpm-harness")),
+            work.path().to_path_buf(),
+        )
+    };
+    let mut failures = String::new();
+    // One case at a time, on net 11 (no other test here uses it): through the proxy's single
+    // TLS worker a hop takes tens of ms, and SIG-ACK judges x's ACK timing (README, "Known
+    // gaps").
+    for c in &cases {
+        let o = run_case(c, &profile, 11, &s).await;
+        if o.verdict != Verdict::Pass {
+            failures.push_str(&format!("{} {}\n", o.verdict.as_str(), o.id));
+            for c in o.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
+                failures.push_str(&format!(
+                    "    {} {}: {:?}\n",
+                    c.verdict.as_str(),
+                    c.id,
+                    c.evidence()
+                ));
+            }
+            for n in &o.notes {
+                failures.push_str(&format!("    note: {n}\n"));
+            }
+        }
+    }
+    let mut core = core;
+    assert!(
+        failures.is_empty(),
+        "{failures}\nkamailio: {:?}",
+        core.log()
+    );
+    let at_core = |a: &SocketAddr| *a == tls4 || *a == tls6 || a.ip() == tls4.ip();
+    let mut pcaps = 0;
+    for f in std::fs::read_dir(captures.path()).unwrap().flatten() {
+        let path = f.path();
+        if path.extension().is_none_or(|e| e != "pcap") {
+            continue;
+        }
+        pcaps += 1;
+        let name = path.display().to_string();
+        // The wire alone (no key log): TLS records to and from the core, no SIP there. Over
+        // ::1 the core's own connections to the entities come from an ephemeral port of ::1,
+        // so the IPv6 check counts the connections to its TLS listener.
+        let raw =
+            read_capture_from(&path, std::fs::File::open(&path).unwrap()).expect("capture reads");
+        let mut records = 0;
+        for (_, e) in &raw.events {
+            match e {
+                WireEvent::Sip { from, to, .. } => {
+                    panic!("{name}: plain SIP {from} -> {to} on the wire of a TLS case")
+                }
+                WireEvent::TcpData { from, to, data } if at_core(from) || at_core(to) => {
+                    // A TLS record header: content type (handshake 22, alert 21, change
+                    // cipher spec 20, application data 23), then version 3.x.
+                    assert!(
+                        data.len() >= 5 && (20..=23).contains(&data[0]) && data[1] == 3,
+                        "{name}: {from} -> {to} is not TLS: {:?}",
+                        String::from_utf8_lossy(&data[..data.len().min(40)])
+                    );
+                    records += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(records > 0, "{name}: no TLS records with the core");
+        // With the key log beside it: the SIP through the core, the ACKs to its TLS port.
+        let decoded = read_capture_full(&path).expect("capture decodes").events;
+        let mut acks = 0;
+        let mut via_core = 0;
+        for (_, e) in &decoded {
+            if let WireEvent::Sip { from, to, raw, .. } = e {
+                if at_core(from) || at_core(to) {
+                    via_core += 1;
+                }
+                let m = SipMessage::parse(raw).unwrap();
+                if m.method().is_some_and(|m| m.as_str() == "ACK") && (*to == tls4 || *to == tls6) {
+                    acks += 1;
+                }
+            }
+        }
+        assert!(
+            via_core > 0 && acks > 0,
+            "{name}: {via_core} SIP via the core, {acks} ACKs"
+        );
+    }
+    assert_eq!(pcaps, cases.len(), "a capture per case");
+    core.stop().await;
+}
+
+/// A `--core-config` without the `WITH_TLS` block: Kamailio starts (no `-l tls:` it would
+/// refuse), the plain case runs through it and the TLS case is skipped, not failed.
+#[test]
+fn a_core_config_without_tls_skips_the_tls_cases() {
+    if !have_kamailio() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("no-tls.cfg");
+    std::fs::write(
+        &cfg,
+        cpm_harness::kamailio::KAMAILIO_CFG.replace("WITH_TLS", "NO_TLS_HERE"),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_cpm-harness"))
+        .args(["run", "--core", "kamailio", "--core-config"])
+        .arg(&cfg)
+        .args([
+            "--filter",
+            "F1/x/on-ack/tls/new/sdp/predefined/msrps/in-order",
+            "--filter",
+            "F1/x/on-ack/udp/new/sdp/predefined/in-order",
+            "--out",
+        ])
+        .arg(dir.path().join("r"))
+        .arg("--captures")
+        .arg(dir.path().join("c"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run cpm-harness");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("1 case, 1 skipped"), "{text}");
+    assert!(
+        text.contains("skipped behind the core: 1 case (SIP over TLS: the Kamailio configuration")
+            && text.contains("has no WITH_TLS block)"),
+        "{text}"
+    );
+    assert!(text.contains("1 passed, 0 failed"), "{text}");
+    assert!(!text.contains("SIP over TLS at"), "{text}");
+    assert!(!text.contains("/tls/"), "the TLS case ran: {text}");
 }

@@ -248,6 +248,34 @@ impl TlsContext {
         Ok((vec![cert.der().clone()], key))
     }
 
+    /// Whether [`TlsContext::issue_pem`] can mint (the CA's key is at hand).
+    pub fn can_issue(&self) -> bool {
+        self.issuer.is_some()
+    }
+
+    /// A leaf for a peer outside this process (the SIP/IP core): its certificate and its
+    /// key (PKCS#8), both PEM, naming every address in `ips` (RFC 5922 §7.1: the peer is
+    /// reached by IP address), minted from the run's CA. An error when this context cannot
+    /// mint (a given certificate, no CA key).
+    pub fn issue_pem(&self, name: &str, ips: &[IpAddr]) -> anyhow::Result<(String, String)> {
+        let issuer = self.issuer.as_ref().ok_or_else(|| {
+            anyhow!("TLS: the run's CA key is not at hand to issue a certificate")
+        })?;
+        let mut params =
+            rcgen::CertificateParams::new(ips.iter().map(|i| i.to_string()).collect::<Vec<_>>())?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate()?;
+        let cert = params.signed_by(&key, issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
     /// The TLS server side of entity `name` listening on `ip`.
     pub fn acceptor(&self, name: &str, ip: IpAddr) -> anyhow::Result<TlsAcceptor> {
         let (chain, key) = self.identity(name, ip)?;

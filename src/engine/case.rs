@@ -134,6 +134,8 @@ pub struct RunSettings {
     pub core: Option<std::net::SocketAddr>,
     /// The core's IPv6 address, for the cases on IPv6 (`ip: v6`).
     pub core_v6: Option<std::net::SocketAddr>,
+    /// The core's SIP-over-TLS addresses (IPv4, IPv6), for the cases over TLS.
+    pub core_tls: Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)>,
     /// The SUT's session-ids in the run's cases so far (shared by the clones of these
     /// settings): SDP-UNIQUE fails a session-id an earlier case used.
     pub session_ids: Arc<RunSessionIds>,
@@ -157,6 +159,7 @@ impl RunSettings {
             reanalyze: false,
             core: None,
             core_v6: None,
+            core_tls: None,
             session_ids: Arc::new(RunSessionIds::default()),
         }
     }
@@ -175,6 +178,30 @@ impl RunSettings {
             (Some(c), crate::config::IpFamily::V6) => self.core_v6.map(Some).ok_or_else(|| {
                 anyhow::anyhow!("the SIP/IP core at {c} has no IPv6 address for this IPv6 case")
             }),
+        }
+    }
+}
+
+impl RunSettings {
+    /// The core address for a case over `transport` on `family`: its TLS listener for SIP
+    /// over TLS (an error when it serves none), else as [`RunSettings::core_for`].
+    pub fn core_for_transport(
+        &self,
+        family: crate::config::IpFamily,
+        transport: crate::codec::sip::Transport,
+    ) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        if self.core.is_none() || transport != crate::codec::sip::Transport::Tls {
+            return self.core_for(family);
+        }
+        let tls = self.core_tls.ok_or_else(|| {
+            anyhow::anyhow!("the SIP/IP core serves no SIP over TLS (started without TLS material)")
+        })?;
+        match family {
+            crate::config::IpFamily::V4 => Ok(Some(tls.0)),
+            crate::config::IpFamily::V6 => tls
+                .1
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("the SIP/IP core serves no SIP over TLS on IPv6")),
         }
     }
 }
@@ -369,7 +396,7 @@ async fn drive(
         Site::Net(net) => {
             let mut topology = Topology::generate_lab(net, case.variant.ip);
             if s.core.is_some() {
-                topology.core = s.core_for(case.variant.ip)?;
+                topology.core = s.core_for_transport(case.variant.ip, case.variant.transport)?;
             }
             let topology = Arc::new(topology);
             let dir = work_dir(s, case);

@@ -90,12 +90,19 @@ impl Node {
         // Behind a SIP/IP core the request goes to the proxy with a pre-loaded route: the
         // proxy, then the next entity (RFC 3261 §8.1.2); the proxy records its route.
         let core = self.cfg.topology.core;
+        // Over TLS both hops are `sips:` (RFC 3261 §26.2.2, RFC 5630 §3: TLS on every hop,
+        // not `transport=tls`), so the proxy reaches the next entity over TLS too.
+        let tls = self.transport(call) == Transport::Tls;
         let preloaded = |tcp: bool| -> Vec<(String, String)> {
             let Some(core) = core else { return vec![] };
-            let t = if tcp { ";transport=tcp" } else { "" };
+            let (scheme, t) = match (tls, tcp) {
+                (true, _) => ("sips", ""),
+                (false, true) => ("sip", ";transport=tcp"),
+                (false, false) => ("sip", ""),
+            };
             vec![(
                 "Route".to_string(),
-                format!("<sip:{core}{t};lr>, <sip:{target}{t};lr>"),
+                format!("<{scheme}:{core}{t};lr>, <{scheme}:{target}{t};lr>"),
             )]
         };
         if self.cfg.variant_header {
