@@ -302,7 +302,8 @@ fn two_files_for_one_figure_are_rejected() {
 fn default_plan_size_and_unique_ids() {
     let p = plan(&suites_dir(), &default_suite(), &reference()).unwrap();
     let n = p.cases.len();
-    assert!((100..=300).contains(&n), "{n} cases");
+    // 306 with the exception sections of issue 16 (each a handful of cases).
+    assert!((100..=310).contains(&n), "{n} cases");
     assert!(p.skipped.is_empty(), "{:?}", p.skipped);
     let ids: HashSet<&str> = p.cases.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), n, "case ids are unique");
@@ -592,7 +593,7 @@ fn reference_profile_expands_to_the_sut_command() {
         "/bin/cpm-harness sut --topology /tmp/t.yaml --roles x --figure 1 \
         --trigger on-ack --x-trigger on-ack --l23 pf --ack after-ack --setup sdp --transport udp \
         --group predefined --chunk-size 2048 --msrp-transport tcp --tls-dir {} --reuse \
-        --out-dir /tmp/out --fault no-reuse",
+        --out-dir /tmp/out --invite-timeout-ms 1000 --fault no-reuse",
         tls_dir.display()
     );
     let want: Vec<&str> = want.split_whitespace().collect();
