@@ -246,6 +246,11 @@ struct SutArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Timer B (RFC 3261 §17.1.1.2): how long an INVITE waits for a final response before
+    /// the entity gives up on it (default 64·T1 = 32 s); a B2BUA then answers its upstream
+    /// INVITE with 408.
+    #[arg(long, value_name = "MS")]
+    invite_timeout_ms: Option<u64>,
     /// Deviate deliberately (repeatable); `--fault list` prints the known faults.
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<FaultArg>,
@@ -1152,7 +1157,10 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         topology: topology.clone(),
         variant,
         roles: roles.clone(),
-        timers: SipTimers::default(),
+        timers: SipTimers {
+            invite_timeout: a.invite_timeout_ms.map(std::time::Duration::from_millis),
+            ..SipTimers::default()
+        },
         recorder: None,
         out_dir: a.out_dir.clone(),
         digest: true,

@@ -127,6 +127,8 @@ pub fn fault_applies(f: Fault, case: &Case) -> bool {
         Fault::RespondsDespiteFailureReportNo => {
             case.holds.failure_report_no && (middle || sut(Role::ClientB))
         }
+        // Where a harness member never answers and the SUT's pf-b must give up on it.
+        Fault::WaitForeverForMember => sut(Role::PfB) && !case.holds.no_answer.is_empty(),
         Fault::DeclineAnswersCf => {
             sut(Role::X)
                 && v.x_answer() == XAnswer::AfterFirstMember

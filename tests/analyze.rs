@@ -171,6 +171,14 @@ fn runs() -> &'static BTreeMap<&'static str, Live> {
                 },
                 ..spec("f1-pf-b-reports", 1, &[PfB], 197)
             },
+            // member-never-answers (issue 16): an INVITE4 with nothing back, pf-b's 408.
+            Spec {
+                holds: Holds {
+                    no_answer: ["b1".to_string()].into(),
+                    ..Holds::default()
+                },
+                ..spec("f2-pf-b-never-answers", 2, &[PfB], 198)
+            },
         ]);
         let profile = Profile::load(Path::new("profiles/reference.yaml")).expect("profile");
         let rt = tokio::runtime::Builder::new_multi_thread()

@@ -72,6 +72,7 @@ async fn figure_passes(net: u8, variant: Variant) {
                             | CheckId::SigNon2xxAck
                             | CheckId::SigDecline
                             | CheckId::SigAllDecline
+                            | CheckId::SigNoAnswer
                             | CheckId::MediaAbort
                             | CheckId::SigLeave
                             | CheckId::MediaReject
@@ -231,6 +232,66 @@ async fn member_declines_passes() {
             let v = verdict_of(&results, id).verdict;
             if v != Verdict::Pass {
                 failures.push_str(&format!("{name}: {id} is {}\n", v.as_str()));
+            }
+        }
+        assert!(
+            run.ctx.delivered.get("b1").is_none_or(|d| d.bytes == 0),
+            "{name}: b1 got content"
+        );
+        for m in ["b2", "b3"] {
+            assert!(
+                run.ctx.delivered.get(m).is_some_and(|d| d.complete),
+                "{name}: {m} incomplete: {:?}",
+                run.ctx.delivered
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
+
+/// member-never-answers (issue 16 item 7): b1 sends nothing to its INVITE4. The SUT's pf-b
+/// gives up on it (Timer B, 1 s here) with a final non-2xx that SIG-NO-ANSWER judges; x
+/// goes on as after a decline (SIG-DECLINE); every check passes or cannot see it, b2 and b3
+/// get the whole message, b1 nothing. FIG 2 (x waits for a 200-3) and FIG 1 (at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_never_answers_passes() {
+    let cases: Vec<Case> = [
+        (2u8, &[Role::X][..]),
+        (2, &[Role::PfB][..]),
+        (2, &[Role::PfA, Role::X, Role::PfB][..]),
+        (1, &[Role::PfB][..]),
+    ]
+    .into_iter()
+    .map(|(fig, sut)| {
+        let mut case = Case::new(var(fig, Transport::Udp), sut);
+        case.scenario = b1_never_answers();
+        case
+    })
+    .collect();
+    let runs = futures_join(cases.into_iter().enumerate().map(|(i, case)| async move {
+        let run = run_case(177, i as u16, &case).await;
+        (case, run)
+    }))
+    .await;
+    let mut failures = String::new();
+    for (case, run) in &runs {
+        let results = judge(run);
+        let name = format!("{} split {}", case.variant.id(), split_name(&case.sut));
+        let bad: Vec<&CheckResult> = results
+            .iter()
+            .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
+            .collect();
+        if !bad.is_empty() {
+            failures.push_str(&format!("{name}: {:?}\n{}", run.warnings, show(&results)));
+        }
+        if case.sut == [Role::PfB] {
+            let r = verdict_of(&results, CheckId::SigNoAnswer);
+            if !(r.verdict == Verdict::Pass
+                && r.findings.iter().any(
+                    |f| matches!(&f.kind, K::GaveUpOnMember { member, code, .. } if member == "b1" && *code == 408),
+                ))
+            {
+                failures.push_str(&format!("{name}: SIG-NO-ANSWER\n{}", show(&results)));
             }
         }
         assert!(
@@ -696,6 +757,14 @@ fn b1_declines() -> Holds {
     }
 }
 
+/// member-never-answers: b1 sends nothing at all to its INVITE4.
+fn b1_never_answers() -> Holds {
+    Holds {
+        no_answer: ["b1".to_string()].into(),
+        ..Holds::default()
+    }
+}
+
 const FAULT_CASES: &[FaultCase] = &[
     FaultCase {
         fault: Fault::PathSchemeMsrp,
@@ -1090,6 +1159,14 @@ const FAULT_CASES: &[FaultCase] = &[
         scenario: b1_declines,
         expect: |k| matches!(k, K::AnsweredOnDecline { .. }),
     },
+    FaultCase {
+        fault: Fault::WaitForeverForMember,
+        fig: 2,
+        sut: &[Role::PfB],
+        tweak: no_tweak,
+        scenario: b1_never_answers,
+        expect: |k| matches!(k, K::NeverGaveUp { member, .. } if member == "b1"),
+    },
 ];
 
 fn reuse(v: &mut Variant) {
@@ -1298,6 +1375,7 @@ fn recording() -> &'static Recording {
                                     | CheckId::SigNon2xxAck
                                     | CheckId::SigDecline
                                     | CheckId::SigAllDecline
+                                    | CheckId::SigNoAnswer
                                     | CheckId::MediaAbort
                                     | CheckId::SigLeave
                                     | CheckId::MediaReject
@@ -1395,6 +1473,12 @@ fn decline_recording() -> &'static Recording {
     REC.get_or_init(|| scenario_recording(2, 163, b1_declines()))
 }
 
+/// member-never-answers, FIG 2, b1 sends nothing to its INVITE4.
+fn no_answer_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| scenario_recording(2, 178, b1_never_answers()))
+}
+
 /// member-leaves, FIG 1, b1 sends BYE mid-transfer.
 fn leave_recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
@@ -1453,6 +1537,7 @@ fn assert_mutation_fails(
     let rec = match id {
         CheckId::SigNon2xxAck | CheckId::SigDecline => decline_recording(),
         CheckId::SigAllDecline => all_decline_recording(),
+        CheckId::SigNoAnswer => no_answer_recording(),
         CheckId::MediaAbort => abort_recording(),
         CheckId::SigLeave => leave_recording(),
         CheckId::MediaReject => refuse_recording(),
@@ -2460,6 +2545,37 @@ fn mutation_sig_decline() {
             all.extend(same_sip(ev, a));
             drop_events(ev, all);
         },
+    );
+}
+
+#[test]
+fn mutation_sig_no_answer() {
+    // pf-b1 never gives up on b1: its 408 to x (and x's ACK of it) are gone.
+    let rec = no_answer_recording();
+    let (x, pfb1) = (addr_of(rec, "x", false), addr_of(rec, "pf-b1", false));
+    assert_mutation_fails(
+        CheckId::SigNoAnswer,
+        |f| matches!(&f.kind, K::NeverGaveUp { member, .. } if member == "b1"),
+        |_| {},
+        |ev| {
+            let r = find_sip(ev, pfb1, x, "SIP/2.0 408", "");
+            let mut all = same_sip(ev, r);
+            let a = find_sip(ev, x, pfb1, "ACK ", "b1@");
+            all.extend(same_sip(ev, a));
+            drop_events(ev, all);
+        },
+    );
+}
+
+#[test]
+fn a_silent_client_b_of_the_sut_fails_sig_no_answer() {
+    // The same wire judged with client-b as the SUT's: its silence is its own fault, not a
+    // scenario that excuses it from the group.
+    assert_mutation_fails(
+        CheckId::SigNoAnswer,
+        |f| matches!(&f.kind, K::MemberNeverAnswered { member, .. } if member == "b1"),
+        |ctx| ctx.sut = vec![Role::ClientB],
+        |_| {},
     );
 }
 

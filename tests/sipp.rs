@@ -142,6 +142,7 @@ async fn sipp_against_reference_sut_on(fig: u8, net: u8, v6: bool) {
             CheckId::SigNon2xxAck,
             CheckId::SigDecline,
             CheckId::SigAllDecline,
+            CheckId::SigNoAnswer,
             CheckId::SigLeave,
         ]
         .contains(&c.id);

@@ -592,7 +592,7 @@ fn reference_profile_expands_to_the_sut_command() {
         "/bin/cpm-harness sut --topology /tmp/t.yaml --roles x --figure 1 \
         --trigger on-ack --x-trigger on-ack --l23 pf --ack after-ack --setup sdp --transport udp \
         --group predefined --chunk-size 2048 --msrp-transport tcp --tls-dir {} --reuse \
-        --out-dir /tmp/out --fault no-reuse",
+        --out-dir /tmp/out --invite-timeout-ms 1000 --fault no-reuse",
         tls_dir.display()
     );
     let want: Vec<&str> = want.split_whitespace().collect();

@@ -463,6 +463,12 @@ async fn drive(
             no_response_wait_ms: profile
                 .no_response_wait_ms
                 .or(case.holds.no_response_wait_ms),
+            no_answer_wait_ms: (!case.holds.no_answer.is_empty()).then(|| {
+                profile
+                    .no_answer_wait_ms
+                    .or(case.holds.no_answer_wait_ms)
+                    .unwrap_or(crate::entity::holds::DEFAULT_NO_ANSWER_WAIT.as_millis() as u64)
+            }),
             ..case.holds.clone()
         },
         hold_roles: hold_roles(&case.sut),

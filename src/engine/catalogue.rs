@@ -68,6 +68,7 @@ check_ids! {
     SigNon2xxAck = "SIG-NON2XX-ACK",
     SigDecline = "SIG-DECLINE",
     SigAllDecline = "SIG-ALL-DECLINE",
+    SigNoAnswer = "SIG-NO-ANSWER",
     SigLeave = "SIG-LEAVE",
     SigTls = "SIG-TLS",
     MediaDelivery = "MEDIA-DELIVERY",
@@ -104,7 +105,7 @@ pub enum Family {
 impl CheckId {
     /// The conformance checks, in catalogue order: the checks [`crate::engine::checks::run_checks`]
     /// returns, one each.
-    pub const ALL: [CheckId; 37] = [
+    pub const ALL: [CheckId; 38] = [
         CheckId::SdpMedia,
         CheckId::SdpC,
         CheckId::SdpPort,
@@ -130,6 +131,7 @@ impl CheckId {
         CheckId::SigNon2xxAck,
         CheckId::SigDecline,
         CheckId::SigAllDecline,
+        CheckId::SigNoAnswer,
         CheckId::SigLeave,
         CheckId::SigTls,
         CheckId::MediaDelivery,
@@ -503,6 +505,26 @@ pub static CATALOGUE: &[Entry] = &[
                answers on the first 200-3 (FIG 2, 4, 5, 6), does not answer 200-2 on the \
                decline; no link is opened for the declined session.",
         rfc: &["RFC 3261 §13.2.2.3", "RFC 3261 §15"],
+        patent: &["S103", "S104", "FIG 1–7"],
+    },
+    Entry {
+        id: CheckId::SigNoAnswer,
+        title: "a member that never answers is given up on, within the declared wait",
+        what: "When a member's client-b never answers its INVITE4 (scenario \
+               `member-never-answers`: nothing at all, not even 100 Trying), its pf-b gives \
+               up on it by its INVITE transaction timeout (Timer B, 64·T1) or an application \
+               timer and answers x's INVITE3 for it with a final non-2xx (408 Request Timeout, \
+               or 487 after a CANCEL toward the member), within the profile's \
+               `no-answer-wait-ms` of INVITE4; it never accepts it. x then treats it as a \
+               decline (SIG-DECLINE: the others keep the call, no 200-2 on it where x waits \
+               for the first 200-3, FIG 2, 4, 5, 6). A client-b of the SUT's that answers an \
+               INVITE with nothing at all fails (a UAS answers every INVITE).",
+        rfc: &[
+            "RFC 3261 §17.1.1.2",
+            "RFC 3261 §9.1",
+            "RFC 3261 §16.7",
+            "RFC 3261 §13.3.1",
+        ],
         patent: &["S103", "S104", "FIG 1–7"],
     },
     Entry {

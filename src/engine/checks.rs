@@ -67,6 +67,7 @@ pub fn run_checks(ctx: &CaseContext, obs: &Observation) -> Vec<CheckResult> {
                 CheckId::SigNon2xxAck => sig_non2xx_ack(&a),
                 CheckId::SigDecline => sig_decline(&a),
                 CheckId::SigAllDecline => sig_all_decline(&a),
+                CheckId::SigNoAnswer => sig_no_answer(&a),
                 CheckId::SigLeave => sig_leave(&a),
                 CheckId::SigTls => sig_tls(&a),
                 CheckId::MediaDelivery => media_delivery(&a),
@@ -2920,7 +2921,8 @@ fn sig_decline(a: &Analysis) -> Vec<Finding> {
             .collect()
     };
     // pf-b answers x's INVITE for a declining member with a final non-2xx.
-    for (m, d) in &sc.declined {
+    // A member that never answered: SIG-NO-ANSWER judges its pf-b.
+    for (m, d) in sc.declined.iter().filter(|(_, d)| !d.no_answer) {
         let own = a.obs.legs.get(d.leg);
         if own.is_none_or(|l| l.uas.role != Role::ClientB) {
             continue; // Read off x's leg: the member's own answer is not on the wire.
@@ -3105,6 +3107,107 @@ fn sig_decline(a: &Analysis) -> Vec<Finding> {
     if out.is_empty() {
         out.push(Finding::not_observable(K::NotPlayedBySut {
             entity: "x or the declining member's pf-b".into(),
+        }));
+    }
+    out
+}
+
+/// SIG-NO-ANSWER: the SUT's pf-b gives up on a member that never answered its INVITE4, with
+/// a final non-2xx to x's INVITE3 within the profile's `no-answer-wait-ms`.
+fn sig_no_answer(a: &Analysis) -> Vec<Finding> {
+    let sc = &a.obs.scenario;
+    let silent: Vec<_> = sc.declined.iter().filter(|(_, d)| d.no_answer).collect();
+    if silent.is_empty() {
+        return vec![Finding::not_observable(K::NoUnanswered)];
+    }
+    let wait = a.ctx.holds.no_answer_wait_ms.map_or(
+        crate::entity::holds::DEFAULT_NO_ANSWER_WAIT,
+        Duration::from_millis,
+    );
+    let mut out = Vec::new();
+    for (m, d) in silent {
+        // The scenario is the harness's member going silent; a client-b of the SUT's that
+        // answers nothing breaks RFC 3261 §13.3.1 (a UAS answers every INVITE) and fails.
+        if !a.self_check && a.ctx.is_sut(Role::ClientB) {
+            out.push(about(
+                Class::Fail,
+                a.sip_ev(d.response),
+                K::MemberNeverAnswered {
+                    member: m.clone(),
+                    invite: a.sip_ev(d.response),
+                },
+            ));
+            continue;
+        }
+        let Some(pfb) = a.topo.pf_b_serving(m) else {
+            continue;
+        };
+        let pfb = party(a.topo, &pfb.name, Role::PfB);
+        if !a.subject(&pfb) {
+            continue;
+        }
+        let invite = a.sip_ev(d.response);
+        let l3 = a
+            .obs
+            .legs
+            .iter()
+            .filter(|l| l.uac.role == Role::X && l.uas.role == Role::PfB)
+            .find(|l| member_of(a.topo, l).as_deref() == Some(m.as_str()));
+        let Some(l3) = l3 else {
+            if !a.self_check && a.ctx.is_sut(Role::X) {
+                out.push(a.hidden("x's INVITE3 for the silent member (x is the SUT's too)"));
+            }
+            continue;
+        };
+        match (l3.ok, l3.final_response) {
+            (Some(ok), _) => out.push(about(
+                Class::Fail,
+                a.sip_ev(ok),
+                K::UnansweredAccepted {
+                    member: m.clone(),
+                    invite,
+                    response: a.sip_ev(ok),
+                },
+            )),
+            (None, Some(f)) => {
+                let after = a.t(f).saturating_sub(a.t(d.response));
+                let after_ms = after.as_millis() as u64;
+                let k = if after <= wait {
+                    K::GaveUpOnMember {
+                        member: m.clone(),
+                        code: code_of(a, f).unwrap_or(0),
+                        response: a.sip_ev(f),
+                        after_ms,
+                    }
+                } else {
+                    K::GaveUpLate {
+                        member: m.clone(),
+                        response: a.sip_ev(f),
+                        after_ms,
+                        wait_ms: wait.as_millis() as u64,
+                    }
+                };
+                let class = if after <= wait {
+                    Class::Pass
+                } else {
+                    Class::Fail
+                };
+                out.push(about(class, a.sip_ev(f), k));
+            }
+            (None, None) => out.push(about(
+                Class::Fail,
+                invite.clone(),
+                K::NeverGaveUp {
+                    member: m.clone(),
+                    invite,
+                    watched: Time(a.obs.end),
+                },
+            )),
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::not_observable(K::NotPlayedBySut {
+            entity: "the silent member's pf-b".into(),
         }));
     }
     out

@@ -1079,6 +1079,39 @@ pub enum FindingKind {
     },
     /// No member declined: nothing for SIG-DECLINE.
     NoDecline,
+    /// pf-b gave up on a member that never answered: its final non-2xx to x's INVITE3.
+    GaveUpOnMember {
+        member: String,
+        code: u16,
+        response: Cite,
+        after_ms: u64,
+    },
+    /// pf-b gave up, but only after the profile's `no-answer-wait-ms`.
+    GaveUpLate {
+        member: String,
+        response: Cite,
+        after_ms: u64,
+        wait_ms: u64,
+    },
+    /// pf-b accepted x's INVITE3 for a member that never answered.
+    UnansweredAccepted {
+        member: String,
+        invite: Cite,
+        response: Cite,
+    },
+    /// pf-b never gave up on a member that never answered.
+    NeverGaveUp {
+        member: String,
+        invite: Cite,
+        watched: Time,
+    },
+    /// A client-b of the SUT's answered nothing at all to its INVITE.
+    MemberNeverAnswered {
+        member: String,
+        invite: Cite,
+    },
+    /// No member left its INVITE unanswered: nothing for SIG-NO-ANSWER.
+    NoUnanswered,
     /// Not every member declined: nothing for SIG-ALL-DECLINE.
     NotAllDeclined,
     /// `entity` took the refusal of its INVITE: no BYE in that dialog, no link after it.
@@ -2296,6 +2329,51 @@ impl fmt::Display for FindingKind {
                 "{entity} opened no link for the session member {member} declined"
             ),
             K::NoDecline => f.write_str("no member declined"),
+            K::GaveUpOnMember {
+                member,
+                code,
+                response,
+                after_ms,
+            } => write!(
+                f,
+                "{member} never answered; its pf-b gave up after {after_ms} ms with {code}: \
+                 {response}"
+            ),
+            K::GaveUpLate {
+                member,
+                response,
+                after_ms,
+                wait_ms,
+            } => write!(
+                f,
+                "{member} never answered; its pf-b gave up only after {after_ms} ms, past \
+                 no-answer-wait-ms ({wait_ms} ms): {response} (RFC 3261 §17.1.1.2)"
+            ),
+            K::UnansweredAccepted {
+                member,
+                invite,
+                response,
+            } => write!(
+                f,
+                "{member} never answered {invite}, yet its pf-b accepted x's INVITE for it: \
+                 {response}"
+            ),
+            K::NeverGaveUp {
+                member,
+                invite,
+                watched,
+            } => write!(
+                f,
+                "{member} never answered {invite}, and its pf-b never gave up on it: no final \
+                 response to x's INVITE for it (watched until {watched}; RFC 3261 §17.1.1.2 \
+                 Timer B)"
+            ),
+            K::MemberNeverAnswered { member, invite } => write!(
+                f,
+                "{member} (the SUT's client-b) sent nothing at all to {invite}: a UAS answers \
+                 every INVITE (RFC 3261 §13.3.1)"
+            ),
+            K::NoUnanswered => f.write_str("every member answered its INVITE"),
             K::NotAllDeclined => f.write_str("not every member declined"),
             K::RefusalTaken { entity, response } => write!(
                 f,

@@ -210,6 +210,8 @@ struct RawProfile {
     #[serde(default)]
     no_response_wait_ms: Option<u64>,
     #[serde(default)]
+    no_answer_wait_ms: Option<u64>,
+    #[serde(default)]
     variant_header: bool,
     #[serde(default)]
     self_check: bool,
@@ -368,6 +370,10 @@ pub struct Profile {
     /// (`no-response-wait-ms`); `None`: the defaults of [`crate::entity::holds`].
     pub report_wait_ms: Option<u64>,
     pub no_response_wait_ms: Option<u64>,
+    /// PIXIT `no-answer-wait-ms`: how long the harness waits for the SUT to give up on a
+    /// member that never answers its INVITE (scenario `member-never-answers`) before it gives
+    /// up itself; `None`: [`crate::entity::holds::DEFAULT_NO_ANSWER_WAIT`].
+    pub no_answer_wait_ms: Option<u64>,
     /// The harness's INVITEs carry `X-Cpm-Variant` (the reference SUT's per-call mode).
     pub variant_header: bool,
     /// The self-check cases (split `none`) belong to this profile's runs (the reference
@@ -419,6 +425,7 @@ impl Profile {
             report_timing: crate::config::ReportTiming::default(),
             report_wait_ms: None,
             no_response_wait_ms: None,
+            no_answer_wait_ms: None,
             variant_header: false,
             self_check: true,
         }
@@ -978,6 +985,7 @@ fn build(raw: RawProfile, text: &str, origin: &str, base_dir: &Path) -> Result<P
         report_timing: raw.report_timing,
         report_wait_ms: raw.report_wait_ms,
         no_response_wait_ms: raw.no_response_wait_ms,
+        no_answer_wait_ms: raw.no_answer_wait_ms,
         variant_header: raw.variant_header,
         self_check: raw.self_check,
     })

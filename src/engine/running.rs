@@ -217,6 +217,18 @@ pub fn still_open(
         if !(is_sut(&l.uac.name) || is_sut(&l.uas.name)) {
             continue;
         }
+        // A harness member that never answered at all (member-never-answers): the SUT's
+        // INVITE transaction ends by its own timer with nothing on the wire (RFC 3261
+        // §17.1.1.2); whether it gave up in time is SIG-NO-ANSWER's to judge.
+        let unanswered = l.final_response.is_none()
+            && !is_sut(&l.uas.name)
+            && !l
+                .messages
+                .iter()
+                .any(|&i| obs.sip.get(i).and_then(|s| s.sender.as_ref()) == Some(&l.uas));
+        if unanswered {
+            continue;
+        }
         let what = match (l.final_response, l.ok, l.bye, l.bye_ok) {
             (None, _, _, _) => "its INVITE has no final response",
             (Some(_), None, _, _) => continue, // Rejected: over.

@@ -110,6 +110,7 @@ faults! {
     ReportNotPropagated = "report-not-propagated", "MEDIA-REPORT", "a middle entity relays SENDs without the Success-Report/Failure-Report its upstream asked for";
     ReportBeforeDelivery = "report-before-delivery", "MEDIA-REPORT", "a middle entity sends its success REPORT on receipt of the whole message, before delivery downstream was reported (where the profile declares after-delivery)";
     RespondsDespiteFailureReportNo = "responds-despite-failure-report-no", "MEDIA-NO-RESPONSE", "answers SENDs with 200 although they carry Failure-Report: no";
+    WaitForeverForMember = "wait-forever-for-member", "SIG-NO-ANSWER", "never gives up on an INVITE nobody answers (no Timer B): a member that never answers gets no final response upstream";
     DeclineAnswersCf = "decline-answers-cf", "SIG-DECLINE", "x answers 200-2 on a member's decline, before any member accepted, in figures where it waits for the first 200-3";
     RelayTruncate = "relay-truncate", "MEDIA-DELIVERY", "drops the last 10 bytes of every relayed message";
     WrongToPath = "wrong-to-path", "MEDIA-PATHS", "relayed SENDs carry the upstream To-Path";

@@ -40,6 +40,11 @@ pub struct Holds {
     /// (486 Busy Here, 603 Decline) instead of 200.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub decline: BTreeMap<String, u16>,
+    /// client-b instances (by name) that never answer their INVITE: no 100 Trying, no final
+    /// response, nothing on retransmissions (a client that is gone sends nothing; a UAS's
+    /// 100 is for a proxy hop, RFC 3261 §8.2.6.1, §17.2.1). Their pf-b must give up.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub no_answer: std::collections::BTreeSet<String>,
     /// client-b instances (by name) that answer every chunk of the content with this MSRP
     /// status (413: stop sending the message; 415: its media type is not accepted) instead of
     /// 200, and take none of it (RFC 4975 §7.1.2, §7.2).
@@ -76,6 +81,11 @@ pub struct Holds {
     /// arrived ([`DEFAULT_NO_RESPONSE_WAIT`] when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_response_wait_ms: Option<u64>,
+    /// How long a harness entity waits for a final response to an INVITE in a scenario with
+    /// a member that never answers (its Timer B there): where the harness plays x, how long
+    /// the SUT's pf-b has to give up (PIXIT `no-answer-wait-ms`, [`DEFAULT_NO_ANSWER_WAIT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_answer_wait_ms: Option<u64>,
 }
 
 /// `report-wait-ms` when the profile does not say: far above a loopback chain's delivery
@@ -83,6 +93,11 @@ pub struct Holds {
 pub const DEFAULT_REPORT_WAIT: Duration = Duration::from_millis(1000);
 /// `no-response-wait-ms` when the profile does not say.
 pub const DEFAULT_NO_RESPONSE_WAIT: Duration = Duration::from_millis(300);
+
+/// `no-answer-wait-ms` when the profile does not say: above the reference SUT's give-up time
+/// in the default run (`--invite-timeout-ms 1000`, profiles/reference.yaml) by a margin a loaded
+/// machine keeps.
+pub const DEFAULT_NO_ANSWER_WAIT: Duration = Duration::from_millis(2000);
 
 /// How a member leaves mid-transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +115,7 @@ impl Holds {
     pub fn scenario(&self) -> Holds {
         Holds {
             decline: self.decline.clone(),
+            no_answer: self.no_answer.clone(),
             reject_content: self.reject_content.clone(),
             abort_after_chunks: self.abort_after_chunks,
             leave: self.leave.clone(),
@@ -108,6 +124,7 @@ impl Holds {
             failure_report_no: self.failure_report_no,
             report_wait_ms: self.report_wait_ms,
             no_response_wait_ms: self.no_response_wait_ms,
+            no_answer_wait_ms: self.no_answer_wait_ms,
             ..Holds::default()
         }
     }
@@ -128,6 +145,7 @@ impl Holds {
     /// Whether the holds make an exception scenario (anything but the happy path).
     pub fn is_exception(&self) -> bool {
         !self.decline.is_empty()
+            || !self.no_answer.is_empty()
             || !self.reject_content.is_empty()
             || self.abort_after_chunks.is_some()
             || !self.leave.is_empty()
@@ -143,6 +161,7 @@ impl Holds {
         }
         let s = other.scenario();
         self.decline = s.decline;
+        self.no_answer = s.no_answer;
         self.reject_content = s.reject_content;
         self.abort_after_chunks = s.abort_after_chunks;
         self.leave = s.leave;
@@ -151,6 +170,7 @@ impl Holds {
         self.failure_report_no = s.failure_report_no;
         self.report_wait_ms = s.report_wait_ms.or(self.report_wait_ms);
         self.no_response_wait_ms = s.no_response_wait_ms.or(self.no_response_wait_ms);
+        self.no_answer_wait_ms = s.no_answer_wait_ms.or(self.no_answer_wait_ms);
         self
     }
 

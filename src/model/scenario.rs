@@ -19,6 +19,10 @@ pub struct Declined {
     /// The dialog it ended ([`Observation::legs`] index): the member's L4 leg, or its L3
     /// leg when no L4 leg of the member is on the wire.
     pub leg: usize,
+    /// The member never answered at all (scenario `member-never-answers`): no response of
+    /// its own on its L4 leg; `code` is 0 and `response` is its INVITE (INVITE4). Its pf-b
+    /// must give up on it (SIG-NO-ANSWER); otherwise it stands as a decline.
+    pub no_answer: bool,
 }
 
 /// The exception scenario of a case, as its wire shows it.
@@ -266,6 +270,29 @@ pub(super) fn read(obs: &Observation, topo: &Topology) -> Scenario {
                     code,
                     response,
                     leg: li,
+                    no_answer: false,
+                },
+            );
+            continue;
+        }
+        // The member never answered: L4 legs of it on the wire, and not one response of its
+        // own on any of them (a 100 would be one).
+        let silent = candidates.iter().all(|&li| {
+            let l = &obs.legs[li];
+            l.uas.role == Role::ClientB
+                && !l
+                    .messages
+                    .iter()
+                    .any(|&i| obs.sip[i].sender.as_ref() == Some(&l.uas))
+        });
+        if let Some(&li) = candidates.first().filter(|_| silent) {
+            out.declined.insert(
+                m.name.clone(),
+                Declined {
+                    code: 0,
+                    response: obs.legs[li].invite,
+                    leg: li,
+                    no_answer: true,
                 },
             );
         }

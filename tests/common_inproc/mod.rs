@@ -119,6 +119,11 @@ pub async fn run_case_on(topo: Arc<Topology>, case: &Case) -> Run {
             .expect("instance of the topology");
         let recorder = if case.sut.contains(&inst.role) {
             cfg.faults = case.faults.clone();
+            // A member that never answers: the SUT gives up well within the harness's wait,
+            // as the reference profile's `--invite-timeout-ms` makes it.
+            if !case.scenario.no_answer.is_empty() {
+                cfg.timers.invite_timeout = Some(Duration::from_millis(1000));
+            }
             None
         } else {
             cfg.holds = holds_for(inst.role, &case.sut).with_scenario(&case.scenario);

@@ -59,6 +59,18 @@ use timers::TimerEntry;
 pub struct SipTimers {
     pub t1: Duration,
     pub t2: Duration,
+    /// How long an INVITE client transaction waits for a final response before it gives up
+    /// (Timer B, RFC 3261 §17.1.1.2): 64·T1 when unset. The reference SUT's
+    /// `--invite-timeout-ms` shortens it so that a member that never answers costs the
+    /// default run about a second, not 32 s.
+    pub invite_timeout: Option<Duration>,
+}
+
+impl SipTimers {
+    /// Timer B.
+    pub fn timer_b(&self) -> Duration {
+        self.invite_timeout.unwrap_or(self.t1 * 64)
+    }
 }
 
 impl Default for SipTimers {
@@ -66,6 +78,7 @@ impl Default for SipTimers {
         SipTimers {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
+            invite_timeout: None,
         }
     }
 }

@@ -160,7 +160,8 @@ impl Node {
         if self.legs[leg].transport == Transport::Udp {
             self.arm(leg, TimerKind::InviteRetx, t1);
         }
-        self.arm(leg, TimerKind::InviteTimeout, t1 * 64);
+        let timer_b = self.timer_b();
+        self.arm(leg, TimerKind::InviteTimeout, timer_b);
     }
 
     /// [`Fault::MalformedSip`]: an OPTIONS outside any dialog (its own Call-ID and branch)

@@ -4,11 +4,16 @@
 
 use super::state::{DialogState, Hold, LegIdx, Side};
 use super::Node;
+use crate::entity::Fault;
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 /// How long a SEND may wait for its response (RFC 4975 §7.1.1).
 pub(super) const MSRP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The harness's pf-b gives up on its silent member this soon: well within the reference
+/// SUT's `--invite-timeout-ms 1000`, so x (the SUT) sees the 408 rather than its own timeout.
+const HARNESS_PF_B_GIVE_UP: Duration = Duration::from_millis(150);
 
 /// (due, sequence, leg, kind, the interval it was armed with: the next one doubles it).
 pub(super) type TimerEntry = (Instant, u64, LegIdx, TimerKind, Duration);
@@ -36,6 +41,23 @@ pub(super) enum TimerKind {
 }
 
 impl Node {
+    /// This node's Timer B: the configured INVITE timeout. For the harness in a scenario with
+    /// a member that never answers: as that member's pf-b, [`HARNESS_PF_B_GIVE_UP`] (so that a
+    /// SUT x hears the 408 before its own INVITE timeout); otherwise the profile's
+    /// `no-answer-wait-ms` (the time the SUT has to give up first).
+    pub(super) fn timer_b(&self) -> Duration {
+        if self.cfg.holds.no_answer.is_empty() {
+            return self.cfg.timers.timer_b();
+        }
+        if self.cfg.role == crate::topology::Role::PfB {
+            return HARNESS_PF_B_GIVE_UP;
+        }
+        self.cfg.holds.no_answer_wait_ms.map_or(
+            crate::entity::holds::DEFAULT_NO_ANSWER_WAIT,
+            Duration::from_millis,
+        )
+    }
+
     pub(super) fn arm(&mut self, leg: LegIdx, kind: TimerKind, after: Duration) {
         self.timer_seq += 1;
         self.timers.push(Reverse((
@@ -63,7 +85,10 @@ impl Node {
                 }
             }
             TimerKind::InviteTimeout => {
-                if state == DialogState::AwaitOk && self.legs[leg].side == Side::Down {
+                if state == DialogState::AwaitOk
+                    && self.legs[leg].side == Side::Down
+                    && !self.fault(Fault::WaitForeverForMember)
+                {
                     self.legs[leg].state = DialogState::Failed;
                     self.bp_legs.push(leg);
                     self.warn(format!(

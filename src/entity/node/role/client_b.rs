@@ -44,6 +44,13 @@ impl Rules for ClientB {
     fn invited(&self, node: &mut Node, inv: Invited<'_>) {
         let call = &mut node.calls[inv.call];
         call.member = Some(node.cfg.name.clone());
+        if node.cfg.holds.no_answer.contains(&node.cfg.name) {
+            // A member that is gone: nothing at all goes back (no 100 either; retransmissions
+            // find no last response to repeat), and its session is over at once here.
+            node.legs[inv.leg].state = DialogState::Failed;
+            node.end_call_if_done(inv.call);
+            return;
+        }
         if let Some(&code) = node.cfg.holds.decline.get(&node.cfg.name) {
             node.reject_up(inv.leg, code, super::super::signalling::reason_phrase(code));
             return;
