@@ -251,6 +251,9 @@ fn tshark_fields(pcap: &Path, args: &[&str]) -> Vec<Vec<String>> {
         .arg("-r")
         .arg(pcap)
         .args(["-T", "fields"])
+        // Heuristics first: MSRP has no port of its own, and a kernel-chosen port of the
+        // harness (57000 is IRC's) would otherwise pick another port-based dissector.
+        .args(["-o", "tcp.try_heuristic_first:TRUE"])
         .args(args)
         .output()
         .expect("run tshark");
