@@ -611,17 +611,7 @@ pub fn encode_send_head_with(
     reports: ReportRequest,
 ) {
     out.reserve(160 + tid.len() + message_id.len() + to.host.len() + from.host.len());
-    out.put_slice(b"MSRP ");
-    out.put_slice(tid.as_bytes());
-    out.put_slice(b" SEND\r\nTo-Path: ");
-    to.encode_into(out);
-    out.put_slice(b"\r\nFrom-Path: ");
-    from.encode_into(out);
-    out.put_slice(b"\r\nMessage-ID: ");
-    out.put_slice(message_id.as_bytes());
-    out.put_slice(b"\r\nByte-Range: ");
-    range.encode_into(out);
-    out.put_slice(b"\r\n");
+    encode_request_start(out, tid, "SEND", to, from, message_id, range);
     if reports.success {
         out.put_slice(b"Success-Report: yes\r\n");
     }
@@ -669,6 +659,32 @@ pub fn encode_response(
     encode_end(out, tid, Flag::End, false);
 }
 
+/// The start line and the headers a SEND and a REPORT share, in RFC 4975 §6's order
+/// (To-Path, From-Path, Message-ID, Byte-Range), each line ended.
+fn encode_request_start(
+    out: &mut BytesMut,
+    tid: &str,
+    method: &str,
+    to: &MsrpUri,
+    from: &MsrpUri,
+    message_id: &str,
+    range: ByteRange,
+) {
+    out.put_slice(b"MSRP ");
+    out.put_slice(tid.as_bytes());
+    out.put_slice(b" ");
+    out.put_slice(method.as_bytes());
+    out.put_slice(b"\r\nTo-Path: ");
+    to.encode_into(out);
+    out.put_slice(b"\r\nFrom-Path: ");
+    from.encode_into(out);
+    out.put_slice(b"\r\nMessage-ID: ");
+    out.put_slice(message_id.as_bytes());
+    out.put_slice(b"\r\nByte-Range: ");
+    range.encode_into(out);
+    out.put_slice(b"\r\n");
+}
+
 /// Encodes a whole REPORT (RFC 4975 §7.1.2): To-Path = the SEND's sender, From-Path = `own`,
 /// the SEND's Message-ID, the Byte-Range it covers and its Status (`000 200 OK` for success).
 #[allow(clippy::too_many_arguments)]
@@ -682,17 +698,8 @@ pub fn encode_report(
     code: u16,
     comment: &str,
 ) {
-    out.put_slice(b"MSRP ");
-    out.put_slice(tid.as_bytes());
-    out.put_slice(b" REPORT\r\nTo-Path: ");
-    to.encode_into(out);
-    out.put_slice(b"\r\nFrom-Path: ");
-    own.encode_into(out);
-    out.put_slice(b"\r\nMessage-ID: ");
-    out.put_slice(message_id.as_bytes());
-    out.put_slice(b"\r\nByte-Range: ");
-    range.encode_into(out);
-    out.put_slice(format!("\r\nStatus: 000 {code:03} {comment}\r\n").as_bytes());
+    encode_request_start(out, tid, "REPORT", to, own, message_id, range);
+    out.put_slice(format!("Status: 000 {code:03} {comment}\r\n").as_bytes());
     encode_end(out, tid, Flag::End, false);
 }
 

@@ -80,6 +80,27 @@ const VERSIONS: &[&rustls::SupportedProtocolVersion] =
 /// [`TlsContext::tls12_only`].
 const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
 
+/// A leaf certificate for `name` naming `sans`, signed by the run's CA: server and client
+/// authentication both, since every hop is between two servers that may open it either way.
+fn leaf(
+    name: &str,
+    sans: Vec<String>,
+    issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
+) -> anyhow::Result<(rcgen::Certificate, rcgen::KeyPair)> {
+    let mut params = rcgen::CertificateParams::new(sans)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok((cert, key))
+}
+
 /// The CA's parameters; its name carries a digest of its key, so two runs' CAs (or the
 /// harness's and a SUT's own) never share a name and an untrusted one reads as such.
 fn ca_params(key: &rcgen::KeyPair) -> anyhow::Result<rcgen::CertificateParams> {
@@ -233,17 +254,7 @@ impl TlsContext {
         if !dns.is_empty() {
             sans.push(dns);
         }
-        let mut params = rcgen::CertificateParams::new(sans)?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.extended_key_usages = vec![
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = rcgen::KeyPair::generate()?;
-        let cert = params.signed_by(&key, issuer)?;
+        let (cert, key) = leaf(name, sans, issuer)?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         Ok((vec![cert.der().clone()], key))
     }
@@ -261,18 +272,7 @@ impl TlsContext {
         let issuer = self.issuer.as_ref().ok_or_else(|| {
             anyhow!("TLS: the run's CA key is not at hand to issue a certificate")
         })?;
-        let mut params =
-            rcgen::CertificateParams::new(ips.iter().map(|i| i.to_string()).collect::<Vec<_>>())?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.extended_key_usages = vec![
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = rcgen::KeyPair::generate()?;
-        let cert = params.signed_by(&key, issuer)?;
+        let (cert, key) = leaf(name, ips.iter().map(|i| i.to_string()).collect(), issuer)?;
         Ok((cert.pem(), key.serialize_pem()))
     }
 
