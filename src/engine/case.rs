@@ -106,6 +106,9 @@ impl RunSessionIds {
 /// How long the wire must stay silent before a case is judged (late closes, teardown).
 const QUIET: Duration = Duration::from_millis(250);
 
+/// How long the wire must stay silent once nothing of the SUT is left open.
+const QUIET_WHEN_OVER: Duration = Duration::from_millis(40);
+
 /// Run-wide settings of the case runner.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
@@ -561,10 +564,41 @@ async fn drive(
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
+    // Quiet for QUIET, or for QUIET_WHEN_OVER once everything of the SUT the harness can see
+    // is over (its dialogs ended or rejected, its links closed): a SUT with nothing open has no
+    // late close or teardown left to send, and waiting the full QUIET on every case was most
+    // of the default run's time.
     let mut seen = rec.len();
+    // (events seen, whether the SUT had nothing open then): the model is built once per change.
+    let mut judged: Option<(usize, bool)> = None;
     let mut quiet_since = clock::tokio_now();
-    while clock::tokio_now() < deadline && clock::tokio_since(quiet_since) < QUIET {
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    loop {
+        let quiet = clock::tokio_since(quiet_since);
+        if clock::tokio_now() >= deadline || quiet >= QUIET {
+            break;
+        }
+        if quiet >= QUIET_WHEN_OVER {
+            let over = match judged {
+                Some((n, over)) if n == seen => over,
+                _ => {
+                    let events = crate::trace::one_copy(&rec.records());
+                    let obs = crate::model::resolve(
+                        &topology,
+                        &case.sut,
+                        crate::model::interpret(&events),
+                    );
+                    let over =
+                        super::running::still_open(&obs, &topology, &case.sut, case.variant.reuse)
+                            .is_empty();
+                    judged = Some((seen, over));
+                    over
+                }
+            };
+            if over {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let n = rec.len();
         if n != seen {
             seen = n;

@@ -130,11 +130,11 @@ pub async fn execute(
     let mut stop: Option<String> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Longest first (cases with a discriminating pause take about three times as long), so
+    // Longest first (a member that never answers, a discriminating pause, a slow member), so
     // the run does not end waiting on a few slow cases started last. Reports stay in plan
     // order; the subnet follows the start order so cases running together never share one.
     let mut order: Vec<usize> = (0..cases.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(cases[i].pause()));
+    order.sort_by_key(|&i| std::cmp::Reverse(cases[i].expected_wait()));
     loop {
         while stop.is_none() && set.len() < schedule.jobs.max(1) && next < cases.len() {
             let i = order[next];

@@ -47,6 +47,22 @@ impl Case {
             .max(self.holds.answer_delay)
             .max(self.holds.send_delay)
     }
+
+    /// A rough guess at how long the case's own waits make it last, for scheduling the long
+    /// cases first: a pause is held at several steps, a slow member answers late, a member
+    /// that never answers is given up on by a timer (about a second), chunks are spaced.
+    pub fn expected_wait(&self) -> Duration {
+        let h = &self.holds;
+        let slow = h
+            .answer_delay_ms_per_member
+            .values()
+            .max()
+            .copied()
+            .unwrap_or(0);
+        let never = if h.no_answer.is_empty() { 0 } else { 1000 };
+        let linger = if h.failure_report_no { 300 } else { 0 };
+        self.pause() * 3 + h.chunk_gap * 10 + Duration::from_millis(slow + never + linger)
+    }
 }
 
 // ------------------------------------------------------------------------------------------
