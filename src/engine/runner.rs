@@ -135,20 +135,31 @@ pub async fn execute(
     // order; the subnet follows the start order so cases running together never share one.
     let mut order: Vec<usize> = (0..cases.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(cases[i].expected_wait()));
-    loop {
-        while stop.is_none() && set.len() < schedule.jobs.max(1) && next < cases.len() {
-            let i = order[next];
+    // Fills the free slots. Called before a finished case's reports are written (the sink
+    // runs on this thread and takes milliseconds per case), so a slot is not left empty
+    // meanwhile.
+    let fill = |set: &mut tokio::task::JoinSet<(usize, CaseOutcome)>,
+                next: &mut usize,
+                stop: &Option<String>,
+                sink: &mut dyn RunSink|
+     -> anyhow::Result<()> {
+        while stop.is_none() && set.len() < schedule.jobs.max(1) && *next < cases.len() {
+            let i = order[*next];
             let (case, profile, settings) = (cases[i].clone(), profile.clone(), settings.clone());
             sink.event(&RunEvent::CaseStarted {
                 index: i,
                 case: &cases[i],
             })?;
-            let slot = next;
+            let slot = *next;
             set.spawn(
                 async move { (i, run_case_retrying(&case, &profile, slot, &settings).await) },
             );
-            next += 1;
+            *next += 1;
         }
+        Ok(())
+    };
+    loop {
+        fill(&mut set, &mut next, &stop, sink)?;
         let done = tokio::select! {
             d = set.join_next() => d,
             _ = tick.tick() => {
@@ -167,6 +178,7 @@ pub async fn execute(
                 o.verdict.as_str()
             ));
         }
+        fill(&mut set, &mut next, &stop, sink)?;
         sink.event(&RunEvent::CaseFinished {
             index: i,
             case: &cases[i],
