@@ -3599,21 +3599,23 @@ fn media_report(a: &Analysis) -> Vec<Finding> {
                             if up_member.is_some() && dm.and_then(member) != up_member {
                                 continue;
                             }
-                            let Some(&down) = success_reports(dc, 1 - dd, &dk.message_id).last()
-                            else {
-                                continue;
+                            let kind = match success_reports(dc, 1 - dd, &dk.message_id).last() {
+                                Some(&down) if last.t < down.t => K::ReportBeforeDelivery {
+                                    entity: rcv.name.clone(),
+                                    report: report.clone(),
+                                    downstream: a.msrp_ev(dc, 1 - dd, down),
+                                },
+                                // Relayed whole and never reported: an upstream that ends
+                                // its session on the REPORT (client-a does) tears the
+                                // downstream hop down before it could report.
+                                None if dk.complete => K::ReportWithoutDelivery {
+                                    entity: rcv.name.clone(),
+                                    report: report.clone(),
+                                    downstream: content_ev(dc, dd, dk),
+                                },
+                                _ => continue,
                             };
-                            if last.t < down.t {
-                                out.push(about(
-                                    Class::Fail,
-                                    report.clone(),
-                                    K::ReportBeforeDelivery {
-                                        entity: rcv.name.clone(),
-                                        report: report.clone(),
-                                        downstream: a.msrp_ev(dc, 1 - dd, down),
-                                    },
-                                ));
-                            }
+                            out.push(about(Class::Fail, report.clone(), kind));
                         }
                     }
                 }
