@@ -591,9 +591,9 @@ async fn reports_pass() {
     assert!(failures.is_empty(), "{failures}");
 }
 
-/// MEDIA-REPORT follows the profile's PICS choice: a pf-b that reports on receipt of the
-/// whole message (before its member reported) fails where `after-delivery` is declared and
-/// passes where `on-receipt` is.
+/// MEDIA-REPORT follows the profile's PICS choice: a pf-b or a pf-a that reports on receipt
+/// of the whole message (before its downstream reported) fails where `after-delivery` is
+/// declared and passes where `on-receipt` is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_timing_follows_the_declared_pics() {
     use cpm_harness::config::ReportTiming;
@@ -606,6 +606,29 @@ async fn report_timing_follows_the_declared_pics() {
         fails_with(verdict_of(&after, CheckId::MediaReport), |f| matches!(
             f.kind,
             K::ReportBeforeDelivery { .. }
+        )),
+        "{}",
+        show(&after)
+    );
+    run.ctx.report_timing = ReportTiming::OnReceipt;
+    let on_receipt = judge(&run);
+    assert_eq!(
+        verdict_of(&on_receipt, CheckId::MediaReport).verdict,
+        Verdict::Pass,
+        "{}",
+        show(&on_receipt)
+    );
+    // A pf-a that reports on receipt: client-a ends the call on its REPORT, so x's hop, which
+    // carried the whole message, never reports; under after-delivery that fails too.
+    let mut case = Case::new(var(1, Transport::Udp), &[Role::PfA]);
+    case.scenario = success_report();
+    case.faults = vec![Fault::ReportBeforeDelivery];
+    let mut run = run_case(175, 1, &case).await;
+    let after = judge(&run);
+    assert!(
+        fails_with(verdict_of(&after, CheckId::MediaReport), |f| matches!(
+            &f.kind,
+            K::ReportWithoutDelivery { entity, .. } if entity == "pf-a"
         )),
         "{}",
         show(&after)
