@@ -13,6 +13,7 @@
 //! responses and binding SENDs wait for its end-line.
 
 use super::state::{DialogState, InMsg, LegIdx, OwedReport, PathCache, Pending, RelayHead, Side};
+use super::timers::TimerKind;
 use super::Node;
 use crate::codec::msrp::{
     encode_end, encode_report, encode_response, encode_send_head_with, new_ident, ByteRange, Flag,
@@ -612,7 +613,11 @@ impl Node {
                 });
                 let now =
                     self.rules.delivers() || (self.rules.middle() && self.reports_on_receipt());
-                if now {
+                let delay = self.cfg.holds.report_delay;
+                if now && self.rules.delivers() && !delay.is_zero() {
+                    self.legs[leg].report_owed = owed;
+                    self.arm(leg, TimerKind::ReportDelay, delay);
+                } else if now {
                     if let Some(o) = owed {
                         self.send_report(leg, conn, o);
                     }
@@ -706,7 +711,7 @@ impl Node {
     }
 
     /// Writes a success REPORT (`Status: 000 200 OK`) for `leg`'s peer on `conn`.
-    fn send_report(&mut self, leg: LegIdx, conn: ConnId, o: OwedReport) {
+    pub(super) fn send_report(&mut self, leg: LegIdx, conn: ConnId, o: OwedReport) {
         let tid = new_ident(&mut self.rng);
         let mut buf = BytesMut::new();
         encode_report(
