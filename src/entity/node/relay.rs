@@ -581,8 +581,9 @@ impl Node {
             }
         }
         // The whole message arrived with a success REPORT asked for (RFC 4975 §7.1.2): a
-        // member reports at once; a middle entity once its downstream reported delivery, or
-        // at once where it reports on receipt (before it relays the last chunk on).
+        // member reports at once (the harness's after its report-delay hold); a middle entity
+        // once its downstream reported delivery, or at once where it reports on receipt
+        // (before it relays the last chunk on).
         let whole = flag == Flag::End
             && m.method == "SEND"
             && m.has_body
