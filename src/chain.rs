@@ -3,7 +3,7 @@
 //! `sut` command (which runs the subset of roles it is given).
 
 use crate::clock;
-use crate::config::Variant;
+use crate::config::{ReportTiming, Variant};
 use crate::driver::{spawn_node, NodeHandle};
 use crate::entity::{Fault, Holds, Input, NodeConfig, NodeEvent, SipTimers};
 use crate::limits::Limits;
@@ -62,6 +62,9 @@ pub struct ChainOptions {
     /// Each call takes its variant from `X-Cpm-Variant` (the reference SUT's per-call mode,
     /// [`NodeConfig::per_call_variant`]).
     pub per_call_variant: bool,
+    /// When these instances' middle entities send a success REPORT
+    /// ([`NodeConfig::report_timing`]).
+    pub report_timing: ReportTiming,
 }
 
 impl ChainOptions {
@@ -82,6 +85,7 @@ impl ChainOptions {
             limits: Limits::default(),
             variant_header: false,
             per_call_variant: false,
+            report_timing: ReportTiming::default(),
         }
     }
 
@@ -165,6 +169,7 @@ impl Chain {
             cfg.limits = opts.limits;
             cfg.variant_header = opts.variant_header;
             cfg.per_call_variant = opts.per_call_variant;
+            cfg.report_timing = opts.report_timing;
             nodes.push(spawn_node(cfg, opts.recorder.clone()).await?);
         }
         Ok(Chain {

@@ -261,6 +261,12 @@ struct SutArgs {
     /// INVITE with 408.
     #[arg(long, value_name = "MS")]
     invite_timeout_ms: Option<u64>,
+    /// When pf-a, x and pf-b send the success REPORT their upstream asked for (RFC 4975
+    /// §7.1.2): `after-delivery` (once every downstream hop they relayed the message to
+    /// reported it) or `on-receipt` (as soon as the whole message arrived); a profile declares
+    /// the same as its `report-timing`.
+    #[arg(long, default_value = "after-delivery", value_parser = parse_report_timing)]
+    report_timing: cpm_harness::config::ReportTiming,
     /// Deviate deliberately (repeatable); `--fault list` prints the known faults.
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<FaultArg>,
@@ -1188,6 +1194,7 @@ async fn sut(a: SutArgs) -> anyhow::Result<u8> {
         },
         variant_header: per_call,
         per_call_variant: per_call,
+        report_timing: a.report_timing,
     })
     .await?;
     // Warnings (a peer's bad input above all) go to stderr when they happen: a SUT process

@@ -591,9 +591,9 @@ async fn reports_pass() {
     assert!(failures.is_empty(), "{failures}");
 }
 
-/// MEDIA-REPORT follows the profile's PICS choice: a pf-b that reports on receipt of the
-/// whole message (before its member reported) fails where `after-delivery` is declared and
-/// passes where `on-receipt` is.
+/// MEDIA-REPORT follows the profile's PICS choice: a pf-b or a pf-a that reports on receipt
+/// of the whole message (before its downstream reported) fails where `after-delivery` is
+/// declared and passes where `on-receipt` is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_timing_follows_the_declared_pics() {
     use cpm_harness::config::ReportTiming;
@@ -605,7 +605,30 @@ async fn report_timing_follows_the_declared_pics() {
     assert!(
         fails_with(verdict_of(&after, CheckId::MediaReport), |f| matches!(
             f.kind,
-            K::ReportBeforeDelivery { .. }
+            K::ReportBeforeDelivery { .. } | K::ReportWithoutDelivery { .. }
+        )),
+        "{}",
+        show(&after)
+    );
+    run.ctx.report_timing = ReportTiming::OnReceipt;
+    let on_receipt = judge(&run);
+    assert_eq!(
+        verdict_of(&on_receipt, CheckId::MediaReport).verdict,
+        Verdict::Pass,
+        "{}",
+        show(&on_receipt)
+    );
+    // A pf-a that reports on receipt: client-a ends the call on its REPORT, so x's hop, which
+    // carried the whole message, never reports; under after-delivery that fails too.
+    let mut case = Case::new(var(1, Transport::Udp), &[Role::PfA]);
+    case.scenario = success_report();
+    case.faults = vec![Fault::ReportBeforeDelivery];
+    let mut run = run_case(175, 1, &case).await;
+    let after = judge(&run);
+    assert!(
+        fails_with(verdict_of(&after, CheckId::MediaReport), |f| matches!(
+            &f.kind,
+            K::ReportWithoutDelivery { entity, .. } if entity == "pf-a"
         )),
         "{}",
         show(&after)
@@ -702,10 +725,11 @@ fn sender_aborts() -> Holds {
     }
 }
 
-/// reports-success: client-a sends with `Success-Report: yes`.
+/// reports-success: client-a sends with `Success-Report: yes`; the members report 100 ms late.
 fn success_report() -> Holds {
     Holds {
         success_report: true,
+        report_delay: Duration::from_millis(100),
         ..Holds::default()
     }
 }
@@ -1141,7 +1165,9 @@ const FAULT_CASES: &[FaultCase] = &[
         sut: &[Role::PfB],
         tweak: no_tweak,
         scenario: success_report,
-        expect: |k| matches!(k, K::ReportBeforeDelivery { entity, .. } if entity.starts_with("pf-b")),
+        // Before the member's REPORT, or with none at all where client-a ended the call on
+        // the REPORTs that pf-b's one set off upstream before the member's delayed one.
+        expect: |k| matches!(k, K::ReportBeforeDelivery { entity, .. } | K::ReportWithoutDelivery { entity, .. } if entity.starts_with("pf-b")),
     },
     FaultCase {
         fault: Fault::RespondsDespiteFailureReportNo,
@@ -2228,6 +2254,66 @@ fn sig_cf_answer_never_states_an_order_the_times_contradict() {
             assert!(e.contains("7.0ms") && e.contains("100.0ms"), "{e}");
         }
     }
+}
+
+/// Behind a SIP/IP core the race margin is at least 100 ms (`CORE_MARGIN`: each message
+/// takes an unrecorded hop through the proxy, whose queueing moves it by tens of ms). x's
+/// first 200-3 75 ms after INVITE2 and its 200-2 7 ms later: without a core (margin 50 ms)
+/// FIG 1's "200-2 at once" is judged and fails; the same recording through a core is inside
+/// the margin, stated and not judged.
+#[test]
+fn the_race_margin_behind_a_core_is_at_least_100_ms() {
+    let rec = recording();
+    assert!(rec.ctx.topology.core.is_none());
+    let mut ev = rec.events.clone();
+    let x = addr_of(rec, "x", false);
+    let inv2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "INVITE ", "");
+    let t_inv2 = ev[inv2].0;
+    let first3 = ev
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, e))| {
+            matches!(e, WireEvent::Sip { to, raw, .. }
+                if to.ip() == x.ip() && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
+        })
+        .min_by_key(|(_, (t, _))| *t)
+        .map(|(i, _)| i)
+        .expect("a 200-3");
+    for k in same_sip(&ev, first3) {
+        ev[k].0 = t_inv2 + Duration::from_millis(75);
+    }
+    let ok2 = x_200_2(&ev, rec);
+    for k in same_sip(&ev, ok2) {
+        ev[k].0 = t_inv2 + Duration::from_millis(82);
+    }
+    ev.sort_by_key(|(t, _)| *t);
+
+    let direct = run_checks(&rec.ctx, &observe(&rec.ctx, &ev));
+    let r = verdict_of(&direct, CheckId::SigCfAnswer);
+    assert!(
+        fails_with(r, |f| matches!(f.kind, K::CfAnswerLate { figure: 1, .. })),
+        "{}",
+        show(&direct)
+    );
+
+    let mut ctx = rec.ctx.clone();
+    let mut topo = (*ctx.topology).clone();
+    topo.core = Some("127.199.0.250:5060".parse().unwrap());
+    ctx.topology = std::sync::Arc::new(topo);
+    let cored = run_checks(&ctx, &observe(&ctx, &ev));
+    let r = verdict_of(&cored, CheckId::SigCfAnswer);
+    assert_eq!(r.verdict, Verdict::Pass, "{}", show(&cored));
+    assert!(
+        r.findings.iter().any(|f| matches!(
+            &f.kind,
+            K::CfOrderNotJudged { figure: 1, gap, after_invite2, margin, .. }
+                if gap.0 == Duration::from_millis(7)
+                    && after_invite2.0 == Duration::from_millis(75)
+                    && margin.0 == Duration::from_millis(100)
+        )),
+        "{:#?}",
+        r.findings
+    );
 }
 
 #[test]

@@ -308,3 +308,85 @@ async fn delivery_is_judged_against_what_client_a_sent_or_was_pinned_to() {
     }
     assert!(problems.is_empty(), "{problems}");
 }
+
+/// The reports-success cases of the default suite (FIG 1 × pf-a, x, pf-b, client-b, network)
+/// against the SUT of `profile_path`, judged with `judged_as` declared, each case on its own
+/// net (130–134: no other test uses them).
+async fn reports_success_cases(
+    profile_path: &str,
+    judged_as: cpm_harness::config::ReportTiming,
+) -> Vec<CaseOutcome> {
+    let d = DefaultSuite::load(Path::new("suites/default.yaml")).expect("default suite");
+    let mut profile = Profile::load(Path::new(profile_path)).expect("profile");
+    profile.report_timing = judged_as;
+    let p = plan(Path::new("suites"), &d, &profile).expect("plan");
+    let cases: Vec<_> = p
+        .cases
+        .into_iter()
+        .filter(|c| c.id.ends_with("/reports-success"))
+        .collect();
+    assert_eq!(
+        cases.len(),
+        5,
+        "{:?}",
+        cases.iter().map(|c| &c.id).collect::<Vec<_>>()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let s = settings(work.path());
+    let runs = cases.into_iter().enumerate().map(|(i, c)| {
+        let (s, profile) = (s.clone(), profile.clone());
+        tokio::spawn(async move { run_case(&c, &profile, 130 + i as u8, &s).await })
+    });
+    futures_join(runs.collect()).await
+}
+
+/// MEDIA-REPORT's finding kinds in `o`, with its verdict.
+fn media_report(o: &CaseOutcome) -> (Verdict, Vec<String>) {
+    let r = o
+        .checks
+        .iter()
+        .find(|k| k.id == CheckId::MediaReport)
+        .expect("MEDIA-REPORT judged");
+    (
+        r.verdict,
+        r.findings.iter().map(|f| f.kind.to_string()).collect(),
+    )
+}
+
+/// `report-timing` is a real mode of the reference SUT (`sut --report-timing on-receipt`,
+/// profiles/reference-on-receipt.yaml), not only a re-judged fault. (a) Declared as it
+/// behaves, it passes every reports-success case. (b) The same SUT declared `after-delivery`
+/// fails MEDIA-REPORT where a middle entity of it plays alone (its REPORT precedes its
+/// downstream's, being sent before the last chunk is relayed on, so the order is causal; pf-a's
+/// downstream never reports at all, since client-a ends the call on pf-a's REPORT). client-b
+/// has no middle entity, and in the network split every hop below pf-a is between the SUT's
+/// own roles and not on the harness's wire: both pass. (c) `on-receipt` permits a REPORT as soon
+/// as the whole message arrived and does not oblige one that early, so the after-delivery
+/// reference SUT declared `on-receipt` passes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_timing_on_receipt_is_a_mode_of_the_reference_sut() {
+    use cpm_harness::config::ReportTiming::{AfterDelivery, OnReceipt};
+    let mut failures = String::new();
+    for o in reports_success_cases("profiles/reference-on-receipt.yaml", OnReceipt).await {
+        if o.verdict != Verdict::Pass {
+            failures.push_str(&format!("(a) {}", describe(&o)));
+        }
+    }
+    for o in reports_success_cases("profiles/reference-on-receipt.yaml", AfterDelivery).await {
+        let (v, kinds) = media_report(&o);
+        let early = kinds.iter().any(|k| {
+            k.contains("reported delivery before its downstream did")
+                || k.contains("reported delivery that its downstream never reported")
+        });
+        let judged = ["pf-a", "x", "pf-b"].contains(&o.split.as_str());
+        if (v == Verdict::Fail) != judged || early != judged {
+            failures.push_str(&format!("(b) {}: {v:?} {kinds:#?}\n", o.id));
+        }
+    }
+    for o in reports_success_cases("profiles/reference.yaml", OnReceipt).await {
+        if o.verdict != Verdict::Pass {
+            failures.push_str(&format!("(c) {}", describe(&o)));
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}

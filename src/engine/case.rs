@@ -479,6 +479,8 @@ async fn drive(
         limits: s.limits,
         variant_header: profile.variant_header,
         per_call_variant: false,
+        // The harness's own middle entities report after delivery, as the reference SUT.
+        report_timing: Default::default(),
     };
     let mut chain = match running {
         // The harness's addresses are fixed: the previous case's sockets may take a moment to

@@ -644,8 +644,9 @@ pub static CATALOGUE: &[Entry] = &[
                message (`1-N/N`); a middle entity of the SUT puts `Success-Report: yes` on the \
                SENDs it relays (it asks downstream what its upstream asked). Where the profile \
                declares `report-timing: after-delivery` (PICS), a middle entity's REPORT comes \
-               only after the REPORT of each visible downstream hop it relayed the message to; \
-               with `on-receipt` it may come as soon as the whole message arrived.",
+               only after the REPORT of each visible downstream hop it relayed the whole \
+               message to (and not at all while such a hop never reported); with `on-receipt` \
+               it may come as soon as the whole message arrived, and no order is judged.",
         rfc: &["RFC 4975 §7.1.2", "RFC 4975 §7.1", "RFC 4975 §7.3"],
         patent: &["S112"],
     },

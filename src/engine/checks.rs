@@ -3400,55 +3400,31 @@ fn media_abort(a: &Analysis) -> Vec<Finding> {
         return vec![Finding::not_observable(K::NoAbort)];
     }
     let mut out = Vec::new();
-    for c in a.links() {
-        for d in 0..2 {
-            let Some(s) = c.sender(d).filter(|s| a.subject(s)) else {
-                continue;
-            };
-            if !matches!(s.role, Role::PfA | Role::X | Role::PfB) {
-                continue;
-            }
-            // Its downstream direction only.
-            if c.sender(1 - d).is_none_or(|r| r.role <= s.role) {
-                continue;
-            }
-            for k in &c.dirs[d].contents {
-                let chunks: Vec<&MsrpObs> = k
-                    .chunks
-                    .iter()
-                    .filter_map(|&i| c.dirs[d].msgs.get(i))
-                    .collect();
-                let ended = |f: Flag| chunks.iter().rev().find(|m| m.flag == Some(f));
-                if let Some(m) = ended(Flag::End) {
-                    out.push(about(
-                        Class::Fail,
-                        a.msrp_ev(c, d, m),
-                        K::AbortForwardedAsEnd {
-                            entity: s.name.clone(),
-                            chunk: a.msrp_ev(c, d, m),
-                        },
-                    ));
-                } else if let Some(m) = ended(Flag::Abort) {
-                    out.push(about(
-                        Class::Pass,
-                        a.msrp_ev(c, d, m),
-                        K::AbortForwarded {
-                            entity: s.name.clone(),
-                            chunk: a.msrp_ev(c, d, m),
-                        },
-                    ));
-                } else {
-                    out.push(about(
-                        Class::Fail,
-                        content_ev(c, d, k),
-                        K::AbortNotForwarded {
-                            entity: s.name.clone(),
-                            content: content_ev(c, d, k),
-                        },
-                    ));
-                }
-            }
-        }
+    for m in down_msgs(a.obs).filter(|m| a.subject(m.snd) && middle(m.snd)) {
+        let (c, d, entity) = (m.c, m.d, m.snd.name.clone());
+        let ended = |f: Flag| m.chunks.iter().rev().find(|x| x.flag == Some(f));
+        out.push(if let Some(x) = ended(Flag::End) {
+            let chunk = a.msrp_ev(c, d, x);
+            about(
+                Class::Fail,
+                chunk.clone(),
+                K::AbortForwardedAsEnd { entity, chunk },
+            )
+        } else if let Some(x) = ended(Flag::Abort) {
+            let chunk = a.msrp_ev(c, d, x);
+            about(
+                Class::Pass,
+                chunk.clone(),
+                K::AbortForwarded { entity, chunk },
+            )
+        } else {
+            let content = content_ev(c, d, m.k);
+            about(
+                Class::Fail,
+                content.clone(),
+                K::AbortNotForwarded { entity, content },
+            )
+        });
     }
     if out.is_empty() {
         out.push(a.hidden("content a relay of the SUT sends downstream"));
@@ -3461,6 +3437,45 @@ fn media_abort(a: &Analysis) -> Vec<Finding> {
 fn downstream(c: &ConnObs, d: usize) -> Option<(&Party, &Party)> {
     let (s, r) = (c.sender(d)?, c.sender(1 - d)?);
     (r.role > s.role).then_some((s, r))
+}
+
+/// A relaying entity: pf-a, x or pf-b.
+fn middle(p: &Party) -> bool {
+    matches!(p.role, Role::PfA | Role::X | Role::PfB)
+}
+
+/// One message a link carries downstream, as the per-message checks walk them (MEDIA-ABORT,
+/// MEDIA-REPORT, MEDIA-NO-RESPONSE): the link and direction, the hop's sender and receiver,
+/// the content and its chunks in order.
+struct DownMsg<'o> {
+    c: &'o ConnObs,
+    d: usize,
+    snd: &'o Party,
+    rcv: &'o Party,
+    k: &'o ContentObs,
+    chunks: Vec<&'o MsrpObs>,
+}
+
+/// Every message carried downstream on the links on the wire, link by link.
+fn down_msgs(obs: &Observation) -> impl Iterator<Item = DownMsg<'_>> {
+    obs.conns.iter().filter(|c| c.is_link()).flat_map(|c| {
+        (0..2).flat_map(move |d| {
+            let hop = downstream(c, d);
+            let contents = hop.map_or(&[][..], |_| &c.dirs[d].contents[..]);
+            contents.iter().filter_map(move |k| {
+                let (snd, rcv) = hop?;
+                let chunks = k.chunks.iter().filter_map(|&i| c.dirs[d].msgs.get(i));
+                Some(DownMsg {
+                    c,
+                    d,
+                    snd,
+                    rcv,
+                    k,
+                    chunks: chunks.collect(),
+                })
+            })
+        })
+    })
 }
 
 /// The success REPORTs for `message_id` in direction `d` of `c`, in order.
@@ -3507,113 +3522,100 @@ fn media_report(a: &Analysis) -> Vec<Finding> {
         return vec![Finding::not_observable(K::NoReportAsked)];
     }
     let mut out = Vec::new();
-    let middle = |p: &Party| matches!(p.role, Role::PfA | Role::X | Role::PfB);
-    for c in a.links() {
-        for d in 0..2 {
-            let Some((snd, rcv)) = downstream(c, d) else {
-                continue;
-            };
-            for k in c.dirs[d].contents.iter().filter(|k| k.complete) {
-                let Some(first) = k.chunks.first().and_then(|&i| c.dirs[d].msgs.get(i)) else {
-                    continue;
-                };
-                let asked = ReportRequest::of(&first.head).success;
-                if a.subject(snd) && middle(snd) {
-                    let chunk = a.msrp_ev(c, d, first);
-                    let kind = if asked {
-                        K::ReportAskedDownstream {
-                            entity: snd.name.clone(),
-                            chunk: chunk.clone(),
-                        }
-                    } else {
-                        K::ReportNotAskedDownstream {
-                            entity: snd.name.clone(),
-                            chunk: chunk.clone(),
-                        }
-                    };
-                    let class = if asked { Class::Pass } else { Class::Fail };
-                    out.push(about(class, chunk, kind));
-                }
-                if !asked || !a.subject(rcv) {
-                    continue;
-                }
-                let total = k.total.unwrap_or(k.received);
-                let reports = success_reports(c, 1 - d, &k.message_id);
-                let Some(&last) = reports.last() else {
-                    out.push(about(
-                        Class::Fail,
-                        content_ev(c, d, k),
-                        K::ReportMissing {
-                            entity: rcv.name.clone(),
-                            content: content_ev(c, d, k),
-                        },
-                    ));
-                    continue;
-                };
-                let report = a.msrp_ev(c, 1 - d, last);
-                let n = covered(&reports, total);
-                if n < total {
-                    out.push(about(
-                        Class::Fail,
-                        report.clone(),
-                        K::ReportPartial {
-                            entity: rcv.name.clone(),
-                            report,
-                            covered: n,
-                            total,
-                        },
-                    ));
-                    continue;
-                }
-                out.push(about(
+    for m in down_msgs(a.obs).filter(|m| m.k.complete) {
+        let (c, d, k, snd, rcv) = (m.c, m.d, m.k, m.snd, m.rcv);
+        let Some(&first) = m.chunks.first() else {
+            continue;
+        };
+        let asked = ReportRequest::of(&first.head).success;
+        if a.subject(snd) && middle(snd) {
+            let (entity, chunk) = (snd.name.clone(), a.msrp_ev(c, d, first));
+            out.push(if asked {
+                about(
                     Class::Pass,
-                    report.clone(),
-                    K::ReportCovers {
-                        entity: rcv.name.clone(),
-                        report: report.clone(),
-                    },
-                ));
-                // After delivery: no earlier than each visible downstream hop's report of the
-                // message this entity relayed.
-                if !middle(rcv) || a.ctx.report_timing != ReportTiming::AfterDelivery {
-                    continue;
-                }
-                // The downstream hops of the same session: a pf-b's call is one member's.
-                let member = |m: &MsrpObs| {
-                    m.leg
-                        .and_then(|l| a.obs.legs.get(l))
-                        .and_then(|l| member_of(a.topo, l))
-                };
-                let up_member = member(first);
-                for dc in a.links() {
-                    for dd in 0..2 {
-                        if downstream(dc, dd).is_none_or(|(s2, _)| s2.name != rcv.name) {
-                            continue;
-                        }
-                        for dk in &dc.dirs[dd].contents {
-                            let dm = dk.chunks.first().and_then(|&i| dc.dirs[dd].msgs.get(i));
-                            if up_member.is_some() && dm.and_then(member) != up_member {
-                                continue;
-                            }
-                            let Some(&down) = success_reports(dc, 1 - dd, &dk.message_id).last()
-                            else {
-                                continue;
-                            };
-                            if last.t < down.t {
-                                out.push(about(
-                                    Class::Fail,
-                                    report.clone(),
-                                    K::ReportBeforeDelivery {
-                                        entity: rcv.name.clone(),
-                                        report: report.clone(),
-                                        downstream: a.msrp_ev(dc, 1 - dd, down),
-                                    },
-                                ));
-                            }
-                        }
-                    }
-                }
+                    chunk.clone(),
+                    K::ReportAskedDownstream { entity, chunk },
+                )
+            } else {
+                about(
+                    Class::Fail,
+                    chunk.clone(),
+                    K::ReportNotAskedDownstream { entity, chunk },
+                )
+            });
+        }
+        if !asked || !a.subject(rcv) {
+            continue;
+        }
+        let total = k.total.unwrap_or(k.received);
+        let reports = success_reports(c, 1 - d, &k.message_id);
+        let Some(&last) = reports.last() else {
+            let content = content_ev(c, d, k);
+            out.push(about(
+                Class::Fail,
+                content.clone(),
+                K::ReportMissing {
+                    entity: rcv.name.clone(),
+                    content,
+                },
+            ));
+            continue;
+        };
+        let report = a.msrp_ev(c, 1 - d, last);
+        let n = covered(&reports, total);
+        if n < total {
+            out.push(about(
+                Class::Fail,
+                report.clone(),
+                K::ReportPartial {
+                    entity: rcv.name.clone(),
+                    report,
+                    covered: n,
+                    total,
+                },
+            ));
+            continue;
+        }
+        out.push(about(
+            Class::Pass,
+            report.clone(),
+            K::ReportCovers {
+                entity: rcv.name.clone(),
+                report: report.clone(),
+            },
+        ));
+        // After delivery: no earlier than each visible downstream hop's report of the message
+        // this entity relayed.
+        if !middle(rcv) || a.ctx.report_timing != ReportTiming::AfterDelivery {
+            continue;
+        }
+        // The downstream hops of the same session: a pf-b's call is one member's.
+        let member = |m: &MsrpObs| {
+            m.leg
+                .and_then(|l| a.obs.legs.get(l))
+                .and_then(|l| member_of(a.topo, l))
+        };
+        let up_member = member(first);
+        for dm in down_msgs(a.obs).filter(|dm| dm.snd.name == rcv.name) {
+            if up_member.is_some() && dm.chunks.first().and_then(|&f| member(f)) != up_member {
+                continue;
             }
+            let kind = match success_reports(dm.c, 1 - dm.d, &dm.k.message_id).last() {
+                Some(&down) if last.t < down.t => K::ReportBeforeDelivery {
+                    entity: rcv.name.clone(),
+                    report: report.clone(),
+                    downstream: a.msrp_ev(dm.c, 1 - dm.d, down),
+                },
+                // Relayed whole and never reported: an upstream that ends its session on the
+                // REPORT (client-a does) tears the downstream hop down before it could report.
+                None if dm.k.complete => K::ReportWithoutDelivery {
+                    entity: rcv.name.clone(),
+                    report: report.clone(),
+                    downstream: content_ev(dm.c, dm.d, dm.k),
+                },
+                _ => continue,
+            };
+            out.push(about(Class::Fail, report.clone(), kind));
         }
     }
     if out.is_empty() {
@@ -3631,77 +3633,64 @@ fn media_no_response(a: &Analysis) -> Vec<Finding> {
         return vec![Finding::not_observable(K::NoFailureReportNo)];
     }
     let mut out = Vec::new();
-    for c in a.links() {
-        for d in 0..2 {
-            let Some((snd, rcv)) = downstream(c, d) else {
-                continue;
-            };
-            for k in &c.dirs[d].contents {
-                let chunks: Vec<&MsrpObs> = k
-                    .chunks
-                    .iter()
-                    .filter_map(|&i| c.dirs[d].msgs.get(i))
-                    .collect();
-                let Some(&first) = chunks.first() else {
-                    continue;
+    for m in down_msgs(a.obs) {
+        let (c, d, snd, rcv) = (m.c, m.d, m.snd, m.rcv);
+        let Some(&first) = m.chunks.first() else {
+            continue;
+        };
+        let asked = ReportRequest::of(&first.head).failure_no;
+        if a.subject(snd) && middle(snd) {
+            let (entity, chunk) = (snd.name.clone(), a.msrp_ev(c, d, first));
+            out.push(if asked {
+                let kind = K::FailureReportNoAskedDownstream {
+                    entity,
+                    chunk: chunk.clone(),
                 };
-                let asked = ReportRequest::of(&first.head).failure_no;
-                if a.subject(snd) && matches!(snd.role, Role::PfA | Role::X | Role::PfB) {
-                    let chunk = a.msrp_ev(c, d, first);
-                    let (class, kind) = if asked {
-                        (
-                            Class::Pass,
-                            K::FailureReportNoAskedDownstream {
-                                entity: snd.name.clone(),
-                                chunk: chunk.clone(),
-                            },
-                        )
-                    } else {
-                        (
-                            Class::Fail,
-                            K::FailureReportNoNotAsked {
-                                entity: snd.name.clone(),
-                                chunk: chunk.clone(),
-                            },
-                        )
-                    };
-                    out.push(about(class, chunk, kind));
-                }
-                if !a.subject(rcv) {
-                    continue;
-                }
-                let mut answered = false;
-                for m in chunks
-                    .iter()
-                    .filter(|m| ReportRequest::of(&m.head).failure_no)
-                {
-                    if let Some(r) = c.dirs[1 - d]
-                        .msgs
-                        .iter()
-                        .find(|r| !r.is_request() && r.head.tid == m.head.tid)
-                    {
-                        answered = true;
-                        out.push(about(
-                            Class::Fail,
-                            a.msrp_ev(c, 1 - d, r),
-                            K::ResponseDespiteFailureReportNo {
-                                entity: rcv.name.clone(),
-                                response: a.msrp_ev(c, 1 - d, r),
-                            },
-                        ));
-                    }
-                }
-                if asked && !answered {
-                    out.push(about(
-                        Class::Pass,
-                        content_ev(c, d, k),
-                        K::NoResponseAsAsked {
-                            entity: rcv.name.clone(),
-                            content: content_ev(c, d, k),
-                        },
-                    ));
-                }
+                about(Class::Pass, chunk, kind)
+            } else {
+                let kind = K::FailureReportNoNotAsked {
+                    entity,
+                    chunk: chunk.clone(),
+                };
+                about(Class::Fail, chunk, kind)
+            });
+        }
+        if !a.subject(rcv) {
+            continue;
+        }
+        let mut answered = false;
+        for x in m
+            .chunks
+            .iter()
+            .filter(|x| ReportRequest::of(&x.head).failure_no)
+        {
+            if let Some(r) = c.dirs[1 - d]
+                .msgs
+                .iter()
+                .find(|r| !r.is_request() && r.head.tid == x.head.tid)
+            {
+                answered = true;
+                let response = a.msrp_ev(c, 1 - d, r);
+                out.push(about(
+                    Class::Fail,
+                    response.clone(),
+                    K::ResponseDespiteFailureReportNo {
+                        entity: rcv.name.clone(),
+                        response,
+                    },
+                ));
             }
+        }
+        if asked && !answered {
+            let content = content_ev(c, d, m.k);
+            out.push(about(
+                Class::Pass,
+                content.clone(),
+                K::NoResponseAsAsked {
+                    entity: rcv.name.clone(),
+                    content,
+                },
+            ));
         }
     }
     if out.is_empty() {

@@ -1220,6 +1220,13 @@ pub enum FindingKind {
         report: Cite,
         downstream: Cite,
     },
+    /// `entity` (reporting after delivery) sent its REPORT although the downstream hop it
+    /// relayed the whole message to never reported it.
+    ReportWithoutDelivery {
+        entity: String,
+        report: Cite,
+        downstream: Cite,
+    },
     // ------------------------------------------------------------ MEDIA-NO-RESPONSE
     /// The sender asked for responses as usual: nothing for MEDIA-NO-RESPONSE.
     NoFailureReportNo,
@@ -2425,6 +2432,15 @@ impl fmt::Display for FindingKind {
                 f,
                 "{entity} reported delivery before its downstream did, where the profile \
                  declares report-timing: after-delivery: {report}; downstream {downstream}"
+            ),
+            K::ReportWithoutDelivery {
+                entity,
+                report,
+                downstream,
+            } => write!(
+                f,
+                "{entity} reported delivery that its downstream never reported, where the \
+                 profile declares report-timing: after-delivery: {report}; relayed {downstream}"
             ),
             K::NoFailureReportNo => f.write_str("the sender did not send `Failure-Report: no`"),
             K::FailureReportNoAskedDownstream { entity, chunk } => write!(

@@ -61,7 +61,10 @@ impl Case {
             .unwrap_or(0);
         let never = if h.no_answer.is_empty() { 0 } else { 1000 };
         let linger = if h.failure_report_no { 300 } else { 0 };
-        self.pause() * 3 + h.chunk_gap * 10 + Duration::from_millis(slow + never + linger)
+        self.pause() * 3
+            + h.chunk_gap * 10
+            + h.report_delay
+            + Duration::from_millis(slow + never + linger)
     }
 }
 

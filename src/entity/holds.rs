@@ -62,6 +62,12 @@ pub struct Holds {
     /// rejecting happens while the message is still in transfer).
     #[serde(default, with = "ms", skip_serializing_if = "Duration::is_zero")]
     pub chunk_gap: Duration,
+    /// client-b waits this long before it sends a success REPORT it was asked for (RFC 4975
+    /// §7.1.2): a middle entity of the SUT that reports before delivery downstream is then
+    /// seen to, whatever the scheduling between the harness's sockets (the REPORT it sent
+    /// first may be read after the member's next one was written).
+    #[serde(default, with = "ms", skip_serializing_if = "Duration::is_zero")]
+    pub report_delay: Duration,
     /// client-a asks every receiver for a success REPORT (`Success-Report: yes`, RFC 4975
     /// §7.1.2) on its content SENDs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -120,6 +126,7 @@ impl Holds {
             abort_after_chunks: self.abort_after_chunks,
             leave: self.leave.clone(),
             chunk_gap: self.chunk_gap,
+            report_delay: self.report_delay,
             success_report: self.success_report,
             failure_report_no: self.failure_report_no,
             report_wait_ms: self.report_wait_ms,
@@ -166,6 +173,7 @@ impl Holds {
         self.abort_after_chunks = s.abort_after_chunks;
         self.leave = s.leave;
         self.chunk_gap = s.chunk_gap;
+        self.report_delay = s.report_delay;
         self.success_report = s.success_report;
         self.failure_report_no = s.failure_report_no;
         self.report_wait_ms = s.report_wait_ms.or(self.report_wait_ms);

@@ -40,7 +40,7 @@ pub use signalling::sip_uri_addr;
 use super::{ConnId, Fault, Holds, Input, NodeEvent, Output};
 use crate::codec::msrp::new_ident;
 use crate::codec::sip::{SipMessage, Transport};
-use crate::config::Variant;
+use crate::config::{ReportTiming, Variant};
 use crate::limits::Limits;
 use crate::topology::{Role, Topology};
 use rand::rngs::StdRng;
@@ -112,6 +112,10 @@ pub struct NodeConfig {
     /// from the [`VARIANT_HEADER`] of the INVITE that starts it (client-a: from
     /// [`Input::SendAs`]); `variant` applies to calls without one.
     pub per_call_variant: bool,
+    /// When a middle entity sends the success REPORT its upstream asked for (RFC 4975
+    /// §7.1.2): once downstream reported delivery (default), or as soon as the whole message
+    /// arrived (`sut --report-timing on-receipt`).
+    pub report_timing: ReportTiming,
 }
 
 /// The reference SUT's test hook: the variant of a call, on the INVITEs of the harness's
@@ -147,6 +151,7 @@ impl NodeConfig {
             limits: Limits::default(),
             variant_header: false,
             per_call_variant: false,
+            report_timing: ReportTiming::default(),
         })
     }
 }

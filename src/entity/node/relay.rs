@@ -13,11 +13,13 @@
 //! responses and binding SENDs wait for its end-line.
 
 use super::state::{DialogState, InMsg, LegIdx, OwedReport, PathCache, Pending, RelayHead, Side};
+use super::timers::TimerKind;
 use super::Node;
 use crate::codec::msrp::{
     encode_end, encode_report, encode_response, encode_send_head_with, new_ident, ByteRange, Flag,
     MsrpEvent, MsrpHead, MsrpUri, ReportRequest, StartLine,
 };
+use crate::config::ReportTiming;
 use crate::entity::{ConnId, Fault, Output};
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
@@ -579,8 +581,9 @@ impl Node {
             }
         }
         // The whole message arrived with a success REPORT asked for (RFC 4975 §7.1.2): a
-        // member reports at once; a middle entity once its downstream reported delivery, or
-        // at once with the report-before-delivery fault (before it relays the last chunk on).
+        // member reports at once (the harness's after its report-delay hold); a middle entity
+        // once its downstream reported delivery, or at once where it reports on receipt
+        // (before it relays the last chunk on).
         let whole = flag == Flag::End
             && m.method == "SEND"
             && m.has_body
@@ -609,9 +612,13 @@ impl Node {
                         total: Some(total),
                     },
                 });
-                let now = self.rules.delivers()
-                    || (self.rules.middle() && self.fault(Fault::ReportBeforeDelivery));
-                if now {
+                let now =
+                    self.rules.delivers() || (self.rules.middle() && self.reports_on_receipt());
+                let delay = self.cfg.holds.report_delay;
+                if now && self.rules.delivers() && !delay.is_zero() {
+                    self.legs[leg].report_owed = owed;
+                    self.arm(leg, TimerKind::ReportDelay, delay);
+                } else if now {
                     if let Some(o) = owed {
                         self.send_report(leg, conn, o);
                     }
@@ -687,6 +694,13 @@ impl Node {
 }
 
 impl Node {
+    /// Whether this middle entity sends its upstream success REPORT as soon as the whole
+    /// message arrived: declared (`report-timing: on-receipt`), or the report-before-delivery
+    /// fault, which does the same while the SUT declares after-delivery.
+    fn reports_on_receipt(&self) -> bool {
+        self.cfg.report_timing == ReportTiming::OnReceipt || self.fault(Fault::ReportBeforeDelivery)
+    }
+
     /// The report headers a middle entity puts on the SENDs it relays: what its upstream
     /// asked (RFC 4975 §7.1.2); none with the report-not-propagated fault.
     fn relayed_reports(&self, up: ReportRequest) -> ReportRequest {
@@ -698,7 +712,7 @@ impl Node {
     }
 
     /// Writes a success REPORT (`Status: 000 200 OK`) for `leg`'s peer on `conn`.
-    fn send_report(&mut self, leg: LegIdx, conn: ConnId, o: OwedReport) {
+    pub(super) fn send_report(&mut self, leg: LegIdx, conn: ConnId, o: OwedReport) {
         let tid = new_ident(&mut self.rng);
         let mut buf = BytesMut::new();
         encode_report(

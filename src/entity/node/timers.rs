@@ -38,6 +38,8 @@ pub(super) enum TimerKind {
     /// client-a's wait for the success REPORT it asked for, or its linger after a last
     /// chunk sent with `Failure-Report: no` (PIXIT `report-wait-ms`, `no-response-wait-ms`).
     ReportWait,
+    /// client-b's delay before its success REPORT ([`crate::entity::Holds::report_delay`]).
+    ReportDelay,
 }
 
 impl Node {
@@ -159,6 +161,13 @@ impl Node {
                         ));
                     }
                     self.maybe_bye(leg);
+                }
+            }
+            TimerKind::ReportDelay => {
+                if let (Some(o), Some(conn)) =
+                    (self.legs[leg].report_owed.take(), self.legs[leg].conn)
+                {
+                    self.send_report(leg, conn, o);
                 }
             }
             TimerKind::HoldOpen => {
