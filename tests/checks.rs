@@ -2256,64 +2256,72 @@ fn sig_cf_answer_never_states_an_order_the_times_contradict() {
     }
 }
 
-/// Behind a SIP/IP core the race margin is at least 100 ms (`CORE_MARGIN`: each message
-/// takes an unrecorded hop through the proxy, whose queueing moves it by tens of ms). x's
-/// first 200-3 75 ms after INVITE2 and its 200-2 7 ms later: without a core (margin 50 ms)
-/// FIG 1's "200-2 at once" is judged and fails; the same recording through a core is inside
-/// the margin, stated and not judged.
+/// The race margin is at least 100 ms, with or without a SIP/IP core (a SUT process starved
+/// for 92 ms under a loaded run; behind a core, each message also takes an unrecorded hop
+/// whose queueing moves it by tens of ms). x's first 200-3 75 ms after INVITE2 and its 200-2
+/// 7 ms later: FIG 1's "200-2 at once" is inside the margin, stated and not judged, directly
+/// and through a core; with the 200-3 130 ms after INVITE2 it is judged and fails.
 #[test]
-fn the_race_margin_behind_a_core_is_at_least_100_ms() {
+fn the_race_margin_is_at_least_100_ms() {
     let rec = recording();
     assert!(rec.ctx.topology.core.is_none());
-    let mut ev = rec.events.clone();
     let x = addr_of(rec, "x", false);
-    let inv2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "INVITE ", "");
-    let t_inv2 = ev[inv2].0;
-    let first3 = ev
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, e))| {
-            matches!(e, WireEvent::Sip { to, raw, .. }
-                if to.ip() == x.ip() && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
-        })
-        .min_by_key(|(_, (t, _))| *t)
-        .map(|(i, _)| i)
-        .expect("a 200-3");
-    for k in same_sip(&ev, first3) {
-        ev[k].0 = t_inv2 + Duration::from_millis(75);
-    }
-    let ok2 = x_200_2(&ev, rec);
-    for k in same_sip(&ev, ok2) {
-        ev[k].0 = t_inv2 + Duration::from_millis(82);
-    }
-    ev.sort_by_key(|(t, _)| *t);
-
-    let direct = run_checks(&rec.ctx, &observe(&rec.ctx, &ev));
-    let r = verdict_of(&direct, CheckId::SigCfAnswer);
-    assert!(
-        fails_with(r, |f| matches!(f.kind, K::CfAnswerLate { figure: 1, .. })),
-        "{}",
-        show(&direct)
-    );
-
-    let mut ctx = rec.ctx.clone();
-    let mut topo = (*ctx.topology).clone();
+    let moved = |first_200_3_ms: u64| {
+        let mut ev = rec.events.clone();
+        let inv2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "INVITE ", "");
+        let t_inv2 = ev[inv2].0;
+        let first3 = ev
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, e))| {
+                matches!(e, WireEvent::Sip { to, raw, .. }
+                    if to.ip() == x.ip() && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
+            })
+            .min_by_key(|(_, (t, _))| *t)
+            .map(|(i, _)| i)
+            .expect("a 200-3");
+        for k in same_sip(&ev, first3) {
+            ev[k].0 = t_inv2 + Duration::from_millis(first_200_3_ms);
+        }
+        let ok2 = x_200_2(&ev, rec);
+        for k in same_sip(&ev, ok2) {
+            ev[k].0 = t_inv2 + Duration::from_millis(first_200_3_ms + 7);
+        }
+        ev.sort_by_key(|(t, _)| *t);
+        ev
+    };
+    let mut cored = rec.ctx.clone();
+    let mut topo = (*cored.topology).clone();
     topo.core = Some("127.199.0.250:5060".parse().unwrap());
-    ctx.topology = std::sync::Arc::new(topo);
-    let cored = run_checks(&ctx, &observe(&ctx, &ev));
-    let r = verdict_of(&cored, CheckId::SigCfAnswer);
-    assert_eq!(r.verdict, Verdict::Pass, "{}", show(&cored));
-    assert!(
-        r.findings.iter().any(|f| matches!(
-            &f.kind,
-            K::CfOrderNotJudged { figure: 1, gap, after_invite2, margin, .. }
-                if gap.0 == Duration::from_millis(7)
-                    && after_invite2.0 == Duration::from_millis(75)
-                    && margin.0 == Duration::from_millis(100)
-        )),
-        "{:#?}",
-        r.findings
-    );
+    cored.topology = std::sync::Arc::new(topo);
+
+    let ev = moved(75);
+    for ctx in [&rec.ctx, &cored] {
+        let results = run_checks(ctx, &observe(ctx, &ev));
+        let r = verdict_of(&results, CheckId::SigCfAnswer);
+        assert_eq!(r.verdict, Verdict::Pass, "{}", show(&results));
+        assert!(
+            r.findings.iter().any(|f| matches!(
+                &f.kind,
+                K::CfOrderNotJudged { figure: 1, gap, after_invite2, margin, .. }
+                    if gap.0 == Duration::from_millis(7)
+                        && after_invite2.0 == Duration::from_millis(75)
+                        && margin.0 == Duration::from_millis(100)
+            )),
+            "{:#?}",
+            r.findings
+        );
+    }
+    let ev = moved(130);
+    for ctx in [&rec.ctx, &cored] {
+        let results = run_checks(ctx, &observe(ctx, &ev));
+        let r = verdict_of(&results, CheckId::SigCfAnswer);
+        assert!(
+            fails_with(r, |f| matches!(f.kind, K::CfAnswerLate { figure: 1, .. })),
+            "{}",
+            show(&results)
+        );
+    }
 }
 
 #[test]
