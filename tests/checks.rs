@@ -2324,6 +2324,131 @@ fn the_race_margin_is_at_least_100_ms() {
     }
 }
 
+/// FIG 5 with x the SUT (x answers 200-2 on the first 200-3 and ACKs each 200-3 at once).
+fn fig5_x_recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let case = Case::new(var(5, Transport::Udp), &[Role::X]);
+                let mut last = String::new();
+                for attempt in 0..3u16 {
+                    let run = run_case(172, attempt, &case).await;
+                    let results = judge(&run);
+                    if verdict_of(&results, CheckId::SigAck).verdict == Verdict::Pass {
+                        return Recording {
+                            ctx: run.ctx,
+                            events: run.events,
+                        };
+                    }
+                    last = show(&results);
+                    eprintln!("FIG 5 recording attempt {attempt} not clean; again:\n{last}");
+                }
+                panic!("no clean FIG 5 recording in 3 attempts:\n{last}");
+            })
+        })
+        .join()
+        .expect("recording thread")
+    })
+}
+
+/// A SUT process that is not scheduled for 102 ms reads x's first 200-3 late, then answers
+/// 200-2, gets the upstream ACK at once and ACKs the 200-3 after it: SIG-ACK states that
+/// order, it does not judge "waited for the upstream ACK" (FIG 5, ACK on the 200). The
+/// same times with x's 200-2 sent right after the 200-3 (x was running, answered, and held
+/// its ACK 102 ms until the upstream ACK) fail.
+#[test]
+fn sig_ack_does_not_take_a_late_read_for_waiting() {
+    let rec = fig5_x_recording();
+    let x = addr_of(rec, "x", false);
+    let ev0 = rec.events.clone();
+    let first3 = ev0
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, e))| {
+            matches!(e, WireEvent::Sip { to, raw, .. }
+                if *to == x && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
+        })
+        .min_by_key(|(_, (t, _))| *t)
+        .map(|(i, _)| i)
+        .expect("a 200-3");
+    let (t3, pfb, call_id) = match &ev0[first3] {
+        (t, WireEvent::Sip { from, raw, .. }) => {
+            let text = String::from_utf8_lossy(raw);
+            let call_id = text
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("call-id:"))
+                .expect("a Call-ID")
+                .to_string();
+            (*t, *from, call_id)
+        }
+        _ => unreachable!(),
+    };
+    assert!(
+        x_200_2(&ev0, rec) > 0 && ev0[x_200_2(&ev0, rec)].0 > t3,
+        "FIG 5: 200-2 after 200-3"
+    );
+    let late = Duration::from_millis(102);
+    // Everything after the 200-3 moves `shift` later; the upstream ACK comes `ack2_after`
+    // after x's 200-2, and x's ACK of the 200-3 0.2 ms after the upstream ACK.
+    let timed = |shift: Duration, ack2_after: Duration| {
+        let mut ev = ev0.clone();
+        for (t, _) in ev.iter_mut() {
+            if *t > t3 {
+                *t += shift;
+            }
+        }
+        let t_ok2 = ev[x_200_2(&ev, rec)].0;
+        let ack2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "ACK ", "");
+        for k in same_sip(&ev, ack2) {
+            ev[k].0 = t_ok2 + ack2_after;
+        }
+        let ack3 = find_sip(&ev, x, pfb, "ACK ", &call_id);
+        for k in same_sip(&ev, ack3) {
+            ev[k].0 = t_ok2 + ack2_after + Duration::from_micros(200);
+        }
+        ev.sort_by_key(|(t, _)| *t);
+        ev
+    };
+    let leg_finding = |results: &[CheckResult]| -> Finding {
+        let r = verdict_of(results, CheckId::SigAck);
+        r.findings
+            .iter()
+            .find(|f| match &f.kind {
+                K::AckOrderNotJudged { ok, .. } | K::AckWaitedForUpstream { ok, .. } => {
+                    ok.to_string().contains(&format!("({pfb})"))
+                }
+                _ => false,
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no finding about the 200 from {pfb}:\n{}", show(results)))
+    };
+
+    // Read late: nothing of x between the 200-3 and its 200-2 102 ms later.
+    let ev = timed(late, Duration::from_micros(300));
+    let results = run_checks(&rec.ctx, &observe(&rec.ctx, &ev));
+    let f = leg_finding(&results);
+    assert!(
+        matches!(&f.kind, K::AckOrderNotJudged { read: Some(read), gap, .. }
+            if read.to_string().contains("x (") && gap.0 < Duration::from_millis(100)),
+        "{f:#?}"
+    );
+
+    // Running all along: x answered 200-2 at once and held the ACK until the upstream ACK.
+    let ev = timed(Duration::ZERO, late);
+    let results = run_checks(&rec.ctx, &observe(&rec.ctx, &ev));
+    let f = leg_finding(&results);
+    assert!(
+        matches!(&f.kind, K::AckWaitedForUpstream { .. }) && f.class == Class::Fail,
+        "{f:#?}"
+    );
+}
+
 #[test]
 fn mutation_sig_ack() {
     let rec = recording();

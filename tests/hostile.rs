@@ -81,8 +81,16 @@ async fn duplicate_and_late_retransmissions() {
             .any(|f| matches!(f.kind, FindingKind::TidReused { .. }))));
     // A SIP retransmission over UDP is legal at any time (the network may duplicate too): the
     // harness absorbs the late copies — each seen on the wire, nothing delivered twice, no
-    // harness error — and the verdict is the rest of the SUT's behaviour (here: pass).
-    let o = run_with(247, Fault::LateRetransmit, PF_A, Default::default()).await;
+    // harness error — and the verdict is the rest of the SUT's behaviour (here: pass). The
+    // case with the discriminating pause lasts long enough for copies 200 ms late to come
+    // while it runs (a case ends soon after everything of the SUT is over).
+    let o = run_with(
+        247,
+        Fault::LateRetransmit,
+        "F1/pf-a/on-ack/udp/new/sdp/predefined/pause",
+        Default::default(),
+    )
+    .await;
     assert!(
         !matches!(o.verdict, Verdict::Error),
         "{}",

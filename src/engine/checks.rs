@@ -2240,6 +2240,21 @@ fn sig_ack(a: &Analysis) -> Vec<Finding> {
         let up_ack = up.and_then(|u| a.sleg(&a.legs[u])).and_then(|ul| ul.ack);
         let (t_ok, t_ack) = (a.t(ok), a.t(ack));
         let (ack_ev, ok_ev) = (a.sip_ev(ack), a.sip_ev(ok));
+        // When the entity is known to have read the 200: not before it arrived, and not
+        // before the first message the entity sent after it and before the upstream ACK (its
+        // 200 upstream, say). A SUT process that was not scheduled for a while reads the 200
+        // late, answers upstream, gets the upstream ACK at once and then ACKs: that order says
+        // nothing about waiting for the upstream ACK.
+        let read = up_ack.and_then(|u| {
+            a.obs
+                .sip
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.t > t_ok && m.t < a.t(u) && m.sender.as_ref() == Some(s))
+                .min_by_key(|(_, m)| m.t)
+                .map(|(i, _)| i)
+        });
+        let t_read = read.map_or(t_ok, |i| a.t(i));
         match (timing, up, up_ack) {
             (_, None, _) => out.push(about(
                 Class::Pass,
@@ -2247,7 +2262,7 @@ fn sig_ack(a: &Analysis) -> Vec<Finding> {
                 K::AckUpstreamHidden { ok: ok_ev },
             )),
             (AckTiming::On200, _, Some(u))
-                if a.t(u) > t_ok.saturating_add(race_margin(a)) && t_ack > a.t(u) =>
+                if a.t(u) > t_read.saturating_add(race_margin(a)) && t_ack > a.t(u) =>
             {
                 out.push(Finding::fail(K::AckWaitedForUpstream {
                     ack: ack_ev,
@@ -2262,7 +2277,8 @@ fn sig_ack(a: &Analysis) -> Vec<Finding> {
                 K::AckOrderNotJudged {
                     ok: ok_ev,
                     upstream_ack: a.sip_ev(u),
-                    gap: Time(a.t(u).saturating_sub(t_ok)),
+                    read: read.map(|i| a.sip_ev(i)),
+                    gap: Time(a.t(u).saturating_sub(t_read)),
                     margin: Time(race_margin(a)),
                 },
             )),

@@ -991,10 +991,13 @@ pub enum FindingKind {
         ok: Cite,
     },
     /// The ACK came after both the 200 and the upstream ACK, which came within the race
-    /// margin of the 200: whether it waited for the upstream ACK cannot be told.
+    /// margin of the 200 (or of `read`, the entity's first message after the 200, when it
+    /// was read late): whether it waited for the upstream ACK cannot be told.
     AckOrderNotJudged {
         ok: Cite,
         upstream_ack: Cite,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read: Option<Cite>,
         gap: Time,
         margin: Time,
     },
@@ -2233,11 +2236,22 @@ impl fmt::Display for FindingKind {
             K::AckOrderNotJudged {
                 ok,
                 upstream_ack,
+                read: None,
                 gap,
                 margin,
             } => write!(
                 f,
                 "after the 200 {ok} and the upstream ACK {upstream_ack}, which came {gap} after the 200, within the {margin} race margin: whether it waited is not judged"
+            ),
+            K::AckOrderNotJudged {
+                ok,
+                upstream_ack,
+                read: Some(read),
+                gap,
+                margin,
+            } => write!(
+                f,
+                "after the 200 {ok}, read late (the entity's first message after it: {read}), and the upstream ACK {upstream_ack}, which came {gap} after that, within the {margin} race margin: whether it waited is not judged"
             ),
             K::AckBeforeUpstream { ack, upstream_ack } => write!(
                 f,
