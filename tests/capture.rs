@@ -15,7 +15,6 @@ use cpm_harness::capture::read::read_capture_full;
 use cpm_harness::capture::write::MAX_SEGMENT;
 use cpm_harness::capture::{read_capture, read_capture_from, write_pcap, CaptureError, PcapWriter};
 use cpm_harness::chain::{pattern, run_once, ChainOptions};
-use cpm_harness::codec::sdp::Sdp;
 use cpm_harness::codec::sip::{SipMessage, Transport};
 use cpm_harness::config::Variant;
 use cpm_harness::topology::Topology;
@@ -115,29 +114,6 @@ const BOTH: [Transport; 2] = [Transport::Udp, Transport::Tcp];
 /// under CI.
 fn have(tool: &str) -> bool {
     common::require_tool(tool).is_some()
-}
-
-/// tshark's `-T fields` output, one row per frame, fields split on tabs.
-fn tshark_fields(pcap: &Path, args: &[&str]) -> Vec<Vec<String>> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-T", "fields"])
-        // Heuristics first: MSRP has no port of its own, and a kernel-chosen port of the
-        // harness (57000 is IRC's) would otherwise pick another port-based dissector.
-        .args(["-o", "tcp.try_heuristic_first:TRUE"])
-        .args(args)
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
 }
 
 fn sip_events(events: &[(Duration, WireEvent)]) -> Vec<(Transport, SocketAddr, SocketAddr, Bytes)> {
@@ -280,7 +256,7 @@ fn tshark_sees_no_malformed_frames_bad_checksums_or_tcp_analysis_flags() {
             "-e",
             "_ws.col.Info",
         ]);
-        let bad = tshark_fields(&r.pcap, &args);
+        let bad = common::tshark_fields(&r.pcap, &args);
         assert!(
             bad.is_empty(),
             "SIP/{t}: {} bad frames: {:?}",
@@ -290,7 +266,7 @@ fn tshark_sees_no_malformed_frames_bad_checksums_or_tcp_analysis_flags() {
         // The checksum checks ran: every frame carries a verified IP checksum.
         let mut args = checks.to_vec();
         args.extend(["-e", "ip.checksum.status"]);
-        let rows = tshark_fields(&r.pcap, &args);
+        let rows = common::tshark_fields(&r.pcap, &args);
         assert!(rows.len() > 1000, "SIP/{t}: only {} frames", rows.len());
         assert!(
             rows.iter().all(|r| r[0] == "1"),
@@ -317,7 +293,7 @@ fn tshark_sip_sdp_and_msrp_fields_match_the_harness_parsers() {
             .collect();
 
         // SIP: one message per frame, in frame order.
-        let rows = tshark_fields(
+        let rows = common::tshark_fields(
             &r.pcap,
             &[
                 "-Y",
@@ -350,7 +326,7 @@ fn tshark_sip_sdp_and_msrp_fields_match_the_harness_parsers() {
         );
 
         // SDP: c= address, m= port and every media attribute (a=path among them, R3).
-        let rows = tshark_fields(
+        let rows = common::tshark_fields(
             &r.pcap,
             &[
                 "-Y",
@@ -367,27 +343,9 @@ fn tshark_sip_sdp_and_msrp_fields_match_the_harness_parsers() {
                 "sdp.media_attr",
             ],
         );
-        let want: Vec<Vec<String>> = msgs
-            .iter()
-            .filter_map(|m| m.sdp_body())
-            .map(|body| {
-                let sdp = Sdp::parse(&body).expect("recorded SDP parses");
-                let m = &sdp.media[0];
-                let c = m
-                    .connection
-                    .as_ref()
-                    .or(sdp.connection.as_ref())
-                    .expect("c=");
-                let attrs: Vec<String> = m
-                    .attributes
-                    .iter()
-                    .map(|(n, v)| match v {
-                        Some(v) => format!("{n}:{v}"),
-                        None => n.clone(),
-                    })
-                    .collect();
-                vec![c.address.clone(), m.port.to_string(), attrs.join("|")]
-            })
+        let want: Vec<Vec<String>> = common::sdp_fields(&msgs)
+            .into_iter()
+            .map(|[_, address, port, attrs]| vec![address, port, attrs])
             .collect();
         assert!(want.len() >= 10, "SIP/{t}: only {} SDP bodies", want.len());
         assert_eq!(rows, want, "SIP/{t}: SDP c=, m= port, a= attributes");
@@ -397,7 +355,7 @@ fn tshark_sip_sdp_and_msrp_fields_match_the_harness_parsers() {
         );
 
         // MSRP, by transaction id: (tcp.stream is not needed, ids are unique per run).
-        let rows = tshark_fields(
+        let rows = common::tshark_fields(
             &r.pcap,
             &[
                 "-Y",
@@ -455,7 +413,7 @@ fn syn_direction_of_every_stream_is_the_recorded_opener() {
     }
     for t in BOTH {
         let r = run(t);
-        let rows = tshark_fields(
+        let rows = common::tshark_fields(
             &r.pcap,
             &[
                 "-Y",
@@ -681,7 +639,7 @@ fn large_writes_become_full_size_segments_and_each_event_is_flushed() {
     assert_eq!(streams(&back)[&(s, c)], big[..70_000].to_vec());
     assert_eq!(closes(&back).len(), 2);
     if have("tshark") {
-        let bad = tshark_fields(
+        let bad = common::tshark_fields(
             &p,
             &[
                 "-Y",
@@ -948,7 +906,7 @@ fn reader_reorders_and_deduplicates_tcp_segments() {
     // Events come when the segment filling a hole arrives: same traffic, another order.
     assert_traffic("shuffled", &want, &got.events, false);
     if have("tshark") {
-        let flagged = tshark_fields(
+        let flagged = common::tshark_fields(
             &p,
             &[
                 "-Y",
@@ -1283,8 +1241,8 @@ fn a_compressed_capture_reads_back_the_same() {
     let e = read_capture(&twice).unwrap_err().to_string();
     assert!(e.contains("a gzip stream inside a gzip stream"), "{e}");
     if have("tshark") {
-        let rows = tshark_fields(&gz, &["-e", "frame.number"]);
-        let plain = tshark_fields(&r.pcap, &["-e", "frame.number"]);
+        let rows = common::tshark_fields(&gz, &["-e", "frame.number"]);
+        let plain = common::tshark_fields(&r.pcap, &["-e", "frame.number"]);
         assert_eq!(rows, plain);
     }
 }

@@ -61,24 +61,10 @@ async fn figure_passes(net: u8, variant: Variant) {
         }
         if sut.is_empty() {
             for r in &results {
-                // SIG-ROUTE judges only runs behind a SIP/IP core (tests/core.rs).
-                // The exception checks judge their scenarios only (member_declines_passes, …).
                 // SIG-TLS judges SIP over TLS (mutation_sig_tls).
                 let may_hide = (r.id == CheckId::LinkReuse && !variant.reuse)
                     || (r.id == CheckId::SigTls && variant.transport != Transport::Tls)
-                    || matches!(
-                        r.id,
-                        CheckId::SigRoute
-                            | CheckId::SigNon2xxAck
-                            | CheckId::SigDecline
-                            | CheckId::SigAllDecline
-                            | CheckId::SigNoAnswer
-                            | CheckId::MediaAbort
-                            | CheckId::SigLeave
-                            | CheckId::MediaReject
-                            | CheckId::MediaReport
-                            | CheckId::MediaNoResponse
-                    );
+                    || judged_elsewhere(r.id);
                 assert!(
                     r.verdict == Verdict::Pass || may_hide,
                     "{} self-check: {} is {}\n{}",
@@ -524,14 +510,8 @@ async fn member_rejects_content_passes() {
 /// inside its timeout, with no warning of a missing report or response).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_pass() {
-    let splits: &[&[Role]] = &[
-        &[Role::PfA],
-        &[Role::X],
-        &[Role::PfB],
-        &[Role::ClientB],
-        &[Role::PfA, Role::X, Role::PfB],
-        &[],
-    ];
+    // Every split but client-a alone: the harness's client-a asks for the reports.
+    let splits = &SPLITS[1..];
     let mut cases = Vec::new();
     for (scenario, id) in [
         (success_report as fn() -> Holds, CheckId::MediaReport),
@@ -1360,74 +1340,34 @@ struct Recording {
     events: Events,
 }
 
-fn recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| {
-        // Its own thread and runtime: the sockets live only as long as that runtime.
-        std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let mut v = var(1, Transport::Udp);
-                v.reuse = true;
-                // The mutations need a recording every check passes; a reference that
-                // misbehaved under load is recorded again (and said so).
-                let mut last = String::new();
-                for attempt in 0..3u16 {
-                    let run = run_case(199, attempt, &Case::new(v.clone(), &[Role::X])).await;
-                    let results = judge(&run);
-                    // LINK-REUSE's mutation needs b1 and b2 sharing x's connection to pf-b1
-                    // (a second one is legitimate once the first has closed).
-                    let obs = observe(&run.ctx, &run.events);
-                    let conns_of = |m: &str| -> Vec<usize> {
-                        obs.legs
-                            .iter()
-                            .filter(|l| l.uac.name == "x" && l.request_uri.contains(m))
-                            .flat_map(|l| l.conns.clone())
-                            .collect()
-                    };
-                    let shared = conns_of("b1@").iter().any(|c| conns_of("b2@").contains(c));
-                    // SIG-ROUTE is not observable without a SIP/IP core, the exception checks
-                    // without their scenario (they have recordings of their own).
-                    let clean = results.iter().all(|r| {
-                        r.verdict == Verdict::Pass
-                            || matches!(
-                                r.id,
-                                CheckId::SigRoute
-                                    | CheckId::SigTls
-                                    | CheckId::SigNon2xxAck
-                                    | CheckId::SigDecline
-                                    | CheckId::SigAllDecline
-                                    | CheckId::SigNoAnswer
-                                    | CheckId::MediaAbort
-                                    | CheckId::SigLeave
-                                    | CheckId::MediaReject
-                                    | CheckId::MediaReport
-                                    | CheckId::MediaNoResponse
-                            )
-                    });
-                    if shared && clean {
-                        return Recording {
-                            ctx: run.ctx,
-                            events: run.events,
-                        };
-                    }
-                    last = show(&results);
-                    eprintln!("recording attempt {attempt} not clean; again:\n{last}");
-                }
-                panic!("no clean recording in 3 attempts:\n{last}");
-            })
-        })
-        .join()
-        .expect("recording thread")
-    })
+/// SIG-ROUTE, which judges only runs behind a SIP/IP core (tests/core.rs), and the exception
+/// checks, which judge only their scenarios (member_declines_passes, …, and recordings of
+/// their own).
+fn judged_elsewhere(id: CheckId) -> bool {
+    matches!(
+        id,
+        CheckId::SigRoute
+            | CheckId::SigNon2xxAck
+            | CheckId::SigDecline
+            | CheckId::SigAllDecline
+            | CheckId::SigNoAnswer
+            | CheckId::MediaAbort
+            | CheckId::SigLeave
+            | CheckId::MediaReject
+            | CheckId::MediaReport
+            | CheckId::MediaNoResponse
+    )
 }
 
-/// A clean self-check recording of an exception scenario on `fig` (net `net`).
-fn scenario_recording(fig: u8, net: u8, scenario: Holds) -> Recording {
+/// Runs `case` on net `net` in a thread and runtime of its own (the sockets live only as long
+/// as that runtime) until `clean` accepts the run and its verdicts: a reference that
+/// misbehaved under load is recorded again (and said so), three attempts at most.
+fn clean_recording(
+    net: u8,
+    case: Case,
+    what: &'static str,
+    clean: impl Fn(&Run, &[CheckResult]) -> bool + Send + 'static,
+) -> Recording {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -1435,110 +1375,96 @@ fn scenario_recording(fig: u8, net: u8, scenario: Holds) -> Recording {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let mut case = Case::new(var(fig, Transport::Udp), &[]);
-            case.scenario = scenario;
             let mut last = String::new();
             for attempt in 0..3u16 {
                 let run = run_case(net, attempt, &case).await;
                 let results = judge(&run);
-                let clean = results
-                    .iter()
-                    .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::NotObservable));
-                if clean {
+                if clean(&run, &results) {
                     return Recording {
                         ctx: run.ctx,
                         events: run.events,
                     };
                 }
                 last = show(&results);
-                eprintln!("scenario recording attempt {attempt} not clean; again:\n{last}");
+                eprintln!("{what} recording attempt {attempt} not clean; again:\n{last}");
             }
-            panic!("no clean scenario recording in 3 attempts:\n{last}");
+            panic!("no clean {what} recording in 3 attempts:\n{last}");
         })
     })
     .join()
     .expect("recording thread")
 }
 
-/// FIG 1 with SIP over TLS (sips: URIs), self-check.
-fn tls_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| {
-        std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let case = Case::new(var(1, Transport::Tls), &[]);
-                let mut last = String::new();
-                for attempt in 0..3u16 {
-                    let run = run_case(171, attempt, &case).await;
-                    let results = judge(&run);
-                    if verdict_of(&results, CheckId::SigTls).verdict == Verdict::Pass {
-                        return Recording {
-                            ctx: run.ctx,
-                            events: run.events,
-                        };
-                    }
-                    last = show(&results);
-                    eprintln!("TLS recording attempt {attempt} not clean; again:\n{last}");
-                }
-                panic!("no clean TLS recording in 3 attempts:\n{last}");
-            })
-        })
-        .join()
-        .expect("recording thread")
+/// One recording per process, made on first use.
+macro_rules! recordings {
+    ($($(#[$doc:meta])* $name:ident = $make:expr;)*) => {$(
+        $(#[$doc])*
+        fn $name() -> &'static Recording {
+            static REC: OnceLock<Recording> = OnceLock::new();
+            REC.get_or_init(|| $make)
+        }
+    )*};
+}
+
+/// A clean self-check recording of an exception scenario on `fig` (net `net`).
+fn scenario_recording(fig: u8, net: u8, scenario: Holds) -> Recording {
+    let mut case = Case::new(var(fig, Transport::Udp), &[]);
+    case.scenario = scenario;
+    clean_recording(net, case, "scenario", |_, results| {
+        results
+            .iter()
+            .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::NotObservable))
     })
 }
 
-/// member-declines, FIG 2, b1 declines with 486.
-fn decline_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| scenario_recording(2, 163, b1_declines()))
-}
-
-/// member-never-answers, FIG 2, b1 sends nothing to its INVITE4.
-fn no_answer_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| scenario_recording(2, 178, b1_never_answers()))
-}
-
-/// member-leaves, FIG 1, b1 sends BYE mid-transfer.
-fn leave_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| scenario_recording(1, 168, b1_leaves()))
-}
-
-/// member-rejects-content, FIG 1, b1 answers 413.
-fn refuse_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| scenario_recording(1, 170, b1_refuses()))
-}
-
-/// reports-success, FIG 1.
-fn success_report_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| scenario_recording(1, 172, success_report()))
-}
-
-/// reports-no-failure, FIG 1.
-fn no_response_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| scenario_recording(1, 173, failure_report_no()))
-}
-
-/// sender-aborts, FIG 1.
-fn abort_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| scenario_recording(1, 166, sender_aborts()))
-}
-
-/// all-decline, FIG 1 (x answered 200-2 at once, so it ends the call with BYE).
-fn all_decline_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| scenario_recording(1, 164, all_decline()))
+recordings! {
+    /// FIG 1, x as the SUT, with connection reuse: every check passes but those that need a
+    /// SIP/IP core or a scenario of their own.
+    recording = {
+        let mut v = var(1, Transport::Udp);
+        v.reuse = true;
+        clean_recording(199, Case::new(v, &[Role::X]), "reference", |run, results| {
+            // LINK-REUSE's mutation needs b1 and b2 sharing x's connection to pf-b1
+            // (a second one is legitimate once the first has closed).
+            let obs = observe(&run.ctx, &run.events);
+            let conns_of = |m: &str| -> Vec<usize> {
+                obs.legs
+                    .iter()
+                    .filter(|l| l.uac.name == "x" && l.request_uri.contains(m))
+                    .flat_map(|l| l.conns.clone())
+                    .collect()
+            };
+            let shared = conns_of("b1@").iter().any(|c| conns_of("b2@").contains(c));
+            // SIG-TLS judges SIP over TLS (its own recording).
+            let clean = results.iter().all(|r| {
+                r.verdict == Verdict::Pass || r.id == CheckId::SigTls || judged_elsewhere(r.id)
+            });
+            shared && clean
+        })
+    };
+    /// FIG 1 with SIP over TLS (sips: URIs), self-check.
+    tls_recording = clean_recording(
+        171,
+        Case::new(var(1, Transport::Tls), &[]),
+        "TLS",
+        |_, results| verdict_of(results, CheckId::SigTls).verdict == Verdict::Pass,
+    );
+    /// member-declines, FIG 2, b1 declines with 486.
+    decline_recording = scenario_recording(2, 163, b1_declines());
+    /// member-never-answers, FIG 2, b1 sends nothing to its INVITE4.
+    no_answer_recording = scenario_recording(2, 178, b1_never_answers());
+    /// member-leaves, FIG 1, b1 sends BYE mid-transfer.
+    leave_recording = scenario_recording(1, 168, b1_leaves());
+    /// member-rejects-content, FIG 1, b1 answers 413.
+    refuse_recording = scenario_recording(1, 170, b1_refuses());
+    /// reports-success, FIG 1.
+    success_report_recording = scenario_recording(1, 172, success_report());
+    /// reports-no-failure, FIG 1.
+    no_response_recording = scenario_recording(1, 173, failure_report_no());
+    /// sender-aborts, FIG 1.
+    abort_recording = scenario_recording(1, 166, sender_aborts());
+    /// all-decline, FIG 1 (x answered 200-2 at once, so it ends the call with BYE).
+    all_decline_recording = scenario_recording(1, 164, all_decline());
 }
 
 fn addr_of(rec: &Recording, name: &str, msrp: bool) -> SocketAddr {

@@ -123,6 +123,27 @@ figures! {
     fig7_through_kamailio: 7, 8;
 }
 
+/// Adds a case that did not pass to `failures`: its verdict and id, each check that did not
+/// pass with its evidence, and its notes.
+fn failed(failures: &mut String, o: &cpm_harness::engine::outcome::CaseOutcome) {
+    use cpm_harness::engine::Verdict;
+    if o.verdict == Verdict::Pass {
+        return;
+    }
+    failures.push_str(&format!("{} {}\n", o.verdict.as_str(), o.id));
+    for c in o.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
+        failures.push_str(&format!(
+            "    {} {}: {:?}\n",
+            c.verdict.as_str(),
+            c.id,
+            c.evidence()
+        ));
+    }
+    for n in &o.notes {
+        failures.push_str(&format!("    note: {n}\n"));
+    }
+}
+
 /// The conformance engine with the core in the loop: for every figure, the reference SUT
 /// as a separate process in the middle (pf-a+x+pf-b), at each end (client-a, client-b), as x
 /// alone, and the harness alone, over SIP/UDP and SIP/TCP; every case passes, its capture
@@ -132,7 +153,6 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
     use cpm_harness::engine::case::{run_case, RunSettings};
     use cpm_harness::engine::plan::{plan, DefaultSuite};
     use cpm_harness::engine::profile::Profile;
-    use cpm_harness::engine::Verdict;
     use std::path::{Path, PathBuf};
     if !have_kamailio() {
         return;
@@ -198,21 +218,7 @@ async fn every_figure_passes_with_kamailio_between_harness_and_reference_sut() {
             })
             .collect();
         for r in runs {
-            let o = r.await.expect("case task");
-            if o.verdict != Verdict::Pass {
-                failures.push_str(&format!("{} {}\n", o.verdict.as_str(), o.id));
-                for c in o.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
-                    failures.push_str(&format!(
-                        "    {} {}: {:?}\n",
-                        c.verdict.as_str(),
-                        c.id,
-                        c.evidence()
-                    ));
-                }
-                for n in &o.notes {
-                    failures.push_str(&format!("    note: {n}\n"));
-                }
-            }
+            failed(&mut failures, &r.await.expect("case task"));
         }
     }
     assert!(failures.is_empty(), "{failures}");
@@ -429,7 +435,6 @@ async fn tls_cases_pass_through_kamailio_over_tls() {
     use cpm_harness::engine::case::{run_case, RunSettings};
     use cpm_harness::engine::plan::{plan, DefaultSuite};
     use cpm_harness::engine::profile::Profile;
-    use cpm_harness::engine::Verdict;
     use std::path::{Path, PathBuf};
     if !have_kamailio_tls() {
         return;
@@ -475,21 +480,7 @@ async fn tls_cases_pass_through_kamailio_over_tls() {
     // TLS worker a hop takes tens of ms, and SIG-ACK judges x's ACK timing (README, "Known
     // gaps").
     for c in &cases {
-        let o = run_case(c, &profile, 11, &s).await;
-        if o.verdict != Verdict::Pass {
-            failures.push_str(&format!("{} {}\n", o.verdict.as_str(), o.id));
-            for c in o.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
-                failures.push_str(&format!(
-                    "    {} {}: {:?}\n",
-                    c.verdict.as_str(),
-                    c.id,
-                    c.evidence()
-                ));
-            }
-            for n in &o.notes {
-                failures.push_str(&format!("    note: {n}\n"));
-            }
-        }
+        failed(&mut failures, &run_case(c, &profile, 11, &s).await);
     }
     let mut core = core;
     assert!(

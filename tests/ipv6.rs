@@ -202,7 +202,6 @@ on_ipv6! {
 
 use bytes::Bytes;
 use cpm_harness::chain::{pattern, run_once, ChainOptions};
-use cpm_harness::codec::sdp::Sdp;
 use cpm_harness::codec::sip::SipMessage;
 use cpm_harness::trace::{one_copy, Recorder};
 use std::net::SocketAddr;
@@ -243,29 +242,6 @@ async fn chain_pcap(t: Transport, dir: &Path) -> (Vec<(Duration, WireEvent)>, Pa
     let pcap = dir.join(format!("chain-ipv6-{t}.pcap"));
     write_pcap(&pcap, start, &events).expect("write pcap");
     (events, pcap)
-}
-
-/// tshark's `-T fields` output, one row per frame, fields split on tabs.
-fn tshark_fields(pcap: &Path, args: &[&str]) -> Vec<Vec<String>> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-T", "fields"])
-        // Heuristics first: MSRP has no port of its own, and a kernel-chosen port of the
-        // harness (57000 is IRC's) would otherwise pick another port-based dissector.
-        .args(["-o", "tcp.try_heuristic_first:TRUE"])
-        .args(args)
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
 }
 
 /// The capture of an IPv6 chain run: IPv6 headers, good checksums, nothing malformed, and the
@@ -309,7 +285,7 @@ async fn tshark_reads_ipv6_captures_as_the_harness_does() {
             "-e",
             "_ws.col.Info",
         ]);
-        let bad = tshark_fields(&pcap, &args);
+        let bad = common::tshark_fields(&pcap, &args);
         assert!(
             bad.is_empty(),
             "{t}: {} bad frames: {:?}",
@@ -326,7 +302,7 @@ async fn tshark_reads_ipv6_captures_as_the_harness_does() {
             "-e",
             "udp.checksum.status",
         ]);
-        let rows = tshark_fields(&pcap, &args);
+        let rows = common::tshark_fields(&pcap, &args);
         assert!(rows.len() > 100, "{t}: only {} frames", rows.len());
         for r in &rows {
             assert_eq!(r[0], "::1", "{t}: frame {r:?}");
@@ -341,7 +317,7 @@ async fn tshark_reads_ipv6_captures_as_the_harness_does() {
             })
             .collect();
         // SIP: method, status, Call-ID, top Via and Contact, one message per frame.
-        let rows = tshark_fields(
+        let rows = common::tshark_fields(
             &pcap,
             &[
                 "-Y",
@@ -394,7 +370,7 @@ async fn tshark_reads_ipv6_captures_as_the_harness_does() {
         assert!(rows.iter().all(|r| r[3] == "::1"), "{t}: Via sent-by ::1");
 
         // SDP: c= address (IP6), m= port and every media attribute (a=path among them).
-        let rows = tshark_fields(
+        let rows = common::tshark_fields(
             &pcap,
             &[
                 "-Y",
@@ -413,32 +389,9 @@ async fn tshark_reads_ipv6_captures_as_the_harness_does() {
                 "sdp.media_attr",
             ],
         );
-        let want: Vec<Vec<String>> = msgs
-            .iter()
-            .filter_map(|m| m.sdp_body())
-            .map(|body| {
-                let sdp = Sdp::parse(&body).expect("recorded SDP parses");
-                let m = &sdp.media[0];
-                let c = m
-                    .connection
-                    .as_ref()
-                    .or(sdp.connection.as_ref())
-                    .expect("c=");
-                let attrs: Vec<String> = m
-                    .attributes
-                    .iter()
-                    .map(|(n, v)| match v {
-                        Some(v) => format!("{n}:{v}"),
-                        None => n.clone(),
-                    })
-                    .collect();
-                vec![
-                    c.addr_type.clone(),
-                    c.address.clone(),
-                    m.port.to_string(),
-                    attrs.join("|"),
-                ]
-            })
+        let want: Vec<Vec<String>> = common::sdp_fields(&msgs)
+            .into_iter()
+            .map(Vec::from)
             .collect();
         assert!(want.len() >= 10, "{t}: only {} SDP bodies", want.len());
         assert_eq!(rows, want, "{t}: SDP c=, m= port, a= attributes");
@@ -449,7 +402,7 @@ async fn tshark_reads_ipv6_captures_as_the_harness_does() {
         );
 
         // MSRP, by transaction id.
-        let rows = tshark_fields(
+        let rows = common::tshark_fields(
             &pcap,
             &[
                 "-Y",

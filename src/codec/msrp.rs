@@ -6,6 +6,9 @@
 //! [`MsrpEvent::Head`], then zero or more [`MsrpEvent::Body`] pieces, then [`MsrpEvent::End`].
 //! It finds the end of a body by searching for the end-line (`CRLF -------<tid>[$+#] CRLF`),
 //! never by length (§7.3.1), and holds back only the few bytes that could begin an end-line.
+//! A stated range-end is no shortcut: only a chunk of at most 2048 octets may state one (a
+//! larger chunk MUST be interruptible, range-end `*`, RFC 4975 §7.1.1), and a body shorter
+//! than its stated range must still end at its end-line (MEDIA-FRAMING judges the length).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use memchr::memmem;
@@ -745,9 +748,13 @@ impl Default for Limits {
 /// Where the parser is inside the current message.
 enum State {
     Head(HeadScan),
-    /// Boxed: the memmem finder is large and the head state is the common idle state.
-    Body(Box<BodyScan>),
+    Body(BodyScan),
 }
+
+/// Finds `CRLF -------`, the part of every end-line before its transaction id: built once, so
+/// a message costs no searcher of its own (the id is compared at each match).
+static END_LINE_START: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(b"\r\n-------"));
 
 /// Progress through a head. The head stays in the buffer until complete (it is bounded by
 /// `max_head`); lines already parsed are kept here so no byte is examined twice.
@@ -765,8 +772,8 @@ struct HeadScan {
 struct BodyScan {
     tid: String,
     is_response: bool,
-    /// Finds `CRLF -------<tid>`; the flag and CRLF after it are checked by hand.
-    finder: memmem::Finder<'static>,
+    /// `CRLF -------<tid>`; the flag and CRLF after it are checked by hand.
+    pat: Vec<u8>,
     /// Buffer index from which to search: no end-line starts before it.
     scan: usize,
 }
@@ -779,7 +786,7 @@ impl BodyScan {
         BodyScan {
             tid: head.tid.clone(),
             is_response: matches!(head.start, StartLine::Response { .. }),
-            finder: memmem::Finder::new(&pat).into_owned(),
+            pat,
             scan: 0,
         }
     }
@@ -937,7 +944,7 @@ impl MsrpParser {
                         });
                         self.state = State::Head(HeadScan::default());
                     }
-                    None => self.state = State::Body(Box::new(BodyScan::new(&done.head))),
+                    None => self.state = State::Body(BodyScan::new(&done.head)),
                 }
                 Ok(Some(MsrpEvent::Head(done.head)))
             }
@@ -1100,48 +1107,50 @@ fn parse_header(line: &[u8]) -> Result<(String, String), String> {
 /// body; a match not followed by a flag and CRLF is body too. Positions before `bs.scan` were
 /// already ruled out, so each byte is searched a bounded number of times.
 fn scan_body(bs: &mut BodyScan, buf: &[u8], offset: u64) -> Result<BodyStep, MsrpError> {
-    let pat = bs.finder.needle();
+    let pat = &bs.pat[..];
     let p = pat.len();
-    loop {
-        match bs.finder.find(&buf[bs.scan..]) {
-            Some(j) => {
-                let i = bs.scan + j;
-                if i > 0 {
-                    bs.scan = 0;
-                    return Ok(BodyStep::Body(i));
+    while let Some(j) = END_LINE_START.find(&buf[bs.scan..]) {
+        let i = bs.scan + j;
+        if buf.len() - i < p {
+            // Too close to the end to hold the id: held back below if it may begin the end-line.
+            break;
+        }
+        if &buf[i..i + p] != pat {
+            bs.scan = i + 1;
+            continue;
+        }
+        if i > 0 {
+            bs.scan = 0;
+            return Ok(BodyStep::Body(i));
+        }
+        if buf.len() < p + 3 {
+            return Ok(BodyStep::NeedMore);
+        }
+        if &buf[p + 1..p + 3] == b"\r\n" {
+            if let Some(flag) = Flag::from_byte(buf[p]) {
+                if bs.is_response && flag != Flag::End {
+                    return Err(MsrpError {
+                        offset: offset + 2,
+                        excerpt: excerpt_bytes(&buf[2..p + 3]),
+                        msg: "response end-line flag must be `$`".into(),
+                    });
                 }
-                if buf.len() < p + 3 {
-                    return Ok(BodyStep::NeedMore);
-                }
-                if &buf[p + 1..p + 3] == b"\r\n" {
-                    if let Some(flag) = Flag::from_byte(buf[p]) {
-                        if bs.is_response && flag != Flag::End {
-                            return Err(MsrpError {
-                                offset: offset + 2,
-                                excerpt: excerpt_bytes(&buf[2..p + 3]),
-                                msg: "response end-line flag must be `$`".into(),
-                            });
-                        }
-                        return Ok(BodyStep::End(flag, p + 3));
-                    }
-                }
-                bs.scan = 1;
-            }
-            None => {
-                // Hold back the longest tail that is a prefix of the pattern.
-                let from = bs.scan.max(buf.len().saturating_sub(p - 1));
-                let keep = memchr::memchr_iter(b'\r', &buf[from..])
-                    .map(|x| from + x)
-                    .find(|&s| pat.starts_with(&buf[s..]))
-                    .unwrap_or(buf.len());
-                bs.scan = 0;
-                if keep > 0 {
-                    return Ok(BodyStep::Body(keep));
-                }
-                return Ok(BodyStep::NeedMore);
+                return Ok(BodyStep::End(flag, p + 3));
             }
         }
+        bs.scan = 1;
     }
+    // Hold back the longest tail that is a prefix of the pattern.
+    let from = bs.scan.max(buf.len().saturating_sub(p - 1));
+    let keep = memchr::memchr_iter(b'\r', &buf[from..])
+        .map(|x| from + x)
+        .find(|&s| pat.starts_with(&buf[s..]))
+        .unwrap_or(buf.len());
+    bs.scan = 0;
+    if keep > 0 {
+        return Ok(BodyStep::Body(keep));
+    }
+    Ok(BodyStep::NeedMore)
 }
 
 /// A complete message, for tests, the checker and small control messages.
@@ -2163,6 +2172,29 @@ mod tests {
             assert_eq!(
                 assert_split_invariant(Limits::default(), &data).events,
                 expected
+            );
+        }
+    }
+
+    /// The search finds the part common to every end-line (`CRLF -------`) and compares the id
+    /// after it: another transaction's end-line, a prefix of the id, or a dash run that begins
+    /// again right after its own start stays body.
+    #[test]
+    fn end_lines_of_other_ids_are_body() {
+        let tid = "abcd";
+        for b in [
+            &b"x\r\n-------wxyz$\r\ny"[..],
+            b"x\r\n-------abc$\r\ny",
+            b"x\r\n-------bcd$\r\ny",
+            b"\r\n-------\r\n-------ab",
+            b"x\r\n-------",
+        ] {
+            let (data, expected) = gen_message(tid, b, Flag::End);
+            assert_eq!(
+                assert_split_invariant(Limits::default(), &data).events,
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(b)
             );
         }
     }

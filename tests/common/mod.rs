@@ -255,3 +255,58 @@ pub fn drawn_times(page: &str) -> Vec<f64> {
         })
         .collect()
 }
+
+/// tshark's `-T fields` output, one row per frame, fields split on tabs.
+pub fn tshark_fields(pcap: &Path, args: &[&str]) -> Vec<Vec<String>> {
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields"])
+        // Heuristics first: MSRP has no port of its own, and a kernel-chosen port of the
+        // harness (57000 is IRC's) would otherwise pick another port-based dissector.
+        .args(["-o", "tcp.try_heuristic_first:TRUE"])
+        .args(args)
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// Per SDP body of `msgs`, in order, what tshark's `sdp` dissector shows of it (`-E
+/// occurrence=a -E aggregator=|`): the c= address type and address (the media's, else the
+/// session's), the m= port, and every media attribute (a=path among them) joined by `|`.
+pub fn sdp_fields(msgs: &[cpm_harness::codec::sip::SipMessage]) -> Vec<[String; 4]> {
+    msgs.iter()
+        .filter_map(|m| m.sdp_body())
+        .map(|body| {
+            let sdp = cpm_harness::codec::sdp::Sdp::parse(&body).expect("recorded SDP parses");
+            let m = &sdp.media[0];
+            let c = m
+                .connection
+                .as_ref()
+                .or(sdp.connection.as_ref())
+                .expect("c=");
+            let attrs: Vec<String> = m
+                .attributes
+                .iter()
+                .map(|(n, v)| match v {
+                    Some(v) => format!("{n}:{v}"),
+                    None => n.clone(),
+                })
+                .collect();
+            [
+                c.addr_type.clone(),
+                c.address.clone(),
+                m.port.to_string(),
+                attrs.join("|"),
+            ]
+        })
+        .collect()
+}
