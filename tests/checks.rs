@@ -2250,37 +2250,14 @@ fn the_race_margin_is_at_least_100_ms() {
     }
 }
 
-/// FIG 5 with x the SUT (x answers 200-2 on the first 200-3 and ACKs each 200-3 at once).
-fn fig5_x_recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| {
-        std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let case = Case::new(var(5, Transport::Udp), &[Role::X]);
-                let mut last = String::new();
-                for attempt in 0..3u16 {
-                    let run = run_case(172, attempt, &case).await;
-                    let results = judge(&run);
-                    if verdict_of(&results, CheckId::SigAck).verdict == Verdict::Pass {
-                        return Recording {
-                            ctx: run.ctx,
-                            events: run.events,
-                        };
-                    }
-                    last = show(&results);
-                    eprintln!("FIG 5 recording attempt {attempt} not clean; again:\n{last}");
-                }
-                panic!("no clean FIG 5 recording in 3 attempts:\n{last}");
-            })
-        })
-        .join()
-        .expect("recording thread")
-    })
+recordings! {
+    /// FIG 5 with x the SUT (x answers 200-2 on the first 200-3 and ACKs each 200-3 at once).
+    fig5_x_recording = clean_recording(
+        172,
+        Case::new(var(5, Transport::Udp), &[Role::X]),
+        "FIG 5",
+        |_, results| verdict_of(results, CheckId::SigAck).verdict == Verdict::Pass,
+    );
 }
 
 /// A SUT process that is not scheduled for 102 ms reads x's first 200-3 late, then answers
