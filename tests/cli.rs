@@ -596,7 +596,11 @@ fn progress_bar_and_colour_on_a_terminal_only() {
         dir.path().join("r").display(),
         dir.path().join("c").display()
     );
-    for id in &FOUR {
+    // The bar shows once a run has taken a second: two pause cases make sure it does.
+    for id in FOUR.iter().chain(&[
+        "F2/x/on-ack/udp/new/sdp/predefined/pause",
+        "F4/x/on-ack/udp/new/sdp/predefined/pause",
+    ]) {
         cmd.push_str(&format!(" --filter {id}"));
     }
     let tty = |extra: &str| -> String {
@@ -617,7 +621,7 @@ fn progress_bar_and_colour_on_a_terminal_only() {
         "no running case: {screen:?}"
     );
     assert!(screen.contains("\u{1b}[32mpass"), "no colour: {screen:?}");
-    assert!(screen.contains("4 passed, 0 failed, 0 inconc, 0 error, 0 skipped"));
+    assert!(screen.contains("6 passed, 0 failed, 0 inconc, 0 error, 0 skipped"));
     let quiet = tty("-q");
     assert!(
         !quiet.contains("ETA") && !quiet.contains("pass "),
