@@ -182,7 +182,8 @@ pub struct Node {
     /// Local MSRP session-id → leg.
     /// Legs by their local session-id (several only under [`Fault::ConstantSessionId`]).
     sessions: HashMap<String, Vec<LegIdx>>,
-    conns: state::FastMap<ConnId, Conn>,
+    /// Boxed: a map allocates room for several entries at once, and a member node has one.
+    conns: state::FastMap<ConnId, Box<Conn>>,
     next_conn: ConnId,
     next_session: u64,
     timers: BinaryHeap<Reverse<TimerEntry>>,
@@ -307,7 +308,7 @@ impl Node {
             Input::Accepted { conn, peer } => {
                 let mut c = Conn::new(None, true, &self.cfg.limits);
                 c.peer = Some(peer);
-                self.conns.insert(conn, c);
+                self.conns.insert(conn, Box::new(c));
             }
             Input::MsrpData { conn, data } => self.on_msrp_data(conn, data),
             Input::MsrpFlushed { conn, bytes } => {
