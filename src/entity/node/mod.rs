@@ -170,7 +170,9 @@ pub struct Node {
     cfg: NodeConfig,
     /// What the node's role decides (one of the files under `role/`).
     rules: &'static dyn role::Rules,
-    legs: Vec<Leg>,
+    /// Boxed: x holds thousands, and a vector of them grows by doubling (and copying).
+    #[allow(clippy::vec_box)]
+    legs: Vec<Box<Leg>>,
     calls: Vec<Call>,
     /// Calls not ended yet, so a scan across calls (an idle connection another call's session
     /// may still reuse) does not grow with every call a long-running node has seen.
@@ -428,7 +430,7 @@ impl Node {
             Side::Up => self.cur_transport,
             Side::Down => self.transport(call),
         };
-        self.legs.push(Leg {
+        self.legs.push(Box::new(Leg {
             call,
             side,
             link,
@@ -473,7 +475,7 @@ impl Node {
             report_due: false,
             reported: false,
             report_owed: None,
-        });
+        }));
         idx
     }
 
