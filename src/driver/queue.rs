@@ -122,6 +122,10 @@ impl<T> Receiver<T> {
     /// The next item; `None` once every sender is gone and nothing is left. Cancel-safe: an
     /// item is taken only when this returns it.
     pub async fn recv(&mut self) -> Option<T> {
+        // Takes a unit of the task's cooperative budget, as tokio's own channels do: a loop
+        // that always finds an item still yields to the runtime now and then (before an item
+        // is taken, so a cancelled wait loses nothing).
+        tokio::task::coop::consume_budget().await;
         loop {
             // Registered before looking, so a send between the look and the wait is not
             // missed (it leaves a permit when nobody waits).
