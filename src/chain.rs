@@ -232,7 +232,7 @@ impl Chain {
         for n in self.nodes.iter_mut() {
             let name = n.name.clone();
             let tx = tx.clone();
-            let mut ev = std::mem::replace(&mut n.events, tokio::sync::mpsc::unbounded_channel().1);
+            let mut ev = std::mem::replace(&mut n.events, crate::driver::queue::unbounded().1);
             pumps.push(tokio::spawn(async move {
                 while let Some(e) = ev.recv().await {
                     if tx.send((name.clone(), e)).is_err() {

@@ -366,7 +366,7 @@ enum Note {
 
 fn pump(chain: &mut Chain, tx: &mpsc::UnboundedSender<Note>) {
     for n in chain.nodes.iter_mut() {
-        let mut ev = std::mem::replace(&mut n.events, mpsc::unbounded_channel().1);
+        let mut ev = std::mem::replace(&mut n.events, crate::driver::queue::unbounded().1);
         let tx = tx.clone();
         let is_a = n.name == "client-a";
         tokio::spawn(async move {

@@ -1271,7 +1271,7 @@ fn report_outcome(
 /// Serves until SIGINT/SIGTERM; each stdin line `send N` (per-call mode: `send N VARIANT`,
 /// a [`Variant::header_value`]) makes client-a send N bytes.
 async fn wait_for_signal_or_stdin(
-    client_a: Vec<tokio::sync::mpsc::UnboundedSender<cpm_harness::entity::Input>>,
+    client_a: Vec<cpm_harness::driver::queue::Sender<cpm_harness::entity::Input>>,
     per_call: bool,
 ) {
     use cpm_harness::entity::Input;

@@ -77,7 +77,7 @@ fn pump(
 ) -> mpsc::UnboundedReceiver<Result<(String, SystemTime), (String, String)>> {
     let (tx, rx) = mpsc::unbounded_channel();
     for n in chain.nodes.iter_mut() {
-        let mut ev = std::mem::replace(&mut n.events, mpsc::unbounded_channel().1);
+        let mut ev = std::mem::replace(&mut n.events, crate::driver::queue::unbounded().1);
         let tx = tx.clone();
         let name = n.name.clone();
         tokio::spawn(async move {

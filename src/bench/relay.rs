@@ -183,8 +183,7 @@ pub async fn chain_relay(bytes: u64, chunk_size: u64) -> anyhow::Result<RelayRun
         .iter_mut()
         .find(|n| n.name == "b1")
         .ok_or_else(|| anyhow!("no member b1"))?;
-    let mut events =
-        std::mem::replace(&mut member.events, tokio::sync::mpsc::unbounded_channel().1);
+    let mut events = std::mem::replace(&mut member.events, crate::driver::queue::unbounded().1);
     let source = Repeat {
         block: pattern(1 << 20),
         len: bytes,

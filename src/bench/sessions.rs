@@ -42,7 +42,7 @@ pub async fn measure() -> anyhow::Result<f64> {
     let (tx, mut ended) = mpsc::unbounded_channel::<Result<(), String>>();
     let mut client_a = None;
     for n in chain.nodes.iter_mut() {
-        let mut ev = std::mem::replace(&mut n.events, mpsc::unbounded_channel().1);
+        let mut ev = std::mem::replace(&mut n.events, crate::driver::queue::unbounded().1);
         let is_a = n.name == "client-a";
         if is_a {
             client_a = Some(n.inputs.clone());

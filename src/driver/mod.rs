@@ -15,6 +15,7 @@
 //! one peer IP address (more are closed at once, with a warning naming the peer).
 
 pub mod hostile;
+pub mod queue;
 mod slab;
 pub mod tls;
 
@@ -223,7 +224,7 @@ impl Drop for Slot {
 }
 
 struct MsrpConn {
-    tx: mpsc::UnboundedSender<WriteCmd>,
+    tx: queue::Sender<WriteCmd>,
     /// `true` pauses the reader (backpressure); dropping it (the connection is closed) lets
     /// the reader drain what the peer still sends for a moment, then end.
     pause: watch::Sender<bool>,
@@ -252,8 +253,8 @@ const CLOSE_DRAIN_BYTES: usize = 256 * 1024;
 /// A running node: send it inputs (e.g. [`Input::Send`]), read its events, stop it.
 pub struct NodeHandle {
     pub name: String,
-    pub inputs: mpsc::UnboundedSender<Input>,
-    pub events: mpsc::UnboundedReceiver<NodeEvent>,
+    pub inputs: queue::Sender<Input>,
+    pub events: queue::Receiver<NodeEvent>,
     stop: watch::Sender<bool>,
     join: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -279,8 +280,8 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
     let msrp = TcpListener::bind(cfg.msrp)
         .await
         .with_context(|| format!("{name}: cannot bind MSRP {}", cfg.msrp))?;
-    let (in_tx, in_rx) = mpsc::unbounded_channel();
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (in_tx, in_rx) = queue::unbounded();
+    let (ev_tx, ev_rx) = queue::unbounded();
     let (stop_tx, stop_rx) = watch::channel(false);
     // A live node: the real clocks, and identifiers seeded from the OS.
     let start = Start {
@@ -358,13 +359,13 @@ async fn run(
     udp: UdpSocket,
     (sip_tcp, sip_acceptor): (TcpListener, Option<tokio_rustls::TlsAcceptor>),
     (msrp, acceptor): (TcpListener, Option<(tokio_rustls::TlsAcceptor, bool)>),
-    mut inputs: mpsc::UnboundedReceiver<Input>,
-    events: mpsc::UnboundedSender<NodeEvent>,
+    mut inputs: queue::Receiver<Input>,
+    events: queue::Sender<NodeEvent>,
     mut stop: watch::Receiver<bool>,
     rec: Option<Recorder>,
 ) -> anyhow::Result<()> {
     let udp = std::sync::Arc::new(udp);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Ev>();
+    let (tx, mut rx) = queue::unbounded::<Ev>();
     let sip_ip = node.config().sip.ip();
     let local_sip = node.config().sip;
     let local_msrp = node.config().msrp;
@@ -808,7 +809,7 @@ fn start_msrp_conn(
     stream: MsrpStream,
     a: SocketAddr,
     b: SocketAddr,
-    tx: mpsc::UnboundedSender<Ev>,
+    tx: queue::Sender<Ev>,
     rec: Option<Recorder>,
     live: Arc<()>,
     slot: Option<Slot>,
@@ -817,7 +818,7 @@ fn start_msrp_conn(
     let _ = stream.tcp().set_nodelay(true);
     let local = stream.tcp().local_addr().unwrap_or(a);
     let peer = stream.tcp().peer_addr().unwrap_or(b);
-    let (wtx, wrx) = mpsc::unbounded_channel::<WriteCmd>();
+    let (wtx, wrx) = queue::unbounded::<WriteCmd>();
     let (ptx, prx) = watch::channel(false);
     let rtx = tx.clone();
     let rrec = rec.clone();
@@ -927,7 +928,7 @@ impl ReadGate {
 fn peer_closed(
     Ends { conn, local, peer }: Ends,
     rrec: &Option<Recorder>,
-    rtx: &mpsc::UnboundedSender<Ev>,
+    rtx: &queue::Sender<Ev>,
     reason: &str,
 ) {
     if let Some(r) = rrec {
@@ -948,7 +949,7 @@ fn peer_closed(
 async fn tcp_reader(
     rd: tokio::net::tcp::OwnedReadHalf,
     ends: Ends,
-    rtx: mpsc::UnboundedSender<Ev>,
+    rtx: queue::Sender<Ev>,
     rrec: Option<Recorder>,
     slot: Option<Slot>,
     budget: Arc<tokio::sync::Semaphore>,
@@ -1023,8 +1024,8 @@ async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
     mut wr: W,
     tls: bool,
     Ends { conn, local, peer }: Ends,
-    mut wrx: mpsc::UnboundedReceiver<WriteCmd>,
-    tx: mpsc::UnboundedSender<Ev>,
+    mut wrx: queue::Receiver<WriteCmd>,
+    tx: queue::Sender<Ev>,
     rec: Option<Recorder>,
     live: Arc<()>,
 ) {
@@ -1034,7 +1035,7 @@ async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
     loop {
         let cmd = match wrx.try_recv() {
             Ok(c) => c,
-            Err(mpsc::error::TryRecvError::Empty) => {
+            Err(queue::TryRecvError::Empty) => {
                 if flushed > 0 {
                     let _ = tx.send(Ev::Flushed {
                         conn,
@@ -1051,7 +1052,7 @@ async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
                     }
                 }
             }
-            Err(mpsc::error::TryRecvError::Disconnected) => return,
+            Err(queue::TryRecvError::Disconnected) => return,
         };
         // Gather what is already queued (a relayed chunk is a head, body pieces and an
         // end-line) into one vectored write: fewer syscalls and fuller segments.
@@ -1137,7 +1138,7 @@ async fn msrp_writer<W: tokio::io::AsyncWrite + Unpin>(
 async fn stream_reader<R: tokio::io::AsyncRead + Unpin>(
     mut rd: R,
     ends: Ends,
-    rtx: mpsc::UnboundedSender<Ev>,
+    rtx: queue::Sender<Ev>,
     rrec: Option<Recorder>,
     slot: Option<Slot>,
     budget: Arc<tokio::sync::Semaphore>,
@@ -1374,7 +1375,7 @@ async fn sip_tcp_connect(
     local_ip: std::net::IpAddr,
     (to, tls): (SocketAddr, Option<String>),
     wrx: mpsc::UnboundedReceiver<Bytes>,
-    tx: mpsc::UnboundedSender<Ev>,
+    tx: queue::Sender<Ev>,
     rec: Option<Recorder>,
     live: Arc<()>,
     limits: SipLimits,
@@ -1416,7 +1417,7 @@ enum SipTls {
 async fn sip_handshake(
     (s, how): (TcpStream, SipTls),
     peer: SocketAddr,
-    tx: &mpsc::UnboundedSender<Ev>,
+    tx: &queue::Sender<Ev>,
     rec: &Option<Recorder>,
 ) -> Option<(MsrpStream, Transport)> {
     let local = s.local_addr().unwrap_or(peer);
@@ -1495,7 +1496,7 @@ async fn sip_tcp_conn(
     s: (TcpStream, SipTls),
     peer: SocketAddr,
     mut wrx: mpsc::UnboundedReceiver<Bytes>,
-    tx: mpsc::UnboundedSender<Ev>,
+    tx: queue::Sender<Ev>,
     rec: Option<Recorder>,
     live: Arc<()>,
     limits: SipLimits,

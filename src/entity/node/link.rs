@@ -14,7 +14,7 @@ use std::time::Duration;
 /// A connection this node opened to `target` that a new session may share (`reuse`): still
 /// open and of the session's scheme, TLS (`msrps:`) or plain (`msrp:`) — never the other
 /// (RFC 4975 §14, RFC 6135).
-fn reusable(conns: &FastMap<ConnId, Conn>, target: SocketAddr, tls: bool) -> Option<ConnId> {
+fn reusable(conns: &FastMap<ConnId, Box<Conn>>, target: SocketAddr, tls: bool) -> Option<ConnId> {
     conns
         .iter()
         .filter(|(_, c)| c.target == Some(target) && c.tls == tls && !c.closed)
@@ -89,7 +89,7 @@ impl Node {
         let conn = self.new_conn_id();
         let mut c = Conn::new(Some(target), false, &self.cfg.limits);
         c.tls = tls;
-        self.conns.insert(conn, c);
+        self.conns.insert(conn, Box::new(c));
         self.attach(leg, conn);
         self.out.push_back(Output::Connect {
             conn,
@@ -108,7 +108,7 @@ impl Node {
         let conn = self.new_conn_id();
         let mut c = Conn::new(Some(target), false, &self.cfg.limits);
         c.tls = tls;
-        self.conns.insert(conn, c);
+        self.conns.insert(conn, Box::new(c));
         self.legs[leg].open_requested = true;
         self.attach(leg, conn);
         self.out.push_back(Output::Connect {
@@ -223,18 +223,18 @@ mod tests {
             c.closed = closed;
             c
         };
-        let mut conns: FastMap<ConnId, Conn> = FastMap::default();
-        conns.insert(1, conn(t, false, false));
-        conns.insert(2, conn(other, true, false));
+        let mut conns: FastMap<ConnId, Box<Conn>> = FastMap::default();
+        conns.insert(1, Box::new(conn(t, false, false)));
+        conns.insert(2, Box::new(conn(other, true, false)));
         assert_eq!(reusable(&conns, t, false), Some(1));
         assert_eq!(
             reusable(&conns, t, true),
             None,
             "msrps on a plain connection"
         );
-        conns.insert(3, conn(t, true, true));
+        conns.insert(3, Box::new(conn(t, true, true)));
         assert_eq!(reusable(&conns, t, true), None, "a closed connection");
-        conns.insert(4, conn(t, true, false));
+        conns.insert(4, Box::new(conn(t, true, false)));
         assert_eq!(reusable(&conns, t, true), Some(4));
         assert_eq!(
             reusable(&conns, t, false),

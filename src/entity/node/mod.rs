@@ -175,7 +175,9 @@ pub struct Node {
     cfg: NodeConfig,
     /// What the node's role decides (one of the files under `role/`).
     rules: &'static dyn role::Rules,
-    legs: Vec<Leg>,
+    /// Boxed: x holds thousands, and a vector of them grows by doubling (and copying).
+    #[allow(clippy::vec_box)]
+    legs: Vec<Box<Leg>>,
     calls: Vec<Call>,
     /// Calls not ended yet, so a scan across calls (an idle connection another call's session
     /// may still reuse) does not grow with every call a long-running node has seen.
@@ -187,7 +189,8 @@ pub struct Node {
     /// Local MSRP session-id → leg.
     /// Legs by their local session-id (several only under [`Fault::ConstantSessionId`]).
     sessions: HashMap<String, Vec<LegIdx>>,
-    conns: state::FastMap<ConnId, Conn>,
+    /// Boxed: a map allocates room for several entries at once, and a member node has one.
+    conns: state::FastMap<ConnId, Box<Conn>>,
     next_conn: ConnId,
     next_session: u64,
     timers: BinaryHeap<Reverse<TimerEntry>>,
@@ -312,7 +315,7 @@ impl Node {
             Input::Accepted { conn, peer } => {
                 let mut c = Conn::new(None, true, &self.cfg.limits);
                 c.peer = Some(peer);
-                self.conns.insert(conn, c);
+                self.conns.insert(conn, Box::new(c));
             }
             Input::MsrpData { conn, data } => self.on_msrp_data(conn, data),
             Input::MsrpFlushed { conn, bytes } => {
@@ -432,7 +435,7 @@ impl Node {
             Side::Up => self.cur_transport,
             Side::Down => self.transport(call),
         };
-        self.legs.push(Leg {
+        self.legs.push(Box::new(Leg {
             call,
             side,
             link,
@@ -477,7 +480,7 @@ impl Node {
             report_due: false,
             reported: false,
             report_owed: None,
-        });
+        }));
         idx
     }
 

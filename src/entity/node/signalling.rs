@@ -150,7 +150,7 @@ impl Node {
         }
         let dest = core.unwrap_or(target);
         self.legs[leg].invite_dest = dest;
-        self.legs[leg].invite = Some(msg.clone());
+        self.legs[leg].invite = Some(Box::new(msg.clone()));
         if self.fault(Fault::MalformedSip) {
             let bad = self.malformed_options(&msg);
             self.send_sip(Some(leg), dest, bad);
@@ -270,7 +270,7 @@ impl Node {
         }
         let ack = self.dialog_request(leg, Method::Ack);
         let l = &mut self.legs[leg];
-        l.ack = Ack::Sent(ack.clone());
+        l.ack = Ack::Sent(Box::new(ack.clone()));
         if l.state == DialogState::AwaitAck {
             l.state = DialogState::Confirmed;
         }
@@ -282,7 +282,7 @@ impl Node {
         let bye = self.dialog_request(leg, Method::Bye);
         let l = &mut self.legs[leg];
         l.state = DialogState::AwaitByeOk;
-        l.bye = Some(bye.clone());
+        l.bye = Some(Box::new(bye.clone()));
         self.send_in_dialog(leg, bye);
         let t1 = self.cfg.timers.t1;
         if self.legs[leg].transport == Transport::Udp {
@@ -329,7 +329,7 @@ impl Node {
             (!no_sdp).then(|| Body::sdp(sdp.into_bytes())),
         );
         let l = &mut self.legs[leg];
-        l.last_response = Some(ok.clone());
+        l.last_response = Some(Box::new(ok.clone()));
         l.state = DialogState::AwaitAck;
         let peer = l.peer;
         self.send_sip(Some(leg), peer, ok);
@@ -355,7 +355,7 @@ impl Node {
             None,
             None,
         );
-        l.last_response = Some(resp.clone());
+        l.last_response = Some(Box::new(resp.clone()));
         let peer = l.peer;
         self.send_sip(Some(leg), peer, resp);
         let call = self.legs[leg].call;
@@ -382,7 +382,7 @@ impl Node {
     /// the final response.
     pub(super) fn trying(&mut self, leg: LegIdx, from: SocketAddr, msg: &SipMessage) {
         let trying = build_response(msg, 100, "Trying", None, None, None);
-        self.legs[leg].last_response = Some(trying.clone());
+        self.legs[leg].last_response = Some(Box::new(trying.clone()));
         self.send_sip(Some(leg), from, trying);
     }
 
@@ -478,7 +478,7 @@ impl Node {
             // Retransmission: repeat the last response.
             if let Some(r) = self.legs[leg].last_response.clone() {
                 let peer = self.legs[leg].peer;
-                self.send_sip(Some(leg), peer, r);
+                self.send_sip(Some(leg), peer, *r);
             }
             return;
         }
@@ -535,8 +535,8 @@ impl Node {
             l.peer = from;
             l.route_set = msg.uri_list("Record-Route");
             l.remote_contact = msg.contact_uri();
-            l.remote_sdp = Some(offer);
-            l.invite = Some(msg.clone());
+            l.remote_sdp = Some(Box::new(offer));
+            l.invite = Some(Box::new(msg.clone()));
         }
         rules.invited(
             self,
@@ -644,7 +644,7 @@ impl Node {
         if state != DialogState::AwaitOk {
             // Retransmitted 2xx: repeat the ACK if we sent one (RFC 3261 §13.2.2.4).
             if let Ack::Sent(ack) = self.legs[leg].ack.clone() {
-                self.send_in_dialog(leg, ack);
+                self.send_in_dialog(leg, *ack);
             }
             return;
         }
@@ -675,7 +675,7 @@ impl Node {
             let l = &mut self.legs[leg];
             l.remote_tag = msg.to_tag();
             l.state = DialogState::AwaitAck;
-            l.remote_sdp = Some(answer);
+            l.remote_sdp = Some(Box::new(answer));
             l.opens = opens;
             l.route_set = msg.uri_list("Record-Route").into_iter().rev().collect();
             if let Some(c) = msg.contact_uri() {
@@ -730,7 +730,7 @@ impl Node {
 
     fn on_bye(&mut self, leg: LegIdx, from: SocketAddr, msg: SipMessage) {
         if let Some(r) = self.legs[leg].bye_response.clone() {
-            self.send_sip(Some(leg), from, r);
+            self.send_sip(Some(leg), from, *r);
             return;
         }
         // A BYE that overtook a lost ACK confirms the dialog all the same: act on the ACK
@@ -739,7 +739,7 @@ impl Node {
             self.on_ack(leg);
         }
         let ok = build_response(&msg, 200, "OK", None, None, None);
-        self.legs[leg].bye_response = Some(ok.clone());
+        self.legs[leg].bye_response = Some(Box::new(ok.clone()));
         self.send_sip(Some(leg), from, ok);
         let call = self.legs[leg].call;
         if self.legs[leg].side == Side::Up {

@@ -125,7 +125,7 @@ pub(super) enum Ack {
     /// Owed, waiting on the upstream ACK or (client-a's ordering choice) the first SEND.
     Owed,
     /// Sent; re-sent when the 2xx is retransmitted.
-    Sent(SipMessage),
+    Sent(Box<SipMessage>),
 }
 
 /// Who opens a leg's link.
@@ -170,23 +170,23 @@ pub(super) struct Leg {
     pub(super) peer: SocketAddr,
     pub(super) cseq: u32,
     pub(super) state: DialogState,
-    pub(super) invite: Option<SipMessage>,
+    pub(super) invite: Option<Box<SipMessage>>,
     /// UAS: the last response to the INVITE, re-sent on INVITE retransmissions.
-    pub(super) last_response: Option<SipMessage>,
+    pub(super) last_response: Option<Box<SipMessage>>,
     /// UAC: the ACK of the 2xx.
     pub(super) ack: Ack,
     /// Actions waiting on a timer: the 200, the ACK, the first request, the link opening.
     pub(super) held: Held,
-    pub(super) bye: Option<SipMessage>,
+    pub(super) bye: Option<Box<SipMessage>>,
     /// UAS: end the dialog with a BYE of its own once the 2xx is ACKed (every down leg ended
     /// before it was: RFC 3261 §15, no BYE before the ACK).
     pub(super) bye_after_ack: bool,
     /// UAS: the response to the peer's BYE, re-sent on BYE retransmissions.
-    pub(super) bye_response: Option<SipMessage>,
+    pub(super) bye_response: Option<Box<SipMessage>>,
     // --- MSRP session ---
     pub(super) local_sdp: MsrpSdp,
     pub(super) local_path: MsrpUri,
-    pub(super) remote_sdp: Option<MsrpSdp>,
+    pub(super) remote_sdp: Option<Box<MsrpSdp>>,
     /// Who opens the link.
     pub(super) opens: Opens,
     pub(super) open_requested: bool,

@@ -81,7 +81,7 @@ impl Node {
                 if state == DialogState::AwaitOk && self.legs[leg].last_response.is_none() {
                     if let Some(inv) = self.legs[leg].invite.clone() {
                         let to = self.legs[leg].invite_dest;
-                        self.send_sip(Some(leg), to, inv);
+                        self.send_sip(Some(leg), to, *inv);
                         self.arm(leg, TimerKind::InviteRetx, iv * 2);
                     }
                 }
@@ -104,7 +104,7 @@ impl Node {
                 if state == DialogState::AwaitAck {
                     if let Some(ok) = self.legs[leg].last_response.clone() {
                         let peer = self.legs[leg].peer;
-                        self.send_sip(Some(leg), peer, ok);
+                        self.send_sip(Some(leg), peer, *ok);
                         self.arm(leg, TimerKind::OkRetx, (iv * 2).min(t2));
                     }
                 }
@@ -130,7 +130,7 @@ impl Node {
             TimerKind::ByeRetx => {
                 if state == DialogState::AwaitByeOk {
                     if let Some(bye) = self.legs[leg].bye.clone() {
-                        self.send_in_dialog(leg, bye);
+                        self.send_in_dialog(leg, *bye);
                         self.arm(leg, TimerKind::ByeRetx, (iv * 2).min(t2));
                     }
                 }
