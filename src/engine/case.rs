@@ -107,7 +107,7 @@ impl RunSessionIds {
 const QUIET: Duration = Duration::from_millis(250);
 
 /// How long the wire must stay silent once nothing of the SUT is left open.
-const QUIET_WHEN_OVER: Duration = Duration::from_millis(40);
+const QUIET_WHEN_OVER: Duration = Duration::from_millis(20);
 
 /// Run-wide settings of the case runner.
 #[derive(Debug, Clone)]
