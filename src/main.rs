@@ -375,7 +375,7 @@ struct RunArgs {
     #[arg(long)]
     fail_fast: bool,
     /// Cases run in parallel, each on its own loopback subnet (a case mostly waits: on its
-    /// SUT process, its pauses and the quiet wire, so many fit on two cores). Default 32; a
+    /// SUT process, its pauses and the quiet wire, so many fit on two cores). Default 48; a
     /// running SUT (`addresses`, or launch `per: run`) takes its cases one at a time.
     #[arg(long)]
     jobs: Option<usize>,
@@ -891,7 +891,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<u8> {
         },
     )?;
     let schedule = runner::Schedule {
-        jobs: a.jobs.unwrap_or(if profile.runs_once() { 1 } else { 32 }),
+        jobs: a.jobs.unwrap_or(if profile.runs_once() { 1 } else { 48 }),
         fail_fast: a.fail_fast,
     };
     let run = runner::execute(&p.cases, &profile, &s, schedule, &mut reporter);
