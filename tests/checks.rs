@@ -2135,34 +2135,44 @@ fn mutation_sig_cf_answer() {
     );
 }
 
+/// The first 200 OK to an INVITE that reached `x` (the first 200-3).
+fn first_200_3(ev: &Events, x: SocketAddr) -> usize {
+    ev.iter()
+        .enumerate()
+        .filter(|(_, (_, e))| {
+            matches!(e, WireEvent::Sip { to, raw, .. }
+                if *to == x && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
+        })
+        .min_by_key(|(_, (t, _))| *t)
+        .map(|(i, _)| i)
+        .expect("a 200-3")
+}
+
+/// FIG 1 x's recording with its first 200-3 `first_ms` after INVITE2 and its 200-2
+/// `ok2_ms` after INVITE2.
+fn cf_answer_moved(rec: &Recording, first_ms: u64, ok2_ms: u64) -> Events {
+    let mut ev = rec.events.clone();
+    let x = addr_of(rec, "x", false);
+    let inv2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "INVITE ", "");
+    let t_inv2 = ev[inv2].0;
+    for k in same_sip(&ev, first_200_3(&ev, x)) {
+        ev[k].0 = t_inv2 + Duration::from_millis(first_ms);
+    }
+    let ok2 = x_200_2(&ev, rec);
+    for k in same_sip(&ev, ok2) {
+        ev[k].0 = t_inv2 + Duration::from_millis(ok2_ms);
+    }
+    ev.sort_by_key(|(t, _)| *t);
+    ev
+}
+
 /// A pass never states an order the times contradict (issue 15): a first 200-3 that reached
 /// x 7 ms before its 200-2, 20 ms after INVITE2 (inside the 100 ms race margin), is reported
 /// as within the margin, order not judged — not as "before any 200-3".
 #[test]
 fn sig_cf_answer_never_states_an_order_the_times_contradict() {
     let rec = recording();
-    let mut ev = rec.events.clone();
-    let x = addr_of(rec, "x", false);
-    let inv2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "INVITE ", "");
-    let t_inv2 = ev[inv2].0;
-    let first3 = ev
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, e))| {
-            matches!(e, WireEvent::Sip { to, raw, .. }
-                if to.ip() == x.ip() && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
-        })
-        .min_by_key(|(_, (t, _))| *t)
-        .map(|(i, _)| i)
-        .expect("a 200-3");
-    for k in same_sip(&ev, first3) {
-        ev[k].0 = t_inv2 + Duration::from_millis(20);
-    }
-    let ok2 = x_200_2(&ev, rec);
-    for k in same_sip(&ev, ok2) {
-        ev[k].0 = t_inv2 + Duration::from_millis(27);
-    }
-    ev.sort_by_key(|(t, _)| *t);
+    let ev = cf_answer_moved(rec, 20, 27);
     let results = run_checks(&rec.ctx, &observe(&rec.ctx, &ev));
     let r = verdict_of(&results, CheckId::SigCfAnswer);
     assert_eq!(r.verdict, Verdict::Pass, "{}", show(&results));
@@ -2191,31 +2201,7 @@ fn sig_cf_answer_never_states_an_order_the_times_contradict() {
 fn the_race_margin_is_at_least_100_ms() {
     let rec = recording();
     assert!(rec.ctx.topology.core.is_none());
-    let x = addr_of(rec, "x", false);
-    let moved = |first_200_3_ms: u64| {
-        let mut ev = rec.events.clone();
-        let inv2 = find_sip(&ev, addr_of(rec, "pf-a", false), x, "INVITE ", "");
-        let t_inv2 = ev[inv2].0;
-        let first3 = ev
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, e))| {
-                matches!(e, WireEvent::Sip { to, raw, .. }
-                    if to.ip() == x.ip() && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
-            })
-            .min_by_key(|(_, (t, _))| *t)
-            .map(|(i, _)| i)
-            .expect("a 200-3");
-        for k in same_sip(&ev, first3) {
-            ev[k].0 = t_inv2 + Duration::from_millis(first_200_3_ms);
-        }
-        let ok2 = x_200_2(&ev, rec);
-        for k in same_sip(&ev, ok2) {
-            ev[k].0 = t_inv2 + Duration::from_millis(first_200_3_ms + 7);
-        }
-        ev.sort_by_key(|(t, _)| *t);
-        ev
-    };
+    let moved = |first_ms: u64| cf_answer_moved(rec, first_ms, first_ms + 7);
     let mut cored = rec.ctx.clone();
     let mut topo = (*cored.topology).clone();
     topo.core = Some("127.199.0.250:5060".parse().unwrap());
@@ -2270,16 +2256,7 @@ fn sig_ack_does_not_take_a_late_read_for_waiting() {
     let rec = fig5_x_recording();
     let x = addr_of(rec, "x", false);
     let ev0 = rec.events.clone();
-    let first3 = ev0
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, e))| {
-            matches!(e, WireEvent::Sip { to, raw, .. }
-                if *to == x && raw.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(raw).contains("INVITE"))
-        })
-        .min_by_key(|(_, (t, _))| *t)
-        .map(|(i, _)| i)
-        .expect("a 200-3");
+    let first3 = first_200_3(&ev0, x);
     let (t3, pfb, call_id) = match &ev0[first3] {
         (t, WireEvent::Sip { from, raw, .. }) => {
             let text = String::from_utf8_lossy(raw);

@@ -731,3 +731,25 @@ fn plan_fails_on_a_missing_figure_file() {
     let e = plan(dir.path(), &d, &reference()).unwrap_err().to_string();
     assert!(e.contains("no suite file for figure 3"), "{e}");
 }
+
+/// The run starts the cases with the longest own waits first: a member that never answers
+/// (the SUT's give-up timer), then the discriminating pause, then the cases without either.
+#[test]
+fn expected_waits_order_the_default_suite() {
+    let p = plan(&suites_dir(), &default_suite(), &reference()).unwrap();
+    let wait = |end: &str| {
+        let w: Vec<_> = p
+            .cases
+            .iter()
+            .filter(|c| c.id.ends_with(end))
+            .map(|c| c.expected_wait())
+            .collect();
+        assert!(!w.is_empty(), "no case ending {end}");
+        (*w.iter().min().unwrap(), *w.iter().max().unwrap())
+    };
+    let (never, _) = wait("/member-never-answers");
+    let (pause_min, pause_max) = wait("/pause");
+    let (_, in_order) = wait("/in-order");
+    assert!(never > pause_max, "{never:?} vs {pause_max:?}");
+    assert!(pause_min > in_order, "{pause_min:?} vs {in_order:?}");
+}

@@ -570,6 +570,12 @@ async fn drive(
     // is over (its dialogs ended or rejected, its links closed): a SUT with nothing open has no
     // late close or teardown left to send, and waiting the full QUIET on every case was most
     // of the default run's time.
+    // What of the SUT is still open on the wire so far, read through the one model.
+    let open_now = || {
+        let events = crate::trace::one_copy(&rec.records());
+        let obs = crate::model::resolve(&topology, &case.sut, crate::model::interpret(&events));
+        super::running::still_open(&obs, &topology, &case.sut, case.variant.reuse)
+    };
     let mut seen = rec.len();
     // (events seen, whether the SUT had nothing open then): the model is built once per change.
     let mut judged: Option<(usize, bool)> = None;
@@ -583,15 +589,7 @@ async fn drive(
             let over = match judged {
                 Some((n, over)) if n == seen => over,
                 _ => {
-                    let events = crate::trace::one_copy(&rec.records());
-                    let obs = crate::model::resolve(
-                        &topology,
-                        &case.sut,
-                        crate::model::interpret(&events),
-                    );
-                    let over =
-                        super::running::still_open(&obs, &topology, &case.sut, case.variant.reuse)
-                            .is_empty();
+                    let over = open_now().is_empty();
                     judged = Some((seen, over));
                     over
                 }
@@ -612,10 +610,7 @@ async fn drive(
     if running.is_some() {
         let settle_until = clock::tokio_now() + profile.settle;
         loop {
-            let events = crate::trace::one_copy(&rec.records());
-            let obs = crate::model::resolve(&topology, &case.sut, crate::model::interpret(&events));
-            *still_open =
-                super::running::still_open(&obs, &topology, &case.sut, case.variant.reuse);
+            *still_open = open_now();
             if still_open.is_empty() || clock::tokio_now() >= settle_until {
                 break;
             }
