@@ -2300,8 +2300,10 @@ fn sig_ack_does_not_take_a_late_read_for_waiting() {
         r.findings
             .iter()
             .find(|f| match &f.kind {
+                // That very 200 (it stays at t3 in both timings); pf-b's other 200s are
+                // other legs.
                 K::AckOrderNotJudged { ok, .. } | K::AckWaitedForUpstream { ok, .. } => {
-                    ok.to_string().contains(&format!("({pfb})"))
+                    matches!(ok, Cite::Sip { t, .. } if t.0 == t3)
                 }
                 _ => false,
             })
