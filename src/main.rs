@@ -13,17 +13,21 @@ extern "C" {
     fn mi_option_set(option: std::os::raw::c_int, value: std::os::raw::c_long);
 }
 
-/// Freed pages go back to the system after 1 ms instead of 10 (`mi_option_purge_delay`, 15
-/// in mimalloc v2), which keeps the relay's peak RSS low (bench row (e)). No transparent huge
+/// `lean`: freed pages go back to the system after 1 ms instead of 10 (`mi_option_purge_delay`,
+/// 15 in mimalloc v2), which keeps the relay's peak RSS low (bench rows (b), (e)); the
+/// processes whose memory is not measured keep the default (the main job's report writer
+/// otherwise spends its time giving pages back and faulting them in again). No transparent huge
 /// pages (`mi_option_allow_thp`, 37 in v2, and the process flag, which the SUT processes a run
 /// launches inherit): a short-lived process that touches a few KiB of a fresh 2 MiB page has
 /// the kernel zero all of it, which was a fifth of the default run's CPU time.
-fn tune_allocator() {
+fn tune_allocator(lean: bool) {
     #[cfg(feature = "mimalloc")]
     // SAFETY: setting an option is allowed at any time; 15 is mi_option_purge_delay and 37
     // mi_option_allow_thp in the vendored mimalloc v2 header.
     unsafe {
-        mi_option_set(15, 1);
+        if lean {
+            mi_option_set(15, 1);
+        }
         mi_option_set(37, 0);
     }
     // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and touches no memory of ours.
@@ -483,8 +487,11 @@ struct DiffArgs {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
     let cli = Cli::parse();
+    tune_allocator(matches!(
+        cli.cmd,
+        Cmd::Sut(_) | Cmd::Bench(_) | Cmd::Load(_)
+    ));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -203,16 +203,17 @@ pub async fn mutants(
     let mut caught: std::collections::BTreeMap<Fault, BTreeSet<CheckId>> = Default::default();
     let mut set = tokio::task::JoinSet::new();
     let mut next = 0usize;
+    let nets = crate::engine::runner::Nets::new();
     loop {
-        while set.len() < jobs.max(1) && next < work.len() {
+        while set.len() < jobs.clamp(1, crate::engine::runner::Nets::COUNT) && next < work.len() {
             let (f, c) = work[next].clone();
             let mut s = settings.clone();
             s.faults = vec![f];
             s.work_dir = settings.work_dir.join(f.name());
             s.session_ids = registries[&f].clone();
             let profile = profile.clone();
-            let i = next;
-            set.spawn(async move { (f, run_case_retrying(&c, &profile, i, &s).await) });
+            let nets = nets.clone();
+            set.spawn(async move { (f, run_case_retrying(&c, &profile, &nets, &s).await) });
             next += 1;
         }
         let Some(done) = set.join_next().await else {

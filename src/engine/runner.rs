@@ -82,28 +82,98 @@ impl Counts {
     }
 }
 
-/// Picks the subnet of the i-th case: 127.100.x.x … 127.199.x.x, never the tests' nets.
-pub fn case_net(i: usize) -> u8 {
-    100 + (i % 100) as u8
+/// The lab subnets cases run on: 127.100.x.x … 127.199.x.x (never the tests' nets; IPv6: the
+/// ports of [`crate::topology::Topology::generate_lab`] on `::1`). A case leases one as it
+/// starts and gives it back as it ends, so cases running together never share one however
+/// long one of them runs (a case started 100 after another once got the other's net while
+/// that one was still waiting for a member that never answers).
+#[derive(Clone)]
+pub struct Nets(std::sync::Arc<std::sync::Mutex<NetsInner>>);
+
+struct NetsInner {
+    busy: [bool; Nets::COUNT],
+    /// Where the next search starts: consecutive cases get different nets, so a net's
+    /// sockets in TIME_WAIT are seldom met again.
+    next: usize,
 }
 
-/// Runs a case on its subnet; if an address there is taken (another run on this machine, a
-/// stray process), runs it again on another subnet rather than reporting a harness error.
+/// A net held by a running case; given back when dropped (also when the case's task is
+/// aborted).
+pub struct NetLease {
+    nets: Nets,
+    pub net: u8,
+}
+
+impl Nets {
+    /// How many cases can run at once.
+    pub const COUNT: usize = 100;
+    const FIRST: u8 = 100;
+
+    pub fn new() -> Nets {
+        Nets(std::sync::Arc::new(std::sync::Mutex::new(NetsInner {
+            busy: [false; Nets::COUNT],
+            next: 0,
+        })))
+    }
+
+    /// The next free net, or `None` when all [`Nets::COUNT`] are held.
+    pub fn take(&self) -> Option<NetLease> {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let i = (0..Nets::COUNT)
+            .map(|k| (g.next + k) % Nets::COUNT)
+            .find(|&i| !g.busy[i])?;
+        g.busy[i] = true;
+        g.next = (i + 1) % Nets::COUNT;
+        Some(NetLease {
+            nets: self.clone(),
+            net: Nets::FIRST + i as u8,
+        })
+    }
+}
+
+impl Default for Nets {
+    fn default() -> Nets {
+        Nets::new()
+    }
+}
+
+impl Drop for NetLease {
+    fn drop(&mut self) {
+        let mut g = self.nets.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.busy[usize::from(self.net - Nets::FIRST)] = false;
+    }
+}
+
+/// Runs a case on a net leased from `nets`; if an address there is taken (another run on
+/// this machine, a stray process), runs it again on another net rather than reporting a
+/// harness error.
 pub async fn run_case_retrying(
     case: &Case,
     profile: &Profile,
-    i: usize,
+    nets: &Nets,
     s: &RunSettings,
 ) -> CaseOutcome {
-    let mut o = run_case(case, profile, case_net(i), s).await;
-    for attempt in 1..=3usize {
+    // Every net held: the case waits for one (each case is bounded in time, so one ends).
+    let mut lease = loop {
+        match nets.take() {
+            Some(l) => break l,
+            None => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    let mut o = run_case(case, profile, lease.net, s).await;
+    for _ in 1..=3usize {
         if o.setup_error != Some(SetupError::AddrInUse) {
             break;
         }
-        let net = case_net(i + attempt * 37);
-        o = run_case(case, profile, net, s).await;
+        // The taken net stays leased until this case ends, so no other case of the run
+        // tries it meanwhile.
+        let Some(other) = nets.take() else { break };
+        let taken = std::mem::replace(&mut lease, other);
+        o = run_case(case, profile, lease.net, s).await;
+        drop(taken);
         o.notes.push(format!(
-            "ran on 127.{net}.0.0/16 after an address was in use"
+            "ran on lab net {} after an address was in use",
+            lease.net
         ));
     }
     o
@@ -128,6 +198,8 @@ pub async fn execute(
     let mut set = tokio::task::JoinSet::new();
     let mut next = 0usize;
     let mut stop: Option<String> = None;
+    let nets = Nets::new();
+    let jobs = schedule.jobs.clamp(1, Nets::COUNT);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Longest first (a member that never answers, a discriminating pause, a slow member), so
@@ -143,17 +215,24 @@ pub async fn execute(
                 stop: &Option<String>,
                 sink: &mut dyn RunSink|
      -> anyhow::Result<()> {
-        while stop.is_none() && set.len() < schedule.jobs.max(1) && *next < cases.len() {
+        while stop.is_none() && set.len() < jobs && *next < cases.len() {
             let i = order[*next];
-            let (case, profile, settings) = (cases[i].clone(), profile.clone(), settings.clone());
+            let (case, profile, settings, nets) = (
+                cases[i].clone(),
+                profile.clone(),
+                settings.clone(),
+                nets.clone(),
+            );
             sink.event(&RunEvent::CaseStarted {
                 index: i,
                 case: &cases[i],
             })?;
-            let slot = *next;
-            set.spawn(
-                async move { (i, run_case_retrying(&case, &profile, slot, &settings).await) },
-            );
+            set.spawn(async move {
+                (
+                    i,
+                    run_case_retrying(&case, &profile, &nets, &settings).await,
+                )
+            });
             *next += 1;
         }
         Ok(())
@@ -375,4 +454,29 @@ pub fn new_run_id() -> String {
 /// The harness binary for `{exe}`.
 pub fn current_exe() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cpm-harness"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Nets;
+
+    #[test]
+    fn a_net_is_never_held_twice_and_comes_back_when_its_case_ends() {
+        let nets = Nets::new();
+        let held: Vec<_> = (0..Nets::COUNT).map(|_| nets.take().unwrap()).collect();
+        let mut got: Vec<u8> = held.iter().map(|l| l.net).collect();
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got.len(), Nets::COUNT, "every lease a different net");
+        assert_eq!((got[0], got[Nets::COUNT - 1]), (100, 199));
+        assert!(nets.take().is_none(), "all held: none to give");
+        // A long case keeps its net while the others come and go.
+        let mut held = held.into_iter();
+        let long = held.next().unwrap();
+        drop(held);
+        for _ in 0..3 * Nets::COUNT {
+            let l = nets.take().unwrap();
+            assert_ne!(l.net, long.net);
+        }
+    }
 }
