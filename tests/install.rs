@@ -336,6 +336,55 @@ fn a_sut_that_exits_before_it_is_ready_shows_its_status_and_last_output() {
 }
 
 #[test]
+fn a_sut_that_finds_its_address_in_use_is_run_again_on_another_lab_net() {
+    let _t = turn();
+    let dir = tempfile::tempdir().unwrap();
+    // The first launch fails as a SUT does whose address another process holds (the probe
+    // before it found the address free); the second runs the reference SUT.
+    let marker = dir.path().join("launched-once");
+    let p = profile_with(
+        dir.path(),
+        &format!(
+            "sh -c 'if [ -e {m} ]; then exec \"$0\" \"$@\"; fi; touch {m}; \
+             echo \"error: x: cannot bind SIP/TCP 127.1.0.13:5060: Address already in use (os error 98)\" >&2; \
+             exit 1' \
+             {{exe}} sut --topology {{topology}} --roles {{roles}} --figure {{figure}} \
+             --trigger {{trigger}} --x-trigger {{x-trigger}} --l23 {{l23}} --ack {{ack}} \
+             --setup {{setup}} --transport {{transport}} --group {{group}} \
+             --chunk-size {{chunk-size}} --msrp-transport {{msrp-transport}} \
+             --tls-dir {{tls-dir}} {{reuse-flag}} --out-dir {{out-dir}} {{faults}}",
+            m = marker.display()
+        ),
+    );
+    let (o, folder) = run_in(
+        dir.path(),
+        &["--filter", CASE, "--profile", &p.display().to_string()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(marker.exists(), "the failing launch ran first");
+    let s = summary(&folder);
+    assert_eq!(s["cases"][0]["verdict"], "pass");
+    let notes = s["cases"][0]["notes"].to_string();
+    assert!(
+        notes.contains("after an address was in use"),
+        "the retry is stated: {notes}"
+    );
+    // Any other launch failure is the SUT's, not retried.
+    std::fs::remove_dir_all(dir.path().join("reports")).unwrap();
+    let p = profile_with(
+        dir.path(),
+        "sh -c 'echo error: cannot bind: Permission denied >&2; exit 1'",
+    );
+    let (o, folder) = run_in(
+        dir.path(),
+        &["--filter", CASE, "--profile", &p.display().to_string()],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let notes = summary(&folder)["cases"][0]["notes"].to_string();
+    assert!(!notes.contains("after an address was in use"), "{notes}");
+}
+
+#[test]
 fn the_report_identifies_sut_harness_inputs_date_and_machine() {
     let _t = turn();
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
+/// How the OS words EADDRINUSE in a SUT's error output (Rust's `io::Error`, glibc's strerror).
+const ADDR_IN_USE: &str = "Address already in use";
+
 /// How to tell the SUT is ready.
 #[derive(Debug, Clone)]
 pub enum Readiness {
@@ -107,7 +110,7 @@ impl SutProcess {
                     }
                     Ok(None) => {
                         let status = p.child.wait().await.ok();
-                        bail!(
+                        let e = anyhow!(
                             "the SUT exited before it was ready ({}){}\n{}",
                             status
                                 .map(|s| s.to_string())
@@ -115,6 +118,17 @@ impl SutProcess {
                             last_output(&p.log),
                             command_line(argv)
                         );
+                        // A SUT that could not bind an address of its case says so in the
+                        // OS's words: an address in use, as the harness's own probe would
+                        // have found had it been taken a moment earlier (the runner then
+                        // runs the case on another lab net).
+                        if p.log.iter().any(|l| l.contains(ADDR_IN_USE)) {
+                            return Err(anyhow::Error::new(std::io::Error::from(
+                                std::io::ErrorKind::AddrInUse,
+                            ))
+                            .context(e));
+                        }
+                        return Err(e);
                     }
                     Err(_) => bail!(
                         "the SUT printed no line starting with {prefix:?} within {timeout:?}{}\n{}",
