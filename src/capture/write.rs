@@ -127,9 +127,20 @@ impl<W: Write> PcapWriter<W> {
 
     /// Writes the frames of one event of a one-copy stream and flushes them.
     pub fn write_event(&mut self, t: Duration, ev: &WireEvent) -> io::Result<()> {
+        self.add_event(t, ev)?;
+        self.flush()
+    }
+
+    /// Writes the frames of one event without flushing them (a batch ends with
+    /// [`PcapWriter::flush`]).
+    pub fn add_event(&mut self, t: Duration, ev: &WireEvent) -> io::Result<()> {
         self.last = self.last.max(t);
         self.frames_for(ev)?;
-        self.out.write_all(&self.staged.take())?;
+        self.out.write_all(&self.staged.take())
+    }
+
+    /// Flushes the frames written so far to the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 

@@ -256,8 +256,17 @@ async fn run_case_at(
                 .and_then(|_| crate::capture::PcapWriter::create(&path, wall))
                 .map(|mut w| {
                     std::thread::spawn(move || -> std::io::Result<()> {
+                        // What came meanwhile, in one flush, then a pause: the events of a
+                        // burst wake this thread once, not once each (README, "The bench
+                        // table", row (a)), and the file is never more than a pause behind
+                        // the wire.
                         while let Ok((t, ev)) = rx.recv() {
-                            w.write_event(t, &ev)?;
+                            w.add_event(t, &ev)?;
+                            while let Ok((t, ev)) = rx.try_recv() {
+                                w.add_event(t, &ev)?;
+                            }
+                            w.flush()?;
+                            std::thread::sleep(CAPTURE_PAUSE);
                         }
                         // A TLS case's key log beside its capture (SSLKEYLOGFILE format):
                         // the secrets of the sessions in it, so Wireshark and `analyze`
@@ -390,6 +399,9 @@ fn work_dir(s: &RunSettings, case: &Case) -> PathBuf {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// How long a case's capture writer waits after writing what it was given.
+const CAPTURE_PAUSE: Duration = Duration::from_millis(5);
+
 /// What the case's last look at the wire found (the quiet wait, the running-SUT settle loop):
 /// what of the SUT was still open, and the model it was read from with the number of
 /// records that model covered.
