@@ -11,29 +11,53 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 extern "C" {
     /// mimalloc's option setter (`mimalloc.h`); the option is an `enum mi_option_e` value.
     fn mi_option_set(option: std::os::raw::c_int, value: std::os::raw::c_long);
+    /// The vendored mimalloc's version, `major·10000 + minor·100 + patch`.
+    #[cfg(test)]
+    fn mi_version() -> std::os::raw::c_int;
 }
 
-/// `lean`: freed pages go back to the system after 1 ms instead of 10 (`mi_option_purge_delay`,
-/// 15 in mimalloc v2), which keeps the relay's peak RSS low (bench rows (b), (e)); the
-/// processes whose memory is not measured keep the default (the main job's report writer
-/// otherwise spends its time giving pages back and faulting them in again). No transparent huge
-/// pages (`mi_option_allow_thp`, 37 in v2, and the process flag, which the SUT processes a run
-/// launches inherit): a short-lived process that touches a few KiB of a fresh 2 MiB page has
-/// the kernel zero all of it, which was a fifth of the default run's CPU time.
+/// `mi_option_purge_delay` in the vendored mimalloc (v3, which `libmimalloc-sys` builds unless
+/// its `v2` feature is on); the enum has no Rust binding, and an index of another version
+/// silently sets another option (a test checks the version).
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
+
+/// `lean`: freed pages go back to the system after 1 ms instead of 10 (`mi_option_purge_delay`),
+/// which keeps the relay's peak RSS low (bench rows (b), (e)); the processes whose memory is
+/// not measured keep the default (the main job's report writer otherwise spends its time
+/// giving pages back and faulting them in again). No transparent huge pages (mimalloc built
+/// with `no_thp`, and the process flag, which the SUT processes a run launches inherit): a
+/// short-lived process that touches a few KiB of a fresh 2 MiB page has the kernel zero all of
+/// it, which was a fifth of the default run's CPU time.
 fn tune_allocator(lean: bool) {
     #[cfg(feature = "mimalloc")]
-    // SAFETY: setting an option is allowed at any time; 15 is mi_option_purge_delay and 37
-    // mi_option_allow_thp in the vendored mimalloc v2 header.
-    unsafe {
-        if lean {
-            mi_option_set(15, 1);
-        }
-        mi_option_set(37, 0);
+    if lean {
+        // SAFETY: setting an option is allowed at any time; the index is the vendored
+        // header's (see MI_OPTION_PURGE_DELAY).
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1) };
     }
+    #[cfg(not(feature = "mimalloc"))]
+    let _ = lean;
     // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and touches no memory of ours.
     #[cfg(target_os = "linux")]
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+#[cfg(all(test, feature = "mimalloc"))]
+mod allocator_tests {
+    /// The option index above is the v3 header's (`mimalloc.h`, `mi_option_e`): another major
+    /// version numbers the options otherwise (the previous code set v2's `allow_thp`, 37,
+    /// which in v3 is `page_max_candidates`). Re-check the index when this fails.
+    #[test]
+    fn the_mimalloc_option_index_is_the_vendored_versions() {
+        // SAFETY: mi_version takes nothing and returns an int.
+        let v = unsafe { super::mi_version() };
+        assert!(
+            (30000..40000).contains(&v),
+            "mimalloc {v}: check MI_OPTION_PURGE_DELAY against its mimalloc.h"
+        );
     }
 }
 
