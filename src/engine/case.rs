@@ -398,7 +398,6 @@ fn work_dir(s: &RunSettings, case: &Case) -> PathBuf {
     s.work_dir.join(sanitize(&case.id.replace('/', "_")))
 }
 
-#[allow(clippy::too_many_arguments)]
 /// How long a case's capture writer waits after writing what it was given.
 const CAPTURE_PAUSE: Duration = Duration::from_millis(5);
 

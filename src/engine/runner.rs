@@ -85,8 +85,8 @@ impl Counts {
 /// The lab subnets cases run on: 127.100.x.x … 127.199.x.x (never the tests' nets; IPv6: the
 /// ports of [`crate::topology::Topology::generate_lab`] on `::1`). A case leases one as it
 /// starts and gives it back as it ends, so cases running together never share one however
-/// long one of them runs (a case started 100 after another once got the other's net while
-/// that one was still waiting for a member that never answers).
+/// long one of them runs (by start position, `100 + i mod 100`, a case started 100 after a
+/// long one could get that one's net while it still ran).
 #[derive(Clone)]
 pub struct Nets(std::sync::Arc<std::sync::Mutex<NetsInner>>);
 
@@ -165,8 +165,8 @@ pub async fn run_case_retrying(
         if o.setup_error != Some(SetupError::AddrInUse) {
             break;
         }
-        // The taken net stays leased until this case ends, so no other case of the run
-        // tries it meanwhile.
+        // The taken net stays leased while the case runs again, so no other case of the
+        // run tries it meanwhile.
         let Some(other) = nets.take() else { break };
         let taken = std::mem::replace(&mut lease, other);
         o = run_case(case, profile, lease.net, s).await;
