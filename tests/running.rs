@@ -13,7 +13,7 @@
 //!   and cases of several splits are refused;
 //! - self-check cases are not in a SUT profile's run.
 //!
-//! Each test has its own port ranges (`slot`), so the tests of this file may run together.
+//! Each test has its own port ranges (`slot`, 1–14), so the tests of this file may run together.
 
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
@@ -482,4 +482,45 @@ impl std::io::Write for SharedBuf {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A member that never answers leaves the running SUT's INVITE to it pending until its Timer
+/// B fires; with x and pf-b both the SUT's the harness does not see that end (the 408 goes
+/// between them), so the case keeps its silent member until `no-answer-wait-ms` has passed.
+/// Before, the case ended after about 0.4 s and a retransmission of that INVITE reached the
+/// next cases' b1 at the same address, which answered it: the SUT then delivered the old
+/// call's complete message inside a `sender-aborts` case (MEDIA-ABORT, MEDIA-DELIVERY failed
+/// in CI; this order fails 3 of 3 without the wait).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_members_pending_invite_does_not_reach_the_next_case() {
+    let profile = profile(14);
+    let all = cases(&profile, "pf-a+x+pf-b", Transport::Udp);
+    let pick = |ending: &str, fig: &str| {
+        all.iter()
+            .find(|c| c.id.ends_with(ending) && c.id.starts_with(fig))
+            .unwrap_or_else(|| panic!("no case {fig}…{ending}"))
+            .clone()
+    };
+    let cases = vec![
+        pick("/member-never-answers", "F2/"),
+        pick("/all-decline", "F1/"),
+        pick("/sender-aborts", "F1/"),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let (outcomes, notes) = run(&cases, &profile, &settings(work.path()))
+        .await
+        .expect("run");
+    assert!(notes.is_empty(), "{notes:?}");
+    let bad: String = outcomes
+        .iter()
+        .filter(|o| o.verdict != Verdict::Pass)
+        .map(describe)
+        .collect();
+    assert!(bad.is_empty(), "{bad}");
+    // The silent member's case lasted until the SUT had given up on it.
+    assert!(
+        outcomes[0].duration_ms >= 1000,
+        "{}",
+        outcomes[0].duration_ms
+    );
 }

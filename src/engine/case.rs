@@ -518,6 +518,7 @@ async fn drive(
         // The harness's own middle entities report after delivery, as the reference SUT.
         report_timing: Default::default(),
     };
+    let no_answer_wait_ms = opts.holds.no_answer_wait_ms;
     let mut chain = match running {
         // The harness's addresses are fixed: the previous case's sockets may take a moment to
         // be released, but another address is never taken instead.
@@ -576,6 +577,7 @@ async fn drive(
         }
     };
     send_result?;
+    let sent_at = clock::tokio_now();
 
     // Wait for the harness's instances to end their sessions.
     let topo = topology.clone();
@@ -649,6 +651,18 @@ async fn drive(
     // A running SUT serves the next case: this one must be over on the wire first (its
     // dialogs ended, its links closed), which may take a little longer than the quiet wire.
     if running.is_some() {
+        // A member that never answers leaves the SUT's INVITE to it pending until the SUT
+        // gives up (its Timer B), where the harness may not see it end (x and pf-b both the
+        // SUT's: the 408 goes between them). The silent member stays up, dropping the
+        // retransmissions, until the SUT must have given up (`no-answer-wait-ms`): a
+        // retransmission reaching the next case's member at the same address would be
+        // answered there and open a stale call inside that case.
+        if let Some(ms) = no_answer_wait_ms {
+            let until = (sent_at + Duration::from_millis(ms)).min(deadline);
+            while clock::tokio_now() < until {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
         let settle_until = clock::tokio_now() + profile.settle;
         loop {
             look.still_open = open_now();
