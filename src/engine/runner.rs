@@ -92,9 +92,11 @@ pub struct Nets(std::sync::Arc<std::sync::Mutex<NetsInner>>);
 
 struct NetsInner {
     busy: [bool; Nets::COUNT],
-    /// Where the next search starts: consecutive cases get different nets, so a net's
-    /// sockets in TIME_WAIT are seldom met again.
-    next: usize,
+    /// When each net was last given back (a counter): the next case gets the free net given
+    /// back longest ago, so what a case left behind on its net (sockets in TIME_WAIT, a SIP/IP
+    /// core's connections to its addresses) has had the most time to go.
+    freed: [u64; Nets::COUNT],
+    clock: u64,
 }
 
 /// A net held by a running case; given back when dropped (also when the case's task is
@@ -112,7 +114,8 @@ impl Nets {
     pub fn new() -> Nets {
         Nets(std::sync::Arc::new(std::sync::Mutex::new(NetsInner {
             busy: [false; Nets::COUNT],
-            next: 0,
+            freed: [0; Nets::COUNT],
+            clock: 0,
         })))
     }
 
@@ -120,10 +123,9 @@ impl Nets {
     pub fn take(&self) -> Option<NetLease> {
         let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let i = (0..Nets::COUNT)
-            .map(|k| (g.next + k) % Nets::COUNT)
-            .find(|&i| !g.busy[i])?;
+            .filter(|&i| !g.busy[i])
+            .min_by_key(|&i| (g.freed[i], i))?;
         g.busy[i] = true;
-        g.next = (i + 1) % Nets::COUNT;
         Some(NetLease {
             nets: self.clone(),
             net: Nets::FIRST + i as u8,
@@ -140,7 +142,10 @@ impl Default for Nets {
 impl Drop for NetLease {
     fn drop(&mut self) {
         let mut g = self.nets.0.lock().unwrap_or_else(|e| e.into_inner());
-        g.busy[usize::from(self.net - Nets::FIRST)] = false;
+        let i = usize::from(self.net - Nets::FIRST);
+        g.clock += 1;
+        g.busy[i] = false;
+        g.freed[i] = g.clock;
     }
 }
 
@@ -478,5 +483,18 @@ mod tests {
             let l = nets.take().unwrap();
             assert_ne!(l.net, long.net);
         }
+        // The free net given back longest ago comes first.
+        drop(long);
+        let a = nets.take().unwrap();
+        let b = nets.take().unwrap();
+        let (an, bn) = (a.net, b.net);
+        drop(b);
+        drop(a);
+        let next = nets.take().unwrap();
+        assert!(
+            next.net != an && next.net != bn,
+            "{} came back too soon",
+            next.net
+        );
     }
 }
