@@ -220,6 +220,9 @@ impl Node {
         let legs = c.legs.clone();
         let mid_message = c.cur.is_some();
         self.conns.remove(&conn);
+        // Every leg it carried is re-judged for backpressure, the finished ones too: the
+        // connection's unflushed bytes counted for them and are gone with it.
+        self.bp_legs.extend(legs.iter().copied());
         for leg in legs {
             let l = &self.legs[leg];
             // The peer may close as soon as it answered our BYE, before we read that answer.
