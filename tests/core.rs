@@ -353,7 +353,7 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
     write_pcap(&mutated, std::time::SystemTime::now(), &events).unwrap();
     let mut opts = Options::new(case.variant.clone());
     opts.sut = case.sut.clone();
-    opts.map = Some((work.path().join("t.yaml"), topo));
+    opts.map = Some((work.path().join("t.yaml"), topo.clone()));
     let before = analyze_file(&pcap, &opts).unwrap();
     let after = analyze_file(&mutated, &opts).unwrap();
     let r0 = route(&before.outcome);
@@ -409,6 +409,40 @@ async fn sig_route_catches_an_entity_that_ignores_the_route_set() {
         "{:?}",
         r2.findings
     );
+
+    // A slow core hop: every record from the core's copy of x's first INVITE3 onwards comes
+    // 400 ms later (CI's loaded run saw Kamailio take 255 ms). x and pf-b1 are the harness's,
+    // so both records of that INVITE are in the capture; judged with every role as the
+    // subject, the copy is still the one message relayed, not a second INVITE of x.
+    let mut events = read_capture(&pcap).expect("reads");
+    let from_core = events
+        .iter()
+        .position(|(_, e)| {
+            matches!(e, WireEvent::Sip { from, to, raw, .. }
+                if from.ip() == core.addr().ip() && *to == topo.pf_b[0].sip
+                    && raw.starts_with(b"INVITE "))
+        })
+        .expect("the core's copy of an INVITE3");
+    for (t, _) in events.iter_mut().skip(from_core) {
+        *t += Duration::from_millis(400);
+    }
+    write_pcap(&mutated, std::time::SystemTime::now(), &events).unwrap();
+    let not_passing = |o: &cpm_harness::engine::outcome::CaseOutcome| -> Vec<String> {
+        o.checks
+            .iter()
+            .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::NotObservable))
+            .map(|c| format!("{} {}: {:?}", c.id, c.verdict.as_str(), c.evidence()))
+            .collect()
+    };
+    let on_time = analyze_file(&pcap, &opts).unwrap();
+    assert!(
+        not_passing(&on_time.outcome).is_empty(),
+        "{:#?}",
+        not_passing(&on_time.outcome)
+    );
+    let slow = analyze_file(&mutated, &opts).unwrap();
+    let bad = not_passing(&slow.outcome);
+    assert!(bad.is_empty(), "a slow core hop changed verdicts: {bad:#?}");
     core.stop().await;
 }
 

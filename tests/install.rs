@@ -253,6 +253,14 @@ fn init_writes_a_template_that_loads_once_filled() {
     assert!(profile.launch.is_none() && profile.addresses.is_some());
 }
 
+/// `run` of the one case [`CASE`] in `dir` with the profile at `p`.
+fn run_case_with(dir: &Path, p: &Path) -> (Output, PathBuf) {
+    run_in(
+        dir,
+        &["--filter", CASE, "--profile", &p.display().to_string()],
+    )
+}
+
 /// A profile for x whose launch command is `command`.
 fn profile_with(dir: &Path, command: &str) -> PathBuf {
     let p = dir.join("p.yaml");
@@ -276,10 +284,7 @@ fn a_launch_command_that_does_not_exist_says_why_on_the_console() {
         "--some-option value ".repeat(12)
     );
     let p = profile_with(dir.path(), &long);
-    let (o, folder) = run_in(
-        dir.path(),
-        &["--filter", CASE, "--profile", &p.display().to_string()],
-    );
+    let (o, folder) = run_case_with(dir.path(), &p);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let line = out
@@ -301,10 +306,7 @@ fn a_launch_command_that_does_not_exist_says_why_on_the_console() {
     // A program name looked up in PATH: the hint says so.
     let p = profile_with(dir.path(), "no-such-cpm-sut-program --x");
     std::fs::remove_dir_all(dir.path().join("reports")).unwrap();
-    let (o, _) = run_in(
-        dir.path(),
-        &["--filter", CASE, "--profile", &p.display().to_string()],
-    );
+    let (o, _) = run_case_with(dir.path(), &p);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("No such file or directory (os error 2) (looked up in PATH; the command runs without a shell)"),
@@ -320,10 +322,7 @@ fn a_sut_that_exits_before_it_is_ready_shows_its_status_and_last_output() {
         dir.path(),
         "sh -c 'echo starting; echo config error: no interface eth7 >&2; exit 7'",
     );
-    let (o, _) = run_in(
-        dir.path(),
-        &["--filter", CASE, "--profile", &p.display().to_string()],
-    );
+    let (o, _) = run_case_with(dir.path(), &p);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for needle in [
@@ -356,10 +355,7 @@ fn a_sut_that_finds_its_address_in_use_is_run_again_on_another_lab_net() {
             m = marker.display()
         ),
     );
-    let (o, folder) = run_in(
-        dir.path(),
-        &["--filter", CASE, "--profile", &p.display().to_string()],
-    );
+    let (o, folder) = run_case_with(dir.path(), &p);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(marker.exists(), "the failing launch ran first");
     let s = summary(&folder);
@@ -375,10 +371,7 @@ fn a_sut_that_finds_its_address_in_use_is_run_again_on_another_lab_net() {
         dir.path(),
         "sh -c 'echo error: cannot bind: Permission denied >&2; exit 1'",
     );
-    let (o, folder) = run_in(
-        dir.path(),
-        &["--filter", CASE, "--profile", &p.display().to_string()],
-    );
+    let (o, folder) = run_case_with(dir.path(), &p);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let notes = summary(&folder)["cases"][0]["notes"].to_string();
     assert!(!notes.contains("after an address was in use"), "{notes}");

@@ -614,7 +614,7 @@ async fn drive(
     let mut open_now = || {
         let records = rec.records();
         let events = crate::trace::one_copy(&records);
-        let obs = crate::model::resolve(&topology, &case.sut, crate::model::interpret(&events));
+        let obs = super::model_of(&topology, &case.sut, &events);
         let open = super::running::still_open(&obs, &topology, &case.sut, case.variant.reuse);
         look.model = Some((records.len(), obs));
         open
@@ -658,10 +658,7 @@ async fn drive(
         // retransmission reaching the next case's member at the same address would be
         // answered there and open a stale call inside that case.
         if let Some(ms) = no_answer_wait_ms {
-            let until = (sent_at + Duration::from_millis(ms)).min(deadline);
-            while clock::tokio_now() < until {
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
+            tokio::time::sleep_until((sent_at + Duration::from_millis(ms)).min(deadline)).await;
         }
         let settle_until = clock::tokio_now() + profile.settle;
         loop {

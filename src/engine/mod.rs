@@ -195,7 +195,17 @@ impl CaseContext {
 /// The model of a case ([`crate::model`]) from its one-copy wire events, attributed to the
 /// context's topology, with the views of the harness's instances.
 pub fn observe(ctx: &CaseContext, events: &[(Duration, WireEvent)]) -> Observation {
-    crate::model::resolve(&ctx.topology, &ctx.sut, crate::model::interpret(events))
+    model_of(&ctx.topology, &ctx.sut, events)
+}
+
+/// The model of one-copy wire `events` attributed to `topology` with `sut` playing its
+/// roles: what [`observe`] reads, also before the case's context exists (the quiet wait).
+pub fn model_of(
+    topology: &Topology,
+    sut: &[Role],
+    events: &[(Duration, WireEvent)],
+) -> Observation {
+    crate::model::resolve(topology, sut, crate::model::interpret(events))
 }
 
 /// The verdict of a case whose SUT played `sut` (empty: the self-check): the worst of its
