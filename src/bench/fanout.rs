@@ -10,7 +10,7 @@
 //! allows (each process costs its own runtime, pools and copy of the topology). RSS and fds
 //! are then the sums over all processes.
 
-use super::{children_cpu_seconds, cpu_seconds, fd_count, peak_rss_kib, Row};
+use super::{children_cpu_seconds, cpu_seconds, fanpump, fd_count, peak_rss_kib, relay, Row};
 use crate::chain::{pattern, Chain, ChainOptions};
 use crate::clock;
 use crate::config::Variant;
@@ -37,6 +37,9 @@ pub fn members_per_process(nofile: u64) -> usize {
 pub const MIN_PER_PROC: usize = 500;
 /// Size of the delivered message.
 pub const MESSAGE: usize = 1 << 20;
+/// The message of the set-up anchor: over the 1,300 octets that make it a large message,
+/// next to nothing beside the 1 MiB.
+pub const SETUP_MESSAGE: usize = 2000;
 
 /// pf-b instances for a group of `members`: 10 up to 1,000 members, then one per 100, at
 /// most 100.
@@ -115,6 +118,10 @@ pub struct WorkerArgs {
     /// pf-b instances in this part.
     #[arg(long)]
     count: usize,
+    /// The row's anchor instead of the chain: the part's pf-b and members as a plain TCP
+    /// fan-out ([`super::fanpump`]).
+    #[arg(long)]
+    pump: bool,
 }
 
 /// The instances of pf-b `first .. first + count` and their members.
@@ -133,6 +140,14 @@ fn part_instances(t: &Topology, first: usize, count: usize) -> (Vec<String>, usi
 /// members have the content, and `rss <KiB>` when its stdin closes (then exits).
 pub async fn worker(a: WorkerArgs) -> anyhow::Result<()> {
     let t = Arc::new(topology(a.net, a.members, a.pfbs));
+    if a.pump {
+        let (n, mut rx) = fanpump::serve(&t, a.first, a.count).await?;
+        println!("ready");
+        let deadline = clock::tokio_now() + fanpump::TIMEOUT;
+        let last = fanpump::collect(n, &mut rx, MESSAGE, deadline).await?;
+        println!("delivered {n} {} {} 0", unix_us(last), fd_count());
+        return Ok(());
+    }
     let (names, members) = part_instances(&t, a.first, a.count);
     let mut chain = Chain::start_instances(options(t.clone(), a.chunk_size), &names).await?;
     let mut rx = pump(&mut chain);
@@ -206,26 +221,19 @@ fn parse_report(l: &str) -> Option<Report> {
     }
 }
 
-/// Row (b) for one group size: three rows (time, RSS, fds).
-pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
-    let pfbs = pfbs_for(members);
-    let net = net_for(members);
-    let t = Arc::new(topology(net, members, pfbs));
-    // Parts: consecutive pf-b instances with at most `per_proc` members each.
-    let per_proc = members_per_process(super::raise_nofile());
-    let mut parts: Vec<(usize, usize)> = Vec::new();
-    if members > per_proc {
-        let (mut first, mut count, mut n) = (0, 0, 0);
-        for (i, p) in t.pf_b.iter().enumerate() {
-            if count > 0 && n + p.serves.len() > per_proc {
-                parts.push((first, count));
-                (first, count, n) = (i, 0, 0);
-            }
-            count += 1;
-            n += p.serves.len();
-        }
-        parts.push((first, count));
-    }
+/// Starts a worker process per part (`pump`: the anchor's) and waits until each is ready.
+/// Returns the children and the receiver of their reports (part index, report).
+async fn start_workers(
+    parts: &[(usize, usize)],
+    net: u8,
+    members: usize,
+    pfbs: usize,
+    chunk: u64,
+    pump: bool,
+) -> anyhow::Result<(
+    Vec<tokio::process::Child>,
+    mpsc::UnboundedReceiver<(usize, Report)>,
+)> {
     let exe = std::env::current_exe()?;
     let (wtx, mut wrx) = mpsc::unbounded_channel::<(usize, Report)>();
     let mut children = Vec::new();
@@ -240,6 +248,7 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
                 &chunk.to_string(),
             ])
             .args(["--first", &first.to_string(), "--count", &count.to_string()])
+            .args(pump.then_some("--pump"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -269,6 +278,34 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
             Err(_) => bail!("fan-out workers not ready within 300 s"),
         }
     }
+    Ok((children, wrx))
+}
+
+/// What one run of row (b)'s chain measured.
+struct ChainRun {
+    /// From client-a's send to the last member's last byte.
+    secs: f64,
+    /// CPU seconds of this process and the workers over the run.
+    cpu: f64,
+    /// Members never delivered (their session failed), and sessions that ended badly.
+    lost: usize,
+    failed: usize,
+    /// Open fds at all-delivered, and peak RSS summed over the processes.
+    fds: usize,
+    rss_kib: u64,
+}
+
+/// Row (b)'s chain over `parts` (worker processes; none: all in this process), sending
+/// `message` octets from client-a to every member.
+async fn chain_run(
+    t: &Arc<Topology>,
+    parts: &[(usize, usize)],
+    (net, members, pfbs, chunk): (u8, usize, usize, u64),
+    message: usize,
+) -> anyhow::Result<ChainRun> {
+    let cpu0 = cpu_seconds() + children_cpu_seconds();
+    let (mut children, mut wrx) = start_workers(parts, net, members, pfbs, chunk, false).await?;
+    let deadline = clock::tokio_now() + Duration::from_secs(300);
     // This process: client-a, pf-a and x, plus every pf-b and member when not split.
     let own: Vec<String> = if parts.is_empty() {
         t.instances().into_iter().map(|i| i.name).collect()
@@ -279,7 +316,7 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
     let mut chain = Chain::start_instances(options(t.clone(), chunk), &own).await?;
     let mut rx = pump(&mut chain);
     let t0 = clock::wall();
-    chain.send(pattern(MESSAGE))?;
+    chain.send(pattern(message))?;
     let mut got = HashSet::new();
     let mut times = Vec::new();
     let mut last = t0;
@@ -363,12 +400,51 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
         let _ = tokio::time::timeout(Duration::from_secs(10), c.wait()).await;
     }
     chain.stop().await?;
-    // The whole row's CPU: this process and the workers (setup and teardown included).
-    let cpu = cpu_seconds() + children_cpu_seconds();
+    // The whole run's CPU: this process and the workers (setup and teardown included).
+    let cpu = cpu_seconds() + children_cpu_seconds() - cpu0;
     rss += peak_rss_kib();
     if std::env::var_os("CPM_BENCH_DEBUG").is_some() {
         eprintln!("this process: peak RSS {} MiB", peak_rss_kib() / 1024);
     }
+    Ok(ChainRun {
+        secs,
+        cpu,
+        lost,
+        failed,
+        fds,
+        rss_kib: rss,
+    })
+}
+
+/// Row (b) for one group size: time, RSS, fds, and for the targets' sizes the anchors.
+pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
+    let pfbs = pfbs_for(members);
+    let net = net_for(members);
+    let t = Arc::new(topology(net, members, pfbs));
+    // Parts: consecutive pf-b instances with at most `per_proc` members each.
+    let per_proc = members_per_process(super::raise_nofile());
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    if members > per_proc {
+        let (mut first, mut count, mut n) = (0, 0, 0);
+        for (i, p) in t.pf_b.iter().enumerate() {
+            if count > 0 && n + p.serves.len() > per_proc {
+                parts.push((first, count));
+                (first, count, n) = (i, 0, 0);
+            }
+            count += 1;
+            n += p.serves.len();
+        }
+        parts.push((first, count));
+    }
+    let shape = (net, members, pfbs, chunk);
+    let ChainRun {
+        secs,
+        cpu,
+        lost,
+        failed,
+        fds,
+        rss_kib: rss,
+    } = chain_run(&t, &parts, shape, MESSAGE).await?;
     let procs = parts.len() + 1;
     let rss_mib = rss as f64 / 1024.0;
     let setting = format!(
@@ -414,5 +490,111 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
         fds as f64,
         "fds",
     );
-    Ok(vec![time, rss_row, fds_row])
+    // The anchors, after the row (their listeners take the row's addresses, free again):
+    // the same sessions with next to no bytes, and the same bytes with no sessions.
+    let setup = chain_run(&t, &parts, shape, SETUP_MESSAGE).await?;
+    let (pump_secs, pump_cpu) = pump_run(&t, &parts, shape).await?;
+    let plural = if procs == 1 { "" } else { "es" };
+    let setup_row = Row::new(
+        format!("b.{members}.setup"),
+        format!("(b) {members} members: the same sessions, {SETUP_MESSAGE}-octet message"),
+        setup.secs,
+        "s",
+    )
+    .note(format!(
+        "{} SIP dialogs and MSRP connections with next to no bytes; CPU {:.1} s",
+        2 * members,
+        setup.cpu
+    ));
+    let pump_row = Row::new(
+        format!("b.{members}.pump"),
+        format!("(b) {members} members: the same bytes as a plain TCP fan-out"),
+        pump_secs,
+        "s",
+    )
+    .note(format!(
+        "x -> pf-b -> member, one connection per member and hop, {} members at once, \
+         {procs} process{plural}; CPU {pump_cpu:.1} s",
+        fanpump::WINDOW,
+    ));
+    let vs = Row::new(
+        format!("b.{members}.vs-pump"),
+        format!("(b) {members} members: the row's speed against the fan-out pump's"),
+        pump_secs / secs,
+        "x pump",
+    )
+    .of(
+        ("set-up and delivery, SIP and MSRP", secs, "s"),
+        ("plain TCP fan-out of the same bytes", pump_secs, "s"),
+    )
+    .note(format!(
+        "CPU {:.2} x the pump's",
+        cpu / pump_cpu.max(f64::EPSILON)
+    ));
+    // Neither part can be done for less than its anchor costs, and this machine has only
+    // so many CPUs: a target below this floor cannot be met here.
+    let n = relay::cpus().max(1);
+    let floor = (pump_cpu + setup.cpu) / n as f64;
+    let floor_row = Row::new(
+        format!("b.{members}.floor"),
+        format!("(b) {members} members: CPU floor, the pump's bytes + the set-up's sessions"),
+        floor,
+        "s",
+    )
+    .of(
+        ("fan-out pump CPU", pump_cpu, "CPU-s"),
+        ("set-up CPU", setup.cpu, "CPU-s"),
+    )
+    .note(format!(
+        "({pump_cpu:.1} + {:.1}) CPU-s over {n} CPU{}; the row took {cpu:.1} CPU-s",
+        setup.cpu,
+        if n == 1 { "" } else { "s" }
+    ));
+    Ok(vec![
+        time, rss_row, fds_row, setup_row, pump_row, vs, floor_row,
+    ])
+}
+
+/// Row (b)'s anchor ([`fanpump`]) over the same split: wall seconds from x's first
+/// connection to the last member's last byte, and the CPU seconds of all its processes.
+async fn pump_run(
+    t: &Topology,
+    parts: &[(usize, usize)],
+    (net, members, pfbs, chunk): (u8, usize, usize, u64),
+) -> anyhow::Result<(f64, f64)> {
+    let cpu0 = cpu_seconds() + children_cpu_seconds();
+    let (children, mut wrx) = start_workers(parts, net, members, pfbs, chunk, true).await?;
+    // Not split: every pf-b and member in this process.
+    let (own, mut rx) = if parts.is_empty() {
+        fanpump::serve(t, 0, t.pf_b.len()).await?
+    } else {
+        (0, mpsc::unbounded_channel().1)
+    };
+    let deadline = clock::tokio_now() + fanpump::TIMEOUT;
+    let t0 = clock::wall();
+    let send = tokio::time::timeout_at(deadline, fanpump::send_all(t, MESSAGE));
+    let (sent, own_last) = tokio::join!(send, fanpump::collect(own, &mut rx, MESSAGE, deadline));
+    sent.context("fan-out pump: x's sending timed out")??;
+    let mut last = own_last?;
+    let mut done = 0;
+    while done < parts.len() {
+        match tokio::time::timeout_at(deadline, wrx.recv()).await {
+            Ok(Some((_, Report::Delivered { last_us, .. }))) => {
+                done += 1;
+                last = last.max(UNIX_EPOCH + Duration::from_micros(last_us));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("a fan-out pump worker exited early"),
+            Err(_) => bail!(
+                "fan-out pump: workers not done within {:?}",
+                fanpump::TIMEOUT
+            ),
+        }
+    }
+    for mut c in children {
+        drop(c.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(10), c.wait()).await;
+    }
+    let secs = last.duration_since(t0).unwrap_or_default().as_secs_f64();
+    Ok((secs, cpu_seconds() + children_cpu_seconds() - cpu0))
 }

@@ -8,6 +8,7 @@
 //! 4 GiB; (f) the chain's SIP dialogs per second vs SIPp's calls per second.
 
 pub mod fanout;
+pub mod fanpump;
 pub mod relay;
 pub mod sessions;
 pub mod sipp;

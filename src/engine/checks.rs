@@ -3030,32 +3030,7 @@ fn sig_decline(a: &Analysis) -> Vec<Finding> {
                 .bye
                 .filter(|&b| a.obs.sip.get(b).and_then(|s| s.sender.as_ref()) == Some(&l2.uac))
                 .map(|b| a.t(b));
-            let mut kept = Vec::new();
-            for m in a.accepting() {
-                for l in x_legs(&m) {
-                    let ended = l.messages.iter().copied().find(|&i| {
-                        let s = &a.obs.sip[i];
-                        (s.is_request("BYE") || s.is_request("CANCEL"))
-                            && s.sender.as_ref() == Some(&x)
-                            && upstream_bye.is_none_or(|t| s.t < t)
-                    });
-                    match ended {
-                        Some(i) => out.push(about(
-                            Class::Fail,
-                            a.sip_ev(i),
-                            K::RemainingMemberEnded {
-                                member: m.clone(),
-                                request: a.sip_ev(i),
-                            },
-                        )),
-                        None if l.ok.is_some() => kept.push(m.clone()),
-                        None => {}
-                    }
-                }
-            }
-            if !kept.is_empty() {
-                out.push(Finding::pass(K::RemainingMembersKept { members: kept }));
-            }
+            remaining_members_kept(a, &x, upstream_bye, &mut out);
         } else if !a.self_check {
             out.push(a.hidden("x's upstream leg (pf-a is the SUT's too)"));
         }
@@ -3825,37 +3800,7 @@ fn sig_leave(a: &Analysis) -> Vec<Finding> {
         let upstream_bye = l2
             .and_then(|l| first_from(l, &l.uac, Duration::ZERO, true))
             .map(|b| a.t(b));
-        let mut kept = Vec::new();
-        for m in a.accepting() {
-            for l in a
-                .obs
-                .legs
-                .iter()
-                .filter(|l| l.uac == x && member_of(a.topo, l).as_deref() == Some(m.as_str()))
-            {
-                let ended = l.messages.iter().copied().find(|&i| {
-                    let s = &a.obs.sip[i];
-                    (s.is_request("BYE") || s.is_request("CANCEL"))
-                        && s.sender.as_ref() == Some(&x)
-                        && upstream_bye.is_none_or(|t| s.t < t)
-                });
-                match ended {
-                    Some(i) => out.push(about(
-                        Class::Fail,
-                        a.sip_ev(i),
-                        K::RemainingMemberEnded {
-                            member: m.clone(),
-                            request: a.sip_ev(i),
-                        },
-                    )),
-                    None if l.ok.is_some() => kept.push(m.clone()),
-                    None => {}
-                }
-            }
-        }
-        if !kept.is_empty() {
-            out.push(Finding::pass(K::RemainingMembersKept { members: kept }));
-        }
+        remaining_members_kept(a, &x, upstream_bye, &mut out);
     }
     if out.is_empty() {
         out.push(Finding::not_observable(K::NotPlayedBySut {
@@ -3863,6 +3808,48 @@ fn sig_leave(a: &Analysis) -> Vec<Finding> {
         }));
     }
     out
+}
+
+/// x keeps the members still in the call (SIG-DECLINE, SIG-LEAVE): a BYE or CANCEL of x's
+/// toward one of them before the upstream BYE `upstream_bye` (which ends them all) fails; the
+/// members whose leg x answered and did not end pass together.
+fn remaining_members_kept(
+    a: &Analysis,
+    x: &Party,
+    upstream_bye: Option<Duration>,
+    out: &mut Vec<Finding>,
+) {
+    let mut kept = Vec::new();
+    for m in a.accepting() {
+        let legs = a
+            .obs
+            .legs
+            .iter()
+            .filter(|l| l.uac == *x && member_of(a.topo, l).as_deref() == Some(m.as_str()));
+        for l in legs {
+            let ended = l.messages.iter().copied().find(|&i| {
+                let s = &a.obs.sip[i];
+                (s.is_request("BYE") || s.is_request("CANCEL"))
+                    && s.sender.as_ref() == Some(x)
+                    && upstream_bye.is_none_or(|t| s.t < t)
+            });
+            match ended {
+                Some(i) => out.push(about(
+                    Class::Fail,
+                    a.sip_ev(i),
+                    K::RemainingMemberEnded {
+                        member: m.clone(),
+                        request: a.sip_ev(i),
+                    },
+                )),
+                None if l.ok.is_some() => kept.push(m.clone()),
+                None => {}
+            }
+        }
+    }
+    if !kept.is_empty() {
+        out.push(Finding::pass(K::RemainingMembersKept { members: kept }));
+    }
 }
 
 /// MEDIA-REJECT: once a member refused the message (413, 415), the SUT's pf-b starts no
