@@ -1,6 +1,8 @@
 //! Row (b): session setup and delivery of a 1 MiB message to a group of N members on 10 to
 //! 100 pf-b, the harness playing every role. Time from client-a's send to the last member's
-//! last byte, peak RSS and open file descriptors.
+//! last byte, peak RSS and open file descriptors; then its anchors over the same split: the
+//! same chain with a [`SETUP_MESSAGE`] (its sessions), the plain TCP fan-out of
+//! [`super::fanpump`] (its bytes), and the CPU floor the two give on this machine.
 //!
 //! One process holds as many members as its limit on open files allows
 //! ([`members_per_process`]): every member costs about six sockets (SIP/UDP, SIP/TCP and MSRP
