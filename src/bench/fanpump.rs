@@ -9,6 +9,7 @@
 //! and MSRP framing in user space.
 
 use crate::chain::pattern;
+use crate::limits::Limits;
 use crate::topology::Topology;
 use anyhow::{bail, Context};
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
 /// Members x writes to at once: x's default fan-out window over the 1 MiB message.
@@ -49,17 +50,15 @@ impl Drop for Buf {
 /// No part of the pump waits longer than this.
 pub const TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A connection from `from`'s address (any port) to `to`, `TCP_NODELAY` like the relay's.
+/// A connection from `from`'s address as the row's nodes open theirs: `TCP_NODELAY`, the
+/// port chosen at connect time, the socket buffers of [`Limits::many_sessions`].
 async fn connect(from: SocketAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
-    let sock = if to.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    sock.bind(SocketAddr::new(from.ip(), 0))?;
-    let s = sock.connect(to).await?;
-    s.set_nodelay(true)?;
-    Ok(s)
+    crate::driver::connect_from(from.ip(), to, Limits::many_sessions().msrp_socket_buffer).await
+}
+
+/// A listener with the socket buffers of the row's MSRP listeners.
+fn listen(at: SocketAddr) -> std::io::Result<TcpListener> {
+    crate::driver::listen_with(at, Limits::many_sessions().msrp_socket_buffer)
 }
 
 /// Binds the listeners of pf-b instances `first .. first + count` (at their MSRP addresses)
@@ -85,8 +84,7 @@ pub async fn serve(
             let at = *member_addr
                 .get(name.as_str())
                 .with_context(|| format!("{} serves an unknown member {name}", p.name))?;
-            let l = TcpListener::bind(SocketAddr::new(at.ip(), 0))
-                .await
+            let l = listen(SocketAddr::new(at.ip(), 0))
                 .with_context(|| format!("fan-out pump: binding {name}'s listener"))?;
             sinks.push(l.local_addr()?);
             let tx = tx.clone();
@@ -105,8 +103,7 @@ pub async fn serve(
                 let _ = tx.send((n, crate::clock::wall()));
             });
         }
-        let l = TcpListener::bind(p.msrp)
-            .await
+        let l = listen(p.msrp)
             .with_context(|| format!("fan-out pump: binding {}'s listener {}", p.name, p.msrp))?;
         let (from, sinks) = (p.msrp, Arc::new(sinks));
         let (name, n) = (p.name.clone(), p.serves.len());

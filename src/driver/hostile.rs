@@ -286,7 +286,7 @@ fn unknown_transaction(raw: &Bytes) -> Bytes {
 /// Sends one SIP message on a connection of its own, dripping or with a huge header; gives up
 /// as soon as the peer closes.
 pub async fn special_tcp(local_ip: IpAddr, to: SocketAddr, how: Special, raw: Bytes) {
-    let Ok(mut s) = super::connect_from(local_ip, to).await else {
+    let Ok(mut s) = super::connect_from(local_ip, to, 0).await else {
         return;
     };
     match how {
@@ -326,7 +326,8 @@ pub async fn special_tcp(local_ip: IpAddr, to: SocketAddr, how: Special, raw: By
 pub async fn flood(local_ip: IpAddr, to: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
     let mut held = Vec::new();
     for _ in 0..n {
-        match tokio::time::timeout(Duration::from_secs(1), super::connect_from(local_ip, to)).await
+        match tokio::time::timeout(Duration::from_secs(1), super::connect_from(local_ip, to, 0))
+            .await
         {
             Ok(Ok(s)) => held.push(s),
             _ => break,

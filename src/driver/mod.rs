@@ -277,8 +277,7 @@ pub async fn spawn_node(cfg: NodeConfig, recorder: Option<Recorder>) -> anyhow::
     let sip_tcp = TcpListener::bind(cfg.sip)
         .await
         .with_context(|| format!("{name}: cannot bind SIP/TCP {}", cfg.sip))?;
-    let msrp = TcpListener::bind(cfg.msrp)
-        .await
+    let msrp = listen_with(cfg.msrp, cfg.limits.msrp_socket_buffer)
         .with_context(|| format!("{name}: cannot bind MSRP {}", cfg.msrp))?;
     let (in_tx, in_rx) = queue::unbounded();
     let (ev_tx, ev_rx) = queue::unbounded();
@@ -581,9 +580,10 @@ async fn run(
                     let tx = tx.clone();
                     let name = node.config().name.clone();
                     let rec = rec.clone();
+                    let buffer = limits.msrp_socket_buffer;
                     tokio::spawn(async move {
                         let held = hostile::flood(local_ip, to, flood).await;
-                        let r = match connect_from(local_ip, to).await {
+                        let r = match connect_from(local_ip, to, buffer).await {
                             Err(e) => Err(e.to_string()),
                             Ok(s) if !tls => Ok(MsrpStream::Tcp(s)),
                             Ok(s) => tls_connect(&name, s, to, rec).await,
@@ -762,9 +762,40 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Asks for `buffer` octets of send and receive buffer (none when 0: the kernel's
+/// autotuning), before `connect` or `listen` so the window is scaled for it; an accepted
+/// socket inherits its listener's.
+fn set_buffers(sock: &TcpSocket, buffer: u64) -> std::io::Result<()> {
+    if buffer > 0 {
+        let b = u32::try_from(buffer).unwrap_or(u32::MAX);
+        sock.set_send_buffer_size(b)?;
+        sock.set_recv_buffer_size(b)?;
+    }
+    Ok(())
+}
+
+/// A TCP listener on `at` (`SO_REUSEADDR`, as tokio's `bind`) with `buffer` as
+/// [`set_buffers`] for the connections it accepts.
+pub(crate) fn listen_with(at: SocketAddr, buffer: u64) -> std::io::Result<TcpListener> {
+    let sock = if at.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    set_buffers(&sock, buffer)?;
+    sock.bind(at)?;
+    sock.listen(1024)
+}
+
 /// Opens a TCP connection from the node's own IP (so captures and peers see the entity's
 /// address, and nothing leaves the configured loopback addresses).
-async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+/// `buffer` > 0: the socket's send and receive buffers ([`Limits::msrp_socket_buffer`]).
+pub(crate) async fn connect_from(
+    local_ip: std::net::IpAddr,
+    to: SocketAddr,
+    buffer: u64,
+) -> std::io::Result<TcpStream> {
     let sock = if local_ip.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -790,6 +821,7 @@ async fn connect_from(local_ip: std::net::IpAddr, to: SocketAddr) -> std::io::Re
         }
     }
     sock.bind(SocketAddr::new(local_ip, 0))?;
+    set_buffers(&sock, buffer)?;
     match tokio::time::timeout(std::time::Duration::from_secs(5), sock.connect(to)).await {
         Ok(r) => {
             let s = r?;
@@ -1380,7 +1412,7 @@ async fn sip_tcp_connect(
     live: Arc<()>,
     limits: SipLimits,
 ) {
-    match connect_from(local_ip, to).await {
+    match connect_from(local_ip, to, 0).await {
         Ok(s) => {
             if let (Some(r), Ok(local)) = (&rec, s.local_addr()) {
                 r.sent(WireEvent::TcpOpen {
@@ -1629,5 +1661,43 @@ mod tests {
         assert!(slots.take("127.0.0.2".parse().unwrap()).is_ok());
         drop(a);
         assert!(slots.take(ip).is_ok());
+    }
+
+    /// `msrp-socket-buffer`: both ends of a connection get the buffers asked for (the kernel
+    /// doubles the figure), the accepted end through its listener; 0 leaves the kernel's
+    /// smaller starting receive buffer, which autotuning grows.
+    #[tokio::test]
+    async fn socket_buffers_are_asked_for_on_both_ends() {
+        use std::os::fd::AsRawFd;
+        let opt = |s: &TcpStream, name: libc::c_int| -> usize {
+            let mut v: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: getsockopt writes at most `len` bytes into `v`; the fd is open.
+            let r = unsafe {
+                libc::getsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    name,
+                    &mut v as *mut libc::c_int as *mut libc::c_void,
+                    &mut len,
+                )
+            };
+            assert_eq!(r, 0);
+            v as usize
+        };
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for (buffer, at_least, below) in [(1u64 << 20, 2usize << 20, usize::MAX), (0, 0, 1 << 20)] {
+            let l = listen_with(SocketAddr::new(ip, 0), buffer).unwrap();
+            let c = connect_from(ip, l.local_addr().unwrap(), buffer)
+                .await
+                .unwrap();
+            let (a, _) = l.accept().await.unwrap();
+            for s in [&c, &a] {
+                let (rcv, snd) = (opt(s, libc::SO_RCVBUF), opt(s, libc::SO_SNDBUF));
+                assert!(rcv >= at_least && rcv < below, "{buffer}: SO_RCVBUF {rcv}");
+                // The send buffer of an unlocked socket may already be grown: no upper bound.
+                assert!(snd >= at_least, "{buffer}: SO_SNDBUF {snd}");
+            }
+        }
     }
 }
