@@ -53,9 +53,8 @@ impl Default for Limits {
     }
 }
 
-/// `msrp-socket-buffer` of [`Limits::many_sessions`]: a 1 MiB message to each of 1,000
-/// members took 13–21 % less time and CPU with it than with autotuning, the plain TCP
-/// fan-out of the same bytes likewise (README, "Benchmarks and load testing").
+/// `msrp-socket-buffer` of [`Limits::many_sessions`]: room for a 64 KiB chunk many times
+/// over from a connection's first byte (its effect is measured in the README's bench notes).
 pub const MANY_SESSIONS_SOCKET_BUFFER: u64 = 1 << 20;
 
 /// The names accepted by [`Limits::set`], in the order of the README table.
