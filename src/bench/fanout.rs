@@ -418,7 +418,7 @@ async fn chain_run(
     })
 }
 
-/// Row (b) for one group size: time, RSS, fds, and for the targets' sizes the anchors.
+/// Row (b) for one group size: time, RSS, fds, its two anchors, the ratio and the floor.
 pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
     let pfbs = pfbs_for(members);
     let net = net_for(members);
