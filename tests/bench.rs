@@ -50,6 +50,8 @@ fn row_b_measures_its_anchors_over_the_same_split() {
     assert!(!note.contains("NOT DELIVERED"), "{note}");
     let secs = time["value"].as_f64().unwrap();
     let setup = row(&rows, "b.600.setup");
+    let setup_note = setup["note"].as_str().unwrap();
+    assert!(!setup_note.contains("NOT DELIVERED"), "{setup_note}");
     let pump = row(&rows, "b.600.pump");
     assert!(pump["note"].as_str().unwrap().contains("3 processes"));
     let (setup_s, pump_s) = (

@@ -439,14 +439,9 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
         parts.push((first, count));
     }
     let shape = (net, members, pfbs, chunk);
-    let ChainRun {
-        secs,
-        cpu,
-        lost,
-        failed,
-        fds,
-        rss_kib: rss,
-    } = chain_run(&t, &parts, shape, MESSAGE).await?;
+    let run = chain_run(&t, &parts, shape, MESSAGE).await?;
+    let (secs, cpu, lost, failed, fds) = (run.secs, run.cpu, run.lost, run.failed, run.fds);
+    let rss = run.rss_kib;
     let procs = parts.len() + 1;
     let rss_mib = rss as f64 / 1024.0;
     let setting = format!(
@@ -504,9 +499,13 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
         "s",
     )
     .note(format!(
-        "{} SIP dialogs and MSRP connections with next to no bytes; CPU {:.1} s",
+        "{} SIP dialogs and MSRP connections with next to no bytes; CPU {:.1} s{}",
         2 * members,
-        setup.cpu
+        setup.cpu,
+        match (setup.lost, setup.failed) {
+            (0, 0) => String::new(),
+            (l, f) => format!("; NOT DELIVERED to {l} member(s), {f} session(s) ended badly"),
+        }
     ));
     let pump_row = Row::new(
         format!("b.{members}.pump"),
@@ -533,8 +532,9 @@ pub async fn rows(members: usize, chunk: u64) -> anyhow::Result<Vec<Row>> {
         "CPU {:.2} x the pump's",
         cpu / pump_cpu.max(f64::EPSILON)
     ));
-    // Neither part can be done for less than its anchor costs, and this machine has only
-    // so many CPUs: a target below this floor cannot be met here.
+    // The bytes cannot cost less than the pump, the sessions not less than their set-up
+    // costs today, and this machine has only so many CPUs: a target below this floor is not
+    // met here unless the set-up itself gets cheaper.
     let n = relay::cpus().max(1);
     let floor = (pump_cpu + setup.cpu) / n as f64;
     let floor_row = Row::new(
